@@ -1,0 +1,35 @@
+# Every dependency comes from Debian packages (scripts/install_deps.sh).
+
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(gflags REQUIRED)
+find_package(glog REQUIRED)
+find_package(nlohmann_json REQUIRED)
+
+find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+
+# cpp-httplib is used header-only (plain HTTP, no TLS): no link dependency.
+find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+add_library(mooncake_httplib INTERFACE)
+target_include_directories(mooncake_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
+
+# libibverbs is optional: without it the RDMA transport is left out and
+# protocol="rdma" reports a clear error at setup.
+set(MOONCAKE_HAVE_RDMA OFF)
+if(NOT MOONCAKE_WITH_RDMA STREQUAL "OFF")
+    find_library(IBVERBS_LIBRARY ibverbs)
+    find_path(IBVERBS_INCLUDE_DIR infiniband/verbs.h)
+    if(IBVERBS_LIBRARY AND IBVERBS_INCLUDE_DIR)
+        set(MOONCAKE_HAVE_RDMA ON)
+        add_library(mooncake_ibverbs INTERFACE)
+        target_include_directories(mooncake_ibverbs SYSTEM INTERFACE ${IBVERBS_INCLUDE_DIR})
+        target_link_libraries(mooncake_ibverbs INTERFACE ${IBVERBS_LIBRARY})
+    elseif(MOONCAKE_WITH_RDMA STREQUAL "ON")
+        message(FATAL_ERROR "MOONCAKE_WITH_RDMA=ON but libibverbs was not found (apt-get install libibverbs-dev)")
+    endif()
+endif()
+message(STATUS "Mooncake: RDMA transport ${MOONCAKE_HAVE_RDMA}")
+
+find_library(NUMA_LIBRARY numa)

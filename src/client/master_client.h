@@ -1,0 +1,117 @@
+// The client side of the master's control plane.
+//
+// Calls go over the master's hot-path socket when it is reachable (framed
+// MasterRequest/MasterResponse envelopes on a few long-lived TCP connections,
+// one round trip per call, no gRPC machinery in the way) and over gRPC unary
+// calls otherwise. Every call has a deadline: a master that is down or
+// restarting yields RPC_FAIL, never a hang. Connections are re-established
+// transparently on the next call.
+//
+// Method results mirror MasterService (src/master/master_service.h): the
+// master's error codes come back unchanged, transport failures are RPC_FAIL.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "master/master_service.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+struct MasterClientOptions {
+    // Deadline of one call (connect included).
+    std::chrono::milliseconds rpc_timeout{std::chrono::seconds(5)};
+    // Use the hot-path socket when the master advertises one.
+    bool use_hot_path = true;
+};
+
+// What GetServiceInfo reports about the master.
+struct MasterServiceInfo {
+    std::string version;
+    UUID master_instance_id;
+    uint16_t hot_rpc_port = 0;
+    uint64_t default_kv_lease_ttl_ms = 0;
+    int64_t client_ttl_sec = 0;
+    std::string cluster_id;
+};
+
+class MasterClientImpl;
+
+class MasterClient {
+   public:
+    // `master_address` is "host:port" of the gRPC service. Fails with
+    // RPC_FAIL when the master cannot be reached within the deadline.
+    static Result<std::unique_ptr<MasterClient>> Connect(const std::string& master_address,
+                                                         const MasterClientOptions& options = {});
+    ~MasterClient();
+    MasterClient(const MasterClient&) = delete;
+    MasterClient& operator=(const MasterClient&) = delete;
+
+    Result<MasterServiceInfo> GetServiceInfo();
+
+    Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
+    Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    Result<std::vector<std::string>> GetAllSegments();
+    Result<SegmentUsage> QuerySegment(const std::string& name);
+
+    Result<std::vector<ReplicaDescriptor>> PutStart(const UUID& client_id, const std::string& key,
+                                                    uint64_t value_size,
+                                                    const ReplicateConfig& config);
+    Status PutEnd(const UUID& client_id, const std::string& key);
+    Status PutRevoke(const UUID& client_id, const std::string& key);
+    // The batch calls return one entry per key, in order, or RPC_FAIL for the
+    // whole batch when the call itself failed.
+    Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> BatchPutStart(
+        const UUID& client_id, const std::vector<std::string>& keys,
+        const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config);
+    Result<std::vector<Status>> BatchPutEnd(const UUID& client_id,
+                                            const std::vector<std::string>& keys);
+    Result<std::vector<Status>> BatchPutRevoke(const UUID& client_id,
+                                               const std::vector<std::string>& keys);
+
+    Result<GetReplicaListResult> GetReplicaList(const std::string& key);
+    Result<std::vector<Result<GetReplicaListResult>>> BatchGetReplicaList(
+        const std::vector<std::string>& keys);
+    Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+    GetReplicaListByRegex(const std::string& regex);
+    Result<bool> ExistKey(const std::string& key);
+    Result<std::vector<Result<bool>>> BatchExistKey(const std::vector<std::string>& keys);
+
+    Status Remove(const std::string& key);
+    Result<int64_t> RemoveByRegex(const std::string& regex);
+    Result<int64_t> RemoveAll();
+
+    Result<PingResult> Ping(const UUID& client_id);
+
+    Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
+    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                const std::string& target);
+    Result<TaskInfo> QueryTask(const UUID& task_id);
+    Result<std::vector<TaskAssignment>> FetchTasks(const UUID& client_id, size_t max_tasks);
+    Status MarkTaskComplete(const UUID& client_id, const UUID& task_id, TaskStatus status,
+                            const std::string& message);
+    Result<CopyStartResult> CopyStart(const UUID& client_id, const std::string& key,
+                                      const std::vector<std::string>& targets);
+    Status CopyEnd(const UUID& client_id, const std::string& key);
+    Status CopyRevoke(const UUID& client_id, const std::string& key);
+    Result<MoveStartResult> MoveStart(const UUID& client_id, const std::string& key,
+                                      const std::string& source, const std::string& target);
+    Status MoveEnd(const UUID& client_id, const std::string& key);
+    Status MoveRevoke(const UUID& client_id, const std::string& key);
+
+    // True while calls go over the hot-path socket (for logs and tests).
+    bool UsingHotPath() const;
+
+   private:
+    explicit MasterClient(std::unique_ptr<MasterClientImpl> impl);
+    std::unique_ptr<MasterClientImpl> impl_;
+};
+
+}  // namespace mooncake

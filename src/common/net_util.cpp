@@ -1,0 +1,85 @@
+#include "common/net_util.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace mooncake {
+
+Result<HostPort> ParseHostPort(std::string_view text) {
+    HostPort result;
+    std::string_view port_text;
+    if (!text.empty() && text.front() == '[') {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos) return Error(ErrorCode::INVALID_PARAMS);
+        result.host = std::string(text.substr(1, close - 1));
+        std::string_view rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return Error(ErrorCode::INVALID_PARAMS);
+            port_text = rest.substr(1);
+            if (port_text.empty()) return Error(ErrorCode::INVALID_PARAMS);
+        }
+    } else {
+        const size_t colon = text.rfind(':');
+        // More than one colon without brackets: a bare IPv6 literal.
+        if (colon != std::string_view::npos && text.find(':') == colon) {
+            result.host = std::string(text.substr(0, colon));
+            port_text = text.substr(colon + 1);
+            if (port_text.empty()) return Error(ErrorCode::INVALID_PARAMS);
+        } else {
+            result.host = std::string(text);
+        }
+    }
+    if (result.host.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    if (!port_text.empty()) {
+        unsigned value = 0;
+        auto [end, ec] =
+            std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+        if (ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+            value > 65535) {
+            return Error(ErrorCode::INVALID_PARAMS);
+        }
+        result.port = static_cast<uint16_t>(value);
+    }
+    return result;
+}
+
+std::string JoinHostPort(std::string_view host, uint16_t port) {
+    if (host.find(':') != std::string_view::npos) {
+        return "[" + std::string(host) + "]:" + std::to_string(port);
+    }
+    return std::string(host) + ":" + std::to_string(port);
+}
+
+bool IsLoopbackHost(std::string_view host) {
+    return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+Result<std::string> ResolveIPv4(std::string_view host) {
+    std::string name(host);
+    in_addr numeric{};
+    if (inet_pton(AF_INET, name.c_str(), &numeric) == 1) return name;
+    if (name == "localhost") return std::string("127.0.0.1");
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* info = nullptr;
+    if (getaddrinfo(name.c_str(), nullptr, &hints, &info) != 0 || info == nullptr) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    const auto* address = reinterpret_cast<const sockaddr_in*>(info->ai_addr);
+    inet_ntop(AF_INET, &address->sin_addr, text, sizeof(text));
+    freeaddrinfo(info);
+    return std::string(text);
+}
+
+Result<std::string> BindAddressFor(std::string_view host) {
+    if (IsLoopbackHost(host)) return std::string("127.0.0.1");
+    return ResolveIPv4(host);
+}
+
+}  // namespace mooncake

@@ -1,0 +1,44 @@
+// Settings of the master's logic. mooncake_master fills this from its flags
+// (names and defaults of docs/compat: see master_flags.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mooncake {
+
+struct MasterConfig {
+    // Lease granted by a successful exist / get-replica-list.
+    uint64_t default_kv_lease_ttl_ms = 5000;
+    // A soft pin lapses when the object was not accessed for this long.
+    uint64_t default_kv_soft_pin_ttl_ms = 1'800'000;
+    bool allow_evict_soft_pinned_objects = true;
+    // Share of objects an eviction round frees (0..1].
+    double eviction_ratio = 0.05;
+    // Usage ratio (used / capacity of all segments) that triggers eviction.
+    double eviction_high_watermark_ratio = 0.95;
+    // A client silent for this long is expired: its segments are unmounted.
+    int64_t client_ttl_sec = 10;
+    // An unfinished PutStart may be pre-empted by a new PutStart after this.
+    int64_t put_start_discard_timeout_sec = 30;
+    // The space of a pre-empted or unfinished PutStart is reused after this.
+    int64_t put_start_release_timeout_sec = 600;
+    std::string cluster_id = "mooncake_cluster";
+    std::string memory_allocator = "offset";
+
+    // Task table limits and timeouts.
+    uint64_t max_total_finished_tasks = 10000;
+    uint64_t max_total_pending_tasks = 10000;
+    uint64_t max_total_processing_tasks = 10000;
+    int64_t pending_task_timeout_sec = 300;
+    int64_t processing_task_timeout_sec = 300;
+    uint32_t max_retry_attempts = 10;
+};
+
+// A one-line reason when `config` cannot be used (eviction_ratio outside
+// [0, 1], a watermark outside (0, 1], a non-positive TTL, ...), nullopt when
+// it is valid.
+std::optional<std::string> ValidateMasterConfig(const MasterConfig& config);
+
+}  // namespace mooncake

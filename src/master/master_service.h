@@ -1,0 +1,166 @@
+// The master's logic: object index, segment pool, placement, leases,
+// eviction, zombie puts, client liveness and the copy/move task table.
+//
+// No networking here: the gRPC service, the hot-path socket and the HTTP
+// endpoints are thin adapters over this class, and tests drive it directly.
+// All methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "master/master_config.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class MasterServiceImpl;
+
+// Counters and gauges for /metrics and the periodic log line.
+struct MasterStats {
+    uint64_t segments_mounted = 0;
+    uint64_t capacity_bytes = 0;
+    uint64_t used_bytes = 0;
+    uint64_t object_count = 0;
+    uint64_t clients_alive = 0;
+    uint64_t put_starts = 0;
+    uint64_t put_ends = 0;
+    uint64_t put_revokes = 0;
+    uint64_t gets = 0;  // get-replica-list calls that found the object
+    uint64_t removes = 0;
+    uint64_t evictions = 0;  // objects evicted
+    uint64_t eviction_rounds = 0;
+    uint64_t zombie_puts_discarded = 0;
+    uint64_t clients_expired = 0;
+    uint64_t tasks_pending = 0;
+    uint64_t tasks_processing = 0;
+    uint64_t tasks_finished = 0;
+};
+
+struct GetReplicaListResult {
+    std::vector<ReplicaDescriptor> replicas;  // complete replicas only
+    uint64_t lease_ttl_ms = 0;                // lease granted by the call
+};
+
+struct PingResult {
+    ClientStatus status = ClientStatus::OK;
+    std::vector<TaskAssignment> tasks;  // tasks assigned to this client now
+};
+
+struct CopyStartResult {
+    ReplicaDescriptor source;
+    std::vector<ReplicaDescriptor> targets;
+};
+
+struct MoveStartResult {
+    ReplicaDescriptor source;
+    ReplicaDescriptor target;
+};
+
+struct SegmentUsage {
+    uint64_t used = 0;
+    uint64_t capacity = 0;
+};
+
+class MasterService {
+   public:
+    explicit MasterService(MasterConfig config,
+                           std::shared_ptr<Clock> clock = SystemClock::Instance());
+    ~MasterService();
+    MasterService(const MasterService&) = delete;
+    MasterService& operator=(const MasterService&) = delete;
+
+    const MasterConfig& config() const;
+
+    // Starts the background thread that runs maintenance (eviction above the
+    // watermark, client expiry, zombie-put reclaim, task timeouts).
+    // Tests that use a ManualClock call RunMaintenance() instead.
+    void StartBackgroundThread();
+    void StopBackgroundThread();
+    // One pass of everything the background thread does.
+    void RunMaintenance();
+
+    // ---- segments ---------------------------------------------------------
+    // INVALID_PARAMS for an empty name, zero size or base; SEGMENT_ALREADY_EXISTS
+    // when the segment id is mounted already. Registers the client as alive.
+    Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
+    // Mounts again what a client held before a master restart; segments it
+    // has mounted already are left as they are.
+    Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
+    // Drops every replica in the segment (objects left without a replica are
+    // removed). SEGMENT_NOT_FOUND if it is not mounted by this client.
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    std::vector<std::string> GetAllSegments() const;
+    Result<SegmentUsage> QuerySegment(const std::string& name) const;
+
+    // ---- objects ----------------------------------------------------------
+    // INVALID_KEY for an empty or too long key; INVALID_PARAMS for size 0 or
+    // replica_num 0; SEGMENT_NOT_FOUND for an unknown preferred segment;
+    // OBJECT_ALREADY_EXISTS when the key holds an object (complete, or being
+    // put and not yet a zombie); NO_AVAILABLE_HANDLE when no space is left
+    // even after eviction. Fewer replicas than asked when space is short.
+    Result<std::vector<ReplicaDescriptor>> PutStart(const UUID& client_id, const std::string& key,
+                                                    uint64_t value_size,
+                                                    const ReplicateConfig& config);
+    Status PutEnd(const UUID& client_id, const std::string& key);
+    Status PutRevoke(const UUID& client_id, const std::string& key);
+    std::vector<Result<std::vector<ReplicaDescriptor>>> BatchPutStart(
+        const UUID& client_id, const std::vector<std::string>& keys,
+        const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config);
+    std::vector<Status> BatchPutEnd(const UUID& client_id, const std::vector<std::string>& keys);
+    std::vector<Status> BatchPutRevoke(const UUID& client_id, const std::vector<std::string>& keys);
+
+    // Grants a lease. OBJECT_NOT_FOUND when absent, REPLICA_IS_NOT_READY while
+    // the put has not ended.
+    Result<GetReplicaListResult> GetReplicaList(const std::string& key);
+    std::vector<Result<GetReplicaListResult>> BatchGetReplicaList(
+        const std::vector<std::string>& keys);
+    // INVALID_PARAMS for an invalid regex (ECMAScript syntax).
+    Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+    GetReplicaListByRegex(const std::string& regex);
+    // True when a complete object exists (grants a lease).
+    Result<bool> ExistKey(const std::string& key);
+    std::vector<Result<bool>> BatchExistKey(const std::vector<std::string>& keys);
+
+    // OBJECT_NOT_FOUND, OBJECT_HAS_LEASE while leased, REPLICA_IS_NOT_READY
+    // while being put.
+    Status Remove(const std::string& key);
+    // Removes complete, unleased objects whose key matches; returns how many.
+    Result<int64_t> RemoveByRegex(const std::string& regex);
+    int64_t RemoveAll();
+
+    // ---- clients ----------------------------------------------------------
+    // Keeps the client alive. NEED_REMOUNT when the master does not know it.
+    Result<PingResult> Ping(const UUID& client_id);
+
+    // ---- copy / move tasks ------------------------------------------------
+    Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
+    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                const std::string& target);
+    Result<TaskInfo> QueryTask(const UUID& task_id) const;
+    std::vector<TaskAssignment> FetchTasks(const UUID& client_id, size_t max_tasks);
+    Status MarkTaskComplete(const UUID& client_id, const UUID& task_id, TaskStatus status,
+                            const std::string& message);
+
+    // The client running a task allocates, transfers, then ends or revokes.
+    Result<CopyStartResult> CopyStart(const UUID& client_id, const std::string& key,
+                                      const std::vector<std::string>& targets);
+    Status CopyEnd(const UUID& client_id, const std::string& key);
+    Status CopyRevoke(const UUID& client_id, const std::string& key);
+    Result<MoveStartResult> MoveStart(const UUID& client_id, const std::string& key,
+                                      const std::string& source, const std::string& target);
+    Status MoveEnd(const UUID& client_id, const std::string& key);
+    Status MoveRevoke(const UUID& client_id, const std::string& key);
+
+    MasterStats GetStats() const;
+
+   private:
+    std::unique_ptr<MasterServiceImpl> impl_;
+};
+
+}  // namespace mooncake
