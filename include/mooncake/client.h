@@ -1,0 +1,129 @@
+// The store client: what a C++ inference server links (libmooncake_client)
+// and what the Python module mooncake.store wraps.
+//
+// A client plays two roles at once. As a server it mounts a segment of
+// `global_segment_size` bytes into the pool; as a client it puts and gets
+// objects, staging non-zero-copy data in its local buffer of
+// `local_buffer_size` bytes. All methods are thread-safe; every blocking
+// call has a deadline.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+struct ClientConfig {
+    // "host" (port picked from 12300-14300) or "host:port".
+    std::string local_hostname;
+    // "http://host:8080/metadata" or "P2PHANDSHAKE".
+    std::string metadata_server;
+    uint64_t global_segment_size = 16ull << 20;  // 0: contributes no memory
+    uint64_t local_buffer_size = 1ull << 30;     // 0: puts and gets fail
+    std::string protocol = "tcp";                // "tcp" or "rdma"
+    std::string rdma_devices;                    // "mlx5_0,mlx5_1"; empty: auto
+    std::string master_server_address = "127.0.0.1:50051";
+};
+
+// Bytes owned by the client (a slice of its local buffer, or of shared
+// memory for a dummy client). Released when the last reference goes.
+class Buffer {
+   public:
+    virtual ~Buffer() = default;
+    virtual const uint8_t* data() const = 0;
+    virtual uint8_t* mutable_data() = 0;
+    virtual size_t size() const = 0;
+};
+
+// One part of a value: the bytes are read, not kept, by the call.
+using ConstBytes = std::span<const uint8_t>;
+
+class Client {
+   public:
+    // Connects to the master, starts the transfer engine, mounts the
+    // segment, allocates the local buffer, starts the heartbeat.
+    static Result<std::unique_ptr<Client>> Create(const ClientConfig& config);
+
+    virtual ~Client() = default;
+
+    // Unmounts the segment (objects whose only replica lived there are
+    // gone), stops the heartbeat, frees memory. Idempotent.
+    virtual Status Close() = 0;
+
+    // "host:port", the segment name of this client.
+    virtual std::string GetHostname() const = 0;
+
+    // ---- puts ------------------------------------------------------------
+    // The value is the concatenation of `parts`. A key that already holds a
+    // complete object is left as it is and the call succeeds.
+    virtual Status Put(const std::string& key, std::span<const ConstBytes> parts,
+                       const ReplicateConfig& config) = 0;
+    // One result per key, in order.
+    virtual std::vector<Status> BatchPut(const std::vector<std::string>& keys,
+                                         const std::vector<std::vector<ConstBytes>>& values,
+                                         const ReplicateConfig& config) = 0;
+    // Zero copy from memory registered with RegisterBuffer.
+    virtual Status PutFrom(const std::string& key, const void* buffer, size_t size,
+                           const ReplicateConfig& config) = 0;
+    virtual std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
+                                             const std::vector<const void*>& buffers,
+                                             const std::vector<size_t>& sizes,
+                                             const ReplicateConfig& config) = 0;
+    // Each value is the concatenation of its registered buffers.
+    virtual std::vector<Status> BatchPutFromMultiBuffers(
+        const std::vector<std::string>& keys,
+        const std::vector<std::vector<const void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) = 0;
+
+    // ---- gets ------------------------------------------------------------
+    // The object's bytes in a buffer owned by the client.
+    virtual Result<std::shared_ptr<Buffer>> Get(const std::string& key) = 0;
+    virtual std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
+        const std::vector<std::string>& keys) = 0;
+    // Zero copy into registered memory; returns the object size.
+    // INVALID_PARAMS when `capacity` is smaller than the object.
+    virtual Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) = 0;
+    virtual std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
+                                                     const std::vector<void*>& buffers,
+                                                     const std::vector<size_t>& capacities) = 0;
+    // Scatters each object over its buffers in order.
+    virtual std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
+        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes) = 0;
+
+    // ---- memory ----------------------------------------------------------
+    virtual Status RegisterBuffer(void* buffer, size_t size) = 0;
+    virtual Status UnregisterBuffer(void* buffer) = 0;
+    // Memory from the client's local buffer, registered; nullptr-free:
+    // BUFFER_OVERFLOW when exhausted.
+    virtual Result<void*> AllocFromMemPool(size_t size) = 0;
+
+    // ---- queries ---------------------------------------------------------
+    virtual Result<bool> IsExist(const std::string& key) = 0;
+    virtual std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) = 0;
+    virtual Result<uint64_t> GetSize(const std::string& key) = 0;
+    virtual Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) = 0;
+    virtual std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
+        const std::vector<std::string>& keys) = 0;
+
+    virtual Status Remove(const std::string& key) = 0;
+    virtual Result<int64_t> RemoveByRegex(const std::string& regex) = 0;
+    virtual Result<int64_t> RemoveAll() = 0;
+
+    // ---- copy / move tasks -----------------------------------------------
+    virtual Result<UUID> CreateCopyTask(const std::string& key,
+                                        const std::vector<std::string>& targets) = 0;
+    virtual Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                        const std::string& target) = 0;
+    virtual Result<TaskInfo> QueryTask(const UUID& task_id) = 0;
+};
+
+}  // namespace mooncake
