@@ -37,9 +37,9 @@ struct MasterStats {
     uint64_t eviction_rounds = 0;
     uint64_t zombie_puts_discarded = 0;
     uint64_t clients_expired = 0;
-    uint64_t tasks_pending = 0;
-    uint64_t tasks_processing = 0;
-    uint64_t tasks_finished = 0;
+    uint64_t tasks_pending = 0;     // gauge
+    uint64_t tasks_processing = 0;  // gauge
+    uint64_t tasks_finished = 0;    // counter: tasks that reached SUCCESS or FAILED
 };
 
 struct GetReplicaListResult {
@@ -103,11 +103,17 @@ class MasterService {
     // replica_num 0; SEGMENT_NOT_FOUND for an unknown preferred segment;
     // OBJECT_ALREADY_EXISTS when the key holds an object (complete, or being
     // put and not yet a zombie); NO_AVAILABLE_HANDLE when no space is left
-    // even after eviction. Fewer replicas than asked when space is short.
+    // even after eviction, and when no segment is mounted at all. Fewer
+    // replicas than asked when space is short.
     Result<std::vector<ReplicaDescriptor>> PutStart(const UUID& client_id, const std::string& key,
                                                     uint64_t value_size,
                                                     const ReplicateConfig& config);
+    // OBJECT_NOT_FOUND when absent (or dropped with its segment meanwhile);
+    // UNAVAILABLE_IN_CURRENT_STATUS when the put belongs to another client
+    // (e.g. a pre-empted zombie ending late). A repeated PutEnd is OK.
     Status PutEnd(const UUID& client_id, const std::string& key);
+    // Frees the space of an unfinished put. UNAVAILABLE_IN_CURRENT_STATUS
+    // after PutEnd or for another client's put.
     Status PutRevoke(const UUID& client_id, const std::string& key);
     std::vector<Result<std::vector<ReplicaDescriptor>>> BatchPutStart(
         const UUID& client_id, const std::vector<std::string>& keys,
@@ -139,6 +145,13 @@ class MasterService {
     Result<PingResult> Ping(const UUID& client_id);
 
     // ---- copy / move tasks ------------------------------------------------
+    // Create: INVALID_KEY; OBJECT_NOT_FOUND / REPLICA_IS_NOT_READY for the
+    // object; INVALID_PARAMS for no targets, source == target, or no complete
+    // replica on the move source; SEGMENT_NOT_FOUND for an unmounted segment;
+    // UNAVAILABLE_IN_CURRENT_STATUS when the pending-task limit is reached.
+    // QueryTask / MarkTaskComplete: OBJECT_NOT_FOUND for an unknown task;
+    // MarkTaskComplete: INVALID_PARAMS unless SUCCESS or FAILED,
+    // UNAVAILABLE_IN_CURRENT_STATUS unless the task is PROCESSING on this client.
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
     Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
                                 const std::string& target);
@@ -148,6 +161,13 @@ class MasterService {
                             const std::string& message);
 
     // The client running a task allocates, transfers, then ends or revokes.
+    // One copy or move per object at a time (UNAVAILABLE_IN_CURRENT_STATUS
+    // otherwise); it holds the object like a lease (no remove, no eviction)
+    // until it ends, is revoked, or put_start_release_timeout_sec passes.
+    // End/Revoke by anyone but the starting client, or with no such
+    // operation in flight: UNAVAILABLE_IN_CURRENT_STATUS. MoveEnd whose
+    // target segment was unmounted meanwhile keeps the source and fails
+    // with SEGMENT_NOT_FOUND.
     Result<CopyStartResult> CopyStart(const UUID& client_id, const std::string& key,
                                       const std::vector<std::string>& targets);
     Status CopyEnd(const UUID& client_id, const std::string& key);

@@ -1,0 +1,360 @@
+// MasterService: forwarding to MasterServiceImpl, plus the impl's
+// construction, background thread, maintenance and statistics.
+#include "master/master_service.h"
+
+#include <glog/logging.h>
+
+#include <cmath>
+
+#include "master/master_service_impl.h"
+
+namespace mooncake {
+
+namespace {
+
+TaskLimits LimitsOf(const MasterConfig& config) {
+    TaskLimits limits;
+    limits.max_finished = config.max_total_finished_tasks;
+    limits.max_pending = config.max_total_pending_tasks;
+    limits.max_processing = config.max_total_processing_tasks;
+    limits.pending_timeout_ms = config.pending_task_timeout_sec * 1000;
+    limits.processing_timeout_ms = config.processing_task_timeout_sec * 1000;
+    limits.max_retry_attempts = config.max_retry_attempts;
+    return limits;
+}
+
+EvictionPolicy PolicyOf(const MasterConfig& config) {
+    EvictionPolicy policy;
+    policy.allow_evict_soft_pinned = config.allow_evict_soft_pinned_objects;
+    policy.soft_pin_ttl_ms = static_cast<int64_t>(config.default_kv_soft_pin_ttl_ms);
+    return policy;
+}
+
+}  // namespace
+
+// ---- MasterServiceImpl: lifecycle ------------------------------------------
+
+MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock> clock)
+    : config_(std::move(config)),
+      clock_(clock ? std::move(clock) : SystemClock::Instance()),
+      lease_ttl_ms_(static_cast<int64_t>(config_.default_kv_lease_ttl_ms)),
+      client_ttl_ms_(config_.client_ttl_sec * 1000),
+      put_discard_ms_(config_.put_start_discard_timeout_sec * 1000),
+      put_release_ms_(config_.put_start_release_timeout_sec * 1000),
+      tasks_(LimitsOf(config_)),
+      evictor_(index_, pool_, PolicyOf(config_)) {
+    if (auto problem = ValidateMasterConfig(config_)) {
+        // The binary validates before constructing; a library user who did
+        // not gets a loud log line rather than a crash.
+        LOG(ERROR) << "MasterService built with an invalid config: " << *problem;
+    }
+}
+
+MasterServiceImpl::~MasterServiceImpl() { StopBackgroundThread(); }
+
+void MasterServiceImpl::StartBackgroundThread() {
+    std::lock_guard<std::mutex> lock(background_mutex_);
+    if (background_thread_.joinable()) return;
+    background_stop_ = false;
+    background_thread_ = std::thread([this] {
+        std::unique_lock<std::mutex> lock(background_mutex_);
+        while (!background_stop_) {
+            background_cv_.wait_for(lock, std::chrono::milliseconds(kMaintenanceIntervalMs),
+                                    [this] { return background_stop_ || background_wake_.load(); });
+            if (background_stop_) break;
+            background_wake_.store(false);
+            lock.unlock();
+            RunMaintenance();
+            lock.lock();
+        }
+    });
+}
+
+void MasterServiceImpl::StopBackgroundThread() {
+    std::thread thread;
+    {
+        std::lock_guard<std::mutex> lock(background_mutex_);
+        background_stop_ = true;
+        thread = std::move(background_thread_);
+    }
+    background_cv_.notify_all();
+    if (thread.joinable()) thread.join();
+}
+
+void MasterServiceImpl::WakeBackgroundIfAboveWatermark() {
+    if (background_wake_.load(std::memory_order_relaxed) || !AboveHighWatermark()) return;
+    if (!background_wake_.exchange(true)) {
+        std::lock_guard<std::mutex> lock(background_mutex_);
+        background_cv_.notify_one();
+    }
+}
+
+// ---- maintenance -------------------------------------------------------------
+
+void MasterServiceImpl::RunMaintenance() {
+    const int64_t now_ms = clock_->NowMs();
+    ExpireClients(now_ms);
+    ReleaseDeferred(now_ms);
+    ReclaimUnfinishedPuts(now_ms);
+    ReclaimStaleReplicationOps(now_ms);
+    tasks_.ExpireTimeouts(now_ms, clock_->EpochMs());
+    EvictAboveWatermark(now_ms);
+}
+
+void MasterServiceImpl::ReleaseDeferred(int64_t now_ms) {
+    std::vector<DeferredFree> due = deferred_.TakeDue(now_ms);
+    if (due.empty()) return;
+    SegmentPool::ReadView view(pool_);
+    for (const DeferredFree& entry : due) view.Free(entry.segment, entry.address, entry.size);
+    VLOG(1) << "Released " << due.size() << " deferred ranges";
+}
+
+void MasterServiceImpl::ReclaimUnfinishedPuts(int64_t now_ms) {
+    uint64_t reclaimed = 0;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        ObjectShard& shard = index_.shard(i);
+        {
+            std::lock_guard<std::mutex> lock(shard.mutex);
+            if (shard.unfinished == 0) continue;
+        }
+        SegmentPool::ReadView view(pool_);
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        shard.objects.ForEach([&](ObjectTable::Position position) {
+            const ObjectMeta& meta = shard.objects.meta(position);
+            if (meta.complete() || now_ms - meta.put_start_ms() < put_release_ms_) return;
+            LOG(WARNING) << "Reclaiming unfinished put of " << shard.objects.key(position)
+                         << " by client " << meta.owner().ToString() << ", started "
+                         << (now_ms - meta.put_start_ms()) << " ms ago";
+            FreeReplicas(view, meta);
+            EraseObject(shard, position);
+            ++reclaimed;
+        });
+    }
+    if (reclaimed > 0) LOG(INFO) << "Reclaimed " << reclaimed << " unfinished puts";
+}
+
+bool MasterServiceImpl::AboveHighWatermark() const {
+    const uint64_t capacity = pool_.capacity_bytes();
+    if (capacity == 0) return false;
+    return static_cast<double>(pool_.used_bytes()) >
+           config_.eviction_high_watermark_ratio * static_cast<double>(capacity);
+}
+
+uint64_t MasterServiceImpl::RunEvictionRound(uint64_t min_objects, int64_t now_ms) {
+    EvictionGoal goal;
+    goal.min_objects = min_objects;
+    goal.target_used_bytes = static_cast<uint64_t>(std::floor(
+        config_.eviction_high_watermark_ratio * static_cast<double>(pool_.capacity_bytes())));
+    const uint64_t objects_before = index_.size();
+    const uint64_t used_before = pool_.used_bytes();
+    const uint64_t evicted = evictor_.RunRound(goal, now_ms);
+    eviction_generation_.fetch_add(1);
+    Bump(counters_.eviction_rounds);
+    Bump(counters_.evictions, evicted);
+    if (evicted > 0) {
+        LOG(INFO) << "Eviction round: evicted " << evicted << " of " << objects_before
+                  << " objects, used bytes " << used_before << " -> " << pool_.used_bytes()
+                  << " of " << pool_.capacity_bytes();
+    } else {
+        LOG_EVERY_T(WARNING, 10) << "Eviction round found nothing evictable among "
+                                 << objects_before << " objects (leased, unfinished or pinned);"
+                                 << " used bytes " << used_before << " of "
+                                 << pool_.capacity_bytes();
+    }
+    return evicted;
+}
+
+void MasterServiceImpl::EvictAboveWatermark(int64_t now_ms) {
+    if (!AboveHighWatermark()) return;
+    std::lock_guard<std::mutex> lock(eviction_mutex_);
+    if (!AboveHighWatermark()) return;
+    const auto min_objects = static_cast<uint64_t>(
+        std::ceil(config_.eviction_ratio * static_cast<double>(index_.size())));
+    RunEvictionRound(min_objects, now_ms);
+}
+
+void MasterServiceImpl::EvictForAllocation(uint64_t seen_generation) {
+    std::lock_guard<std::mutex> lock(eviction_mutex_);
+    // Someone evicted while we waited for the lock: try their result first.
+    if (eviction_generation_.load() != seen_generation) return;
+    const int64_t now_ms = clock_->NowMs();
+    const uint64_t put_ends = counters_.put_ends.load(std::memory_order_relaxed);
+    if (empty_round_at_ms_ && now_ms - *empty_round_at_ms_ < kEmptyEvictionBackoffMs &&
+        put_ends == put_ends_at_empty_round_) {
+        return;
+    }
+    const auto by_ratio = static_cast<uint64_t>(
+        std::ceil(config_.eviction_ratio * static_cast<double>(index_.size())));
+    if (RunEvictionRound(std::max<uint64_t>(1, by_ratio), now_ms) == 0) {
+        empty_round_at_ms_ = now_ms;
+        put_ends_at_empty_round_ = put_ends;
+    } else {
+        empty_round_at_ms_.reset();
+    }
+}
+
+MasterStats MasterServiceImpl::GetStats() const {
+    MasterStats stats;
+    stats.segments_mounted = pool_.mounted_count();
+    stats.capacity_bytes = pool_.capacity_bytes();
+    stats.used_bytes = pool_.used_bytes();
+    stats.object_count = index_.size();
+    stats.clients_alive = clients_.size();
+    stats.put_starts = counters_.put_starts.load(std::memory_order_relaxed);
+    stats.put_ends = counters_.put_ends.load(std::memory_order_relaxed);
+    stats.put_revokes = counters_.put_revokes.load(std::memory_order_relaxed);
+    stats.gets = counters_.gets.load(std::memory_order_relaxed);
+    stats.removes = counters_.removes.load(std::memory_order_relaxed);
+    stats.evictions = counters_.evictions.load(std::memory_order_relaxed);
+    stats.eviction_rounds = counters_.eviction_rounds.load(std::memory_order_relaxed);
+    stats.zombie_puts_discarded = counters_.zombie_puts_discarded.load(std::memory_order_relaxed);
+    stats.clients_expired = counters_.clients_expired.load(std::memory_order_relaxed);
+    stats.tasks_pending = tasks_.pending_count();
+    stats.tasks_processing = tasks_.processing_count();
+    stats.tasks_finished = tasks_.finished_total();
+    return stats;
+}
+
+// ---- MasterService: forwarding ------------------------------------------------
+
+MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
+    : impl_(std::make_unique<MasterServiceImpl>(std::move(config), std::move(clock))) {}
+
+MasterService::~MasterService() = default;
+
+const MasterConfig& MasterService::config() const { return impl_->config(); }
+void MasterService::StartBackgroundThread() { impl_->StartBackgroundThread(); }
+void MasterService::StopBackgroundThread() { impl_->StopBackgroundThread(); }
+void MasterService::RunMaintenance() { impl_->RunMaintenance(); }
+
+Status MasterService::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
+    return impl_->MountSegment(client_id, segment);
+}
+Status MasterService::ReMountSegments(const UUID& client_id,
+                                      const std::vector<SegmentInfo>& segments) {
+    return impl_->ReMountSegments(client_id, segments);
+}
+Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
+    return impl_->UnmountSegment(client_id, segment_id);
+}
+std::vector<std::string> MasterService::GetAllSegments() const { return impl_->GetAllSegments(); }
+Result<SegmentUsage> MasterService::QuerySegment(const std::string& name) const {
+    return impl_->QuerySegment(name);
+}
+
+Result<std::vector<ReplicaDescriptor>> MasterService::PutStart(const UUID& client_id,
+                                                               const std::string& key,
+                                                               uint64_t value_size,
+                                                               const ReplicateConfig& config) {
+    return impl_->PutStart(client_id, key, value_size, config);
+}
+Status MasterService::PutEnd(const UUID& client_id, const std::string& key) {
+    return impl_->PutEnd(client_id, key);
+}
+Status MasterService::PutRevoke(const UUID& client_id, const std::string& key) {
+    return impl_->PutRevoke(client_id, key);
+}
+
+std::vector<Result<std::vector<ReplicaDescriptor>>> MasterService::BatchPutStart(
+    const UUID& client_id, const std::vector<std::string>& keys,
+    const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config) {
+    std::vector<Result<std::vector<ReplicaDescriptor>>> results;
+    results.reserve(keys.size());
+    const bool sizes_match = keys.size() == value_sizes.size();
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!sizes_match) {
+            results.emplace_back(Error(ErrorCode::INVALID_PARAMS));
+        } else {
+            results.push_back(impl_->PutStart(client_id, keys[i], value_sizes[i], config));
+        }
+    }
+    return results;
+}
+std::vector<Status> MasterService::BatchPutEnd(const UUID& client_id,
+                                               const std::vector<std::string>& keys) {
+    std::vector<Status> results;
+    results.reserve(keys.size());
+    for (const std::string& key : keys) results.push_back(impl_->PutEnd(client_id, key));
+    return results;
+}
+std::vector<Status> MasterService::BatchPutRevoke(const UUID& client_id,
+                                                  const std::vector<std::string>& keys) {
+    std::vector<Status> results;
+    results.reserve(keys.size());
+    for (const std::string& key : keys) results.push_back(impl_->PutRevoke(client_id, key));
+    return results;
+}
+
+Result<GetReplicaListResult> MasterService::GetReplicaList(const std::string& key) {
+    return impl_->GetReplicaList(key);
+}
+std::vector<Result<GetReplicaListResult>> MasterService::BatchGetReplicaList(
+    const std::vector<std::string>& keys) {
+    std::vector<Result<GetReplicaListResult>> results;
+    results.reserve(keys.size());
+    for (const std::string& key : keys) results.push_back(impl_->GetReplicaList(key));
+    return results;
+}
+Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+MasterService::GetReplicaListByRegex(const std::string& regex) {
+    return impl_->GetReplicaListByRegex(regex);
+}
+Result<bool> MasterService::ExistKey(const std::string& key) { return impl_->ExistKey(key); }
+std::vector<Result<bool>> MasterService::BatchExistKey(const std::vector<std::string>& keys) {
+    std::vector<Result<bool>> results;
+    results.reserve(keys.size());
+    for (const std::string& key : keys) results.push_back(impl_->ExistKey(key));
+    return results;
+}
+
+Status MasterService::Remove(const std::string& key) { return impl_->Remove(key); }
+Result<int64_t> MasterService::RemoveByRegex(const std::string& regex) {
+    return impl_->RemoveByRegex(regex);
+}
+int64_t MasterService::RemoveAll() { return impl_->RemoveAll(); }
+
+Result<PingResult> MasterService::Ping(const UUID& client_id) { return impl_->Ping(client_id); }
+
+Result<UUID> MasterService::CreateCopyTask(const std::string& key,
+                                           const std::vector<std::string>& targets) {
+    return impl_->CreateCopyTask(key, targets);
+}
+Result<UUID> MasterService::CreateMoveTask(const std::string& key, const std::string& source,
+                                           const std::string& target) {
+    return impl_->CreateMoveTask(key, source, target);
+}
+Result<TaskInfo> MasterService::QueryTask(const UUID& task_id) const {
+    return impl_->QueryTask(task_id);
+}
+std::vector<TaskAssignment> MasterService::FetchTasks(const UUID& client_id, size_t max_tasks) {
+    return impl_->FetchTasks(client_id, max_tasks);
+}
+Status MasterService::MarkTaskComplete(const UUID& client_id, const UUID& task_id,
+                                       TaskStatus status, const std::string& message) {
+    return impl_->MarkTaskComplete(client_id, task_id, status, message);
+}
+Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const std::string& key,
+                                                 const std::vector<std::string>& targets) {
+    return impl_->CopyStart(client_id, key, targets);
+}
+Status MasterService::CopyEnd(const UUID& client_id, const std::string& key) {
+    return impl_->CopyEnd(client_id, key);
+}
+Status MasterService::CopyRevoke(const UUID& client_id, const std::string& key) {
+    return impl_->CopyRevoke(client_id, key);
+}
+Result<MoveStartResult> MasterService::MoveStart(const UUID& client_id, const std::string& key,
+                                                 const std::string& source,
+                                                 const std::string& target) {
+    return impl_->MoveStart(client_id, key, source, target);
+}
+Status MasterService::MoveEnd(const UUID& client_id, const std::string& key) {
+    return impl_->MoveEnd(client_id, key);
+}
+Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) {
+    return impl_->MoveRevoke(client_id, key);
+}
+
+MasterStats MasterService::GetStats() const { return impl_->GetStats(); }
+
+}  // namespace mooncake

@@ -1,0 +1,206 @@
+// MasterService's state and rules. The public class forwards here.
+//
+// Where things are:
+//   master_service.cpp           construction, background thread, maintenance, stats
+//   master_service_objects.cpp   put / get / exist / remove (the hot path)
+//   master_service_segments.cpp  mount / unmount / client liveness
+//   master_service_tasks.cpp     copy / move tasks and their execution
+//   object_index, segment_pool, placement, eviction, client_registry,
+//   task_table, deferred_free_list, replication_ops: the parts.
+//
+// Lock order (a thread holding a lock may only take locks further down):
+//   1. membership_mutex_      mount / remount / unmount / client expiry
+//   2. eviction_mutex_        one eviction round at a time
+//   3. SegmentPool lock       exclusive for mount/retire/forget; shared in a ReadView
+//   4. ObjectShard::mutex     one shard at a time, never two
+//   5. Segment::mutex         inside SegmentPool::ReadView::Allocate/Free
+//      TaskTable lock -> ClientRegistry lock
+//      ReplicationOps, DeferredFreeList locks (leaves)
+// So: take a ReadView before locking a shard, never while holding one; the
+// task table is only called with no shard held. No lock is held while
+// waiting for anything but another lock.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "master/client_registry.h"
+#include "master/deferred_free_list.h"
+#include "master/eviction.h"
+#include "master/master_config.h"
+#include "master/master_service.h"
+#include "master/object_index.h"
+#include "master/replication_ops.h"
+#include "master/segment_pool.h"
+#include "master/task_table.h"
+
+namespace mooncake {
+
+class MasterServiceImpl {
+   public:
+    // Tasks handed out in one ping reply.
+    static constexpr size_t kMaxTasksPerPing = 16;
+    // Background maintenance period when nothing wakes it earlier.
+    static constexpr int64_t kMaintenanceIntervalMs = 200;
+
+    MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock> clock);
+    ~MasterServiceImpl();
+
+    const MasterConfig& config() const { return config_; }
+
+    void StartBackgroundThread();
+    void StopBackgroundThread();
+    void RunMaintenance();
+
+    // Segments and clients (master_service_segments.cpp).
+    Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
+    Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    std::vector<std::string> GetAllSegments() const;
+    Result<SegmentUsage> QuerySegment(const std::string& name) const;
+    Result<PingResult> Ping(const UUID& client_id);
+
+    // Objects (master_service_objects.cpp).
+    Result<std::vector<ReplicaDescriptor>> PutStart(const UUID& client_id, const std::string& key,
+                                                    uint64_t value_size,
+                                                    const ReplicateConfig& config);
+    Status PutEnd(const UUID& client_id, const std::string& key);
+    Status PutRevoke(const UUID& client_id, const std::string& key);
+    Result<GetReplicaListResult> GetReplicaList(const std::string& key);
+    Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+    GetReplicaListByRegex(const std::string& regex);
+    Result<bool> ExistKey(const std::string& key);
+    Status Remove(const std::string& key);
+    Result<int64_t> RemoveByRegex(const std::string& regex);
+    int64_t RemoveAll();
+
+    // Tasks (master_service_tasks.cpp).
+    Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
+    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                const std::string& target);
+    Result<TaskInfo> QueryTask(const UUID& task_id) const;
+    std::vector<TaskAssignment> FetchTasks(const UUID& client_id, size_t max_tasks);
+    Status MarkTaskComplete(const UUID& client_id, const UUID& task_id, TaskStatus status,
+                            const std::string& message);
+    Result<CopyStartResult> CopyStart(const UUID& client_id, const std::string& key,
+                                      const std::vector<std::string>& targets);
+    Status CopyEnd(const UUID& client_id, const std::string& key);
+    Status CopyRevoke(const UUID& client_id, const std::string& key);
+    Result<MoveStartResult> MoveStart(const UUID& client_id, const std::string& key,
+                                      const std::string& source, const std::string& target);
+    Status MoveEnd(const UUID& client_id, const std::string& key);
+    Status MoveRevoke(const UUID& client_id, const std::string& key);
+
+    MasterStats GetStats() const;
+
+   private:
+    struct Counters {
+        std::atomic<uint64_t> put_starts{0};
+        std::atomic<uint64_t> put_ends{0};
+        std::atomic<uint64_t> put_revokes{0};
+        std::atomic<uint64_t> gets{0};
+        std::atomic<uint64_t> removes{0};
+        std::atomic<uint64_t> evictions{0};
+        std::atomic<uint64_t> eviction_rounds{0};
+        std::atomic<uint64_t> zombie_puts_discarded{0};
+        std::atomic<uint64_t> clients_expired{0};
+    };
+
+    // Outcome of one placement attempt inside PutStart.
+    struct PutAttempt {
+        Result<std::vector<ReplicaDescriptor>> result;
+        // NO_AVAILABLE_HANDLE that evicting might cure (some segment could
+        // hold the object if it were emptier).
+        bool eviction_may_help = false;
+    };
+
+    static bool IsValidKey(const std::string& key) {
+        return !key.empty() && key.size() <= kMaxKeyLength;
+    }
+    static void Bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
+        counter.fetch_add(by, std::memory_order_relaxed);
+    }
+    static ReplicaDescriptor Describe(const SegmentPool::Segment& segment, const ReplicaSlot& slot,
+                                      uint64_t size);
+
+    PutAttempt TryPutStart(const UUID& client_id, const std::string& key, uint64_t value_size,
+                           const ReplicateConfig& config, size_t replica_num);
+    // Frees every replica of `meta` now.
+    static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
+    // Erases an object, ending its copy/move record if it has one.
+    void EraseObject(ObjectShard& shard, ObjectTable::Position position);
+    // The object at `where` (its shard locked by the caller), or nullptr.
+    ObjectMeta* FindObject(const KeyLocation& where) {
+        const auto position = index_.Find(where);
+        return position == ObjectIndex::kNotFound ? nullptr : &where.shard.objects.meta(position);
+    }
+
+    // Removes replicas on the given (retired) segments from every object;
+    // objects left without a replica are removed. Returns objects removed.
+    uint64_t DropReplicasOn(const std::unordered_set<uint32_t>& segment_ids);
+    // Retires, sweeps and forgets segments; returns objects removed.
+    uint64_t SweepRetiredSegments(const std::vector<uint32_t>& segment_ids);
+
+    // Maintenance steps.
+    void ExpireClients(int64_t now_ms);
+    void ReleaseDeferred(int64_t now_ms);
+    void ReclaimUnfinishedPuts(int64_t now_ms);
+    void ReclaimStaleReplicationOps(int64_t now_ms);
+    bool AboveHighWatermark() const;
+    void EvictAboveWatermark(int64_t now_ms);
+    // After a failed allocation: one round unless another thread ran one
+    // since `seen_generation`.
+    void EvictForAllocation(uint64_t seen_generation);
+    uint64_t RunEvictionRound(uint64_t min_objects, int64_t now_ms);
+    void WakeBackgroundIfAboveWatermark();
+
+    // Copy/move helpers (master_service_tasks.cpp).
+    // Frees the PROCESSING replicas of an op in flight and clears its marks.
+    void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
+                           ObjectMeta& meta);
+    std::vector<TaskAssignment> AssignTasks(const UUID& client_id, size_t max_tasks);
+
+    const MasterConfig config_;
+    const std::shared_ptr<Clock> clock_;
+    const int64_t lease_ttl_ms_;
+    const int64_t client_ttl_ms_;
+    const int64_t put_discard_ms_;
+    const int64_t put_release_ms_;
+
+    ObjectIndex index_;
+    SegmentPool pool_;
+    ClientRegistry clients_;
+    TaskTable tasks_;
+    DeferredFreeList deferred_;
+    ReplicationOps ops_;
+    Evictor evictor_;
+    Counters counters_;
+
+    std::mutex membership_mutex_;
+    std::mutex eviction_mutex_;
+    std::atomic<uint64_t> eviction_generation_{0};
+    // A synchronous round that found nothing to evict is not repeated for
+    // kEmptyEvictionBackoffMs unless a put ended meanwhile: when everything
+    // is leased, every failing put would otherwise rescan the whole index.
+    static constexpr int64_t kEmptyEvictionBackoffMs = 100;
+    std::optional<int64_t> empty_round_at_ms_;  // guarded by eviction_mutex_
+    uint64_t put_ends_at_empty_round_ = 0;      // guarded by eviction_mutex_
+
+    std::mutex background_mutex_;
+    std::condition_variable background_cv_;
+    bool background_stop_ = false;  // guarded by background_mutex_
+    std::atomic<bool> background_wake_{false};
+    std::thread background_thread_;
+};
+
+}  // namespace mooncake

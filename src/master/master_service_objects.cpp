@@ -1,0 +1,358 @@
+// Puts, gets, exist and removes: the master's hot path.
+#include <glog/logging.h>
+
+#include <regex>
+
+#include "master/master_service_impl.h"
+#include "master/placement.h"
+
+namespace mooncake {
+
+namespace {
+
+// Longest regular expression accepted by the regex calls.
+constexpr size_t kMaxRegexLength = 4096;
+
+Result<std::regex> CompileRegex(const std::string& pattern) {
+    if (pattern.size() > kMaxRegexLength) return Error(ErrorCode::INVALID_PARAMS);
+    try {
+        return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& error) {
+        LOG(INFO) << "Rejected regex \"" << pattern << "\": " << error.what();
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+}
+
+// Keys of the shard's complete objects that match `regex`. The keys are
+// copied out under the lock and matched after it is released, so a slow
+// pattern never blocks the shard.
+std::vector<std::string> MatchingKeys(ObjectShard& shard, const std::regex& regex) {
+    std::vector<std::string> keys;
+    {
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        keys.reserve(shard.objects.size());
+        shard.objects.ForEach([&](ObjectTable::Position position) {
+            if (shard.objects.meta(position).complete()) {
+                keys.emplace_back(shard.objects.key(position));
+            }
+        });
+    }
+    std::erase_if(keys, [&](const std::string& key) { return !std::regex_search(key, regex); });
+    return keys;
+}
+
+}  // namespace
+
+ReplicaDescriptor MasterServiceImpl::Describe(const SegmentPool::Segment& segment,
+                                              const ReplicaSlot& slot, uint64_t size) {
+    ReplicaDescriptor descriptor;
+    descriptor.status = slot.status;
+    descriptor.location = MemoryDescriptor{segment.info.name, slot.address, size};
+    return descriptor;
+}
+
+void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta) {
+    for (size_t i = 0; i < meta.replica_count(); ++i) {
+        view.Free(meta.replica(i).segment, meta.replica(i).address, meta.size());
+    }
+}
+
+void MasterServiceImpl::EraseObject(ObjectShard& shard, ObjectTable::Position position) {
+    if (shard.objects.meta(position).op_in_flight()) {
+        ops_.End(std::string(shard.objects.key(position)));
+    }
+    index_.Erase(shard, position);
+}
+
+// ---- puts ---------------------------------------------------------------------
+
+Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& client_id,
+                                                                   const std::string& key,
+                                                                   uint64_t value_size,
+                                                                   const ReplicateConfig& config) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    if (value_size == 0 || config.replica_num == 0) return Error(ErrorCode::INVALID_PARAMS);
+    const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
+
+    const uint64_t generation = eviction_generation_.load();
+    PutAttempt attempt = TryPutStart(client_id, key, value_size, config, replica_num);
+    if (!attempt.result && attempt.eviction_may_help) {
+        EvictForAllocation(generation);
+        attempt = TryPutStart(client_id, key, value_size, config, replica_num);
+    }
+    if (!attempt.result) {
+        if (attempt.result.error() == ErrorCode::NO_AVAILABLE_HANDLE) {
+            LOG_EVERY_N(WARNING, 100) << "PutStart of " << key << " (" << value_size
+                                      << " bytes): no space on any segment";
+        }
+        return attempt.result;
+    }
+    Bump(counters_.put_starts);
+    WakeBackgroundIfAboveWatermark();
+    return attempt.result;
+}
+
+MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_id,
+                                                             const std::string& key,
+                                                             uint64_t value_size,
+                                                             const ReplicateConfig& config,
+                                                             size_t replica_num) {
+    PutAttempt attempt{Error(ErrorCode::NO_AVAILABLE_HANDLE), false};
+    const int64_t now_ms = clock_->NowMs();
+    SegmentPool::ReadView view(pool_);
+    if (view.active().empty()) return attempt;
+
+    std::vector<PlacedReplica> placed;
+    {
+        const KeyLocation where = index_.Locate(key);
+        ObjectShard& shard = where.shard;
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        // A new key gets a placeholder slot right away: one probe for both
+        // the existence check and the insertion.
+        const auto [position, is_new] = index_.FindOrReserve(where);
+        bool zombie = false;
+        if (!is_new) {
+            const ObjectMeta& old = shard.objects.meta(position);
+            zombie = !old.complete() && now_ms - old.put_start_ms() >= put_discard_ms_;
+            if (!zombie) {
+                attempt.result = Error(ErrorCode::OBJECT_ALREADY_EXISTS);
+                return attempt;
+            }
+        }
+
+        auto placement = PlaceReplicas(view, value_size, replica_num, config.preferred_segment);
+        if (placement && placement->empty()) {
+            for (const SegmentPool::Segment* segment : view.active()) {
+                if (segment->capacity >= value_size) attempt.eviction_may_help = true;
+            }
+        }
+        if (!placement || placement->empty()) {
+            if (is_new) index_.Unreserve(shard, position);
+            if (!placement) attempt.result = Error(placement.error());
+            return attempt;
+        }
+        placed = std::move(*placement);
+
+        ObjectMeta meta(value_size, client_id, now_ms, config.with_soft_pin);
+        for (const PlacedReplica& replica : placed) {
+            meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
+        }
+        if (is_new) {
+            index_.Fill(shard, position, std::move(meta));
+        } else {
+            // The zombie's writer may still be writing: keep its space out
+            // of use until the release timeout of its put start.
+            const ObjectMeta& old = shard.objects.meta(position);
+            const int64_t release_at_ms = old.put_start_ms() + put_release_ms_;
+            for (size_t i = 0; i < old.replica_count(); ++i) {
+                const ReplicaSlot& slot = old.replica(i);
+                if (release_at_ms <= now_ms) {
+                    view.Free(slot.segment, slot.address, old.size());
+                } else {
+                    deferred_.Add({slot.segment, slot.address, old.size(), release_at_ms});
+                }
+            }
+            LOG(WARNING) << "PutStart of " << key << " by client " << client_id.ToString()
+                         << " pre-empts the unfinished put by client " << old.owner().ToString()
+                         << " started " << (now_ms - old.put_start_ms()) << " ms ago";
+            index_.Replace(shard, position, std::move(meta));
+            Bump(counters_.zombie_puts_discarded);
+        }
+    }
+
+    std::vector<ReplicaDescriptor> descriptors;
+    descriptors.reserve(placed.size());
+    for (const PlacedReplica& replica : placed) {
+        descriptors.push_back(Describe(
+            *replica.segment, {replica.address, replica.segment->id, ReplicaStatus::PROCESSING},
+            value_size));
+    }
+    attempt.result = std::move(descriptors);
+    return attempt;
+}
+
+Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    const int64_t now_ms = clock_->NowMs();
+    const KeyLocation where = index_.Locate(key);
+    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    const auto position = index_.Find(where);
+    if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    const ObjectMeta& meta = where.shard.objects.meta(position);
+    if (meta.owner() != client_id) {
+        LOG(WARNING) << "PutEnd of " << key << " by client " << client_id.ToString()
+                     << ", but the put belongs to client " << meta.owner().ToString();
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    }
+    // A repeated PutEnd (a retry after a lost reply) is harmless.
+    if (meta.complete()) return OkStatus();
+    index_.MarkComplete(where.shard, position, now_ms);
+    Bump(counters_.put_ends);
+    return OkStatus();
+}
+
+Status MasterServiceImpl::PutRevoke(const UUID& client_id, const std::string& key) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    SegmentPool::ReadView view(pool_);
+    const KeyLocation where = index_.Locate(key);
+    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    const auto position = index_.Find(where);
+    if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    const ObjectMeta& meta = where.shard.objects.meta(position);
+    if (meta.complete() || meta.owner() != client_id) {
+        LOG(WARNING) << "PutRevoke of " << key << " by client " << client_id.ToString()
+                     << " refused: " << (meta.complete() ? "the put has ended" : "not its put");
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    }
+    FreeReplicas(view, meta);
+    EraseObject(where.shard, position);
+    Bump(counters_.put_revokes);
+    return OkStatus();
+}
+
+// ---- reads --------------------------------------------------------------------
+
+Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string& key) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    const int64_t now_ms = clock_->NowMs();
+    GetReplicaListResult result;
+    SegmentPool::ReadView view(pool_);
+    {
+        const KeyLocation where = index_.Locate(key);
+        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        const auto position = index_.Find(where);
+        if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+        ObjectMeta& meta = where.shard.objects.meta(position);
+        if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+        result.replicas.reserve(meta.replica_count());
+        for (size_t i = 0; i < meta.replica_count(); ++i) {
+            const ReplicaSlot& slot = meta.replica(i);
+            if (slot.status != ReplicaStatus::COMPLETE) continue;
+            // A replica on a segment being unmounted is about to vanish.
+            const SegmentPool::Segment* segment = view.FindActive(slot.segment);
+            if (segment != nullptr)
+                result.replicas.push_back(Describe(*segment, slot, meta.size()));
+        }
+        if (result.replicas.empty()) return Error(ErrorCode::OBJECT_NOT_FOUND);
+        meta.ExtendLease(now_ms + lease_ttl_ms_);
+        meta.Touch(now_ms);
+    }
+    result.lease_ttl_ms = static_cast<uint64_t>(lease_ttl_ms_);
+    Bump(counters_.gets);
+    return result;
+}
+
+Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+MasterServiceImpl::GetReplicaListByRegex(const std::string& regex) {
+    auto compiled = CompileRegex(regex);
+    if (!compiled) return Error(compiled.error());
+    std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> found;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        std::vector<std::string> keys = MatchingKeys(index_.shard(i), *compiled);
+        if (keys.empty()) continue;
+        SegmentPool::ReadView view(pool_);
+        for (std::string& key : keys) {
+            const KeyLocation where = index_.Locate(key);
+            std::lock_guard<std::mutex> lock(where.shard.mutex);
+            const auto position = index_.Find(where);
+            if (position == ObjectIndex::kNotFound) continue;
+            const ObjectMeta& meta = where.shard.objects.meta(position);
+            if (!meta.complete()) continue;
+            std::vector<ReplicaDescriptor> replicas;
+            for (size_t r = 0; r < meta.replica_count(); ++r) {
+                const ReplicaSlot& slot = meta.replica(r);
+                const SegmentPool::Segment* segment = view.FindActive(slot.segment);
+                if (slot.status == ReplicaStatus::COMPLETE && segment != nullptr) {
+                    replicas.push_back(Describe(*segment, slot, meta.size()));
+                }
+            }
+            if (!replicas.empty()) found.emplace_back(std::move(key), std::move(replicas));
+        }
+    }
+    return found;
+}
+
+Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    const int64_t now_ms = clock_->NowMs();
+    const KeyLocation where = index_.Locate(key);
+    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    const auto position = index_.Find(where);
+    if (position == ObjectIndex::kNotFound) return false;
+    ObjectMeta& meta = where.shard.objects.meta(position);
+    if (!meta.complete()) return false;
+    meta.ExtendLease(now_ms + lease_ttl_ms_);
+    meta.Touch(now_ms);
+    return true;
+}
+
+// ---- removes ------------------------------------------------------------------
+
+Status MasterServiceImpl::Remove(const std::string& key) {
+    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
+    const int64_t now_ms = clock_->NowMs();
+    SegmentPool::ReadView view(pool_);
+    const KeyLocation where = index_.Locate(key);
+    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    const auto position = index_.Find(where);
+    if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    const ObjectMeta& meta = where.shard.objects.meta(position);
+    if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+    // A copy or move in flight holds the object like a reader's lease.
+    if (meta.IsLeased(now_ms) || meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_LEASE);
+    FreeReplicas(view, meta);
+    index_.Erase(where.shard, position);
+    Bump(counters_.removes);
+    return OkStatus();
+}
+
+Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
+    auto compiled = CompileRegex(regex);
+    if (!compiled) return Error(compiled.error());
+    int64_t removed = 0;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        ObjectShard& shard = index_.shard(i);
+        std::vector<std::string> keys = MatchingKeys(shard, *compiled);
+        if (keys.empty()) continue;
+        const int64_t now_ms = clock_->NowMs();
+        SegmentPool::ReadView view(pool_);
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        for (const std::string& key : keys) {
+            const KeyLocation where = index_.Locate(key);
+            const auto position = index_.Find(where);
+            if (position == ObjectIndex::kNotFound) continue;
+            const ObjectMeta& meta = shard.objects.meta(position);
+            if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) continue;
+            FreeReplicas(view, meta);
+            index_.Erase(shard, position);
+            ++removed;
+        }
+        ObjectIndex::Compact(shard);
+    }
+    Bump(counters_.removes, static_cast<uint64_t>(removed));
+    LOG(INFO) << "RemoveByRegex \"" << regex << "\" removed " << removed << " objects";
+    return removed;
+}
+
+int64_t MasterServiceImpl::RemoveAll() {
+    int64_t removed = 0;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        ObjectShard& shard = index_.shard(i);
+        const int64_t now_ms = clock_->NowMs();
+        SegmentPool::ReadView view(pool_);
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        shard.objects.ForEach([&](ObjectTable::Position position) {
+            const ObjectMeta& meta = shard.objects.meta(position);
+            if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) return;
+            FreeReplicas(view, meta);
+            index_.Erase(shard, position);
+            ++removed;
+        });
+        ObjectIndex::Compact(shard);
+    }
+    Bump(counters_.removes, static_cast<uint64_t>(removed));
+    LOG(INFO) << "RemoveAll removed " << removed << " objects";
+    return removed;
+}
+
+}  // namespace mooncake

@@ -1,0 +1,74 @@
+// Key -> ObjectMeta, split into shards with one mutex each so that requests
+// for different keys rarely wait on each other.
+//
+// The index only stores; the rules (who may put, remove, evict what) live in
+// MasterServiceImpl, which locks a shard, looks the object up and changes it
+// through the helpers below so the counters stay right.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include "master/object_meta.h"
+#include "master/object_table.h"
+
+namespace mooncake {
+
+struct alignas(64) ObjectShard {
+    std::mutex mutex;
+    ObjectTable objects;    // guarded by mutex
+    size_t unfinished = 0;  // objects whose put has not ended; guarded by mutex
+};
+
+// A key, its hash and its shard, computed once per request.
+struct KeyLocation {
+    std::string_view key;
+    uint64_t hash;
+    ObjectShard& shard;
+};
+
+class ObjectIndex {
+   public:
+    static constexpr size_t kShardCount = 1024;
+    using Position = ObjectTable::Position;
+    static constexpr Position kNotFound = ObjectTable::kNotFound;
+
+    ObjectIndex() = default;
+    ObjectIndex(const ObjectIndex&) = delete;
+    ObjectIndex& operator=(const ObjectIndex&) = delete;
+
+    KeyLocation Locate(std::string_view key);
+    ObjectShard& shard(size_t index) { return shards_[index]; }
+
+    // The helpers below need the shard's mutex held by the caller.
+    Position Find(const KeyLocation& where) const {
+        return where.shard.objects.Find(where.key, where.hash);
+    }
+    // The object under the key, or a placeholder slot for it (second is
+    // true) that the caller must Fill or Unreserve before unlocking. One
+    // probe serves both the "exists?" check and the insertion.
+    std::pair<Position, bool> FindOrReserve(const KeyLocation& where) {
+        return where.shard.objects.FindOrInsert(where.key, where.hash);
+    }
+    void Fill(ObjectShard& shard, Position position, ObjectMeta meta);
+    void Unreserve(ObjectShard& shard, Position position) { shard.objects.EraseAt(position); }
+    // Replaces the object at `position` (a pre-empted zombie put).
+    void Replace(ObjectShard& shard, Position position, ObjectMeta meta);
+    void MarkComplete(ObjectShard& shard, Position position, int64_t now_ms);
+    void Erase(ObjectShard& shard, Position position);
+    // After removing many objects from a shard (not while iterating it).
+    static void Compact(ObjectShard& shard) { shard.objects.Compact(); }
+
+    // Objects in the index, finished or not.
+    uint64_t size() const { return size_.load(std::memory_order_relaxed); }
+
+   private:
+    ObjectShard shards_[kShardCount];
+    std::atomic<uint64_t> size_{0};
+};
+
+}  // namespace mooncake

@@ -1,0 +1,96 @@
+// What the master knows about one object.
+//
+// Kept compact because the master holds millions of them: one replica is
+// stored inline (no heap allocation for the common single-replica object),
+// segments are named by a 32-bit pool id, and one timestamp serves two
+// purposes (put start while the put runs, last access once it is complete).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// One replica: `size` bytes of the object at `address` in segment `segment`.
+struct ReplicaSlot {
+    uint64_t address = 0;
+    uint32_t segment = 0;  // SegmentPool id; ids are never reused
+    ReplicaStatus status = ReplicaStatus::PROCESSING;
+    // The replica a move in flight will drop when it ends.
+    bool move_source = false;
+};
+static_assert(sizeof(ReplicaSlot) == 16, "ReplicaSlot is part of every object: keep it small");
+
+class ObjectMeta {
+   public:
+    // Replica counts are stored in a byte.
+    static constexpr size_t kMaxReplicas = 255;
+
+    ObjectMeta() = default;
+    ObjectMeta(uint64_t size, const UUID& owner, int64_t put_start_ms, bool soft_pin)
+        : size_(size), stamp_ms_(put_start_ms), owner_(owner), flags_(soft_pin ? kSoftPin : 0) {}
+    ObjectMeta(ObjectMeta&&) noexcept = default;
+    ObjectMeta& operator=(ObjectMeta&&) noexcept = default;
+    ObjectMeta(const ObjectMeta&) = delete;
+    ObjectMeta& operator=(const ObjectMeta&) = delete;
+
+    uint64_t size() const { return size_; }
+    // The client that started the put.
+    const UUID& owner() const { return owner_; }
+
+    // Put start while the put runs; last access (put end, get, exist) after.
+    int64_t put_start_ms() const { return stamp_ms_; }
+    int64_t last_access_ms() const { return stamp_ms_; }
+    void Touch(int64_t now_ms) { stamp_ms_ = now_ms; }
+
+    int64_t lease_deadline_ms() const { return lease_deadline_ms_; }
+    bool IsLeased(int64_t now_ms) const { return lease_deadline_ms_ > now_ms; }
+    // Extends the lease to at least `deadline_ms`; never shortens it.
+    void ExtendLease(int64_t deadline_ms) {
+        if (deadline_ms > lease_deadline_ms_) lease_deadline_ms_ = deadline_ms;
+    }
+
+    // Complete: the put ended and readers see the object.
+    bool complete() const { return (flags_ & kComplete) != 0; }
+    void MarkComplete(int64_t now_ms);
+    bool soft_pinned() const { return (flags_ & kSoftPin) != 0; }
+    // A copy or move runs on this object (details in ReplicationOps).
+    bool op_in_flight() const { return (flags_ & kOpInFlight) != 0; }
+    void set_op_in_flight(bool value) {
+        flags_ = value ? (flags_ | kOpInFlight) : (flags_ & ~kOpInFlight);
+    }
+
+    size_t replica_count() const { return replica_count_; }
+    const ReplicaSlot& replica(size_t index) const {
+        return index == 0 ? first_replica_ : more_replicas_[index - 1];
+    }
+    ReplicaSlot& replica(size_t index) {
+        return index == 0 ? first_replica_ : more_replicas_[index - 1];
+    }
+    // False (and nothing changes) when kMaxReplicas are held already.
+    bool AddReplica(const ReplicaSlot& slot);
+    void RemoveReplica(size_t index);
+    // Index of the replica on `segment`, or replica_count() when none.
+    size_t FindReplicaOn(uint32_t segment) const;
+    size_t CountComplete() const;
+
+   private:
+    static constexpr uint8_t kComplete = 1;
+    static constexpr uint8_t kSoftPin = 2;
+    static constexpr uint8_t kOpInFlight = 4;
+
+    uint64_t size_ = 0;
+    int64_t stamp_ms_ = 0;
+    int64_t lease_deadline_ms_ = 0;
+    UUID owner_;
+    ReplicaSlot first_replica_;
+    // Replicas 1..count-1, exactly that many; null for one replica.
+    std::unique_ptr<ReplicaSlot[]> more_replicas_;
+    uint8_t replica_count_ = 0;
+    uint8_t flags_ = 0;
+};
+
+}  // namespace mooncake

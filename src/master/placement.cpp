@@ -1,0 +1,117 @@
+#include "master/placement.h"
+
+#include <algorithm>
+#include <random>
+
+namespace mooncake {
+
+namespace {
+
+// A fast per-thread generator; placement needs spread, not secrecy.
+uint64_t NextRandom() {
+    thread_local uint64_t state = [] {
+        std::random_device device;
+        return (uint64_t{device()} << 32) ^ device() ^ 0x9e3779b97f4a7c15ULL;
+    }();
+    // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// Uniform in [0, bound) without modulo bias worth speaking of.
+uint64_t RandomBelow(uint64_t bound) {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(NextRandom()) * bound) >> 64);
+}
+
+uint64_t RoundedSize(uint64_t size) {
+    constexpr uint64_t kMask = OffsetAllocator::kDefaultAlignment - 1;
+    return size > UINT64_MAX - kMask ? UINT64_MAX : (size + kMask) & ~kMask;
+}
+
+bool Contains(const std::vector<const SegmentPool::Segment*>& segments,
+              const SegmentPool::Segment* segment) {
+    return std::find(segments.begin(), segments.end(), segment) != segments.end();
+}
+
+}  // namespace
+
+std::optional<PlacedReplica> AllocateOnName(const SegmentPool::ReadView& view,
+                                            std::string_view name, uint64_t size) {
+    const std::vector<SegmentPool::Segment*>* named = view.FindByName(name);
+    if (named == nullptr) return std::nullopt;
+    if (named->size() == 1) {
+        auto address = view.Allocate(*named->front(), size);
+        if (!address) return std::nullopt;
+        return PlacedReplica{named->front(), *address};
+    }
+    std::vector<SegmentPool::Segment*> by_free(*named);
+    std::sort(by_free.begin(), by_free.end(),
+              [](const auto* a, const auto* b) { return a->free_bytes() > b->free_bytes(); });
+    for (SegmentPool::Segment* segment : by_free) {
+        if (auto address = view.Allocate(*segment, size)) return PlacedReplica{segment, *address};
+    }
+    return std::nullopt;
+}
+
+Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
+                                                 size_t replica_num,
+                                                 std::string_view preferred_segment) {
+    std::vector<PlacedReplica> placed;
+    // Names already holding a replica (or found full), and segments whose
+    // allocator refused despite enough free bytes (fragmentation).
+    std::vector<std::string_view> used_names;
+    std::vector<const SegmentPool::Segment*> refused;
+
+    if (!preferred_segment.empty()) {
+        if (view.FindByName(preferred_segment) == nullptr) {
+            return Error(ErrorCode::SEGMENT_NOT_FOUND);
+        }
+        if (auto replica = AllocateOnName(view, preferred_segment, size)) {
+            placed.push_back(*replica);
+        }
+        used_names.push_back(preferred_segment);
+    }
+
+    const uint64_t needed = RoundedSize(size);
+    const std::vector<SegmentPool::Segment*>& candidates = view.active();
+    auto eligible = [&](const SegmentPool::Segment* segment) {
+        return segment->free_bytes() >= needed &&
+               std::find(used_names.begin(), used_names.end(), segment->info.name) ==
+                   used_names.end() &&
+               !Contains(refused, segment);
+    };
+
+    while (placed.size() < replica_num) {
+        uint64_t total_free = 0;
+        for (const SegmentPool::Segment* segment : candidates) {
+            if (eligible(segment)) total_free += segment->free_bytes();
+        }
+        if (total_free == 0) break;
+
+        // Free bytes change under us (other puts run concurrently), so walk
+        // with the same weights we summed and fall back to the last
+        // eligible segment should the draw overshoot.
+        const uint64_t draw = RandomBelow(total_free);
+        uint64_t cumulative = 0;
+        SegmentPool::Segment* chosen = nullptr;
+        for (SegmentPool::Segment* segment : candidates) {
+            if (!eligible(segment)) continue;
+            chosen = segment;
+            cumulative += segment->free_bytes();
+            if (draw < cumulative) break;
+        }
+        if (chosen == nullptr) break;
+
+        if (auto address = view.Allocate(*chosen, size)) {
+            placed.push_back({chosen, *address});
+            if (placed.size() < replica_num) used_names.push_back(chosen->info.name);
+        } else {
+            refused.push_back(chosen);
+        }
+    }
+    return placed;
+}
+
+}  // namespace mooncake

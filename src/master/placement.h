@@ -1,0 +1,41 @@
+// Where the replicas of a new object go.
+//
+// Each replica lands on a different segment name (a name is a client's
+// "host:port"; one client may mount several segments under it), so losing
+// one client never loses every copy. The preferred segment, when given, gets
+// the first replica if it has room. The others are drawn at random with a
+// weight proportional to each segment's free bytes: a newly joined, empty
+// segment receives more writes than the fuller ones, yet not all of them, so
+// load spreads while usage evens out. Placement is best effort: when space
+// is short the object gets fewer replicas than asked, possibly none.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "master/segment_pool.h"
+#include "mooncake/result.h"
+
+namespace mooncake {
+
+struct PlacedReplica {
+    SegmentPool::Segment* segment = nullptr;
+    uint64_t address = 0;
+};
+
+// Allocates `size` bytes on up to `replica_num` segments with distinct
+// names. SEGMENT_NOT_FOUND when `preferred_segment` is non-empty and no
+// mounted segment has that name; otherwise the replicas that fitted (the
+// caller decides what zero means).
+Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
+                                                 size_t replica_num,
+                                                 std::string_view preferred_segment);
+
+// Allocates `size` bytes on one of the segments named `name`, trying the
+// one with the most free bytes first. nullopt when none has room.
+std::optional<PlacedReplica> AllocateOnName(const SegmentPool::ReadView& view,
+                                            std::string_view name, uint64_t size);
+
+}  // namespace mooncake

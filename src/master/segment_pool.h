@@ -1,0 +1,137 @@
+// The segments clients have mounted and the space in them.
+//
+// Every segment gets a 32-bit id that is never reused, so an id stored in an
+// object's replica can never come to mean another segment. Unmounting is in
+// two steps: Retire takes the segment out of placement at once (no new
+// replica lands there), the caller then drops the replicas that point at it
+// from the object index, and Forget finally deletes the record.
+//
+// Locking: one reader/writer lock for the segment tables, never taken
+// recursively. Mount, Retire and Forget take it exclusively. Everything that allocates, frees or
+// resolves ids goes through a ReadView, which holds it shared for its lifetime; each segment's
+// allocator has its own mutex below that.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/offset_allocator.h"
+#include "master/writer_preferring_mutex.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class SegmentPool {
+   public:
+    // Longest segment name accepted ("host:port").
+    static constexpr size_t kMaxNameLength = 512;
+
+    struct Segment {
+        Segment(uint32_t id, const UUID& client, const SegmentInfo& info);
+
+        const uint32_t id;
+        const UUID client;
+        const SegmentInfo info;
+        std::mutex mutex;
+        OffsetAllocator allocator;  // guarded by mutex
+        const uint64_t capacity;
+        // Mirrors allocator.used_bytes() for reads without the mutex.
+        std::atomic<uint64_t> used{0};
+        // Unmounted; replicas on it are being dropped. Guarded by the pool's
+        // lock (written exclusively, read by ReadView holders).
+        bool retiring = false;
+
+        uint64_t free_bytes() const {
+            const uint64_t now_used = used.load(std::memory_order_relaxed);
+            return now_used >= capacity ? 0 : capacity - now_used;
+        }
+    };
+
+    // Holds the pool's lock shared: segments cannot be mounted, retired or
+    // forgotten while a view lives. Never take a view while holding a shard
+    // lock (lock order: pool before shards).
+    class ReadView {
+       public:
+        explicit ReadView(const SegmentPool& pool);
+        ReadView(const ReadView&) = delete;
+        ReadView& operator=(const ReadView&) = delete;
+
+        // Mounted segments in mount order (placement candidates).
+        const std::vector<Segment*>& active() const { return pool_.active_; }
+        // Mounted segments named `name`; nullptr when there are none.
+        const std::vector<Segment*>* FindByName(std::string_view name) const;
+        // A mounted or retiring segment; nullptr when it was forgotten.
+        Segment* Find(uint32_t id) const;
+        // A mounted segment; nullptr when retiring or forgotten.
+        Segment* FindActive(uint32_t id) const;
+
+        // Address of `size` bytes in `segment`, or nullopt when it has no
+        // free block large enough.
+        std::optional<uint64_t> Allocate(Segment& segment, uint64_t size) const;
+        // Gives back what Allocate(segment, size) returned. A forgotten
+        // segment is skipped: its memory left with its owner.
+        void Free(uint32_t segment_id, uint64_t address, uint64_t size) const;
+
+       private:
+        const SegmentPool& pool_;
+        std::shared_lock<WriterPreferringMutex> lock_;
+    };
+
+    SegmentPool() = default;
+    SegmentPool(const SegmentPool&) = delete;
+    SegmentPool& operator=(const SegmentPool&) = delete;
+
+    // INVALID_PARAMS for a nil id, an empty or too long name, base or size 0,
+    // a range that wraps around, is too small to hold one aligned block or
+    // overlaps another mounted segment of the same name;
+    // SEGMENT_ALREADY_EXISTS when this segment id is mounted already.
+    Status Mount(const UUID& client, const SegmentInfo& info);
+    // The client that has mounted segment `segment_id`, if any.
+    std::optional<UUID> MountedBy(const UUID& segment_id) const;
+
+    // Takes the segment out of placement; returns its pool id for the
+    // replica sweep and Forget. SEGMENT_NOT_FOUND unless `client` mounted it.
+    Result<uint32_t> Retire(const UUID& client, const UUID& segment_id);
+    // Retire for every segment of `client`.
+    std::vector<uint32_t> RetireClient(const UUID& client);
+    // Deletes a retired segment's record.
+    void Forget(uint32_t id);
+
+    // Distinct names of mounted segments, sorted.
+    std::vector<std::string> Names() const;
+    // Used and capacity bytes of the mounted segments named `name`;
+    // SEGMENT_NOT_FOUND when there are none.
+    Result<std::pair<uint64_t, uint64_t>> UsageOf(std::string_view name) const;
+    bool ClientHasSegment(const UUID& client) const;
+    size_t mounted_count() const;
+
+    // Totals over mounted segments.
+    uint64_t used_bytes() const { return used_total_.load(std::memory_order_relaxed); }
+    uint64_t capacity_bytes() const { return capacity_total_.load(std::memory_order_relaxed); }
+
+   private:
+    void RetireLocked(Segment& segment);
+
+    // Writer-preferring so that mounts and unmounts are not starved by a
+    // steady stream of puts and gets.
+    mutable WriterPreferringMutex mutex_;
+    uint32_t next_id_ = 1;                                            // guarded by mutex_
+    std::unordered_map<uint32_t, std::unique_ptr<Segment>> all_;      // guarded by mutex_
+    std::vector<Segment*> active_;                                    // guarded by mutex_
+    std::unordered_map<UUID, Segment*, UUIDHash> by_uuid_;            // guarded by mutex_
+    std::unordered_map<std::string, std::vector<Segment*>> by_name_;  // guarded by mutex_
+    // Changed by ReadView holders, hence mutable.
+    mutable std::atomic<uint64_t> used_total_{0};
+    std::atomic<uint64_t> capacity_total_{0};
+};
+
+}  // namespace mooncake

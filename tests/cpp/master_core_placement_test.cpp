@@ -1,0 +1,162 @@
+// Where PutStart puts replicas.
+#include <map>
+#include <set>
+
+#include "master/placement.h"
+#include "master/segment_pool.h"
+#include "master_core_test_util.h"
+
+namespace mooncake::testing {
+namespace {
+
+const UUID kClients[] = {{0xC0, 0}, {0xC1, 1}, {0xC2, 2}, {0xC3, 3}, {0xC4, 4}};
+
+class PlacementTest : public MasterCoreTest {
+   protected:
+    ReplicateConfig Replicas(size_t count, const std::string& preferred = "") {
+        ReplicateConfig config;
+        config.replica_num = count;
+        config.preferred_segment = preferred;
+        return config;
+    }
+};
+
+TEST_F(PlacementTest, ReplicasLandOnDistinctSegmentNames) {
+    for (int i = 0; i < 4; ++i) Mount(kClients[i], "node" + std::to_string(i) + ":1", 8 * kMiB);
+    for (int round = 0; round < 50; ++round) {
+        auto replicas = Put("k" + std::to_string(round), 4096, Replicas(3));
+        ASSERT_EQ(replicas.size(), 3u);
+        const std::vector<std::string> names = Endpoints(replicas);
+        EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), 3u);
+    }
+}
+
+TEST_F(PlacementTest, SegmentsSharingANameCountAsOne) {
+    // One client with two segments under one name, and one other client.
+    Mount(kClients[0], "node0:1", 8 * kMiB);
+    Mount(kClients[0], "node0:1", 8 * kMiB);
+    Mount(kClients[1], "node1:1", 8 * kMiB);
+    EXPECT_EQ(service_->GetAllSegments(), (std::vector<std::string>{"node0:1", "node1:1"}));
+    EXPECT_EQ(service_->QuerySegment("node0:1")->capacity, 16 * kMiB);
+    for (int round = 0; round < 20; ++round) {
+        auto replicas = Put("k" + std::to_string(round), 4096, Replicas(3));
+        ASSERT_EQ(replicas.size(), 2u) << "best effort: only two distinct names exist";
+        const std::vector<std::string> names = Endpoints(replicas);
+        EXPECT_NE(names[0], names[1]);
+    }
+}
+
+TEST_F(PlacementTest, PreferredSegmentGetsTheFirstReplica) {
+    for (int i = 0; i < 5; ++i) Mount(kClients[i], "node" + std::to_string(i) + ":1", 8 * kMiB);
+    for (int round = 0; round < 30; ++round) {
+        auto single = Put("single" + std::to_string(round), 1000, Replicas(1, "node3:1"));
+        ASSERT_EQ(single.size(), 1u);
+        EXPECT_EQ(single[0].memory().transport_endpoint, "node3:1");
+        auto pair = Put("pair" + std::to_string(round), 1000, Replicas(2, "node1:1"));
+        ASSERT_EQ(pair.size(), 2u);
+        EXPECT_EQ(pair[0].memory().transport_endpoint, "node1:1");
+        EXPECT_NE(pair[1].memory().transport_endpoint, "node1:1");
+    }
+}
+
+TEST_F(PlacementTest, FullPreferredSegmentFallsBackToOthers) {
+    Mount(kClients[0], "small:1", 64 * kKiB);
+    Mount(kClients[1], "big:1", 8 * kMiB);
+    auto replicas = Put("k", 128 * kKiB, Replicas(1, "small:1"));
+    ASSERT_EQ(replicas.size(), 1u);
+    EXPECT_EQ(replicas[0].memory().transport_endpoint, "big:1");
+}
+
+TEST_F(PlacementTest, BestEffortWhenSpaceIsShort) {
+    Mount(kClients[0], "small:1", 64 * kKiB);
+    Mount(kClients[1], "big:1", 8 * kMiB);
+    auto replicas = Put("k", 128 * kKiB, Replicas(2));
+    ASSERT_EQ(replicas.size(), 1u);
+    EXPECT_EQ(replicas[0].memory().transport_endpoint, "big:1");
+    EXPECT_EQ(service_->GetReplicaList("k")->replicas.size(), 1u);
+}
+
+TEST_F(PlacementTest, FullSegmentsAreSkipped) {
+    Mount(kClients[0], "a:1", 64 * kKiB);
+    Mount(kClients[1], "b:1", 8 * kMiB);
+    Put("fill", 64 * kKiB, Replicas(1, "a:1"));
+    EXPECT_EQ(service_->QuerySegment("a:1")->used, 64 * kKiB);
+    for (int round = 0; round < 20; ++round) {
+        auto replicas = Put("k" + std::to_string(round), 1000);
+        ASSERT_EQ(replicas.size(), 1u);
+        EXPECT_EQ(replicas[0].memory().transport_endpoint, "b:1");
+    }
+}
+
+TEST_F(PlacementTest, ReplicasNeverOverlap) {
+    for (int i = 0; i < 3; ++i) Mount(kClients[i], "node" + std::to_string(i) + ":1", 4 * kMiB);
+    std::map<std::string, std::map<uint64_t, uint64_t>> ranges;  // name -> start -> end
+    for (int round = 0; round < 300; ++round) {
+        const uint64_t size = 1 + (round * 7919) % 20000;
+        for (const ReplicaDescriptor& replica :
+             Put("k" + std::to_string(round), size, Replicas(2))) {
+            auto& taken = ranges[replica.memory().transport_endpoint];
+            const uint64_t start = replica.memory().buffer_address;
+            const uint64_t end = start + size;
+            auto next = taken.lower_bound(start);
+            if (next != taken.end()) {
+                ASSERT_LE(end, next->first);
+            }
+            if (next != taken.begin()) {
+                ASSERT_LE(std::prev(next)->second, start);
+            }
+            taken.emplace(start, end);
+        }
+    }
+}
+
+// A new, empty segment draws more puts than an equal share (it has the
+// most free space) but not all of them.
+TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
+    for (int i = 0; i < 3; ++i) {
+        const std::string name = "old" + std::to_string(i) + ":1";
+        Mount(kClients[i], name, 64 * kMiB);
+        Put("fill" + std::to_string(i), 32 * kMiB, Replicas(1, name));
+    }
+    Mount(kClients[3], "new:1", 64 * kMiB);
+    // Free bytes: 32 + 32 + 32 + 64 MiB; the expected share of "new" is 40 %.
+    std::map<std::string, int> hits;
+    constexpr int kPuts = 2000;
+    for (int round = 0; round < kPuts; ++round) {
+        auto replicas = Put("k" + std::to_string(round), 4 * kKiB);
+        ASSERT_EQ(replicas.size(), 1u);
+        ++hits[replicas[0].memory().transport_endpoint];
+    }
+    EXPECT_GT(hits["new:1"], kPuts * 30 / 100) << "equal share would be 25 %";
+    EXPECT_LT(hits["new:1"], kPuts * 55 / 100) << "it must not take everything";
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_GT(hits["old" + std::to_string(i) + ":1"], kPuts * 10 / 100);
+    }
+}
+
+// The placement function on its own, with a segment pool and no service.
+TEST(PlaceReplicasTest, UnknownPreferredSegmentIsAnError) {
+    SegmentPool pool;
+    ASSERT_TRUE(pool.Mount(UUID{1, 1}, {UUID{9, 9}, "a:1", 0x10000, 1 << 20}));
+    SegmentPool::ReadView view(pool);
+    EXPECT_EQ(PlaceReplicas(view, 100, 1, "b:1").error(), ErrorCode::SEGMENT_NOT_FOUND);
+    EXPECT_EQ(pool.used_bytes(), 0u);
+    auto placed = PlaceReplicas(view, 100, 1, "a:1");
+    ASSERT_TRUE(placed.has_value());
+    ASSERT_EQ(placed->size(), 1u);
+    EXPECT_EQ((*placed)[0].segment->info.name, "a:1");
+    EXPECT_EQ(pool.used_bytes(), 128u);
+}
+
+TEST(PlaceReplicasTest, NothingFitsGivesNoReplicas) {
+    SegmentPool pool;
+    ASSERT_TRUE(pool.Mount(UUID{1, 1}, {UUID{9, 9}, "a:1", 0x10000, 4096}));
+    SegmentPool::ReadView view(pool);
+    auto placed = PlaceReplicas(view, 8192, 2, "");
+    ASSERT_TRUE(placed.has_value());
+    EXPECT_TRUE(placed->empty());
+    EXPECT_EQ(pool.used_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace mooncake::testing

@@ -1,0 +1,13 @@
+# Unit tests of the master's logic (in-process, ManualClock where time matters).
+mooncake_add_test(master_core_test
+    master_core_config_test.cpp
+    master_core_eviction_test.cpp
+    master_core_lock_test.cpp
+    master_core_object_table_test.cpp
+    master_core_objects_test.cpp
+    master_core_offset_allocator_test.cpp
+    master_core_placement_test.cpp
+    master_core_segments_test.cpp
+    master_core_stress_test.cpp
+    master_core_tasks_test.cpp)
+target_link_libraries(master_core_test PRIVATE mooncake_master_core)
