@@ -10,10 +10,22 @@ find_package(nlohmann_json REQUIRED)
 
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 
-# cpp-httplib is used header-only (plain HTTP, no TLS): no link dependency.
+# cpp-httplib (we use plain HTTP only).
 find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
 add_library(mooncake_httplib INTERFACE)
 target_include_directories(mooncake_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIR})
+# Debian ships httplib.h split: declarations only, the code lives in
+# libcpp-httplib.so, built with TLS/zlib/brotli support. Those macros change
+# the class layouts, so users of the header must define them exactly as the
+# library was built (pkg-config says how) and link the library.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+    pkg_check_modules(HTTPLIB_PC QUIET cpp-httplib)
+endif()
+if(HTTPLIB_PC_FOUND)
+    target_compile_options(mooncake_httplib INTERFACE ${HTTPLIB_PC_CFLAGS_OTHER})
+    target_link_libraries(mooncake_httplib INTERFACE ${HTTPLIB_PC_LINK_LIBRARIES})
+endif()
 
 # libibverbs is optional: without it the RDMA transport is left out and
 # protocol="rdma" reports a clear error at setup.

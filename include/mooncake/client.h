@@ -33,6 +33,20 @@ struct ClientConfig {
     std::string master_server_address = "127.0.0.1:50051";
 };
 
+// A dummy client: the store as served by a standalone mooncake_client process
+// on this host (see docs/standalone_client.md). It owns shared memory that
+// the standalone client maps, so data moves without a copy through the
+// socket.
+struct DummyClientConfig {
+    uint64_t mem_pool_size = 0;      // memory for AllocFromMemPool
+    uint64_t local_buffer_size = 0;  // staging of puts and gets, Get results
+    // "host:port" of the standalone client's dummy service (its --port).
+    std::string server_address = "127.0.0.1:50052";
+    // Longest a call waits for the standalone client; 0: 120 s. A standalone
+    // client that is gone is noticed at once (RPC_FAIL), not after this.
+    uint32_t rpc_timeout_ms = 0;
+};
+
 // Bytes owned by the client (a slice of its local buffer, or of shared
 // memory for a dummy client). Released when the last reference goes.
 class Buffer {
@@ -51,6 +65,14 @@ class Client {
     // Connects to the master, starts the transfer engine, mounts the
     // segment, allocates the local buffer, starts the heartbeat.
     static Result<std::unique_ptr<Client>> Create(const ClientConfig& config);
+
+    // Connects to a standalone client (mooncake_client) and shares memory
+    // with it. INVALID_PARAMS for a bad address or sizes, RPC_FAIL when no
+    // standalone client answers there, TRANSFER_FAIL when it cannot map this
+    // process's memory (not on this host). Every method works on the
+    // result; when the standalone client dies, calls fail with RPC_FAIL
+    // until it is back, then work again.
+    static Result<std::unique_ptr<Client>> ConnectDummy(const DummyClientConfig& config);
 
     virtual ~Client() = default;
 

@@ -29,6 +29,9 @@ struct MasterClientOptions {
     std::chrono::milliseconds rpc_timeout{std::chrono::seconds(5)};
     // Use the hot-path socket when the master advertises one.
     bool use_hot_path = true;
+    // Hot-path connections open at most; callers beyond that wait for one to
+    // come back (each call holds one for a single round trip).
+    size_t hot_path_connections = 8;
 };
 
 // What GetServiceInfo reports about the master.

@@ -1,0 +1,229 @@
+"""Tensor helpers of MooncakeDistributedStore.
+
+A tensor is stored as one value: a small header (magic, format version, dtype,
+shape) followed by the tensor's bytes in C order. ``torch`` is imported the
+first time a helper runs, so the store works without it.
+
+Tensor-parallel helpers split a tensor with ``torch.tensor_split`` into
+``tp_size`` shards along ``split_dim`` and store shard ``i`` under
+``f"{key}_tp_{i}"``.
+"""
+
+import ctypes
+import struct
+
+_MAGIC = b"MCTS"
+_FORMAT_VERSION = 1
+# magic, version, dtype code, ndim
+_HEADER = struct.Struct("<4sBBH")
+_DIM = struct.Struct("<q")
+# Position = dtype code; names missing from the installed torch are skipped.
+_DTYPE_NAMES = (
+    "float32", "float64", "float16", "bfloat16", "int8", "uint8", "int16",
+    "int32", "int64", "bool", "complex64", "complex128", "float8_e4m3fn",
+    "float8_e5m2",
+)
+
+_torch = None
+_code_of_dtype = {}
+_dtype_of_code = {}
+
+
+def _torch_module():
+    global _torch
+    if _torch is None:
+        try:
+            import torch
+        except ImportError as error:  # pragma: no cover - depends on the host
+            raise ImportError(
+                "the tensor methods of MooncakeDistributedStore need torch") from error
+        for code, name in enumerate(_DTYPE_NAMES):
+            dtype = getattr(torch, name, None)
+            if dtype is not None:
+                _code_of_dtype[dtype] = code
+                _dtype_of_code[code] = dtype
+        _torch = torch
+    return _torch
+
+
+def _shard_key(key, rank):
+    return f"{key}_tp_{rank}"
+
+
+def _encode(tensor):
+    """(header bytes, uint8 numpy view of the data) for one tensor."""
+    torch = _torch_module()
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(tensor).__name__}")
+    code = _code_of_dtype.get(tensor.dtype)
+    if code is None:
+        raise TypeError(f"tensors of dtype {tensor.dtype} cannot be stored")
+    data = tensor.detach().to("cpu").contiguous()
+    header = _HEADER.pack(_MAGIC, _FORMAT_VERSION, code, data.dim())
+    header += b"".join(_DIM.pack(size) for size in data.shape)
+    raw = data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b""
+    return header, raw
+
+
+def _decode(view, copy):
+    """The tensor held by a bytes-like `view`; None when it is not a tensor."""
+    torch = _torch_module()
+    view = memoryview(view).cast("B")
+    if len(view) < _HEADER.size:
+        return None
+    magic, version, code, ndim = _HEADER.unpack_from(view, 0)
+    if magic != _MAGIC or version != _FORMAT_VERSION or code not in _dtype_of_code:
+        return None
+    offset = _HEADER.size
+    if len(view) < offset + ndim * _DIM.size:
+        return None
+    shape = [_DIM.unpack_from(view, offset + i * _DIM.size)[0] for i in range(ndim)]
+    offset += ndim * _DIM.size
+    dtype = _dtype_of_code[code]
+    numel = 1
+    for size in shape:
+        numel *= size
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    if len(view) - offset != nbytes:
+        return None
+    if nbytes == 0:
+        return torch.empty(shape, dtype=dtype)
+    data = torch.frombuffer(view, dtype=torch.uint8, count=nbytes, offset=offset)
+    if copy:
+        data = data.clone()
+    return data.view(dtype).reshape(shape)
+
+
+def _view_of_memory(buffer_ptr, length):
+    return (ctypes.c_uint8 * length).from_address(buffer_ptr)
+
+
+def _put_all(store, keys, tensors, config):
+    if len(keys) != len(tensors):
+        raise ValueError(f"{len(keys)} keys but {len(tensors)} tensors")
+    if not keys:
+        return []
+    parts = [list(_encode(tensor)) for tensor in tensors]
+    return store._batch_put_parts(list(keys), parts, config)
+
+
+# ---- plain tensors --------------------------------------------------------
+
+def pub_tensor(self, key, tensor, config=None):
+    """Stores `tensor` under `key` with `config`; 0 or a negative error code."""
+    header, raw = _encode(tensor)
+    return self.put_parts(key, header, raw, config=config)
+
+
+def put_tensor(self, key, tensor):
+    """Stores `tensor` under `key`; 0 or a negative error code."""
+    return pub_tensor(self, key, tensor)
+
+
+def get_tensor(self, key):
+    """The tensor stored under `key` (a copy), or None."""
+    handle = self.get_buffer(key)
+    return None if handle is None else _decode(handle, copy=True)
+
+
+def batch_pub_tensor(self, keys, tensors_list, config=None):
+    """Stores each tensor under its key; one code per tensor."""
+    return _put_all(self, keys, tensors_list, config)
+
+
+def batch_put_tensor(self, keys, tensors_list):
+    """Stores each tensor under its key; one code per tensor."""
+    return _put_all(self, keys, tensors_list, None)
+
+
+def batch_get_tensor(self, keys):
+    """One tensor per key, None where missing."""
+    return [None if handle is None else _decode(handle, copy=True)
+            for handle in self.batch_get_buffer(list(keys))]
+
+
+# ---- tensor parallelism ---------------------------------------------------
+
+def _split(tensor, tp_size, split_dim):
+    torch = _torch_module()
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(tensor).__name__}")
+    return torch.tensor_split(tensor, tp_size, dim=split_dim)
+
+
+def pub_tensor_with_tp(self, key, tensor, config=None, tp_rank=0, tp_size=1, split_dim=0):
+    """Stores every shard of `tensor` (all ranks); 0 or the first error."""
+    if tp_size <= 1:
+        return pub_tensor(self, key, tensor, config)
+    shards = _split(tensor, tp_size, split_dim)
+    keys = [_shard_key(key, rank) for rank in range(tp_size)]
+    codes = _put_all(self, keys, list(shards), config)
+    return next((code for code in codes if code != 0), 0)
+
+
+def put_tensor_with_tp(self, key, tensor, tp_rank=0, tp_size=1, split_dim=0):
+    return pub_tensor_with_tp(self, key, tensor, None, tp_rank, tp_size, split_dim)
+
+
+def get_tensor_with_tp(self, key, tp_rank=0, tp_size=1, split_dim=0):
+    """Shard `tp_rank` of the tensor under `key` (the whole tensor if tp_size is 1)."""
+    return get_tensor(self, _shard_key(key, tp_rank) if tp_size > 1 else key)
+
+
+def batch_pub_tensor_with_tp(self, base_keys, tensors_list, config=None, tp_rank=0, tp_size=1,
+                             split_dim=0):
+    """One code per tensor: 0 when all its shards were stored, else the first error."""
+    if len(base_keys) != len(tensors_list):
+        raise ValueError(f"{len(base_keys)} keys but {len(tensors_list)} tensors")
+    if tp_size <= 1:
+        return _put_all(self, base_keys, tensors_list, config)
+    keys, shards = [], []
+    for key, tensor in zip(base_keys, tensors_list):
+        keys.extend(_shard_key(key, rank) for rank in range(tp_size))
+        shards.extend(_split(tensor, tp_size, split_dim))
+    codes = _put_all(self, keys, shards, config)
+    results = []
+    for i in range(len(base_keys)):
+        mine = codes[i * tp_size:(i + 1) * tp_size]
+        results.append(next((code for code in mine if code != 0), 0))
+    return results
+
+
+def batch_put_tensor_with_tp(self, base_keys, tensors_list, tp_rank=0, tp_size=1, split_dim=0):
+    return batch_pub_tensor_with_tp(self, base_keys, tensors_list, None, tp_rank, tp_size,
+                                    split_dim)
+
+
+def batch_get_tensor_with_tp(self, base_keys, tp_rank=0, tp_size=1):
+    keys = [_shard_key(key, tp_rank) if tp_size > 1 else key for key in base_keys]
+    return batch_get_tensor(self, keys)
+
+
+# ---- into registered buffers ----------------------------------------------
+
+def _decode_in_place(buffer_ptr, length):
+    if length <= 0:
+        return None
+    return _decode(_view_of_memory(buffer_ptr, length), copy=False)
+
+
+def get_tensor_into(self, key, buffer_ptr, size):
+    """Reads the tensor into the registered buffer and returns a tensor that
+    views it (no copy); None when missing or on error."""
+    read = self.get_into(key, buffer_ptr, size)
+    return _decode_in_place(buffer_ptr, read)
+
+
+def batch_get_tensor_into(self, base_keys, buffer_ptrs, sizes):
+    reads = self.batch_get_into(list(base_keys), list(buffer_ptrs), list(sizes))
+    return [_decode_in_place(ptr, read) for ptr, read in zip(buffer_ptrs, reads)]
+
+
+def get_tensor_with_tp_into(self, key, buffer_ptr, size, tp_rank=0, tp_size=1, split_dim=0):
+    return get_tensor_into(self, _shard_key(key, tp_rank) if tp_size > 1 else key, buffer_ptr,
+                           size)
+
+
+def batch_get_tensor_with_tp_into(self, base_keys, buffer_ptrs, sizes, tp_rank=0, tp_size=1):
+    keys = [_shard_key(key, tp_rank) if tp_size > 1 else key for key in base_keys]
+    return batch_get_tensor_into(self, keys, buffer_ptrs, sizes)

@@ -1,0 +1,640 @@
+// MooncakeDistributedStore: argument conversion, GIL release around every
+// blocking call, and the return conventions of the Python API (0 or a
+// negative error code; b"" / None / [] for data that could not be read).
+#include <glog/logging.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "buffer_handle.h"
+#include "py_convert.h"
+#include "setup_config.h"
+#include "store_handle.h"
+
+namespace mooncake::python {
+namespace {
+
+using ClientPtr = std::shared_ptr<Client>;
+using OptionalConfig = std::optional<ReplicateConfig>;
+
+constexpr int kInvalidParams = ToInt(ErrorCode::INVALID_PARAMS);
+
+ReplicateConfig ConfigOrDefault(const OptionalConfig& config) {
+    return config.value_or(ReplicateConfig{});
+}
+
+void* AsPointer(uintptr_t address) { return reinterpret_cast<void*>(address); }
+
+// Per-key results always line up with the keys, whatever the client did.
+template <typename T>
+void FitToKeys(std::vector<T>& results, size_t key_count, const T& filler) {
+    if (results.size() != key_count) {
+        LOG(ERROR) << "client returned " << results.size() << " results for " << key_count
+                   << " keys";
+        results.assign(key_count, filler);
+    }
+}
+
+std::vector<int> StatusesToInts(const std::vector<Status>& statuses) {
+    std::vector<int> codes;
+    codes.reserve(statuses.size());
+    for (const Status& status : statuses) codes.push_back(StatusToInt(status));
+    return codes;
+}
+
+std::vector<int64_t> SizesToInts(const std::vector<Result<size_t>>& results) {
+    std::vector<int64_t> codes;
+    codes.reserve(results.size());
+    for (const auto& result : results) codes.push_back(ResultToInt(result));
+    return codes;
+}
+
+// 1 exists, 0 does not, negative code on error.
+int ExistToInt(const Result<bool>& exists) {
+    if (exists.has_value()) return *exists ? 1 : 0;
+    if (exists.error() == ErrorCode::OBJECT_NOT_FOUND) return 0;
+    return ToInt(exists.error());
+}
+
+int SetupWith(StoreHandle& self, const Result<ClientConfig>& config) {
+    if (!config.has_value()) return ToInt(config.error());
+    py::gil_scoped_release release;
+    return StatusToInt(self.Setup(*config));
+}
+
+std::vector<const void*> ConstPointers(const std::vector<uintptr_t>& addresses) {
+    std::vector<const void*> pointers;
+    pointers.reserve(addresses.size());
+    for (uintptr_t address : addresses) pointers.push_back(AsPointer(address));
+    return pointers;
+}
+
+std::vector<void*> MutablePointers(const std::vector<uintptr_t>& addresses) {
+    std::vector<void*> pointers;
+    pointers.reserve(addresses.size());
+    for (uintptr_t address : addresses) pointers.push_back(AsPointer(address));
+    return pointers;
+}
+
+py::tuple TaskCreated(const Result<UUID>& created) {
+    if (created.has_value()) return py::make_tuple(UuidToTuple(*created), 0);
+    return py::make_tuple(UuidToTuple(UUID{}), ToInt(created.error()));
+}
+
+void BindSetup(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "setup",
+            [](StoreHandle& self, const py::dict& config) {
+                return SetupWith(self, ConfigFromDict(config));
+            },
+            py::arg("config"),
+            "setup(dict): the same keys as the positional form; sizes may be strings such as "
+            "\"16MB\" or \"4 GB\". Returns 0 or a negative error code (INVALID_PARAMS for an "
+            "unknown key, a bad size such as \"50%\", or a value of the wrong type).")
+        .def(
+            "setup",
+            [](StoreHandle& self, const std::string& local_hostname,
+               const std::string& metadata_server, py::object global_segment_size,
+               py::object local_buffer_size, const std::string& protocol,
+               const std::string& rdma_devices, const std::string& master_server_addr) {
+                auto segment = SizeFromPy(global_segment_size, "global_segment_size");
+                if (!segment.has_value()) return ToInt(segment.error());
+                auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
+                if (!buffer.has_value()) return ToInt(buffer.error());
+                ClientConfig config;
+                config.local_hostname = local_hostname;
+                config.metadata_server = metadata_server;
+                config.global_segment_size = *segment;
+                config.local_buffer_size = *buffer;
+                config.protocol = protocol;
+                config.rdma_devices = rdma_devices;
+                config.master_server_address = master_server_addr;
+                return SetupWith(self, config);
+            },
+            py::arg("local_hostname"), py::arg("metadata_server"),
+            py::arg("global_segment_size") = 16777216, py::arg("local_buffer_size") = 1073741824,
+            py::arg("protocol") = "tcp", py::arg("rdma_devices") = "",
+            py::arg("master_server_addr") = "127.0.0.1:50051",
+            "Connects to the master, mounts a segment of global_segment_size bytes and "
+            "allocates a local buffer of local_buffer_size bytes. Returns 0 or a negative "
+            "error code.")
+        .def(
+            "init_all",
+            [](StoreHandle& self, const std::string& protocol, const std::string& device_name,
+               py::object mount_segment_size) {
+                auto segment = SizeFromPy(mount_segment_size, "mount_segment_size");
+                if (!segment.has_value()) return ToInt(segment.error());
+                return SetupWith(self, ConfigForInitAll(protocol, device_name, *segment));
+            },
+            py::arg("protocol"), py::arg("device_name"), py::arg("mount_segment_size") = 16777216,
+            "setup() with local_hostname \"localhost\", metadata \"P2PHANDSHAKE\" and master "
+            "\"127.0.0.1:50051\", unless MOONCAKE_LOCAL_HOSTNAME, MOONCAKE_TE_META_DATA_SERVER, "
+            "MOONCAKE_MASTER (and MOONCAKE_LOCAL_BUFFER_SIZE) say otherwise.")
+        .def(
+            "setup_dummy",
+            [](StoreHandle& self, py::object mem_pool_size, py::object local_buffer_size,
+               const std::string& server_address) {
+                auto pool = SizeFromPy(mem_pool_size, "mem_pool_size");
+                if (!pool.has_value()) return ToInt(pool.error());
+                auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
+                if (!buffer.has_value()) return ToInt(buffer.error());
+                DummyClientConfig config;
+                config.mem_pool_size = *pool;
+                config.local_buffer_size = *buffer;
+                config.server_address = server_address;
+                py::gil_scoped_release release;
+                return StatusToInt(self.SetupDummy(config));
+            },
+            py::arg("mem_pool_size"), py::arg("local_buffer_size"), py::arg("server_address"),
+            "Sets the store up as a dummy client of the standalone mooncake_client serving "
+            "server_address (\"host:port\", its --port) on this host: shared memory of "
+            "mem_pool_size (alloc_from_mem_pool) + local_buffer_size (staging and get results) "
+            "bytes. Returns 0 or a negative error code (RPC_FAIL when nothing answers there).")
+        .def(
+            "close",
+            [](StoreHandle& self) {
+                py::gil_scoped_release release;
+                return StatusToInt(self.Close());
+            },
+            "Unmounts the segment and releases the client; 0 also when not set up.")
+        .def(
+            "get_hostname",
+            [](StoreHandle& self) -> std::string {
+                ClientPtr client = self.client();
+                return client ? client->GetHostname() : std::string();
+            },
+            "\"host:port\", this store's segment name; \"\" when not set up.");
+}
+
+void BindPutsAndGets(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "put",
+            [](StoreHandle& self, const std::string& key, py::handle value,
+               const OptionalConfig& config) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                BytesView view(value);
+                py::gil_scoped_release release;
+                ConstBytes part = view.bytes();
+                return StatusToInt(client->Put(key, std::span<const ConstBytes>(&part, 1),
+                                               ConfigOrDefault(config)));
+            },
+            py::arg("key"), py::arg("value"), py::arg("config") = py::none(),
+            "Stores a bytes-like value. Returns 0 or a negative error code.")
+        .def(
+            "put_parts",
+            [](StoreHandle& self, const std::string& key, py::args parts,
+               const OptionalConfig& config) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                std::vector<BytesView> views;
+                views.reserve(parts.size());
+                for (py::handle part : parts) views.emplace_back(part);
+                py::gil_scoped_release release;
+                std::vector<ConstBytes> spans;
+                spans.reserve(views.size());
+                for (const BytesView& view : views) spans.push_back(view.bytes());
+                return StatusToInt(client->Put(key, spans, ConfigOrDefault(config)));
+            },
+            py::arg("key"), py::arg("config") = py::none(),
+            "Stores the concatenation of the bytes-like parts as one value.")
+        .def(
+            "put_batch",
+            [](StoreHandle& self, const std::vector<std::string>& keys, py::sequence values,
+               const OptionalConfig& config) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                if (keys.size() != py::len(values)) {
+                    LOG(ERROR) << "put_batch: " << keys.size() << " keys but " << py::len(values)
+                               << " values";
+                    return kInvalidParams;
+                }
+                if (keys.empty()) return 0;
+                std::vector<BytesView> views;
+                views.reserve(keys.size());
+                for (py::handle value : values) views.emplace_back(value);
+                py::gil_scoped_release release;
+                std::vector<std::vector<ConstBytes>> parts;
+                parts.reserve(views.size());
+                for (const BytesView& view : views) parts.push_back({view.bytes()});
+                std::vector<Status> statuses =
+                    client->BatchPut(keys, parts, ConfigOrDefault(config));
+                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
+                for (const Status& status : statuses) {
+                    if (!status.has_value()) return ToInt(status.error());
+                }
+                return 0;
+            },
+            py::arg("keys"), py::arg("values"), py::arg("config") = py::none(),
+            "Stores many values. Returns 0 when all succeeded, else the first error code.")
+        .def(
+            "_batch_put_parts",
+            [](StoreHandle& self, const std::vector<std::string>& keys, py::sequence values,
+               const OptionalConfig& config) -> std::vector<int> {
+                // For the Python helpers: values[i] is a sequence of parts,
+                // and the result has one code per key.
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (keys.size() != py::len(values)) {
+                    return std::vector<int>(keys.size(), kInvalidParams);
+                }
+                if (keys.empty()) return {};
+                std::vector<std::vector<BytesView>> views(keys.size());
+                for (size_t i = 0; i < keys.size(); ++i) {
+                    for (py::handle part : py::reinterpret_borrow<py::sequence>(values[i])) {
+                        views[i].emplace_back(part);
+                    }
+                }
+                py::gil_scoped_release release;
+                std::vector<std::vector<ConstBytes>> parts(keys.size());
+                for (size_t i = 0; i < keys.size(); ++i) {
+                    for (const BytesView& view : views[i]) parts[i].push_back(view.bytes());
+                }
+                auto statuses = client->BatchPut(keys, parts, ConfigOrDefault(config));
+                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
+                return StatusesToInts(statuses);
+            },
+            py::arg("keys"), py::arg("values"), py::arg("config") = py::none())
+        .def(
+            "get",
+            [](StoreHandle& self, const std::string& key) -> py::bytes {
+                ClientPtr client = self.client();
+                if (!client) return py::bytes();
+                Result<std::shared_ptr<Buffer>> got;
+                {
+                    py::gil_scoped_release release;
+                    got = client->Get(key);
+                }
+                if (!got.has_value()) return py::bytes();
+                return CopyToBytes((*got)->data(), (*got)->size());
+            },
+            py::arg("key"), "The value's bytes; b\"\" when the key is missing or on error.")
+        .def(
+            "get_batch",
+            [](StoreHandle& self, const std::vector<std::string>& keys) -> py::list {
+                ClientPtr client = self.client();
+                std::vector<Result<std::shared_ptr<Buffer>>> got;
+                if (client && !keys.empty()) {
+                    py::gil_scoped_release release;
+                    got = client->BatchGet(keys);
+                }
+                FitToKeys(got, keys.size(),
+                          Result<std::shared_ptr<Buffer>>(Error(ErrorCode::INTERNAL_ERROR)));
+                std::vector<CopySource> sources(keys.size());
+                for (size_t i = 0; i < got.size(); ++i) {
+                    if (got[i].has_value()) sources[i] = {(*got[i])->data(), (*got[i])->size()};
+                }
+                return CopyAllToBytes(sources);
+            },
+            py::arg("keys"), "One bytes object per key, b\"\" for missing keys.")
+        .def(
+            "get_buffer",
+            [](StoreHandle& self, const std::string& key) -> py::object {
+                ClientPtr client = self.client();
+                if (!client) return py::none();
+                Result<std::shared_ptr<Buffer>> got;
+                {
+                    py::gil_scoped_release release;
+                    got = client->Get(key);
+                }
+                if (!got.has_value()) return py::none();
+                return py::cast(std::make_shared<BufferHandle>(std::move(*got)));
+            },
+            py::arg("key"), "The value as a BufferHandle (no copy); None when missing.")
+        .def(
+            "batch_get_buffer",
+            [](StoreHandle& self, const std::vector<std::string>& keys) -> py::list {
+                ClientPtr client = self.client();
+                std::vector<Result<std::shared_ptr<Buffer>>> got;
+                if (client && !keys.empty()) {
+                    py::gil_scoped_release release;
+                    got = client->BatchGet(keys);
+                }
+                FitToKeys(got, keys.size(),
+                          Result<std::shared_ptr<Buffer>>(Error(ErrorCode::INTERNAL_ERROR)));
+                py::list handles(keys.size());
+                for (size_t i = 0; i < got.size(); ++i) {
+                    handles[i] = got[i].has_value()
+                                     ? py::cast(std::make_shared<BufferHandle>(std::move(*got[i])))
+                                     : py::none();
+                }
+                return handles;
+            },
+            py::arg("keys"), "One BufferHandle per key, None for missing keys.");
+}
+
+void BindZeroCopy(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "register_buffer",
+            [](StoreHandle& self, uintptr_t buffer_ptr, size_t size) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return StatusToInt(client->RegisterBuffer(AsPointer(buffer_ptr), size));
+            },
+            py::arg("buffer_ptr"), py::arg("size"),
+            "Registers memory for the zero-copy calls. Returns 0 or a negative error code.")
+        .def(
+            "unregister_buffer",
+            [](StoreHandle& self, uintptr_t buffer_ptr) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return StatusToInt(client->UnregisterBuffer(AsPointer(buffer_ptr)));
+            },
+            py::arg("buffer_ptr"))
+        .def(
+            "alloc_from_mem_pool",
+            [](StoreHandle& self, size_t size) -> uintptr_t {
+                ClientPtr client = self.client();
+                if (!client) return 0;
+                py::gil_scoped_release release;
+                auto address = client->AllocFromMemPool(size);
+                return address.has_value() ? reinterpret_cast<uintptr_t>(*address) : 0;
+            },
+            py::arg("size"),
+            "Registered memory from the local buffer: its address, or 0 on failure.")
+        .def(
+            "put_from",
+            [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr, size_t size,
+               const OptionalConfig& config) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return StatusToInt(
+                    client->PutFrom(key, AsPointer(buffer_ptr), size, ConfigOrDefault(config)));
+            },
+            py::arg("key"), py::arg("buffer_ptr"), py::arg("size"), py::arg("config") = py::none())
+        .def(
+            "put_from_with_metadata",
+            [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr,
+               uintptr_t metadata_buffer_ptr, size_t size, size_t metadata_size,
+               const OptionalConfig& config) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                // The stored value is the data followed by the metadata.
+                std::vector<Status> statuses = client->BatchPutFromMultiBuffers(
+                    {key}, {{AsPointer(buffer_ptr), AsPointer(metadata_buffer_ptr)}},
+                    {{size, metadata_size}}, ConfigOrDefault(config));
+                if (statuses.size() != 1) return ToInt(ErrorCode::INTERNAL_ERROR);
+                return StatusToInt(statuses[0]);
+            },
+            py::arg("key"), py::arg("buffer_ptr"), py::arg("metadata_buffer_ptr"), py::arg("size"),
+            py::arg("metadata_size"), py::arg("config") = py::none(),
+            "Stores size bytes at buffer_ptr followed by metadata_size bytes at "
+            "metadata_buffer_ptr as one value (both registered).")
+        .def(
+            "get_into",
+            [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr,
+               size_t size) -> int64_t {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ResultToInt(client->GetInto(key, AsPointer(buffer_ptr), size));
+            },
+            py::arg("key"), py::arg("buffer_ptr"), py::arg("size"),
+            "Reads the value into registered memory: bytes read, or a negative error code.")
+        .def(
+            "batch_put_from",
+            [](StoreHandle& self, const std::vector<std::string>& keys,
+               const std::vector<uintptr_t>& buffer_ptrs, const std::vector<size_t>& sizes,
+               const OptionalConfig& config) -> std::vector<int> {
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (buffer_ptrs.size() != keys.size() || sizes.size() != keys.size()) {
+                    return std::vector<int>(keys.size(), kInvalidParams);
+                }
+                if (keys.empty()) return {};
+                py::gil_scoped_release release;
+                auto statuses = client->BatchPutFrom(keys, ConstPointers(buffer_ptrs), sizes,
+                                                     ConfigOrDefault(config));
+                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
+                return StatusesToInts(statuses);
+            },
+            py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"),
+            py::arg("config") = py::none())
+        .def(
+            "batch_get_into",
+            [](StoreHandle& self, const std::vector<std::string>& keys,
+               const std::vector<uintptr_t>& buffer_ptrs,
+               const std::vector<size_t>& sizes) -> std::vector<int64_t> {
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int64_t>(keys.size(), kNotSetUp);
+                if (buffer_ptrs.size() != keys.size() || sizes.size() != keys.size()) {
+                    return std::vector<int64_t>(keys.size(), kInvalidParams);
+                }
+                if (keys.empty()) return {};
+                py::gil_scoped_release release;
+                auto results = client->BatchGetInto(keys, MutablePointers(buffer_ptrs), sizes);
+                FitToKeys(results, keys.size(), Result<size_t>(Error(ErrorCode::INTERNAL_ERROR)));
+                return SizesToInts(results);
+            },
+            py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"))
+        .def(
+            "batch_put_from_multi_buffers",
+            [](StoreHandle& self, const std::vector<std::string>& keys,
+               const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,
+               const std::vector<std::vector<size_t>>& all_sizes,
+               const OptionalConfig& config) -> std::vector<int> {
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (all_buffer_ptrs.size() != keys.size() || all_sizes.size() != keys.size()) {
+                    return std::vector<int>(keys.size(), kInvalidParams);
+                }
+                if (keys.empty()) return {};
+                py::gil_scoped_release release;
+                std::vector<std::vector<const void*>> buffers;
+                buffers.reserve(all_buffer_ptrs.size());
+                for (const auto& ptrs : all_buffer_ptrs) buffers.push_back(ConstPointers(ptrs));
+                auto statuses = client->BatchPutFromMultiBuffers(keys, buffers, all_sizes,
+                                                                 ConfigOrDefault(config));
+                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
+                return StatusesToInts(statuses);
+            },
+            py::arg("keys"), py::arg("all_buffer_ptrs"), py::arg("all_sizes"),
+            py::arg("config") = py::none())
+        .def(
+            "batch_get_into_multi_buffers",
+            [](StoreHandle& self, const std::vector<std::string>& keys,
+               const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,
+               const std::vector<std::vector<size_t>>& all_sizes,
+               bool prefer_same_node) -> std::vector<int64_t> {
+                // Reads always prefer the nearest replica; prefer_same_node is
+                // accepted for compatibility and changes nothing.
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int64_t>(keys.size(), kNotSetUp);
+                if (all_buffer_ptrs.size() != keys.size() || all_sizes.size() != keys.size()) {
+                    return std::vector<int64_t>(keys.size(), kInvalidParams);
+                }
+                if (keys.empty()) return {};
+                py::gil_scoped_release release;
+                std::vector<std::vector<void*>> buffers;
+                buffers.reserve(all_buffer_ptrs.size());
+                for (const auto& ptrs : all_buffer_ptrs) buffers.push_back(MutablePointers(ptrs));
+                auto results = client->BatchGetIntoMultiBuffers(keys, buffers, all_sizes);
+                FitToKeys(results, keys.size(), Result<size_t>(Error(ErrorCode::INTERNAL_ERROR)));
+                return SizesToInts(results);
+            },
+            py::arg("keys"), py::arg("all_buffer_ptrs"), py::arg("all_sizes"),
+            py::arg("prefer_same_node") = true);
+}
+
+void BindQueries(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "is_exist",
+            [](StoreHandle& self, const std::string& key) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ExistToInt(client->IsExist(key));
+            },
+            py::arg("key"), "1 when the key exists, 0 when not, a negative error code on error.")
+        .def(
+            "batch_is_exist",
+            [](StoreHandle& self, const std::vector<std::string>& keys) -> std::vector<int> {
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (keys.empty()) return {};
+                py::gil_scoped_release release;
+                auto results = client->BatchIsExist(keys);
+                FitToKeys(results, keys.size(), Result<bool>(Error(ErrorCode::INTERNAL_ERROR)));
+                std::vector<int> codes;
+                codes.reserve(results.size());
+                for (const auto& result : results) codes.push_back(ExistToInt(result));
+                return codes;
+            },
+            py::arg("keys"))
+        .def(
+            "get_size",
+            [](StoreHandle& self, const std::string& key) -> int64_t {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ResultToInt(client->GetSize(key));
+            },
+            py::arg("key"), "Size in bytes, or a negative error code (OBJECT_NOT_FOUND).")
+        .def(
+            "get_replica_desc",
+            [](StoreHandle& self, const std::string& key) -> std::vector<ReplicaDescriptor> {
+                ClientPtr client = self.client();
+                if (!client) return {};
+                py::gil_scoped_release release;
+                auto descriptors = client->GetReplicaDesc(key);
+                if (!descriptors.has_value()) return {};
+                return std::move(*descriptors);
+            },
+            py::arg("key"), "The key's replica descriptors; [] when missing.")
+        .def(
+            "batch_get_replica_desc",
+            [](StoreHandle& self, const std::vector<std::string>& keys) {
+                std::map<std::string, std::vector<ReplicaDescriptor>> found;
+                ClientPtr client = self.client();
+                if (client && !keys.empty()) {
+                    py::gil_scoped_release release;
+                    found = client->BatchGetReplicaDesc(keys);
+                }
+                // Every requested key is in the result; missing ones map to [].
+                for (const std::string& key : keys) found.try_emplace(key);
+                return found;
+            },
+            py::arg("keys"), "dict key -> list of descriptors ([] for missing keys).")
+        .def(
+            "remove",
+            [](StoreHandle& self, const std::string& key) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return StatusToInt(client->Remove(key));
+            },
+            py::arg("key"), "0, or a negative error code (OBJECT_HAS_LEASE while leased).")
+        .def(
+            "remove_by_regex",
+            [](StoreHandle& self, const std::string& regex) -> int64_t {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ResultToInt(client->RemoveByRegex(regex));
+            },
+            py::arg("regex"), "Number of objects removed, or a negative error code.")
+        .def(
+            "remove_all",
+            [](StoreHandle& self) -> int64_t {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ResultToInt(client->RemoveAll());
+            },
+            "Number of objects removed, or a negative error code.");
+}
+
+void BindTaskCalls(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "create_copy_task",
+            [](StoreHandle& self, const std::string& key, const std::vector<std::string>& targets) {
+                ClientPtr client = self.client();
+                if (!client) return TaskCreated(Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS));
+                Result<UUID> created;
+                {
+                    py::gil_scoped_release release;
+                    created = client->CreateCopyTask(key, targets);
+                }
+                return TaskCreated(created);
+            },
+            py::arg("key"), py::arg("targets"),
+            "(task_id, 0) with task_id = (hi, lo), or ((0, 0), negative error code).")
+        .def(
+            "create_move_task",
+            [](StoreHandle& self, const std::string& key, const std::string& source,
+               const std::string& target) {
+                ClientPtr client = self.client();
+                if (!client) return TaskCreated(Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS));
+                Result<UUID> created;
+                {
+                    py::gil_scoped_release release;
+                    created = client->CreateMoveTask(key, source, target);
+                }
+                return TaskCreated(created);
+            },
+            py::arg("key"), py::arg("source"), py::arg("target"))
+        .def(
+            "query_task",
+            [](StoreHandle& self, py::object task_id) -> py::tuple {
+                const UUID id = UuidFromPy(task_id);
+                ClientPtr client = self.client();
+                if (!client) return py::make_tuple(py::none(), kNotSetUp);
+                Result<TaskInfo> info;
+                {
+                    py::gil_scoped_release release;
+                    info = client->QueryTask(id);
+                }
+                if (!info.has_value()) return py::make_tuple(py::none(), ToInt(info.error()));
+                return py::make_tuple(py::cast(std::move(*info)), 0);
+            },
+            py::arg("task_id"), "(QueryTaskResponse, 0), or (None, negative error code).");
+}
+
+}  // namespace
+
+void BindStore(py::module_& m) {
+    py::class_<StoreHandle> store(m, "MooncakeDistributedStore",
+                                  "A member of a Mooncake store cluster: contributes a segment "
+                                  "and reads and writes objects.");
+    store.def(py::init<>());
+    BindSetup(store);
+    BindPutsAndGets(store);
+    BindZeroCopy(store);
+    BindQueries(store);
+    BindTaskCalls(store);
+}
+
+}  // namespace mooncake::python

@@ -1,0 +1,260 @@
+// Value types of the Python API: they copy their C++ counterparts, so they
+// stay valid after the store that produced them is closed.
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <string>
+
+#include "bindings.h"
+#include "mooncake/error_code.h"
+#include "mooncake/types.h"
+#include "py_convert.h"
+
+namespace mooncake::python {
+namespace {
+
+// What get_memory_descriptor() returns: an object whose buffer_descriptor
+// says where the bytes are.
+struct MemoryReplicaView {
+    MemoryDescriptor buffer_descriptor;
+};
+
+std::string Quoted(const std::string& text) { return std::string(py::repr(py::str(text))); }
+
+// The spec shows prefer_alloc_in_same_node both as a bool and as the string
+// "True"; accept both spellings rather than fail on a documented form.
+bool TruthFromPy(py::handle value) {
+    if (py::isinstance<py::str>(value)) {
+        std::string text = value.cast<std::string>();
+        std::transform(text.begin(), text.end(), text.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+        if (text == "false" || text == "0" || text == "no" || text == "off" || text.empty()) {
+            return false;
+        }
+        throw py::value_error("prefer_alloc_in_same_node: expected a bool, got '" + text + "'");
+    }
+    if (py::isinstance<py::bool_>(value) || py::isinstance<py::int_>(value)) {
+        return PyObject_IsTrue(value.ptr()) == 1;
+    }
+    throw py::type_error("prefer_alloc_in_same_node must be a bool");
+}
+
+std::string ReplicateConfigRepr(const ReplicateConfig& config) {
+    std::ostringstream out;
+    out << "ReplicateConfig(replica_num=" << config.replica_num
+        << ", with_soft_pin=" << (config.with_soft_pin ? "True" : "False")
+        << ", preferred_segment=" << Quoted(config.preferred_segment)
+        << ", prefer_alloc_in_same_node=" << (config.prefer_alloc_in_same_node ? "True" : "False")
+        << ")";
+    return out.str();
+}
+
+std::string BufferDescriptorRepr(const MemoryDescriptor& descriptor) {
+    std::ostringstream out;
+    out << "BufferDescriptor(transport_endpoint=" << Quoted(descriptor.transport_endpoint)
+        << ", buffer_address=" << descriptor.buffer_address << ", size=" << descriptor.size << ")";
+    return out.str();
+}
+
+void BindReplicateConfig(py::module_& m) {
+    py::class_<ReplicateConfig>(m, "ReplicateConfig",
+                                "How a put places its replicas. Every field is optional.")
+        .def(py::init([](size_t replica_num, bool with_soft_pin, std::string preferred_segment,
+                         py::object prefer_alloc_in_same_node) {
+                 ReplicateConfig config;
+                 config.replica_num = replica_num;
+                 config.with_soft_pin = with_soft_pin;
+                 config.preferred_segment = std::move(preferred_segment);
+                 config.prefer_alloc_in_same_node = TruthFromPy(prefer_alloc_in_same_node);
+                 return config;
+             }),
+             py::kw_only(), py::arg("replica_num") = 1, py::arg("with_soft_pin") = false,
+             py::arg("preferred_segment") = "", py::arg("prefer_alloc_in_same_node") = false)
+        .def_readwrite("replica_num", &ReplicateConfig::replica_num,
+                       "Number of replicas, each on a distinct segment (default 1).")
+        .def_readwrite("with_soft_pin", &ReplicateConfig::with_soft_pin,
+                       "Evict this object only when nothing else can be evicted.")
+        .def_readwrite("preferred_segment", &ReplicateConfig::preferred_segment,
+                       "Segment name (\"host:port\") that should hold the first replica.")
+        .def_property(
+            "prefer_alloc_in_same_node",
+            [](const ReplicateConfig& c) { return c.prefer_alloc_in_same_node; },
+            [](ReplicateConfig& c, py::object value) {
+                c.prefer_alloc_in_same_node = TruthFromPy(value);
+            },
+            "Place multi-buffer puts on this host's own segment.")
+        .def("__repr__", &ReplicateConfigRepr)
+        .def("__eq__",
+             [](const ReplicateConfig& a, const ReplicateConfig& b) {
+                 return a.replica_num == b.replica_num && a.with_soft_pin == b.with_soft_pin &&
+                        a.preferred_segment == b.preferred_segment &&
+                        a.prefer_alloc_in_same_node == b.prefer_alloc_in_same_node;
+             })
+        .def(py::pickle(
+            [](const ReplicateConfig& c) {
+                return py::make_tuple(c.replica_num, c.with_soft_pin, c.preferred_segment,
+                                      c.prefer_alloc_in_same_node);
+            },
+            [](const py::tuple& state) {
+                if (state.size() != 4) throw std::runtime_error("bad ReplicateConfig state");
+                ReplicateConfig c;
+                c.replica_num = state[0].cast<size_t>();
+                c.with_soft_pin = state[1].cast<bool>();
+                c.preferred_segment = state[2].cast<std::string>();
+                c.prefer_alloc_in_same_node = state[3].cast<bool>();
+                return c;
+            }));
+}
+
+void BindReplicaDescriptors(py::module_& m) {
+    py::enum_<ReplicaStatus>(m, "ReplicaStatus")
+        .value("UNDEFINED", ReplicaStatus::UNDEFINED)
+        .value("INITIALIZED", ReplicaStatus::INITIALIZED)
+        .value("PROCESSING", ReplicaStatus::PROCESSING)
+        .value("COMPLETE", ReplicaStatus::COMPLETE)
+        .value("REMOVED", ReplicaStatus::REMOVED)
+        .value("FAILED", ReplicaStatus::FAILED);
+
+    // Both spellings: the trailing-underscore names are what existing user
+    // code reads, the plain ones are what new code should read.
+    py::class_<MemoryDescriptor>(m, "BufferDescriptor")
+        .def_readonly("size_", &MemoryDescriptor::size)
+        .def_readonly("size", &MemoryDescriptor::size)
+        .def_readonly("buffer_address_", &MemoryDescriptor::buffer_address)
+        .def_readonly("buffer_address", &MemoryDescriptor::buffer_address)
+        .def_readonly("transport_endpoint_", &MemoryDescriptor::transport_endpoint)
+        .def_readonly("transport_endpoint", &MemoryDescriptor::transport_endpoint)
+        .def("__repr__", &BufferDescriptorRepr);
+
+    py::class_<MemoryReplicaView>(m, "MemoryDescriptor")
+        .def_readonly("buffer_descriptor", &MemoryReplicaView::buffer_descriptor)
+        .def("__repr__", [](const MemoryReplicaView& view) {
+            return "MemoryDescriptor(buffer_descriptor=" +
+                   BufferDescriptorRepr(view.buffer_descriptor) + ")";
+        });
+
+    py::class_<DiskDescriptor>(m, "DiskDescriptor")
+        .def_readonly("file_path", &DiskDescriptor::file_path)
+        .def_readonly("object_size", &DiskDescriptor::object_size)
+        .def("__repr__", [](const DiskDescriptor& d) {
+            return "DiskDescriptor(file_path=" + Quoted(d.file_path) +
+                   ", object_size=" + std::to_string(d.object_size) + ")";
+        });
+
+    py::class_<ReplicaDescriptor>(m, "ReplicaDescriptor")
+        .def_readonly("status", &ReplicaDescriptor::status)
+        .def("is_memory_replica", &ReplicaDescriptor::is_memory_replica)
+        .def("is_disk_replica", &ReplicaDescriptor::is_disk_replica)
+        // None for the other kind of replica, rather than an exception.
+        .def("get_memory_descriptor",
+             [](const ReplicaDescriptor& d) -> py::object {
+                 if (!d.is_memory_replica()) return py::none();
+                 return py::cast(MemoryReplicaView{d.memory()});
+             })
+        .def("get_disk_descriptor",
+             [](const ReplicaDescriptor& d) -> py::object {
+                 if (!d.is_disk_replica()) return py::none();
+                 return py::cast(d.disk());
+             })
+        .def("__repr__", [](const ReplicaDescriptor& d) {
+            std::string status = py::str(py::cast(d.status));
+            if (d.is_memory_replica()) {
+                return "ReplicaDescriptor(status=" + status +
+                       ", memory=" + BufferDescriptorRepr(d.memory()) + ")";
+            }
+            return "ReplicaDescriptor(status=" + status + ", disk=" + Quoted(d.disk().file_path) +
+                   ")";
+        });
+}
+
+void BindTasks(py::module_& m) {
+    py::enum_<TaskType>(m, "TaskType")
+        .value("REPLICA_COPY", TaskType::REPLICA_COPY)
+        .value("REPLICA_MOVE", TaskType::REPLICA_MOVE);
+
+    // COMPLETED and SUCCESS name the same state.
+    py::enum_<TaskStatus>(m, "TaskStatus")
+        .value("PENDING", TaskStatus::PENDING)
+        .value("PROCESSING", TaskStatus::PROCESSING)
+        .value("COMPLETED", TaskStatus::SUCCESS)
+        .value("SUCCESS", TaskStatus::SUCCESS)
+        .value("FAILED", TaskStatus::FAILED);
+
+    py::class_<TaskInfo>(m, "QueryTaskResponse")
+        .def_property_readonly("id", [](const TaskInfo& t) { return UuidToTuple(t.id); })
+        .def_readonly("type", &TaskInfo::type)
+        .def_readonly("status", &TaskInfo::status)
+        .def_readonly("created_at_ms_epoch", &TaskInfo::created_at_ms_epoch)
+        .def_readonly("last_updated_at_ms_epoch", &TaskInfo::last_updated_at_ms_epoch)
+        .def_property_readonly("assigned_client",
+                               [](const TaskInfo& t) { return UuidToTuple(t.assigned_client); })
+        .def_readonly("message", &TaskInfo::message)
+        .def_readonly("key", &TaskInfo::key)
+        .def_readonly("source", &TaskInfo::source)
+        .def_readonly("targets", &TaskInfo::targets)
+        .def_readonly("attempts", &TaskInfo::attempts)
+        .def("__repr__", [](const TaskInfo& t) {
+            return "QueryTaskResponse(id=" + t.id.ToString() +
+                   ", type=" + std::string(py::str(py::cast(t.type))) +
+                   ", status=" + std::string(py::str(py::cast(t.status))) +
+                   ", key=" + Quoted(t.key) + ", message=" + Quoted(t.message) + ")";
+        });
+}
+
+// name -> value of every error code, from which mooncake.store builds the
+// IntEnum ErrorCode (comparable with the ints the methods return).
+py::dict ErrorCodeTable() {
+    constexpr ErrorCode kAll[] = {
+        ErrorCode::OK,
+        ErrorCode::INTERNAL_ERROR,
+        ErrorCode::BUFFER_OVERFLOW,
+        ErrorCode::SHARD_INDEX_OUT_OF_RANGE,
+        ErrorCode::SEGMENT_NOT_FOUND,
+        ErrorCode::SEGMENT_ALREADY_EXISTS,
+        ErrorCode::NO_AVAILABLE_HANDLE,
+        ErrorCode::INVALID_VERSION,
+        ErrorCode::INVALID_KEY,
+        ErrorCode::WRITE_FAIL,
+        ErrorCode::INVALID_PARAMS,
+        ErrorCode::INVALID_WRITE,
+        ErrorCode::INVALID_READ,
+        ErrorCode::INVALID_REPLICA,
+        ErrorCode::REPLICA_IS_NOT_READY,
+        ErrorCode::OBJECT_NOT_FOUND,
+        ErrorCode::OBJECT_ALREADY_EXISTS,
+        ErrorCode::OBJECT_HAS_LEASE,
+        ErrorCode::LEASE_EXPIRED,
+        ErrorCode::TRANSFER_FAIL,
+        ErrorCode::RPC_FAIL,
+        ErrorCode::ETCD_OPERATION_ERROR,
+        ErrorCode::ETCD_KEY_NOT_EXIST,
+        ErrorCode::ETCD_TRANSACTION_FAIL,
+        ErrorCode::ETCD_CTX_CANCELLED,
+        ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS,
+        ErrorCode::UNAVAILABLE_IN_CURRENT_MODE,
+        ErrorCode::FILE_NOT_FOUND,
+        ErrorCode::FILE_OPEN_FAIL,
+        ErrorCode::FILE_READ_FAIL,
+        ErrorCode::FILE_WRITE_FAIL,
+        ErrorCode::FILE_INVALID_BUFFER,
+        ErrorCode::FILE_LOCK_FAIL,
+        ErrorCode::FILE_INVALID_HANDLE,
+    };
+    py::dict table;
+    for (ErrorCode code : kAll) table[py::str(std::string(ErrorCodeName(code)))] = ToInt(code);
+    return table;
+}
+
+}  // namespace
+
+void BindTypes(py::module_& m) {
+    BindReplicateConfig(m);
+    BindReplicaDescriptors(m);
+    BindTasks(m);
+    m.attr("_error_codes") = ErrorCodeTable();
+}
+
+}  // namespace mooncake::python

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the benchmarks need.
+# Idempotent: does nothing when everything is installed already.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake ccache pkg-config git curl iproute2 procps
+    libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+    libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev
+    libcpp-httplib-dev nlohmann-json3-dev
+    libibverbs-dev librdmacm-dev libnuma-dev
+    pybind11-dev python3-dev python3-venv python3-pip
+    python3-numpy python3-pytest python3-setuptools python3-wheel
+    python3-torch python3-redis redis-server
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install_deps: all packages present"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

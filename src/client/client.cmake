@@ -1,0 +1,49 @@
+# libmooncake_client: the store client (include/mooncake/client.h).
+#
+# The sources are compiled once (position independent) and packed twice:
+#   mooncake_client         SHARED, what C++ programs link (installed, exported
+#                           as Mooncake::client; its internal static libraries
+#                           are linked in, only the public headers are exposed)
+#   mooncake_client_static  STATIC, what the Python extension links so the
+#                           wheel carries no libmooncake_client.so of its own
+if(NOT TARGET mooncake_master_client OR NOT TARGET mooncake_transfer)
+    message(STATUS "Mooncake: store client skipped (needs mooncake_master_client and mooncake_transfer)")
+    return()
+endif()
+
+add_library(mooncake_client_objects OBJECT
+    ${CMAKE_CURRENT_LIST_DIR}/client_config_util.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/dummy_client.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/dummy_memory.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/get_pipeline.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/heartbeat.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/local_buffer.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/put_pipeline.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/real_client.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/real_client_service.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/replica_selector.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/replica_transfer.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/task_executor.cpp)
+set_target_properties(mooncake_client_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_link_libraries(mooncake_client_objects
+    PUBLIC mooncake_master_client mooncake_transfer mooncake_common)
+
+add_library(mooncake_client_static STATIC $<TARGET_OBJECTS:mooncake_client_objects>)
+set_target_properties(mooncake_client_static PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_link_libraries(mooncake_client_static
+    PUBLIC mooncake_master_client mooncake_transfer mooncake_common)
+
+add_library(mooncake_client SHARED $<TARGET_OBJECTS:mooncake_client_objects>)
+set_target_properties(mooncake_client PROPERTIES
+    EXPORT_NAME client
+    VERSION ${PROJECT_VERSION}
+    SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+target_include_directories(mooncake_client PUBLIC
+    $<BUILD_INTERFACE:${MOONCAKE_INCLUDE_DIR}>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+# The public headers use std::expected and std::span.
+target_compile_features(mooncake_client PUBLIC cxx_std_23)
+target_link_libraries(mooncake_client
+    PRIVATE mooncake_master_client mooncake_transfer mooncake_common)
+add_library(Mooncake::client ALIAS mooncake_client)

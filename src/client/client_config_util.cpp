@@ -1,0 +1,84 @@
+#include "client/client_config_util.h"
+
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include "common/net_util.h"
+
+namespace mooncake {
+
+namespace {
+
+constexpr const char* kP2PHandshake = "P2PHANDSHAKE";
+
+Status Refuse(const char* field, const std::string& value, const char* why) {
+    LOG(ERROR) << "Client config refused: " << field << "='" << value << "' " << why;
+    return Error(ErrorCode::INVALID_PARAMS);
+}
+
+}  // namespace
+
+Status ValidateClientConfig(const ClientConfig& config) {
+    if (config.local_hostname.empty()) {
+        return Refuse("local_hostname", config.local_hostname, "must name this host");
+    }
+    if (!ParseHostPort(config.local_hostname).has_value()) {
+        return Refuse("local_hostname", config.local_hostname, "is not 'host' or 'host:port'");
+    }
+    if (config.metadata_server != kP2PHandshake &&
+        !(config.metadata_server.starts_with("http://") &&
+          config.metadata_server.size() > std::string_view("http://").size())) {
+        return Refuse("metadata_server", config.metadata_server,
+                      "must be an http:// URL or P2PHANDSHAKE");
+    }
+    if (config.protocol != "tcp" && config.protocol != "rdma") {
+        return Refuse("protocol", config.protocol, "must be 'tcp' or 'rdma'");
+    }
+    auto master = ParseHostPort(config.master_server_address);
+    if (!master.has_value() || !master->port.has_value()) {
+        return Refuse("master_server_address", config.master_server_address, "must be 'host:port'");
+    }
+    // The segment is populated up front: more than the machine has would
+    // end in the OOM killer, not in an error.
+    const uint64_t physical = PhysicalMemoryBytes();
+    if (config.global_segment_size > kMaxClientMemorySize ||
+        (physical > 0 && config.global_segment_size > physical)) {
+        return Refuse("global_segment_size", std::to_string(config.global_segment_size),
+                      "is larger than this machine's memory");
+    }
+    if (config.local_buffer_size > kMaxClientMemorySize) {
+        return Refuse("local_buffer_size", std::to_string(config.local_buffer_size),
+                      "is larger than 1 PiB");
+    }
+    return OkStatus();
+}
+
+Status ValidateKey(const std::string& key) {
+    if (key.empty() || key.size() > kMaxKeyLength) return Error(ErrorCode::INVALID_KEY);
+    return OkStatus();
+}
+
+Status ValidateReplicateConfig(const ReplicateConfig& config) {
+    if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
+    return OkStatus();
+}
+
+size_t PageSize() {
+    static const size_t page_size = [] {
+        const long value = sysconf(_SC_PAGESIZE);
+        return value > 0 ? static_cast<size_t>(value) : size_t{4096};
+    }();
+    return page_size;
+}
+
+uint64_t PhysicalMemoryBytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    return pages > 0 ? static_cast<uint64_t>(pages) * PageSize() : 0;
+}
+
+uint64_t RoundUpToPageSize(uint64_t size) {
+    const uint64_t page = PageSize();
+    return (size + page - 1) / page * page;
+}
+
+}  // namespace mooncake

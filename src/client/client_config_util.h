@@ -1,0 +1,45 @@
+// Checks of what callers hand the client: its configuration at Create, keys
+// and replication settings on every call. Shared by every Client
+// implementation (the in-process RealClient and the DummyClient that talks to
+// a standalone client process), so both refuse the same input with the same
+// codes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "mooncake/client.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// INVALID_PARAMS (with a log line naming the field) when `config` cannot be
+// used: empty or malformed local_hostname, a metadata_server that is neither
+// "P2PHANDSHAKE" nor an http:// URL, a protocol other than "tcp"/"rdma", a
+// master address without a port, a segment larger than the machine's
+// memory (it is populated up front) or a local buffer above 1 PiB.
+Status ValidateClientConfig(const ClientConfig& config);
+
+// INVALID_KEY for an empty key or one longer than kMaxKeyLength.
+Status ValidateKey(const std::string& key);
+
+// INVALID_PARAMS for replica_num 0.
+Status ValidateReplicateConfig(const ReplicateConfig& config);
+
+// The system page size, read once.
+size_t PageSize();
+
+// Physical memory of this machine in bytes (0 when unknown).
+uint64_t PhysicalMemoryBytes();
+
+// `size` rounded up to a whole number of pages. Sizes come through
+// ValidateClientConfig first, which keeps them far from overflowing.
+uint64_t RoundUpToPageSize(uint64_t size);
+
+// Largest segment or local buffer the client accepts (1 PiB): far above any
+// real machine, low enough that page rounding can never overflow.
+inline constexpr uint64_t kMaxClientMemorySize = 1ull << 50;
+
+}  // namespace mooncake

@@ -1,0 +1,32 @@
+// What the parts of one RealClient (put and get pipelines, heartbeat, task
+// executor) share: who the client is and the services it talks through.
+// The RealClient owns everything pointed to and outlives every user of the
+// context.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "client/local_buffer.h"
+#include "client/master_client.h"
+#include "client/replica_selector.h"
+#include "mooncake/transfer_engine.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+struct ClientContext {
+    UUID client_id;
+    // "host:port": the engine's segment name, also the name of the segment
+    // this client mounts (when it mounts one).
+    std::string segment_name;
+    bool has_segment = false;
+    MasterClient* master = nullptr;
+    TransferEngine* engine = nullptr;
+    // Staging memory of non-zero-copy puts and gets; null for a pure server
+    // (local_buffer_size == 0).
+    std::shared_ptr<LocalBuffer> local_buffer;
+    const ReplicaSelector* selector = nullptr;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,209 @@
+// The dummy client (setup_dummy): a Client whose requests a standalone
+// mooncake_client process on this host serves with its real client.
+//
+// Data path: the dummy owns shared memory (DummyMemory) that the standalone
+// client maps and registers, and requests name ranges of it. So
+//   - put_from / get_into on that memory (alloc_from_mem_pool memory, or
+//     any range of it) move no byte through the dummy: the standalone
+//     client's transfer reads or writes it directly;
+//   - get / get_buffer land in a slice of the local buffer part, returned as
+//     the Buffer itself (no copy in the dummy);
+//   - put / get of bytes, and put_from / get_into on registered memory
+//     outside the shared memory, cost one memcpy through a staging slice.
+// A single get first reads into a speculative slice (one request when the
+// object fits, the slice then shrinks to the object); batch gets, and
+// objects that do not fit, ask for the sizes first (two requests).
+//
+// Connections: up to kMaxConnections, opened as concurrent calls need them;
+// each starts with an attach that (re)describes the shared memory, so a
+// standalone client that restarted is served again from the next call on,
+// with nothing to set up by the caller. Every call has a deadline; a
+// standalone client that is gone gives RPC_FAIL at once.
+//
+// Memory the standalone client may still touch is never reused: slices of
+// a call whose outcome is unknown (the connection broke after the request
+// was sent) are kept aside until that standalone client is known to be gone
+// (a restart) or the dummy closes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "client/dummy_memory.h"
+#include "client/hot_rpc_client.h"
+#include "mooncake/client.h"
+#include "real_client.pb.h"
+
+namespace mooncake {
+
+class DummyClient final : public Client {
+   public:
+    static constexpr size_t kMaxConnections = 16;
+    static constexpr std::chrono::milliseconds kDefaultRpcTimeout{120'000};
+    static constexpr std::chrono::milliseconds kConnectTimeout{5'000};
+    // A single Get first reads into a slice of this size: an object that
+    // fits comes back in one request, its size learnt with its bytes.
+    static constexpr uint64_t kSpeculativeGetBytes = 1ull << 20;
+
+    // Validates `config`, allocates the shared memory and attaches it to the
+    // standalone client. See Client::ConnectDummy for the errors.
+    static Result<std::unique_ptr<DummyClient>> Connect(const DummyClientConfig& config);
+    ~DummyClient() override;
+
+    Status Close() override;
+    // The standalone client's segment name.
+    std::string GetHostname() const override;
+
+    Status Put(const std::string& key, std::span<const ConstBytes> parts,
+               const ReplicateConfig& config) override;
+    std::vector<Status> BatchPut(const std::vector<std::string>& keys,
+                                 const std::vector<std::vector<ConstBytes>>& values,
+                                 const ReplicateConfig& config) override;
+    Status PutFrom(const std::string& key, const void* buffer, size_t size,
+                   const ReplicateConfig& config) override;
+    std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
+                                     const std::vector<const void*>& buffers,
+                                     const std::vector<size_t>& sizes,
+                                     const ReplicateConfig& config) override;
+    std::vector<Status> BatchPutFromMultiBuffers(
+        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) override;
+
+    Result<std::shared_ptr<Buffer>> Get(const std::string& key) override;
+    std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
+        const std::vector<std::string>& keys) override;
+    Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) override;
+    std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
+                                             const std::vector<void*>& buffers,
+                                             const std::vector<size_t>& capacities) override;
+    std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
+        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes) override;
+
+    // Memory outside the shared memory may be registered too: its bytes are
+    // staged through the local buffer part (one memcpy).
+    Status RegisterBuffer(void* buffer, size_t size) override;
+    Status UnregisterBuffer(void* buffer) override;
+    // From the memory pool part, zero copy; held until Close.
+    Result<void*> AllocFromMemPool(size_t size) override;
+
+    Result<bool> IsExist(const std::string& key) override;
+    std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) override;
+    Result<uint64_t> GetSize(const std::string& key) override;
+    Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) override;
+    std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
+        const std::vector<std::string>& keys) override;
+
+    Status Remove(const std::string& key) override;
+    Result<int64_t> RemoveByRegex(const std::string& regex) override;
+    Result<int64_t> RemoveAll() override;
+
+    Result<UUID> CreateCopyTask(const std::string& key,
+                                const std::vector<std::string>& targets) override;
+    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                const std::string& target) override;
+    Result<TaskInfo> QueryTask(const UUID& task_id) override;
+
+    // ---- for tests ----------------------------------------------------------
+    // Null when both sizes are 0.
+    const DummyMemory* memory() const { return memory_.get(); }
+    // Bytes of slices kept aside after calls of unknown outcome.
+    uint64_t quarantined_bytes() const;
+
+   private:
+    // How the bytes of one key travel in a put or get_into request.
+    struct ItemPlan;
+    // Sizes of keys as the standalone client reports them.
+    struct SizeAnswer;
+
+    explicit DummyClient(const DummyClientConfig& config);
+    Status Setup();
+    // Shared lock on the lifecycle; not owning when the client is closed.
+    std::shared_lock<std::shared_mutex> LockOpen() const;
+
+    // One round trip: checks out a connection (attaching it first when it
+    // is new), sends `request`, waits for the answer until the deadline.
+    // `maybe_delivered` tells whether the standalone client may have
+    // received the request when the call failed. Non-zero response codes
+    // become the returned error; a response without the body `expected`
+    // gives RPC_FAIL.
+    Status Call(dummy_rpc::Request* request, dummy_rpc::Response* response,
+                dummy_rpc::Response::BodyCase expected, bool* maybe_delivered);
+    Status Attach(HotRpcConnection& connection, net::SteadyDeadline deadline);
+
+    // Sends the planned put of every key whose plan has no error.
+    std::vector<Status> PutPlanned(const std::vector<std::string>& keys,
+                                   std::vector<ItemPlan>& plans, const ReplicateConfig& config);
+    // Put of bytes: each value is copied into one staging slice.
+    std::vector<Status> BatchPutStaged(const std::vector<std::string>& keys,
+                                       const std::vector<std::vector<ConstBytes>>& values,
+                                       std::vector<ItemPlan>& plans, const ReplicateConfig& config);
+    // A zero-copy piece (shared memory) or a staged copy of registered memory.
+    Status PlanPutPiece(const void* data, size_t length, ItemPlan* plan);
+    // Get into caller memory: plans every key, sends one request, copies
+    // staged bytes back.
+    std::vector<Result<size_t>> GetIntoPieces(const std::vector<std::string>& keys,
+                                              const std::vector<std::vector<void*>>& buffers,
+                                              const std::vector<std::vector<size_t>>& sizes);
+    // Plans one key's destination pieces, using at most `limit` bytes of
+    // them (the object's size, when known).
+    Status PlanGetPieces(const std::vector<void*>& buffers, const std::vector<size_t>& sizes,
+                         uint64_t limit, ItemPlan* plan);
+    // Sends the planned get_into of every key whose plan has no error.
+    // With `report_sizes`, a plan too small for its object learns the
+    // object's size (ItemPlan::reported_size).
+    std::vector<Result<size_t>> GetIntoPlanned(const std::vector<std::string>& keys,
+                                               std::vector<ItemPlan>& plans,
+                                               bool report_sizes = false);
+    std::vector<SizeAnswer> QuerySizes(const std::vector<std::string>& keys);
+    // Get/BatchGet of valid keys of known sizes, each into a fresh local
+    // buffer slice of that size.
+    std::vector<Result<std::shared_ptr<Buffer>>> GetIntoSlices(
+        const std::vector<std::string>& keys, const std::vector<SizeAnswer>& sizes);
+    // Queries of valid keys, one request, one entry per key.
+    std::vector<Result<bool>> BatchIsExistValid(const std::vector<std::string>& keys);
+    std::vector<Result<std::vector<ReplicaDescriptor>>> ReplicaDescsOf(
+        const std::vector<std::string>& keys);
+
+    // True when [buffer, buffer + size) lies in one registered range.
+    bool IsRegisteredRange(const void* buffer, size_t size) const;
+    // Keeps the slices of a call of unknown outcome from being reused.
+    void Quarantine(std::vector<ItemPlan>& plans);
+    void Quarantine(std::shared_ptr<DummyMemorySlice> slice);
+    void ReleaseQuarantine();
+
+    const DummyClientConfig config_;
+    const std::chrono::milliseconds rpc_timeout_;
+    const UUID session_id_;
+
+    mutable std::shared_mutex lifecycle_mutex_;
+    bool closed_ = false;  // guarded by lifecycle_mutex_
+    // Set before Close waits for the lock so that new calls are refused.
+    std::atomic<bool> closing_{false};
+
+    std::shared_ptr<DummyMemory> memory_;  // null when both sizes are 0
+    std::unique_ptr<HotRpcPool> pool_;
+    std::atomic<uint64_t> next_request_id_{0};
+
+    // What the standalone client told at the last attach.
+    mutable std::mutex server_mutex_;
+    std::string segment_name_;                                   // guarded by server_mutex_
+    UUID server_instance_;                                       // guarded by server_mutex_
+    std::vector<std::shared_ptr<DummyMemorySlice>> quarantine_;  // guarded by server_mutex_
+
+    mutable std::mutex memory_mutex_;
+    // RegisterBuffer ranges: start -> length; guarded by memory_mutex_.
+    std::map<uintptr_t, size_t> registered_;
+    // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
+    std::vector<std::shared_ptr<DummyMemorySlice>> pool_allocations_;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,181 @@
+#include "client/get_pipeline.h"
+
+#include <glog/logging.h>
+
+#include <chrono>
+
+#include "client/replica_transfer.h"
+
+namespace mooncake {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// One object being read.
+struct PendingRead {
+    size_t position = 0;  // index into keys / outcomes
+    std::vector<ReplicaDescriptor> replicas;
+    std::vector<size_t> order;  // readable replicas, best first
+    size_t attempt = 0;         // index into `order` of the replica tried now
+    uint64_t size = 0;
+    std::span<const MemoryPiece> pieces;
+    MemoryPiece allocated_piece;  // backs `pieces` when the pipeline allocated
+    SteadyClock::time_point lease_deadline = SteadyClock::time_point::max();
+    size_t request_begin = 0;
+    size_t request_end = 0;
+};
+
+}  // namespace
+
+void GetPipeline::Run(std::span<const std::string> keys,
+                      std::span<const GetDestination> destinations,
+                      std::span<GetOutcome> outcomes) const {
+    const bool allocate = destinations.empty();
+    std::vector<size_t> work;
+    work.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (outcomes[i].error == ErrorCode::OK) work.push_back(i);
+    }
+    if (work.empty()) return;
+
+    // ---- phase 1: where the objects are (grants the leases) -------------
+    // The lease runs from when the master granted it, which is after we
+    // sent the request: counting from here is on the safe side.
+    const SteadyClock::time_point query_start = SteadyClock::now();
+    std::vector<Result<GetReplicaListResult>> found;
+    found.reserve(work.size());
+    if (work.size() == 1) {
+        found.push_back(context_.master->GetReplicaList(keys[work[0]]));
+    } else {
+        std::vector<std::string> batch_keys;
+        batch_keys.reserve(work.size());
+        for (size_t i : work) batch_keys.push_back(keys[i]);
+        auto answers = context_.master->BatchGetReplicaList(batch_keys);
+        if (answers.has_value() && answers->size() == work.size()) {
+            found = std::move(*answers);
+        } else {
+            if (answers.has_value()) {
+                LOG(ERROR) << "BatchGetReplicaList answered " << answers->size() << " entries for "
+                           << work.size() << " keys";
+            }
+            const ErrorCode code =
+                answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+            found.assign(work.size(), Error(code));
+        }
+    }
+
+    // ---- phase 2: pick replicas, prepare destinations --------------------
+    std::vector<PendingRead> reads;
+    reads.reserve(work.size());
+    for (size_t w = 0; w < work.size(); ++w) {
+        const size_t i = work[w];
+        GetOutcome& outcome = outcomes[i];
+        if (!found[w].has_value()) {
+            outcome.error = found[w].error();
+            continue;
+        }
+        PendingRead read;
+        read.position = i;
+        read.replicas = std::move(found[w]->replicas);
+        read.order = context_.selector->Order(read.replicas);
+        if (read.order.empty()) {
+            outcome.error = ErrorCode::INVALID_REPLICA;
+            continue;
+        }
+        read.size = read.replicas[read.order.front()].memory().size;
+        if (found[w]->lease_ttl_ms > 0) {
+            read.lease_deadline = query_start + std::chrono::milliseconds(found[w]->lease_ttl_ms);
+        }
+        if (allocate) {
+            if (context_.local_buffer == nullptr) {
+                outcome.error = ErrorCode::BUFFER_OVERFLOW;
+                continue;
+            }
+            auto slice = context_.local_buffer->Allocate(read.size);
+            if (!slice.has_value()) {
+                outcome.error = slice.error();
+                continue;
+            }
+            outcome.slice = std::move(*slice);
+            read.allocated_piece = {outcome.slice->mutable_data(), read.size};
+        } else if (destinations[i].capacity < read.size) {
+            outcome.error = ErrorCode::INVALID_PARAMS;
+            continue;
+        }
+        reads.push_back(std::move(read));
+        // Point at the piece only once the read sits at its final address
+        // (`reads` was reserved up front, so it never moves again).
+        PendingRead& placed = reads.back();
+        placed.pieces = allocate ? std::span<const MemoryPiece>(&placed.allocated_piece, 1)
+                                 : std::span<const MemoryPiece>(destinations[i].pieces);
+    }
+
+    // ---- phase 3: one TransferSync per round; failures try the next replica
+    std::vector<size_t> pending(reads.size());
+    for (size_t r = 0; r < reads.size(); ++r) pending[r] = r;
+    std::vector<TransferRequest> requests;
+    std::vector<ErrorCode> codes;
+    while (!pending.empty()) {
+        requests.clear();
+        std::vector<size_t> submitted;
+        submitted.reserve(pending.size());
+        for (size_t r : pending) {
+            PendingRead& read = reads[r];
+            ErrorCode last_error = ErrorCode::TRANSFER_FAIL;
+            read.request_begin = requests.size();
+            while (read.attempt < read.order.size()) {
+                Status built = AppendReplicaTransfers(*context_.engine, TransferOpcode::READ,
+                                                      read.replicas[read.order[read.attempt]],
+                                                      read.pieces, read.size, &requests);
+                if (built.has_value()) break;
+                last_error = built.error();
+                ++read.attempt;
+            }
+            if (read.attempt == read.order.size()) {
+                outcomes[read.position].error = last_error;
+                continue;
+            }
+            read.request_end = requests.size();
+            submitted.push_back(r);
+        }
+        pending.clear();
+        if (requests.empty()) break;
+        codes.clear();
+        Status transferred = context_.engine->TransferSync(requests, &codes);
+        const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error();
+        for (size_t r : submitted) {
+            PendingRead& read = reads[r];
+            const ErrorCode failure =
+                FirstFailure(codes, read.request_begin, read.request_end, fallback);
+            if (failure == ErrorCode::OK) continue;
+            const ReplicaDescriptor& replica = read.replicas[read.order[read.attempt]];
+            LOG(WARNING) << "Reading '" << keys[read.position] << "' from "
+                         << replica.memory().transport_endpoint
+                         << " failed: " << ErrorCodeName(failure);
+            if (++read.attempt < read.order.size()) {
+                pending.push_back(r);
+            } else {
+                outcomes[read.position].error = failure;
+            }
+        }
+    }
+
+    // ---- phase 4: bytes that outlived their lease are not returned ------
+    const SteadyClock::time_point finished = SteadyClock::now();
+    for (const PendingRead& read : reads) {
+        GetOutcome& outcome = outcomes[read.position];
+        if (outcome.error == ErrorCode::OK && finished > read.lease_deadline) {
+            LOG(WARNING) << "Read of '" << keys[read.position]
+                         << "' finished after its lease ran out";
+            outcome.error = ErrorCode::LEASE_EXPIRED;
+        }
+        if (outcome.error == ErrorCode::OK) {
+            outcome.size = read.size;
+        } else {
+            outcome.slice.reset();
+        }
+    }
+}
+
+}  // namespace mooncake

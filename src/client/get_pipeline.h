@@ -1,0 +1,52 @@
+// The read path shared by every get flavour: GetReplicaList (which grants a
+// lease), one TransferSync reading the best replica of every key, another
+// round for keys whose transfer failed (next replica), and the lease check:
+// bytes that arrived after the lease ran out are not returned, because the
+// object may have been removed and its space reused meanwhile. Runs entirely
+// in the caller's thread.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "client/client_context.h"
+#include "client/local_buffer.h"
+#include "client/memory_piece.h"
+#include "mooncake/result.h"
+
+namespace mooncake {
+
+// Where the bytes of one object go.
+struct GetDestination {
+    // Caller memory filled in order. Ignored when the pipeline allocates.
+    std::vector<MemoryPiece> pieces;
+    uint64_t capacity = 0;  // sum of the piece lengths
+};
+
+struct GetOutcome {
+    ErrorCode error = ErrorCode::OK;
+    uint64_t size = 0;
+    // The bytes, when the pipeline allocated the destination.
+    std::shared_ptr<LocalBufferSlice> slice;
+};
+
+class GetPipeline {
+   public:
+    explicit GetPipeline(const ClientContext& context) : context_(context) {}
+
+    // Reads keys[i] for every i whose outcomes[i].error is still OK on entry
+    // (callers pre-fill validation errors). With `destinations` empty, each
+    // object lands in a fresh slice of the local buffer (BUFFER_OVERFLOW
+    // when it has no room); otherwise into destinations[i], and a
+    // destination smaller than the object gives INVALID_PARAMS with nothing
+    // written. Missing keys give OBJECT_NOT_FOUND.
+    void Run(std::span<const std::string> keys, std::span<const GetDestination> destinations,
+             std::span<GetOutcome> outcomes) const;
+
+   private:
+    const ClientContext& context_;
+};
+
+}  // namespace mooncake

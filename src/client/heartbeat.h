@@ -1,0 +1,58 @@
+// Keeps a client alive at the master: pings on its own thread, mounts the
+// client's segments again when the master answers NEED_REMOUNT (it
+// restarted, or expired the client), and hands tasks from the ping replies
+// to a callback. Pure C++: never needs the caller's locks or the Python GIL.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "client/master_client.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class Heartbeat {
+   public:
+    using SegmentsFn = std::function<std::vector<SegmentInfo>()>;
+    using TasksFn = std::function<void(std::vector<TaskAssignment>)>;
+
+    // `segments` lists what the client holds now (called on the heartbeat
+    // thread when a re-mount is due); `on_tasks` receives assigned tasks.
+    Heartbeat(MasterClient* master, UUID client_id, std::chrono::milliseconds interval,
+              SegmentsFn segments, TasksFn on_tasks);
+    ~Heartbeat();
+    Heartbeat(const Heartbeat&) = delete;
+    Heartbeat& operator=(const Heartbeat&) = delete;
+
+    void Start();
+    // Returns once the thread has stopped (after the ping in flight, which
+    // is bounded by the master client's deadline). Idempotent.
+    void Stop();
+
+    // The interval for a master whose client TTL is `client_ttl_sec`: about
+    // a second, and always several pings per TTL.
+    static std::chrono::milliseconds IntervalFor(int64_t client_ttl_sec);
+
+   private:
+    void Loop();
+    void Beat();
+
+    MasterClient* const master_;
+    const UUID client_id_;
+    const std::chrono::milliseconds interval_;
+    const SegmentsFn segments_;
+    const TasksFn on_tasks_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;         // guarded by mutex_
+    bool master_reachable_ = true;  // heartbeat thread only
+    std::thread thread_;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,343 @@
+#include "client/hot_rpc_client.h"
+
+#include <glog/logging.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace mooncake {
+
+namespace {
+
+// Most responses fit; larger ones grow the buffer for that call.
+constexpr size_t kRecvBufferBytes = 64 << 10;
+
+struct AddrInfoDeleter {
+    void operator()(addrinfo* info) const { freeaddrinfo(info); }
+};
+
+void SetPortOf(HotRpcAddress* address, uint16_t port) {
+    if (address->address.ss_family == AF_INET) {
+        reinterpret_cast<sockaddr_in*>(&address->address)->sin_port = htons(port);
+    } else if (address->address.ss_family == AF_INET6) {
+        reinterpret_cast<sockaddr_in6*>(&address->address)->sin6_port = htons(port);
+    }
+}
+
+// Non-blocking connect to one address, bounded by `deadline`.
+net::UniqueFd ConnectOne(HotRpcAddress address, uint16_t port, net::SteadyDeadline deadline) {
+    SetPortOf(&address, port);
+    net::UniqueFd fd(
+        ::socket(address.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fd;
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.address), address.length) ==
+        0) {
+        return fd;
+    }
+    if (errno != EINPROGRESS) return net::UniqueFd();
+    while (true) {
+        pollfd entry{fd.get(), POLLOUT, 0};
+        const int rc = ::poll(&entry, 1, net::RemainingMs(deadline));
+        if (rc > 0) break;
+        if (rc == 0 || errno != EINTR) return net::UniqueFd();
+    }
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
+        return net::UniqueFd();
+    }
+    return fd;
+}
+
+}  // namespace
+
+Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* raw = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &raw) != 0 || raw == nullptr) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    std::unique_ptr<addrinfo, AddrInfoDeleter> info(raw);
+    std::vector<HotRpcAddress> addresses;
+    for (const addrinfo* entry = info.get(); entry != nullptr; entry = entry->ai_next) {
+        if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
+        HotRpcAddress address;
+        std::memcpy(&address.address, entry->ai_addr, entry->ai_addrlen);
+        address.length = entry->ai_addrlen;
+        addresses.push_back(address);
+    }
+    // A master bound to 0.0.0.0 listens on IPv4 only; try that first.
+    std::stable_partition(addresses.begin(), addresses.end(), [](const HotRpcAddress& address) {
+        return address.address.ss_family == AF_INET;
+    });
+    if (addresses.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    return addresses;
+}
+
+// ---- connection -------------------------------------------------------------------
+
+HotRpcConnection::HotRpcConnection(net::UniqueFd fd, UUID master_instance_id,
+                                   const hot_rpc::Protocol& protocol)
+    : fd_(std::move(fd)),
+      master_instance_id_(master_instance_id),
+      protocol_(protocol),
+      recv_buffer_(std::make_unique_for_overwrite<char[]>(kRecvBufferBytes)),
+      recv_capacity_(kRecvBufferBytes) {}
+
+Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
+    const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
+    const hot_rpc::Protocol& protocol) {
+    if (port == 0) return Error(ErrorCode::RPC_FAIL);
+    for (const HotRpcAddress& address : addresses) {
+        net::UniqueFd fd = ConnectOne(address, port, deadline);
+        if (!fd.valid()) continue;
+        net::SetNoDelay(fd.get());
+        const auto hello = hot_rpc::EncodeClientHello(protocol.version, protocol.magic);
+        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
+        if (!net::SendAllUntil(fd.get(), hello.data(), hello.size(), deadline) ||
+            !net::RecvExactUntil(fd.get(), reply.data(), reply.size(), deadline)) {
+            continue;
+        }
+        auto server_hello = hot_rpc::DecodeServerHello(reply, protocol.magic);
+        if (!server_hello) {
+            LOG_EVERY_T(WARNING, 10.0) << protocol.name << ": port " << port
+                                       << " does not speak the " << protocol.name << " protocol";
+            return Error(ErrorCode::RPC_FAIL);
+        }
+        if (server_hello->status != ErrorCode::OK || server_hello->version != protocol.version) {
+            LOG_EVERY_T(WARNING, 10.0)
+                << protocol.name << ": the server refused protocol version " << protocol.version
+                << " (it speaks " << server_hello->version << ")";
+            return Error(ErrorCode::INVALID_VERSION);
+        }
+        return std::unique_ptr<HotRpcConnection>(
+            new HotRpcConnection(std::move(fd), server_hello->master_instance_id, protocol));
+    }
+    return Error(ErrorCode::RPC_FAIL);
+}
+
+Status HotRpcConnection::Fail() {
+    broken_ = true;
+    fd_.Reset();
+    return Error(ErrorCode::RPC_FAIL);
+}
+
+bool HotRpcConnection::IsUsable() {
+    if (broken_) return false;
+    char byte;
+    const ssize_t n = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    // 0: the master closed it (restart, shutdown); > 0: bytes nobody asked for.
+    Fail();
+    return false;
+}
+
+bool HotRpcConnection::ReadSome(size_t max_bytes, size_t* have, net::SteadyDeadline deadline) {
+    while (true) {
+        const ssize_t n = ::recv(fd_.get(), recv_buffer_.get() + *have, max_bytes, 0);
+        if (n > 0) {
+            *have += static_cast<size_t>(n);
+            return true;
+        }
+        if (n == 0) return false;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+        pollfd entry{fd_.get(), POLLIN, 0};
+        const int rc = ::poll(&entry, 1, net::RemainingMs(deadline));
+        if (rc == 0) return false;
+        if (rc < 0 && errno != EINTR) return false;
+    }
+}
+
+Status HotRpcConnection::MismatchedResponse() {
+    LOG_EVERY_T(WARNING, 10.0) << protocol_.name
+                               << ": response does not match its request; dropping the connection";
+    return Fail();
+}
+
+Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
+                                  google::protobuf::MessageLite* response,
+                                  net::SteadyDeadline deadline) {
+    if (broken_) return Error(ErrorCode::RPC_FAIL);
+    if (!hot_rpc::EncodeFrame(request, protocol_.max_request_frame_bytes, &send_buffer_)) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (!net::SendAllUntil(fd_.get(), send_buffer_.data(), send_buffer_.size(), deadline)) {
+        return Fail();
+    }
+    // The header and a small body usually arrive together: read what is
+    // there, then exactly the rest.
+    size_t have = 0;
+    while (have < hot_rpc::kFrameHeaderSize) {
+        if (!ReadSome(recv_capacity_ - have, &have, deadline)) return Fail();
+    }
+    const uint32_t length =
+        hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(recv_buffer_.get()));
+    if (length > protocol_.max_response_frame_bytes) {
+        LOG_EVERY_T(WARNING, 10.0) << protocol_.name << ": response frame of " << length
+                                   << " bytes exceeds the limit; dropping the connection";
+        return Fail();
+    }
+    const size_t frame_size = hot_rpc::kFrameHeaderSize + length;
+    if (frame_size > recv_capacity_) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(frame_size);
+        std::memcpy(bigger.get(), recv_buffer_.get(), have);
+        recv_buffer_ = std::move(bigger);
+        recv_capacity_ = frame_size;
+    }
+    while (have < frame_size) {
+        if (!ReadSome(frame_size - have, &have, deadline)) return Fail();
+    }
+    const bool parsed = have == frame_size &&
+                        response->ParseFromArray(recv_buffer_.get() + hot_rpc::kFrameHeaderSize,
+                                                 static_cast<int>(length));
+    if (frame_size > kRecvBufferBytes) {
+        recv_buffer_ = std::make_unique_for_overwrite<char[]>(kRecvBufferBytes);
+        recv_capacity_ = kRecvBufferBytes;
+    }
+    if (!parsed) {
+        LOG_EVERY_T(WARNING, 10.0)
+            << protocol_.name << ": malformed response; dropping the connection";
+        return Fail();
+    }
+    return OkStatus();
+}
+
+// ---- pool ---------------------------------------------------------------------------
+
+HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol)
+    : max_connections_(std::max<size_t>(1, max_connections)), protocol_(protocol) {}
+
+void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) {
+    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        addresses_ = std::move(addresses);
+        port_ = port;
+        ++generation_;
+        open_ -= idle_.size();
+        closing.swap(idle_);
+    }
+    returned_.notify_all();
+}
+
+void HotRpcPool::SetPort(uint16_t port) {
+    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (port == port_) return;
+        port_ = port;
+        ++generation_;
+        open_ -= idle_.size();
+        closing.swap(idle_);
+    }
+    returned_.notify_all();
+}
+
+uint16_t HotRpcPool::port() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return port_;
+}
+
+void HotRpcPool::DropIdle() {
+    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_ -= idle_.size();
+        closing.swap(idle_);
+    }
+    returned_.notify_all();
+}
+
+size_t HotRpcPool::open_connections() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return open_;
+}
+
+Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
+                                               net::SteadyDeadline open_deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (true) {
+        if (port_ == 0) return Error(ErrorCode::RPC_FAIL);
+        while (!idle_.empty()) {
+            std::unique_ptr<HotRpcConnection> connection = std::move(idle_.back());
+            idle_.pop_back();
+            if (connection->IsUsable()) return Lease(this, std::move(connection), generation_);
+            --open_;  // stale: the master went away while it sat idle
+        }
+        if (open_ < max_connections_) break;
+        if (returned_.wait_until(lock, deadline) == std::cv_status::timeout) {
+            return Error(ErrorCode::RPC_FAIL);
+        }
+    }
+    // Open a new one outside the lock; the slot is reserved meanwhile.
+    ++open_;
+    const std::vector<HotRpcAddress> addresses = addresses_;
+    const uint16_t port = port_;
+    const uint64_t generation = generation_;
+    lock.unlock();
+    auto opened =
+        HotRpcConnection::Open(addresses, port, std::min(deadline, open_deadline), protocol_);
+    if (!opened) {
+        lock.lock();
+        --open_;
+        lock.unlock();
+        returned_.notify_one();
+        return Error(opened.error());
+    }
+    return Lease(this, std::move(*opened), generation);
+}
+
+void HotRpcPool::CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation) {
+    std::unique_ptr<HotRpcConnection> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (connection->broken() || generation != generation_) {
+            // Broken, or aimed at a master that has since moved: close it.
+            closing = std::move(connection);
+            --open_;
+        } else {
+            idle_.push_back(std::move(connection));
+        }
+    }
+    returned_.notify_one();
+}
+
+// ---- lease ----------------------------------------------------------------------------
+
+HotRpcPool::Lease::Lease(HotRpcPool* pool, std::unique_ptr<HotRpcConnection> connection,
+                         uint64_t generation)
+    : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
+
+HotRpcPool::Lease::~Lease() { Release(); }
+
+HotRpcPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)),
+      connection_(std::move(other.connection_)),
+      generation_(other.generation_) {}
+
+HotRpcPool::Lease& HotRpcPool::Lease::operator=(Lease&& other) noexcept {
+    if (this != &other) {
+        Release();
+        pool_ = std::exchange(other.pool_, nullptr);
+        connection_ = std::move(other.connection_);
+        generation_ = other.generation_;
+    }
+    return *this;
+}
+
+void HotRpcPool::Lease::Release() {
+    if (pool_ != nullptr && connection_ != nullptr) {
+        pool_->CheckIn(std::move(connection_), generation_);
+    }
+    pool_ = nullptr;
+}
+
+}  // namespace mooncake

@@ -1,0 +1,158 @@
+// Client side of the master's hot path (src/master/hot_rpc_protocol.h): one
+// connection, and a small pool of them shared by the threads of a
+// MasterClient. Both take the hot_rpc::Protocol they speak, so the dummy
+// client (src/client/dummy_client.h) uses them for the standalone client's
+// service too.
+//
+// A connection serves one caller at a time: check out, write the request
+// frame, read the response with poll() and the caller's deadline, check in.
+// A call therefore costs one round trip and no thread hop. Any failure
+// (timeout, peer close, protocol error) leaves the connection broken; the pool
+// drops it and the next call opens a fresh one.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "master/hot_rpc_protocol.h"
+#include "master/socket_util.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// A resolved address of the master host (the port is set per connection).
+struct HotRpcAddress {
+    sockaddr_storage address{};
+    socklen_t length = 0;
+};
+
+// All addresses `host` resolves to, IPv4 first. INVALID_PARAMS when it does
+// not resolve.
+Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host);
+
+class HotRpcConnection {
+   public:
+    // Connects to the first of `addresses` that accepts on `port` and
+    // completes the handshake of `protocol`, all before `deadline`. RPC_FAIL
+    // otherwise (INVALID_VERSION when the server speaks another protocol
+    // version).
+    static Result<std::unique_ptr<HotRpcConnection>> Open(
+        const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
+        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol);
+
+    // One round trip of request/response envelopes that carry a
+    // request_id (MasterRequest/MasterResponse, or the dummy service's).
+    // RPC_FAIL when the connection failed, the deadline passed or the
+    // response does not echo the request's id (the connection is then
+    // broken), INVALID_PARAMS when the request is too large to send (the
+    // connection stays usable).
+    template <typename Request, typename Response>
+    Status Call(const Request& request, Response* response, net::SteadyDeadline deadline) {
+        MC_RETURN_IF_ERROR(Exchange(request, response, deadline));
+        if (response->request_id() != request.request_id()) return MismatchedResponse();
+        return OkStatus();
+    }
+
+    // One round trip without the request_id check.
+    Status Exchange(const google::protobuf::MessageLite& request,
+                    google::protobuf::MessageLite* response, net::SteadyDeadline deadline);
+
+    // False once a call failed, or when the master closed the connection
+    // (or sent bytes nobody asked for) while it sat idle. Costs a syscall.
+    bool IsUsable();
+    bool broken() const { return broken_; }
+    // Closes it for good (it counts as broken): for callers that found it
+    // unusable at their level, e.g. a session set-up the server refused.
+    void Close() { (void)Fail(); }
+
+    // The server's instance id from the handshake.
+    const UUID& master_instance_id() const { return master_instance_id_; }
+    // True the first time it is asked (a fresh connection), false after.
+    bool TakeFirstUse() { return std::exchange(first_use_, false); }
+
+   private:
+    HotRpcConnection(net::UniqueFd fd, UUID master_instance_id, const hot_rpc::Protocol& protocol);
+
+    Status Fail();
+    Status MismatchedResponse();
+    bool ReadSome(size_t max_bytes, size_t* have, net::SteadyDeadline deadline);
+
+    net::UniqueFd fd_;
+    UUID master_instance_id_;
+    hot_rpc::Protocol protocol_;
+    bool broken_ = false;
+    bool first_use_ = true;
+    std::string send_buffer_;
+    std::unique_ptr<char[]> recv_buffer_;
+    size_t recv_capacity_ = 0;
+};
+
+// Connections to the master's hot port (or another server of `protocol`),
+// at most `max_connections` at once. Thread-safe.
+class HotRpcPool {
+   public:
+    explicit HotRpcPool(size_t max_connections,
+                        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol);
+
+    // Where new connections go. Connections to an earlier target are closed
+    // as they come back. Port 0 means "no hot path".
+    void SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port);
+    void SetPort(uint16_t port);
+    uint16_t port() const;
+
+    // A checked-out connection, returned to the pool on destruction unless
+    // it broke.
+    class Lease {
+       public:
+        Lease() = default;
+        Lease(HotRpcPool* pool, std::unique_ptr<HotRpcConnection> connection, uint64_t generation);
+        ~Lease();
+        Lease(Lease&& other) noexcept;
+        Lease& operator=(Lease&& other) noexcept;
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+
+        HotRpcConnection* operator->() const { return connection_.get(); }
+        HotRpcConnection& operator*() const { return *connection_; }
+
+       private:
+        void Release();
+        HotRpcPool* pool_ = nullptr;
+        std::unique_ptr<HotRpcConnection> connection_;
+        uint64_t generation_ = 0;
+    };
+
+    // An idle connection that still looks alive, or a new one (opened with
+    // `open_deadline`), waiting for one to come back when `max_connections`
+    // are out. RPC_FAIL when none could be had before `deadline`.
+    Result<Lease> Checkout(net::SteadyDeadline deadline, net::SteadyDeadline open_deadline);
+
+    // Closes the idle connections (the master is gone or moved).
+    void DropIdle();
+
+    size_t open_connections() const;
+
+   private:
+    void CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation);
+
+    const size_t max_connections_;
+    const hot_rpc::Protocol protocol_;
+    mutable std::mutex mutex_;
+    std::condition_variable returned_;
+    std::vector<HotRpcAddress> addresses_;
+    uint16_t port_ = 0;
+    uint64_t generation_ = 0;
+    std::vector<std::unique_ptr<HotRpcConnection>> idle_;
+    size_t open_ = 0;  // idle + checked out + being opened
+};
+
+}  // namespace mooncake

@@ -1,0 +1,912 @@
+#include "client/master_client.h"
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <mutex>
+
+#include "client/hot_rpc_client.h"
+#include "common/net_util.h"
+#include "master.grpc.pb.h"
+#include "master/hot_rpc_protocol.h"
+#include "master/rpc_convert.h"
+
+namespace mooncake {
+
+namespace {
+
+using Body = rpc::MasterRequest::BodyCase;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr uint16_t kDefaultMasterPort = 50051;
+// After the hot path failed, calls use gRPC for this long before trying again.
+constexpr auto kHotPathRetryInterval = std::chrono::milliseconds(500);
+
+// Calls that change nothing (or only extend a lease) may be sent again when
+// the connection broke after the request was written.
+bool IsIdempotent(Body body) {
+    switch (body) {
+        case Body::kGetReplicaList:
+        case Body::kBatchGetReplicaList:
+        case Body::kGetReplicaListByRegex:
+        case Body::kExistKey:
+        case Body::kBatchExistKey:
+        case Body::kPing:
+        case Body::kGetServiceInfo:
+        case Body::kGetAllSegments:
+        case Body::kQuerySegment:
+        case Body::kQueryTask:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::chrono::system_clock::time_point ToSystemDeadline(SteadyClock::time_point deadline) {
+    return std::chrono::system_clock::now() +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(deadline -
+                                                                           SteadyClock::now());
+}
+
+Result<MasterServiceInfo> ServiceInfoFromProto(const rpc::GetServiceInfoResponse& reply) {
+    if (reply.error_code() != 0) return Error(ErrorCodeFromInt(reply.error_code()));
+    MasterServiceInfo info;
+    info.version = reply.version();
+    info.master_instance_id = FromProto(reply.master_instance_id());
+    if (reply.hot_rpc_port() > 65535) return Error(ErrorCode::RPC_FAIL);
+    info.hot_rpc_port = static_cast<uint16_t>(reply.hot_rpc_port());
+    info.default_kv_lease_ttl_ms = reply.default_kv_lease_ttl_ms();
+    info.client_ttl_sec = reply.client_ttl_sec();
+    info.cluster_id = reply.cluster_id();
+    return info;
+}
+
+std::vector<Status> StatusesFromWire(const google::protobuf::RepeatedField<int32_t>& codes) {
+    std::vector<Status> statuses;
+    statuses.reserve(codes.size());
+    for (int32_t code : codes) statuses.push_back(StatusFromWire(code));
+    return statuses;
+}
+
+Result<GetReplicaListResult> ReplicaListFromProto(const rpc::GetReplicaListResponse& reply) {
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    GetReplicaListResult result;
+    result.replicas = FromProto(reply.replicas());
+    result.lease_ttl_ms = reply.lease_ttl_ms();
+    return result;
+}
+
+Result<std::vector<TaskAssignment>> TasksFromProto(
+    const google::protobuf::RepeatedPtrField<rpc::TaskAssignment>& tasks) {
+    std::vector<TaskAssignment> result;
+    result.reserve(tasks.size());
+    for (const rpc::TaskAssignment& task : tasks) {
+        auto converted = FromProto(task);
+        // A task this build cannot name is a protocol mismatch, not a task.
+        if (!converted) return Error(ErrorCode::RPC_FAIL);
+        result.push_back(std::move(*converted));
+    }
+    return result;
+}
+
+}  // namespace
+
+// ---- transport ----------------------------------------------------------------------
+
+class MasterClientImpl {
+   public:
+    MasterClientImpl(std::string host, uint16_t port, MasterClientOptions options)
+        : host_(std::move(host)),
+          grpc_target_(JoinHostPort(host_, port)),
+          options_(options),
+          pool_(options.hot_path_connections) {}
+
+    Status Init();
+
+    // Sends `request` (its request id is assigned here) and fills `response`
+    // with the matching body. RPC_FAIL when the master could not be reached
+    // before the deadline; the master's error when it answered with one
+    // instead of a body.
+    Status Call(rpc::MasterRequest* request, rpc::MasterResponse* response);
+
+    bool UsingHotPath() const {
+        return options_.use_hot_path && hot_healthy_.load() && pool_.port() != 0;
+    }
+
+    void RememberServiceInfo(const MasterServiceInfo& info);
+
+   private:
+    enum class HotOutcome {
+        kDone,            // *status is the outcome of the call
+        kUnavailable,     // nothing was sent: use gRPC
+        kFailedAfterSend  // the request may or may not have reached the master
+    };
+
+    HotOutcome CallHot(const rpc::MasterRequest& request, rpc::MasterResponse* response,
+                       SteadyClock::time_point deadline, Status* status);
+    Status CallGrpc(const rpc::MasterRequest& request, rpc::MasterResponse* response,
+                    SteadyClock::time_point deadline);
+    Result<MasterServiceInfo> FetchServiceInfoOverGrpc(SteadyClock::time_point deadline);
+    void MarkHotPathDown(const char* why);
+    bool HotPathDue() const;
+
+    const std::string host_;
+    const std::string grpc_target_;
+    const MasterClientOptions options_;
+    std::shared_ptr<grpc::Channel> channel_;
+    std::unique_ptr<rpc::MasterService::Stub> stub_;
+    std::atomic<uint64_t> next_request_id_{1};
+
+    std::mutex info_mutex_;
+    UUID master_instance_id_;
+
+    HotRpcPool pool_;
+    std::atomic<bool> hot_healthy_{false};
+    std::atomic<bool> logged_down_once_{false};
+    std::atomic<int64_t> hot_retry_at_ns_{0};
+};
+
+Status MasterClientImpl::Init() {
+    grpc::ChannelArguments arguments;
+    // Find a restarted master within a second, not after gRPC's default
+    // back-off of up to two minutes. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS keeps
+    // its default: gRPC also uses it as the connect timeout, and a loaded
+    // machine needs more than a few ms for a TCP + HTTP/2 handshake.
+    arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // A refused connection makes gRPC resolve the name again before the next
+    // attempt, and by default it resolves at most once every few seconds:
+    // that alone would hide a restarted master for that long.
+    arguments.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
+    // Each MasterClient keeps its own connection (several stores may live in
+    // one process and be closed independently).
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    arguments.SetMaxReceiveMessageSize(static_cast<int>(hot_rpc::kMaxResponseFrameBytes));
+    arguments.SetMaxSendMessageSize(static_cast<int>(hot_rpc::kMaxRequestFrameBytes));
+    channel_ =
+        grpc::CreateCustomChannel(grpc_target_, grpc::InsecureChannelCredentials(), arguments);
+    stub_ = rpc::MasterService::NewStub(channel_);
+
+    const auto deadline = SteadyClock::now() + options_.rpc_timeout;
+    auto info = FetchServiceInfoOverGrpc(deadline);
+    if (!info) {
+        LOG(WARNING) << "master " << grpc_target_
+                     << " is not reachable: " << ErrorCodeName(info.error());
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    {
+        std::lock_guard<std::mutex> lock(info_mutex_);
+        master_instance_id_ = info->master_instance_id;
+    }
+    if (!options_.use_hot_path || info->hot_rpc_port == 0) {
+        LOG(INFO) << "connected to master " << grpc_target_ << " (version " << info->version
+                  << "), gRPC only";
+        return OkStatus();
+    }
+    auto addresses = ResolveHotRpcHost(host_);
+    if (!addresses) {
+        LOG(WARNING) << "cannot resolve master host " << host_ << "; using gRPC only";
+        return OkStatus();
+    }
+    pool_.SetTarget(std::move(*addresses), info->hot_rpc_port);
+    // Open the first connection now so that a master whose hot port is not
+    // reachable (firewall) is noticed at once and logged once.
+    auto lease = pool_.Checkout(deadline, deadline);
+    if (lease) {
+        hot_healthy_.store(true);
+        LOG(INFO) << "connected to master " << grpc_target_ << " (version " << info->version
+                  << "), hot path on port " << info->hot_rpc_port;
+    } else {
+        MarkHotPathDown("cannot open the hot path");
+    }
+    return OkStatus();
+}
+
+void MasterClientImpl::RememberServiceInfo(const MasterServiceInfo& info) {
+    {
+        std::lock_guard<std::mutex> lock(info_mutex_);
+        if (info.master_instance_id != master_instance_id_) {
+            if (!master_instance_id_.IsNil()) {
+                LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
+                          << master_instance_id_.ToString() << " -> "
+                          << info.master_instance_id.ToString() << ")";
+            }
+            master_instance_id_ = info.master_instance_id;
+        }
+    }
+    if (options_.use_hot_path) pool_.SetPort(info.hot_rpc_port);
+}
+
+bool MasterClientImpl::HotPathDue() const {
+    if (!options_.use_hot_path) return false;
+    return SteadyClock::now().time_since_epoch().count() >= hot_retry_at_ns_.load();
+}
+
+void MasterClientImpl::MarkHotPathDown(const char* why) {
+    hot_retry_at_ns_.store((SteadyClock::now() + kHotPathRetryInterval).time_since_epoch().count());
+    pool_.DropIdle();
+    // Logged on the transition only, not for every call while it lasts.
+    if (hot_healthy_.exchange(false) || !logged_down_once_.exchange(true)) {
+        LOG(WARNING) << "hot path to master " << grpc_target_ << " unavailable (" << why
+                     << "); using gRPC and retrying every " << kHotPathRetryInterval.count()
+                     << " ms";
+    }
+}
+
+Status MasterClientImpl::Call(rpc::MasterRequest* request, rpc::MasterResponse* response) {
+    const auto deadline = SteadyClock::now() + options_.rpc_timeout;
+    request->set_request_id(next_request_id_.fetch_add(1, std::memory_order_relaxed));
+    const auto expected_body = static_cast<int>(request->body_case());
+
+    Status status;
+    bool answered = false;
+    if (HotPathDue() && pool_.port() != 0) {
+        HotOutcome outcome = CallHot(*request, response, deadline, &status);
+        if (outcome == HotOutcome::kFailedAfterSend && IsIdempotent(request->body_case()) &&
+            SteadyClock::now() < deadline) {
+            // The connection broke under us; asking again is harmless.
+            outcome = CallHot(*request, response, deadline, &status);
+        }
+        if (outcome == HotOutcome::kDone) {
+            answered = true;
+        } else if (outcome == HotOutcome::kFailedAfterSend) {
+            // The master may or may not have acted on it: do not repeat a
+            // call that changes state.
+            return Error(ErrorCode::RPC_FAIL);
+        }
+    }
+    if (!answered) {
+        status = CallGrpc(*request, response, deadline);
+    }
+    if (!status) return status;
+    if (response->body_case() == rpc::MasterResponse::kError) {
+        return Error(ErrorCodeFromInt(response->error().error_code()));
+    }
+    if (static_cast<int>(response->body_case()) != expected_body) {
+        LOG_EVERY_T(WARNING, 10.0) << "master answered with the wrong kind of response";
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    return OkStatus();
+}
+
+MasterClientImpl::HotOutcome MasterClientImpl::CallHot(const rpc::MasterRequest& request,
+                                                       rpc::MasterResponse* response,
+                                                       SteadyClock::time_point deadline,
+                                                       Status* status) {
+    // Opening may take at most half the call's time, so that a hot port that
+    // swallows SYNs leaves time for the gRPC fallback.
+    auto open_deadline = SteadyClock::now() + options_.rpc_timeout / 2;
+    auto lease = pool_.Checkout(deadline, open_deadline);
+    if (!lease && SteadyClock::now() >= deadline) {
+        // Every connection was busy for the whole call: the hot path is
+        // saturated, not down.
+        *status = Error(ErrorCode::RPC_FAIL);
+        return HotOutcome::kDone;
+    }
+    if (!lease) {
+        // The master may have restarted on another hot port: ask it.
+        auto info = FetchServiceInfoOverGrpc(deadline);
+        if (info) {
+            RememberServiceInfo(*info);
+            if (info->hot_rpc_port != 0) {
+                open_deadline = SteadyClock::now() + options_.rpc_timeout / 2;
+                lease = pool_.Checkout(deadline, open_deadline);
+            }
+        }
+        if (!lease) {
+            MarkHotPathDown("cannot connect to its hot port");
+            return HotOutcome::kUnavailable;
+        }
+    }
+    if ((*lease)->TakeFirstUse()) {
+        // A new connection tells which master instance answers.
+        std::lock_guard<std::mutex> lock(info_mutex_);
+        if ((*lease)->master_instance_id() != master_instance_id_) {
+            LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
+                      << master_instance_id_.ToString() << " -> "
+                      << (*lease)->master_instance_id().ToString() << ")";
+            master_instance_id_ = (*lease)->master_instance_id();
+        }
+    }
+    *status = (*lease)->Call(request, response, deadline);
+    if (*status) {
+        if (!hot_healthy_.exchange(true)) {
+            LOG(INFO) << "hot path to master " << grpc_target_ << " is up (port " << pool_.port()
+                      << ")";
+        }
+        return HotOutcome::kDone;
+    }
+    if (!(*lease)->broken()) return HotOutcome::kDone;  // refused locally, e.g. too large
+    LOG_EVERY_T(WARNING, 1.0) << "hot-path call to master " << grpc_target_
+                              << " failed; the connection was dropped";
+    // Its siblings are likely stale too (master restart): check them on use.
+    return HotOutcome::kFailedAfterSend;
+}
+
+Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::MasterResponse* response,
+                                  SteadyClock::time_point deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(ToSystemDeadline(deadline));
+    response->Clear();
+    response->set_request_id(request.request_id());
+    grpc::Status status;
+    auto* stub = stub_.get();
+    switch (request.body_case()) {
+        case Body::kPutStart:
+            status = stub->PutStart(&context, request.put_start(), response->mutable_put_start());
+            break;
+        case Body::kPutEnd:
+            status = stub->PutEnd(&context, request.put_end(), response->mutable_put_end());
+            break;
+        case Body::kPutRevoke:
+            status =
+                stub->PutRevoke(&context, request.put_revoke(), response->mutable_put_revoke());
+            break;
+        case Body::kBatchPutStart:
+            status = stub->BatchPutStart(&context, request.batch_put_start(),
+                                         response->mutable_batch_put_start());
+            break;
+        case Body::kBatchPutEnd:
+            status = stub->BatchPutEnd(&context, request.batch_put_end(),
+                                       response->mutable_batch_put_end());
+            break;
+        case Body::kBatchPutRevoke:
+            status = stub->BatchPutRevoke(&context, request.batch_put_revoke(),
+                                          response->mutable_batch_put_revoke());
+            break;
+        case Body::kGetReplicaList:
+            status = stub->GetReplicaList(&context, request.get_replica_list(),
+                                          response->mutable_get_replica_list());
+            break;
+        case Body::kBatchGetReplicaList:
+            status = stub->BatchGetReplicaList(&context, request.batch_get_replica_list(),
+                                               response->mutable_batch_get_replica_list());
+            break;
+        case Body::kExistKey:
+            status = stub->ExistKey(&context, request.exist_key(), response->mutable_exist_key());
+            break;
+        case Body::kBatchExistKey:
+            status = stub->BatchExistKey(&context, request.batch_exist_key(),
+                                         response->mutable_batch_exist_key());
+            break;
+        case Body::kRemove:
+            status = stub->Remove(&context, request.remove(), response->mutable_remove());
+            break;
+        case Body::kRemoveByRegex:
+            status = stub->RemoveByRegex(&context, request.remove_by_regex(),
+                                         response->mutable_remove_by_regex());
+            break;
+        case Body::kRemoveAll:
+            status =
+                stub->RemoveAll(&context, request.remove_all(), response->mutable_remove_all());
+            break;
+        case Body::kGetReplicaListByRegex:
+            status = stub->GetReplicaListByRegex(&context, request.get_replica_list_by_regex(),
+                                                 response->mutable_get_replica_list_by_regex());
+            break;
+        case Body::kPing:
+            status = stub->Ping(&context, request.ping(), response->mutable_ping());
+            break;
+        case Body::kMountSegment:
+            status = stub->MountSegment(&context, request.mount_segment(),
+                                        response->mutable_mount_segment());
+            break;
+        case Body::kRemountSegment:
+            status = stub->ReMountSegment(&context, request.remount_segment(),
+                                          response->mutable_remount_segment());
+            break;
+        case Body::kUnmountSegment:
+            status = stub->UnmountSegment(&context, request.unmount_segment(),
+                                          response->mutable_unmount_segment());
+            break;
+        case Body::kGetServiceInfo:
+            status = stub->GetServiceInfo(&context, request.get_service_info(),
+                                          response->mutable_get_service_info());
+            break;
+        case Body::kGetAllSegments:
+            status = stub->GetAllSegments(&context, request.get_all_segments(),
+                                          response->mutable_get_all_segments());
+            break;
+        case Body::kQuerySegment:
+            status = stub->QuerySegment(&context, request.query_segment(),
+                                        response->mutable_query_segment());
+            break;
+        case Body::kCreateCopyTask:
+            status = stub->CreateCopyTask(&context, request.create_copy_task(),
+                                          response->mutable_create_copy_task());
+            break;
+        case Body::kCreateMoveTask:
+            status = stub->CreateMoveTask(&context, request.create_move_task(),
+                                          response->mutable_create_move_task());
+            break;
+        case Body::kQueryTask:
+            status =
+                stub->QueryTask(&context, request.query_task(), response->mutable_query_task());
+            break;
+        case Body::kFetchTasks:
+            status =
+                stub->FetchTasks(&context, request.fetch_tasks(), response->mutable_fetch_tasks());
+            break;
+        case Body::kMarkTaskComplete:
+            status = stub->MarkTaskComplete(&context, request.mark_task_complete(),
+                                            response->mutable_mark_task_complete());
+            break;
+        case Body::kCopyStart:
+            status =
+                stub->CopyStart(&context, request.copy_start(), response->mutable_copy_start());
+            break;
+        case Body::kCopyEnd:
+            status = stub->CopyEnd(&context, request.copy_end(), response->mutable_copy_end());
+            break;
+        case Body::kCopyRevoke:
+            status =
+                stub->CopyRevoke(&context, request.copy_revoke(), response->mutable_copy_revoke());
+            break;
+        case Body::kMoveStart:
+            status =
+                stub->MoveStart(&context, request.move_start(), response->mutable_move_start());
+            break;
+        case Body::kMoveEnd:
+            status = stub->MoveEnd(&context, request.move_end(), response->mutable_move_end());
+            break;
+        case Body::kMoveRevoke:
+            status =
+                stub->MoveRevoke(&context, request.move_revoke(), response->mutable_move_revoke());
+            break;
+        case Body::BODY_NOT_SET:
+            return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (!status.ok()) {
+        LOG_EVERY_T(WARNING, 1.0) << "gRPC call to master " << grpc_target_
+                                  << " failed: " << status.error_message() << " (code "
+                                  << static_cast<int>(status.error_code()) << ")";
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    return OkStatus();
+}
+
+Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
+    SteadyClock::time_point deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(ToSystemDeadline(deadline));
+    rpc::GetServiceInfoResponse reply;
+    const grpc::Status status = stub_->GetServiceInfo(&context, {}, &reply);
+    if (!status.ok()) return Error(ErrorCode::RPC_FAIL);
+    return ServiceInfoFromProto(reply);
+}
+
+// ---- MasterClient ---------------------------------------------------------------------
+
+MasterClient::MasterClient(std::unique_ptr<MasterClientImpl> impl) : impl_(std::move(impl)) {}
+
+MasterClient::~MasterClient() = default;
+
+Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& master_address,
+                                                            const MasterClientOptions& options) {
+    auto parsed = ParseHostPort(master_address);
+    if (!parsed) {
+        LOG(WARNING) << "invalid master address '" << master_address << "' (want host:port)";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (options.rpc_timeout <= std::chrono::milliseconds::zero()) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    auto impl = std::make_unique<MasterClientImpl>(
+        parsed->host, parsed->port.value_or(kDefaultMasterPort), options);
+    MC_RETURN_IF_ERROR(impl->Init());
+    return std::unique_ptr<MasterClient>(new MasterClient(std::move(impl)));
+}
+
+bool MasterClient::UsingHotPath() const { return impl_->UsingHotPath(); }
+
+Result<MasterServiceInfo> MasterClient::GetServiceInfo() {
+    rpc::MasterRequest request;
+    request.mutable_get_service_info();
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    auto info = ServiceInfoFromProto(response.get_service_info());
+    if (info) impl_->RememberServiceInfo(*info);
+    return info;
+}
+
+Status MasterClient::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_mount_segment();
+    ToProto(client_id, body->mutable_client_id());
+    ToProto(segment, body->mutable_segment());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.mount_segment().error_code());
+}
+
+Status MasterClient::ReMountSegments(const UUID& client_id,
+                                     const std::vector<SegmentInfo>& segments) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_remount_segment();
+    ToProto(client_id, body->mutable_client_id());
+    for (const SegmentInfo& segment : segments) ToProto(segment, body->add_segments());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.remount_segment().error_code());
+}
+
+Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_unmount_segment();
+    ToProto(client_id, body->mutable_client_id());
+    ToProto(segment_id, body->mutable_segment_id());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.unmount_segment().error_code());
+}
+
+Result<std::vector<std::string>> MasterClient::GetAllSegments() {
+    rpc::MasterRequest request;
+    request.mutable_get_all_segments();
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.get_all_segments();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return std::vector<std::string>(reply.segment_names().begin(), reply.segment_names().end());
+}
+
+Result<SegmentUsage> MasterClient::QuerySegment(const std::string& name) {
+    rpc::MasterRequest request;
+    request.mutable_query_segment()->set_name(name);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.query_segment();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return SegmentUsage{reply.used(), reply.capacity()};
+}
+
+Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client_id,
+                                                              const std::string& key,
+                                                              uint64_t value_size,
+                                                              const ReplicateConfig& config) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_put_start();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_key(key);
+    body->set_value_size(value_size);
+    ToProto(config, body->mutable_config());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.put_start();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return FromProto(reply.replicas());
+}
+
+namespace {
+
+template <typename Body>
+void FillKeyRequest(const UUID& client_id, const std::string& key, Body* body) {
+    ToProto(client_id, body->mutable_client_id());
+    body->set_key(key);
+}
+
+void FillKeys(const std::vector<std::string>& keys, rpc::BatchKeysRequest* body) {
+    body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
+    for (const std::string& key : keys) body->add_keys(key);
+}
+
+}  // namespace
+
+Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_put_end());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.put_end().error_code());
+}
+
+Status MasterClient::PutRevoke(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_put_revoke());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.put_revoke().error_code());
+}
+
+Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchPutStart(
+    const UUID& client_id, const std::vector<std::string>& keys,
+    const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_batch_put_start();
+    ToProto(client_id, body->mutable_client_id());
+    body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
+    for (const std::string& key : keys) body->add_keys(key);
+    body->mutable_value_sizes()->Add(value_sizes.begin(), value_sizes.end());
+    ToProto(config, body->mutable_config());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.batch_put_start();
+    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    std::vector<Result<std::vector<ReplicaDescriptor>>> results;
+    results.reserve(keys.size());
+    for (const rpc::PutStartResponse& entry : reply.results()) {
+        if (entry.error_code() != 0) {
+            results.push_back(Error(ErrorCodeFromInt(entry.error_code())));
+        } else {
+            results.push_back(FromProto(entry.replicas()));
+        }
+    }
+    return results;
+}
+
+Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
+                                                      const std::vector<std::string>& keys) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_batch_put_end();
+    ToProto(client_id, body->mutable_client_id());
+    FillKeys(keys, body);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& codes = response.batch_put_end().error_codes();
+    if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
+    return StatusesFromWire(codes);
+}
+
+Result<std::vector<Status>> MasterClient::BatchPutRevoke(const UUID& client_id,
+                                                         const std::vector<std::string>& keys) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_batch_put_revoke();
+    ToProto(client_id, body->mutable_client_id());
+    FillKeys(keys, body);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& codes = response.batch_put_revoke().error_codes();
+    if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
+    return StatusesFromWire(codes);
+}
+
+Result<GetReplicaListResult> MasterClient::GetReplicaList(const std::string& key) {
+    rpc::MasterRequest request;
+    request.mutable_get_replica_list()->set_key(key);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return ReplicaListFromProto(response.get_replica_list());
+}
+
+Result<std::vector<Result<GetReplicaListResult>>> MasterClient::BatchGetReplicaList(
+    const std::vector<std::string>& keys) {
+    rpc::MasterRequest request;
+    FillKeys(keys, request.mutable_batch_get_replica_list());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.batch_get_replica_list();
+    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    std::vector<Result<GetReplicaListResult>> results;
+    results.reserve(keys.size());
+    for (const rpc::GetReplicaListResponse& entry : reply.results()) {
+        results.push_back(ReplicaListFromProto(entry));
+    }
+    return results;
+}
+
+Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
+MasterClient::GetReplicaListByRegex(const std::string& regex) {
+    rpc::MasterRequest request;
+    request.mutable_get_replica_list_by_regex()->set_regex(regex);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.get_replica_list_by_regex();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> objects;
+    objects.reserve(reply.objects_size());
+    for (const rpc::KeyReplicas& object : reply.objects()) {
+        objects.emplace_back(object.key(), FromProto(object.replicas()));
+    }
+    return objects;
+}
+
+Result<bool> MasterClient::ExistKey(const std::string& key) {
+    rpc::MasterRequest request;
+    request.mutable_exist_key()->set_key(key);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.exist_key();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return reply.exists();
+}
+
+Result<std::vector<Result<bool>>> MasterClient::BatchExistKey(
+    const std::vector<std::string>& keys) {
+    rpc::MasterRequest request;
+    FillKeys(keys, request.mutable_batch_exist_key());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.batch_exist_key();
+    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    std::vector<Result<bool>> results;
+    results.reserve(keys.size());
+    for (const rpc::ExistKeyResponse& entry : reply.results()) {
+        if (entry.error_code() != 0) {
+            results.push_back(Error(ErrorCodeFromInt(entry.error_code())));
+        } else {
+            results.push_back(entry.exists());
+        }
+    }
+    return results;
+}
+
+Status MasterClient::Remove(const std::string& key) {
+    rpc::MasterRequest request;
+    request.mutable_remove()->set_key(key);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.remove().error_code());
+}
+
+Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex) {
+    rpc::MasterRequest request;
+    request.mutable_remove_by_regex()->set_regex(regex);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.remove_by_regex();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return reply.count();
+}
+
+Result<int64_t> MasterClient::RemoveAll() {
+    rpc::MasterRequest request;
+    request.mutable_remove_all();
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.remove_all();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return reply.count();
+}
+
+Result<PingResult> MasterClient::Ping(const UUID& client_id) {
+    rpc::MasterRequest request;
+    ToProto(client_id, request.mutable_ping()->mutable_client_id());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.ping();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    auto status = ClientStatusFromProto(reply.client_status());
+    if (!status) return Error(ErrorCode::RPC_FAIL);
+    auto tasks = TasksFromProto(reply.tasks());
+    if (!tasks) return Error(tasks.error());
+    return PingResult{*status, std::move(*tasks)};
+}
+
+Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
+                                          const std::vector<std::string>& targets) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_create_copy_task();
+    body->set_key(key);
+    for (const std::string& target : targets) body->add_targets(target);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.create_copy_task();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return FromProto(reply.task_id());
+}
+
+Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::string& source,
+                                          const std::string& target) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_create_move_task();
+    body->set_key(key);
+    body->set_source(source);
+    body->set_target(target);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.create_move_task();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return FromProto(reply.task_id());
+}
+
+Result<TaskInfo> MasterClient::QueryTask(const UUID& task_id) {
+    rpc::MasterRequest request;
+    ToProto(task_id, request.mutable_query_task()->mutable_task_id());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.query_task();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    auto task = FromProto(reply.task());
+    if (!task) return Error(ErrorCode::RPC_FAIL);
+    return task;
+}
+
+Result<std::vector<TaskAssignment>> MasterClient::FetchTasks(const UUID& client_id,
+                                                             size_t max_tasks) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_fetch_tasks();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_max_tasks(
+        static_cast<uint32_t>(std::min<size_t>(max_tasks, std::numeric_limits<uint32_t>::max())));
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.fetch_tasks();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return TasksFromProto(reply.tasks());
+}
+
+Status MasterClient::MarkTaskComplete(const UUID& client_id, const UUID& task_id, TaskStatus status,
+                                      const std::string& message) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_mark_task_complete();
+    ToProto(client_id, body->mutable_client_id());
+    ToProto(task_id, body->mutable_task_id());
+    body->set_status(ToProto(status));
+    body->set_message(message);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.mark_task_complete().error_code());
+}
+
+Result<CopyStartResult> MasterClient::CopyStart(const UUID& client_id, const std::string& key,
+                                                const std::vector<std::string>& targets) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_copy_start();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_key(key);
+    for (const std::string& target : targets) body->add_targets(target);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.copy_start();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return CopyStartResult{FromProto(reply.source()), FromProto(reply.targets())};
+}
+
+Status MasterClient::CopyEnd(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_copy_end());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.copy_end().error_code());
+}
+
+Status MasterClient::CopyRevoke(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_copy_revoke());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.copy_revoke().error_code());
+}
+
+Result<MoveStartResult> MasterClient::MoveStart(const UUID& client_id, const std::string& key,
+                                                const std::string& source,
+                                                const std::string& target) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_move_start();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_key(key);
+    body->set_source(source);
+    body->set_target(target);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    const auto& reply = response.move_start();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return MoveStartResult{FromProto(reply.source()), FromProto(reply.target())};
+}
+
+Status MasterClient::MoveEnd(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_move_end());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.move_end().error_code());
+}
+
+Status MasterClient::MoveRevoke(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_move_revoke());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.move_revoke().error_code());
+}
+
+}  // namespace mooncake

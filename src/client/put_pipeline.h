@@ -1,0 +1,40 @@
+// The write path shared by every put flavour (staged, zero-copy, batch,
+// multi-buffer): PutStart, one TransferSync writing every replica of every
+// key, PutEnd; PutRevoke for whatever failed, so a reader never sees a
+// partial object. Runs entirely in the caller's thread.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "client/client_context.h"
+#include "client/memory_piece.h"
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// The bytes of one value: local ranges whose concatenation is the value.
+struct PutSource {
+    std::vector<MemoryPiece> pieces;
+    uint64_t size = 0;  // sum of the piece lengths
+};
+
+class PutPipeline {
+   public:
+    explicit PutPipeline(const ClientContext& context) : context_(context) {}
+
+    // Puts keys[i] from sources[i] for every i whose results[i] is still OK
+    // on entry (callers pre-fill validation errors) and stores the outcome
+    // in results[i]. One master round trip per phase whatever the number of
+    // keys; a key repeated in one call is put once and every occurrence
+    // gets that outcome. A key that already holds an object counts as put.
+    void Run(std::span<const std::string> keys, std::span<const PutSource> sources,
+             const ReplicateConfig& config, std::span<Status> results) const;
+
+   private:
+    const ClientContext& context_;
+};
+
+}  // namespace mooncake

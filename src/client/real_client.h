@@ -1,0 +1,135 @@
+// The in-process store client: owns the connection to the master, the
+// transfer engine, the mounted segment, the local buffer, the heartbeat and
+// the task executor. What Client::Create returns.
+//
+// Threading: every call runs in the caller's thread (master call and
+// transfer alike, no hand-off) and holds a shared lock on the client's
+// lifecycle for its duration; Close takes it exclusively, so it waits for
+// the calls in flight (each bounded by the RPC and transfer deadlines) and
+// later calls fail with UNAVAILABLE_IN_CURRENT_STATUS.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "client/client_context.h"
+#include "client/get_pipeline.h"
+#include "client/heartbeat.h"
+#include "client/local_buffer.h"
+#include "client/master_client.h"
+#include "client/put_pipeline.h"
+#include "client/replica_selector.h"
+#include "client/task_executor.h"
+#include "mooncake/client.h"
+#include "mooncake/transfer_engine.h"
+
+namespace mooncake {
+
+class RealClient final : public Client {
+   public:
+    // Validates `config`, then connects, starts the engine, maps and mounts
+    // the segment, maps the local buffer and starts the background threads.
+    // On failure everything done so far is undone.
+    static Result<std::unique_ptr<RealClient>> Create(const ClientConfig& config);
+    ~RealClient() override;
+
+    Status Close() override;
+    std::string GetHostname() const override;
+
+    Status Put(const std::string& key, std::span<const ConstBytes> parts,
+               const ReplicateConfig& config) override;
+    std::vector<Status> BatchPut(const std::vector<std::string>& keys,
+                                 const std::vector<std::vector<ConstBytes>>& values,
+                                 const ReplicateConfig& config) override;
+    Status PutFrom(const std::string& key, const void* buffer, size_t size,
+                   const ReplicateConfig& config) override;
+    std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
+                                     const std::vector<const void*>& buffers,
+                                     const std::vector<size_t>& sizes,
+                                     const ReplicateConfig& config) override;
+    std::vector<Status> BatchPutFromMultiBuffers(
+        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) override;
+
+    Result<std::shared_ptr<Buffer>> Get(const std::string& key) override;
+    std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
+        const std::vector<std::string>& keys) override;
+    Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) override;
+    std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
+                                             const std::vector<void*>& buffers,
+                                             const std::vector<size_t>& capacities) override;
+    std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
+        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
+        const std::vector<std::vector<size_t>>& sizes) override;
+
+    Status RegisterBuffer(void* buffer, size_t size) override;
+    Status UnregisterBuffer(void* buffer) override;
+    Result<void*> AllocFromMemPool(size_t size) override;
+
+    Result<bool> IsExist(const std::string& key) override;
+    std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) override;
+    Result<uint64_t> GetSize(const std::string& key) override;
+    Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) override;
+    std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
+        const std::vector<std::string>& keys) override;
+
+    Status Remove(const std::string& key) override;
+    Result<int64_t> RemoveByRegex(const std::string& regex) override;
+    Result<int64_t> RemoveAll() override;
+
+    Result<UUID> CreateCopyTask(const std::string& key,
+                                const std::vector<std::string>& targets) override;
+    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
+                                const std::string& target) override;
+    Result<TaskInfo> QueryTask(const UUID& task_id) override;
+
+    // ---- for tests and tools ----------------------------------------------
+    const UUID& client_id() const { return context_.client_id; }
+    // The mounted segment (size 0 for a pure client).
+    const SegmentInfo& segment() const { return segment_; }
+    // Bytes of the local buffer handed out right now.
+    uint64_t local_buffer_used_bytes() const;
+
+   private:
+    explicit RealClient(const ClientConfig& config);
+    Status Setup();
+    // Shared lock on the lifecycle; not owning when the client is closed.
+    std::shared_lock<std::shared_mutex> LockOpen() const;
+    // INVALID_PARAMS unless [address, address + size) is non-empty and lies
+    // in memory registered for transfers (RegisterBuffer or the local buffer).
+    Status CheckZeroCopyRange(const void* address, size_t size) const;
+    std::vector<SegmentInfo> MountedSegments() const;
+
+    const ClientConfig config_;
+
+    mutable std::shared_mutex lifecycle_mutex_;
+    bool closed_ = false;  // guarded by lifecycle_mutex_
+    // Set before Close waits for the lock, so that a steady stream of calls
+    // cannot starve it: new calls are refused from then on.
+    std::atomic<bool> closing_{false};
+
+    std::unique_ptr<MasterClient> master_;
+    std::unique_ptr<TransferEngine> engine_;
+    SegmentInfo segment_;  // size 0: nothing mounted
+    bool segment_mounted_ = false;
+    std::shared_ptr<LocalBuffer> local_buffer_;
+    std::unique_ptr<ReplicaSelector> selector_;
+    ClientContext context_;
+    PutPipeline put_pipeline_{context_};
+    GetPipeline get_pipeline_{context_};
+    std::unique_ptr<TaskExecutor> executor_;
+    std::unique_ptr<Heartbeat> heartbeat_;
+
+    std::mutex memory_mutex_;
+    std::unordered_set<void*> user_buffers_;  // RegisterBuffer; guarded by memory_mutex_
+    // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
+    std::vector<std::shared_ptr<LocalBufferSlice>> pool_allocations_;
+};
+
+}  // namespace mooncake

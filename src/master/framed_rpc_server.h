@@ -1,0 +1,122 @@
+// A plain TCP listener speaking the framed protocol of hot_rpc_protocol.h,
+// whatever the messages inside the frames: the master's hot path
+// (HotRpcServer) and the standalone client's dummy service
+// (src/client/real_client_service.h) are both built on it.
+//
+// One thread per connection reads a request frame, hands its payload to the
+// connection's FrameHandler and writes the response frame, so a call costs
+// one round trip and no thread hop.
+//
+// Untrusted peers are bounded: a connection cap, a handshake that must arrive
+// within a few seconds, a maximum frame size, and a deadline for the rest of
+// a frame once its first byte arrived. A peer that breaks any of these is
+// logged and disconnected; the server carries on.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "master/hot_rpc_protocol.h"
+#include "master/socket_util.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class FramedRpcServer {
+   public:
+    struct Options {
+        std::string address = "0.0.0.0";
+        uint16_t port = 0;  // 0 picks a free port
+        size_t max_connections = 1024;
+        hot_rpc::Protocol protocol = hot_rpc::kMasterProtocol;
+        UUID instance_id;  // sent in the handshake
+        // Time a new connection has to send its hello, and a started frame
+        // to arrive in full.
+        std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+        std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
+    };
+
+    struct Stats {
+        uint64_t connections_open = 0;
+        uint64_t connections_accepted = 0;
+        uint64_t connections_refused = 0;  // over the cap
+        uint64_t protocol_errors = 0;      // bad hello, oversized or malformed frames
+        uint64_t requests = 0;
+    };
+
+    // Serves the requests of one connection, in order, on that connection's
+    // thread; destroyed when the connection ends.
+    class FrameHandler {
+       public:
+        virtual ~FrameHandler() = default;
+        // Replaces `response_frame` with a whole frame (header + payload)
+        // answering `payload`. False when the payload is malformed: the
+        // server logs it and closes the connection.
+        virtual bool Handle(std::string_view payload, std::string* response_frame) = 0;
+    };
+    // Called on the connection's thread once its handshake succeeded;
+    // `peer` is "ip:port". nullptr refuses the connection.
+    using HandlerFactory = std::function<std::unique_ptr<FrameHandler>(const std::string& peer)>;
+
+    FramedRpcServer(HandlerFactory factory, Options options);
+    ~FramedRpcServer();
+    FramedRpcServer(const FramedRpcServer&) = delete;
+    FramedRpcServer& operator=(const FramedRpcServer&) = delete;
+
+    // Binds and starts accepting. The error is one line naming address:port.
+    std::expected<void, std::string> Start();
+    // Closes the listener and every connection, then joins their threads
+    // (a request being served finishes first).
+    void Stop();
+
+    uint16_t port() const { return bound_port_; }
+    Stats GetStats() const;
+
+   private:
+    struct Connection {
+        net::UniqueFd fd;
+        std::string peer;
+        std::thread thread;
+        std::atomic<bool> finished{false};
+    };
+
+    struct Inbox;  // bytes received and not yet served
+
+    void AcceptLoop();
+    void ReapFinished(bool all);
+    void Serve(Connection* connection);
+    bool Handshake(Connection* connection);
+    // Reads one request frame, serves it and writes the response; false when
+    // the connection should close (peer gone, protocol error, stopping).
+    bool ServeOneFrame(Connection* connection, Inbox* inbox, std::string* outbox,
+                       FrameHandler* handler);
+
+    const HandlerFactory factory_;
+    const Options options_;
+    const char* const name_;  // options_.protocol.name, for log lines
+    net::UniqueFd listen_fd_;
+    net::UniqueFd wake_fd_;  // eventfd that ends the accept loop
+    uint16_t bound_port_ = 0;
+    std::thread accept_thread_;
+    std::atomic<bool> stopping_{false};
+
+    mutable std::mutex connections_mutex_;
+    std::list<std::unique_ptr<Connection>> connections_;
+
+    std::atomic<uint64_t> connections_open_{0};
+    std::atomic<uint64_t> connections_accepted_{0};
+    std::atomic<uint64_t> connections_refused_{0};
+    std::atomic<uint64_t> protocol_errors_{0};
+    std::atomic<uint64_t> requests_{0};
+};
+
+}  // namespace mooncake

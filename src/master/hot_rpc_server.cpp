@@ -1,0 +1,67 @@
+#include "master/hot_rpc_server.h"
+
+#include <glog/logging.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "master.pb.h"
+#include "master/hot_rpc_protocol.h"
+
+namespace mooncake {
+
+namespace {
+
+// Parses MasterRequests and answers them through the dispatcher. The
+// messages are reused from frame to frame of one connection.
+class MasterFrameHandler final : public FramedRpcServer::FrameHandler {
+   public:
+    MasterFrameHandler(RequestDispatcher& dispatcher, std::string peer)
+        : dispatcher_(dispatcher), peer_(std::move(peer)) {}
+
+    bool Handle(std::string_view payload, std::string* response_frame) override {
+        if (!request_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+            return false;
+        }
+        dispatcher_.Dispatch(request_, &response_);
+        if (!hot_rpc::EncodeFrame(response_, hot_rpc::kMaxResponseFrameBytes, response_frame)) {
+            LOG(WARNING) << "hot path: response to " << peer_ << " exceeds "
+                         << hot_rpc::kMaxResponseFrameBytes << " bytes; answering BUFFER_OVERFLOW";
+            rpc::MasterResponse too_large;
+            too_large.set_request_id(request_.request_id());
+            too_large.mutable_error()->set_error_code(ToInt(ErrorCode::BUFFER_OVERFLOW));
+            hot_rpc::EncodeFrame(too_large, hot_rpc::kMaxResponseFrameBytes, response_frame);
+        }
+        return true;
+    }
+
+   private:
+    RequestDispatcher& dispatcher_;
+    const std::string peer_;
+    rpc::MasterRequest request_;
+    rpc::MasterResponse response_;
+};
+
+FramedRpcServer::Options FramedOptions(const HotRpcServer::Options& options) {
+    FramedRpcServer::Options framed;
+    framed.address = options.address;
+    framed.port = options.port;
+    framed.max_connections = options.max_connections;
+    framed.protocol = hot_rpc::kMasterProtocol;
+    framed.instance_id = options.master_instance_id;
+    framed.handshake_timeout = options.handshake_timeout;
+    framed.frame_timeout = options.frame_timeout;
+    return framed;
+}
+
+}  // namespace
+
+HotRpcServer::HotRpcServer(RequestDispatcher& dispatcher, Options options)
+    : server_(
+          [&dispatcher](const std::string& peer) -> std::unique_ptr<FramedRpcServer::FrameHandler> {
+              return std::make_unique<MasterFrameHandler>(dispatcher, peer);
+          },
+          FramedOptions(options)) {}
+
+}  // namespace mooncake

@@ -1,0 +1,51 @@
+// The master's hot path: a FramedRpcServer speaking hot_rpc::kMasterProtocol
+// whose frames carry MasterRequest envelopes. Each request is served inline
+// by its connection's thread through the RequestDispatcher (the same one the
+// gRPC Stream method uses), so a call costs one loopback round trip and no
+// thread hop. Connection limits and protocol checks: framed_rpc_server.h.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <string>
+
+#include "master/framed_rpc_server.h"
+#include "master/request_dispatcher.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class HotRpcServer {
+   public:
+    struct Options {
+        std::string address = "0.0.0.0";
+        uint16_t port = 0;  // 0 picks a free port
+        size_t max_connections = 1024;
+        UUID master_instance_id;  // sent in the handshake
+        // Time a new connection has to send its hello, and a started frame
+        // to arrive in full.
+        std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+        std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
+    };
+
+    // Counters for /metrics.
+    using Stats = FramedRpcServer::Stats;
+
+    HotRpcServer(RequestDispatcher& dispatcher, Options options);
+    HotRpcServer(const HotRpcServer&) = delete;
+    HotRpcServer& operator=(const HotRpcServer&) = delete;
+
+    // Binds and starts accepting. The error is one line naming address:port.
+    std::expected<void, std::string> Start() { return server_.Start(); }
+    // Closes the listener and every connection, then joins their threads.
+    void Stop() { server_.Stop(); }
+
+    uint16_t port() const { return server_.port(); }
+    Stats GetStats() const { return server_.GetStats(); }
+
+   private:
+    FramedRpcServer server_;
+};
+
+}  // namespace mooncake

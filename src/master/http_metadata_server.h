@@ -1,0 +1,71 @@
+// The embedded HTTP metadata server (docs/compat "Embedded HTTP metadata
+// server"): a key-value store over HTTP where transfer engines publish and
+// fetch their segment descriptors.
+//
+//   GET    /metadata?key=K   200 + stored body | 404 absent | 400 no key
+//   PUT    /metadata?key=K   200 (body = value) | 400 no key | 413 too large
+//   DELETE /metadata?key=K   200 | 404 absent | 400 no key
+//   GET    /health           200 "OK"
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "master/http_listener.h"
+
+namespace mooncake {
+
+// The thread-safe map behind the endpoints, bounded in total size.
+class MetadataStore {
+   public:
+    struct Entry {
+        std::string value;
+        std::string content_type;
+    };
+
+    explicit MetadataStore(size_t max_total_bytes) : max_total_bytes_(max_total_bytes) {}
+
+    std::optional<Entry> Get(const std::string& key) const;
+    // False when storing would exceed the total size bound (nothing changes).
+    bool Put(const std::string& key, Entry entry);
+    bool Remove(const std::string& key);
+
+    size_t size() const;
+    size_t total_bytes() const;
+
+   private:
+    const size_t max_total_bytes_;
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::string, Entry> entries_;
+    size_t total_bytes_ = 0;
+};
+
+class HttpMetadataServer {
+   public:
+    struct Options {
+        std::string host = "0.0.0.0";
+        uint16_t port = 8080;  // 0 picks a free port
+        size_t max_value_bytes = 16u << 20;
+        size_t max_total_bytes = 1u << 30;
+    };
+
+    explicit HttpMetadataServer(Options options);
+
+    std::expected<void, std::string> Start();
+    void Stop() { listener_.Stop(); }
+
+    uint16_t port() const { return listener_.port(); }
+    const MetadataStore& store() const { return store_; }
+
+   private:
+    Options options_;
+    MetadataStore store_;
+    HttpListener listener_;
+};
+
+}  // namespace mooncake

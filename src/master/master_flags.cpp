@@ -1,0 +1,364 @@
+#include "master/master_flags.h"
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+// ---- flags (docs/compat "mooncake_master flags") --------------------------------
+
+DEFINE_int32(port, 50051, "gRPC listen port");
+DEFINE_string(rpc_address, "0.0.0.0",
+              "address the gRPC service, the hot path and /metrics bind to");
+DEFINE_int32(rpc_port, 0, "if non-zero, overrides --port");
+DEFINE_int32(max_threads, 4, "gRPC worker threads");
+DEFINE_int32(rpc_thread_num, 0, "gRPC worker threads; wins over --max_threads when > 0");
+DEFINE_bool(enable_http_metadata_server, false, "start the embedded HTTP metadata server");
+DEFINE_string(http_metadata_server_host, "0.0.0.0", "bind address of the HTTP metadata server");
+DEFINE_int32(http_metadata_server_port, 8080, "port of the HTTP metadata server");
+DEFINE_bool(enable_metric_reporting, true, "log a one-line metrics summary every 10 s");
+DEFINE_int32(metrics_port, 9003, "HTTP port serving /metrics (bound on --rpc_address)");
+DEFINE_int64(default_kv_lease_ttl, 5000,
+             "lease in ms granted by a successful exist / get-replica-list");
+DEFINE_int64(default_kv_soft_pin_ttl, 1800000, "ms after which an unaccessed soft pin lapses");
+DEFINE_bool(allow_evict_soft_pinned_objects, true,
+            "whether eviction may take soft-pinned objects as a last resort");
+DEFINE_double(eviction_ratio, 0.05, "share of objects evicted per eviction round, in [0, 1]");
+DEFINE_double(eviction_high_watermark_ratio, 0.95, "usage ratio that triggers eviction, in (0, 1]");
+DEFINE_int64(client_ttl, 10, "seconds without a ping before a client is declared dead");
+DEFINE_int64(put_start_discard_timeout_sec, 30,
+             "an unfinished PutStart may be pre-empted by a new one after this many seconds");
+DEFINE_int64(put_start_release_timeout_sec, 600,
+             "the space of an unfinished PutStart may be reclaimed after this many seconds");
+DEFINE_string(cluster_id, "mooncake_cluster", "cluster name");
+DEFINE_string(root_fs_dir, "", "root of the disk tier (empty = disabled; not supported yet)");
+DEFINE_int64(global_file_segment_size, std::numeric_limits<int64_t>::max(),
+             "disk tier capacity in bytes");
+DEFINE_string(memory_allocator, "offset", "allocator for mounted segments (only \"offset\")");
+DEFINE_bool(enable_ha, false, "leader election through etcd (not supported)");
+DEFINE_string(etcd_endpoints, "", "etcd endpoints, ';'-separated (with --enable_ha)");
+DEFINE_string(config_path, "", "JSON config file with the same keys as these flags");
+DEFINE_int64(max_total_finished_tasks, 10000, "finished tasks kept in the task table");
+DEFINE_int64(max_total_pending_tasks, 10000, "pending tasks the task table accepts");
+DEFINE_int64(max_total_processing_tasks, 10000, "processing tasks the task table accepts");
+DEFINE_int64(pending_task_timeout_sec, 300, "a pending task fails after this many seconds");
+DEFINE_int64(processing_task_timeout_sec, 300,
+             "a processing task is retried after this many seconds");
+DEFINE_int32(max_retry_attempts, 10, "attempts of a task before it fails");
+DEFINE_bool(enable_hot_rpc, true,
+            "serve the latency-critical calls on a plain TCP port besides gRPC (docs/master.md)");
+DEFINE_int32(hot_rpc_port, 0,
+             "port of the hot path on --rpc_address; 0 picks a free one (GetServiceInfo "
+             "advertises it)");
+
+namespace mooncake {
+
+namespace {
+
+using Reason = std::unexpected<std::string>;
+
+std::string Quote(const std::string& text) { return "\"" + text + "\""; }
+
+std::string DoubleText(double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+std::expected<uint16_t, std::string> PortFrom(const char* name, int32_t value) {
+    if (value < 0 || value > 65535) {
+        return Reason(std::string(name) + " must be within [0, 65535] (got " +
+                      std::to_string(value) + ")");
+    }
+    return static_cast<uint16_t>(value);
+}
+
+std::expected<void, std::string> RequirePositive(const char* name, int64_t value) {
+    if (value <= 0) {
+        return Reason(std::string(name) + " must be positive (got " + std::to_string(value) + ")");
+    }
+    return {};
+}
+
+std::expected<void, std::string> RequireNonNegative(const char* name, int64_t value) {
+    if (value < 0) {
+        return Reason(std::string(name) + " must not be negative (got " + std::to_string(value) +
+                      ")");
+    }
+    return {};
+}
+
+// One check after the other; the first failure is the reason.
+#define MC_CHECK_FLAG(expr)                         \
+    do {                                            \
+        auto check_ = (expr);                       \
+        if (!check_) return Reason(check_.error()); \
+    } while (0)
+
+// Whether a JSON integer fits the gflags integer type `type`.
+bool IntegerFits(const nlohmann::json& value, const std::string& type) {
+    if (value.is_number_unsigned()) {
+        const uint64_t number = value.get<uint64_t>();
+        if (type == "int32") return number <= static_cast<uint64_t>(INT32_MAX);
+        if (type == "uint32") return number <= UINT32_MAX;
+        if (type == "int64") return number <= static_cast<uint64_t>(INT64_MAX);
+        return true;
+    }
+    // A negative number.
+    if (type == "int32") return value.get<int64_t>() >= INT32_MIN;
+    return type == "int64";
+}
+
+// The text gflags parses for a JSON value of the type a flag expects, or why
+// the value does not fit.
+std::expected<std::string, std::string> FlagText(const std::string& key, const std::string& type,
+                                                 const nlohmann::json& value) {
+    const auto wrong = [&](const char* expected) {
+        return Reason("key " + Quote(key) + " must be " + expected + " (got " + value.dump() + ")");
+    };
+    if (type == "bool") {
+        if (!value.is_boolean()) return wrong("a boolean");
+        return std::string(value.get<bool>() ? "true" : "false");
+    }
+    if (type == "int32" || type == "int64" || type == "uint32" || type == "uint64") {
+        if (!value.is_number_integer()) return wrong("an integer");
+        // Range-checked here so that applying the file cannot fail half-way.
+        const bool fits = IntegerFits(value, type);
+        if (!fits) return wrong("an integer in range");
+        return value.dump();
+    }
+    if (type == "double") {
+        if (!value.is_number()) return wrong("a number");
+        return value.dump();  // shortest text that reads back as the same double
+    }
+    if (type == "string") {
+        if (!value.is_string()) return wrong("a string");
+        return value.get<std::string>();
+    }
+    return Reason("key " + Quote(key) + " has an unsupported type " + type);
+}
+
+}  // namespace
+
+const std::vector<std::string>& MasterFlagNames() {
+    static const std::vector<std::string> names = {
+        "port",
+        "rpc_address",
+        "rpc_port",
+        "max_threads",
+        "rpc_thread_num",
+        "enable_http_metadata_server",
+        "http_metadata_server_host",
+        "http_metadata_server_port",
+        "enable_metric_reporting",
+        "metrics_port",
+        "default_kv_lease_ttl",
+        "default_kv_soft_pin_ttl",
+        "allow_evict_soft_pinned_objects",
+        "eviction_ratio",
+        "eviction_high_watermark_ratio",
+        "client_ttl",
+        "put_start_discard_timeout_sec",
+        "put_start_release_timeout_sec",
+        "cluster_id",
+        "root_fs_dir",
+        "global_file_segment_size",
+        "memory_allocator",
+        "enable_ha",
+        "etcd_endpoints",
+        "max_total_finished_tasks",
+        "max_total_pending_tasks",
+        "max_total_processing_tasks",
+        "pending_task_timeout_sec",
+        "processing_task_timeout_sec",
+        "max_retry_attempts",
+        "enable_hot_rpc",
+        "hot_rpc_port",
+    };
+    return names;
+}
+
+std::expected<void, std::string> ApplyMasterConfigFile(const std::string& path) {
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) {
+        const std::string why = error ? error.message() : "not a regular file";
+        return Reason("cannot read config file " + Quote(path) + ": " + why);
+    }
+    // A config file is a few hundred bytes; refuse to slurp anything huge.
+    constexpr uintmax_t kMaxConfigBytes = 1u << 20;
+    if (std::filesystem::file_size(path, error) > kMaxConfigBytes && !error) {
+        return Reason("config file " + Quote(path) + " is larger than 1 MiB");
+    }
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        return Reason("cannot read config file " + Quote(path) + ": " + std::strerror(errno));
+    }
+    std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    if (file.bad()) {
+        return Reason("cannot read config file " + Quote(path) + ": read error");
+    }
+    nlohmann::json document;
+    try {
+        document = nlohmann::json::parse(content);
+    } catch (const nlohmann::json::exception& parse_error) {
+        return Reason("config file " + Quote(path) + " is not valid JSON: " + parse_error.what());
+    }
+    if (!document.is_object()) {
+        return Reason("config file " + Quote(path) + " must hold a JSON object");
+    }
+    const auto& known = MasterFlagNames();
+    // Check everything before changing anything.
+    std::vector<std::pair<std::string, std::string>> updates;
+    for (const auto& [key, value] : document.items()) {
+        if (std::find(known.begin(), known.end(), key) == known.end()) {
+            return Reason("config file " + Quote(path) + ": unknown key " + Quote(key));
+        }
+        gflags::CommandLineFlagInfo info;
+        if (!gflags::GetCommandLineFlagInfo(key.c_str(), &info)) {
+            return Reason("config file " + Quote(path) + ": unknown key " + Quote(key));
+        }
+        auto text = FlagText(key, info.type, value);
+        if (!text) return Reason("config file " + Quote(path) + ": " + text.error());
+        // Flags given on the command line win over the file.
+        if (info.is_default) updates.emplace_back(key, *text);
+    }
+    for (const auto& [key, text] : updates) {
+        if (gflags::SetCommandLineOption(key.c_str(), text.c_str()).empty()) {
+            return Reason("config file " + Quote(path) + ": invalid value " + Quote(text) +
+                          " for key " + Quote(key));
+        }
+    }
+    return {};
+}
+
+std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
+    if (!FLAGS_config_path.empty()) MC_CHECK_FLAG(ApplyMasterConfigFile(FLAGS_config_path));
+
+    if (FLAGS_enable_ha) {
+        return Reason(
+            "enable_ha=true is not supported by this mooncake_master (no etcd leader "
+            "election); run a single master with enable_ha=false");
+    }
+    if (FLAGS_memory_allocator != "offset") {
+        return Reason("memory_allocator must be \"offset\" (got " + Quote(FLAGS_memory_allocator) +
+                      ")");
+    }
+    if (FLAGS_cluster_id.empty()) return Reason("cluster_id must not be empty");
+    if (FLAGS_rpc_address.empty()) return Reason("rpc_address must not be empty");
+    if (FLAGS_enable_http_metadata_server && FLAGS_http_metadata_server_host.empty()) {
+        return Reason("http_metadata_server_host must not be empty");
+    }
+    if (!std::isfinite(FLAGS_eviction_ratio) || FLAGS_eviction_ratio < 0.0 ||
+        FLAGS_eviction_ratio > 1.0) {
+        return Reason("eviction_ratio must be within [0, 1] (got " +
+                      DoubleText(FLAGS_eviction_ratio) + ")");
+    }
+    if (!std::isfinite(FLAGS_eviction_high_watermark_ratio) ||
+        FLAGS_eviction_high_watermark_ratio <= 0.0 || FLAGS_eviction_high_watermark_ratio > 1.0) {
+        return Reason("eviction_high_watermark_ratio must be within (0, 1] (got " +
+                      DoubleText(FLAGS_eviction_high_watermark_ratio) + ")");
+    }
+    MC_CHECK_FLAG(RequirePositive("default_kv_lease_ttl", FLAGS_default_kv_lease_ttl));
+    MC_CHECK_FLAG(RequirePositive("default_kv_soft_pin_ttl", FLAGS_default_kv_soft_pin_ttl));
+    MC_CHECK_FLAG(RequirePositive("client_ttl", FLAGS_client_ttl));
+    MC_CHECK_FLAG(
+        RequirePositive("put_start_discard_timeout_sec", FLAGS_put_start_discard_timeout_sec));
+    MC_CHECK_FLAG(
+        RequirePositive("put_start_release_timeout_sec", FLAGS_put_start_release_timeout_sec));
+    MC_CHECK_FLAG(RequirePositive("pending_task_timeout_sec", FLAGS_pending_task_timeout_sec));
+    MC_CHECK_FLAG(
+        RequirePositive("processing_task_timeout_sec", FLAGS_processing_task_timeout_sec));
+    MC_CHECK_FLAG(RequireNonNegative("max_total_finished_tasks", FLAGS_max_total_finished_tasks));
+    MC_CHECK_FLAG(RequireNonNegative("max_total_pending_tasks", FLAGS_max_total_pending_tasks));
+    MC_CHECK_FLAG(
+        RequireNonNegative("max_total_processing_tasks", FLAGS_max_total_processing_tasks));
+    MC_CHECK_FLAG(RequireNonNegative("max_retry_attempts", FLAGS_max_retry_attempts));
+    MC_CHECK_FLAG(RequirePositive("global_file_segment_size", FLAGS_global_file_segment_size));
+    MC_CHECK_FLAG(RequirePositive("max_threads", FLAGS_max_threads));
+    MC_CHECK_FLAG(RequireNonNegative("rpc_thread_num", FLAGS_rpc_thread_num));
+
+    MasterServerOptions options;
+    auto port = PortFrom("port", FLAGS_port);
+    if (!port) return Reason(port.error());
+    auto rpc_port = PortFrom("rpc_port", FLAGS_rpc_port);
+    if (!rpc_port) return Reason(rpc_port.error());
+    auto hot_port = PortFrom("hot_rpc_port", FLAGS_hot_rpc_port);
+    if (!hot_port) return Reason(hot_port.error());
+    auto http_port = PortFrom("http_metadata_server_port", FLAGS_http_metadata_server_port);
+    if (!http_port) return Reason(http_port.error());
+    auto metrics_port = PortFrom("metrics_port", FLAGS_metrics_port);
+    if (!metrics_port) return Reason(metrics_port.error());
+
+    options.rpc_address = FLAGS_rpc_address;
+    options.rpc_port = *rpc_port != 0 ? *rpc_port : *port;
+    options.rpc_threads = FLAGS_rpc_thread_num > 0 ? FLAGS_rpc_thread_num : FLAGS_max_threads;
+    options.enable_hot_rpc = FLAGS_enable_hot_rpc;
+    options.hot_rpc_port = *hot_port;
+    options.enable_http_metadata_server = FLAGS_enable_http_metadata_server;
+    options.http_metadata_server_host = FLAGS_http_metadata_server_host;
+    options.http_metadata_server_port = *http_port;
+    options.metrics_port = *metrics_port;
+    options.enable_metric_reporting = FLAGS_enable_metric_reporting;
+
+    // Two of our own listeners on one port would fail half-way through the
+    // start-up with a less helpful message; say it now.
+    std::vector<std::pair<std::string, uint16_t>> listeners = {
+        {options.rpc_port == *port ? "port" : "rpc_port", options.rpc_port},
+        {"metrics_port", options.metrics_port}};
+    if (options.enable_hot_rpc) listeners.emplace_back("hot_rpc_port", options.hot_rpc_port);
+    if (options.enable_http_metadata_server) {
+        listeners.emplace_back("http_metadata_server_port", options.http_metadata_server_port);
+    }
+    for (size_t i = 0; i < listeners.size(); ++i) {
+        for (size_t j = i + 1; j < listeners.size(); ++j) {
+            if (listeners[i].second != 0 && listeners[i].second == listeners[j].second) {
+                return Reason(listeners[i].first + " and " + listeners[j].first + " are both " +
+                              std::to_string(listeners[i].second) +
+                              "; each listener needs its own port");
+            }
+        }
+    }
+
+    MasterConfig& config = options.config;
+    config.default_kv_lease_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_lease_ttl);
+    config.default_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_soft_pin_ttl);
+    config.allow_evict_soft_pinned_objects = FLAGS_allow_evict_soft_pinned_objects;
+    config.eviction_ratio = FLAGS_eviction_ratio;
+    config.eviction_high_watermark_ratio = FLAGS_eviction_high_watermark_ratio;
+    config.client_ttl_sec = FLAGS_client_ttl;
+    config.put_start_discard_timeout_sec = FLAGS_put_start_discard_timeout_sec;
+    config.put_start_release_timeout_sec = FLAGS_put_start_release_timeout_sec;
+    config.cluster_id = FLAGS_cluster_id;
+    config.memory_allocator = FLAGS_memory_allocator;
+    config.max_total_finished_tasks = static_cast<uint64_t>(FLAGS_max_total_finished_tasks);
+    config.max_total_pending_tasks = static_cast<uint64_t>(FLAGS_max_total_pending_tasks);
+    config.max_total_processing_tasks = static_cast<uint64_t>(FLAGS_max_total_processing_tasks);
+    config.pending_task_timeout_sec = FLAGS_pending_task_timeout_sec;
+    config.processing_task_timeout_sec = FLAGS_processing_task_timeout_sec;
+    config.max_retry_attempts = static_cast<uint32_t>(FLAGS_max_retry_attempts);
+    // The logic has the last word on its own settings.
+    if (auto reason = ValidateMasterConfig(config)) return Reason(*reason);
+
+    if (!FLAGS_root_fs_dir.empty()) {
+        LOG(WARNING) << "root_fs_dir=" << FLAGS_root_fs_dir
+                     << " ignored: this master keeps objects in memory only (no disk tier)";
+    }
+    if (!FLAGS_etcd_endpoints.empty()) {
+        LOG(WARNING) << "etcd_endpoints ignored: enable_ha is not supported";
+    }
+    return options;
+}
+
+#undef MC_CHECK_FLAG
+
+}  // namespace mooncake

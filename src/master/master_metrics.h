@@ -1,0 +1,60 @@
+// What the master reports about itself: the /metrics page (Prometheus text)
+// and the one-line summary that --enable_metric_reporting logs every 10 s.
+//
+// Metric names (all prefixed mooncake_master_):
+//   gauges    segments_mounted, capacity_bytes, used_bytes, usage_ratio,
+//             object_count, clients_alive, tasks_pending, tasks_processing,
+//             tasks_finished, hot_rpc_connections, grpc_streams,
+//             http_metadata_keys, http_metadata_bytes, uptime_seconds,
+//             build_info{version}
+//   counters  put_starts_total, put_ends_total, put_revokes_total, gets_total,
+//             removes_total, evictions_total, eviction_rounds_total,
+//             zombie_puts_discarded_total, clients_expired_total,
+//             rpc_calls_total{method}, rpc_errors_total{code},
+//             hot_rpc_connections_accepted_total,
+//             hot_rpc_connections_refused_total, hot_rpc_protocol_errors_total,
+//             hot_rpc_requests_total
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "master/master_service.h"
+#include "mooncake/error_code.h"
+
+namespace mooncake {
+
+struct MasterMetricsSnapshot {
+    std::string version;
+    double uptime_seconds = 0;
+    MasterStats stats;
+    std::vector<std::pair<std::string, uint64_t>> calls_by_method;
+    std::vector<std::pair<ErrorCode, uint64_t>> results_by_error;
+    uint64_t total_errors = 0;
+
+    struct HotPath {
+        uint64_t connections_open = 0;
+        uint64_t connections_accepted = 0;
+        uint64_t connections_refused = 0;
+        uint64_t protocol_errors = 0;
+        uint64_t requests = 0;
+    };
+    std::optional<HotPath> hot_path;  // absent when disabled
+    uint64_t grpc_streams = 0;
+
+    struct Metadata {
+        uint64_t keys = 0;
+        uint64_t bytes = 0;
+    };
+    std::optional<Metadata> http_metadata;  // absent when disabled
+};
+
+std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot);
+
+// "segments=2 capacity=1.0 GiB used=64.0 MiB (6.2%) objects=123 ..."
+std::string RenderSummaryLine(const MasterMetricsSnapshot& snapshot);
+
+}  // namespace mooncake

@@ -1,0 +1,79 @@
+// Everything mooncake_master runs, wired together: the logic (MasterService),
+// the request dispatcher, the gRPC server, the hot-path socket, the embedded
+// HTTP metadata server and the /metrics endpoint.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "master/master_config.h"
+#include "master/master_metrics.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+class MasterService;
+class RequestDispatcher;
+class GrpcMasterServer;
+class HotRpcServer;
+class HttpMetadataServer;
+class MetricsServer;
+
+// Settings of the whole process (master_flags.h fills them from the flags).
+struct MasterServerOptions {
+    MasterConfig config;
+    std::string rpc_address = "0.0.0.0";
+    uint16_t rpc_port = 50051;  // 0 picks a free port
+    int rpc_threads = 4;
+    bool enable_hot_rpc = true;
+    uint16_t hot_rpc_port = 0;  // 0 picks a free port
+    bool enable_http_metadata_server = false;
+    std::string http_metadata_server_host = "0.0.0.0";
+    uint16_t http_metadata_server_port = 8080;
+    uint16_t metrics_port = 9003;
+    // Log a one-line metrics summary every 10 s (done by master_main).
+    bool enable_metric_reporting = true;
+};
+
+class MasterServer {
+   public:
+    explicit MasterServer(MasterServerOptions options);
+    ~MasterServer();
+    MasterServer(const MasterServer&) = delete;
+    MasterServer& operator=(const MasterServer&) = delete;
+
+    // Binds every listener and starts serving; gRPC comes last, so a master
+    // that answers GetServiceInfo is fully up. On failure everything started
+    // is stopped again and the error is one line naming what failed.
+    std::expected<void, std::string> Start();
+    // Stops taking requests (calls still running get `grace`), then stops the
+    // background thread. Idempotent.
+    void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+
+    const UUID& instance_id() const { return instance_id_; }
+    uint16_t grpc_port() const;
+    uint16_t hot_rpc_port() const;        // 0 when disabled
+    uint16_t http_metadata_port() const;  // 0 when disabled
+    uint16_t metrics_port() const;
+    // "gRPC 0.0.0.0:50051, hot path 0.0.0.0:40123, ..." for the start-up log.
+    std::string ListeningSummary() const;
+
+    MasterMetricsSnapshot CollectMetrics() const;
+
+   private:
+    MasterServerOptions options_;
+    UUID instance_id_;
+    std::chrono::steady_clock::time_point start_time_;
+    std::unique_ptr<MasterService> service_;
+    std::unique_ptr<RequestDispatcher> dispatcher_;
+    std::unique_ptr<HotRpcServer> hot_rpc_;
+    std::unique_ptr<GrpcMasterServer> grpc_;
+    std::unique_ptr<HttpMetadataServer> http_metadata_;
+    std::unique_ptr<MetricsServer> metrics_;
+    bool background_started_ = false;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,32 @@
+// HTTP endpoint of the master's metrics, on rpc_address:metrics_port:
+//
+//   GET /metrics          Prometheus text format 0.0.4 (master_metrics.h)
+//   GET /metrics/summary  the one-line summary the periodic log line shows
+//   GET /health           200 "OK"
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <string>
+
+#include "master/http_listener.h"
+#include "master/master_metrics.h"
+
+namespace mooncake {
+
+class MetricsServer {
+   public:
+    // `collect` is called for every scrape, on an HTTP worker thread.
+    explicit MetricsServer(std::function<MasterMetricsSnapshot()> collect);
+
+    std::expected<void, std::string> Start(const std::string& host, uint16_t port);
+    void Stop() { listener_.Stop(); }
+    uint16_t port() const { return listener_.port(); }
+
+   private:
+    std::function<MasterMetricsSnapshot()> collect_;
+    HttpListener listener_;
+};
+
+}  // namespace mooncake

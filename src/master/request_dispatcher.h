@@ -1,0 +1,116 @@
+// Serves master requests: converts a protobuf request, calls MasterService,
+// converts the result back, and counts calls per method and results per error
+// code for /metrics.
+//
+// The gRPC unary methods call the per-method handlers directly; the gRPC
+// Stream method and the hot-path socket hand whole MasterRequest envelopes to
+// Dispatch(). Thread-safe: every handler may run on any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "master.pb.h"
+#include "master/master_service.h"
+#include "mooncake/error_code.h"
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// What GetServiceInfo reports besides the logic's settings.
+struct ServerIdentity {
+    std::string version;
+    UUID instance_id;
+    uint16_t hot_rpc_port = 0;  // 0 when the hot path is disabled
+};
+
+class RequestDispatcher {
+   public:
+    explicit RequestDispatcher(MasterService& service);
+    RequestDispatcher(const RequestDispatcher&) = delete;
+    RequestDispatcher& operator=(const RequestDispatcher&) = delete;
+
+    // Set once before the servers start taking requests.
+    void SetIdentity(ServerIdentity identity);
+    const ServerIdentity& identity() const { return identity_; }
+
+    // Serves one envelope. The response echoes request_id and carries the
+    // body of the same kind, or `error` (INVALID_PARAMS) for an envelope
+    // without a body this build knows.
+    void Dispatch(const rpc::MasterRequest& request, rpc::MasterResponse* response);
+
+    void PutStart(const rpc::PutStartRequest& request, rpc::PutStartResponse* response);
+    void PutEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void PutRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void BatchPutStart(const rpc::BatchPutStartRequest& request,
+                       rpc::BatchPutStartResponse* response);
+    void BatchPutEnd(const rpc::BatchKeysRequest& request, rpc::BatchStatusResponse* response);
+    void BatchPutRevoke(const rpc::BatchKeysRequest& request, rpc::BatchStatusResponse* response);
+    void GetReplicaList(const rpc::KeyRequest& request, rpc::GetReplicaListResponse* response);
+    void BatchGetReplicaList(const rpc::BatchKeysRequest& request,
+                             rpc::BatchGetReplicaListResponse* response);
+    void GetReplicaListByRegex(const rpc::RegexRequest& request,
+                               rpc::GetReplicaListByRegexResponse* response);
+    void ExistKey(const rpc::KeyRequest& request, rpc::ExistKeyResponse* response);
+    void BatchExistKey(const rpc::BatchKeysRequest& request, rpc::BatchExistKeyResponse* response);
+    void Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void RemoveByRegex(const rpc::RegexRequest& request, rpc::CountResponse* response);
+    void RemoveAll(const rpc::RemoveAllRequest& request, rpc::CountResponse* response);
+    void MountSegment(const rpc::MountSegmentRequest& request, rpc::StatusResponse* response);
+    void ReMountSegment(const rpc::ReMountSegmentRequest& request, rpc::StatusResponse* response);
+    void UnmountSegment(const rpc::UnmountSegmentRequest& request, rpc::StatusResponse* response);
+    void GetAllSegments(const rpc::GetAllSegmentsRequest& request,
+                        rpc::GetAllSegmentsResponse* response);
+    void QuerySegment(const rpc::QuerySegmentRequest& request, rpc::QuerySegmentResponse* response);
+    void Ping(const rpc::PingRequest& request, rpc::PingResponse* response);
+    void GetServiceInfo(const rpc::GetServiceInfoRequest& request,
+                        rpc::GetServiceInfoResponse* response);
+    void CreateCopyTask(const rpc::CreateCopyTaskRequest& request,
+                        rpc::CreateTaskResponse* response);
+    void CreateMoveTask(const rpc::CreateMoveTaskRequest& request,
+                        rpc::CreateTaskResponse* response);
+    void QueryTask(const rpc::QueryTaskRequest& request, rpc::QueryTaskResponse* response);
+    void FetchTasks(const rpc::FetchTasksRequest& request, rpc::FetchTasksResponse* response);
+    void MarkTaskComplete(const rpc::MarkTaskCompleteRequest& request,
+                          rpc::StatusResponse* response);
+    void CopyStart(const rpc::CopyStartRequest& request, rpc::CopyStartResponse* response);
+    void CopyEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void CopyRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void MoveStart(const rpc::MoveStartRequest& request, rpc::MoveStartResponse* response);
+    void MoveEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    void MoveRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+
+    // Calls served so far per method ("put_start", "get_replica_list", ...),
+    // every method listed.
+    std::vector<std::pair<std::string, uint64_t>> CallCounts() const;
+    // Results returned so far per error code (one per key for batch calls),
+    // every code but OK listed.
+    std::vector<std::pair<ErrorCode, uint64_t>> ErrorCounts() const;
+    uint64_t TotalErrors() const;
+
+    // The MasterService behind this dispatcher, for stats.
+    MasterService& service() { return service_; }
+
+   private:
+    // Index = field number of the body in the MasterRequest oneof.
+    static constexpr size_t kMethodSlots = 100;
+    // Index = -code; every ErrorCode lies in (-kErrorSlots, 0].
+    static constexpr int32_t kErrorSlots = 2048;
+
+    void CountCall(rpc::MasterRequest::BodyCase method);
+    void CountResult(ErrorCode code);
+
+    MasterService& service_;
+    ServerIdentity identity_;
+    std::array<std::atomic<uint64_t>, kMethodSlots> calls_{};
+    std::vector<ErrorCode> known_codes_;               // every code but OK, in table order
+    std::unique_ptr<std::atomic<uint64_t>[]> errors_;  // kErrorSlots entries
+};
+
+}  // namespace mooncake

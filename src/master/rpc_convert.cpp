@@ -1,0 +1,240 @@
+#include "master/rpc_convert.h"
+
+#include <limits>
+
+namespace mooncake {
+
+void ToProto(const UUID& id, rpc::Uuid* out) {
+    out->set_hi(id.hi);
+    out->set_lo(id.lo);
+}
+
+UUID FromProto(const rpc::Uuid& id) { return UUID{id.hi(), id.lo()}; }
+
+void ToProto(const ReplicateConfig& config, rpc::ReplicateConfig* out) {
+    // A count beyond 32 bits cannot be honoured anyway; saturate rather than
+    // wrap around to a small number.
+    const size_t limit = std::numeric_limits<uint32_t>::max();
+    out->set_replica_num(static_cast<uint32_t>(std::min(config.replica_num, limit)));
+    out->set_with_soft_pin(config.with_soft_pin);
+    out->set_preferred_segment(config.preferred_segment);
+    out->set_prefer_alloc_in_same_node(config.prefer_alloc_in_same_node);
+}
+
+ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
+    ReplicateConfig result;
+    result.replica_num = config.replica_num();
+    result.with_soft_pin = config.with_soft_pin();
+    result.preferred_segment = config.preferred_segment();
+    result.prefer_alloc_in_same_node = config.prefer_alloc_in_same_node();
+    return result;
+}
+
+void ToProto(const ReplicaDescriptor& replica, rpc::ReplicaDescriptor* out) {
+    out->set_status(ToProto(replica.status));
+    if (replica.is_memory_replica()) {
+        const MemoryDescriptor& memory = replica.memory();
+        auto* proto = out->mutable_memory();
+        proto->set_transport_endpoint(memory.transport_endpoint);
+        proto->set_buffer_address(memory.buffer_address);
+        proto->set_size(memory.size);
+    } else {
+        const DiskDescriptor& disk = replica.disk();
+        auto* proto = out->mutable_disk();
+        proto->set_file_path(disk.file_path);
+        proto->set_object_size(disk.object_size);
+    }
+}
+
+ReplicaDescriptor FromProto(const rpc::ReplicaDescriptor& replica) {
+    ReplicaDescriptor result;
+    result.status = ReplicaStatusFromProto(replica.status());
+    if (replica.has_disk()) {
+        result.location = DiskDescriptor{replica.disk().file_path(), replica.disk().object_size()};
+    } else {
+        const rpc::MemoryDescriptor& memory = replica.memory();
+        result.location =
+            MemoryDescriptor{memory.transport_endpoint(), memory.buffer_address(), memory.size()};
+    }
+    return result;
+}
+
+void ToProto(const std::vector<ReplicaDescriptor>& replicas,
+             google::protobuf::RepeatedPtrField<rpc::ReplicaDescriptor>* out) {
+    out->Reserve(static_cast<int>(replicas.size()));
+    for (const ReplicaDescriptor& replica : replicas) ToProto(replica, out->Add());
+}
+
+std::vector<ReplicaDescriptor> FromProto(
+    const google::protobuf::RepeatedPtrField<rpc::ReplicaDescriptor>& replicas) {
+    std::vector<ReplicaDescriptor> result;
+    result.reserve(replicas.size());
+    for (const rpc::ReplicaDescriptor& replica : replicas) result.push_back(FromProto(replica));
+    return result;
+}
+
+void ToProto(const SegmentInfo& segment, rpc::Segment* out) {
+    ToProto(segment.id, out->mutable_id());
+    out->set_name(segment.name);
+    out->set_base(segment.base);
+    out->set_size(segment.size);
+}
+
+SegmentInfo FromProto(const rpc::Segment& segment) {
+    SegmentInfo result;
+    result.id = FromProto(segment.id());
+    result.name = segment.name();
+    result.base = segment.base();
+    result.size = segment.size();
+    return result;
+}
+
+void ToProto(const TaskAssignment& task, rpc::TaskAssignment* out) {
+    ToProto(task.id, out->mutable_id());
+    out->set_type(ToProto(task.type));
+    out->set_key(task.key);
+    out->set_source(task.source);
+    for (const std::string& target : task.targets) out->add_targets(target);
+}
+
+Result<TaskAssignment> FromProto(const rpc::TaskAssignment& task) {
+    auto type = TaskTypeFromProto(task.type());
+    if (!type) return Error(type.error());
+    TaskAssignment result;
+    result.id = FromProto(task.id());
+    result.type = *type;
+    result.key = task.key();
+    result.source = task.source();
+    result.targets.assign(task.targets().begin(), task.targets().end());
+    return result;
+}
+
+void ToProto(const TaskInfo& task, rpc::TaskInfo* out) {
+    ToProto(task.id, out->mutable_id());
+    out->set_type(ToProto(task.type));
+    out->set_status(ToProto(task.status));
+    out->set_created_at_ms_epoch(task.created_at_ms_epoch);
+    out->set_last_updated_at_ms_epoch(task.last_updated_at_ms_epoch);
+    ToProto(task.assigned_client, out->mutable_assigned_client());
+    out->set_message(task.message);
+    out->set_key(task.key);
+    out->set_source(task.source);
+    for (const std::string& target : task.targets) out->add_targets(target);
+    out->set_attempts(task.attempts);
+}
+
+Result<TaskInfo> FromProto(const rpc::TaskInfo& task) {
+    auto type = TaskTypeFromProto(task.type());
+    if (!type) return Error(type.error());
+    auto status = TaskStatusFromProto(task.status());
+    if (!status) return Error(status.error());
+    TaskInfo result;
+    result.id = FromProto(task.id());
+    result.type = *type;
+    result.status = *status;
+    result.created_at_ms_epoch = task.created_at_ms_epoch();
+    result.last_updated_at_ms_epoch = task.last_updated_at_ms_epoch();
+    result.assigned_client = FromProto(task.assigned_client());
+    result.message = task.message();
+    result.key = task.key();
+    result.source = task.source();
+    result.targets.assign(task.targets().begin(), task.targets().end());
+    result.attempts = task.attempts();
+    return result;
+}
+
+rpc::ReplicaStatus ToProto(ReplicaStatus status) {
+    switch (status) {
+        case ReplicaStatus::UNDEFINED:
+            return rpc::REPLICA_UNDEFINED;
+        case ReplicaStatus::INITIALIZED:
+            return rpc::REPLICA_INITIALIZED;
+        case ReplicaStatus::PROCESSING:
+            return rpc::REPLICA_PROCESSING;
+        case ReplicaStatus::COMPLETE:
+            return rpc::REPLICA_COMPLETE;
+        case ReplicaStatus::REMOVED:
+            return rpc::REPLICA_REMOVED;
+        case ReplicaStatus::FAILED:
+            return rpc::REPLICA_FAILED;
+    }
+    return rpc::REPLICA_UNDEFINED;
+}
+
+ReplicaStatus ReplicaStatusFromProto(int value) {
+    switch (value) {
+        case rpc::REPLICA_INITIALIZED:
+            return ReplicaStatus::INITIALIZED;
+        case rpc::REPLICA_PROCESSING:
+            return ReplicaStatus::PROCESSING;
+        case rpc::REPLICA_COMPLETE:
+            return ReplicaStatus::COMPLETE;
+        case rpc::REPLICA_REMOVED:
+            return ReplicaStatus::REMOVED;
+        case rpc::REPLICA_FAILED:
+            return ReplicaStatus::FAILED;
+        default:
+            return ReplicaStatus::UNDEFINED;
+    }
+}
+
+rpc::TaskType ToProto(TaskType type) {
+    return type == TaskType::REPLICA_MOVE ? rpc::TASK_REPLICA_MOVE : rpc::TASK_REPLICA_COPY;
+}
+
+Result<TaskType> TaskTypeFromProto(int value) {
+    switch (value) {
+        case rpc::TASK_REPLICA_COPY:
+            return TaskType::REPLICA_COPY;
+        case rpc::TASK_REPLICA_MOVE:
+            return TaskType::REPLICA_MOVE;
+        default:
+            return Error(ErrorCode::INVALID_PARAMS);
+    }
+}
+
+rpc::TaskStatus ToProto(TaskStatus status) {
+    switch (status) {
+        case TaskStatus::PENDING:
+            return rpc::TASK_PENDING;
+        case TaskStatus::PROCESSING:
+            return rpc::TASK_PROCESSING;
+        case TaskStatus::SUCCESS:
+            return rpc::TASK_SUCCESS;
+        case TaskStatus::FAILED:
+            return rpc::TASK_FAILED;
+    }
+    return rpc::TASK_FAILED;
+}
+
+Result<TaskStatus> TaskStatusFromProto(int value) {
+    switch (value) {
+        case rpc::TASK_PENDING:
+            return TaskStatus::PENDING;
+        case rpc::TASK_PROCESSING:
+            return TaskStatus::PROCESSING;
+        case rpc::TASK_SUCCESS:
+            return TaskStatus::SUCCESS;
+        case rpc::TASK_FAILED:
+            return TaskStatus::FAILED;
+        default:
+            return Error(ErrorCode::INVALID_PARAMS);
+    }
+}
+
+rpc::ClientStatus ToProto(ClientStatus status) {
+    return status == ClientStatus::NEED_REMOUNT ? rpc::CLIENT_NEED_REMOUNT : rpc::CLIENT_OK;
+}
+
+Result<ClientStatus> ClientStatusFromProto(int value) {
+    switch (value) {
+        case rpc::CLIENT_OK:
+            return ClientStatus::OK;
+        case rpc::CLIENT_NEED_REMOUNT:
+            return ClientStatus::NEED_REMOUNT;
+        default:
+            return Error(ErrorCode::INVALID_PARAMS);
+    }
+}
+
+}  // namespace mooncake

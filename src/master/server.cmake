@@ -1,0 +1,46 @@
+# The master's network side.
+#
+# mooncake_rpc: protobuf messages, conversions to the C++ types, the hot-path
+#   frame format, the framed TCP server and socket helpers. Used by the master
+#   AND by the client, so it must not depend on the master's logic.
+# mooncake_master_server: the adapters (gRPC, hot path, HTTP metadata, /metrics),
+#   flags, and the MasterServer that wires them to mooncake_master_core.
+# mooncake_master: the daemon.
+
+add_library(mooncake_rpc STATIC
+    ${CMAKE_CURRENT_SOURCE_DIR}/framed_rpc_server.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_protocol.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/rpc_convert.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/socket_util.cpp)
+target_link_libraries(mooncake_rpc PUBLIC mooncake_proto mooncake_common)
+
+if(TARGET mooncake_master_core)
+    add_library(mooncake_master_server STATIC
+        ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
+    target_link_libraries(mooncake_master_server
+        PUBLIC mooncake_rpc mooncake_master_core gflags
+        PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
+    target_compile_definitions(mooncake_master_server PRIVATE
+        MOONCAKE_VERSION="${PROJECT_VERSION}")
+
+    add_executable(mooncake_master ${CMAKE_CURRENT_SOURCE_DIR}/master_main.cpp)
+    target_link_libraries(mooncake_master PRIVATE mooncake_master_server)
+    target_compile_definitions(mooncake_master PRIVATE MOONCAKE_VERSION="${PROJECT_VERSION}")
+    install(TARGETS mooncake_master RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    # The systemd unit and an example of its environment file (docs/master.md).
+    install(FILES
+        ${PROJECT_SOURCE_DIR}/packaging/mooncake-master.service
+        ${PROJECT_SOURCE_DIR}/packaging/mooncake-master.conf.example
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/mooncake)
+else()
+    message(STATUS "mooncake_master_core not defined yet: mooncake_master is not built")
+endif()

@@ -1,0 +1,201 @@
+// mooncake_client: the store client as a standalone process. It owns the
+// memory it contributes to the pool (its segment) and serves dummy clients
+// (setup_dummy) of this host over a local RPC plus shared memory, so that
+// many worker processes share one pool member. Runs in the foreground, logs
+// to stderr (glog), stops cleanly on SIGTERM / SIGINT (the segment is
+// unmounted first). docs/standalone_client.md describes the deployment.
+
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "client/dummy_rpc_protocol.h"
+#include "client/real_client_service.h"
+#include "common/net_util.h"
+#include "common/size_parser.h"
+#include "mooncake/client.h"
+
+#ifndef MOONCAKE_VERSION
+#define MOONCAKE_VERSION "unknown"
+#endif
+
+// Names and defaults of the original mooncake_client (compat.md).
+DEFINE_string(host, "0.0.0.0",
+              "this host's name or address as peers reach the segment ('host' or 'host:port'); "
+              "0.0.0.0 stands for this machine's host name");
+DEFINE_string(metadata_server, "http://127.0.0.1:8080/metadata",
+              "metadata server URL, or P2PHANDSHAKE");
+DEFINE_string(device_names, "", "RDMA NICs, comma-separated; empty: auto (MC_MS_AUTO_DISC=1)");
+DEFINE_string(master_server_address, "127.0.0.1:50051", "mooncake_master RPC address host:port");
+DEFINE_string(protocol, "tcp", "transport between hosts: tcp or rdma");
+DEFINE_int32(port, mooncake::kDefaultDummyServicePort,
+             "port of the dummy service (setup_dummy(..., \"127.0.0.1:<port>\")); 0 picks one");
+DEFINE_string(global_segment_size, "4 GB",
+              "memory this client contributes to the pool (\"4 GB\", \"512MB\", bytes)");
+DEFINE_int32(threads, 1, "dummy requests served at once, across all dummies");
+// Additions of this implementation.
+DEFINE_string(local_buffer_size, "256 MB",
+              "this process's own staging buffer (dummies bring their own memory)");
+DEFINE_string(service_address, "127.0.0.1",
+              "address the dummy service binds to; dummies share memory with this process, so "
+              "they run on this host");
+
+namespace {
+
+// Start-up failures are reported as exactly one line on stderr, so that
+// systemd's journal and scripts show the reason at a glance.
+int FailStartup(std::string reason) {
+    std::replace(reason.begin(), reason.end(), '\n', ' ');
+    std::replace(reason.begin(), reason.end(), '\r', ' ');
+    std::fprintf(stderr, "mooncake_client: %s\n", reason.c_str());
+    std::fflush(stderr);
+    return 1;
+}
+
+const char* SignalName(int signal_number) {
+    switch (signal_number) {
+        case SIGTERM:
+            return "SIGTERM";
+        case SIGINT:
+            return "SIGINT";
+        default:
+            return "a signal";
+    }
+}
+
+std::expected<uint64_t, std::string> SizeFlag(const char* name, const std::string& value) {
+    auto size = mooncake::ParseSize(value);
+    if (!size.has_value()) {
+        return std::unexpected("--" + std::string(name) + "='" + value +
+                               "' is not a size (e.g. \"4 GB\", \"512MB\", 1048576)");
+    }
+    return *size;
+}
+
+// "0.0.0.0" names no host peers could reach: use this machine's name.
+std::expected<std::string, std::string> LocalHostname(const std::string& host_flag) {
+    auto parsed = mooncake::ParseHostPort(host_flag);
+    if (!parsed.has_value()) {
+        return std::unexpected("--host='" + host_flag + "' is not 'host' or 'host:port'");
+    }
+    if (parsed->host != "0.0.0.0") return host_flag;
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') {
+        return std::unexpected(std::string("--host=0.0.0.0 and this machine has no host name; ") +
+                               "pass --host=<address>");
+    }
+    return parsed->port.has_value() ? mooncake::JoinHostPort(name, *parsed->port)
+                                    : std::string(name);
+}
+
+struct StartupConfig {
+    mooncake::ClientConfig client;
+    mooncake::RealClientService::Options service;
+};
+
+std::expected<StartupConfig, std::string> ConfigFromFlags() {
+    StartupConfig config;
+    auto hostname = LocalHostname(FLAGS_host);
+    if (!hostname) return std::unexpected(hostname.error());
+    auto segment = SizeFlag("global_segment_size", FLAGS_global_segment_size);
+    if (!segment) return std::unexpected(segment.error());
+    auto buffer = SizeFlag("local_buffer_size", FLAGS_local_buffer_size);
+    if (!buffer) return std::unexpected(buffer.error());
+    if (FLAGS_port < 0 || FLAGS_port > 65535) {
+        return std::unexpected("--port=" + std::to_string(FLAGS_port) + " is not a port");
+    }
+    if (FLAGS_threads < 1 || FLAGS_threads > 4096) {
+        return std::unexpected("--threads=" + std::to_string(FLAGS_threads) +
+                               " must be between 1 and 4096");
+    }
+    if (FLAGS_protocol != "tcp" && FLAGS_protocol != "rdma") {
+        return std::unexpected("--protocol='" + FLAGS_protocol + "' must be tcp or rdma");
+    }
+    auto master = mooncake::ParseHostPort(FLAGS_master_server_address);
+    if (!master.has_value() || !master->port.has_value()) {
+        return std::unexpected("--master_server_address='" + FLAGS_master_server_address +
+                               "' must be host:port");
+    }
+    if (FLAGS_service_address.empty()) return std::unexpected("--service_address is empty");
+
+    config.client.local_hostname = *hostname;
+    config.client.metadata_server = FLAGS_metadata_server;
+    config.client.global_segment_size = *segment;
+    config.client.local_buffer_size = *buffer;
+    config.client.protocol = FLAGS_protocol;
+    config.client.rdma_devices = FLAGS_device_names;
+    config.client.master_server_address = FLAGS_master_server_address;
+    config.service.address = FLAGS_service_address;
+    config.service.port = static_cast<uint16_t>(FLAGS_port);
+    config.service.threads = static_cast<uint32_t>(FLAGS_threads);
+    return config;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Termination signals are taken by sigtimedwait() in this thread only;
+    // block them before any library starts a thread that would inherit them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    gflags::SetVersionString(MOONCAKE_VERSION);
+    gflags::SetUsageMessage(
+        "mooncake_client [--flag=value ...]\n"
+        "A Mooncake store client as a standalone process: contributes "
+        "--global_segment_size bytes to the pool and serves dummy clients "
+        "(setup_dummy) of this host on --port (see docs/standalone_client.md).");
+    FLAGS_logtostderr = true;
+    gflags::ParseCommandLineFlags(&argc, &argv, true);
+    if (argc > 1) return FailStartup(std::string("unexpected argument '") + argv[1] + "'");
+    google::InitGoogleLogging(argv[0]);
+
+    auto config = ConfigFromFlags();
+    if (!config) return FailStartup(config.error());
+
+    auto client = mooncake::Client::Create(config->client);
+    if (!client.has_value()) {
+        return FailStartup("cannot start the client (" +
+                           std::string(mooncake::ErrorCodeName(client.error())) + ") with master " +
+                           config->client.master_server_address + " and metadata server " +
+                           config->client.metadata_server + "; the log above says why");
+    }
+    auto service = std::make_unique<mooncake::RealClientService>(**client, config->service);
+    if (auto started = service->Start(); !started) {
+        (*client)->Close();
+        return FailStartup(started.error());
+    }
+    LOG(INFO) << "mooncake_client " << MOONCAKE_VERSION << " started: segment "
+              << (*client)->GetHostname() << " (" << config->client.global_segment_size
+              << " bytes, master " << config->client.master_server_address << "), dummy service on "
+              << mooncake::JoinHostPort(config->service.address, service->port()) << " ("
+              << config->service.threads << " request threads)";
+
+    int received = 0;
+    while (received == 0) {
+        timespec wait{};
+        wait.tv_sec = 3600;
+        received = sigtimedwait(&stop_signals, nullptr, &wait);
+        if (received < 0) received = 0;  // timeout or EINTR
+    }
+    LOG(INFO) << "mooncake_client: " << SignalName(received) << " received, stopping";
+    // Dummies first: requests being served finish, their memory is
+    // unmapped; then the segment is unmounted.
+    service->Stop();
+    service.reset();
+    (*client)->Close();
+    LOG(INFO) << "mooncake_client stopped";
+    return 0;
+}

@@ -1,0 +1,13 @@
+// The real VerbsProvider: libibverbs. The only file of the transport that
+// includes <infiniband/verbs.h>.
+#pragma once
+
+#include <memory>
+
+#include "transfer/rdma/verbs.h"
+
+namespace mooncake::rdma {
+
+std::shared_ptr<VerbsProvider> CreateIbverbsProvider();
+
+}  // namespace mooncake::rdma

@@ -1,0 +1,106 @@
+// The engine's TCP endpoint: serves peers' READ/WRITE requests straight from
+// and into registered memory (no bounce buffer), hands out the segment
+// descriptor (P2PHANDSHAKE) and relays transport control messages. One
+// thread per connection: peers keep a few pooled connections each, and
+// blocking I/O on a dedicated thread gives the lowest latency.
+//
+// Everything a peer sends is untrusted: header fields are bounded, every
+// data request is checked against the owner's own registry, and garbage
+// closes the connection without affecting others.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "mooncake/result.h"
+#include "mooncake/types.h"
+#include "transfer/memory_registry.h"
+#include "transfer/socket_util.h"
+#include "transfer/wire_protocol.h"
+
+namespace mooncake {
+
+// What the server needs from the engine it serves.
+class TcpRequestHandler {
+   public:
+    virtual ~TcpRequestHandler() = default;
+    virtual const UUID& instance_id() const = 0;
+    virtual const MemoryRegistry& memory() const = 0;
+    // The current descriptor as JSON text.
+    virtual std::string DescriptorJson() = 0;
+    // UNAVAILABLE_IN_CURRENT_MODE when there is no transport of that name.
+    virtual Result<nlohmann::json> HandleTransportControl(const std::string& transport,
+                                                          const std::string& from,
+                                                          const nlohmann::json& body) = 0;
+};
+
+// Ports picked when the configuration names none.
+inline constexpr uint16_t kFirstAutoPort = 12300;
+inline constexpr uint16_t kLastAutoPort = 14300;
+
+class TcpServer {
+   public:
+    // Listens on bind_address:port. Without a port, tries the ports of
+    // [kFirstAutoPort, kLastAutoPort] from a random starting point.
+    // INVALID_PARAMS (with a log line) when the port is taken or the address
+    // cannot be bound. `handler` must outlive the server.
+    static Result<std::unique_ptr<TcpServer>> Start(const std::string& bind_address,
+                                                    std::optional<uint16_t> port,
+                                                    TcpRequestHandler* handler, int io_timeout_ms);
+    ~TcpServer();
+    TcpServer(const TcpServer&) = delete;
+    TcpServer& operator=(const TcpServer&) = delete;
+
+    uint16_t port() const { return port_; }
+    // Stops accepting, closes every connection, joins the threads.
+    // Idempotent.
+    void Stop();
+
+    // Only Start can name the tag.
+    struct ConstructionTag {
+       private:
+        friend class TcpServer;
+        ConstructionTag() = default;
+    };
+    TcpServer(ConstructionTag, UniqueFd listener, uint16_t port, TcpRequestHandler* handler,
+              int io_timeout_ms);
+
+   private:
+    struct Connection {
+        UniqueFd fd;
+        std::string peer;
+        std::thread thread;
+        std::atomic<bool> finished{false};
+    };
+
+    void AcceptLoop();
+    void Serve(Connection* connection);
+    // Each returns false when the connection must be closed.
+    bool HandleRead(Connection* connection, const wire::RequestHeader& request);
+    bool HandleWrite(Connection* connection, const wire::RequestHeader& request);
+    bool HandleGetDescriptor(Connection* connection, const wire::RequestHeader& request);
+    bool HandleTransportControl(Connection* connection, const wire::RequestHeader& request);
+    bool Reply(Connection* connection, const wire::RequestHeader& request, wire::ReplyStatus status,
+               ErrorCode error = ErrorCode::OK, const void* payload = nullptr,
+               uint64_t payload_length = 0);
+    void ReapFinishedLocked();
+
+    UniqueFd listener_;
+    UniqueFd wake_fd_;  // eventfd that interrupts the accept loop
+    const uint16_t port_;
+    TcpRequestHandler* const handler_;
+    const int io_timeout_ms_;
+    std::atomic<bool> stopping_{false};
+    std::thread accept_thread_;
+    std::mutex mutex_;
+    std::list<std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,35 @@
+// A fixed set of threads running queued jobs in order of submission. The TCP
+// transport runs its parallel streams here.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mooncake {
+
+class WorkerPool {
+   public:
+    explicit WorkerPool(size_t threads);
+    // Runs the jobs still queued, then joins.
+    ~WorkerPool();
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
+
+    void Post(std::function<void()> job);
+    size_t size() const { return threads_.size(); }
+
+   private:
+    void Run();
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::function<void()>> jobs_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace mooncake

@@ -1,0 +1,35 @@
+# Tests of the master's network side and of the master's C++ RPC client.
+# The end-to-end suites start the real mooncake_master binary on free
+# loopback ports.
+if(NOT TARGET mooncake_master OR NOT TARGET mooncake_master_client)
+    message(STATUS "Mooncake: master server tests skipped (mooncake_master not built)")
+    return()
+endif()
+
+add_library(master_server_test_util STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/master_server_test_util.cpp)
+target_link_libraries(master_server_test_util PUBLIC mooncake_rpc GTest::gtest mooncake_httplib)
+target_compile_definitions(master_server_test_util PUBLIC
+    MOONCAKE_MASTER_BIN="$<TARGET_FILE:mooncake_master>"
+    MOONCAKE_TEST_VERSION="${PROJECT_VERSION}")
+
+# In-process units: framing, conversions, Prometheus text, dispatcher, config file.
+mooncake_add_test(master_server_unit_test ${CMAKE_CURRENT_LIST_DIR}/master_server_unit_test.cpp)
+target_link_libraries(master_server_unit_test PRIVATE mooncake_master_server)
+
+# The real binary over gRPC, the hot-path socket and HTTP.
+mooncake_add_test(master_server_test ${CMAKE_CURRENT_LIST_DIR}/master_server_test.cpp)
+target_link_libraries(master_server_test PRIVATE master_server_test_util mooncake_httplib)
+add_dependencies(master_server_test mooncake_master)
+
+# Start-up validation, config file, signals.
+mooncake_add_test(master_server_startup_test
+    ${CMAKE_CURRENT_LIST_DIR}/master_server_startup_test.cpp)
+target_link_libraries(master_server_startup_test PRIVATE master_server_test_util mooncake_httplib)
+add_dependencies(master_server_startup_test mooncake_master)
+
+# MasterClient against the real binary: hot path, fallback, failures, restarts.
+mooncake_add_test(master_client_test ${CMAKE_CURRENT_LIST_DIR}/master_client_test.cpp)
+target_link_libraries(master_client_test PRIVATE master_server_test_util mooncake_master_client
+    mooncake_httplib)
+add_dependencies(master_client_test mooncake_master)

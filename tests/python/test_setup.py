@@ -1,0 +1,242 @@
+"""setup() in its positional, keyword and dict forms; init_all; setup_dummy;
+calls on a store that is not set up; close and set up again."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import MiB, setup_args
+from mooncake.store import ErrorCode, MooncakeDistributedStore
+from mooncake_testing import free_port, unique_key
+
+NOT_SET_UP = ErrorCode.UNAVAILABLE_IN_CURRENT_STATUS
+
+
+def test_positional_setup_and_hostname(master):
+    store = MooncakeDistributedStore()
+    try:
+        assert store.setup("localhost", master.metadata_url, 16 * MiB, 16 * MiB, "tcp", "",
+                           master.rpc_address) == 0
+        hostname = store.get_hostname()
+        # The host exactly as given, then the transfer-engine port.
+        assert re.fullmatch(r"localhost:\d+", hostname), hostname
+        assert 1 <= int(hostname.split(":")[1]) <= 65535
+    finally:
+        assert store.close() == 0
+
+
+def test_keyword_setup_with_defaults(master):
+    store = MooncakeDistributedStore()
+    try:
+        assert store.setup(local_hostname="127.0.0.1", metadata_server=master.metadata_url,
+                           local_buffer_size=16 * MiB,
+                           master_server_addr=master.rpc_address) == 0
+        assert store.get_hostname().startswith("127.0.0.1:")
+    finally:
+        store.close()
+
+
+def test_setup_wrong_keyword_raises_type_error(master):
+    store = MooncakeDistributedStore()
+    with pytest.raises(TypeError):
+        store.setup(local_hostname="127.0.0.1", metadata_server=master.metadata_url,
+                    master_address=master.rpc_address)
+    assert store.get_hostname() == ""
+
+
+@pytest.mark.parametrize("segment, buffer", [("16MB", "16 MB"), ("16 MB", "8MB"),
+                                             (16 * MiB, "32 MiB")])
+def test_dict_setup_accepts_human_readable_sizes(master, segment, buffer):
+    store = MooncakeDistributedStore()
+    config = {
+        "local_hostname": "127.0.0.1",
+        "metadata_server": master.metadata_url,
+        "global_segment_size": segment,
+        "local_buffer_size": buffer,
+        "protocol": "tcp",
+        "rdma_devices": "",
+        "master_server_addr": master.rpc_address,
+    }
+    try:
+        assert store.setup(config) == 0
+        key = unique_key()
+        assert store.put(key, b"sized") == 0
+        assert store.get(key) == b"sized"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("global_segment_size", "50%"),
+    ("local_buffer_size", "50%"),
+    ("global_segment_size", "-1MB"),
+    ("global_segment_size", "16 parsecs"),
+    ("local_buffer_size", -1),
+    ("local_buffer_size", 1.5),
+])
+def test_bad_sizes_are_refused(master, field, value):
+    store = MooncakeDistributedStore()
+    config = setup_args(master)
+    config[field] = value
+    assert store.setup(config) == ErrorCode.INVALID_PARAMS
+    assert store.get_hostname() == ""
+    # The positional form refuses them too.
+    assert store.setup(**config) == ErrorCode.INVALID_PARAMS
+    assert store.get_hostname() == ""
+
+
+def test_dict_setup_refuses_unknown_keys_and_missing_required(master):
+    store = MooncakeDistributedStore()
+    config = setup_args(master)
+    config["no_such_option"] = 1
+    assert store.setup(config) == ErrorCode.INVALID_PARAMS
+    config = setup_args(master)
+    del config["metadata_server"]
+    assert store.setup(config) == ErrorCode.INVALID_PARAMS
+    config = setup_args(master)
+    config["protocol"] = 7
+    assert store.setup(config) == ErrorCode.INVALID_PARAMS
+    assert store.get_hostname() == ""
+
+
+def test_dict_setup_accepts_alias_keys(master):
+    store = MooncakeDistributedStore()
+    config = setup_args(master)
+    config["master_server_address"] = config.pop("master_server_addr")
+    config["device_name"] = config.pop("rdma_devices")
+    try:
+        assert store.setup(config) == 0
+    finally:
+        store.close()
+
+
+def test_setup_with_unreachable_master_fails_cleanly(master):
+    store = MooncakeDistributedStore()
+    from mooncake_testing import free_port
+    code = store.setup(**setup_args(master, master_server_addr=f"127.0.0.1:{free_port()}"))
+    assert code < 0
+    assert store.get_hostname() == ""
+    assert store.put(unique_key(), b"x") == NOT_SET_UP
+
+
+def test_setup_with_unknown_protocol_fails(master):
+    store = MooncakeDistributedStore()
+    assert store.setup(**setup_args(master, protocol="carrier-pigeon")) < 0
+    assert store.get_hostname() == ""
+
+
+def test_second_setup_is_refused_until_close(store, master):
+    hostname = store.get_hostname()
+    assert store.setup(**setup_args(master)) == NOT_SET_UP
+    assert store.get_hostname() == hostname
+
+
+def test_calls_before_setup_return_codes_not_crashes():
+    store = MooncakeDistributedStore()
+    key = unique_key()
+    assert store.get_hostname() == ""
+    assert store.put(key, b"v") == NOT_SET_UP
+    assert store.put_parts(key, b"a", b"b") == NOT_SET_UP
+    assert store.put_batch([key], [b"v"]) == NOT_SET_UP
+    assert store.get(key) == b""
+    assert store.get_batch([key, key]) == [b"", b""]
+    assert store.get_buffer(key) is None
+    assert store.batch_get_buffer([key]) == [None]
+    assert store.is_exist(key) == NOT_SET_UP
+    assert store.batch_is_exist([key]) == [NOT_SET_UP]
+    assert store.get_size(key) == NOT_SET_UP
+    assert store.remove(key) == NOT_SET_UP
+    assert store.remove_by_regex(".*") == NOT_SET_UP
+    assert store.remove_all() == NOT_SET_UP
+    assert store.register_buffer(4096, 4096) == NOT_SET_UP
+    assert store.unregister_buffer(4096) == NOT_SET_UP
+    assert store.put_from(key, 4096, 16) == NOT_SET_UP
+    assert store.get_into(key, 4096, 16) == NOT_SET_UP
+    assert store.batch_put_from([key], [4096], [16]) == [NOT_SET_UP]
+    assert store.batch_get_into([key], [4096], [16]) == [NOT_SET_UP]
+    assert store.batch_put_from_multi_buffers([key], [[4096]], [[16]]) == [NOT_SET_UP]
+    assert store.batch_get_into_multi_buffers([key], [[4096]], [[16]]) == [NOT_SET_UP]
+    assert store.put_from_with_metadata(key, 4096, 8192, 16, 16) == NOT_SET_UP
+    assert store.alloc_from_mem_pool(4096) == 0
+    assert store.get_replica_desc(key) == []
+    assert store.batch_get_replica_desc([key]) == {key: []}
+    assert store.create_copy_task(key, ["x:1"]) == ((0, 0), NOT_SET_UP)
+    assert store.create_move_task(key, "x:1", "y:2") == ((0, 0), NOT_SET_UP)
+    assert store.query_task((1, 2)) == (None, NOT_SET_UP)
+    assert store.close() == 0
+
+
+def test_close_then_calls_return_codes_and_setup_again_works(store_factory, master):
+    store = store_factory()
+    key = unique_key()
+    assert store.put(key, b"before") == 0
+    assert store.close() == 0
+    assert store.close() == 0  # idempotent
+    assert store.get(key) == b""
+    assert store.put(key, b"x") == NOT_SET_UP
+    assert store.get_hostname() == ""
+    assert store.setup(**setup_args(master)) == 0
+    other = unique_key()
+    assert store.put(other, b"after") == 0
+    assert store.get(other) == b"after"
+
+
+def test_setup_dummy_without_a_standalone_client_fails():
+    # Dummy clients at work: test_dummy_client.py. Here nothing listens.
+    store = MooncakeDistributedStore()
+    assert store.setup_dummy(256 * MiB, 64 * MiB, f"127.0.0.1:{free_port()}") == \
+        ErrorCode.RPC_FAIL
+    assert store.setup_dummy(mem_pool_size=1, local_buffer_size=1,
+                             server_address="127.0.0.1:1") == ErrorCode.RPC_FAIL
+    assert store.get_hostname() == ""
+
+
+INIT_ALL_SCRIPT = """
+import sys
+from mooncake.store import MooncakeDistributedStore
+store = MooncakeDistributedStore()
+code = store.init_all("tcp", "", 16 * 1024 * 1024)
+print("code", code)
+print("hostname", store.get_hostname())
+print("roundtrip", store.put("init-all-key", b"v") == 0 and store.get("init-all-key") == b"v")
+store.close()
+"""
+
+
+def test_init_all_uses_environment_overrides(master):
+    env = dict(os.environ)
+    env.update({
+        "MOONCAKE_MASTER": master.rpc_address,
+        "MOONCAKE_TE_META_DATA_SERVER": master.metadata_url,
+        "MOONCAKE_LOCAL_BUFFER_SIZE": "16MB",
+    })
+    env.pop("MOONCAKE_LOCAL_HOSTNAME", None)
+    finished = subprocess.run([sys.executable, "-c", INIT_ALL_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert "code 0" in finished.stdout, finished.stdout + finished.stderr
+    assert re.search(r"hostname localhost:\d+", finished.stdout)
+    assert "roundtrip True" in finished.stdout
+
+
+def test_init_all_without_master_fails_cleanly(master):
+    from mooncake_testing import free_port
+    env = dict(os.environ)
+    env["MOONCAKE_MASTER"] = f"127.0.0.1:{free_port()}"
+    env["MOONCAKE_LOCAL_BUFFER_SIZE"] = "16MB"
+    finished = subprocess.run([sys.executable, "-c", INIT_ALL_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=120)
+    match = re.search(r"code (-?\d+)", finished.stdout)
+    assert match and int(match.group(1)) < 0, finished.stdout + finished.stderr
+
+
+def test_many_stores_in_one_process(store_factory):
+    stores = [store_factory() for _ in range(3)]
+    hostnames = {store.get_hostname() for store in stores}
+    assert len(hostnames) == 3
+    key = unique_key()
+    assert stores[0].put(key, b"shared") == 0
+    for store in stores:
+        assert store.get(key) == b"shared"

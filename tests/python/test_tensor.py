@@ -1,0 +1,112 @@
+"""Tensor helpers (torch is optional: skipped without it)."""
+
+import numpy as np
+import pytest
+
+from mooncake.store import ReplicateConfig
+from mooncake_testing import unique_key
+
+torch = pytest.importorskip("torch")
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8,
+          torch.int32, torch.int64, torch.bool]
+
+
+def make_tensor(shape, dtype):
+    if dtype == torch.bool:
+        return torch.rand(shape) > 0.5
+    if dtype.is_floating_point:
+        return torch.randn(shape).to(dtype)
+    return torch.randint(0, 100, shape).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_put_get_tensor(store, dtype):
+    key = unique_key()
+    tensor = make_tensor((7, 5, 3), dtype)
+    assert store.put_tensor(key, tensor) == 0
+    back = store.get_tensor(key)
+    assert back.dtype == dtype and back.shape == tensor.shape
+    assert torch.equal(back, tensor)
+
+
+def test_tensor_edge_cases(store):
+    noncontiguous = torch.arange(24, dtype=torch.float32).reshape(4, 6).t()
+    key = unique_key()
+    assert store.put_tensor(key, noncontiguous) == 0
+    assert torch.equal(store.get_tensor(key), noncontiguous)
+    scalar, empty = unique_key(), unique_key()
+    assert store.put_tensor(scalar, torch.tensor(3.5)) == 0
+    assert store.get_tensor(scalar).item() == 3.5
+    assert store.put_tensor(empty, torch.empty(0, 4)) == 0
+    assert store.get_tensor(empty).shape == (0, 4)
+    assert store.get_tensor(unique_key("missing")) is None
+    plain = unique_key()
+    assert store.put(plain, b"not a tensor") == 0
+    assert store.get_tensor(plain) is None
+    with pytest.raises(TypeError):
+        store.put_tensor(unique_key(), [1, 2, 3])
+
+
+def test_pub_and_batch_tensors(store):
+    key = unique_key()
+    tensor = torch.randn(10, 10)
+    assert store.pub_tensor(key, tensor, ReplicateConfig(with_soft_pin=True)) == 0
+    assert torch.equal(store.get_tensor(key), tensor)
+    keys = [unique_key() for _ in range(3)]
+    tensors = [torch.randn(4, 4), torch.arange(10), torch.ones(2, 3, dtype=torch.float16)]
+    assert store.batch_put_tensor(keys, tensors) == [0, 0, 0]
+    got = store.batch_get_tensor(keys + [unique_key("missing")])
+    assert got[3] is None
+    assert all(torch.equal(a, b) for a, b in zip(got[:3], tensors))
+    more = [unique_key() for _ in range(2)]
+    assert store.batch_pub_tensor(more, tensors[:2], ReplicateConfig()) == [0, 0]
+
+
+def test_tensor_parallel_shards(store):
+    key = unique_key()
+    tensor = torch.arange(48, dtype=torch.float32).reshape(6, 8)
+    assert store.put_tensor_with_tp(key, tensor, tp_rank=0, tp_size=4, split_dim=1) == 0
+    shards = [store.get_tensor_with_tp(key, tp_rank=r, tp_size=4, split_dim=1) for r in range(4)]
+    assert torch.equal(torch.cat(shards, dim=1), tensor)
+    assert store.get_tensor(f"{key}_tp_3") is not None
+    whole = unique_key()
+    assert store.put_tensor_with_tp(whole, tensor) == 0  # tp_size=1: stored as one tensor
+    assert torch.equal(store.get_tensor_with_tp(whole), tensor)
+    base = [unique_key(), unique_key()]
+    assert store.batch_put_tensor_with_tp(base, [tensor, tensor * 2], tp_size=2) == [0, 0]
+    rank1 = store.batch_get_tensor_with_tp(base, tp_rank=1, tp_size=2)
+    assert torch.equal(rank1[0], tensor[3:]) and torch.equal(rank1[1], tensor[3:] * 2)
+    assert store.pub_tensor_with_tp(unique_key(), tensor, ReplicateConfig(), tp_size=2) == 0
+    assert store.batch_pub_tensor_with_tp([unique_key()], [tensor], ReplicateConfig(),
+                                          tp_size=3) == [0]
+
+
+def test_tensor_into_registered_buffers(store):
+    size = 1 << 16
+    buffers = [np.zeros(size, dtype=np.uint8) for _ in range(2)]
+    for buffer in buffers:
+        assert store.register_buffer(buffer.ctypes.data, size) == 0
+    try:
+        keys = [unique_key(), unique_key()]
+        tensors = [torch.randn(32, 32), torch.randint(0, 9, (100,))]
+        assert store.batch_put_tensor(keys, tensors) == [0, 0]
+        one = store.get_tensor_into(keys[0], buffers[0].ctypes.data, size)
+        assert torch.equal(one, tensors[0])
+        both = store.batch_get_tensor_into(keys + [unique_key("missing")],
+                                           [b.ctypes.data for b in buffers]
+                                           + [buffers[0].ctypes.data],
+                                           [size] * 3)
+        assert torch.equal(both[1], tensors[1]) and both[2] is None
+        assert store.get_tensor_into(unique_key("missing"), buffers[0].ctypes.data, size) is None
+        sharded = unique_key()
+        assert store.put_tensor_with_tp(sharded, tensors[0], tp_size=2) == 0
+        shard = store.get_tensor_with_tp_into(sharded, buffers[1].ctypes.data, size, tp_rank=1,
+                                              tp_size=2)
+        assert torch.equal(shard, tensors[0][16:])
+        shards = store.batch_get_tensor_with_tp_into([sharded], [buffers[0].ctypes.data], [size],
+                                                     tp_rank=0, tp_size=2)
+        assert torch.equal(shards[0], tensors[0][:16])
+    finally:
+        for buffer in buffers:
+            store.unregister_buffer(buffer.ctypes.data)
