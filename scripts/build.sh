@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${MOONCAKE_BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 PYTHON=/usr/bin/python3
+# Let ccache share results between checkouts in different directories.
+export CCACHE_BASEDIR="$(pwd)" CCACHE_NOHASHDIR=true
 
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython_EXECUTABLE=$PYTHON \
     -DPYTHON_EXECUTABLE=$PYTHON

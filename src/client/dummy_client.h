@@ -177,7 +177,6 @@ class DummyClient final : public Client {
     bool IsRegisteredRange(const void* buffer, size_t size) const;
     // Keeps the slices of a call of unknown outcome from being reused.
     void Quarantine(std::vector<ItemPlan>& plans);
-    void Quarantine(std::shared_ptr<DummyMemorySlice> slice);
     void ReleaseQuarantine();
 
     const DummyClientConfig config_;

@@ -86,6 +86,29 @@ def find_master_binary():
         "no mooncake_master found: set MOONCAKE_MASTER_BIN, install the package, or build it")
 
 
+def find_client_binary():
+    """The standalone mooncake_client, found like mooncake_master:
+    MOONCAKE_CLIENT_BIN, the bundled one, PATH, the newest build; None when
+    there is none."""
+    explicit = os.environ.get("MOONCAKE_CLIENT_BIN")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    try:
+        from mooncake.cli import bundled_program
+        bundled = bundled_program("mooncake_client")
+        if bundled:
+            return bundled
+    except ImportError:
+        pass
+    on_path = shutil.which("mooncake_client")
+    if on_path:
+        return on_path
+    built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", "src", "tools",
+                                                     "mooncake_client"))
+             if os.access(path, os.X_OK)]
+    return max(built, key=os.path.getmtime) if built else None
+
+
 class MasterProcess:
     """A real mooncake_master with its embedded HTTP metadata server, listening
     on free loopback ports (or the ports given)."""

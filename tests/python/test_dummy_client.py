@@ -6,9 +6,7 @@ Each test gets its own master (master_factory), so that killing a standalone
 client never leaves a dead segment behind in the session's shared master."""
 
 import ctypes
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -16,34 +14,12 @@ import time
 
 import pytest
 
-from mooncake_testing import (DEFAULT_DEADLINE_S, REPO_ROOT, RemoteStore, free_port, unique_key,
-                              wait_until)
+from mooncake_testing import (DEFAULT_DEADLINE_S, RemoteStore, find_client_binary, free_port,
+                              unique_key, wait_until)
 
 MiB = 1024 * 1024
 RPC_FAIL = -900
 INVALID_PARAMS = -600
-
-
-def find_client_binary():
-    """MOONCAKE_CLIENT_BIN, the binary bundled with the installed package, the
-    one on PATH, or the newest one in a build directory of this checkout."""
-    explicit = os.environ.get("MOONCAKE_CLIENT_BIN")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    try:
-        from mooncake.cli import bundled_program
-        bundled = bundled_program("mooncake_client")
-        if bundled:
-            return bundled
-    except ImportError:
-        pass
-    on_path = shutil.which("mooncake_client")
-    if on_path:
-        return on_path
-    built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", "src", "tools",
-                                                     "mooncake_client"))
-             if os.access(path, os.X_OK)]
-    return max(built, key=os.path.getmtime) if built else None
 
 
 class StandaloneClient:
