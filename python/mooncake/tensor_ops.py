@@ -22,7 +22,12 @@ _DTYPE_NAMES = (
     "float32", "float64", "float16", "bfloat16", "int8", "uint8", "int16",
     "int32", "int64", "bool", "complex64", "complex128", "float8_e4m3fn",
     "float8_e5m2",
+    # Appended later: codes above must never change.
+    "complex32", "uint16", "uint32", "uint64", "float8_e4m3fnuz", "float8_e5m2fnuz",
+    "float8_e8m0fnu",
 )
+
+_OBJECT_NOT_FOUND = -704
 
 _torch = None
 _code_of_dtype = {}
@@ -207,15 +212,30 @@ def _decode_in_place(buffer_ptr, length):
     return _decode(_view_of_memory(buffer_ptr, length), copy=False)
 
 
+def _check_fits(store, key, read, size):
+    """Raises ValueError when a failed read was caused by a buffer that is too
+    small for the stored tensor, so that the caller learns why."""
+    if read >= 0 or read == _OBJECT_NOT_FOUND:
+        return
+    needed = store.get_size(key)
+    if needed > size:
+        raise ValueError(
+            f"buffer of {size} bytes is too small for tensor {key!r} ({needed} bytes)")
+
+
 def get_tensor_into(self, key, buffer_ptr, size):
     """Reads the tensor into the registered buffer and returns a tensor that
-    views it (no copy); None when missing or on error."""
+    views it (no copy); None when missing or on error. ValueError when the
+    buffer is too small."""
     read = self.get_into(key, buffer_ptr, size)
+    _check_fits(self, key, read, size)
     return _decode_in_place(buffer_ptr, read)
 
 
 def batch_get_tensor_into(self, base_keys, buffer_ptrs, sizes):
     reads = self.batch_get_into(list(base_keys), list(buffer_ptrs), list(sizes))
+    for key, read, size in zip(base_keys, reads, sizes):
+        _check_fits(self, key, read, size)
     return [_decode_in_place(ptr, read) for ptr, read in zip(buffer_ptrs, reads)]
 
 

@@ -9,12 +9,17 @@ from mooncake_testing import unique_key
 torch = pytest.importorskip("torch")
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8,
-          torch.int32, torch.int64, torch.bool]
+          torch.int16, torch.int32, torch.int64, torch.bool, torch.complex64, torch.complex128]
+# Present only in newer torch releases; looked up by name.
+DTYPES += [getattr(torch, name) for name in ("uint16", "uint32", "uint64", "float8_e4m3fn",
+                                              "float8_e5m2") if hasattr(torch, name)]
 
 
 def make_tensor(shape, dtype):
     if dtype == torch.bool:
         return torch.rand(shape) > 0.5
+    if dtype.is_complex:
+        return torch.randn(shape, dtype=dtype)
     if dtype.is_floating_point:
         return torch.randn(shape).to(dtype)
     return torch.randint(0, 100, shape).to(dtype)
@@ -27,7 +32,8 @@ def test_put_get_tensor(store, dtype):
     assert store.put_tensor(key, tensor) == 0
     back = store.get_tensor(key)
     assert back.dtype == dtype and back.shape == tensor.shape
-    assert torch.equal(back, tensor)
+    # Compare bytes: torch.equal lacks kernels for some dtypes (float8, uint32).
+    assert torch.equal(back.reshape(-1).view(torch.uint8), tensor.reshape(-1).view(torch.uint8))
 
 
 def test_tensor_edge_cases(store):
@@ -110,3 +116,19 @@ def test_tensor_into_registered_buffers(store):
     finally:
         for buffer in buffers:
             store.unregister_buffer(buffer.ctypes.data)
+
+
+def test_tensor_into_too_small_buffer_is_a_clear_error(store):
+    size = 256
+    buffer = np.full(size, 7, dtype=np.uint8)
+    assert store.register_buffer(buffer.ctypes.data, size) == 0
+    try:
+        key = unique_key()
+        assert store.put_tensor(key, torch.randn(64, 64)) == 0
+        with pytest.raises(ValueError, match="too small"):
+            store.get_tensor_into(key, buffer.ctypes.data, size)
+        with pytest.raises(ValueError, match="too small"):
+            store.batch_get_tensor_into([key], [buffer.ctypes.data], [size])
+        assert (buffer == 7).all()
+    finally:
+        store.unregister_buffer(buffer.ctypes.data)
