@@ -91,6 +91,13 @@ class TransferEngine {
     // True when [address, address + length) lies in one registered range.
     bool IsRegistered(const void* address, size_t length) const;
 
+    // Publishes the segment descriptor to the metadata server again: after
+    // that server restarted and lost it (the master's embedded one restarts
+    // with the master), peers could not open this segment otherwise. OK
+    // without a metadata server (P2PHANDSHAKE); RPC_FAIL when it cannot be
+    // reached.
+    Status RepublishDescriptor();
+
     // ---- peers ------------------------------------------------------------
     // Resolves a peer by segment name, cached; the cache entry is refreshed
     // when the peer restarted. SEGMENT_NOT_FOUND when it cannot be resolved.

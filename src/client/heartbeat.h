@@ -22,7 +22,9 @@ class Heartbeat {
     using TasksFn = std::function<void(std::vector<TaskAssignment>)>;
 
     // `segments` lists what the client holds now (called on the heartbeat
-    // thread when a re-mount is due); `on_tasks` receives assigned tasks.
+    // thread when a re-mount is due, after which the master knows nothing
+    // else of the client: it may also restore what the master's restart
+    // lost); `on_tasks` receives assigned tasks.
     Heartbeat(MasterClient* master, UUID client_id, std::chrono::milliseconds interval,
               SegmentsFn segments, TasksFn on_tasks);
     ~Heartbeat();

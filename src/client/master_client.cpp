@@ -24,6 +24,8 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr uint16_t kDefaultMasterPort = 50051;
 // After the hot path failed, calls use gRPC for this long before trying again.
 constexpr auto kHotPathRetryInterval = std::chrono::milliseconds(500);
+// A gRPC channel stuck in TRANSIENT_FAILURE is replaced at most this often.
+constexpr auto kChannelRebuildInterval = std::chrono::milliseconds(500);
 
 // Calls that change nothing (or only extend a lease) may be sent again when
 // the connection broke after the request was written.
@@ -133,11 +135,27 @@ class MasterClientImpl {
     void MarkHotPathDown(const char* why);
     bool HotPathDue() const;
 
+    // The gRPC channel and its stub. Replaced as a whole (calls in flight
+    // keep the one they started on) when the channel is stuck.
+    struct GrpcLink {
+        std::shared_ptr<grpc::Channel> channel;
+        std::unique_ptr<rpc::MasterService::Stub> stub;
+    };
+    std::shared_ptr<const GrpcLink> NewGrpcLink() const;
+    std::shared_ptr<const GrpcLink> CurrentGrpcLink();
+    // After a call on `used` failed with UNAVAILABLE. gRPC (1.51) keeps a
+    // channel whose connection attempt failed in TRANSIENT_FAILURE until its
+    // name is resolved again, 5 to 10 s later whatever the reconnect
+    // back-off says, so a master restarted meanwhile would stay unseen that
+    // long: a new channel connects at once instead.
+    void ReplaceGrpcLinkIfStuck(const std::shared_ptr<const GrpcLink>& used);
+
     const std::string host_;
     const std::string grpc_target_;
     const MasterClientOptions options_;
-    std::shared_ptr<grpc::Channel> channel_;
-    std::unique_ptr<rpc::MasterService::Stub> stub_;
+    std::mutex grpc_mutex_;
+    std::shared_ptr<const GrpcLink> grpc_;          // guarded by grpc_mutex_
+    SteadyClock::time_point grpc_link_created_at_;  // guarded by grpc_mutex_
     std::atomic<uint64_t> next_request_id_{1};
 
     std::mutex info_mutex_;
@@ -149,7 +167,7 @@ class MasterClientImpl {
     std::atomic<int64_t> hot_retry_at_ns_{0};
 };
 
-Status MasterClientImpl::Init() {
+std::shared_ptr<const MasterClientImpl::GrpcLink> MasterClientImpl::NewGrpcLink() const {
     grpc::ChannelArguments arguments;
     // Find a restarted master within a second, not after gRPC's default
     // back-off of up to two minutes. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS keeps
@@ -166,9 +184,38 @@ Status MasterClientImpl::Init() {
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     arguments.SetMaxReceiveMessageSize(static_cast<int>(hot_rpc::kMaxResponseFrameBytes));
     arguments.SetMaxSendMessageSize(static_cast<int>(hot_rpc::kMaxRequestFrameBytes));
-    channel_ =
+    auto link = std::make_shared<GrpcLink>();
+    link->channel =
         grpc::CreateCustomChannel(grpc_target_, grpc::InsecureChannelCredentials(), arguments);
-    stub_ = rpc::MasterService::NewStub(channel_);
+    link->stub = rpc::MasterService::NewStub(link->channel);
+    return link;
+}
+
+std::shared_ptr<const MasterClientImpl::GrpcLink> MasterClientImpl::CurrentGrpcLink() {
+    std::lock_guard<std::mutex> lock(grpc_mutex_);
+    return grpc_;
+}
+
+void MasterClientImpl::ReplaceGrpcLinkIfStuck(const std::shared_ptr<const GrpcLink>& used) {
+    if (used->channel->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(grpc_mutex_);
+    // Another call replaced it already, or did so a moment ago.
+    if (grpc_ != used || SteadyClock::now() - grpc_link_created_at_ < kChannelRebuildInterval) {
+        return;
+    }
+    grpc_ = NewGrpcLink();
+    grpc_link_created_at_ = SteadyClock::now();
+    VLOG(1) << "gRPC channel to master " << grpc_target_ << " replaced (transient failure)";
+}
+
+Status MasterClientImpl::Init() {
+    {
+        std::lock_guard<std::mutex> lock(grpc_mutex_);
+        grpc_ = NewGrpcLink();
+        grpc_link_created_at_ = SteadyClock::now();
+    }
 
     const auto deadline = SteadyClock::now() + options_.rpc_timeout;
     auto info = FetchServiceInfoOverGrpc(deadline);
@@ -333,7 +380,8 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
     response->Clear();
     response->set_request_id(request.request_id());
     grpc::Status status;
-    auto* stub = stub_.get();
+    const std::shared_ptr<const GrpcLink> link = CurrentGrpcLink();
+    auto* stub = link->stub.get();
     switch (request.body_case()) {
         case Body::kPutStart:
             status = stub->PutStart(&context, request.put_start(), response->mutable_put_start());
@@ -460,6 +508,7 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
             return Error(ErrorCode::INVALID_PARAMS);
     }
     if (!status.ok()) {
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
         LOG_EVERY_T(WARNING, 1.0) << "gRPC call to master " << grpc_target_
                                   << " failed: " << status.error_message() << " (code "
                                   << static_cast<int>(status.error_code()) << ")";
@@ -473,8 +522,12 @@ Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
     grpc::ClientContext context;
     context.set_deadline(ToSystemDeadline(deadline));
     rpc::GetServiceInfoResponse reply;
-    const grpc::Status status = stub_->GetServiceInfo(&context, {}, &reply);
-    if (!status.ok()) return Error(ErrorCode::RPC_FAIL);
+    const std::shared_ptr<const GrpcLink> link = CurrentGrpcLink();
+    const grpc::Status status = link->stub->GetServiceInfo(&context, {}, &reply);
+    if (!status.ok()) {
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
+        return Error(ErrorCode::RPC_FAIL);
+    }
     return ServiceInfoFromProto(reply);
 }
 

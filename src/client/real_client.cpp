@@ -113,7 +113,7 @@ Status RealClient::Setup() {
     executor_ = std::make_unique<TaskExecutor>(context_);
     heartbeat_ = std::make_unique<Heartbeat>(
         master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
-        [this] { return MountedSegments(); },
+        [this] { return PrepareRemount(); },
         [this](std::vector<TaskAssignment> tasks) { executor_->Submit(std::move(tasks)); });
     executor_->Start();
     heartbeat_->Start();
@@ -186,6 +186,19 @@ Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
 std::vector<SegmentInfo> RealClient::MountedSegments() const {
     if (!context_.has_segment) return {};
     return {segment_};
+}
+
+std::vector<SegmentInfo> RealClient::PrepareRemount() {
+    // The master that asks for a re-mount may be a restarted one whose
+    // embedded metadata server no longer holds our descriptor: without it
+    // no peer could open our segment, whatever the master places there.
+    Status published = engine_->RepublishDescriptor();
+    if (!published.has_value()) {
+        LOG(WARNING) << "Publishing the descriptor of " << context_.segment_name
+                     << " again failed: " << ErrorCodeName(published.error())
+                     << " (retried at the next re-mount request)";
+    }
+    return MountedSegments();
 }
 
 uint64_t RealClient::local_buffer_used_bytes() const {

@@ -105,6 +105,9 @@ class RealClient final : public Client {
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;
     std::vector<SegmentInfo> MountedSegments() const;
+    // On the heartbeat thread when the master asks for a re-mount: publishes
+    // the engine's descriptor again, returns the segments to mount.
+    std::vector<SegmentInfo> PrepareRemount();
 
     const ClientConfig config_;
 

@@ -108,7 +108,8 @@ HttpMetadataServer::HttpMetadataServer(Options options)
                       Reply(response, 200, "metadata deleted\n");
                   });
 
-    server.Get("/health", [](const httplib::Request&, httplib::Response& response) {
+    server.Get("/health", [this](const httplib::Request&, httplib::Response& response) {
+        if (!ready_.load(std::memory_order_acquire)) return Reply(response, 503, "starting\n");
         Reply(response, 200, "OK");
     });
 }

@@ -5,9 +5,10 @@
 //   GET    /metadata?key=K   200 + stored body | 404 absent | 400 no key
 //   PUT    /metadata?key=K   200 (body = value) | 400 no key | 413 too large
 //   DELETE /metadata?key=K   200 | 404 absent | 400 no key
-//   GET    /health           200 "OK"
+//   GET    /health           200 "OK" once the whole master serves, 503 before
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -59,12 +60,18 @@ class HttpMetadataServer {
     std::expected<void, std::string> Start();
     void Stop() { listener_.Stop(); }
 
+    // /health answers 200 only after this: the metadata port binds before
+    // the gRPC port, and a probe must not see "OK" from a master whose
+    // control plane is not listening yet.
+    void MarkReady() { ready_.store(true, std::memory_order_release); }
+
     uint16_t port() const { return listener_.port(); }
     const MetadataStore& store() const { return store_; }
 
    private:
     Options options_;
     MetadataStore store_;
+    std::atomic<bool> ready_{false};
     HttpListener listener_;
 };
 

@@ -308,6 +308,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     options.http_metadata_server_host = FLAGS_http_metadata_server_host;
     options.http_metadata_server_port = *http_port;
     options.metrics_port = *metrics_port;
+    options.metrics_port_optional = gflags::GetCommandLineFlagInfoOrDie("metrics_port").is_default;
     options.enable_metric_reporting = FLAGS_enable_metric_reporting;
 
     // Two of our own listeners on one port would fail half-way through the

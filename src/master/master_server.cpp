@@ -62,7 +62,10 @@ std::expected<void, std::string> MasterServer::Start() {
 
     metrics_ = std::make_unique<MetricsServer>([this] { return CollectMetrics(); });
     if (auto started = metrics_->Start(options_.rpc_address, options_.metrics_port); !started) {
-        return fail(started.error());
+        if (!options_.metrics_port_optional) return fail(started.error());
+        LOG(WARNING) << started.error() << "; /metrics is disabled (pass --metrics_port to choose "
+                     << "another port)";
+        metrics_.reset();
     }
 
     service_->StartBackgroundThread();
@@ -74,6 +77,7 @@ std::expected<void, std::string> MasterServer::Start() {
     grpc_options.threads = options_.rpc_threads;
     grpc_ = std::make_unique<GrpcMasterServer>(*dispatcher_, grpc_options);
     if (auto started = grpc_->Start(); !started) return fail(started.error());
+    if (http_metadata_) http_metadata_->MarkReady();
     return {};
 }
 

@@ -34,6 +34,11 @@ struct MasterServerOptions {
     std::string http_metadata_server_host = "0.0.0.0";
     uint16_t http_metadata_server_port = 8080;
     uint16_t metrics_port = 9003;
+    // When the metrics port is the built-in default rather than a choice of
+    // the operator, a busy port only disables /metrics (with a warning)
+    // instead of failing start-up, so that two masters on one host do not
+    // clash over a port nobody asked for.
+    bool metrics_port_optional = false;
     // Log a one-line metrics summary every 10 s (done by master_main).
     bool enable_metric_reporting = true;
 };

@@ -37,6 +37,8 @@ bool TransferEngine::IsRegistered(const void* address, size_t length) const {
     return impl_->IsRegistered(address, length);
 }
 
+Status TransferEngine::RepublishDescriptor() { return impl_->RepublishDescriptor(); }
+
 Result<SegmentHandle> TransferEngine::OpenSegment(const std::string& segment_name) {
     return impl_->OpenSegment(segment_name);
 }

@@ -19,6 +19,7 @@ namespace mooncake {
 namespace {
 
 using testing::ContextWithDeadline;
+using testing::HttpGet;
 using testing::MasterPorts;
 using testing::MasterProcess;
 using testing::NonEmptyLines;
@@ -53,9 +54,13 @@ void ExpectRefused(const std::vector<std::string>& args, const std::string& need
 // A socket listening on 127.0.0.1:port (held while the test runs).
 class PortBlocker {
    public:
-    PortBlocker() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    // `port` 0 picks a free one. Binding a port that is taken already leaves
+    // it taken, which is all the tests need.
+    explicit PortBlocker(uint16_t port = 0)
+        : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
         sockaddr_in address{};
         address.sin_family = AF_INET;
+        address.sin_port = htons(port);
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
         ::listen(fd_, 4);
@@ -116,6 +121,17 @@ TEST(MasterStartupTest, RefusesBusyPorts) {
     ExpectRefused(With(BaseArgs(ports), {"--enable_http_metadata_server=true",
                                          "--http_metadata_server_port=" + busy}),
                   "in use");
+}
+
+TEST(MasterStartupTest, BusyDefaultMetricsPortOnlyDisablesMetrics) {
+    PortBlocker blocker(9003);  // the default --metrics_port
+    auto ports = PickMasterPorts();
+    ports.metrics = 0;  // not given on the command line
+    std::string error;
+    auto master = MasterProcess::Start({}, ports, &error);
+    ASSERT_NE(master, nullptr) << error;
+    EXPECT_NE(master->Output().find("/metrics is disabled"), std::string::npos) << master->Output();
+    EXPECT_EQ(HttpGet(master->ports().http, "/health").status, 200);
 }
 
 TEST(MasterStartupTest, TwoMastersCannotShareAPort) {

@@ -96,12 +96,12 @@ std::vector<std::string> DefaultArgs(const MasterPorts& ports) {
     std::vector<std::string> args = {
         "--rpc_address=" + ports.host,
         "--port=" + std::to_string(ports.rpc),
-        "--metrics_port=" + std::to_string(ports.metrics),
         "--enable_http_metadata_server=true",
         "--http_metadata_server_host=" + ports.host,
         "--http_metadata_server_port=" + std::to_string(ports.http),
     };
     if (ports.hot != 0) args.push_back("--hot_rpc_port=" + std::to_string(ports.hot));
+    if (ports.metrics != 0) args.push_back("--metrics_port=" + std::to_string(ports.metrics));
     return args;
 }
 

@@ -25,7 +25,7 @@ struct MasterPorts {
     uint16_t rpc = 0;
     uint16_t hot = 0;  // 0: the master picks one
     uint16_t http = 0;
-    uint16_t metrics = 0;
+    uint16_t metrics = 0;  // 0: the flag is left out (the default port)
 };
 
 MasterPorts PickMasterPorts();
