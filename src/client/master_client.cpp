@@ -131,7 +131,10 @@ class MasterClientImpl {
                        SteadyClock::time_point deadline, Status* status);
     Status CallGrpc(const rpc::MasterRequest& request, rpc::MasterResponse* response,
                     SteadyClock::time_point deadline);
-    Result<MasterServiceInfo> FetchServiceInfoOverGrpc(SteadyClock::time_point deadline);
+    // `wait_for_ready`: keep trying to connect until the deadline instead of
+    // failing on the first refused attempt (a master that is starting).
+    Result<MasterServiceInfo> FetchServiceInfoOverGrpc(SteadyClock::time_point deadline,
+                                                       bool wait_for_ready = false);
     void MarkHotPathDown(const char* why);
     bool HotPathDue() const;
 
@@ -218,7 +221,7 @@ Status MasterClientImpl::Init() {
     }
 
     const auto deadline = SteadyClock::now() + options_.rpc_timeout;
-    auto info = FetchServiceInfoOverGrpc(deadline);
+    auto info = FetchServiceInfoOverGrpc(deadline, /*wait_for_ready=*/true);
     if (!info) {
         LOG(WARNING) << "master " << grpc_target_
                      << " is not reachable: " << ErrorCodeName(info.error());
@@ -518,9 +521,10 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
 }
 
 Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
-    SteadyClock::time_point deadline) {
+    SteadyClock::time_point deadline, bool wait_for_ready) {
     grpc::ClientContext context;
     context.set_deadline(ToSystemDeadline(deadline));
+    context.set_wait_for_ready(wait_for_ready);
     rpc::GetServiceInfoResponse reply;
     const std::shared_ptr<const GrpcLink> link = CurrentGrpcLink();
     const grpc::Status status = link->stub->GetServiceInfo(&context, {}, &reply);
