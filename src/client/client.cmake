@@ -46,4 +46,9 @@ target_include_directories(mooncake_client PUBLIC
 target_compile_features(mooncake_client PUBLIC cxx_std_23)
 target_link_libraries(mooncake_client
     PRIVATE mooncake_master_client mooncake_transfer mooncake_common)
+# Export the public API only (see the map file for why).
+set(MOONCAKE_CLIENT_SYMBOL_MAP ${CMAKE_CURRENT_LIST_DIR}/libmooncake_client.map)
+target_link_options(mooncake_client PRIVATE
+    -Wl,--version-script=${MOONCAKE_CLIENT_SYMBOL_MAP})
+set_property(TARGET mooncake_client APPEND PROPERTY LINK_DEPENDS ${MOONCAKE_CLIENT_SYMBOL_MAP})
 add_library(Mooncake::client ALIAS mooncake_client)
