@@ -54,10 +54,14 @@ std::vector<int64_t> SizesToInts(const std::vector<Result<size_t>>& results) {
 }
 
 // 1 exists, 0 does not, negative code on error.
+// The spec's convention for existence checks and remove_all: -1 on any
+// error (the code itself is in the log).
+constexpr int kErrorAsMinusOne = -1;
+
 int ExistToInt(const Result<bool>& exists) {
     if (exists.has_value()) return *exists ? 1 : 0;
     if (exists.error() == ErrorCode::OBJECT_NOT_FOUND) return 0;
-    return ToInt(exists.error());
+    return kErrorAsMinusOne;
 }
 
 int SetupWith(StoreHandle& self, const Result<ClientConfig>& config) {
@@ -493,16 +497,16 @@ void BindQueries(py::class_<StoreHandle>& store) {
             "is_exist",
             [](StoreHandle& self, const std::string& key) {
                 ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
+                if (!client) return kErrorAsMinusOne;
                 py::gil_scoped_release release;
                 return ExistToInt(client->IsExist(key));
             },
-            py::arg("key"), "1 when the key exists, 0 when not, a negative error code on error.")
+            py::arg("key"), "1 when the key exists, 0 when not, -1 on error.")
         .def(
             "batch_is_exist",
             [](StoreHandle& self, const std::vector<std::string>& keys) -> std::vector<int> {
                 ClientPtr client = self.client();
-                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (!client) return std::vector<int>(keys.size(), kErrorAsMinusOne);
                 if (keys.empty()) return {};
                 py::gil_scoped_release release;
                 auto results = client->BatchIsExist(keys);
@@ -569,11 +573,12 @@ void BindQueries(py::class_<StoreHandle>& store) {
             "remove_all",
             [](StoreHandle& self) -> int64_t {
                 ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
+                if (!client) return kErrorAsMinusOne;
                 py::gil_scoped_release release;
-                return ResultToInt(client->RemoveAll());
+                Result<int64_t> removed = client->RemoveAll();
+                return removed.has_value() ? *removed : kErrorAsMinusOne;
             },
-            "Number of objects removed, or a negative error code.");
+            "Number of objects removed, or -1 on error.");
 }
 
 void BindTaskCalls(py::class_<StoreHandle>& store) {

@@ -145,12 +145,13 @@ def test_calls_before_setup_return_codes_not_crashes():
     assert store.get_batch([key, key]) == [b"", b""]
     assert store.get_buffer(key) is None
     assert store.batch_get_buffer([key]) == [None]
-    assert store.is_exist(key) == NOT_SET_UP
-    assert store.batch_is_exist([key]) == [NOT_SET_UP]
+    # Existence checks and remove_all report any error as -1 (the spec's convention).
+    assert store.is_exist(key) == -1
+    assert store.batch_is_exist([key]) == [-1]
     assert store.get_size(key) == NOT_SET_UP
     assert store.remove(key) == NOT_SET_UP
     assert store.remove_by_regex(".*") == NOT_SET_UP
-    assert store.remove_all() == NOT_SET_UP
+    assert store.remove_all() == -1
     assert store.register_buffer(4096, 4096) == NOT_SET_UP
     assert store.unregister_buffer(4096) == NOT_SET_UP
     assert store.put_from(key, 4096, 16) == NOT_SET_UP

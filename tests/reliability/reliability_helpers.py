@@ -10,6 +10,7 @@ object's bytes, a partial object, or stale memory is caught.
 
 import hashlib
 import re
+import threading
 import time
 import uuid
 
@@ -52,10 +53,12 @@ def digest(data):
 
 
 class ValueChecker:
-    """Expected digests per key, computed once; counts verified bytes."""
+    """Expected digests per key, computed once; counts verified bytes.
+    Thread-safe."""
 
     def __init__(self):
         self._expected = {}
+        self._lock = threading.Lock()
         self.bytes_verified = 0
         self.values_verified = 0
 
@@ -71,8 +74,9 @@ class ValueChecker:
         data = bytes(data)
         if len(data) != size_of(key) or digest(data) != self.expected_digest(key):
             return False
-        self.bytes_verified += len(data)
-        self.values_verified += 1
+        with self._lock:
+            self.bytes_verified += len(data)
+            self.values_verified += 1
         return True
 
 
