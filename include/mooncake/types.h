@@ -75,6 +75,10 @@ struct ReplicateConfig {
     std::string preferred_segment;
     // Keep all parts of a multi-buffer put on the segment of this host.
     bool prefer_alloc_in_same_node = false;
+    // Segment names ("host:port") that must get no replica: the client
+    // fills this with peers it just failed to reach, so that a put fails
+    // over to live segments instead of waiting for the master to notice.
+    std::vector<std::string> excluded_segments;
 };
 
 // A range of memory a client contributes to the pool. `base` is the virtual

@@ -24,7 +24,8 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/real_client_service.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replica_selector.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replica_transfer.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/task_executor.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/task_executor.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/unreachable_segments.cpp)
 set_target_properties(mooncake_client_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_link_libraries(mooncake_client_objects
     PUBLIC mooncake_master_client mooncake_transfer mooncake_common)

@@ -10,6 +10,7 @@
 #include "client/local_buffer.h"
 #include "client/master_client.h"
 #include "client/replica_selector.h"
+#include "client/unreachable_segments.h"
 #include "mooncake/transfer_engine.h"
 #include "mooncake/types.h"
 
@@ -27,6 +28,8 @@ struct ClientContext {
     // (local_buffer_size == 0).
     std::shared_ptr<LocalBuffer> local_buffer;
     const ReplicaSelector* selector = nullptr;
+    // Peers whose transfers just failed: puts avoid them, gets try them last.
+    UnreachableSegments* unreachable = nullptr;
 };
 
 }  // namespace mooncake

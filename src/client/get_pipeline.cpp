@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "client/replica_transfer.h"
@@ -79,6 +80,14 @@ void GetPipeline::Run(std::span<const std::string> keys,
         read.position = i;
         read.replicas = std::move(found[w]->replicas);
         read.order = context_.selector->Order(read.replicas);
+        if (context_.unreachable != nullptr && read.order.size() > 1) {
+            // Replicas on peers that just failed us go last.
+            std::stable_partition(read.order.begin(), read.order.end(), [&](size_t r) {
+                return !read.replicas[r].is_memory_replica() ||
+                       !context_.unreachable->Contains(
+                           read.replicas[r].memory().transport_endpoint);
+            });
+        }
         if (read.order.empty()) {
             outcome.error = ErrorCode::INVALID_REPLICA;
             continue;
@@ -153,6 +162,9 @@ void GetPipeline::Run(std::span<const std::string> keys,
             LOG(WARNING) << "Reading '" << keys[read.position] << "' from "
                          << replica.memory().transport_endpoint
                          << " failed: " << ErrorCodeName(failure);
+            if (context_.unreachable != nullptr && failure == ErrorCode::TRANSFER_FAIL) {
+                context_.unreachable->Add(replica.memory().transport_endpoint);
+            }
             if (++read.attempt < read.order.size()) {
                 pending.push_back(r);
             } else {

@@ -1,9 +1,13 @@
 // The write path shared by every put flavour (staged, zero-copy, batch,
 // multi-buffer): PutStart, one TransferSync writing every replica of every
 // key, PutEnd; PutRevoke for whatever failed, so a reader never sees a
-// partial object. Runs entirely in the caller's thread.
+// partial object. A key whose replica could not be written because its
+// peer is unreachable is revoked and started again with that segment
+// excluded (a dead peer keeps its segment until the master notices), a
+// bounded number of times. Runs entirely in the caller's thread.
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,6 +38,15 @@ class PutPipeline {
              const ReplicateConfig& config, std::span<Status> results) const;
 
    private:
+    // One PutStart / transfer / PutEnd round for the positions in `work`.
+    // When `failed_segments` is given, returns the positions worth another
+    // round (their write failed for an unreachable peer and was revoked)
+    // and adds those peers' segment names to it.
+    std::vector<size_t> RunOnce(std::span<const std::string> keys,
+                                std::span<const PutSource> sources, const ReplicateConfig& config,
+                                const std::vector<size_t>& work, std::span<Status> results,
+                                std::vector<std::string>* failed_segments) const;
+
     const ClientContext& context_;
 };
 

@@ -99,6 +99,7 @@ Status RealClient::Setup() {
     }
     selector_ = std::make_unique<ReplicaSelector>(context_.segment_name);
     context_.selector = selector_.get();
+    context_.unreachable = &unreachable_;
 
     if (context_.has_segment) {
         Status mounted = master_->MountSegment(context_.client_id, segment_);

@@ -123,6 +123,7 @@ class RealClient final : public Client {
     bool segment_mounted_ = false;
     std::shared_ptr<LocalBuffer> local_buffer_;
     std::unique_ptr<ReplicaSelector> selector_;
+    UnreachableSegments unreachable_;
     ClientContext context_;
     PutPipeline put_pipeline_{context_};
     GetPipeline get_pipeline_{context_};

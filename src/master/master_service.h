@@ -99,8 +99,10 @@ class MasterService {
     Result<SegmentUsage> QuerySegment(const std::string& name) const;
 
     // ---- objects ----------------------------------------------------------
-    // INVALID_KEY for an empty or too long key; INVALID_PARAMS for size 0 or
-    // replica_num 0; SEGMENT_NOT_FOUND for an unknown preferred segment;
+    // INVALID_KEY for an empty or too long key; INVALID_PARAMS for size 0,
+    // replica_num 0 or more than 1024 excluded segments; SEGMENT_NOT_FOUND
+    // for an unknown preferred segment (unless excluded: replicas never go
+    // to config.excluded_segments);
     // OBJECT_ALREADY_EXISTS when the key holds an object (complete, or being
     // put and not yet a zombie); NO_AVAILABLE_HANDLE when no space is left
     // even after eviction, and when no segment is mounted at all. Fewer
@@ -126,7 +128,9 @@ class MasterService {
     Result<GetReplicaListResult> GetReplicaList(const std::string& key);
     std::vector<Result<GetReplicaListResult>> BatchGetReplicaList(
         const std::vector<std::string>& keys);
-    // INVALID_PARAMS for an invalid regex (ECMAScript syntax).
+    // INVALID_PARAMS for an invalid regex (ECMAScript syntax; longer than
+    // 4096 bytes or with back-references counts as invalid). Matching takes
+    // time linear in each key, whatever the pattern.
     Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
     GetReplicaListByRegex(const std::string& regex);
     // True when a complete object exists (grants a lease).

@@ -12,11 +12,20 @@ namespace {
 
 // Longest regular expression accepted by the regex calls.
 constexpr size_t kMaxRegexLength = 4096;
+// Most segment names a put may exclude (placement scans them per segment).
+constexpr size_t kMaxExcludedSegments = 1024;
 
 Result<std::regex> CompileRegex(const std::string& pattern) {
     if (pattern.size() > kMaxRegexLength) return Error(ErrorCode::INVALID_PARAMS);
     try {
-        return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
+        // __polynomial (a libstdc++ extension) matches with the breadth-first
+        // executor: time linear in the key for a given pattern. The default
+        // backtracking executor takes exponential time on patterns such as
+        // "(a*)*b", so one client's remove_by_regex could pin a master
+        // thread at full CPU for ever. Back-references, which only the
+        // backtracking executor supports, are refused (INVALID_PARAMS).
+        return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize |
+                                       std::regex_constants::__polynomial);
     } catch (const std::regex_error& error) {
         LOG(INFO) << "Rejected regex \"" << pattern << "\": " << error.what();
         return Error(ErrorCode::INVALID_PARAMS);
@@ -71,7 +80,10 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
                                                                    uint64_t value_size,
                                                                    const ReplicateConfig& config) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    if (value_size == 0 || config.replica_num == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (value_size == 0 || config.replica_num == 0 ||
+        config.excluded_segments.size() > kMaxExcludedSegments) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
     const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
 
     const uint64_t generation = eviction_generation_.load();
@@ -120,10 +132,14 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
             }
         }
 
-        auto placement = PlaceReplicas(view, value_size, replica_num, config.preferred_segment);
+        auto placement = PlaceReplicas(view, value_size, replica_num, config.preferred_segment,
+                                       config.excluded_segments);
         if (placement && placement->empty()) {
             for (const SegmentPool::Segment* segment : view.active()) {
-                if (segment->capacity >= value_size) attempt.eviction_may_help = true;
+                if (segment->capacity >= value_size &&
+                    !IsExcluded(config.excluded_segments, segment->info.name)) {
+                    attempt.eviction_may_help = true;
+                }
             }
         }
         if (!placement || placement->empty()) {

@@ -55,16 +55,22 @@ std::optional<PlacedReplica> AllocateOnName(const SegmentPool::ReadView& view,
     return std::nullopt;
 }
 
+bool IsExcluded(std::span<const std::string> excluded, std::string_view name) {
+    return std::find(excluded.begin(), excluded.end(), name) != excluded.end();
+}
+
 Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
                                                  size_t replica_num,
-                                                 std::string_view preferred_segment) {
+                                                 std::string_view preferred_segment,
+                                                 std::span<const std::string> excluded) {
     std::vector<PlacedReplica> placed;
-    // Names already holding a replica (or found full), and segments whose
-    // allocator refused despite enough free bytes (fragmentation).
-    std::vector<std::string_view> used_names;
+    // Names already holding a replica (or found full, or excluded), and
+    // segments whose allocator refused despite enough free bytes
+    // (fragmentation).
+    std::vector<std::string_view> used_names(excluded.begin(), excluded.end());
     std::vector<const SegmentPool::Segment*> refused;
 
-    if (!preferred_segment.empty()) {
+    if (!preferred_segment.empty() && !IsExcluded(excluded, preferred_segment)) {
         if (view.FindByName(preferred_segment) == nullptr) {
             return Error(ErrorCode::SEGMENT_NOT_FOUND);
         }

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,12 +28,18 @@ struct PlacedReplica {
 };
 
 // Allocates `size` bytes on up to `replica_num` segments with distinct
-// names. SEGMENT_NOT_FOUND when `preferred_segment` is non-empty and no
-// mounted segment has that name; otherwise the replicas that fitted (the
+// names, none of them named in `excluded` (segments the client could not
+// reach; an excluded preferred segment is simply skipped).
+// SEGMENT_NOT_FOUND when `preferred_segment` is non-empty, not excluded, and
+// no mounted segment has that name; otherwise the replicas that fitted (the
 // caller decides what zero means).
 Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
                                                  size_t replica_num,
-                                                 std::string_view preferred_segment);
+                                                 std::string_view preferred_segment,
+                                                 std::span<const std::string> excluded = {});
+
+// True when `name` is listed in `excluded`.
+bool IsExcluded(std::span<const std::string> excluded, std::string_view name);
 
 // Allocates `size` bytes on one of the segments named `name`, trying the
 // one with the most free bytes first. nullopt when none has room.

@@ -19,6 +19,7 @@ void ToProto(const ReplicateConfig& config, rpc::ReplicateConfig* out) {
     out->set_with_soft_pin(config.with_soft_pin);
     out->set_preferred_segment(config.preferred_segment);
     out->set_prefer_alloc_in_same_node(config.prefer_alloc_in_same_node);
+    for (const std::string& name : config.excluded_segments) out->add_excluded_segments(name);
 }
 
 ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
@@ -27,6 +28,8 @@ ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
     result.with_soft_pin = config.with_soft_pin();
     result.preferred_segment = config.preferred_segment();
     result.prefer_alloc_in_same_node = config.prefer_alloc_in_same_node();
+    result.excluded_segments.assign(config.excluded_segments().begin(),
+                                    config.excluded_segments().end());
     return result;
 }
 

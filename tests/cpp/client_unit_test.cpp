@@ -15,6 +15,7 @@
 #include "client/heartbeat.h"
 #include "client/local_buffer.h"
 #include "client/replica_selector.h"
+#include "client/unreachable_segments.h"
 #include "mooncake/client.h"
 
 namespace mooncake {
@@ -58,9 +59,8 @@ TEST(ClientConfigTest, RefusesBadFieldsWithInvalidParams) {
     EXPECT_TRUE(refused([](ClientConfig& c) { c.master_server_address = ""; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.global_segment_size = 1ull << 62; }));
     // A segment is populated up front: more than the machine has is refused.
-    EXPECT_TRUE(refused([](ClientConfig& c) {
-        c.global_segment_size = PhysicalMemoryBytes() + (1ull << 30);
-    }));
+    EXPECT_TRUE(refused(
+        [](ClientConfig& c) { c.global_segment_size = PhysicalMemoryBytes() + (1ull << 30); }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.local_buffer_size = ~0ull; }));
 }
 
@@ -250,6 +250,32 @@ TEST(ClientHeartbeatTest, IntervalIsAboutASecondAndSeveralPerTtl) {
     EXPECT_EQ(Heartbeat::IntervalFor(1), milliseconds(250));
     EXPECT_EQ(Heartbeat::IntervalFor(0), milliseconds(1000));
     EXPECT_GE(Heartbeat::IntervalFor(1), milliseconds(100));
+}
+
+TEST(UnreachableSegmentsTest, RemembersFailuresForAWhile) {
+    UnreachableSegments unreachable(std::chrono::milliseconds(200));
+    EXPECT_TRUE(unreachable.Current().empty());
+    unreachable.Add("10.0.0.1:12345");
+    unreachable.Add("10.0.0.1:12345");
+    unreachable.Add("10.0.0.2:12345");
+    EXPECT_TRUE(unreachable.Contains("10.0.0.1:12345"));
+    EXPECT_FALSE(unreachable.Contains("10.0.0.3:12345"));
+    EXPECT_EQ(unreachable.Current(),
+              (std::vector<std::string>{"10.0.0.1:12345", "10.0.0.2:12345"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(unreachable.Contains("10.0.0.1:12345"));
+    EXPECT_TRUE(unreachable.Current().empty());
+}
+
+TEST(UnreachableSegmentsTest, KeepsABoundedNumberOfNames) {
+    UnreachableSegments unreachable;
+    for (size_t i = 0; i < UnreachableSegments::kMaxEntries + 50; ++i) {
+        unreachable.Add("peer-" + std::to_string(i));
+    }
+    EXPECT_EQ(unreachable.Current().size(), UnreachableSegments::kMaxEntries);
+    EXPECT_FALSE(unreachable.Contains("peer-0"));
+    EXPECT_TRUE(
+        unreachable.Contains("peer-" + std::to_string(UnreachableSegments::kMaxEntries + 49)));
 }
 
 }  // namespace

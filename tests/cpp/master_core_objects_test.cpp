@@ -167,6 +167,18 @@ TEST_F(ObjectsTest, RegexSearchesAnywhereInTheKey) {
     EXPECT_TRUE(Exists("other_user_session"));
 }
 
+// Regression: the backtracking regex executor takes time exponential in the
+// key for patterns like "(a*)*b"; with 64 'a's a remove_by_regex would never
+// return. Matching is linear now, and back-references are refused.
+TEST_F(ObjectsTest, PathologicalRegexFinishesAndBackReferencesAreRefused) {
+    const std::string key(64, 'a');
+    Put(key, 10);
+    EXPECT_EQ(service_->RemoveByRegex("^(a*)*b$").value(), 0);
+    EXPECT_EQ(service_->GetReplicaListByRegex("(a|aa)+$").value().size(), 1u);
+    EXPECT_EQ(service_->RemoveByRegex("(a)\\1").error(), ErrorCode::INVALID_PARAMS);
+    EXPECT_TRUE(Exists(key));
+}
+
 TEST_F(ObjectsTest, MultipleReplicasAreAllReturned) {
     Mount(kClientB, "host-b:1", 16 * kMiB);
     ReplicateConfig config;

@@ -158,5 +158,25 @@ TEST(PlaceReplicasTest, NothingFitsGivesNoReplicas) {
     EXPECT_EQ(pool.used_bytes(), 0u);
 }
 
+TEST(PlaceReplicasTest, ExcludedSegmentsGetNoReplica) {
+    SegmentPool pool;
+    ASSERT_TRUE(pool.Mount(UUID{1, 1}, {UUID{9, 1}, "a:1", 0x10000, 1 << 20}));
+    ASSERT_TRUE(pool.Mount(UUID{2, 2}, {UUID{9, 2}, "b:1", 0x200000, 1 << 20}));
+    SegmentPool::ReadView view(pool);
+    const std::vector<std::string> excluded = {"a:1"};
+    for (int i = 0; i < 20; ++i) {
+        // An excluded preferred segment is skipped, not an error, and a
+        // second replica cannot go to the excluded segment either.
+        auto placed = PlaceReplicas(view, 100, 2, "a:1", excluded);
+        ASSERT_TRUE(placed.has_value());
+        ASSERT_EQ(placed->size(), 1u);
+        EXPECT_EQ((*placed)[0].segment->info.name, "b:1");
+    }
+    const std::vector<std::string> all = {"a:1", "b:1"};
+    auto none = PlaceReplicas(view, 100, 1, "", all);
+    ASSERT_TRUE(none.has_value());
+    EXPECT_TRUE(none->empty());
+}
+
 }  // namespace
 }  // namespace mooncake::testing
