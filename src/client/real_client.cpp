@@ -19,6 +19,20 @@ std::vector<T> Filled(size_t count, ErrorCode code) {
     return std::vector<T>(count, Error(code));
 }
 
+// The bytes read per key of a get into caller buffers, or its error.
+std::vector<Result<size_t>> SizesOf(const std::vector<GetOutcome>& outcomes) {
+    std::vector<Result<size_t>> results;
+    results.reserve(outcomes.size());
+    for (const GetOutcome& outcome : outcomes) {
+        if (outcome.error != ErrorCode::OK) {
+            results.emplace_back(Error(outcome.error));
+        } else {
+            results.emplace_back(static_cast<size_t>(outcome.size));
+        }
+    }
+    return results;
+}
+
 // OK when `data` may be read for `size` bytes: null is only allowed empty.
 bool ValidPart(const void* data, size_t size) { return data != nullptr || size == 0; }
 
@@ -426,16 +440,7 @@ std::vector<Result<size_t>> RealClient::BatchGetInto(const std::vector<std::stri
         destinations[i] = GetDestination{{MemoryPiece{buffers[i], capacities[i]}}, capacities[i]};
     }
     get_pipeline_.Run(keys, destinations, outcomes);
-    std::vector<Result<size_t>> results;
-    results.reserve(keys.size());
-    for (const GetOutcome& outcome : outcomes) {
-        if (outcome.error != ErrorCode::OK) {
-            results.emplace_back(Error(outcome.error));
-        } else {
-            results.emplace_back(static_cast<size_t>(outcome.size));
-        }
-    }
-    return results;
+    return SizesOf(outcomes);
 }
 
 std::vector<Result<size_t>> RealClient::BatchGetIntoMultiBuffers(
@@ -466,16 +471,7 @@ std::vector<Result<size_t>> RealClient::BatchGetIntoMultiBuffers(
         destinations[i] = std::move(destination);
     }
     get_pipeline_.Run(keys, destinations, outcomes);
-    std::vector<Result<size_t>> results;
-    results.reserve(keys.size());
-    for (const GetOutcome& outcome : outcomes) {
-        if (outcome.error != ErrorCode::OK) {
-            results.emplace_back(Error(outcome.error));
-        } else {
-            results.emplace_back(static_cast<size_t>(outcome.size));
-        }
-    }
-    return results;
+    return SizesOf(outcomes);
 }
 
 // ---- memory -----------------------------------------------------------------

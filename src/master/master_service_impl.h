@@ -137,6 +137,11 @@ class MasterServiceImpl {
                            const ReplicateConfig& config, size_t replica_num);
     // Frees every replica of `meta` now.
     static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
+    // For remove_all / remove_by_regex: frees and erases the object at
+    // `position` (shard locked by the caller) unless it is unfinished,
+    // leased or being copied/moved. True when it was removed.
+    bool RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
+                      ObjectTable::Position position, int64_t now_ms);
     // Erases an object, ending its copy/move record if it has one.
     void EraseObject(ObjectShard& shard, ObjectTable::Position position);
     // The object at `where` (its shard locked by the caller), or nullptr.
@@ -168,6 +173,9 @@ class MasterServiceImpl {
     // Frees the PROCESSING replicas of an op in flight and clears its marks.
     void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
                            ObjectMeta& meta);
+    // CopyRevoke / MoveRevoke: undoes `client_id`'s op of `kind` on `key`.
+    Status RevokeReplicationOp(const UUID& client_id, const std::string& key,
+                               ReplicationOp::Kind kind);
     std::vector<TaskAssignment> AssignTasks(const UUID& client_id, size_t max_tasks);
 
     const MasterConfig config_;

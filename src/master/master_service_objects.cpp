@@ -66,6 +66,15 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
     }
 }
 
+bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
+                                     ObjectTable::Position position, int64_t now_ms) {
+    const ObjectMeta& meta = shard.objects.meta(position);
+    if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) return false;
+    FreeReplicas(view, meta);
+    index_.Erase(shard, position);
+    return true;
+}
+
 void MasterServiceImpl::EraseObject(ObjectShard& shard, ObjectTable::Position position) {
     if (shard.objects.meta(position).op_in_flight()) {
         ops_.End(std::string(shard.objects.key(position)));
@@ -337,11 +346,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
             const KeyLocation where = index_.Locate(key);
             const auto position = index_.Find(where);
             if (position == ObjectIndex::kNotFound) continue;
-            const ObjectMeta& meta = shard.objects.meta(position);
-            if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) continue;
-            FreeReplicas(view, meta);
-            index_.Erase(shard, position);
-            ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
         }
         ObjectIndex::Compact(shard);
     }
@@ -358,11 +363,7 @@ int64_t MasterServiceImpl::RemoveAll() {
         SegmentPool::ReadView view(pool_);
         std::lock_guard<std::mutex> lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
-            const ObjectMeta& meta = shard.objects.meta(position);
-            if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) return;
-            FreeReplicas(view, meta);
-            index_.Erase(shard, position);
-            ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
         });
         ObjectIndex::Compact(shard);
     }

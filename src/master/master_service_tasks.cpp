@@ -221,18 +221,7 @@ Status MasterServiceImpl::CopyEnd(const UUID& client_id, const std::string& key)
 }
 
 Status MasterServiceImpl::CopyRevoke(const UUID& client_id, const std::string& key) {
-    if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    SegmentPool::ReadView view(pool_);
-    const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
-    ObjectMeta* object = FindObject(where);
-    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    const auto op = object->op_in_flight() ? ops_.Find(key) : std::nullopt;
-    if (!op || op->kind != ReplicationOp::Kind::kCopy || op->client != client_id) {
-        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
-    }
-    UndoReplicationOp(view, key, *object);
-    return OkStatus();
+    return RevokeReplicationOp(client_id, key, ReplicationOp::Kind::kCopy);
 }
 
 Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, const std::string& key,
@@ -326,6 +315,11 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
 }
 
 Status MasterServiceImpl::MoveRevoke(const UUID& client_id, const std::string& key) {
+    return RevokeReplicationOp(client_id, key, ReplicationOp::Kind::kMove);
+}
+
+Status MasterServiceImpl::RevokeReplicationOp(const UUID& client_id, const std::string& key,
+                                              ReplicationOp::Kind kind) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
@@ -333,7 +327,7 @@ Status MasterServiceImpl::MoveRevoke(const UUID& client_id, const std::string& k
     ObjectMeta* object = FindObject(where);
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const auto op = object->op_in_flight() ? ops_.Find(key) : std::nullopt;
-    if (!op || op->kind != ReplicationOp::Kind::kMove || op->client != client_id) {
+    if (!op || op->kind != kind || op->client != client_id) {
         return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
     }
     UndoReplicationOp(view, key, *object);

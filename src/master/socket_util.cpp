@@ -15,11 +15,6 @@
 
 namespace mooncake::net {
 
-void UniqueFd::Reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
-
 std::string ErrnoText(int error_number) {
     char buffer[256] = {};
     // GNU strerror_r returns the message, which may not live in `buffer`.

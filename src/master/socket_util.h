@@ -1,6 +1,6 @@
 // Small POSIX socket helpers (namespace net: the transfer engine has its own
 // of similar names) shared by the master's hot-path server and the
-// hot-path client: an owning file descriptor, listening sockets that report a
+// hot-path client: listening sockets that report a
 // readable reason when they cannot bind, and deadline-bounded I/O.
 #pragma once
 
@@ -13,31 +13,11 @@
 #include <string>
 #include <utility>
 
+#include "common/unique_fd.h"
+
 namespace mooncake::net {
 
-// Owns a file descriptor and closes it once.
-class UniqueFd {
-   public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    ~UniqueFd() { Reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) Reset(other.Release());
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    int get() const { return fd_; }
-    bool valid() const { return fd_ >= 0; }
-    int Release() { return std::exchange(fd_, -1); }
-    void Reset(int fd = -1);
-
-   private:
-    int fd_ = -1;
-};
-
+using ::mooncake::UniqueFd;
 using SteadyDeadline = std::chrono::steady_clock::time_point;
 
 // "strerror(errno)" for log lines and start-up errors.

@@ -9,16 +9,14 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <csignal>
-#include <cstdio>
-#include <ctime>
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <string>
 
 #include "client/dummy_rpc_protocol.h"
 #include "client/real_client_service.h"
+#include "common/daemon.h"
 #include "common/net_util.h"
 #include "common/size_parser.h"
 #include "mooncake/client.h"
@@ -50,26 +48,7 @@ DEFINE_string(service_address, "127.0.0.1",
 
 namespace {
 
-// Start-up failures are reported as exactly one line on stderr, so that
-// systemd's journal and scripts show the reason at a glance.
-int FailStartup(std::string reason) {
-    std::replace(reason.begin(), reason.end(), '\n', ' ');
-    std::replace(reason.begin(), reason.end(), '\r', ' ');
-    std::fprintf(stderr, "mooncake_client: %s\n", reason.c_str());
-    std::fflush(stderr);
-    return 1;
-}
-
-const char* SignalName(int signal_number) {
-    switch (signal_number) {
-        case SIGTERM:
-            return "SIGTERM";
-        case SIGINT:
-            return "SIGINT";
-        default:
-            return "a signal";
-    }
-}
+constexpr char kProgram[] = "mooncake_client";
 
 std::expected<uint64_t, std::string> SizeFlag(const char* name, const std::string& value) {
     auto size = mooncake::ParseSize(value);
@@ -142,14 +121,7 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Termination signals are taken by sigtimedwait() in this thread only;
-    // block them before any library starts a thread that would inherit them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    mooncake::StopSignals stop_signals;
 
     gflags::SetVersionString(MOONCAKE_VERSION);
     gflags::SetUsageMessage(
@@ -159,23 +131,26 @@ int main(int argc, char** argv) {
         "(setup_dummy) of this host on --port (see docs/standalone_client.md).");
     FLAGS_logtostderr = true;
     gflags::ParseCommandLineFlags(&argc, &argv, true);
-    if (argc > 1) return FailStartup(std::string("unexpected argument '") + argv[1] + "'");
+    if (argc > 1)
+        return mooncake::FailStartup(kProgram,
+                                     std::string("unexpected argument '") + argv[1] + "'");
     google::InitGoogleLogging(argv[0]);
 
     auto config = ConfigFromFlags();
-    if (!config) return FailStartup(config.error());
+    if (!config) return mooncake::FailStartup(kProgram, config.error());
 
     auto client = mooncake::Client::Create(config->client);
     if (!client.has_value()) {
-        return FailStartup("cannot start the client (" +
-                           std::string(mooncake::ErrorCodeName(client.error())) + ") with master " +
-                           config->client.master_server_address + " and metadata server " +
-                           config->client.metadata_server + "; the log above says why");
+        return mooncake::FailStartup(
+            kProgram, "cannot start the client (" +
+                          std::string(mooncake::ErrorCodeName(client.error())) + ") with master " +
+                          config->client.master_server_address + " and metadata server " +
+                          config->client.metadata_server + "; the log above says why");
     }
     auto service = std::make_unique<mooncake::RealClientService>(**client, config->service);
     if (auto started = service->Start(); !started) {
         (*client)->Close();
-        return FailStartup(started.error());
+        return mooncake::FailStartup(kProgram, started.error());
     }
     LOG(INFO) << "mooncake_client " << MOONCAKE_VERSION << " started: segment "
               << (*client)->GetHostname() << " (" << config->client.global_segment_size
@@ -184,13 +159,9 @@ int main(int argc, char** argv) {
               << config->service.threads << " request threads)";
 
     int received = 0;
-    while (received == 0) {
-        timespec wait{};
-        wait.tv_sec = 3600;
-        received = sigtimedwait(&stop_signals, nullptr, &wait);
-        if (received < 0) received = 0;  // timeout or EINTR
-    }
-    LOG(INFO) << "mooncake_client: " << SignalName(received) << " received, stopping";
+    while (received == 0) received = stop_signals.Wait(std::chrono::hours(1));
+    LOG(INFO) << "mooncake_client: " << mooncake::StopSignals::Name(received)
+              << " received, stopping";
     // Dummies first: requests being served finish, their memory is
     // unmapped; then the segment is unmounted.
     service->Stop();

@@ -25,11 +25,6 @@ bool MakeAddress(const std::string& ip, uint16_t port, sockaddr_in* address) {
 
 }  // namespace
 
-void UniqueFd::Reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
-
 void TuneDataSocket(int fd, int io_timeout_ms) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -10,35 +10,10 @@
 #include <string>
 #include <utility>
 
+#include "common/unique_fd.h"
 #include "mooncake/result.h"
 
 namespace mooncake {
-
-// Owns a file descriptor.
-class UniqueFd {
-   public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    ~UniqueFd() { Reset(); }
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept {
-        if (this != &other) {
-            Reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-
-    int get() const { return fd_; }
-    bool valid() const { return fd_ >= 0; }
-    int Release() { return std::exchange(fd_, -1); }
-    void Reset(int fd = -1);
-
-   private:
-    int fd_ = -1;
-};
 
 // TCP_NODELAY, kernel-autotuned (large) socket buffers, and a no-progress
 // timeout for blocking sends and receives.

@@ -22,17 +22,11 @@ using testing::HelperProcess;
 using testing::MakeClientConfig;
 using testing::MakeValue;
 using testing::MasterProcess;
+using testing::PutValue;
 using testing::ValueMatches;
 using testing::WaitFor;
 
 constexpr uint64_t kMiB = 1ull << 20;
-
-Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
-                const ReplicateConfig& config = {}) {
-    const std::vector<uint8_t> value = MakeValue(seed, size);
-    const ConstBytes part(value.data(), value.size());
-    return client.Put(key, std::span<const ConstBytes>(&part, 1), config);
-}
 
 // "" when the value read back is (seed, size); otherwise what went wrong.
 std::string CheckValue(Client& client, const std::string& key, uint64_t seed, size_t size) {

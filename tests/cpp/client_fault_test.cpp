@@ -18,22 +18,12 @@ using testing::HelperProcess;
 using testing::MakeClientConfig;
 using testing::MakeValue;
 using testing::MasterProcess;
+using testing::PutValue;
+using testing::ReadsBack;
 using testing::ValueMatches;
 using testing::WaitFor;
 
 constexpr uint64_t kMiB = 1ull << 20;
-
-Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
-                const ReplicateConfig& config = {}) {
-    const std::vector<uint8_t> value = MakeValue(seed, size);
-    const ConstBytes part(value.data(), value.size());
-    return client.Put(key, std::span<const ConstBytes>(&part, 1), config);
-}
-
-bool ReadsBack(Client& client, const std::string& key, uint64_t seed, size_t size) {
-    auto got = client.Get(key);
-    return got.has_value() && (*got)->size() == size && ValueMatches(seed, (*got)->data(), size);
-}
 
 TEST(ClientFaultTest, MasterRestartFailsCallsThenRemountsAndWorks) {
     MasterProcess master({"--default_kv_lease_ttl=300", "--client_ttl=4"});

@@ -178,6 +178,18 @@ bool ValueMatches(uint64_t seed, const uint8_t* data, size_t size) {
     return std::memcmp(expected.data(), data, size) == 0;
 }
 
+Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
+                const ReplicateConfig& config) {
+    const std::vector<uint8_t> value = MakeValue(seed, size);
+    const ConstBytes part(value.data(), value.size());
+    return client.Put(key, std::span<const ConstBytes>(&part, 1), config);
+}
+
+bool ReadsBack(Client& client, const std::string& key, uint64_t seed, size_t size) {
+    auto got = client.Get(key);
+    return got.has_value() && (*got)->size() == size && ValueMatches(seed, (*got)->data(), size);
+}
+
 // ---- MasterProcess ----------------------------------------------------------
 
 MasterProcess::MasterProcess(std::vector<std::string> extra_flags, std::string netns,

@@ -29,6 +29,12 @@ std::vector<uint8_t> MakeValue(uint64_t seed, size_t size);
 void FillValue(uint64_t seed, uint8_t* data, size_t size);
 bool ValueMatches(uint64_t seed, const uint8_t* data, size_t size);
 
+// Puts the value (seed, size) under `key` in one piece.
+Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
+                const ReplicateConfig& config = {});
+// True when `key` reads back as exactly the value (seed, size).
+bool ReadsBack(Client& client, const std::string& key, uint64_t seed, size_t size);
+
 // The real mooncake_master binary with its embedded HTTP metadata server,
 // everything bound to `host` (127.0.0.1 unless given) on free ports, inside
 // network namespace `netns` when one is named. Stopped by the destructor,

@@ -39,6 +39,8 @@ using testing::MakeClientConfig;
 using testing::MakeValue;
 using testing::MasterProcess;
 using testing::PickFreePort;
+using testing::PutValue;
+using testing::ReadsBack;
 using testing::ValueMatches;
 using testing::WaitFor;
 using Clock = std::chrono::steady_clock;
@@ -265,18 +267,6 @@ class DummyProcess {
 };
 
 // ---- helpers ----------------------------------------------------------------
-
-Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
-                const ReplicateConfig& config = {}) {
-    const std::vector<uint8_t> value = MakeValue(seed, size);
-    const ConstBytes part(value.data(), value.size());
-    return client.Put(key, std::span<const ConstBytes>(&part, 1), config);
-}
-
-bool ReadsBack(Client& client, const std::string& key, uint64_t seed, size_t size) {
-    auto got = client.Get(key);
-    return got.has_value() && (*got)->size() == size && ValueMatches(seed, (*got)->data(), size);
-}
 
 std::unique_ptr<DummyClient> ConnectDummy(const std::string& server, uint64_t pool = 16 * kMiB,
                                           uint64_t buffer = 16 * kMiB, uint32_t timeout_ms = 0) {
