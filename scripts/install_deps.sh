@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the benchmarks need.
 # Idempotent: does nothing when everything is installed already.
+# With --fuzz, also the compiler for the libFuzzer binaries of tests/fuzz.
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,12 @@ PACKAGES=(
     python3-numpy python3-pytest python3-setuptools python3-wheel
     python3-torch python3-redis redis-server
 )
+if [ "${1:-}" = "--fuzz" ]; then
+    # libFuzzer binaries (-DMOONCAKE_BUILD_FUZZERS=ON): clang 14 and 15 cannot
+    # compile libstdc++ 12's <expected>, clang 16 can. The g++ replay of the
+    # same fuzz targets is part of the normal build and needs none of this.
+    PACKAGES+=(clang-16 libclang-rt-16-dev)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do

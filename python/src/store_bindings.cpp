@@ -539,16 +539,23 @@ void BindQueries(py::class_<StoreHandle>& store) {
             py::arg("key"), "The key's replica descriptors; [] when missing.")
         .def(
             "batch_get_replica_desc",
-            [](StoreHandle& self, const std::vector<std::string>& keys) {
+            [](StoreHandle& self, const py::sequence& key_objects) -> py::dict {
+                const auto keys = key_objects.cast<std::vector<std::string>>();
                 std::map<std::string, std::vector<ReplicaDescriptor>> found;
                 ClientPtr client = self.client();
                 if (client && !keys.empty()) {
                     py::gil_scoped_release release;
                     found = client->BatchGetReplicaDesc(keys);
                 }
-                // Every requested key is in the result; missing ones map to [].
-                for (const std::string& key : keys) found.try_emplace(key);
-                return found;
+                // Every requested key is in the result (missing ones map to
+                // []), under the caller's own key object: a bytes key that
+                // is not UTF-8 could not be turned back into a str.
+                py::dict result;
+                for (size_t i = 0; i < keys.size(); ++i) {
+                    auto it = found.find(keys[i]);
+                    result[key_objects[i]] = it == found.end() ? py::list() : py::cast(it->second);
+                }
+                return result;
             },
             py::arg("keys"), "dict key -> list of descriptors ([] for missing keys).")
         .def(

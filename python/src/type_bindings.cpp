@@ -21,7 +21,25 @@ struct MemoryReplicaView {
     MemoryDescriptor buffer_descriptor;
 };
 
-std::string Quoted(const std::string& text) { return std::string(py::repr(py::str(text))); }
+// Text from the store as a str; bytes when it is not UTF-8 (keys are bytes
+// on the wire, and a bytes key given by the caller may be any bytes).
+py::object TextOrBytes(const std::string& text) {
+    PyObject* decoded =
+        PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), nullptr);
+    if (decoded != nullptr) return py::reinterpret_steal<py::str>(decoded);
+    PyErr_Clear();
+    return py::bytes(text);
+}
+
+// Human-readable text (log-like messages): undecodable bytes are replaced.
+py::str ReadableText(const std::string& text) {
+    PyObject* decoded =
+        PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+    if (decoded == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(decoded);
+}
+
+std::string Quoted(const std::string& text) { return std::string(py::repr(TextOrBytes(text))); }
 
 // The spec shows prefer_alloc_in_same_node both as a bool and as the string
 // "True"; accept both spellings rather than fail on a documented form.
@@ -191,8 +209,8 @@ void BindTasks(py::module_& m) {
         .def_readonly("last_updated_at_ms_epoch", &TaskInfo::last_updated_at_ms_epoch)
         .def_property_readonly("assigned_client",
                                [](const TaskInfo& t) { return UuidToTuple(t.assigned_client); })
-        .def_readonly("message", &TaskInfo::message)
-        .def_readonly("key", &TaskInfo::key)
+        .def_property_readonly("message", [](const TaskInfo& t) { return ReadableText(t.message); })
+        .def_property_readonly("key", [](const TaskInfo& t) { return TextOrBytes(t.key); })
         .def_readonly("source", &TaskInfo::source)
         .def_readonly("targets", &TaskInfo::targets)
         .def_readonly("attempts", &TaskInfo::attempts)

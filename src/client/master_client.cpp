@@ -7,6 +7,7 @@
 #include <atomic>
 #include <limits>
 #include <mutex>
+#include <string_view>
 
 #include "client/hot_rpc_client.h"
 #include "common/net_util.h"
@@ -45,6 +46,64 @@ bool IsIdempotent(Body body) {
         default:
             return false;
     }
+}
+
+// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates,
+// nothing above U+10FFFF): what protobuf demands of proto3 `string` fields.
+bool IsUtf8(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        size_t extra = 0;
+        uint32_t code = 0;
+        if (byte < 0x80) {
+            ++i;
+            continue;
+        } else if ((byte & 0xE0) == 0xC0) {
+            extra = 1;
+            code = byte & 0x1F;
+        } else if ((byte & 0xF0) == 0xE0) {
+            extra = 2;
+            code = byte & 0x0F;
+        } else if ((byte & 0xF8) == 0xF0) {
+            extra = 3;
+            code = byte & 0x07;
+        } else {
+            return false;
+        }
+        if (text.size() - i <= extra) return false;
+        for (size_t k = 1; k <= extra; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0) != 0x80) return false;
+            code = (code << 6) | (next & 0x3F);
+        }
+        constexpr uint32_t kSmallestOfLength[] = {0, 0x80, 0x800, 0x10000};
+        if (code < kSmallestOfLength[extra] || code > 0x10FFFF ||
+            (code >= 0xD800 && code <= 0xDFFF)) {
+            return false;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+// Segment names and regexes travel in proto3 `string` fields, which the
+// master refuses to parse unless they are UTF-8: it would drop the
+// connection and the caller would see RPC_FAIL for what is a bad argument.
+// Refuse such text here, before anything is sent.
+Status RequireUtf8(const char* what, std::string_view text) {
+    if (IsUtf8(text)) return OkStatus();
+    LOG(WARNING) << "Refused " << what << " that is not valid UTF-8 (" << text.size()
+                 << " bytes): INVALID_PARAMS";
+    return Error(ErrorCode::INVALID_PARAMS);
+}
+
+Status RequireUtf8(const ReplicateConfig& config) {
+    MC_RETURN_IF_ERROR(RequireUtf8("a preferred segment name", config.preferred_segment));
+    for (const std::string& name : config.excluded_segments) {
+        MC_RETURN_IF_ERROR(RequireUtf8("an excluded segment name", name));
+    }
+    return OkStatus();
 }
 
 std::chrono::system_clock::time_point ToSystemDeadline(SteadyClock::time_point deadline) {
@@ -571,6 +630,7 @@ Result<MasterServiceInfo> MasterClient::GetServiceInfo() {
 
 Status MasterClient::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a segment name", segment.name));
     auto* body = request.mutable_mount_segment();
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment, body->mutable_segment());
@@ -612,6 +672,7 @@ Result<std::vector<std::string>> MasterClient::GetAllSegments() {
 
 Result<SegmentUsage> MasterClient::QuerySegment(const std::string& name) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a segment name", name));
     request.mutable_query_segment()->set_name(name);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
@@ -625,6 +686,7 @@ Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client
                                                               uint64_t value_size,
                                                               const ReplicateConfig& config) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8(config));
     auto* body = request.mutable_put_start();
     ToProto(client_id, body->mutable_client_id());
     body->set_key(key);
@@ -672,6 +734,7 @@ Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchP
     const UUID& client_id, const std::vector<std::string>& keys,
     const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8(config));
     auto* body = request.mutable_batch_put_start();
     ToProto(client_id, body->mutable_client_id());
     body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
@@ -751,6 +814,7 @@ Result<std::vector<Result<GetReplicaListResult>>> MasterClient::BatchGetReplicaL
 Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
 MasterClient::GetReplicaListByRegex(const std::string& regex) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_get_replica_list_by_regex()->set_regex(regex);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
@@ -806,6 +870,7 @@ Status MasterClient::Remove(const std::string& key) {
 
 Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_remove_by_regex()->set_regex(regex);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
@@ -841,6 +906,9 @@ Result<PingResult> MasterClient::Ping(const UUID& client_id) {
 Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
                                           const std::vector<std::string>& targets) {
     rpc::MasterRequest request;
+    for (const std::string& target : targets) {
+        MC_RETURN_IF_ERROR(RequireUtf8("a copy target", target));
+    }
     auto* body = request.mutable_create_copy_task();
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
@@ -854,6 +922,8 @@ Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
 Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::string& source,
                                           const std::string& target) {
     rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a move source", source));
+    MC_RETURN_IF_ERROR(RequireUtf8("a move target", target));
     auto* body = request.mutable_create_move_task();
     body->set_key(key);
     body->set_source(source);

@@ -33,7 +33,11 @@ Result<HostPort> ParseHostPort(std::string_view text) {
             result.host = std::string(text);
         }
     }
-    if (result.host.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    // Brackets only delimit an IPv6 literal; a host containing one would
+    // not survive JoinHostPort and parse back.
+    if (result.host.empty() || result.host.find_first_of("[]") != std::string::npos) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
     if (!port_text.empty()) {
         unsigned value = 0;
         auto [end, ec] =

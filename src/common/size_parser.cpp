@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace mooncake {
@@ -76,11 +77,16 @@ Result<uint64_t> ParseSize(std::string_view text) {
         if (value != 0 && multiplier > UINT64_MAX / value) return Error(ErrorCode::INVALID_PARAMS);
         return value * multiplier;
     }
-    const long double value = std::stold(number) * static_cast<long double>(multiplier);
-    if (!std::isfinite(value) || value >= 18446744073709551615.0L) {
+    // strtold, not stold: a number too large for a long double must be an
+    // error code, not a std::out_of_range thrown at the caller. Overflow
+    // gives HUGE_VALL, refused below; underflow gives ~0, which is right.
+    const long double value =
+        std::strtold(number.c_str(), nullptr) * static_cast<long double>(multiplier);
+    if (!std::isfinite(value) || value > 18446744073709551615.0L) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    return static_cast<uint64_t>(std::llround(value));
+    // roundl, not llround: values at or above 2^63 do not fit a long long.
+    return static_cast<uint64_t>(std::roundl(value));
 }
 
 }  // namespace mooncake

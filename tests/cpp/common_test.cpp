@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 
 #include "common/net_util.h"
 #include "common/size_parser.h"
@@ -38,6 +39,23 @@ TEST(SizeParserTest, RejectsPercentagesAndGarbage) {
     }
 }
 
+// Found by tests/fuzz (parse_size): a decimal too long for a long double
+// threw std::out_of_range out of std::stold, and decimals at or above 2^63
+// came back as 2^63 (llround overflowed).
+TEST(SizeParserTest, HugeDecimalsAreErrorsOrExactNotExceptions) {
+    const std::string huge = std::string(5000, '9') + ".5";
+    auto parsed = ParseSize(huge);
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error(), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(ParseSize("0." + std::string(5000, '0') + "1 GB").value(), 0u);
+
+    EXPECT_EQ(ParseSize("10000000000000000000.0").value(), 10000000000000000000ull);
+    EXPECT_EQ(ParseSize("9223372036854775808.4").value(), 9223372036854775808ull);
+    EXPECT_EQ(ParseSize("10000.5 PB").value(), (10000ull << 50) + (1ull << 49));
+    EXPECT_EQ(ParseSize("18446744073709551615.0").value(), UINT64_MAX);
+    EXPECT_FALSE(ParseSize("18446744073709551616.0").has_value());
+}
+
 TEST(NetUtilTest, ParsesHostAndPort) {
     auto plain = ParseHostPort("localhost");
     ASSERT_TRUE(plain.has_value());
@@ -59,6 +77,22 @@ TEST(NetUtilTest, ParsesHostAndPort) {
     EXPECT_FALSE(ParseHostPort("host:0").has_value());
     EXPECT_FALSE(ParseHostPort("host:70000").has_value());
     EXPECT_FALSE(ParseHostPort(":80").has_value());
+}
+
+// Found by tests/fuzz (parse_host_port): "[[a]:1" parsed as host "[a" whose
+// JoinHostPort ("[[a:1") no longer parsed. Brackets inside a host are refused.
+TEST(NetUtilTest, RefusesBracketsInsideTheHost) {
+    for (const char* bad : {"[[a]:1", "a]:1", "[a[b]:2", "x[y", "[a]]"}) {
+        auto parsed = ParseHostPort(bad);
+        ASSERT_FALSE(parsed.has_value()) << bad;
+        EXPECT_EQ(parsed.error(), ErrorCode::INVALID_PARAMS) << bad;
+    }
+    auto v6 = ParseHostPort("[fe80::1]:7");
+    ASSERT_TRUE(v6.has_value());
+    auto again = ParseHostPort(JoinHostPort(v6->host, *v6->port));
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->host, "fe80::1");
+    EXPECT_EQ(again->port, v6->port);
 }
 
 TEST(NetUtilTest, LoopbackNamesBindToLoopback) {

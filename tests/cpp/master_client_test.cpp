@@ -247,6 +247,50 @@ TEST_F(MasterClientTest, TasksRoundTrip) {
     EXPECT_EQ(CodeOf(move), ErrorCode::INVALID_PARAMS);
 }
 
+// Segment names and regexes travel in proto3 `string` fields: text that is
+// not UTF-8 used to reach the master, which could not parse the request,
+// dropped the hot connection, and the caller saw RPC_FAIL. It is a bad
+// argument: INVALID_PARAMS, without disturbing the connection.
+TEST_F(MasterClientTest, NonUtf8TextIsRefusedAsInvalidParams) {
+    auto client = Connect(true);
+    ASSERT_NE(client, nullptr);
+    const UUID owner = UUID::Generate();
+    ASSERT_TRUE(client->MountSegment(owner, MakeSegment("127.0.0.1:21011")));
+    const double errors_before =
+        ScrapeMetric(master_->ports().metrics, "mooncake_master_hot_rpc_protocol_errors_total")
+            .value_or(-1);
+
+    const std::string not_utf8 = "\xff\xfe(";
+    EXPECT_EQ(CodeOf(client->RemoveByRegex(not_utf8)), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->GetReplicaListByRegex(not_utf8)), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->CreateCopyTask("k", {not_utf8})), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->CreateMoveTask("k", not_utf8, "127.0.0.1:21011")),
+              ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->CreateMoveTask("k", "127.0.0.1:21011", not_utf8)),
+              ErrorCode::INVALID_PARAMS);
+    ReplicateConfig config = OneReplica();
+    config.preferred_segment = not_utf8;
+    EXPECT_EQ(CodeOf(client->PutStart(owner, "k", 100, config)), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->BatchPutStart(owner, {"k"}, {100}, config)),
+              ErrorCode::INVALID_PARAMS);
+    config.preferred_segment.clear();
+    config.excluded_segments = {"\xc0\x80"};  // an overlong NUL
+    EXPECT_EQ(CodeOf(client->PutStart(owner, "k", 100, config)), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CodeOf(client->MountSegment(UUID::Generate(), MakeSegment("\xed\xa0\x80:1"))),
+              ErrorCode::INVALID_PARAMS);  // a UTF-16 surrogate
+
+    // Well-formed multi-byte text is passed on, and the hot path was never
+    // fed a frame it could not parse.
+    auto removed = client->RemoveByRegex("\xc3\xa9+\xf0\x9f\x8c\x99");
+    ASSERT_TRUE(removed.has_value()) << ErrorCodeName(removed.error());
+    EXPECT_EQ(*removed, 0);
+    EXPECT_TRUE(client->UsingHotPath());
+    EXPECT_EQ(
+        ScrapeMetric(master_->ports().metrics, "mooncake_master_hot_rpc_protocol_errors_total")
+            .value_or(-1),
+        errors_before);
+}
+
 TEST_F(MasterClientTest, ManyThreadsShareOneClient) {
     auto client = Connect(true);
     ASSERT_NE(client, nullptr);

@@ -9,7 +9,10 @@ object's bytes, a partial object, or stale memory is caught.
 """
 
 import hashlib
+import os
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -19,6 +22,18 @@ import numpy as np
 from mooncake_testing import wait_until
 
 MiB = 1024 * 1024
+
+# Worker scripts (store_worker.py runs them with `args`) start with this, so
+# that they can import this module: pass paths=SUITE_PATHS in the args.
+SUITE_PATHS = [os.path.dirname(os.path.abspath(__file__)),
+               os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "python")]
+WORKER_PRELUDE = """
+import sys
+for path in args["paths"]:
+    if path not in sys.path:
+        sys.path.insert(0, path)
+"""
 
 # The master's answer codes the suite checks for (see ErrorCode).
 RPC_FAIL = -900
@@ -80,6 +95,38 @@ class ValueChecker:
         return True
 
 
+# Values several writers race to put under one key: each one carries its
+# writer, a sequence number and a checksum over the key and the whole value,
+# so a reader can tell a complete value written for this key from a mix of
+# two writes, a truncated one, or another key's bytes.
+_STAMP = struct.Struct("<4sQQI")
+_STAMP_MAGIC = b"MCRV"
+_STAMP_DIGEST = 16
+STAMP_OVERHEAD = _STAMP.size + _STAMP_DIGEST
+
+
+def stamped_value(key, writer, sequence, payload):
+    """`payload` framed as a self-verifying value of `key`."""
+    head = _STAMP.pack(_STAMP_MAGIC, writer, sequence, len(payload))
+    tail = hashlib.blake2b(key.encode() + head + payload, digest_size=_STAMP_DIGEST).digest()
+    return head + payload + tail
+
+
+def stamped_writer(key, data):
+    """(writer, sequence) of a complete stamped value of `key`, or None when
+    `data` is not one."""
+    data = bytes(data)
+    if len(data) < STAMP_OVERHEAD:
+        return None
+    magic, writer, sequence, length = _STAMP.unpack_from(data)
+    if magic != _STAMP_MAGIC or length != len(data) - STAMP_OVERHEAD:
+        return None
+    body, tail = data[:-_STAMP_DIGEST], data[-_STAMP_DIGEST:]
+    if hashlib.blake2b(key.encode() + body, digest_size=_STAMP_DIGEST).digest() != tail:
+        return None
+    return writer, sequence
+
+
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
@@ -131,6 +178,32 @@ class CallTimer:
         return False
 
 
+def send_garbage(port, payload, read_timeout_s=0.5, complete=None, host="127.0.0.1"):
+    """Connects to host:port, sends `payload` (as much as the peer accepts
+    before closing), and returns what the peer answered before it closed, the
+    timeout ran out, or complete(answer) became true."""
+    answer = b""
+    with socket.create_connection((host, port), timeout=10) as connection:
+        try:
+            connection.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass  # the peer gave up on us: what it said before still counts
+        deadline = time.monotonic() + read_timeout_s
+        while complete is None or not complete(answer):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            connection.settimeout(left)
+            try:
+                chunk = connection.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
 def replica_segments(store, key):
     """Segment names holding the replicas of `key` ([] when none)."""
     return [replica.get_memory_descriptor().buffer_descriptor.transport_endpoint
@@ -138,7 +211,9 @@ def replica_segments(store, key):
 
 
 __all__ = [
+    "SUITE_PATHS", "WORKER_PRELUDE",
     "CallTimer", "INVALID_KEY", "INVALID_PARAMS", "MiB", "OBJECT_NOT_FOUND", "RPC_FAIL",
-    "REPLICA_IS_NOT_READY", "ValueChecker", "digest", "make_key", "master_metrics", "metric",
-    "parse_metrics", "replica_segments", "rss_bytes", "size_of", "value_for", "wait_until",
+    "REPLICA_IS_NOT_READY", "STAMP_OVERHEAD", "ValueChecker", "digest", "make_key",
+    "master_metrics", "metric", "parse_metrics", "replica_segments", "rss_bytes", "send_garbage",
+    "size_of", "stamped_value", "stamped_writer", "value_for", "wait_until",
 ]
