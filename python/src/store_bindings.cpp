@@ -39,6 +39,19 @@ void FitToKeys(std::vector<T>& results, size_t key_count, const T& filler) {
     }
 }
 
+// BatchGet with the GIL released; errors for every key on a closed store.
+std::vector<Result<std::shared_ptr<Buffer>>> BatchGetBuffers(StoreHandle& self,
+                                                             const std::vector<std::string>& keys) {
+    ClientPtr client = self.client();
+    std::vector<Result<std::shared_ptr<Buffer>>> got;
+    if (client && !keys.empty()) {
+        py::gil_scoped_release release;
+        got = client->BatchGet(keys);
+    }
+    FitToKeys(got, keys.size(), Result<std::shared_ptr<Buffer>>(Error(ErrorCode::INTERNAL_ERROR)));
+    return got;
+}
+
 std::vector<int> StatusesToInts(const std::vector<Status>& statuses) {
     std::vector<int> codes;
     codes.reserve(statuses.size());
@@ -282,14 +295,7 @@ void BindPutsAndGets(py::class_<StoreHandle>& store) {
         .def(
             "get_batch",
             [](StoreHandle& self, const std::vector<std::string>& keys) -> py::list {
-                ClientPtr client = self.client();
-                std::vector<Result<std::shared_ptr<Buffer>>> got;
-                if (client && !keys.empty()) {
-                    py::gil_scoped_release release;
-                    got = client->BatchGet(keys);
-                }
-                FitToKeys(got, keys.size(),
-                          Result<std::shared_ptr<Buffer>>(Error(ErrorCode::INTERNAL_ERROR)));
+                std::vector<Result<std::shared_ptr<Buffer>>> got = BatchGetBuffers(self, keys);
                 std::vector<CopySource> sources(keys.size());
                 for (size_t i = 0; i < got.size(); ++i) {
                     if (got[i].has_value()) sources[i] = {(*got[i])->data(), (*got[i])->size()};
@@ -314,14 +320,7 @@ void BindPutsAndGets(py::class_<StoreHandle>& store) {
         .def(
             "batch_get_buffer",
             [](StoreHandle& self, const std::vector<std::string>& keys) -> py::list {
-                ClientPtr client = self.client();
-                std::vector<Result<std::shared_ptr<Buffer>>> got;
-                if (client && !keys.empty()) {
-                    py::gil_scoped_release release;
-                    got = client->BatchGet(keys);
-                }
-                FitToKeys(got, keys.size(),
-                          Result<std::shared_ptr<Buffer>>(Error(ErrorCode::INTERNAL_ERROR)));
+                std::vector<Result<std::shared_ptr<Buffer>>> got = BatchGetBuffers(self, keys);
                 py::list handles(keys.size());
                 for (size_t i = 0; i < got.size(); ++i) {
                     handles[i] = got[i].has_value()
