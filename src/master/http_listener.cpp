@@ -12,15 +12,28 @@
 
 namespace mooncake {
 
+namespace {
+
+// Requests served at once per listener (metadata server, /metrics).
+constexpr size_t kWorkerThreads = 32;
+
+}  // namespace
+
 HttpListener::HttpListener() : server_(std::make_unique<httplib::Server>()) {
     server_->set_socket_options([](socket_t sock) {
         const int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    // Idle keep-alive connections must not pin the worker threads for long.
-    server_->set_read_timeout(std::chrono::seconds(10));
-    server_->set_write_timeout(std::chrono::seconds(10));
+    // Idle keep-alive connections and stalled requests (a lying
+    // Content-Length, a peer that stops sending) must not pin the worker
+    // threads for long: each holds one until a timeout, so the pool is
+    // larger than httplib's default and the timeouts short.
+    server_->set_read_timeout(std::chrono::seconds(5));
+    server_->set_write_timeout(std::chrono::seconds(5));
     server_->set_keep_alive_timeout(5);
+    // httplib owns the queue it gets from this factory (its API takes a raw
+    // pointer).
+    server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
 }
 
 HttpListener::~HttpListener() { Stop(); }
