@@ -58,6 +58,36 @@ struct DummyClient::SizeAnswer {
     uint64_t size = 0;
 };
 
+namespace {
+
+// Adds a DataItem (key and shared-memory ranges) to `items` for every key
+// whose plan holds no error, and records the errors in `results`. Returns
+// the positions sent, in request order.
+template <typename Plan, typename ResultT>
+std::vector<size_t> AddPlannedItems(const std::vector<std::string>& keys,
+                                    const std::vector<Plan>& plans,
+                                    google::protobuf::RepeatedPtrField<dummy_rpc::DataItem>* items,
+                                    std::vector<ResultT>& results) {
+    std::vector<size_t> sent;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (plans[i].error != ErrorCode::OK) {
+            results[i] = Error(plans[i].error);
+            continue;
+        }
+        dummy_rpc::DataItem* item = items->Add();
+        item->set_key(keys[i]);
+        for (const auto& [offset, length] : plans[i].ranges) {
+            dummy_rpc::ShmRange* range = item->add_ranges();
+            range->set_offset(offset);
+            range->set_length(length);
+        }
+        sent.push_back(i);
+    }
+    return sent;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Client>> Client::ConnectDummy(const DummyClientConfig& config) {
     auto client = DummyClient::Connect(config);
     if (!client.has_value()) return Error(client.error());
@@ -313,21 +343,7 @@ std::vector<Status> DummyClient::PutPlanned(const std::vector<std::string>& keys
     dummy_rpc::Request request;
     dummy_rpc::PutRequest* put = request.mutable_put();
     ToProto(config, put->mutable_config());
-    std::vector<size_t> sent;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (plans[i].error != ErrorCode::OK) {
-            results[i] = Error(plans[i].error);
-            continue;
-        }
-        dummy_rpc::DataItem* item = put->add_items();
-        item->set_key(keys[i]);
-        for (const auto& [offset, length] : plans[i].ranges) {
-            dummy_rpc::ShmRange* range = item->add_ranges();
-            range->set_offset(offset);
-            range->set_length(length);
-        }
-        sent.push_back(i);
-    }
+    const std::vector<size_t> sent = AddPlannedItems(keys, plans, put->mutable_items(), results);
     if (sent.empty()) return results;
     dummy_rpc::Response response;
     bool maybe_delivered = false;
@@ -515,21 +531,7 @@ std::vector<Result<size_t>> DummyClient::GetIntoPlanned(const std::vector<std::s
     dummy_rpc::Request request;
     dummy_rpc::GetIntoRequest* get = request.mutable_get_into();
     get->set_report_sizes(report_sizes);
-    std::vector<size_t> sent;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (plans[i].error != ErrorCode::OK) {
-            results[i] = Error(plans[i].error);
-            continue;
-        }
-        dummy_rpc::DataItem* item = get->add_items();
-        item->set_key(keys[i]);
-        for (const auto& [offset, length] : plans[i].ranges) {
-            dummy_rpc::ShmRange* range = item->add_ranges();
-            range->set_offset(offset);
-            range->set_length(length);
-        }
-        sent.push_back(i);
-    }
+    const std::vector<size_t> sent = AddPlannedItems(keys, plans, get->mutable_items(), results);
     if (sent.empty()) return results;
     dummy_rpc::Response response;
     bool maybe_delivered = false;
