@@ -58,6 +58,19 @@ Status ValidateKey(const std::string& key) {
     return OkStatus();
 }
 
+ValidKeys SelectValidKeys(const std::vector<std::string>& keys) {
+    ValidKeys selected;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (Status valid = ValidateKey(keys[i]); !valid.has_value()) {
+            selected.refused.emplace_back(i, valid.error());
+            continue;
+        }
+        selected.keys.push_back(keys[i]);
+        selected.positions.push_back(i);
+    }
+    return selected;
+}
+
 Status ValidateReplicateConfig(const ReplicateConfig& config) {
     if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
     return OkStatus();

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mooncake/client.h"
 #include "mooncake/result.h"
@@ -24,6 +26,15 @@ Status ValidateClientConfig(const ClientConfig& config);
 
 // INVALID_KEY for an empty key or one longer than kMaxKeyLength.
 Status ValidateKey(const std::string& key);
+
+// A batch's keys split by ValidateKey: batch calls send only the valid ones
+// and answer the refused ones with their error, at their own positions.
+struct ValidKeys {
+    std::vector<std::string> keys;                      // the keys ValidateKey accepts, in order
+    std::vector<size_t> positions;                      // where each of them stands in the input
+    std::vector<std::pair<size_t, ErrorCode>> refused;  // (position, error)
+};
+ValidKeys SelectValidKeys(const std::vector<std::string>& keys);
 
 // INVALID_PARAMS for replica_num 0.
 Status ValidateReplicateConfig(const ReplicateConfig& config);

@@ -179,8 +179,8 @@ Status DummyClient::Close() {
     {
         std::lock_guard<std::mutex> memory_lock(memory_mutex_);
         pool_allocations_.clear();
-        registered_.clear();
     }
+    registered_.Clear();
     ReleaseQuarantine();
     // Slices handed out by Get keep the mapping alive until they go.
     memory_.reset();
@@ -766,68 +766,40 @@ std::vector<Result<std::shared_ptr<Buffer>>> DummyClient::BatchGet(
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Entry>(keys.size(), kClosed);
     std::vector<Entry> results(keys.size(), Error(ErrorCode::INTERNAL_ERROR));
-    std::vector<std::string> valid_keys;
-    std::vector<size_t> positions;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (Status valid = ValidateKey(keys[i]); !valid.has_value()) {
-            results[i] = Error(valid.error());
-            continue;
-        }
-        valid_keys.push_back(keys[i]);
-        positions.push_back(i);
-    }
-    if (valid_keys.empty()) return results;
-    std::vector<Entry> got = GetIntoSlices(valid_keys, QuerySizes(valid_keys));
-    for (size_t k = 0; k < positions.size(); ++k) {
+    const ValidKeys valid = SelectValidKeys(keys);
+    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
+    if (valid.keys.empty()) return results;
+    std::vector<Entry> got = GetIntoSlices(valid.keys, QuerySizes(valid.keys));
+    for (size_t k = 0; k < valid.positions.size(); ++k) {
         if (!got[k].has_value() && got[k].error() == ErrorCode::INVALID_PARAMS) {
-            const std::vector<std::string> retry{valid_keys[k]};
+            const std::vector<std::string> retry{valid.keys[k]};
             got[k] = GetIntoSlices(retry, QuerySizes(retry))[0];
         }
-        results[positions[k]] = std::move(got[k]);
+        results[valid.positions[k]] = std::move(got[k]);
     }
     return results;
 }
 
 // ---- memory -----------------------------------------------------------------
 
-bool DummyClient::IsRegisteredRange(const void* buffer, size_t size) const {
-    const auto start = reinterpret_cast<uintptr_t>(buffer);
-    std::lock_guard<std::mutex> lock(memory_mutex_);
-    auto it = registered_.upper_bound(start);
-    if (it == registered_.begin()) return false;
-    --it;
-    return start - it->first <= it->second && size <= it->second - (start - it->first);
-}
-
 Status DummyClient::RegisterBuffer(void* buffer, size_t size) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
-    if (buffer == nullptr || size == 0) return Error(ErrorCode::INVALID_PARAMS);
-    const auto start = reinterpret_cast<uintptr_t>(buffer);
-    if (size > std::numeric_limits<uintptr_t>::max() - start) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
-    // Overlapping registrations are refused, as by the real client.
-    auto next = registered_.lower_bound(start);
-    if (next != registered_.end() && next->first < start + size) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    if (next != registered_.begin()) {
-        auto previous = std::prev(next);
-        if (previous->first + previous->second > start) return Error(ErrorCode::INVALID_PARAMS);
-    }
-    registered_.emplace(start, size);
-    return OkStatus();
+    if (buffer == nullptr) return Error(ErrorCode::INVALID_PARAMS);
+    // Empty, wrapping and overlapping ranges are refused, as by the real
+    // client.
+    RegisteredRegion region;
+    region.address = reinterpret_cast<uintptr_t>(buffer);
+    region.length = size;
+    region.remote_accessible = false;
+    return registered_.Add(std::move(region));
 }
 
 Status DummyClient::UnregisterBuffer(void* buffer) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
-    if (registered_.erase(reinterpret_cast<uintptr_t>(buffer)) == 0) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
+    auto removed = registered_.Remove(reinterpret_cast<uintptr_t>(buffer));
+    if (!removed.has_value()) return Error(removed.error());
     return OkStatus();
 }
 
@@ -858,19 +830,11 @@ std::vector<Result<bool>> DummyClient::BatchIsExist(const std::vector<std::strin
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<bool>>(keys.size(), kClosed);
     std::vector<Result<bool>> results(keys.size(), false);
-    std::vector<std::string> valid_keys;
-    std::vector<size_t> positions;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (Status valid = ValidateKey(keys[i]); !valid.has_value()) {
-            results[i] = Error(valid.error());
-            continue;
-        }
-        valid_keys.push_back(keys[i]);
-        positions.push_back(i);
-    }
-    if (valid_keys.empty()) return results;
-    std::vector<Result<bool>> answers = BatchIsExistValid(valid_keys);
-    for (size_t k = 0; k < positions.size(); ++k) results[positions[k]] = answers[k];
+    const ValidKeys valid = SelectValidKeys(keys);
+    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
+    if (valid.keys.empty()) return results;
+    std::vector<Result<bool>> answers = BatchIsExistValid(valid.keys);
+    for (size_t k = 0; k < valid.positions.size(); ++k) results[valid.positions[k]] = answers[k];
     return results;
 }
 
@@ -945,10 +909,7 @@ std::map<std::string, std::vector<ReplicaDescriptor>> DummyClient::BatchGetRepli
     std::map<std::string, std::vector<ReplicaDescriptor>> descriptors;
     auto lock = LockOpen();
     if (!lock.owns_lock()) return descriptors;
-    std::vector<std::string> valid_keys;
-    for (const std::string& key : keys) {
-        if (ValidateKey(key).has_value()) valid_keys.push_back(key);
-    }
+    const std::vector<std::string> valid_keys = SelectValidKeys(keys).keys;
     if (valid_keys.empty()) return descriptors;
     auto found = ReplicaDescsOf(valid_keys);
     for (size_t k = 0; k < valid_keys.size(); ++k) {

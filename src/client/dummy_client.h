@@ -41,6 +41,7 @@
 #include "client/hot_rpc_client.h"
 #include "mooncake/client.h"
 #include "real_client.pb.h"
+#include "transfer/memory_registry.h"
 
 namespace mooncake {
 
@@ -174,7 +175,9 @@ class DummyClient final : public Client {
         const std::vector<std::string>& keys);
 
     // True when [buffer, buffer + size) lies in one registered range.
-    bool IsRegisteredRange(const void* buffer, size_t size) const;
+    bool IsRegisteredRange(const void* buffer, size_t size) const {
+        return registered_.Contains(reinterpret_cast<uintptr_t>(buffer), size);
+    }
     // Keeps the slices of a call of unknown outcome from being reused.
     void Quarantine(std::vector<ItemPlan>& plans);
     void ReleaseQuarantine();
@@ -198,9 +201,10 @@ class DummyClient final : public Client {
     UUID server_instance_;                                       // guarded by server_mutex_
     std::vector<std::shared_ptr<DummyMemorySlice>> quarantine_;  // guarded by server_mutex_
 
+    // RegisterBuffer ranges (not remotely accessible: only this process
+    // copies from and to them).
+    MemoryRegistry registered_;
     mutable std::mutex memory_mutex_;
-    // RegisterBuffer ranges: start -> length; guarded by memory_mutex_.
-    std::map<uintptr_t, size_t> registered_;
     // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
     std::vector<std::shared_ptr<DummyMemorySlice>> pool_allocations_;
 };

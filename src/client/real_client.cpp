@@ -527,25 +527,18 @@ std::vector<Result<bool>> RealClient::BatchIsExist(const std::vector<std::string
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<bool>>(keys.size(), kClosed);
     std::vector<Result<bool>> results(keys.size(), false);
-    std::vector<std::string> valid_keys;
-    std::vector<size_t> positions;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (!valid.has_value()) {
-            results[i] = Error(valid.error());
-            continue;
-        }
-        valid_keys.push_back(keys[i]);
-        positions.push_back(i);
-    }
-    if (valid_keys.empty()) return results;
-    auto answers = master_->BatchExistKey(valid_keys);
-    if (!answers.has_value() || answers->size() != positions.size()) {
+    const ValidKeys valid = SelectValidKeys(keys);
+    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
+    if (valid.keys.empty()) return results;
+    auto answers = master_->BatchExistKey(valid.keys);
+    if (!answers.has_value() || answers->size() != valid.positions.size()) {
         const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
-        for (size_t i : positions) results[i] = Error(code);
+        for (size_t i : valid.positions) results[i] = Error(code);
         return results;
     }
-    for (size_t k = 0; k < positions.size(); ++k) results[positions[k]] = (*answers)[k];
+    for (size_t k = 0; k < valid.positions.size(); ++k) {
+        results[valid.positions[k]] = (*answers)[k];
+    }
     return results;
 }
 
@@ -576,10 +569,7 @@ std::map<std::string, std::vector<ReplicaDescriptor>> RealClient::BatchGetReplic
     std::map<std::string, std::vector<ReplicaDescriptor>> descriptors;
     auto lock = LockOpen();
     if (!lock.owns_lock()) return descriptors;
-    std::vector<std::string> valid_keys;
-    for (const std::string& key : keys) {
-        if (ValidateKey(key).has_value()) valid_keys.push_back(key);
-    }
+    const std::vector<std::string> valid_keys = SelectValidKeys(keys).keys;
     if (valid_keys.empty()) return descriptors;
     auto answers = master_->BatchGetReplicaList(valid_keys);
     if (!answers.has_value() || answers->size() != valid_keys.size()) return descriptors;

@@ -82,6 +82,11 @@ std::vector<RegisteredRegion> MemoryRegistry::All() const {
     return all;
 }
 
+void MemoryRegistry::Clear() {
+    std::unique_lock lock(mutex_);
+    regions_.clear();
+}
+
 size_t MemoryRegistry::size() const {
     std::shared_lock lock(mutex_);
     return regions_.size();

@@ -39,6 +39,7 @@ class MemoryRegistry {
     // Removes the region starting exactly at `address`; INVALID_PARAMS when
     // there is none.
     Result<RegisteredRegion> Remove(uint64_t address);
+    void Clear();
 
     // The region holding all of [address, address + length).
     std::optional<RegisteredRegion> Find(uint64_t address, uint64_t length) const;
