@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "hot_path_test_socket.h"
 #include "master.grpc.pb.h"
 #include "master/hot_rpc_protocol.h"
 #include "master_server_test_util.h"
@@ -608,70 +609,10 @@ TEST_F(MasterServerTest, BadRequestsGetCodesAndChangeNothing) {
 // ---- the hot-path socket, raw
 // ---------------------------------------------------------------------
 
-class RawSocket {
-   public:
-    explicit RawSocket(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_port = htons(port);
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-        timeval timeout{30, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    }
-    ~RawSocket() { ::close(fd_); }
-
-    bool connected() const { return connected_; }
-    bool Send(const void* data, size_t size) {
-        return ::send(fd_, data, size, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
-    }
-    bool Send(const std::string& data) { return Send(data.data(), data.size()); }
-    bool RecvExact(void* data, size_t size) {
-        size_t got = 0;
-        while (got < size) {
-            const ssize_t n = ::recv(fd_, static_cast<char*>(data) + got, size - got, 0);
-            if (n <= 0) return false;
-            got += static_cast<size_t>(n);
-        }
-        return true;
-    }
-    // True when the server closed the connection (EOF or reset) within the
-    // receive timeout, draining whatever it sent first.
-    bool ClosedByPeer() {
-        char buffer[256];
-        while (true) {
-            const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-            if (n == 0) return true;
-            if (n < 0) return errno == ECONNRESET;
-        }
-    }
-    bool Handshake() {
-        const auto hello = hot_rpc::EncodeClientHello();
-        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
-        if (!Send(hello.data(), hello.size()) || !RecvExact(reply.data(), reply.size())) {
-            return false;
-        }
-        auto decoded = hot_rpc::DecodeServerHello(reply);
-        return decoded && decoded->status == ErrorCode::OK;
-    }
-    bool Call(const rpc::MasterRequest& request, rpc::MasterResponse* response) {
-        std::string frame;
-        if (!hot_rpc::EncodeFrame(request, hot_rpc::kMaxRequestFrameBytes, &frame)) return false;
-        if (!Send(frame)) return false;
-        uint8_t header[4];
-        if (!RecvExact(header, sizeof(header))) return false;
-        std::string body(hot_rpc::DecodeFrameLength(header), '\0');
-        if (!RecvExact(body.data(), body.size())) return false;
-        return response->ParseFromString(body);
-    }
-
-   private:
-    int fd_;
-    bool connected_ = false;
-};
+using testing::HotPathTestSocket;
 
 TEST_F(MasterServerTest, HotPathServesFramedEnvelopes) {
-    RawSocket socket(master_->hot_rpc_port());
+    HotPathTestSocket socket(master_->hot_rpc_port());
     ASSERT_TRUE(socket.connected());
     ASSERT_TRUE(socket.Handshake());
 
@@ -704,14 +645,14 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
     const double errors_before = Metric("mooncake_master_hot_rpc_protocol_errors_total");
     {
         // Not our protocol at all.
-        RawSocket socket(master_->hot_rpc_port());
+        HotPathTestSocket socket(master_->hot_rpc_port());
         ASSERT_TRUE(socket.connected());
         ASSERT_TRUE(socket.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         EXPECT_TRUE(socket.ClosedByPeer());
     }
     {
         // A frame that claims more than the limit.
-        RawSocket socket(master_->hot_rpc_port());
+        HotPathTestSocket socket(master_->hot_rpc_port());
         ASSERT_TRUE(socket.Handshake());
         const uint8_t header[4] = {0xff, 0xff, 0xff, 0x7f};
         ASSERT_TRUE(socket.Send(header, sizeof(header)));
@@ -719,7 +660,7 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
     }
     {
         // A frame whose payload is not a MasterRequest.
-        RawSocket socket(master_->hot_rpc_port());
+        HotPathTestSocket socket(master_->hot_rpc_port());
         ASSERT_TRUE(socket.Handshake());
         std::string frame(4, '\0');
         const std::string junk = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
@@ -733,7 +674,7 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
         // Random bytes of every kind.
         std::mt19937 random(1234);
         for (int round = 0; round < 5; ++round) {
-            RawSocket socket(master_->hot_rpc_port());
+            HotPathTestSocket socket(master_->hot_rpc_port());
             std::string noise(512, '\0');
             for (char& c : noise) c = static_cast<char>(random());
             socket.Send(noise);
@@ -742,7 +683,7 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
     }
     {
         // A newer protocol version is answered with INVALID_VERSION.
-        RawSocket socket(master_->hot_rpc_port());
+        HotPathTestSocket socket(master_->hot_rpc_port());
         const auto hello = hot_rpc::EncodeClientHello(hot_rpc::kProtocolVersion + 1);
         ASSERT_TRUE(socket.Send(hello.data(), hello.size()));
         std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
@@ -755,7 +696,7 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
     EXPECT_GE(Metric("mooncake_master_hot_rpc_protocol_errors_total"), errors_before + 8);
 
     // Still serving, on both doors, with nothing stored by the garbage.
-    RawSocket socket(master_->hot_rpc_port());
+    HotPathTestSocket socket(master_->hot_rpc_port());
     ASSERT_TRUE(socket.Handshake());
     rpc::MasterRequest request;
     request.set_request_id(1);
@@ -769,7 +710,7 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
 
 TEST_F(MasterServerTest, GrpcPortSurvivesGarbage) {
     for (int round = 0; round < 3; ++round) {
-        RawSocket socket(master_->ports().rpc);
+        HotPathTestSocket socket(master_->ports().rpc);
         ASSERT_TRUE(socket.connected());
         socket.Send(std::string(1000, '\x17') + "garbage\r\n\r\n");
         EXPECT_TRUE(socket.ClosedByPeer());
@@ -871,7 +812,7 @@ TEST_F(MasterServerTest, SigtermStopsCleanlyWithOpenConnections) {
     // An open stream and an open hot-path connection must not hold shutdown up.
     auto context = ContextWithDeadline(std::chrono::seconds(120));
     auto stream = stub().Stream(context.get());
-    RawSocket socket(master_->hot_rpc_port());
+    HotPathTestSocket socket(master_->hot_rpc_port());
     ASSERT_TRUE(socket.Handshake());
 
     auto exit = master_->Terminate(std::chrono::seconds(60));

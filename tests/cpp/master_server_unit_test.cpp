@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "hot_path_test_socket.h"
 #include "master/hot_rpc_protocol.h"
 #include "master/hot_rpc_server.h"
 #include "master/master_flags.h"
@@ -392,49 +393,7 @@ TEST_F(MasterConfigFileTest, LoadOptionsValidates) {
 namespace mooncake {
 namespace {
 
-// A blocking loopback client socket with a generous receive timeout.
-class TestSocket {
-   public:
-    explicit TestSocket(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_port = htons(port);
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-        timeval timeout{30, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    }
-    ~TestSocket() { ::close(fd_); }
-    bool connected() const { return connected_; }
-    bool Send(const void* data, size_t size) {
-        return ::send(fd_, data, size, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
-    }
-    // True once the server closed the connection (EOF or reset).
-    bool ClosedByPeer() {
-        char buffer[64];
-        while (true) {
-            const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-            if (n == 0) return true;
-            if (n < 0) return errno == ECONNRESET;
-        }
-    }
-    bool Handshake() {
-        const auto hello = hot_rpc::EncodeClientHello();
-        if (!Send(hello.data(), hello.size())) return false;
-        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
-        size_t got = 0;
-        while (got < reply.size()) {
-            const ssize_t n = ::recv(fd_, reply.data() + got, reply.size() - got, 0);
-            if (n <= 0) return false;
-            got += static_cast<size_t>(n);
-        }
-        return hot_rpc::DecodeServerHello(reply).has_value();
-    }
-
-   private:
-    int fd_;
-    bool connected_ = false;
-};
+using testing::HotPathTestSocket;
 
 class HotRpcServerTest : public ::testing::Test {
    protected:
@@ -466,11 +425,11 @@ TEST_F(HotRpcServerTest, ConnectionsBeyondTheCapAreClosed) {
     HotRpcServer::Options options;
     options.max_connections = 2;
     StartServer(options);
-    TestSocket first(server_->port());
-    TestSocket second(server_->port());
+    HotPathTestSocket first(server_->port());
+    HotPathTestSocket second(server_->port());
     ASSERT_TRUE(first.Handshake());
     ASSERT_TRUE(second.Handshake());
-    TestSocket third(server_->port());
+    HotPathTestSocket third(server_->port());
     EXPECT_TRUE(third.ClosedByPeer());
     EXPECT_EQ(server_->GetStats().connections_refused, 1u);
     EXPECT_EQ(server_->GetStats().connections_open, 2u);
@@ -482,17 +441,17 @@ TEST_F(HotRpcServerTest, SilentAndStalledPeersAreDropped) {
     options.frame_timeout = std::chrono::milliseconds(200);
     StartServer(options);
 
-    TestSocket silent(server_->port());
+    HotPathTestSocket silent(server_->port());
     ASSERT_TRUE(silent.connected());
     EXPECT_TRUE(silent.ClosedByPeer());
 
-    TestSocket stalled(server_->port());
+    HotPathTestSocket stalled(server_->port());
     ASSERT_TRUE(stalled.Handshake());
     const uint8_t half_header[2] = {10, 0};
     ASSERT_TRUE(stalled.Send(half_header, sizeof(half_header)));
     EXPECT_TRUE(stalled.ClosedByPeer());
 
-    TestSocket truncated(server_->port());
+    HotPathTestSocket truncated(server_->port());
     ASSERT_TRUE(truncated.Handshake());
     const uint8_t header_and_some[6] = {100, 0, 0, 0, 0x08, 0x01};
     ASSERT_TRUE(truncated.Send(header_and_some, sizeof(header_and_some)));
@@ -505,7 +464,7 @@ TEST_F(HotRpcServerTest, IdleConnectionsStayOpenAndStopClosesThem) {
     HotRpcServer::Options options;
     options.frame_timeout = std::chrono::milliseconds(100);
     StartServer(options);
-    TestSocket idle(server_->port());
+    HotPathTestSocket idle(server_->port());
     ASSERT_TRUE(idle.Handshake());
     // Longer than the frame timeout, which only applies inside a frame.
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
