@@ -9,6 +9,10 @@ Environment:
   CMAKE_BUILD_PARALLEL_LEVEL  build jobs (default: number of CPUs).
   MOONCAKE_STRIP        "0" keeps debug information in the packaged binaries
                         (stripped with `strip --strip-debug` by default).
+  MOONCAKE_REPAIR_WHEEL "0" leaves the wheel as built: linked against this
+                        machine's libraries, tagged linux_<arch>. By default
+                        packaging/repair_wheel.py bundles the libraries into
+                        mooncake.libs/ and tags it manylinux_2_X (docs/install.md).
 """
 
 import os
@@ -20,6 +24,11 @@ import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1: the wheel package's command
+    from wheel.bdist_wheel import bdist_wheel
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 PACKAGE_TARGET = "mooncake_python_package"
@@ -110,10 +119,34 @@ class CMakeBuild(build_ext):
         subprocess.check_call(command, cwd=ROOT)
 
 
+class RepairedWheel(bdist_wheel):
+    """bdist_wheel, then packaging/repair_wheel.py over the whole wheel, so
+    every ELF file in it (whichever extension or program) is made
+    self-contained; the repaired wheel replaces the plain one in dist_dir."""
+
+    def run(self):
+        super().run()
+        if os.environ.get("MOONCAKE_REPAIR_WHEEL", "1") == "0":
+            return
+        sys.path.insert(0, os.path.join(ROOT, "packaging"))
+        import repair_wheel
+
+        for index, (command, python, wheel) in enumerate(self.distribution.dist_files):
+            if command != "bdist_wheel" or not os.path.isfile(wheel):
+                continue
+            try:
+                repaired = repair_wheel.repair(wheel, os.path.dirname(wheel))
+            except repair_wheel.RepairError as error:
+                raise RuntimeError(f"repair_wheel: {error} (MOONCAKE_REPAIR_WHEEL=0 skips it)")
+            if os.path.abspath(repaired) != os.path.abspath(wheel):
+                os.remove(wheel)
+            self.distribution.dist_files[index] = (command, python, repaired)
+
+
 setup(
     version=project_version(),
     # Keep setuptools' own output out of build/, a common CMake build folder.
     options={"build": {"build_base": os.path.join("_build", "setuptools")}},
     ext_modules=[CMakeExtension("mooncake._store")],
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "bdist_wheel": RepairedWheel},
 )

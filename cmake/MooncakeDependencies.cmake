@@ -27,8 +27,8 @@ if(HTTPLIB_PC_FOUND)
     target_link_libraries(mooncake_httplib INTERFACE ${HTTPLIB_PC_LINK_LIBRARIES})
 endif()
 
-# libibverbs is optional: without it the RDMA transport is left out and
-# protocol="rdma" reports a clear error at setup.
+# libibverbs (headers) is optional at build time: without it the RDMA
+# transport is left out and protocol="rdma" reports a clear error at setup.
 set(MOONCAKE_HAVE_RDMA OFF)
 if(NOT MOONCAKE_WITH_RDMA STREQUAL "OFF")
     find_library(IBVERBS_LIBRARY ibverbs)
@@ -37,7 +37,10 @@ if(NOT MOONCAKE_WITH_RDMA STREQUAL "OFF")
         set(MOONCAKE_HAVE_RDMA ON)
         add_library(mooncake_ibverbs INTERFACE)
         target_include_directories(mooncake_ibverbs SYSTEM INTERFACE ${IBVERBS_INCLUDE_DIR})
-        target_link_libraries(mooncake_ibverbs INTERFACE ${IBVERBS_LIBRARY})
+        # Headers only: the library is opened with dlopen when an RDMA
+        # transport is created (src/transfer/rdma/ibverbs_loader.h), so
+        # binaries and wheels run on hosts without rdma-core.
+        target_link_libraries(mooncake_ibverbs INTERFACE ${CMAKE_DL_LIBS})
     elseif(MOONCAKE_WITH_RDMA STREQUAL "ON")
         message(FATAL_ERROR "MOONCAKE_WITH_RDMA=ON but libibverbs was not found (apt-get install libibverbs-dev)")
     endif()

@@ -2,7 +2,8 @@
 # found (included by src/transfer/CMakeLists.txt when MOONCAKE_HAVE_RDMA).
 # Only ibverbs_provider.cpp includes <infiniband/verbs.h>; everything else is
 # plain C++ over the interfaces of verbs.h, so the tests can drive it over an
-# in-memory fabric on machines without a NIC.
+# in-memory fabric on machines without a NIC. libibverbs itself is not
+# linked: ibverbs_loader.cpp opens it when an RDMA transport is created.
 target_sources(mooncake_transfer PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/chunking.cpp
     ${CMAKE_CURRENT_LIST_DIR}/device_context.cpp
@@ -11,6 +12,7 @@ target_sources(mooncake_transfer PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/endpoint_info.cpp
     ${CMAKE_CURRENT_LIST_DIR}/gid.cpp
     ${CMAKE_CURRENT_LIST_DIR}/handshake.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/ibverbs_loader.cpp
     ${CMAKE_CURRENT_LIST_DIR}/ibverbs_provider.cpp
     ${CMAKE_CURRENT_LIST_DIR}/memory_table.cpp
     ${CMAKE_CURRENT_LIST_DIR}/queue_pair_state.cpp

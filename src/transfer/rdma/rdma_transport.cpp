@@ -9,11 +9,16 @@
 #include "transfer/rdma/device_pairing.h"
 #include "transfer/rdma/device_selection.h"
 #include "transfer/rdma/handshake.h"
+#include "transfer/rdma/ibverbs_loader.h"
 #include "transfer/rdma/ibverbs_provider.h"
 
 namespace mooncake {
 
 Result<std::unique_ptr<Transport>> CreateRdmaTransport(const TransportOptions& options) {
+    if (std::string why; !rdma::LoadIbverbs(&why)) {
+        LOG(ERROR) << "RDMA transport unavailable: " << why;
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
     auto provider = rdma::CreateIbverbsProvider();
     auto transport =
         rdma::RdmaTransport::Create(options, std::move(provider), rdma::RdmaTunables::FromEnv());
