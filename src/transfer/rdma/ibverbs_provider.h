@@ -1,5 +1,6 @@
-// The real VerbsProvider: libibverbs. The only file of the transport that
-// includes <infiniband/verbs.h>.
+// The real VerbsProvider: libibverbs. With ibverbs_loader.cpp (which opens
+// the library at run time), the only file of the transport that includes
+// <infiniband/verbs.h>.
 #pragma once
 
 #include <memory>

@@ -1,9 +1,10 @@
 # The RDMA transport, compiled into mooncake_transfer when libibverbs was
 # found (included by src/transfer/CMakeLists.txt when MOONCAKE_HAVE_RDMA).
-# Only ibverbs_provider.cpp includes <infiniband/verbs.h>; everything else is
-# plain C++ over the interfaces of verbs.h, so the tests can drive it over an
-# in-memory fabric on machines without a NIC. libibverbs itself is not
-# linked: ibverbs_loader.cpp opens it when an RDMA transport is created.
+# Only ibverbs_provider.cpp and ibverbs_loader.cpp include
+# <infiniband/verbs.h>; everything else is plain C++ over the interfaces of
+# verbs.h, so the tests can drive it over an in-memory fabric on machines
+# without a NIC. libibverbs itself is not linked: ibverbs_loader.cpp opens it
+# when an RDMA transport is created.
 target_sources(mooncake_transfer PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/chunking.cpp
     ${CMAKE_CURRENT_LIST_DIR}/device_context.cpp
