@@ -278,21 +278,36 @@ void FramedRpcServer::AcceptLoop() {
 }
 
 bool FramedRpcServer::EvictOne() {
+    // Stalled handshakes first (nothing proven, over a second old), then the
+    // longest idle, then fresh handshakes: an honest newcomer's hello is on
+    // its way and must not lose its place to idle flood connections.
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const int64_t stalled_ns = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
+    // A connection that served a request in the last 5 s goes last: its
+    // client is likely to send on it again at once.
+    const int64_t recent_ns = std::chrono::nanoseconds(std::chrono::seconds(5)).count();
+    auto rank = [&](const Connection& c) {
+        const int64_t age = now - c.phase_since_ns.load(std::memory_order_relaxed);
+        if (c.phase.load(std::memory_order_relaxed) == kIdle) {
+            const int64_t served = c.last_request_ns.load(std::memory_order_relaxed);
+            return served != 0 && now - served < recent_ns ? 3 : 1;
+        }
+        return age > stalled_ns ? 0 : 2;
+    };
     std::lock_guard<std::mutex> lock(connections_mutex_);
     Connection* victim = nullptr;
+    int victim_rank = 4;
     for (auto& connection : connections_) {
-        const int phase = connection->phase.load(std::memory_order_relaxed);
-        if (connection->finished.load() || connection->evicted.load() || phase == kBusy) continue;
-        if (victim == nullptr) {
-            victim = connection.get();
+        if (connection->finished.load() || connection->evicted.load() ||
+            connection->phase.load(std::memory_order_relaxed) == kBusy) {
             continue;
         }
-        // Handshakes first (nothing proven yet), then the longest idle.
-        const int victim_phase = victim->phase.load(std::memory_order_relaxed);
-        if (phase < victim_phase ||
-            (phase == victim_phase && connection->phase_since_ns.load(std::memory_order_relaxed) <
-                                          victim->phase_since_ns.load(std::memory_order_relaxed))) {
+        const int r = rank(*connection);
+        if (victim == nullptr || r < victim_rank ||
+            (r == victim_rank && connection->phase_since_ns.load(std::memory_order_relaxed) <
+                                     victim->phase_since_ns.load(std::memory_order_relaxed))) {
             victim = connection.get();
+            victim_rank = r;
         }
     }
     if (victim == nullptr) return false;
@@ -400,6 +415,8 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
     requests_.fetch_add(1, std::memory_order_relaxed);
     const bool sent = SendAllBlocking(fd, outbox->data(), outbox->size());
     connection->Enter(kIdle);
+    connection->last_request_ns.store(connection->phase_since_ns.load(std::memory_order_relaxed),
+                                      std::memory_order_relaxed);
     return sent;
 }
 

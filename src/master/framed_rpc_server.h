@@ -99,7 +99,8 @@ class FramedRpcServer {
         std::atomic<bool> finished{false};
         std::atomic<bool> evicted{false};
         std::atomic<int> phase{kHandshake};
-        std::atomic<int64_t> phase_since_ns{0};  // steady clock
+        std::atomic<int64_t> phase_since_ns{0};   // steady clock
+        std::atomic<int64_t> last_request_ns{0};  // 0: none served yet
 
         void Enter(Phase next);
     };
