@@ -13,7 +13,7 @@
 // unfinished frames all connections hold together (a frame's buffer grows as
 // its bytes arrive, never ahead of them). A peer that breaks any of these is
 // logged and disconnected; the server carries on. At the connection cap the
-// oldest connection still in its handshake, else the one idle the longest,
+// connection stalled in its handshake (> 1 s), else the one idle the longest,
 // is closed to make room: clients reopen pooled connections they find
 // closed, so a flood of idle connections cannot lock honest clients out.
 #pragma once

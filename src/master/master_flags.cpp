@@ -75,8 +75,8 @@ DEFINE_int64(http_metadata_max_value_bytes, 16 << 20, "largest value PUT /metada
 DEFINE_int64(http_metadata_max_total_bytes, 1 << 30,
              "memory the HTTP metadata store may hold (keys, values and their overhead)");
 DEFINE_int64(hot_rpc_max_connections, 4096,
-             "hot-path connections; at the limit one not yet past its handshake, or the one "
-             "idle the longest, is closed");
+             "hot-path connections; at the limit a stalled handshake, or the one idle the "
+             "longest, is closed");
 DEFINE_int64(hot_rpc_max_buffered_bytes, 256 << 20,
              "bytes of unfinished hot-path request frames all connections hold together");
 
