@@ -15,7 +15,7 @@ inline constexpr hot_rpc::Protocol kDummyProtocol{
     .magic = {'M', 'C', 'D', 'C'},
     .version = 1,
     // Requests list keys and offsets, never bytes of values.
-    .max_request_frame_bytes = 64u << 20,
+    .max_request_frame_bytes = 8u << 20,
     // Replica lists of large batches.
     .max_response_frame_bytes = 256u << 20,
     .name = "dummy service",

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -72,9 +73,22 @@ bool SendAllBlocking(int fd, const char* data, size_t size) {
 
 }  // namespace
 
-// Bytes received and not yet consumed: [begin, end) of a buffer that grows to
-// the largest frame seen and shrinks back when it empties.
+// Bytes received and not yet consumed: [begin, end) of a buffer that grows,
+// doubling, as a frame's bytes arrive (never ahead of them: a peer announcing
+// a large frame and sending little holds little), and shrinks back when it
+// empties. Growth beyond the first kInboxInitialBytes is charged to the
+// server's budget.
 struct FramedRpcServer::Inbox {
+    Inbox(std::atomic<size_t>* budget_used, size_t budget_max)
+        : budget_used(budget_used), budget_max(budget_max) {}
+    ~Inbox() { budget_used->fetch_sub(charged); }
+    Inbox(const Inbox&) = delete;
+    Inbox& operator=(const Inbox&) = delete;
+
+    std::atomic<size_t>* const budget_used;
+    const size_t budget_max;
+    size_t charged = 0;
+    bool over_budget = false;
     std::unique_ptr<char[]> data = std::make_unique_for_overwrite<char[]>(kInboxInitialBytes);
     size_t capacity = kInboxInitialBytes;
     size_t begin = 0;
@@ -90,16 +104,31 @@ struct FramedRpcServer::Inbox {
             if (capacity > kInboxKeepBytes) {
                 data = std::make_unique_for_overwrite<char[]>(kInboxInitialBytes);
                 capacity = kInboxInitialBytes;
+                Charge(0);
             }
         }
     }
 
-    // Makes room for `total` unconsumed bytes at least.
-    void Reserve(size_t total) {
-        if (capacity - begin >= total) return;
+    bool Charge(size_t extra) {
+        if (extra > charged &&
+            budget_used->fetch_add(extra - charged) + (extra - charged) > budget_max) {
+            budget_used->fetch_sub(extra - charged);
+            over_budget = true;
+            return false;
+        }
+        if (extra < charged) budget_used->fetch_sub(charged - extra);
+        charged = extra;
+        return true;
+    }
+
+    // Makes room for `total` unconsumed bytes at least; false when the
+    // budget cannot pay for it.
+    bool Reserve(size_t total) {
+        if (capacity - begin >= total) return true;
         if (capacity >= total) {
             std::memmove(data.get(), head(), size());
         } else {
+            if (!Charge(total - kInboxInitialBytes)) return false;
             auto bigger = std::make_unique_for_overwrite<char[]>(total);
             std::memcpy(bigger.get(), head(), size());
             data = std::move(bigger);
@@ -107,11 +136,16 @@ struct FramedRpcServer::Inbox {
         }
         end -= begin;
         begin = 0;
+        return true;
     }
 
-    // One recv() into the free tail. False on error or peer close.
-    bool ReadSome(int fd, std::optional<net::SteadyDeadline> deadline) {
-        if (end == capacity) Reserve(size() + kInboxInitialBytes);
+    // One recv() into the free tail, first growing toward `want` unconsumed
+    // bytes when the tail is full. False on error, peer close, timeout or
+    // budget refusal (over_budget).
+    bool ReadSome(int fd, std::optional<net::SteadyDeadline> deadline, size_t want) {
+        if (end == capacity && !Reserve(std::max(size() + 1, std::min(want, 2 * capacity)))) {
+            return false;
+        }
         while (true) {
             if (deadline && !WaitReadable(fd, deadline)) return false;
             const ssize_t n = ::recv(fd, data.get() + end, capacity - end, 0);
@@ -124,6 +158,12 @@ struct FramedRpcServer::Inbox {
         }
     }
 };
+
+void FramedRpcServer::Connection::Enter(Phase next) {
+    phase_since_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                         std::memory_order_relaxed);
+    phase.store(next, std::memory_order_relaxed);
+}
 
 FramedRpcServer::FramedRpcServer(HandlerFactory factory, Options options)
     : factory_(std::move(factory)), options_(std::move(options)), name_(options_.protocol.name) {}
@@ -161,6 +201,7 @@ FramedRpcServer::Stats FramedRpcServer::GetStats() const {
     stats.connections_open = connections_open_.load();
     stats.connections_accepted = connections_accepted_.load();
     stats.connections_refused = connections_refused_.load();
+    stats.connections_evicted = connections_evicted_.load();
     stats.protocol_errors = protocol_errors_.load();
     stats.requests = requests_.load();
     return stats;
@@ -207,7 +248,7 @@ void FramedRpcServer::AcceptLoop() {
             continue;
         }
         const std::string peer = PeerName(address);
-        if (connections_open_.load() >= options_.max_connections) {
+        if (connections_open_.load() >= options_.max_connections && !EvictOne()) {
             connections_refused_.fetch_add(1);
             LOG_EVERY_T(WARNING, kPeerLogInterval)
                 << name_ << ": refusing connection from " << peer << ": "
@@ -219,6 +260,7 @@ void FramedRpcServer::AcceptLoop() {
         auto connection = std::make_unique<Connection>();
         connection->fd = std::move(fd);
         connection->peer = peer;
+        connection->Enter(kHandshake);
         Connection* raw = connection.get();
         std::lock_guard<std::mutex> lock(connections_mutex_);
         try {
@@ -233,6 +275,51 @@ void FramedRpcServer::AcceptLoop() {
         }
         connections_.push_back(std::move(connection));
     }
+}
+
+bool FramedRpcServer::EvictOne() {
+    // Stalled handshakes first (nothing proven, over a second old), then the
+    // longest idle, then fresh handshakes: an honest newcomer's hello is on
+    // its way and must not lose its place to idle flood connections.
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    const int64_t stalled_ns = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
+    // A connection that served a request in the last 5 s goes last: its
+    // client is likely to send on it again at once.
+    const int64_t recent_ns = std::chrono::nanoseconds(std::chrono::seconds(5)).count();
+    auto rank = [&](const Connection& c) {
+        const int64_t age = now - c.phase_since_ns.load(std::memory_order_relaxed);
+        if (c.phase.load(std::memory_order_relaxed) == kIdle) {
+            const int64_t served = c.last_request_ns.load(std::memory_order_relaxed);
+            return served != 0 && now - served < recent_ns ? 3 : 1;
+        }
+        return age > stalled_ns ? 0 : 2;
+    };
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    Connection* victim = nullptr;
+    int victim_rank = 4;
+    for (auto& connection : connections_) {
+        if (connection->finished.load() || connection->evicted.load() ||
+            connection->phase.load(std::memory_order_relaxed) == kBusy) {
+            continue;
+        }
+        const int r = rank(*connection);
+        if (victim == nullptr || r < victim_rank ||
+            (r == victim_rank && connection->phase_since_ns.load(std::memory_order_relaxed) <
+                                     victim->phase_since_ns.load(std::memory_order_relaxed))) {
+            victim = connection.get();
+            victim_rank = r;
+        }
+    }
+    if (victim == nullptr) return false;
+    victim->evicted.store(true);
+    connections_evicted_.fetch_add(1);
+    LOG_EVERY_T(WARNING, kPeerLogInterval)
+        << name_ << ": " << options_.max_connections << " connections open; closing "
+        << (victim->phase.load() == kHandshake ? "one still in its handshake" : "the longest idle")
+        << ", from " << victim->peer;
+    // Its thread sees the end of the stream and exits.
+    ::shutdown(victim->fd.get(), SHUT_RDWR);
+    return true;
 }
 
 void FramedRpcServer::Serve(Connection* connection) {
@@ -254,7 +341,8 @@ void FramedRpcServer::Serve(Connection* connection) {
 
     if (Handshake(connection)) {
         std::unique_ptr<FrameHandler> handler = factory_(connection->peer);
-        Inbox inbox;
+        connection->Enter(kIdle);
+        Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes);
         std::string outbox;
         while (handler != nullptr && !stopping_.load() &&
                ServeOneFrame(connection, &inbox, &outbox, handler.get())) {
@@ -274,7 +362,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
     std::optional<net::SteadyDeadline> deadline;
     if (inbox->size() > 0) deadline = std::chrono::steady_clock::now() + options_.frame_timeout;
     while (inbox->size() < hot_rpc::kFrameHeaderSize) {
-        if (!inbox->ReadSome(fd, deadline)) {
+        if (!inbox->ReadSome(fd, deadline, hot_rpc::kFrameHeaderSize)) {
             if (inbox->size() > 0) {
                 protocol_errors_.fetch_add(1);
                 LOG_EVERY_T(WARNING, kPeerLogInterval)
@@ -285,6 +373,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         }
         if (!deadline) deadline = std::chrono::steady_clock::now() + options_.frame_timeout;
     }
+    connection->Enter(kBusy);
     const uint32_t length =
         hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(inbox->head()));
     if (length > options_.protocol.max_request_frame_bytes) {
@@ -295,14 +384,21 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         return false;
     }
     const size_t frame_size = hot_rpc::kFrameHeaderSize + length;
-    inbox->Reserve(frame_size);
+    if (inbox->capacity - inbox->begin < frame_size && inbox->capacity >= frame_size) {
+        inbox->Reserve(frame_size);  // compacts, costs nothing
+    }
     while (inbox->size() < frame_size) {
-        if (!inbox->ReadSome(fd, deadline)) {
+        if (!inbox->ReadSome(fd, deadline, frame_size)) {
             protocol_errors_.fetch_add(1);
             LOG_EVERY_T(WARNING, kPeerLogInterval)
                 << name_ << ": closing connection from " << connection->peer << ": frame of "
-                << length << " bytes incomplete (peer closed, or " << options_.frame_timeout.count()
-                << " ms passed)";
+                << length << " bytes incomplete ("
+                << (inbox->over_budget
+                        ? "the buffer budget of " + std::to_string(options_.max_buffered_bytes) +
+                              " bytes for unfinished frames is spent"
+                        : "peer closed, or " + std::to_string(options_.frame_timeout.count()) +
+                              " ms passed")
+                << ")";
             return false;
         }
     }
@@ -317,7 +413,11 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         return false;
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
-    return SendAllBlocking(fd, outbox->data(), outbox->size());
+    const bool sent = SendAllBlocking(fd, outbox->data(), outbox->size());
+    connection->Enter(kIdle);
+    connection->last_request_ns.store(connection->phase_since_ns.load(std::memory_order_relaxed),
+                                      std::memory_order_relaxed);
+    return sent;
 }
 
 bool FramedRpcServer::Handshake(Connection* connection) {

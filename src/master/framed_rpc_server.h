@@ -8,9 +8,14 @@
 // one round trip and no thread hop.
 //
 // Untrusted peers are bounded: a connection cap, a handshake that must arrive
-// within a few seconds, a maximum frame size, and a deadline for the rest of
-// a frame once its first byte arrived. A peer that breaks any of these is
-// logged and disconnected; the server carries on.
+// within a few seconds, a maximum frame size, a deadline for the rest of a
+// frame once its first byte arrived, and a budget for the bytes of
+// unfinished frames all connections hold together (a frame's buffer grows as
+// its bytes arrive, never ahead of them). A peer that breaks any of these is
+// logged and disconnected; the server carries on. At the connection cap the
+// connection stalled in its handshake (> 1 s), else the one idle the longest,
+// is closed to make room: clients reopen pooled connections they find
+// closed, so a flood of idle connections cannot lock honest clients out.
 #pragma once
 
 #include <atomic>
@@ -36,7 +41,10 @@ class FramedRpcServer {
     struct Options {
         std::string address = "0.0.0.0";
         uint16_t port = 0;  // 0 picks a free port
-        size_t max_connections = 1024;
+        size_t max_connections = 4096;
+        // Buffer bytes above each connection's first 64 KiB, all
+        // connections together.
+        size_t max_buffered_bytes = 256u << 20;
         hot_rpc::Protocol protocol = hot_rpc::kMasterProtocol;
         UUID instance_id;  // sent in the handshake
         // Time a new connection has to send its hello, and a started frame
@@ -49,6 +57,7 @@ class FramedRpcServer {
         uint64_t connections_open = 0;
         uint64_t connections_accepted = 0;
         uint64_t connections_refused = 0;  // over the cap
+        uint64_t connections_evicted = 0;  // closed at the cap to make room
         uint64_t protocol_errors = 0;      // bad hello, oversized or malformed frames
         uint64_t requests = 0;
     };
@@ -82,17 +91,26 @@ class FramedRpcServer {
     Stats GetStats() const;
 
    private:
+    enum Phase : int { kHandshake, kIdle, kBusy };
     struct Connection {
         net::UniqueFd fd;
         std::string peer;
         std::thread thread;
         std::atomic<bool> finished{false};
+        std::atomic<bool> evicted{false};
+        std::atomic<int> phase{kHandshake};
+        std::atomic<int64_t> phase_since_ns{0};   // steady clock
+        std::atomic<int64_t> last_request_ns{0};  // 0: none served yet
+
+        void Enter(Phase next);
     };
 
     struct Inbox;  // bytes received and not yet served
 
     void AcceptLoop();
     void ReapFinished(bool all);
+    // Closes the connection a newcomer may replace; false when none may go.
+    bool EvictOne();
     void Serve(Connection* connection);
     bool Handshake(Connection* connection);
     // Reads one request frame, serves it and writes the response; false when
@@ -115,6 +133,8 @@ class FramedRpcServer {
     std::atomic<uint64_t> connections_open_{0};
     std::atomic<uint64_t> connections_accepted_{0};
     std::atomic<uint64_t> connections_refused_{0};
+    std::atomic<uint64_t> connections_evicted_{0};
+    std::atomic<size_t> buffered_bytes_{0};  // charged by the inboxes
     std::atomic<uint64_t> protocol_errors_{0};
     std::atomic<uint64_t> requests_{0};
 };

@@ -42,7 +42,7 @@ inline constexpr size_t kServerHelloSize = 28;
 inline constexpr size_t kFrameHeaderSize = 4;
 // Requests are small (a batch of keys); this bounds what one peer can make
 // the master buffer.
-inline constexpr uint32_t kMaxRequestFrameBytes = 64u << 20;
+inline constexpr uint32_t kMaxRequestFrameBytes = 8u << 20;
 // Responses can list many keys (get by regex); the client trusts the master
 // more but still bounds what it allocates.
 inline constexpr uint32_t kMaxResponseFrameBytes = 1u << 30;

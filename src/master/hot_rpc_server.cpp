@@ -48,6 +48,7 @@ FramedRpcServer::Options FramedOptions(const HotRpcServer::Options& options) {
     framed.address = options.address;
     framed.port = options.port;
     framed.max_connections = options.max_connections;
+    framed.max_buffered_bytes = options.max_buffered_bytes;
     framed.protocol = hot_rpc::kMasterProtocol;
     framed.instance_id = options.master_instance_id;
     framed.handshake_timeout = options.handshake_timeout;

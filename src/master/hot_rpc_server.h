@@ -21,8 +21,9 @@ class HotRpcServer {
     struct Options {
         std::string address = "0.0.0.0";
         uint16_t port = 0;  // 0 picks a free port
-        size_t max_connections = 1024;
-        UUID master_instance_id;  // sent in the handshake
+        size_t max_connections = 4096;
+        size_t max_buffered_bytes = 256u << 20;  // see FramedRpcServer::Options
+        UUID master_instance_id;                 // sent in the handshake
         // Time a new connection has to send its hello, and a started frame
         // to arrive in full.
         std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};

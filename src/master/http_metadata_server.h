@@ -37,10 +37,18 @@ class MetadataStore {
     bool Remove(const std::string& key);
 
     size_t size() const;
+    // The memory one entry holds once stored, as total_bytes() counts it.
+    static size_t EntryBytes(const std::string& key, const Entry& entry);
+    // What the entries hold in memory (strings, hash nodes, buckets): the
+    // bound applies to this, not only to the bytes of keys and values.
     size_t total_bytes() const;
 
    private:
+    void MaybeTrim(size_t freed);
+
     const size_t max_total_bytes_;
+    std::atomic<size_t> freed_since_trim_{0};
+    std::atomic<bool> trimming_{false};
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
     size_t total_bytes_ = 0;
@@ -53,6 +61,9 @@ class HttpMetadataServer {
         uint16_t port = 8080;  // 0 picks a free port
         size_t max_value_bytes = 16u << 20;
         size_t max_total_bytes = 1u << 30;
+        // Connection, header, buffer and time limits (max_body_bytes is
+        // replaced by max_value_bytes).
+        HttpLimits limits;
     };
 
     explicit HttpMetadataServer(Options options);

@@ -60,6 +60,25 @@ DEFINE_bool(enable_hot_rpc, true,
 DEFINE_int32(hot_rpc_port, 0,
              "port of the hot path on --rpc_address; 0 picks a free one (GetServiceInfo "
              "advertises it)");
+// Limits on what unauthenticated peers can make the master hold
+// (docs/security.md).
+DEFINE_int64(http_max_connections, 4096,
+             "connections each HTTP listener (metadata, /metrics) keeps; at the limit the "
+             "oldest idle one is closed");
+DEFINE_int64(http_max_header_bytes, 64 << 10, "request line + headers of one HTTP request");
+DEFINE_int64(http_max_buffered_bytes, 256 << 20,
+             "request and response bytes one HTTP listener holds for all connections together");
+DEFINE_int64(http_request_timeout_ms, 10000,
+             "an HTTP request must arrive whole (headers and body) within this many ms");
+DEFINE_int64(http_idle_timeout_ms, 30000, "an idle HTTP keep-alive connection closes after this");
+DEFINE_int64(http_metadata_max_value_bytes, 16 << 20, "largest value PUT /metadata accepts");
+DEFINE_int64(http_metadata_max_total_bytes, 1 << 30,
+             "memory the HTTP metadata store may hold (keys, values and their overhead)");
+DEFINE_int64(hot_rpc_max_connections, 4096,
+             "hot-path connections; at the limit a stalled handshake, or the one idle the "
+             "longest, is closed");
+DEFINE_int64(hot_rpc_max_buffered_bytes, 256 << 20,
+             "bytes of unfinished hot-path request frames all connections hold together");
 
 namespace mooncake {
 
@@ -184,6 +203,15 @@ const std::vector<std::string>& MasterFlagNames() {
         "max_retry_attempts",
         "enable_hot_rpc",
         "hot_rpc_port",
+        "http_max_connections",
+        "http_max_header_bytes",
+        "http_max_buffered_bytes",
+        "http_request_timeout_ms",
+        "http_idle_timeout_ms",
+        "http_metadata_max_value_bytes",
+        "http_metadata_max_total_bytes",
+        "hot_rpc_max_connections",
+        "hot_rpc_max_buffered_bytes",
     };
     return names;
 }
@@ -285,6 +313,19 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     MC_CHECK_FLAG(RequireNonNegative("max_retry_attempts", FLAGS_max_retry_attempts));
     MC_CHECK_FLAG(RequirePositive("global_file_segment_size", FLAGS_global_file_segment_size));
     MC_CHECK_FLAG(RequirePositive("max_threads", FLAGS_max_threads));
+    const std::pair<const char*, int64_t> limits[] = {
+        {"http_max_connections", FLAGS_http_max_connections},
+        {"http_max_header_bytes", FLAGS_http_max_header_bytes},
+        {"http_max_buffered_bytes", FLAGS_http_max_buffered_bytes},
+        {"http_request_timeout_ms", FLAGS_http_request_timeout_ms},
+        {"http_idle_timeout_ms", FLAGS_http_idle_timeout_ms},
+        {"http_metadata_max_value_bytes", FLAGS_http_metadata_max_value_bytes},
+        {"http_metadata_max_total_bytes", FLAGS_http_metadata_max_total_bytes},
+        {"hot_rpc_max_connections", FLAGS_hot_rpc_max_connections},
+        {"hot_rpc_max_buffered_bytes", FLAGS_hot_rpc_max_buffered_bytes}};
+    for (const auto& [name, value] : limits) {
+        MC_CHECK_FLAG(RequirePositive(name, value));
+    }
     MC_CHECK_FLAG(RequireNonNegative("rpc_thread_num", FLAGS_rpc_thread_num));
 
     MasterServerOptions options;
@@ -310,6 +351,17 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     options.metrics_port = *metrics_port;
     options.metrics_port_optional = gflags::GetCommandLineFlagInfoOrDie("metrics_port").is_default;
     options.enable_metric_reporting = FLAGS_enable_metric_reporting;
+    options.http_limits.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
+    options.http_limits.max_header_bytes = static_cast<size_t>(FLAGS_http_max_header_bytes);
+    options.http_limits.max_buffered_bytes = static_cast<size_t>(FLAGS_http_max_buffered_bytes);
+    options.http_limits.request_timeout = std::chrono::milliseconds(FLAGS_http_request_timeout_ms);
+    options.http_limits.idle_timeout = std::chrono::milliseconds(FLAGS_http_idle_timeout_ms);
+    options.http_metadata_max_value_bytes =
+        static_cast<size_t>(FLAGS_http_metadata_max_value_bytes);
+    options.http_metadata_max_total_bytes =
+        static_cast<size_t>(FLAGS_http_metadata_max_total_bytes);
+    options.hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
+    options.hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
 
     // Two of our own listeners on one port would fail half-way through the
     // start-up with a less helpful message; say it now.

@@ -46,6 +46,8 @@ std::expected<void, std::string> MasterServer::Start() {
         hot_options.address = options_.rpc_address;
         hot_options.port = options_.hot_rpc_port;
         hot_options.master_instance_id = instance_id_;
+        hot_options.max_connections = options_.hot_rpc_max_connections;
+        hot_options.max_buffered_bytes = options_.hot_rpc_max_buffered_bytes;
         hot_rpc_ = std::make_unique<HotRpcServer>(*dispatcher_, hot_options);
         if (auto started = hot_rpc_->Start(); !started) return fail(started.error());
         identity.hot_rpc_port = hot_rpc_->port();
@@ -56,11 +58,15 @@ std::expected<void, std::string> MasterServer::Start() {
         HttpMetadataServer::Options http_options;
         http_options.host = options_.http_metadata_server_host;
         http_options.port = options_.http_metadata_server_port;
+        http_options.max_value_bytes = options_.http_metadata_max_value_bytes;
+        http_options.max_total_bytes = options_.http_metadata_max_total_bytes;
+        http_options.limits = options_.http_limits;
         http_metadata_ = std::make_unique<HttpMetadataServer>(http_options);
         if (auto started = http_metadata_->Start(); !started) return fail(started.error());
     }
 
-    metrics_ = std::make_unique<MetricsServer>([this] { return CollectMetrics(); });
+    metrics_ =
+        std::make_unique<MetricsServer>([this] { return CollectMetrics(); }, options_.http_limits);
     if (auto started = metrics_->Start(options_.rpc_address, options_.metrics_port); !started) {
         if (!options_.metrics_port_optional) return fail(started.error());
         LOG(WARNING) << started.error() << "; /metrics is disabled (pass --metrics_port to choose "

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "master/http_listener.h"
 #include "master/master_config.h"
 #include "master/master_metrics.h"
 #include "mooncake/types.h"
@@ -41,6 +42,12 @@ struct MasterServerOptions {
     bool metrics_port_optional = false;
     // Log a one-line metrics summary every 10 s (done by master_main).
     bool enable_metric_reporting = true;
+    // What unauthenticated peers can make the master hold (docs/security.md).
+    HttpLimits http_limits;  // both HTTP listeners
+    size_t http_metadata_max_value_bytes = 16u << 20;
+    size_t http_metadata_max_total_bytes = 1u << 30;
+    size_t hot_rpc_max_connections = 4096;
+    size_t hot_rpc_max_buffered_bytes = 256u << 20;
 };
 
 class MasterServer {

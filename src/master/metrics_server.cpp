@@ -1,22 +1,19 @@
 #include "master/metrics_server.h"
 
-#include <httplib.h>
-
 #include "master/prometheus_text.h"
 
 namespace mooncake {
 
-MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect)
-    : collect_(std::move(collect)) {
-    httplib::Server& server = listener_.server();
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
-        response.set_content(RenderPrometheusMetrics(collect_()), kPrometheusContentType);
+MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, HttpLimits limits)
+    : collect_(std::move(collect)), listener_(limits) {
+    listener_.Handle("GET", "/metrics", [this](const HttpRequest&) {
+        return HttpResponse{200, kPrometheusContentType, RenderPrometheusMetrics(collect_())};
     });
-    server.Get("/metrics/summary", [this](const httplib::Request&, httplib::Response& response) {
-        response.set_content(RenderSummaryLine(collect_()) + "\n", "text/plain");
+    listener_.Handle("GET", "/metrics/summary", [this](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", RenderSummaryLine(collect_()) + "\n"};
     });
-    server.Get("/health", [](const httplib::Request&, httplib::Response& response) {
-        response.set_content("OK", "text/plain");
+    listener_.Handle("GET", "/health", [](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", "OK"};
     });
 }
 

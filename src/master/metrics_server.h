@@ -18,7 +18,12 @@ namespace mooncake {
 class MetricsServer {
    public:
     // `collect` is called for every scrape, on an HTTP worker thread.
-    explicit MetricsServer(std::function<MasterMetricsSnapshot()> collect);
+    explicit MetricsServer(std::function<MasterMetricsSnapshot()> collect, HttpLimits limits = {});
+
+    // More routes on this port (admin endpoints); before Start().
+    void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
+        listener_.Handle(method, path, std::move(handler));
+    }
 
     std::expected<void, std::string> Start(const std::string& host, uint16_t port);
     void Stop() { listener_.Stop(); }

@@ -20,6 +20,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/http_parser.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
@@ -28,7 +29,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
     target_link_libraries(mooncake_master_server
         PUBLIC mooncake_rpc mooncake_master_core gflags
-        PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
+        PRIVATE nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")
 

@@ -7,12 +7,17 @@
 
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <expected>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "client/dummy_rpc_protocol.h"
 #include "client/real_client_service.h"
@@ -118,6 +123,62 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
     return config;
 }
 
+// Takes SIGTERM / SIGINT on its own thread from the first moment, so that a
+// stop request is honoured at any time: setting up the segment takes seconds
+// for large ones (issue 16, item 10). Before the client serves, nothing is
+// worth an orderly shutdown: the process exits at once (its memory is
+// anonymous, the master forgets a half-registered client by its TTL).
+// Once serving, main() is woken and stops in order.
+class StopWatcher {
+   public:
+    explicit StopWatcher(mooncake::StopSignals& signals)
+        : thread_([this, &signals] { Run(signals); }) {}
+    ~StopWatcher() {
+        bool waiting = false;
+        {
+            std::lock_guard lock(mutex_);
+            leaving_ = true;
+            waiting = received_ == 0;
+        }
+        // The blocked signal wakes the watcher's sigtimedwait at once.
+        if (waiting) ::pthread_kill(thread_.native_handle(), SIGTERM);
+        thread_.join();
+    }
+
+    void MarkServing() {
+        std::lock_guard lock(mutex_);
+        serving_ = true;
+    }
+
+    int WaitForStop() {
+        std::unique_lock lock(mutex_);
+        woken_.wait(lock, [this] { return received_ != 0; });
+        return received_;
+    }
+
+   private:
+    void Run(mooncake::StopSignals& signals) {
+        int received = 0;
+        while (received == 0) received = signals.Wait(std::chrono::hours(1));
+        std::lock_guard lock(mutex_);
+        if (leaving_) return;
+        if (!serving_) {
+            LOG(INFO) << "mooncake_client: " << mooncake::StopSignals::Name(received)
+                      << " received during start-up, exiting";
+            std::_Exit(0);
+        }
+        received_ = received;
+        woken_.notify_all();
+    }
+
+    std::mutex mutex_;
+    std::condition_variable woken_;
+    bool serving_ = false;
+    bool leaving_ = false;
+    int received_ = 0;
+    std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +196,7 @@ int main(int argc, char** argv) {
         return mooncake::FailStartup(kProgram,
                                      std::string("unexpected argument '") + argv[1] + "'");
     google::InitGoogleLogging(argv[0]);
+    StopWatcher watcher(stop_signals);
 
     auto config = ConfigFromFlags();
     if (!config) return mooncake::FailStartup(kProgram, config.error());
@@ -158,8 +220,8 @@ int main(int argc, char** argv) {
               << mooncake::JoinHostPort(config->service.address, service->port()) << " ("
               << config->service.threads << " request threads)";
 
-    int received = 0;
-    while (received == 0) received = stop_signals.Wait(std::chrono::hours(1));
+    watcher.MarkServing();
+    const int received = watcher.WaitForStop();
     LOG(INFO) << "mooncake_client: " << mooncake::StopSignals::Name(received)
               << " received, stopping";
     // Dummies first: requests being served finish, their memory is

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <random>
 
@@ -14,10 +15,10 @@ namespace mooncake {
 
 namespace {
 
-// A flood of connections must not exhaust threads; real peers hold a few.
-constexpr size_t kMaxConnections = 1024;
 // How often the accept loop looks at the stop flag.
 constexpr int kPollIntervalMs = 500;
+
+int64_t SteadyNowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
 std::string RangeText(uint64_t address, uint64_t length) {
     char text[64];
@@ -128,16 +129,17 @@ void TcpServer::AcceptLoop() {
         if (!fd.valid()) continue;
         std::lock_guard lock(mutex_);
         if (stopping_.load()) return;
-        if (connections_.size() >= kMaxConnections) {
+        if (connections_.size() >= kMaxConnections && !EvictIdleLocked()) {
             LOG_EVERY_N(WARNING, 100)
                 << "Transfer engine refuses a connection from " << PeerAddress(fd.get()) << ": "
-                << kMaxConnections << " connections open";
+                << kMaxConnections << " connections open, all busy";
             continue;
         }
         TuneDataSocket(fd.get(), io_timeout_ms_);
         auto connection = std::make_unique<Connection>();
         connection->peer = PeerAddress(fd.get());
         connection->fd = std::move(fd);
+        connection->idle_since_ns = SteadyNowNs();
         Connection* raw = connection.get();
         connections_.push_back(std::move(connection));
         raw->thread = std::thread([this, raw] {
@@ -147,6 +149,27 @@ void TcpServer::AcceptLoop() {
             raw->finished.store(true);
         });
     }
+}
+
+bool TcpServer::EvictIdleLocked() {
+    Connection* victim = nullptr;
+    for (auto& connection : connections_) {
+        if (connection->finished.load() || connection->evicted.load() || connection->busy.load()) {
+            continue;
+        }
+        if (victim == nullptr || connection->idle_since_ns.load() < victim->idle_since_ns.load()) {
+            victim = connection.get();
+        }
+    }
+    if (victim == nullptr) return false;
+    LOG_EVERY_N(WARNING, 100) << "Transfer engine: " << kMaxConnections
+                              << " connections open; closing the one idle the longest, from "
+                              << victim->peer;
+    victim->evicted.store(true);
+    // Its thread sees the end of the stream, exits and is reaped; the slot
+    // is taken by the newcomer at once.
+    shutdown(victim->fd.get(), SHUT_RDWR);
+    return true;
 }
 
 void TcpServer::Serve(Connection* connection) {
@@ -159,6 +182,9 @@ void TcpServer::Serve(Connection* connection) {
         const ssize_t got = recv(fd, buffer, sizeof(buffer), MSG_WAITALL);
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
         if (got <= 0) return;  // EOF, reset, or Stop() shut the socket down
+        connection->busy.store(true);
+        // An evicted connection may have woken with a request in hand.
+        if (connection->evicted.load()) return;
         if (static_cast<size_t>(got) < sizeof(buffer) &&
             !RecvAll(fd, buffer + got, sizeof(buffer) - static_cast<size_t>(got))) {
             return;
@@ -191,6 +217,8 @@ void TcpServer::Serve(Connection* connection) {
                 return;
         }
         if (!keep_open) return;
+        connection->idle_since_ns.store(SteadyNowNs());
+        connection->busy.store(false);
     }
 }
 

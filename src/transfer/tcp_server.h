@@ -6,7 +6,12 @@
 //
 // Everything a peer sends is untrusted: header fields are bounded, every
 // data request is checked against the owner's own registry, and garbage
-// closes the connection without affecting others.
+// closes the connection without affecting others. A connection holds a
+// thread and at most a control message (1 MiB) of buffer. At the connection
+// cap (kMaxConnections) the connection idle the longest (between requests,
+// or never having sent one) is closed to make room: peers retry a request
+// that failed on a pooled connection once on a fresh one, so a flood of idle
+// connections cannot lock honest peers out (docs/security.md).
 #pragma once
 
 #include <atomic>
@@ -44,6 +49,8 @@ class TcpRequestHandler {
 // Ports picked when the configuration names none.
 inline constexpr uint16_t kFirstAutoPort = 12300;
 inline constexpr uint16_t kLastAutoPort = 14300;
+// Connections one engine serves at once.
+inline constexpr size_t kMaxConnections = 4096;
 
 class TcpServer {
    public:
@@ -78,6 +85,9 @@ class TcpServer {
         std::string peer;
         std::thread thread;
         std::atomic<bool> finished{false};
+        std::atomic<bool> busy{false};  // a request is being served
+        std::atomic<bool> evicted{false};
+        std::atomic<int64_t> idle_since_ns{0};  // steady clock
     };
 
     void AcceptLoop();
@@ -91,6 +101,8 @@ class TcpServer {
                ErrorCode error = ErrorCode::OK, const void* payload = nullptr,
                uint64_t payload_length = 0);
     void ReapFinishedLocked();
+    // Closes the connection idle the longest; false when none is idle.
+    bool EvictIdleLocked();
 
     UniqueFd listener_;
     UniqueFd wake_fd_;  // eventfd that interrupts the accept loop

@@ -33,3 +33,7 @@ mooncake_add_test(master_client_test ${CMAKE_CURRENT_LIST_DIR}/master_client_tes
 target_link_libraries(master_client_test PRIVATE master_server_test_util mooncake_master_client
     mooncake_httplib)
 add_dependencies(master_client_test mooncake_master)
+
+# The HTTP request parser and the metadata store's accounting, in-process.
+mooncake_add_test(http_parser_test ${CMAKE_CURRENT_LIST_DIR}/http_parser_test.cpp)
+target_link_libraries(http_parser_test PRIVATE mooncake_master_server)

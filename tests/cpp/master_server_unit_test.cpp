@@ -421,18 +421,21 @@ class HotRpcServerTest : public ::testing::Test {
     std::unique_ptr<HotRpcServer> server_;
 };
 
-TEST_F(HotRpcServerTest, ConnectionsBeyondTheCapAreClosed) {
+TEST_F(HotRpcServerTest, AtTheCapTheLongestIdleConnectionMakesRoom) {
+    // Refusing newcomers would let a flood of idle connections lock honest
+    // clients out (issue 16, item 6); the oldest idle one goes instead.
     HotRpcServer::Options options;
     options.max_connections = 2;
     StartServer(options);
     HotPathTestSocket first(server_->port());
-    HotPathTestSocket second(server_->port());
     ASSERT_TRUE(first.Handshake());
+    HotPathTestSocket second(server_->port());
     ASSERT_TRUE(second.Handshake());
     HotPathTestSocket third(server_->port());
-    EXPECT_TRUE(third.ClosedByPeer());
-    EXPECT_EQ(server_->GetStats().connections_refused, 1u);
-    EXPECT_EQ(server_->GetStats().connections_open, 2u);
+    ASSERT_TRUE(third.Handshake());
+    EXPECT_TRUE(first.ClosedByPeer());
+    EXPECT_EQ(server_->GetStats().connections_evicted, 1u);
+    EXPECT_EQ(server_->GetStats().connections_refused, 0u);
 }
 
 TEST_F(HotRpcServerTest, SilentAndStalledPeersAreDropped) {

@@ -19,7 +19,7 @@ namespace mooncake::fuzz {
 namespace {
 
 size_t EntryBytes(const std::string& key, const MetadataStore::Entry& entry) {
-    return key.size() + entry.value.size() + entry.content_type.size();
+    return MetadataStore::EntryBytes(key, entry);
 }
 
 std::string Key(Input& input) {
