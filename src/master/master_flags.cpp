@@ -60,6 +60,10 @@ DEFINE_bool(enable_hot_rpc, true,
 DEFINE_int32(hot_rpc_port, 0,
              "port of the hot path on --rpc_address; 0 picks a free one (GetServiceInfo "
              "advertises it)");
+DEFINE_string(cluster_secret_file, "",
+              "file holding the cluster secret (or set MC_CLUSTER_SECRET_FILE / "
+              "MC_CLUSTER_SECRET): gRPC and hot-path clients must prove it; see "
+              "docs/authentication.md");
 
 namespace mooncake {
 
@@ -184,6 +188,7 @@ const std::vector<std::string>& MasterFlagNames() {
         "max_retry_attempts",
         "enable_hot_rpc",
         "hot_rpc_port",
+        "cluster_secret_file",
     };
     return names;
 }
@@ -310,6 +315,9 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     options.metrics_port = *metrics_port;
     options.metrics_port_optional = gflags::GetCommandLineFlagInfoOrDie("metrics_port").is_default;
     options.enable_metric_reporting = FLAGS_enable_metric_reporting;
+    auto key = auth::LoadClusterKey(FLAGS_cluster_secret_file);
+    if (!key) return Reason("cannot load the cluster secret (see the log line above)");
+    options.cluster_key = std::move(*key);
 
     // Two of our own listeners on one port would fail half-way through the
     // start-up with a less helpful message; say it now.

@@ -46,6 +46,7 @@ std::expected<void, std::string> MasterServer::Start() {
         hot_options.address = options_.rpc_address;
         hot_options.port = options_.hot_rpc_port;
         hot_options.master_instance_id = instance_id_;
+        hot_options.cluster_key = options_.cluster_key;
         hot_rpc_ = std::make_unique<HotRpcServer>(*dispatcher_, hot_options);
         if (auto started = hot_rpc_->Start(); !started) return fail(started.error());
         identity.hot_rpc_port = hot_rpc_->port();
@@ -75,6 +76,7 @@ std::expected<void, std::string> MasterServer::Start() {
     grpc_options.address = options_.rpc_address;
     grpc_options.port = options_.rpc_port;
     grpc_options.threads = options_.rpc_threads;
+    grpc_options.cluster_key = options_.cluster_key;
     grpc_ = std::make_unique<GrpcMasterServer>(*dispatcher_, grpc_options);
     if (auto started = grpc_->Start(); !started) return fail(started.error());
     if (http_metadata_) http_metadata_->MarkReady();
@@ -116,6 +118,8 @@ std::string MasterServer::ListeningSummary() const {
     }
     summary +=
         ", metrics http://" + JoinHostPort(options_.rpc_address, metrics_port()) + "/metrics";
+    summary +=
+        options_.cluster_key ? ", cluster authentication on" : ", cluster authentication off";
     return summary;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/cluster_auth.h"
 #include "master/master_config.h"
 #include "master/master_metrics.h"
 #include "mooncake/types.h"
@@ -41,6 +42,9 @@ struct MasterServerOptions {
     bool metrics_port_optional = false;
     // Log a one-line metrics summary every 10 s (done by master_main).
     bool enable_metric_reporting = true;
+    // Set: gRPC and hot-path clients must prove the cluster secret
+    // (docs/authentication.md).
+    auth::ClusterKeyPtr cluster_key;
 };
 
 class MasterServer {

@@ -33,3 +33,9 @@ mooncake_add_test(master_client_test ${CMAKE_CURRENT_LIST_DIR}/master_client_tes
 target_link_libraries(master_client_test PRIVATE master_server_test_util mooncake_master_client
     mooncake_httplib)
 add_dependencies(master_client_test mooncake_master)
+
+# Cluster authentication of an in-process master: gRPC tokens, hot-path
+# handshake, MasterClient with and without the secret.
+mooncake_add_test(cluster_auth_master_test ${CMAKE_CURRENT_LIST_DIR}/cluster_auth_master_test.cpp)
+target_link_libraries(cluster_auth_master_test PRIVATE mooncake_master_server
+    mooncake_master_client)
