@@ -82,7 +82,7 @@ inline constexpr char kGrpcMetadataKey[] = "x-mooncake-auth";
 // A token is valid this long around the server's clock (hosts of a cluster
 // must agree on the time within it).
 inline constexpr std::chrono::seconds kGrpcTokenWindow{60};
-// Nonces remembered at most: bounds the verifier's memory (about 50 MB) and
+// Nonces remembered at most: bounds the verifier's memory (about 150 MB) and
 // the rate of gRPC calls it accepts (this many per window).
 inline constexpr size_t kMaxRememberedNonces = 2'000'000;
 
