@@ -7,6 +7,8 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(gflags REQUIRED)
 find_package(glog REQUIRED)
 find_package(nlohmann_json REQUIRED)
+# libcrypto: HMAC-SHA256 and random nonces of the cluster authentication.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 

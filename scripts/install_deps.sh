@@ -8,7 +8,7 @@ PACKAGES=(
     build-essential cmake ccache pkg-config git curl iproute2 procps
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev
-    libcpp-httplib-dev nlohmann-json3-dev
+    libcpp-httplib-dev nlohmann-json3-dev libssl-dev
     libibverbs-dev librdmacm-dev libnuma-dev
     pybind11-dev python3-dev python3-venv python3-pip
     python3-numpy python3-pytest python3-setuptools python3-wheel

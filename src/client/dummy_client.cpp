@@ -10,6 +10,7 @@
 
 #include "client/client_config_util.h"
 #include "client/dummy_rpc_protocol.h"
+#include "common/cluster_auth.h"
 #include "common/logging.h"
 #include "common/net_util.h"
 #include "master/rpc_convert.h"
@@ -143,7 +144,10 @@ Status DummyClient::Setup() {
         if (!memory.has_value()) return Error(memory.error());
         memory_ = std::move(*memory);
     }
-    pool_ = std::make_unique<HotRpcPool>(kMaxConnections, kDummyProtocol);
+    // MC_CLUSTER_SECRET(_FILE): the standalone client may require it.
+    auto key = auth::LoadClusterKey();
+    if (!key) return Error(key.error());
+    pool_ = std::make_unique<HotRpcPool>(kMaxConnections, kDummyProtocol, std::move(*key));
     pool_->SetTarget(std::move(*addresses), *address->port);
 
     // The first connection proves that a standalone client answers and can

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/auth_handshake.h"
+
 namespace mooncake {
 
 namespace {
@@ -93,12 +95,18 @@ HotRpcConnection::HotRpcConnection(net::UniqueFd fd, UUID master_instance_id,
 
 Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
     const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
-    const hot_rpc::Protocol& protocol) {
+    const hot_rpc::Protocol& protocol, const auth::ClusterKey* key) {
     if (port == 0) return Error(ErrorCode::RPC_FAIL);
     for (const HotRpcAddress& address : addresses) {
         net::UniqueFd fd = ConnectOne(address, port, deadline);
         if (!fd.valid()) continue;
         net::SetNoDelay(fd.get());
+        std::string why;
+        if (key != nullptr && !auth::ProveToPeer(fd.get(), *key, protocol.name, deadline, &why)) {
+            LOG_EVERY_T(ERROR, 10.0) << protocol.name << ": cluster authentication with port "
+                                     << port << " failed: " << why;
+            return Error(ErrorCode::RPC_FAIL);
+        }
         const auto hello = hot_rpc::EncodeClientHello(protocol.version, protocol.magic);
         std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
         if (!net::SendAllUntil(fd.get(), hello.data(), hello.size(), deadline) ||
@@ -212,8 +220,11 @@ Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
 
 // ---- pool ---------------------------------------------------------------------------
 
-HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol)
-    : max_connections_(std::max<size_t>(1, max_connections)), protocol_(protocol) {}
+HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol,
+                       auth::ClusterKeyPtr key)
+    : max_connections_(std::max<size_t>(1, max_connections)),
+      protocol_(protocol),
+      key_(std::move(key)) {}
 
 void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) {
     std::vector<std::unique_ptr<HotRpcConnection>> closing;
@@ -283,8 +294,8 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     const uint16_t port = port_;
     const uint64_t generation = generation_;
     lock.unlock();
-    auto opened =
-        HotRpcConnection::Open(addresses, port, std::min(deadline, open_deadline), protocol_);
+    auto opened = HotRpcConnection::Open(addresses, port, std::min(deadline, open_deadline),
+                                         protocol_, key_.get());
     if (!opened) {
         lock.lock();
         --open_;

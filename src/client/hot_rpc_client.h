@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cluster_auth.h"
 #include "master/hot_rpc_protocol.h"
 #include "master/socket_util.h"
 #include "mooncake/result.h"
@@ -44,10 +45,12 @@ class HotRpcConnection {
     // Connects to the first of `addresses` that accepts on `port` and
     // completes the handshake of `protocol`, all before `deadline`. RPC_FAIL
     // otherwise (INVALID_VERSION when the server speaks another protocol
-    // version).
+    // version). With `key`, the cluster authentication of
+    // common/auth_handshake.h comes first (RPC_FAIL, logged, when it fails).
     static Result<std::unique_ptr<HotRpcConnection>> Open(
         const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
-        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol);
+        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol,
+        const auth::ClusterKey* key = nullptr);
 
     // One round trip of request/response envelopes that carry a
     // request_id (MasterRequest/MasterResponse, or the dummy service's).
@@ -100,8 +103,10 @@ class HotRpcConnection {
 // at most `max_connections` at once. Thread-safe.
 class HotRpcPool {
    public:
+    // With `key`, connections authenticate (HotRpcConnection::Open).
     explicit HotRpcPool(size_t max_connections,
-                        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol);
+                        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol,
+                        auth::ClusterKeyPtr key = nullptr);
 
     // Where new connections go. Connections to an earlier target are closed
     // as they come back. Port 0 means "no hot path".
@@ -146,6 +151,7 @@ class HotRpcPool {
 
     const size_t max_connections_;
     const hot_rpc::Protocol protocol_;
+    const auth::ClusterKeyPtr key_;
     mutable std::mutex mutex_;
     std::condition_variable returned_;
     std::vector<HotRpcAddress> addresses_;

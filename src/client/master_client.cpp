@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "client/hot_rpc_client.h"
+#include "common/cluster_auth.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
 #include "master/hot_rpc_protocol.h"
@@ -159,11 +160,13 @@ Result<std::vector<TaskAssignment>> TasksFromProto(
 
 class MasterClientImpl {
    public:
-    MasterClientImpl(std::string host, uint16_t port, MasterClientOptions options)
+    MasterClientImpl(std::string host, uint16_t port, MasterClientOptions options,
+                     auth::ClusterKeyPtr key)
         : host_(std::move(host)),
           grpc_target_(JoinHostPort(host_, port)),
           options_(options),
-          pool_(options.hot_path_connections) {}
+          key_(key),
+          pool_(options.hot_path_connections, hot_rpc::kMasterProtocol, std::move(key)) {}
 
     Status Init();
 
@@ -196,6 +199,13 @@ class MasterClientImpl {
                                                        bool wait_for_ready = false);
     void MarkHotPathDown(const char* why);
     bool HotPathDue() const;
+    // With a cluster key: adds the per-call token the master's gRPC checks
+    // and returns it (empty without a key).
+    std::string Authorize(grpc::ClientContext* context) const;
+    // After a successful call: true when the master proved the key back (or
+    // there is no key).
+    bool MasterProved(const grpc::ClientContext& context, const std::string& token) const;
+    void LogGrpcFailure(const grpc::Status& status) const;
 
     // The gRPC channel and its stub. Replaced as a whole (calls in flight
     // keep the one they started on) when the channel is stuck.
@@ -215,6 +225,7 @@ class MasterClientImpl {
     const std::string host_;
     const std::string grpc_target_;
     const MasterClientOptions options_;
+    const auth::ClusterKeyPtr key_;  // null: no cluster authentication
     std::mutex grpc_mutex_;
     std::shared_ptr<const GrpcLink> grpc_;          // guarded by grpc_mutex_
     SteadyClock::time_point grpc_link_created_at_;  // guarded by grpc_mutex_
@@ -439,6 +450,7 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
                                   SteadyClock::time_point deadline) {
     grpc::ClientContext context;
     context.set_deadline(ToSystemDeadline(deadline));
+    const std::string token = Authorize(&context);
     response->Clear();
     response->set_request_id(request.request_id());
     grpc::Status status;
@@ -571,12 +583,48 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
     }
     if (!status.ok()) {
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
-        LOG_EVERY_T(WARNING, 1.0) << "gRPC call to master " << grpc_target_
-                                  << " failed: " << status.error_message() << " (code "
-                                  << static_cast<int>(status.error_code()) << ")";
+        LogGrpcFailure(status);
         return Error(ErrorCode::RPC_FAIL);
     }
+    if (!MasterProved(context, token)) return Error(ErrorCode::RPC_FAIL);
     return OkStatus();
+}
+
+std::string MasterClientImpl::Authorize(grpc::ClientContext* context) const {
+    if (key_ == nullptr) return {};
+    std::string token = auth::MakeGrpcToken(*key_);
+    context->AddMetadata(auth::kGrpcMetadataKey, token);
+    return token;
+}
+
+bool MasterClientImpl::MasterProved(const grpc::ClientContext& context,
+                                    const std::string& token) const {
+    if (key_ == nullptr) return true;
+    const auto& metadata = context.GetServerInitialMetadata();
+    auto found = metadata.find(auth::kGrpcReplyMetadataKey);
+    if (found != metadata.end() &&
+        auth::VerifyGrpcReply(*key_, token,
+                              std::string_view(found->second.data(), found->second.size()))) {
+        return true;
+    }
+    LOG_EVERY_T(ERROR, 1.0) << "master " << grpc_target_
+                            << " did not prove the cluster secret in its reply (it has none "
+                               "configured, or another one): refusing its answer";
+    return false;
+}
+
+void MasterClientImpl::LogGrpcFailure(const grpc::Status& status) const {
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+        LOG_EVERY_T(ERROR, 1.0) << "master " << grpc_target_
+                                << " refused our cluster authentication: " << status.error_message()
+                                << (key_ == nullptr ? " (set MC_CLUSTER_SECRET_FILE or "
+                                                      "MC_CLUSTER_SECRET, docs/authentication.md)"
+                                                    : "");
+        return;
+    }
+    LOG_EVERY_T(WARNING, 1.0) << "gRPC call to master " << grpc_target_
+                              << " failed: " << status.error_message() << " (code "
+                              << static_cast<int>(status.error_code()) << ")";
 }
 
 Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
@@ -584,13 +632,16 @@ Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
     grpc::ClientContext context;
     context.set_deadline(ToSystemDeadline(deadline));
     context.set_wait_for_ready(wait_for_ready);
+    const std::string token = Authorize(&context);
     rpc::GetServiceInfoResponse reply;
     const std::shared_ptr<const GrpcLink> link = CurrentGrpcLink();
     const grpc::Status status = link->stub->GetServiceInfo(&context, {}, &reply);
     if (!status.ok()) {
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
+        if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) LogGrpcFailure(status);
         return Error(ErrorCode::RPC_FAIL);
     }
+    if (!MasterProved(context, token)) return Error(ErrorCode::RPC_FAIL);
     return ServiceInfoFromProto(reply);
 }
 
@@ -610,8 +661,11 @@ Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& m
     if (options.rpc_timeout <= std::chrono::milliseconds::zero()) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
+    // MC_CLUSTER_SECRET(_FILE): authenticate to the master.
+    auto key = auth::LoadClusterKey();
+    if (!key) return Error(key.error());
     auto impl = std::make_unique<MasterClientImpl>(
-        parsed->host, parsed->port.value_or(kDefaultMasterPort), options);
+        parsed->host, parsed->port.value_or(kDefaultMasterPort), options, std::move(*key));
     MC_RETURN_IF_ERROR(impl->Init());
     return std::unique_ptr<MasterClient>(new MasterClient(std::move(impl)));
 }

@@ -394,6 +394,7 @@ FramedRpcServer::Options FramedOptions(const RealClientService::Options& options
     framed.max_connections = options.max_connections;
     framed.protocol = kDummyProtocol;
     framed.instance_id = instance_id;
+    framed.cluster_key = options.cluster_key;
     return framed;
 }
 

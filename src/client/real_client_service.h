@@ -25,6 +25,7 @@
 #include <string>
 
 #include "client/dummy_session.h"
+#include "common/cluster_auth.h"
 #include "master/framed_rpc_server.h"
 #include "mooncake/client.h"
 #include "mooncake/types.h"
@@ -42,6 +43,8 @@ class RealClientService {
         // Requests served at once, across all dummies.
         uint32_t threads = 1;
         size_t max_connections = 1024;
+        // Set: dummies must prove the cluster secret (docs/authentication.md).
+        auth::ClusterKeyPtr cluster_key;
     };
 
     // `client` serves every request and must outlive the service.

@@ -15,6 +15,7 @@
 #include <optional>
 #include <system_error>
 
+#include "common/auth_handshake.h"
 #include "common/net_util.h"
 
 namespace mooncake {
@@ -339,7 +340,15 @@ void FramedRpcServer::Serve(Connection* connection) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_sec, sizeof(interval_sec));
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
 
-    if (Handshake(connection)) {
+    std::string why;
+    const bool authenticated =
+        options_.cluster_key == nullptr || auth::AcceptPeer(fd, *options_.cluster_key, name_, &why);
+    if (!authenticated) {
+        protocol_errors_.fetch_add(1);
+        LOG_EVERY_T(WARNING, kPeerLogInterval)
+            << name_ << ": refusing connection from " << connection->peer << ": " << why;
+    }
+    if (authenticated && Handshake(connection)) {
         std::unique_ptr<FrameHandler> handler = factory_(connection->peer);
         connection->Enter(kIdle);
         Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes);

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/cluster_auth.h"
 #include "master/hot_rpc_protocol.h"
 #include "master/socket_util.h"
 #include "mooncake/types.h"
@@ -51,6 +52,9 @@ class FramedRpcServer {
         // to arrive in full.
         std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
         std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
+        // Set: a connection must pass common/auth_handshake.h (bound to
+        // protocol.name) before its hello.
+        auth::ClusterKeyPtr cluster_key;
     };
 
     struct Stats {

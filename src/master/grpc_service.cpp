@@ -9,152 +9,221 @@ namespace mooncake {
 
 namespace {
 
+// With a cluster key, a call must carry a valid token (cluster_auth.h).
+// The reply proves the secret back (initial metadata of the response).
+grpc::Status CheckToken(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context) {
+    if (verifier == nullptr) return grpc::Status::OK;
+    const auto& metadata = context->client_metadata();
+    auto found = metadata.find(auth::kGrpcMetadataKey);
+    std::string why = "no " + std::string(auth::kGrpcMetadataKey) + " token";
+    if (found != metadata.end()) {
+        const std::string_view token(found->second.data(), found->second.size());
+        if (verifier->Verify(token, &why)) {
+            context->AddInitialMetadata(auth::kGrpcReplyMetadataKey,
+                                        auth::GrpcReplyProof(verifier->key(), token));
+            return grpc::Status::OK;
+        }
+    }
+    LOG_EVERY_T(WARNING, 1.0) << "refusing a gRPC call from " << context->peer()
+                              << ": cluster authentication failed: " << why;
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "cluster authentication failed: " + why);
+}
+
 // Every unary method is the same adapter: the dispatcher does the work and
-// reports failures inside the response, so the gRPC status is always OK.
+// reports failures inside the response, so the gRPC status is always OK
+// (unless the caller is not authenticated).
 template <typename Request, typename Response>
-grpc::Status Serve(RequestDispatcher& dispatcher,
+grpc::Status Serve(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context,
+                   RequestDispatcher& dispatcher,
                    void (RequestDispatcher::*handler)(const Request&, Response*),
                    const Request* request, Response* response) {
+    if (grpc::Status allowed = CheckToken(verifier, context); !allowed.ok()) return allowed;
     (dispatcher.*handler)(*request, response);
     return grpc::Status::OK;
 }
 
 }  // namespace
 
-GrpcMasterService::GrpcMasterService(RequestDispatcher& dispatcher, size_t max_streams)
-    : dispatcher_(dispatcher), max_streams_(max_streams) {}
+GrpcMasterService::GrpcMasterService(RequestDispatcher& dispatcher, size_t max_streams,
+                                     auth::ClusterKeyPtr key)
+    : dispatcher_(dispatcher),
+      max_streams_(max_streams),
+      verifier_(key ? std::make_unique<auth::GrpcTokenVerifier>(std::move(key)) : nullptr) {}
 
-grpc::Status GrpcMasterService::PutStart(Ctx*, const rpc::PutStartRequest* request,
+grpc::Status GrpcMasterService::PutStart(Ctx* context, const rpc::PutStartRequest* request,
                                          rpc::PutStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutStart, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutStart, request,
+                 response);
 }
-grpc::Status GrpcMasterService::PutEnd(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::PutEnd(Ctx* context, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutEnd, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutEnd, request,
+                 response);
 }
-grpc::Status GrpcMasterService::PutRevoke(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::PutRevoke(Ctx* context, const rpc::KeyRequest* request,
                                           rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutRevoke, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutRevoke, request,
+                 response);
 }
-grpc::Status GrpcMasterService::BatchPutStart(Ctx*, const rpc::BatchPutStartRequest* request,
+grpc::Status GrpcMasterService::BatchPutStart(Ctx* context,
+                                              const rpc::BatchPutStartRequest* request,
                                               rpc::BatchPutStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutStart, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutStart, request,
+                 response);
 }
-grpc::Status GrpcMasterService::BatchPutEnd(Ctx*, const rpc::BatchKeysRequest* request,
+grpc::Status GrpcMasterService::BatchPutEnd(Ctx* context, const rpc::BatchKeysRequest* request,
                                             rpc::BatchStatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutEnd, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutEnd, request,
+                 response);
 }
-grpc::Status GrpcMasterService::BatchPutRevoke(Ctx*, const rpc::BatchKeysRequest* request,
+grpc::Status GrpcMasterService::BatchPutRevoke(Ctx* context, const rpc::BatchKeysRequest* request,
                                                rpc::BatchStatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutRevoke, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutRevoke, request,
+                 response);
 }
-grpc::Status GrpcMasterService::GetReplicaList(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::GetReplicaList(Ctx* context, const rpc::KeyRequest* request,
                                                rpc::GetReplicaListResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetReplicaList, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetReplicaList, request,
+                 response);
 }
-grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx*, const rpc::BatchKeysRequest* request,
+grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx* context,
+                                                    const rpc::BatchKeysRequest* request,
                                                     rpc::BatchGetReplicaListResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchGetReplicaList, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchGetReplicaList,
+                 request, response);
 }
 grpc::Status GrpcMasterService::GetReplicaListByRegex(
-    Ctx*, const rpc::RegexRequest* request, rpc::GetReplicaListByRegexResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetReplicaListByRegex, request, response);
+    Ctx* context, const rpc::RegexRequest* request, rpc::GetReplicaListByRegexResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetReplicaListByRegex,
+                 request, response);
 }
-grpc::Status GrpcMasterService::ExistKey(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::ExistKey(Ctx* context, const rpc::KeyRequest* request,
                                          rpc::ExistKeyResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::ExistKey, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::ExistKey, request,
+                 response);
 }
-grpc::Status GrpcMasterService::BatchExistKey(Ctx*, const rpc::BatchKeysRequest* request,
+grpc::Status GrpcMasterService::BatchExistKey(Ctx* context, const rpc::BatchKeysRequest* request,
                                               rpc::BatchExistKeyResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchExistKey, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchExistKey, request,
+                 response);
 }
-grpc::Status GrpcMasterService::Remove(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::Remove(Ctx* context, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::Remove, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Remove, request,
+                 response);
 }
-grpc::Status GrpcMasterService::RemoveByRegex(Ctx*, const rpc::RegexRequest* request,
+grpc::Status GrpcMasterService::RemoveByRegex(Ctx* context, const rpc::RegexRequest* request,
                                               rpc::CountResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::RemoveByRegex, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveByRegex, request,
+                 response);
 }
-grpc::Status GrpcMasterService::RemoveAll(Ctx*, const rpc::RemoveAllRequest* request,
+grpc::Status GrpcMasterService::RemoveAll(Ctx* context, const rpc::RemoveAllRequest* request,
                                           rpc::CountResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::RemoveAll, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveAll, request,
+                 response);
 }
-grpc::Status GrpcMasterService::MountSegment(Ctx*, const rpc::MountSegmentRequest* request,
+grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MountSegment, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountSegment, request,
+                 response);
 }
-grpc::Status GrpcMasterService::ReMountSegment(Ctx*, const rpc::ReMountSegmentRequest* request,
+grpc::Status GrpcMasterService::ReMountSegment(Ctx* context,
+                                               const rpc::ReMountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::ReMountSegment, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::ReMountSegment, request,
+                 response);
 }
-grpc::Status GrpcMasterService::UnmountSegment(Ctx*, const rpc::UnmountSegmentRequest* request,
+grpc::Status GrpcMasterService::UnmountSegment(Ctx* context,
+                                               const rpc::UnmountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::UnmountSegment, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountSegment, request,
+                 response);
 }
-grpc::Status GrpcMasterService::GetAllSegments(Ctx*, const rpc::GetAllSegmentsRequest* request,
+grpc::Status GrpcMasterService::GetAllSegments(Ctx* context,
+                                               const rpc::GetAllSegmentsRequest* request,
                                                rpc::GetAllSegmentsResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetAllSegments, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetAllSegments, request,
+                 response);
 }
-grpc::Status GrpcMasterService::QuerySegment(Ctx*, const rpc::QuerySegmentRequest* request,
+grpc::Status GrpcMasterService::QuerySegment(Ctx* context, const rpc::QuerySegmentRequest* request,
                                              rpc::QuerySegmentResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::QuerySegment, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::QuerySegment, request,
+                 response);
 }
-grpc::Status GrpcMasterService::Ping(Ctx*, const rpc::PingRequest* request,
+grpc::Status GrpcMasterService::Ping(Ctx* context, const rpc::PingRequest* request,
                                      rpc::PingResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::Ping, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request,
+                 response);
 }
-grpc::Status GrpcMasterService::GetServiceInfo(Ctx*, const rpc::GetServiceInfoRequest* request,
+grpc::Status GrpcMasterService::GetServiceInfo(Ctx* context,
+                                               const rpc::GetServiceInfoRequest* request,
                                                rpc::GetServiceInfoResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetServiceInfo, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetServiceInfo, request,
+                 response);
 }
-grpc::Status GrpcMasterService::CreateCopyTask(Ctx*, const rpc::CreateCopyTaskRequest* request,
+grpc::Status GrpcMasterService::CreateCopyTask(Ctx* context,
+                                               const rpc::CreateCopyTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CreateCopyTask, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CreateCopyTask, request,
+                 response);
 }
-grpc::Status GrpcMasterService::CreateMoveTask(Ctx*, const rpc::CreateMoveTaskRequest* request,
+grpc::Status GrpcMasterService::CreateMoveTask(Ctx* context,
+                                               const rpc::CreateMoveTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CreateMoveTask, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CreateMoveTask, request,
+                 response);
 }
-grpc::Status GrpcMasterService::QueryTask(Ctx*, const rpc::QueryTaskRequest* request,
+grpc::Status GrpcMasterService::QueryTask(Ctx* context, const rpc::QueryTaskRequest* request,
                                           rpc::QueryTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::QueryTask, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::QueryTask, request,
+                 response);
 }
-grpc::Status GrpcMasterService::FetchTasks(Ctx*, const rpc::FetchTasksRequest* request,
+grpc::Status GrpcMasterService::FetchTasks(Ctx* context, const rpc::FetchTasksRequest* request,
                                            rpc::FetchTasksResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::FetchTasks, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::FetchTasks, request,
+                 response);
 }
-grpc::Status GrpcMasterService::MarkTaskComplete(Ctx*, const rpc::MarkTaskCompleteRequest* request,
+grpc::Status GrpcMasterService::MarkTaskComplete(Ctx* context,
+                                                 const rpc::MarkTaskCompleteRequest* request,
                                                  rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MarkTaskComplete, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MarkTaskComplete,
+                 request, response);
 }
-grpc::Status GrpcMasterService::CopyStart(Ctx*, const rpc::CopyStartRequest* request,
+grpc::Status GrpcMasterService::CopyStart(Ctx* context, const rpc::CopyStartRequest* request,
                                           rpc::CopyStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyStart, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyStart, request,
+                 response);
 }
-grpc::Status GrpcMasterService::CopyEnd(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::CopyEnd(Ctx* context, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyEnd, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyEnd, request,
+                 response);
 }
-grpc::Status GrpcMasterService::CopyRevoke(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::CopyRevoke(Ctx* context, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyRevoke, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyRevoke, request,
+                 response);
 }
-grpc::Status GrpcMasterService::MoveStart(Ctx*, const rpc::MoveStartRequest* request,
+grpc::Status GrpcMasterService::MoveStart(Ctx* context, const rpc::MoveStartRequest* request,
                                           rpc::MoveStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveStart, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveStart, request,
+                 response);
 }
-grpc::Status GrpcMasterService::MoveEnd(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::MoveEnd(Ctx* context, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveEnd, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveEnd, request,
+                 response);
 }
-grpc::Status GrpcMasterService::MoveRevoke(Ctx*, const rpc::KeyRequest* request,
+grpc::Status GrpcMasterService::MoveRevoke(Ctx* context, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveRevoke, request, response);
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveRevoke, request,
+                 response);
 }
 
 grpc::Status GrpcMasterService::Stream(
     Ctx* context, grpc::ServerReaderWriter<rpc::MasterResponse, rpc::MasterRequest>* stream) {
+    // One token opens the stream; its messages need none.
+    if (grpc::Status allowed = CheckToken(verifier_.get(), context); !allowed.ok()) return allowed;
     if (active_streams_.fetch_add(1) >= max_streams_) {
         active_streams_.fetch_sub(1);
         LOG_EVERY_N(WARNING, 100) << "refusing a gRPC stream from " << context->peer() << ": "
@@ -174,7 +243,8 @@ grpc::Status GrpcMasterService::Stream(
 // ---- server ---------------------------------------------------------------------
 
 GrpcMasterServer::GrpcMasterServer(RequestDispatcher& dispatcher, Options options)
-    : options_(std::move(options)), service_(dispatcher, options_.max_streams) {}
+    : options_(std::move(options)),
+      service_(dispatcher, options_.max_streams, options_.cluster_key) {}
 
 GrpcMasterServer::~GrpcMasterServer() { Stop(std::chrono::milliseconds(0)); }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "common/cluster_auth.h"
 #include "master.grpc.pb.h"
 #include "master/request_dispatcher.h"
 
@@ -23,7 +24,10 @@ class GrpcMasterService final : public rpc::MasterService::Service {
     // At most `max_streams` Stream calls are served at once; each holds a
     // server thread for its lifetime, so more are refused with
     // RESOURCE_EXHAUSTED instead of starving the unary calls.
-    GrpcMasterService(RequestDispatcher& dispatcher, size_t max_streams);
+    // With `key`, every call must carry a token (cluster_auth.h); others get
+    // UNAUTHENTICATED.
+    GrpcMasterService(RequestDispatcher& dispatcher, size_t max_streams,
+                      auth::ClusterKeyPtr key = nullptr);
 
     size_t active_streams() const { return active_streams_.load(); }
 
@@ -83,6 +87,7 @@ class GrpcMasterService final : public rpc::MasterService::Service {
    private:
     RequestDispatcher& dispatcher_;
     const size_t max_streams_;
+    const std::unique_ptr<auth::GrpcTokenVerifier> verifier_;  // null: no authentication
     std::atomic<size_t> active_streams_{0};
 };
 
@@ -94,6 +99,7 @@ class GrpcMasterServer {
         uint16_t port = 50051;  // 0 picks a free port
         int threads = 4;        // pollers serving calls; more are added on demand
         size_t max_streams = 1024;
+        auth::ClusterKeyPtr cluster_key;  // set: callers must authenticate
     };
 
     GrpcMasterServer(RequestDispatcher& dispatcher, Options options);

@@ -53,6 +53,7 @@ FramedRpcServer::Options FramedOptions(const HotRpcServer::Options& options) {
     framed.instance_id = options.master_instance_id;
     framed.handshake_timeout = options.handshake_timeout;
     framed.frame_timeout = options.frame_timeout;
+    framed.cluster_key = options.cluster_key;
     return framed;
 }
 

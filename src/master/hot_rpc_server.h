@@ -28,6 +28,8 @@ class HotRpcServer {
         // to arrive in full.
         std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
         std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
+        // Set: clients must prove the cluster secret (docs/authentication.md).
+        auth::ClusterKeyPtr cluster_key;
     };
 
     // Counters for /metrics.

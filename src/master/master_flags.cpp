@@ -79,6 +79,10 @@ DEFINE_int64(hot_rpc_max_connections, 4096,
              "longest, is closed");
 DEFINE_int64(hot_rpc_max_buffered_bytes, 256 << 20,
              "bytes of unfinished hot-path request frames all connections hold together");
+DEFINE_string(cluster_secret_file, "",
+              "file holding the cluster secret (or set MC_CLUSTER_SECRET_FILE / "
+              "MC_CLUSTER_SECRET): gRPC and hot-path clients must prove it; see "
+              "docs/authentication.md");
 
 namespace mooncake {
 
@@ -212,6 +216,7 @@ const std::vector<std::string>& MasterFlagNames() {
         "http_metadata_max_total_bytes",
         "hot_rpc_max_connections",
         "hot_rpc_max_buffered_bytes",
+        "cluster_secret_file",
     };
     return names;
 }
@@ -362,6 +367,9 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
         static_cast<size_t>(FLAGS_http_metadata_max_total_bytes);
     options.hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
     options.hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
+    auto key = auth::LoadClusterKey(FLAGS_cluster_secret_file);
+    if (!key) return Reason("cannot load the cluster secret (see the log line above)");
+    options.cluster_key = std::move(*key);
 
     // Two of our own listeners on one port would fail half-way through the
     // start-up with a less helpful message; say it now.

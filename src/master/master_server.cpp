@@ -48,6 +48,7 @@ std::expected<void, std::string> MasterServer::Start() {
         hot_options.master_instance_id = instance_id_;
         hot_options.max_connections = options_.hot_rpc_max_connections;
         hot_options.max_buffered_bytes = options_.hot_rpc_max_buffered_bytes;
+        hot_options.cluster_key = options_.cluster_key;
         hot_rpc_ = std::make_unique<HotRpcServer>(*dispatcher_, hot_options);
         if (auto started = hot_rpc_->Start(); !started) return fail(started.error());
         identity.hot_rpc_port = hot_rpc_->port();
@@ -81,6 +82,7 @@ std::expected<void, std::string> MasterServer::Start() {
     grpc_options.address = options_.rpc_address;
     grpc_options.port = options_.rpc_port;
     grpc_options.threads = options_.rpc_threads;
+    grpc_options.cluster_key = options_.cluster_key;
     grpc_ = std::make_unique<GrpcMasterServer>(*dispatcher_, grpc_options);
     if (auto started = grpc_->Start(); !started) return fail(started.error());
     if (http_metadata_) http_metadata_->MarkReady();
@@ -122,6 +124,8 @@ std::string MasterServer::ListeningSummary() const {
     }
     summary +=
         ", metrics http://" + JoinHostPort(options_.rpc_address, metrics_port()) + "/metrics";
+    summary +=
+        options_.cluster_key ? ", cluster authentication on" : ", cluster authentication off";
     return summary;
 }
 

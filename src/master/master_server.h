@@ -10,6 +10,7 @@
 #include <string>
 
 #include "master/http_listener.h"
+#include "common/cluster_auth.h"
 #include "master/master_config.h"
 #include "master/master_metrics.h"
 #include "mooncake/types.h"
@@ -48,6 +49,9 @@ struct MasterServerOptions {
     size_t http_metadata_max_total_bytes = 1u << 30;
     size_t hot_rpc_max_connections = 4096;
     size_t hot_rpc_max_buffered_bytes = 256u << 20;
+    // Set: gRPC and hot-path clients must prove the cluster secret
+    // (docs/authentication.md).
+    auth::ClusterKeyPtr cluster_key;
 };
 
 class MasterServer {

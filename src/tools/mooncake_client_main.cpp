@@ -21,6 +21,7 @@
 
 #include "client/dummy_rpc_protocol.h"
 #include "client/real_client_service.h"
+#include "common/cluster_auth.h"
 #include "common/daemon.h"
 #include "common/net_util.h"
 #include "common/size_parser.h"
@@ -50,6 +51,10 @@ DEFINE_string(local_buffer_size, "256 MB",
 DEFINE_string(service_address, "127.0.0.1",
               "address the dummy service binds to; dummies share memory with this process, so "
               "they run on this host");
+DEFINE_string(cluster_secret_file, "",
+              "file holding the cluster secret (or set MC_CLUSTER_SECRET_FILE / "
+              "MC_CLUSTER_SECRET): peers, the master and dummies must prove it; see "
+              "docs/authentication.md");
 
 namespace {
 
@@ -109,6 +114,13 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
                                "' must be host:port");
     }
     if (FLAGS_service_address.empty()) return std::unexpected("--service_address is empty");
+    if (!FLAGS_cluster_secret_file.empty()) {
+        // The embedded store client reads the secret from the environment.
+        ::setenv(mooncake::auth::kSecretFileEnv, FLAGS_cluster_secret_file.c_str(), 1);
+    }
+    auto key = mooncake::auth::LoadClusterKey(FLAGS_cluster_secret_file);
+    if (!key) return std::unexpected("cannot load the cluster secret (see the log line above)");
+    config.service.cluster_key = std::move(*key);
 
     config.client.local_hostname = *hostname;
     config.client.metadata_server = FLAGS_metadata_server;

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include "common/auth_handshake.h"
 #include "common/net_util.h"
 
 namespace mooncake {
@@ -41,6 +42,16 @@ Result<PooledConnection> ConnectionPool::AcquireFresh(const std::string& endpoin
     if (!fd) {
         VLOG(1) << "Cannot connect to " << endpoint;
         return Error(fd.error());
+    }
+    if (key_ != nullptr) {
+        std::string why;
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(connect_timeout_ms_ + io_timeout_ms_);
+        if (!auth::ProveToPeer(fd->get(), *key_, auth::kTransferService, deadline, &why)) {
+            LOG_EVERY_N(ERROR, 100) << "Cluster authentication with the transfer engine at "
+                                    << endpoint << " failed: " << why;
+            return Error(ErrorCode::TRANSFER_FAIL);
+        }
     }
     TuneDataSocket(fd->get(), io_timeout_ms_);
     return PooledConnection(this, endpoint, std::move(*fd), /*reused=*/false);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cluster_auth.h"
 #include "mooncake/result.h"
 #include "transfer/socket_util.h"
 
@@ -44,10 +45,14 @@ class PooledConnection {
 
 class ConnectionPool {
    public:
-    ConnectionPool(int connect_timeout_ms, int io_timeout_ms, size_t max_idle_per_endpoint)
+    // With `key`, every new connection first passes the handshake of
+    // common/auth_handshake.h; a peer that fails it is TRANSFER_FAIL.
+    ConnectionPool(int connect_timeout_ms, int io_timeout_ms, size_t max_idle_per_endpoint,
+                   auth::ClusterKeyPtr key = nullptr)
         : connect_timeout_ms_(connect_timeout_ms),
           io_timeout_ms_(io_timeout_ms),
-          max_idle_per_endpoint_(max_idle_per_endpoint) {}
+          max_idle_per_endpoint_(max_idle_per_endpoint),
+          key_(std::move(key)) {}
 
     // An idle connection to `endpoint`, or a new one. TRANSFER_FAIL when the
     // peer cannot be reached, INVALID_PARAMS for a malformed endpoint.
@@ -68,6 +73,7 @@ class ConnectionPool {
     const int connect_timeout_ms_;
     const int io_timeout_ms_;
     const size_t max_idle_per_endpoint_;
+    const auth::ClusterKeyPtr key_;
     std::mutex mutex_;
     bool closed_ = false;
     std::unordered_map<std::string, std::vector<UniqueFd>> idle_;

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <random>
 
+#include "common/auth_handshake.h"
+
 namespace mooncake {
 
 namespace {
@@ -174,6 +176,14 @@ bool TcpServer::EvictIdleLocked() {
 
 void TcpServer::Serve(Connection* connection) {
     const int fd = connection->fd.get();
+    if (const auth::ClusterKey* key = handler_->cluster_key(); key != nullptr) {
+        std::string why;
+        if (!auth::AcceptPeer(fd, *key, auth::kTransferService, &why)) {
+            LOG_EVERY_N(WARNING, 100)
+                << "Transfer engine refused a connection from " << connection->peer << ": " << why;
+            return;
+        }
+    }
     uint8_t buffer[wire::kRequestHeaderSize];
     while (!stopping_.load()) {
         // An idle pooled connection may wait for its next request for ever:

@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "common/cluster_auth.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "transfer/memory_registry.h"
@@ -44,6 +45,9 @@ class TcpRequestHandler {
     virtual Result<nlohmann::json> HandleTransportControl(const std::string& transport,
                                                           const std::string& from,
                                                           const nlohmann::json& body) = 0;
+    // With a key, every connection must pass the handshake of
+    // common/auth_handshake.h before its first request.
+    virtual const auth::ClusterKey* cluster_key() const { return nullptr; }
 };
 
 // Ports picked when the configuration names none.

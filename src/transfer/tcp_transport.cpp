@@ -31,7 +31,7 @@ struct TcpTransport::Submission {
 TcpTransport::TcpTransport(const TcpTransportOptions& options)
     : options_(options),
       pool_(options.connect_timeout_ms, options.io_timeout_ms,
-            /*max_idle_per_endpoint=*/64),
+            /*max_idle_per_endpoint=*/64, options.cluster_key),
       workers_(std::make_unique<WorkerPool>(options.worker_threads)) {}
 
 TcpTransport::~TcpTransport() { Stop(); }

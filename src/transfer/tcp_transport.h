@@ -32,6 +32,8 @@ struct TcpTransportOptions {
     int connect_timeout_ms = 5000;
     // No-progress limit of every send and receive (MC_TRANSFER_TIMEOUT).
     int io_timeout_ms = 10000;
+    // Set: connections authenticate first (common/auth_handshake.h).
+    auth::ClusterKeyPtr cluster_key;
 };
 
 class TcpTransport final : public Transport {

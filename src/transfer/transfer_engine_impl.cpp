@@ -97,12 +97,21 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         protocol_ = "tcp";
     }
     use_memcpy_ = GetEnvBool("MC_STORE_MEMCPY", true);
+    // MC_STORE_SHM=0 sends same-host transfers over the network transports
+    // (tests of the TCP path with peers on one host, debugging).
+    use_shm_ = GetEnvBool("MC_STORE_SHM", true);
     // MC_TRANSFER_TIMEOUT: seconds a TCP transfer may go without progress.
     io_timeout_ms_ = 1000 * BoundedIntFromEnv("MC_TRANSFER_TIMEOUT", 1, 3600, kDefaultIoTimeoutSec);
+
+    // MC_CLUSTER_SECRET(_FILE): peers must prove the cluster secret.
+    auto key = auth::LoadClusterKey();
+    if (!key) return Error(key.error());
+    cluster_key_ = std::move(*key);
 
     memcpy_ = std::make_unique<MemcpyTransport>();
     shm_ = std::make_unique<ShmTransport>();
     TcpTransportOptions tcp_options;
+    tcp_options.cluster_key = cluster_key_;
     tcp_options.io_timeout_ms = io_timeout_ms_;
     tcp_options.streams_per_peer =
         static_cast<size_t>(BoundedIntFromEnv("MC_TCP_STREAMS", 1, 64, kDefaultTcpStreams));
@@ -154,7 +163,8 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     published_ = true;
     ready_.store(true, std::memory_order_release);
 
-    std::string transports = use_memcpy_ ? "memcpy, shm, tcp" : "shm, tcp";
+    std::string transports = use_memcpy_ ? "memcpy, " : "";
+    transports += use_shm_ ? "shm, tcp" : "tcp";
     if (rdma_) transports += ", rdma";
     LOG(INFO) << "Transfer engine " << segment_name_ << " (instance " << instance_id_.ToString()
               << ") listening on " << JoinHostPort(bind_address_, server_->port()) << ", metadata "
@@ -508,7 +518,7 @@ Transport* TransferEngineImpl::Route(const SegmentDescriptor& peer, const Segmen
         if (use_memcpy_ && peer.pid == getpid() && memcpy_->CanReach(peer, range)) {
             return memcpy_.get();
         }
-        if (range.shm && shm_->CanReach(peer, range)) return shm_.get();
+        if (use_shm_ && range.shm && shm_->CanReach(peer, range)) return shm_.get();
     }
     if (rdma_ && rdma_->CanReach(peer, range)) return rdma_.get();
     if (tcp_->CanReach(peer, range)) return tcp_.get();

@@ -75,6 +75,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     Result<nlohmann::json> HandleTransportControl(const std::string& transport,
                                                   const std::string& from,
                                                   const nlohmann::json& body) override;
+    const auth::ClusterKey* cluster_key() const override { return cluster_key_.get(); }
 
     // Only Create can name the tag.
     struct ConstructionTag {
@@ -159,6 +160,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     std::string cluster_id_;
     UUID instance_id_;
     bool use_memcpy_ = true;
+    bool use_shm_ = true;
     int io_timeout_ms_ = 10000;
     std::unique_ptr<HttpMetadataClient> metadata_;  // null in P2PHANDSHAKE mode
 
@@ -179,6 +181,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     std::unique_ptr<MemcpyTransport> memcpy_;
     std::unique_ptr<ShmTransport> shm_;
     std::unique_ptr<TcpTransport> tcp_;
+    auth::ClusterKeyPtr cluster_key_;  // null: no cluster authentication
     std::unique_ptr<Transport> rdma_;
     std::unique_ptr<TcpServer> server_;
     // Set once Start finished: the TCP server answers control messages only

@@ -37,3 +37,8 @@ add_dependencies(master_client_test mooncake_master)
 # The HTTP request parser and the metadata store's accounting, in-process.
 mooncake_add_test(http_parser_test ${CMAKE_CURRENT_LIST_DIR}/http_parser_test.cpp)
 target_link_libraries(http_parser_test PRIVATE mooncake_master_server)
+# Cluster authentication of an in-process master: gRPC tokens, hot-path
+# handshake, MasterClient with and without the secret.
+mooncake_add_test(cluster_auth_master_test ${CMAKE_CURRENT_LIST_DIR}/cluster_auth_master_test.cpp)
+target_link_libraries(cluster_auth_master_test PRIVATE mooncake_master_server
+    mooncake_master_client)
