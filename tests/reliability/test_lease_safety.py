@@ -326,7 +326,9 @@ def test_master_restart_during_large_reads(master_factory, remote_factory, figur
     reader.run(RESTART_READ_LOOP, key=reader_key, key_id=reader_key_id, **common)
 
     def verified():
-        return reader.run(RESTART_READ_STATS)["counts"].get("verified", 0)
+        # Reads that returned success, whole or not.
+        counts = reader.run(RESTART_READ_STATS)["counts"]
+        return counts.get("verified", 0) + counts.get("corrupted", 0)
 
     started = time.monotonic()
     put_after_restart = []
@@ -334,7 +336,11 @@ def test_master_restart_during_large_reads(master_factory, remote_factory, figur
     while time.monotonic() - started < CHURN_S:
         version += 1
         before = verified()
-        wait_until(lambda: verified() > before, deadline_s=30, what="a verified large read")
+        try:
+            wait_until(lambda: verified() > before, deadline_s=30,
+                       what="a successful large read")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; reader: {reader.run(RESTART_READ_STATS)}") from None
         # Kill in the middle of the next read.
         time.sleep(random.uniform(0.0, 0.2))
         master.process.kill()
