@@ -27,6 +27,17 @@ struct PendingRead {
     size_t request_end = 0;
 };
 
+// The latest time a read may complete and still be returned. The master
+// holds the object's space until it granted the lease plus the TTL on its
+// own monotonic clock; we count from before the request left, and leave a
+// margin of 1% of the TTL for the two steady clocks running at slightly
+// different rates (NTP slews a clock by at most 0.05%).
+SteadyClock::time_point LeaseDeadline(SteadyClock::time_point query_start,
+                                      const GetReplicaListResult& found) {
+    const auto ttl = std::chrono::microseconds(static_cast<int64_t>(found.lease_ttl_ms) * 1000);
+    return query_start + ttl - ttl / 100;
+}
+
 }  // namespace
 
 void GetPipeline::Run(std::span<const std::string> keys,
@@ -93,9 +104,7 @@ void GetPipeline::Run(std::span<const std::string> keys,
             continue;
         }
         read.size = read.replicas[read.order.front()].memory().size;
-        if (found[w]->lease_ttl_ms > 0) {
-            read.lease_deadline = query_start + std::chrono::milliseconds(found[w]->lease_ttl_ms);
-        }
+        if (found[w]->lease_ttl_ms > 0) read.lease_deadline = LeaseDeadline(query_start, *found[w]);
         if (allocate) {
             if (context_.local_buffer == nullptr) {
                 outcome.error = ErrorCode::BUFFER_OVERFLOW;

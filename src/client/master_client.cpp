@@ -714,6 +714,16 @@ Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_i
     return StatusFromWire(response.unmount_segment().error_code());
 }
 
+Status MasterClient::UnregisterClient(const UUID& client_id) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_unmount_segment();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_unregister_client(true);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    return StatusFromWire(response.unmount_segment().error_code());
+}
+
 Result<std::vector<std::string>> MasterClient::GetAllSegments() {
     rpc::MasterRequest request;
     request.mutable_get_all_segments();

@@ -61,6 +61,9 @@ class MasterClient {
     Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
     Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
     Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    // On a clean close: the master unmounts the client's segments and
+    // forgets the client at once.
+    Status UnregisterClient(const UUID& client_id);
     Result<std::vector<std::string>> GetAllSegments();
     Result<SegmentUsage> QuerySegment(const std::string& name);
 

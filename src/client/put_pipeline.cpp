@@ -79,8 +79,8 @@ void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSour
                                             round < kMaxPutRounds ? &failed_segments : nullptr);
         if (retry.empty()) break;
         LOG(INFO) << "Putting " << retry.size() << " key(s) again without "
-                  << failed_segments.size() << " unreachable segment(s), e.g. "
-                  << failed_segments.front();
+                  << failed_segments.size() << " unreachable segment(s)"
+                  << (failed_segments.empty() ? "" : ", e.g. " + failed_segments.front());
         for (const std::string& name : failed_segments) {
             AddName(&effective.excluded_segments, name);
         }
@@ -246,6 +246,15 @@ std::vector<size_t> PutPipeline::RunOnce(std::span<const std::string> keys,
     std::vector<size_t> retry;
     for (size_t k = 0; k < to_revoke.size(); ++k) {
         const size_t w = to_revoke[k];
+        if (!revoked[k].has_value() && revoked[k].error() == ErrorCode::OBJECT_NOT_FOUND &&
+            failed_segments != nullptr) {
+            // The master dropped the unfinished object: its segment was
+            // unmounted meanwhile (the owner left). The key is free and the
+            // live segments may have room: another round.
+            retry.push_back(work[w]);
+            for (const std::string& name : unreachable[w]) AddName(failed_segments, name);
+            continue;
+        }
         if (!revoked[k].has_value()) {
             LOG(WARNING) << "PutRevoke of '" << keys[work[w]]
                          << "' failed: " << ErrorCodeName(revoked[k].error())

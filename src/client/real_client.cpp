@@ -147,12 +147,13 @@ Status RealClient::Close() {
     // Threads first: a heartbeat after the unmount would mount it again.
     if (heartbeat_) heartbeat_->Stop();
     if (executor_) executor_->Stop();
-    if (segment_mounted_) {
-        Status unmounted = master_->UnmountSegment(context_.client_id, segment_.id);
-        if (!unmounted.has_value()) {
-            // The master drops it anyway once this client stops pinging.
-            LOG(WARNING) << "Unmounting segment " << segment_.name
-                         << " failed: " << ErrorCodeName(unmounted.error())
+    if (master_ && (segment_mounted_ || heartbeat_)) {
+        // Unmounts the segment too, and the master forgets us now rather
+        // than expiring us (logged and counted as a crash) after client_ttl.
+        Status unregistered = master_->UnregisterClient(context_.client_id);
+        if (!unregistered.has_value()) {
+            LOG(WARNING) << "Unregistering client " << context_.client_id.ToString()
+                         << " failed: " << ErrorCodeName(unregistered.error())
                          << "; the master expires it after client_ttl";
         }
         segment_mounted_ = false;

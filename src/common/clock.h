@@ -14,6 +14,10 @@ class Clock {
     virtual ~Clock() = default;
     // Monotonic milliseconds; only differences are meaningful.
     virtual int64_t NowMs() const = 0;
+    // The same monotonic clock in microseconds: leases are timed with it,
+    // because a millisecond tick would let a lease granted late in a tick
+    // end up to a millisecond early.
+    virtual int64_t NowUs() const = 0;
     // Milliseconds since the Unix epoch, for timestamps shown to users.
     virtual int64_t EpochMs() const = 0;
 };
@@ -22,6 +26,11 @@ class SystemClock final : public Clock {
    public:
     int64_t NowMs() const override {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    int64_t NowUs() const override {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
             .count();
     }
@@ -42,6 +51,7 @@ class ManualClock final : public Clock {
    public:
     explicit ManualClock(int64_t start_ms = 1'000'000) : now_ms_(start_ms) {}
     int64_t NowMs() const override { return now_ms_.load(); }
+    int64_t NowUs() const override { return now_ms_.load() * 1000; }
     int64_t EpochMs() const override { return 1'700'000'000'000 + now_ms_.load(); }
     void AdvanceMs(int64_t delta_ms) { now_ms_.fetch_add(delta_ms); }
 

@@ -20,6 +20,11 @@ bool ClientRegistry::IsAlive(const UUID& client) const {
     return last_seen_ms_.contains(client);
 }
 
+bool ClientRegistry::Remove(const UUID& client) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_seen_ms_.erase(client) > 0;
+}
+
 std::vector<UUID> ClientRegistry::TakeExpired(int64_t now_ms, int64_t ttl_ms) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<UUID> expired;

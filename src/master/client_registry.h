@@ -24,6 +24,8 @@ class ClientRegistry {
     // Refreshes a known client; false when it is not known.
     bool Refresh(const UUID& client, int64_t now_ms);
     bool IsAlive(const UUID& client) const;
+    // Forgets the client (it closed); false when it was not known.
+    bool Remove(const UUID& client);
     // Removes and returns the clients last seen `ttl_ms` or longer before `now_ms`.
     std::vector<UUID> TakeExpired(int64_t now_ms, int64_t ttl_ms);
     size_t size() const;

@@ -54,7 +54,9 @@ bool Picks(Selection& selection, int64_t stamp) {
 }  // namespace
 
 EvictionClass ClassifyForEviction(const ObjectMeta& meta, int64_t now_ms, int64_t soft_pin_ttl_ms) {
-    if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) {
+    // now_ms * 1000 is at or before the precise now: a lease ending within
+    // this millisecond still counts as held.
+    if (!meta.complete() || meta.IsLeased(now_ms * 1000) || meta.op_in_flight()) {
         return EvictionClass::kKeep;
     }
     if (meta.soft_pinned() && now_ms - meta.last_access_ms() < soft_pin_ttl_ms) {

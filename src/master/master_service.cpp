@@ -38,6 +38,7 @@ MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock>
     : config_(std::move(config)),
       clock_(clock ? std::move(clock) : SystemClock::Instance()),
       lease_ttl_ms_(static_cast<int64_t>(config_.default_kv_lease_ttl_ms)),
+      lease_ttl_us_(lease_ttl_ms_ * 1000),
       client_ttl_ms_(config_.client_ttl_sec * 1000),
       put_discard_ms_(config_.put_start_discard_timeout_sec * 1000),
       put_release_ms_(config_.put_start_release_timeout_sec * 1000),
@@ -94,6 +95,7 @@ void MasterServiceImpl::WakeBackgroundIfAboveWatermark() {
 void MasterServiceImpl::RunMaintenance() {
     const int64_t now_ms = clock_->NowMs();
     ExpireClients(now_ms);
+    LiftDueFences(now_ms);
     ReleaseDeferred(now_ms);
     ReclaimUnfinishedPuts(now_ms);
     ReclaimStaleReplicationOps(now_ms);
@@ -236,6 +238,9 @@ Status MasterService::ReMountSegments(const UUID& client_id,
 }
 Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
     return impl_->UnmountSegment(client_id, segment_id);
+}
+Status MasterService::UnregisterClient(const UUID& client_id) {
+    return impl_->UnregisterClient(client_id);
 }
 std::vector<std::string> MasterService::GetAllSegments() const { return impl_->GetAllSegments(); }
 Result<SegmentUsage> MasterService::QuerySegment(const std::string& name) const {

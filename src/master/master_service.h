@@ -95,6 +95,9 @@ class MasterService {
     // Drops every replica in the segment (objects left without a replica are
     // removed). SEGMENT_NOT_FOUND if it is not mounted by this client.
     Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    // A client that closes cleanly: unmounts all its segments and forgets it
+    // at once (it is not counted as expired). Idempotent.
+    Status UnregisterClient(const UUID& client_id);
     std::vector<std::string> GetAllSegments() const;
     Result<SegmentUsage> QuerySegment(const std::string& name) const;
 

@@ -66,6 +66,7 @@ class MasterServiceImpl {
     Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
     Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
     Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    Status UnregisterClient(const UUID& client_id);
     std::vector<std::string> GetAllSegments() const;
     Result<SegmentUsage> QuerySegment(const std::string& name) const;
     Result<PingResult> Ping(const UUID& client_id);
@@ -158,6 +159,8 @@ class MasterServiceImpl {
 
     // Maintenance steps.
     void ExpireClients(int64_t now_ms);
+    // Lifts the allocation fences of re-mounted segments that are due.
+    void LiftDueFences(int64_t now_ms);
     void ReleaseDeferred(int64_t now_ms);
     void ReclaimUnfinishedPuts(int64_t now_ms);
     void ReclaimStaleReplicationOps(int64_t now_ms);
@@ -181,6 +184,7 @@ class MasterServiceImpl {
     const MasterConfig config_;
     const std::shared_ptr<Clock> clock_;
     const int64_t lease_ttl_ms_;
+    const int64_t lease_ttl_us_;
     const int64_t client_ttl_ms_;
     const int64_t put_discard_ms_;
     const int64_t put_release_ms_;
@@ -195,6 +199,14 @@ class MasterServiceImpl {
     Counters counters_;
 
     std::mutex membership_mutex_;
+    // Re-mounted segments and when their allocation fence may be lifted:
+    // a lease granted before the re-mount (by a previous master, or before
+    // the client expired) has ended by then.
+    struct Fence {
+        UUID segment;
+        int64_t lift_at_ms = 0;
+    };
+    std::vector<Fence> fences_;  // guarded by membership_mutex_
     std::mutex eviction_mutex_;
     std::atomic<uint64_t> eviction_generation_{0};
     // A synchronous round that found nothing to evict is not repeated for

@@ -69,7 +69,8 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
 bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
                                      ObjectTable::Position position, int64_t now_ms) {
     const ObjectMeta& meta = shard.objects.meta(position);
-    if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) return false;
+    // now_ms * 1000 is at or before the precise now: on the safe side.
+    if (!meta.complete() || meta.IsLeased(now_ms * 1000) || meta.op_in_flight()) return false;
     FreeReplicas(view, meta);
     index_.Erase(shard, position);
     return true;
@@ -145,7 +146,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
                                        config.excluded_segments);
         if (placement && placement->empty()) {
             for (const SegmentPool::Segment* segment : view.active()) {
-                if (segment->capacity >= value_size &&
+                if (segment->capacity >= value_size && !segment->fenced.load() &&
                     !IsExcluded(config.excluded_segments, segment->info.name)) {
                     attempt.eviction_may_help = true;
                 }
@@ -239,7 +240,8 @@ Status MasterServiceImpl::PutRevoke(const UUID& client_id, const std::string& ke
 
 Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    const int64_t now_ms = clock_->NowMs();
+    const int64_t now_us = clock_->NowUs();
+    const int64_t now_ms = now_us / 1000;
     GetReplicaListResult result;
     SegmentPool::ReadView view(pool_);
     {
@@ -259,7 +261,7 @@ Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string
                 result.replicas.push_back(Describe(*segment, slot, meta.size()));
         }
         if (result.replicas.empty()) return Error(ErrorCode::OBJECT_NOT_FOUND);
-        meta.ExtendLease(now_ms + lease_ttl_ms_);
+        meta.ExtendLease(now_us + lease_ttl_us_);
         meta.Touch(now_ms);
     }
     result.lease_ttl_ms = static_cast<uint64_t>(lease_ttl_ms_);
@@ -299,14 +301,15 @@ MasterServiceImpl::GetReplicaListByRegex(const std::string& regex) {
 
 Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    const int64_t now_ms = clock_->NowMs();
+    const int64_t now_us = clock_->NowUs();
+    const int64_t now_ms = now_us / 1000;
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return false;
     ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return false;
-    meta.ExtendLease(now_ms + lease_ttl_ms_);
+    meta.ExtendLease(now_us + lease_ttl_us_);
     meta.Touch(now_ms);
     return true;
 }
@@ -315,7 +318,7 @@ Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
 
 Status MasterServiceImpl::Remove(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    const int64_t now_ms = clock_->NowMs();
+    const int64_t now_us = clock_->NowUs();
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
@@ -324,7 +327,7 @@ Status MasterServiceImpl::Remove(const std::string& key) {
     const ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
     // A copy or move in flight holds the object like a reader's lease.
-    if (meta.IsLeased(now_ms) || meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_LEASE);
+    if (meta.IsLeased(now_us) || meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_LEASE);
     FreeReplicas(view, meta);
     index_.Erase(where.shard, position);
     Bump(counters_.removes);

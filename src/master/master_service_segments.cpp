@@ -25,6 +25,7 @@ Status MasterServiceImpl::MountSegment(const UUID& client_id, const SegmentInfo&
 Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
                                           const std::vector<SegmentInfo>& segments) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
+    const int64_t now_ms = clock_->NowMs();
     std::lock_guard<std::mutex> lock(membership_mutex_);
     Status first_failure = OkStatus();
     size_t mounted = 0;
@@ -32,9 +33,11 @@ Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
         const std::optional<UUID> owner = pool_.MountedBy(segment.id);
         if (owner == client_id) continue;
         Status status = owner ? Status(Error(ErrorCode::SEGMENT_ALREADY_EXISTS))
-                              : pool_.Mount(client_id, segment);
+                              : pool_.Mount(client_id, segment, /*fenced=*/true);
         if (status) {
             ++mounted;
+            // +1: the re-mount happened before the end of this millisecond.
+            fences_.push_back({segment.id, now_ms + lease_ttl_ms_ + 1});
         } else {
             LOG(WARNING) << "Re-mount of segment " << segment.name << " (" << segment.id.ToString()
                          << ") by client " << client_id.ToString()
@@ -44,9 +47,10 @@ Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
     }
     // The client is talking to us: it is alive whatever became of its
     // segments (a pure client mounts none).
-    clients_.Touch(client_id, clock_->NowMs());
+    clients_.Touch(client_id, now_ms);
     LOG(INFO) << "Client " << client_id.ToString() << " re-mounted " << mounted << " of "
-              << segments.size() << " segments";
+              << segments.size() << " segments"
+              << (mounted > 0 ? "; no allocation in them for default_kv_lease_ttl" : "");
     return first_failure;
 }
 
@@ -61,6 +65,24 @@ Status MasterServiceImpl::UnmountSegment(const UUID& client_id, const UUID& segm
     const uint64_t removed = SweepRetiredSegments({retired});
     LOG(INFO) << "Client " << client_id.ToString() << " unmounted segment " << segment_id.ToString()
               << "; " << removed << " objects lost their last replica";
+    return OkStatus();
+}
+
+Status MasterServiceImpl::UnregisterClient(const UUID& client_id) {
+    if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
+    std::vector<uint32_t> retired;
+    bool known = false;
+    {
+        // Under the membership lock, like an expiry.
+        std::lock_guard<std::mutex> lock(membership_mutex_);
+        retired = pool_.RetireClient(client_id);
+        known = clients_.Remove(client_id);
+    }
+    const uint64_t removed = SweepRetiredSegments(retired);
+    tasks_.ReleaseClient(client_id, clock_->NowMs(), clock_->EpochMs());
+    LOG_IF(INFO, known || !retired.empty())
+        << "Client " << client_id.ToString() << " closed: " << retired.size()
+        << " segments unmounted, " << removed << " objects lost their last replica";
     return OkStatus();
 }
 
@@ -140,6 +162,17 @@ void MasterServiceImpl::ExpireClients(int64_t now_ms) {
     Bump(counters_.clients_expired, expired.size());
     LOG(WARNING) << "Expired " << expired.size() << " clients: " << retired.size()
                  << " segments unmounted, " << removed << " objects lost their last replica";
+}
+
+void MasterServiceImpl::LiftDueFences(int64_t now_ms) {
+    std::lock_guard<std::mutex> lock(membership_mutex_);
+    std::erase_if(fences_, [&](const Fence& fence) {
+        if (fence.lift_at_ms > now_ms) return false;
+        if (pool_.LiftFence(fence.segment)) {
+            VLOG(1) << "Segment " << fence.segment.ToString() << " open for allocation again";
+        }
+        return true;
+    });
 }
 
 }  // namespace mooncake

@@ -195,7 +195,7 @@ Result<CopyStartResult> MasterServiceImpl::CopyStart(const UUID& client_id, cons
     }
     meta.set_op_in_flight(true);
     ops_.Begin(key, {ReplicationOp::Kind::kCopy, client_id, now_ms});
-    meta.ExtendLease(now_ms + lease_ttl_ms_);
+    meta.ExtendLease(now_ms * 1000 + lease_ttl_us_);
     return result;
 }
 
@@ -273,7 +273,7 @@ Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, cons
     }
     meta.set_op_in_flight(true);
     ops_.Begin(key, {ReplicationOp::Kind::kMove, client_id, now_ms, target_segment});
-    meta.ExtendLease(now_ms + lease_ttl_ms_);
+    meta.ExtendLease(now_ms * 1000 + lease_ttl_us_);
     return result;
 }
 
@@ -302,8 +302,10 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
         if (!slot.move_source) continue;
         // Readers holding a lease may still be reading the source: its space
         // is reused only once the lease has run out.
-        if (meta.IsLeased(now_ms)) {
-            deferred_.Add({slot.segment, slot.address, meta.size(), meta.lease_deadline_ms()});
+        if (meta.IsLeased(clock_->NowUs())) {
+            // Rounded up: the deferred list is timed in whole milliseconds.
+            const int64_t release_at_ms = (meta.lease_deadline_us() + 999) / 1000;
+            deferred_.Add({slot.segment, slot.address, meta.size(), release_at_ms});
         } else {
             view.Free(slot.segment, slot.address, meta.size());
         }

@@ -46,11 +46,14 @@ class ObjectMeta {
     int64_t last_access_ms() const { return stamp_ms_; }
     void Touch(int64_t now_ms) { stamp_ms_ = now_ms; }
 
-    int64_t lease_deadline_ms() const { return lease_deadline_ms_; }
-    bool IsLeased(int64_t now_ms) const { return lease_deadline_ms_ > now_ms; }
-    // Extends the lease to at least `deadline_ms`; never shortens it.
-    void ExtendLease(int64_t deadline_ms) {
-        if (deadline_ms > lease_deadline_ms_) lease_deadline_ms_ = deadline_ms;
+    // Leases are kept in microseconds of the master's monotonic clock
+    // (Clock::NowUs): the object's space is never freed before the end of
+    // the longest lease granted on it.
+    int64_t lease_deadline_us() const { return lease_deadline_us_; }
+    bool IsLeased(int64_t now_us) const { return lease_deadline_us_ > now_us; }
+    // Extends the lease to at least `deadline_us`; never shortens it.
+    void ExtendLease(int64_t deadline_us) {
+        if (deadline_us > lease_deadline_us_) lease_deadline_us_ = deadline_us;
     }
 
     // Complete: the put ended and readers see the object.
@@ -84,7 +87,7 @@ class ObjectMeta {
 
     uint64_t size_ = 0;
     int64_t stamp_ms_ = 0;
-    int64_t lease_deadline_ms_ = 0;
+    int64_t lease_deadline_us_ = 0;
     UUID owner_;
     ReplicaSlot first_replica_;
     // Replicas 1..count-1, exactly that many; null for one replica.

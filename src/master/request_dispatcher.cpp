@@ -346,8 +346,11 @@ void RequestDispatcher::ReMountSegment(const rpc::ReMountSegmentRequest& request
 void RequestDispatcher::UnmountSegment(const rpc::UnmountSegmentRequest& request,
                                        rpc::StatusResponse* response) {
     CountCall(Body::kUnmountSegment);
-    const ErrorCode code = CodeOfStatus(
-        service_.UnmountSegment(FromProto(request.client_id()), FromProto(request.segment_id())));
+    const UUID client = FromProto(request.client_id());
+    const ErrorCode code =
+        CodeOfStatus(request.unregister_client()
+                         ? service_.UnregisterClient(client)
+                         : service_.UnmountSegment(client, FromProto(request.segment_id())));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
 }

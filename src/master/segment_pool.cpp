@@ -34,7 +34,7 @@ SegmentPool::Segment* SegmentPool::ReadView::FindActive(uint32_t id) const {
 }
 
 std::optional<uint64_t> SegmentPool::ReadView::Allocate(Segment& segment, uint64_t size) const {
-    if (segment.retiring) return std::nullopt;
+    if (segment.retiring || segment.fenced.load(std::memory_order_relaxed)) return std::nullopt;
     Result<OffsetAllocation> allocation;
     {
         std::lock_guard<std::mutex> lock(segment.mutex);
@@ -68,7 +68,7 @@ void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t
     }
 }
 
-Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info) {
+Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info, bool fenced) {
     if (info.id.IsNil() || info.name.empty() || info.name.size() > kMaxNameLength ||
         info.base == 0 || info.size == 0 || info.base > UINT64_MAX - info.size) {
         return Error(ErrorCode::INVALID_PARAMS);
@@ -86,6 +86,7 @@ Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info) {
     auto segment = std::make_unique<Segment>(next_id_, client, info);
     if (segment->capacity == 0) return Error(ErrorCode::INVALID_PARAMS);
     ++next_id_;
+    segment->fenced.store(fenced, std::memory_order_relaxed);
     Segment* raw = segment.get();
     all_.emplace(raw->id, std::move(segment));
     active_.push_back(raw);
@@ -93,6 +94,14 @@ Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info) {
     by_name_[info.name].push_back(raw);
     capacity_total_.fetch_add(raw->capacity, std::memory_order_relaxed);
     return OkStatus();
+}
+
+bool SegmentPool::LiftFence(const UUID& segment_id) {
+    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    auto it = by_uuid_.find(segment_id);
+    if (it == by_uuid_.end()) return false;
+    it->second->fenced.store(false, std::memory_order_relaxed);
+    return true;
 }
 
 std::optional<UUID> SegmentPool::MountedBy(const UUID& segment_id) const {

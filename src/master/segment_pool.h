@@ -49,6 +49,10 @@ class SegmentPool {
         // Unmounted; replicas on it are being dropped. Guarded by the pool's
         // lock (written exclusively, read by ReadView holders).
         bool retiring = false;
+        // Re-mounted: readers holding leases of a previous master life (or
+        // of before this client's expiry) may still read its ranges, so
+        // nothing is allocated in it until the master lifts the fence.
+        std::atomic<bool> fenced{false};
 
         uint64_t free_bytes() const {
             const uint64_t now_used = used.load(std::memory_order_relaxed);
@@ -94,7 +98,11 @@ class SegmentPool {
     // a range that wraps around, is too small to hold one aligned block or
     // overlaps another mounted segment of the same name;
     // SEGMENT_ALREADY_EXISTS when this segment id is mounted already.
-    Status Mount(const UUID& client, const SegmentInfo& info);
+    // `fenced`: mounted with its allocation fence set (see Segment::fenced).
+    Status Mount(const UUID& client, const SegmentInfo& info, bool fenced = false);
+    // Lifts the allocation fence of a mounted segment; false when no
+    // segment `segment_id` is mounted.
+    bool LiftFence(const UUID& segment_id);
     // The client that has mounted segment `segment_id`, if any.
     std::optional<UUID> MountedBy(const UUID& segment_id) const;
 

@@ -118,7 +118,61 @@ TEST_F(SegmentsTest, SilentClientsExpire) {
     ASSERT_TRUE(service_->ReMountSegments(kAlice, {again}).has_value());
     EXPECT_EQ(service_->Ping(kAlice)->status, ClientStatus::OK);
     EXPECT_EQ(service_->GetStats().segments_mounted, 2u);
-    Put("alice-again", 1000, Only("alice:1"));
+    // Readers may still hold leases on ranges of the segment from before the
+    // expiry: nothing lands in it until a lease TTL has passed.
+    EXPECT_EQ(Endpoints(Put("alice-early", 1000, Only("alice:1"))),
+              std::vector<std::string>{"bob:1"});
+    AdvanceMs(static_cast<int64_t>(config_.default_kv_lease_ttl_ms) + 1);
+    service_->RunMaintenance();
+    EXPECT_EQ(Endpoints(Put("alice-again", 1000, Only("alice:1"))),
+              std::vector<std::string>{"alice:1"});
+}
+
+TEST_F(SegmentsTest, UnregisterForgetsTheClientAtOnce) {
+    config_.client_ttl_sec = 10;
+    Restart();
+    Mount(kAlice, "alice:1", 4 * kMiB);
+    Mount(kAlice, "alice:2", 4 * kMiB);
+    Mount(kBob, "bob:1", 4 * kMiB);
+    Put("alice-only", 1000, Only("alice:1"));
+    Put("bob-only", 1000, Only("bob:1"));
+    ASSERT_EQ(service_->GetStats().clients_alive, 2u);
+
+    ASSERT_TRUE(service_->UnregisterClient(kAlice).has_value());
+    MasterStats stats = service_->GetStats();
+    EXPECT_EQ(stats.clients_alive, 1u);
+    EXPECT_EQ(stats.segments_mounted, 1u);
+    EXPECT_EQ(GetCode("alice-only"), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_TRUE(Exists("bob-only"));
+    EXPECT_TRUE(service_->UnregisterClient(kAlice).has_value()) << "idempotent";
+
+    // Nothing is left to expire: the close is not counted as a crash.
+    AdvanceSec(11);
+    ASSERT_EQ(service_->Ping(kBob)->status, ClientStatus::OK);
+    service_->RunMaintenance();
+    EXPECT_EQ(service_->GetStats().clients_expired, 0u);
+    EXPECT_EQ(service_->Ping(kAlice)->status, ClientStatus::NEED_REMOUNT);
+}
+
+TEST_F(SegmentsTest, ReMountedSegmentTakesNoPutForALeaseTtl) {
+    // As after a master restart: the client re-mounts a segment that readers
+    // of the previous master may still be reading.
+    const SegmentInfo segment{UUID::Generate(), "alice:1", 0x800000000ULL, 4 * kMiB};
+    ASSERT_TRUE(service_->ReMountSegments(kAlice, {segment}).has_value());
+    EXPECT_EQ(service_->PutStart(kAlice, "early", 1000, ReplicateConfig{}).error(),
+              ErrorCode::NO_AVAILABLE_HANDLE);
+    // A segment mounted for the first time is usable at once.
+    Mount(kBob, "bob:1", 4 * kMiB);
+    EXPECT_EQ(Endpoints(Put("fresh", 1000, Only("alice:1"))), std::vector<std::string>{"bob:1"});
+
+    const auto ttl = static_cast<int64_t>(config_.default_kv_lease_ttl_ms);
+    AdvanceMs(ttl);
+    service_->RunMaintenance();
+    EXPECT_EQ(Endpoints(Put("still-fenced", 1000, Only("alice:1"))),
+              std::vector<std::string>{"bob:1"});
+    AdvanceMs(1);
+    service_->RunMaintenance();
+    EXPECT_EQ(Endpoints(Put("open", 1000, Only("alice:1"))), std::vector<std::string>{"alice:1"});
 }
 
 TEST_F(SegmentsTest, ReMountKeepsWhatIsMountedAndAddsTheRest) {

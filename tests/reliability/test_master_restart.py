@@ -95,6 +95,16 @@ def test_master_kill9_and_restart(master_factory, store_factory, remote_factory,
         assert local.get(key) == b""
     assert local.batch_is_exist(before) == [0] * len(before)
 
+    # Re-mounted segments take no allocation for one lease TTL (readers of
+    # the old master may still copy their ranges): wait until each does.
+    for target in (local, remote):
+        def lands_on_target():
+            key = make_key("restart-probe", 4096)
+            config = ReplicateConfig(preferred_segment=target.get_hostname())
+            return (local.put(key, value_for(key), config) == 0 and
+                    replica_segments(local, key) == [target.get_hostname()])
+        wait_until(lands_on_target, deadline_s=30, what="the fence of a re-mounted segment")
+
     # New objects on each segment, read across processes.
     after = []
     for i in range(16):
