@@ -67,9 +67,11 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
 }
 
 bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
-                                     ObjectTable::Position position, int64_t now_ms) {
+                                     ObjectTable::Position position, int64_t now_ms,
+                                     bool ignore_lease) {
     const ObjectMeta& meta = shard.objects.meta(position);
-    if (!meta.complete() || meta.IsLeased(now_ms) || meta.op_in_flight()) return false;
+    if (!meta.complete() || meta.op_in_flight()) return false;
+    if (!ignore_lease && meta.IsLeased(now_ms)) return false;
     FreeReplicas(view, meta);
     index_.Erase(shard, position);
     return true;
@@ -90,7 +92,13 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
                                                                    const ReplicateConfig& config) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (value_size == 0 || config.replica_num == 0 ||
-        config.excluded_segments.size() > kMaxExcludedSegments) {
+        config.excluded_segments.size() > kMaxExcludedSegments ||
+        config.preferred_segments.size() > kMaxExcludedSegments) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    // A soft-pin length needs a soft pin, and is bounded.
+    if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs ||
+        (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
@@ -141,7 +149,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
             }
         }
 
-        auto placement = PlaceReplicas(view, value_size, replica_num, config.preferred_segment,
+        auto placement = PlaceReplicas(view, value_size, replica_num, Preferences(config),
                                        config.excluded_segments);
         if (placement && placement->empty()) {
             for (const SegmentPool::Segment* segment : view.active()) {
@@ -158,7 +166,8 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         }
         placed = std::move(*placement);
 
-        ObjectMeta meta(value_size, client_id, now_ms, config.with_soft_pin);
+        ObjectMeta meta(value_size, client_id, now_ms, config.soft_pinned());
+        meta.SetPins(config.with_hard_pin, static_cast<uint32_t>(config.soft_pin_ttl_ms));
         for (const PlacedReplica& replica : placed) {
             meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
         }
@@ -306,14 +315,16 @@ Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
     if (position == ObjectIndex::kNotFound) return false;
     ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return false;
-    meta.ExtendLease(now_ms + lease_ttl_ms_);
+    // An exist probe grants no lease: connectors probe every request, and
+    // leases renewed by probes would keep the whole cache unevictable
+    // (docs/master.md, "Leases"). It still counts as a use for eviction order.
     meta.Touch(now_ms);
     return true;
 }
 
 // ---- removes ------------------------------------------------------------------
 
-Status MasterServiceImpl::Remove(const std::string& key) {
+Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
@@ -323,15 +334,18 @@ Status MasterServiceImpl::Remove(const std::string& key) {
     if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    // A copy or move in flight holds the object like a reader's lease.
-    if (meta.IsLeased(now_ms) || meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_LEASE);
+    // A copy or move in flight holds the object like a reader's lease, even
+    // against `force` (which only overrides readers' leases).
+    if (meta.op_in_flight() || (!force && meta.IsLeased(now_ms))) {
+        return Error(ErrorCode::OBJECT_HAS_LEASE);
+    }
     FreeReplicas(view, meta);
     index_.Erase(where.shard, position);
     Bump(counters_.removes);
     return OkStatus();
 }
 
-Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
+Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool force) {
     auto compiled = CompileRegex(regex);
     if (!compiled) return Error(compiled.error());
     int64_t removed = 0;
@@ -346,7 +360,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
             const KeyLocation where = index_.Locate(key);
             const auto position = index_.Find(where);
             if (position == ObjectIndex::kNotFound) continue;
-            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         }
         ObjectIndex::Compact(shard);
     }
@@ -355,7 +369,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
     return removed;
 }
 
-int64_t MasterServiceImpl::RemoveAll() {
+int64_t MasterServiceImpl::RemoveAll(bool force) {
     int64_t removed = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -363,7 +377,7 @@ int64_t MasterServiceImpl::RemoveAll() {
         SegmentPool::ReadView view(pool_);
         std::lock_guard<std::mutex> lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
-            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         });
         ObjectIndex::Compact(shard);
     }

@@ -111,13 +111,16 @@ TEST_F(ObjectsTest, LeaseBlocksRemoveUntilItRunsOut) {
     EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_NOT_FOUND);
 }
 
-TEST_F(ObjectsTest, ExistGrantsALeaseAndEachReadExtendsIt) {
+TEST_F(ObjectsTest, ExistGrantsNoLeaseAndEachReadExtendsTheLease) {
     Put("k", 100);
     ASSERT_TRUE(Exists("k"));
-    EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_LEASE);
+    EXPECT_TRUE(service_->Remove("k").has_value()) << "an exist probe must not lease";
+    Put("k", 100);
+    ASSERT_TRUE(service_->GetReplicaList("k").has_value());  // lease to now + 5000
     AdvanceMs(3000);
     ASSERT_TRUE(service_->GetReplicaList("k").has_value());  // lease to now + 5000
     AdvanceMs(3000);
+    ASSERT_TRUE(Exists("k"));  // does not extend it
     EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_LEASE);
     AdvanceMs(2000);
     EXPECT_TRUE(service_->Remove("k").has_value());
@@ -293,8 +296,8 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
     EXPECT_EQ(service_->PutStart(kWriter, "k", 0, {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 10, zero_replicas).error(),
               ErrorCode::INVALID_PARAMS);
-    EXPECT_EQ(service_->PutStart(kWriter, "k", 10, unknown_preferred).error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+    // An unknown preferred segment is only a hint: the object goes elsewhere.
+    EXPECT_TRUE(service_->PutStart(kWriter, "hinted", 10, unknown_preferred).has_value());
     EXPECT_EQ(service_->PutStart(kWriter, "k", 1ULL << 40, {}).error(),
               ErrorCode::NO_AVAILABLE_HANDLE);
     EXPECT_EQ(service_->PutEnd(kWriter, "").error(), ErrorCode::INVALID_KEY);
@@ -339,11 +342,11 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
               ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_EQ(service_->CreateCopyTask("existing", {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateCopyTask("existing", {"nowhere:1"}).error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateMoveTask("existing", "host-a:1", "host-a:1").error(),
               ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateMoveTask("existing", "host-a:1", "nowhere:1").error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->QueryTask(UUID::Generate()).error(), ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_EQ(
         service_->MarkTaskComplete(kWriter, UUID::Generate(), TaskStatus::SUCCESS, "").error(),
