@@ -29,7 +29,13 @@ std::string RegexArgument(const py::object& regex_pattern, const py::object& reg
     }
     const py::object& given = regex_pattern.is_none() ? regex : regex_pattern;
     if (given.is_none()) throw py::type_error("remove_by_regex() missing 'regex_pattern'");
-    return given.cast<std::string>();
+    if (py::isinstance<py::bytes>(given)) return given.cast<std::string>();
+    if (!py::isinstance<py::str>(given)) throw py::type_error("regex_pattern must be a str");
+    // Text that cannot be UTF-8 (a lone surrogate) raises UnicodeEncodeError.
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(given.ptr(), &size);
+    if (text == nullptr) throw py::error_already_set();
+    return std::string(text, static_cast<size_t>(size));
 }
 
 int HealthOf(const ClientPtr& client) {

@@ -97,6 +97,14 @@ TEST_F(ObjectsTest, KeysAreByteStringsUpToTheLimit) {
     EXPECT_TRUE(Exists(longest));
 }
 
+TEST_F(ObjectsTest, UnknownPreferredSegmentIsOnlyAHint) {
+    ReplicateConfig unknown_preferred;
+    unknown_preferred.preferred_segment = "nowhere:1";
+    auto placed = service_->PutStart(kWriter, "hinted", 10, unknown_preferred);
+    ASSERT_TRUE(placed.has_value());
+    EXPECT_EQ(placed->size(), 1u);
+}
+
 TEST_F(ObjectsTest, LeaseBlocksRemoveUntilItRunsOut) {
     Put("k", 100);
     ASSERT_TRUE(service_->GetReplicaList("k").has_value());
@@ -288,16 +296,12 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
     const std::string too_long(kMaxKeyLength + 1, 'k');
     ReplicateConfig zero_replicas;
     zero_replicas.replica_num = 0;
-    ReplicateConfig unknown_preferred;
-    unknown_preferred.preferred_segment = "nowhere:1";
 
     EXPECT_EQ(service_->PutStart(kWriter, "", 10, {}).error(), ErrorCode::INVALID_KEY);
     EXPECT_EQ(service_->PutStart(kWriter, too_long, 10, {}).error(), ErrorCode::INVALID_KEY);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 0, {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 10, zero_replicas).error(),
               ErrorCode::INVALID_PARAMS);
-    // An unknown preferred segment is only a hint: the object goes elsewhere.
-    EXPECT_TRUE(service_->PutStart(kWriter, "hinted", 10, unknown_preferred).has_value());
     EXPECT_EQ(service_->PutStart(kWriter, "k", 1ULL << 40, {}).error(),
               ErrorCode::NO_AVAILABLE_HANDLE);
     EXPECT_EQ(service_->PutEnd(kWriter, "").error(), ErrorCode::INVALID_KEY);
