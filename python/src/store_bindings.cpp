@@ -488,7 +488,8 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
             "batch_get_into_multi_buffers",
             [](StoreHandle& self, const std::vector<std::string>& keys,
                const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,
-               const std::vector<std::vector<size_t>>& all_sizes, bool /*prefer_alloc_in_same_node*/,
+               const std::vector<std::vector<size_t>>& all_sizes,
+               bool /*prefer_alloc_in_same_node*/,
                const py::object& /*prefer_same_node*/) -> std::vector<int64_t> {
                 // Reads always prefer the nearest replica; the flag (the
                 // reference's name, or this package's older prefer_same_node)

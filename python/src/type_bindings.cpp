@@ -121,7 +121,9 @@ void BindReplicateConfigExtras(py::class_<ReplicateConfig>& config) {
             [](const ReplicateConfig& c) -> py::object {
                 return c.soft_pin_ttl_ms ? py::cast(c.soft_pin_ttl_ms) : py::none();
             },
-            [](ReplicateConfig& c, const py::object& value) { c.soft_pin_ttl_ms = TtlFromPy(value); },
+            [](ReplicateConfig& c, const py::object& value) {
+                c.soft_pin_ttl_ms = TtlFromPy(value);
+            },
             "Soft pin length with SoftPinAction.ENABLE; None: the master's default.")
         .def_property(
             "group_ids",
@@ -181,25 +183,24 @@ void BindReplicateConfig(py::module_& m) {
              [](const ReplicateConfig& a, const ReplicateConfig& b) {
                  return ReplicateConfigTuple(a) == ReplicateConfigTuple(b);
              })
-        .def(py::pickle([](const ReplicateConfig& c) {
-                            return py::tuple(py::cast(ReplicateConfigTuple(c)));
-                        },
-                        [](const py::tuple& state) {
-                            if (state.size() != 9) {
-                                throw std::runtime_error("bad ReplicateConfig state");
-                            }
-                            ReplicateConfig c;
-                            c.replica_num = state[0].cast<size_t>();
-                            c.with_soft_pin = state[1].cast<bool>();
-                            c.preferred_segment = state[2].cast<std::string>();
-                            c.prefer_alloc_in_same_node = state[3].cast<bool>();
-                            c.preferred_segments = state[4].cast<std::vector<std::string>>();
-                            c.with_hard_pin = state[5].cast<bool>();
-                            c.soft_pin_action = static_cast<SoftPinAction>(state[6].cast<int>());
-                            c.soft_pin_ttl_ms = state[7].cast<uint64_t>();
-                            c.group_ids = state[8].cast<std::vector<std::string>>();
-                            return c;
-                        }));
+        .def(py::pickle(
+            [](const ReplicateConfig& c) { return py::tuple(py::cast(ReplicateConfigTuple(c))); },
+            [](const py::tuple& state) {
+                if (state.size() != 9) {
+                    throw std::runtime_error("bad ReplicateConfig state");
+                }
+                ReplicateConfig c;
+                c.replica_num = state[0].cast<size_t>();
+                c.with_soft_pin = state[1].cast<bool>();
+                c.preferred_segment = state[2].cast<std::string>();
+                c.prefer_alloc_in_same_node = state[3].cast<bool>();
+                c.preferred_segments = state[4].cast<std::vector<std::string>>();
+                c.with_hard_pin = state[5].cast<bool>();
+                c.soft_pin_action = static_cast<SoftPinAction>(state[6].cast<int>());
+                c.soft_pin_ttl_ms = state[7].cast<uint64_t>();
+                c.group_ids = state[8].cast<std::vector<std::string>>();
+                return c;
+            }));
     BindReplicateConfigExtras(config);
 }
 

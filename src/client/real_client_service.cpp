@@ -141,7 +141,8 @@ void RealClientService::ConnectionHandler::Serve(const dummy_rpc::Request& reque
             ServeReplicaDesc(request.get_replica_desc(), response);
             break;
         case dummy_rpc::Request::kRemove:
-            response->set_error_code(WireCode(client_.Remove(request.remove().key(), request.remove().force())));
+            response->set_error_code(
+                WireCode(client_.Remove(request.remove().key(), request.remove().force())));
             break;
         case dummy_rpc::Request::kRemoveByRegex: {
             auto removed = client_.RemoveByRegex(request.remove_by_regex().regex(),

@@ -55,9 +55,7 @@ std::vector<std::string> SplitOnComma(const std::string& text) {
     return parts;
 }
 
-std::string UuidText(const UUID& id) {
-    return std::to_string(id.hi) + "-" + std::to_string(id.lo);
-}
+std::string UuidText(const UUID& id) { return std::to_string(id.hi) + "-" + std::to_string(id.lo); }
 
 std::string HexAddress(uint64_t address) {
     char text[24];
@@ -157,14 +155,14 @@ std::string Lines(const std::vector<std::string>& items) {
 }  // namespace
 
 void RegisterAdminEndpoints(httplib::Server& server, MasterService& service) {
-    server.Get("/query_key", [&service](const httplib::Request& request,
-                                        httplib::Response& response) {
-        QueryKey(service, request, response);
-    });
-    server.Get("/batch_query_keys", [&service](const httplib::Request& request,
-                                               httplib::Response& response) {
-        BatchQueryKeys(service, request, response);
-    });
+    server.Get("/query_key",
+               [&service](const httplib::Request& request, httplib::Response& response) {
+                   QueryKey(service, request, response);
+               });
+    server.Get("/batch_query_keys",
+               [&service](const httplib::Request& request, httplib::Response& response) {
+                   BatchQueryKeys(service, request, response);
+               });
     server.Get("/get_all_keys", [&service](const httplib::Request&, httplib::Response& response) {
         response.set_content(Lines(service.GetAllKeys()), kTextType);
     });
@@ -172,10 +170,10 @@ void RegisterAdminEndpoints(httplib::Server& server, MasterService& service) {
                [&service](const httplib::Request&, httplib::Response& response) {
                    response.set_content(Lines(service.GetAllSegments()), kTextType);
                });
-    server.Get("/query_segment", [&service](const httplib::Request& request,
-                                            httplib::Response& response) {
-        QuerySegment(service, request, response);
-    });
+    server.Get("/query_segment",
+               [&service](const httplib::Request& request, httplib::Response& response) {
+                   QuerySegment(service, request, response);
+               });
     server.Get("/get_segments_detail",
                [&service](const httplib::Request&, httplib::Response& response) {
                    Json segments = Json::array();
