@@ -14,6 +14,7 @@ PACKAGES=(
     python3-numpy python3-pytest python3-setuptools python3-wheel
     python3-torch python3-redis redis-server
     patchelf binutils debootstrap
+    python3-aiohttp python3-requests
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # libFuzzer binaries (-DMOONCAKE_BUILD_FUZZERS=ON): clang 14 and 15 cannot

@@ -136,9 +136,11 @@ class Client {
     virtual std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
         const std::vector<std::string>& keys) = 0;
 
-    virtual Status Remove(const std::string& key) = 0;
-    virtual Result<int64_t> RemoveByRegex(const std::string& regex) = 0;
-    virtual Result<int64_t> RemoveAll() = 0;
+    // `force` removes objects even while readers hold leases (never those
+    // being put, copied or moved).
+    virtual Status Remove(const std::string& key, bool force = false) = 0;
+    virtual Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false) = 0;
+    virtual Result<int64_t> RemoveAll(bool force = false) = 0;
 
     // ---- copy / move tasks -----------------------------------------------
     virtual Result<UUID> CreateCopyTask(const std::string& key,

@@ -68,17 +68,48 @@ struct ReplicaDescriptor {
     const DiskDescriptor& disk() const { return std::get<DiskDescriptor>(location); }
 };
 
+// What a put does to the object's soft pin (the reference's newer API; the
+// older with_soft_pin = true means ENABLE).
+enum class SoftPinAction : uint8_t {
+    PRESERVE = 0,  // a new object is not soft-pinned
+    ENABLE = 1,    // soft-pin it (for soft_pin_ttl_ms, or the master's default)
+    DISABLE = 2,   // not soft-pinned, whatever with_soft_pin says
+};
+
+// Longest soft pin a put may ask for (the reference's --max_kv_soft_pin_ttl
+// default): one day.
+inline constexpr uint64_t kMaxSoftPinTtlMs = 86'400'000;
+
 struct ReplicateConfig {
     size_t replica_num = 1;
     bool with_soft_pin = false;
-    // Segment name ("host:port") that should hold the first replica.
+    SoftPinAction soft_pin_action = SoftPinAction::PRESERVE;
+    // Soft pin length; 0: the master's --default_kv_soft_pin_ttl. Only with
+    // soft_pin_action ENABLE (or with_soft_pin), at most kMaxSoftPinTtlMs.
+    uint64_t soft_pin_ttl_ms = 0;
+    // Never evicted (only removed).
+    bool with_hard_pin = false;
+    // Segment name ("host:port") that should hold the first replica. A hint:
+    // an unknown or full segment places the replica elsewhere.
     std::string preferred_segment;
+    // Candidates for the replicas, tried in order; used only when
+    // preferred_segment is empty. Hints, like preferred_segment.
+    std::vector<std::string> preferred_segments;
+    // The reference's metadata groups: accepted (one entry per key) and not
+    // used by this master.
+    std::vector<std::string> group_ids;
     // Keep all parts of a multi-buffer put on the segment of this host.
     bool prefer_alloc_in_same_node = false;
     // Segment names ("host:port") that must get no replica: the client
     // fills this with peers it just failed to reach, so that a put fails
     // over to live segments instead of waiting for the master to notice.
     std::vector<std::string> excluded_segments;
+
+    // The soft pin the master applies: ENABLE, or with_soft_pin unless DISABLE.
+    bool soft_pinned() const {
+        return soft_pin_action == SoftPinAction::ENABLE ||
+               (with_soft_pin && soft_pin_action != SoftPinAction::DISABLE);
+    }
 };
 
 // A range of memory a client contributes to the pool. `base` is the virtual

@@ -18,14 +18,17 @@ from mooncake._store import (  # noqa: F401  (re-exported API)
     ReplicaDescriptor,
     ReplicaStatus,
     ReplicateConfig,
+    SoftPinAction,
     TaskStatus,
     TaskType,
     bind_to_numa_node,
 )
 from mooncake import tensor_ops as _tensor_ops
+from mooncake import upsert_ops as _upsert_ops
 
 #: The negative codes the methods return, as an IntEnum (compares with ints).
 ErrorCode = enum.IntEnum("ErrorCode", dict(_store._error_codes))
+_upsert_ops._OBJECT_NOT_FOUND = int(ErrorCode.OBJECT_NOT_FOUND)
 
 
 class MooncakeDistributedStore(_store.MooncakeDistributedStore):
@@ -61,6 +64,19 @@ class MooncakeDistributedStore(_store.MooncakeDistributedStore):
     get_tensor_with_tp_into = _tensor_ops.get_tensor_with_tp_into
     batch_get_tensor_with_tp_into = _tensor_ops.batch_get_tensor_with_tp_into
 
+    # Puts that replace an existing value (see mooncake.upsert_ops).
+    upsert = _upsert_ops.upsert
+    upsert_parts = _upsert_ops.upsert_parts
+    upsert_batch = _upsert_ops.upsert_batch
+    upsert_from = _upsert_ops.upsert_from
+    batch_upsert_from = _upsert_ops.batch_upsert_from
+    upsert_tensor = _upsert_ops.upsert_tensor
+    upsert_pub_tensor = _upsert_ops.upsert_pub_tensor
+    upsert_tensor_from = _upsert_ops.upsert_tensor_from
+    batch_upsert_tensor = _upsert_ops.batch_upsert_tensor
+    batch_upsert_pub_tensor = _upsert_ops.batch_upsert_pub_tensor
+    batch_upsert_tensor_from = _upsert_ops.batch_upsert_tensor_from
+
 
 __all__ = [
     "BufferDescriptor",
@@ -74,6 +90,7 @@ __all__ = [
     "ReplicaDescriptor",
     "ReplicaStatus",
     "ReplicateConfig",
+    "SoftPinAction",
     "TaskStatus",
     "TaskType",
     "bind_to_numa_node",

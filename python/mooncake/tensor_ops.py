@@ -10,7 +10,10 @@ Tensor-parallel helpers split a tensor with ``torch.tensor_split`` into
 """
 
 import ctypes
+import logging
 import struct
+
+_log = logging.getLogger("mooncake.store")
 
 _MAGIC = b"MCTS"
 _FORMAT_VERSION = 1
@@ -212,30 +215,34 @@ def _decode_in_place(buffer_ptr, length):
     return _decode(_view_of_memory(buffer_ptr, length), copy=False)
 
 
-def _check_fits(store, key, read, size):
-    """Raises ValueError when a failed read was caused by a buffer that is too
-    small for the stored tensor, so that the caller learns why."""
+def _log_if_too_small(store, key, read, size):
+    """Logs why a read failed when the buffer is too small for the stored
+    tensor: the result is None for that entry (the spec's convention), and
+    the log says why."""
     if read >= 0 or read == _OBJECT_NOT_FOUND:
         return
     needed = store.get_size(key)
     if needed > size:
-        raise ValueError(
-            f"buffer of {size} bytes is too small for tensor {key!r} ({needed} bytes)")
+        _log.warning("buffer of %d bytes is too small for tensor %r (%d bytes)", size, key,
+                     needed)
 
 
 def get_tensor_into(self, key, buffer_ptr, size):
     """Reads the tensor into the registered buffer and returns a tensor that
-    views it (no copy); None when missing or on error. ValueError when the
-    buffer is too small."""
+    views it (no copy); None when missing, on error or when the buffer is too
+    small (logged)."""
     read = self.get_into(key, buffer_ptr, size)
-    _check_fits(self, key, read, size)
+    _log_if_too_small(self, key, read, size)
     return _decode_in_place(buffer_ptr, read)
 
 
 def batch_get_tensor_into(self, base_keys, buffer_ptrs, sizes):
-    reads = self.batch_get_into(list(base_keys), list(buffer_ptrs), list(sizes))
+    """One tensor (a view of its buffer) or None per key; a failed entry,
+    e.g. a buffer too small for its tensor, does not affect the others."""
+    base_keys, buffer_ptrs, sizes = list(base_keys), list(buffer_ptrs), list(sizes)
+    reads = self.batch_get_into(base_keys, buffer_ptrs, sizes)
     for key, read, size in zip(base_keys, reads, sizes):
-        _check_fits(self, key, read, size)
+        _log_if_too_small(self, key, read, size)
     return [_decode_in_place(ptr, read) for ptr, read in zip(buffer_ptrs, reads)]
 
 

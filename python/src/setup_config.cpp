@@ -2,24 +2,15 @@
 
 #include <glog/logging.h>
 
+#include <cctype>
+#include <charconv>
 #include <set>
+#include <stdexcept>
 
 #include "common/env.h"
 #include "common/size_parser.h"
 
 namespace mooncake::python {
-namespace {
-
-Result<std::string> StringFromPy(py::handle value, std::string_view field) {
-    if (!py::isinstance<py::str>(value)) {
-        LOG(ERROR) << "setup: '" << field << "' must be a string, got "
-                   << std::string(py::str(py::type::handle_of(value).attr("__name__")));
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    return value.cast<std::string>();
-}
-
-}  // namespace
 
 Result<uint64_t> SizeFromPy(py::handle value, std::string_view field) {
     // bool is an int subclass in Python, but True is not a size.
@@ -56,52 +47,140 @@ Result<uint64_t> SizeFromPy(py::handle value, std::string_view field) {
     return Error(ErrorCode::INVALID_PARAMS);
 }
 
-Result<ClientConfig> ConfigFromDict(const py::dict& dict) {
-    static const std::set<std::string> kKnownKeys = {
-        "local_hostname",    "metadata_server",    "global_segment_size",
-        "local_buffer_size", "protocol",           "rdma_devices",
-        "device_name",       "master_server_addr", "master_server_address"};
-    ClientConfig config;
-    bool have_hostname = false;
-    bool have_metadata = false;
-    for (auto [key_handle, value] : dict) {
-        if (!py::isinstance<py::str>(key_handle)) {
-            LOG(ERROR) << "setup: config keys must be strings";
-            return Error(ErrorCode::INVALID_PARAMS);
-        }
-        const std::string key = key_handle.cast<std::string>();
-        if (!kKnownKeys.contains(key)) {
-            LOG(ERROR) << "setup: unknown config key '" << key << "'";
-            return Error(ErrorCode::INVALID_PARAMS);
-        }
-        if (key == "global_segment_size" || key == "local_buffer_size") {
-            auto size = SizeFromPy(value, key);
-            if (!size.has_value()) return Error(size.error());
-            (key == "global_segment_size" ? config.global_segment_size : config.local_buffer_size) =
-                *size;
-            continue;
-        }
-        auto text = StringFromPy(value, key);
-        if (!text.has_value()) return Error(text.error());
-        if (key == "local_hostname") {
-            config.local_hostname = *text;
-            have_hostname = true;
-        } else if (key == "metadata_server") {
-            config.metadata_server = *text;
-            have_metadata = true;
-        } else if (key == "protocol") {
-            config.protocol = *text;
-        } else if (key == "rdma_devices" || key == "device_name") {
-            config.rdma_devices = *text;
-        } else {
-            config.master_server_address = *text;
-        }
+namespace {
+
+// The reference reads every dict value through Python's str().
+std::string PyStr(py::handle value) { return std::string(py::str(value)); }
+
+std::string Trimmed(std::string text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return "";
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+// 1/0, true/false, yes/no, on/off, enable/disable (any case); anything else
+// logs a warning and reads as false, as the reference does.
+bool BoolFromText(const std::string& key, const std::string& raw) {
+    std::string text = Trimmed(raw);
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const std::set<std::string> kTrue = {"1", "true", "yes", "on", "enable"};
+    static const std::set<std::string> kFalse = {"0", "false", "no", "off", "disable", ""};
+    if (kTrue.contains(text)) return true;
+    if (!kFalse.contains(text)) {
+        LOG(WARNING) << "setup: '" << key << "' = '" << raw << "' is not a boolean; using false";
     }
-    if (!have_hostname || !have_metadata) {
-        LOG(ERROR) << "setup: the config dict needs 'local_hostname' and 'metadata_server'";
+    return false;
+}
+
+Result<int64_t> PortFromText(const std::string& raw) {
+    const std::string text = Trimmed(raw);
+    int64_t port = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        LOG(ERROR) << "setup: 'client_http_port' = '" << raw << "' is not an integer";
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    return config;
+    return port;
+}
+
+// Applies one option key; false when `key` is not an option.
+Result<bool> ApplyOptionKey(const std::string& key, py::handle value, SetupOptions& options) {
+    if (key == "enable_ssd_offload") {
+        options.enable_ssd_offload = BoolFromText(key, PyStr(value));
+    } else if (key == "ssd_offload_path") {
+        options.ssd_offload_path = value.is_none() ? "" : PyStr(value);
+    } else if (key == "tenant_id") {
+        options.tenant_id = value.is_none() ? "default" : PyStr(value);
+    } else if (key == "enable_client_http_server") {
+        options.enable_client_http_server = BoolFromText(key, PyStr(value));
+    } else if (key == "client_http_port") {
+        auto port = PortFromText(PyStr(value));
+        if (!port.has_value()) return Error(port.error());
+        options.client_http_port = *port;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// Applies one connection key; false when `key` is not one.
+Result<bool> ApplyConfigKey(const std::string& key, py::handle value, ClientConfig& config) {
+    if (key == "global_segment_size" || key == "local_buffer_size") {
+        auto size = SizeFromPy(value, key);
+        if (!size.has_value()) return Error(size.error());
+        (key == "global_segment_size" ? config.global_segment_size : config.local_buffer_size) =
+            *size;
+        return true;
+    }
+    const std::string text = PyStr(value);
+    if (key == "local_hostname") {
+        config.local_hostname = text;
+    } else if (key == "metadata_server") {
+        config.metadata_server = text;
+    } else if (key == "protocol") {
+        config.protocol = text;
+    } else if (key == "rdma_devices" || key == "device_name") {
+        config.rdma_devices = text;
+    } else if (key == "master_server_addr" || key == "master_server_address") {
+        config.master_server_address = text;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<DictSetup> ConfigFromDict(const py::dict& dict) {
+    DictSetup setup;
+    for (auto [key_handle, value] : dict) {
+        const std::string key = PyStr(key_handle);
+        auto applied = ApplyConfigKey(key, value, setup.config);
+        if (!applied.has_value()) return Error(applied.error());
+        if (*applied) continue;
+        applied = ApplyOptionKey(key, value, setup.options);
+        if (!applied.has_value()) return Error(applied.error());
+        if (!*applied && key != "ipc_socket_path") {
+            LOG(WARNING) << "setup: ignoring unknown config key '" << key << "'";
+        }
+    }
+    if (setup.config.local_hostname.empty() || setup.config.metadata_server.empty()) {
+        LOG(ERROR) << "setup: the config dict needs non-empty 'local_hostname' and "
+                      "'metadata_server'";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    return setup;
+}
+
+Status CheckSetupOptions(const SetupOptions& options) {
+    if (options.enable_ssd_offload) {
+        LOG(ERROR) << "setup: enable_ssd_offload=True is not supported: this store has no SSD "
+                      "tier (objects would not be offloaded); set it to False";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (options.client_http_port < 1 || options.client_http_port > 65535) {
+        LOG(ERROR) << "setup: client_http_port " << options.client_http_port
+                   << " is outside 1..65535";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (options.enable_client_http_server) {
+        LOG(ERROR) << "setup: enable_client_http_server=True is not supported by this store "
+                      "(use the master's /health and /metrics); set it to False";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (options.tenant_id != "default") {
+        LOG(INFO) << "setup: tenant_id '" << options.tenant_id
+                  << "' maps to the default tenant (this master is single-tenant)";
+    }
+    return {};
+}
+
+void RejectSharedEngine(const py::object& engine) {
+    if (engine.is_none()) return;
+    throw std::runtime_error(
+        "setup(engine=...): sharing a transfer engine is not supported by this build; pass "
+        "engine=None and the store starts its own");
 }
 
 Result<ClientConfig> ConfigForInitAll(const std::string& protocol, const std::string& device_name,

@@ -20,11 +20,43 @@ namespace py = pybind11;
 // percentages, negative numbers, floats, bools and anything else.
 Result<uint64_t> SizeFromPy(py::handle value, std::string_view field);
 
+// The reference's setup() options beyond the seven connection arguments
+// (its HEAD keyword arguments and setup(dict) keys).
+struct SetupOptions {
+    bool enable_ssd_offload = false;
+    std::string ssd_offload_path;
+    // Accepted and not used: this master is single-tenant, so every client
+    // is in the reference's "default" tenant whatever it names.
+    std::string tenant_id = "default";
+    bool enable_client_http_server = false;
+    int64_t client_http_port = 9300;
+};
+
+// What setup(dict) carries: the client config and the options.
+struct DictSetup {
+    ClientConfig config;
+    SetupOptions options;
+};
+
 // setup(dict): keys local_hostname and metadata_server (required),
 // global_segment_size, local_buffer_size, protocol, rdma_devices (alias
-// device_name), master_server_addr (alias master_server_address). Unknown
-// keys and values of the wrong type give INVALID_PARAMS.
-Result<ClientConfig> ConfigFromDict(const py::dict& dict);
+// device_name), master_server_addr (alias master_server_address),
+// ipc_socket_path, and the SetupOptions keys. As in the reference, values are
+// taken through Python's str() (so True reads as "True") and unknown keys are
+// ignored with a warning. A bad size, bool or port gives INVALID_PARAMS.
+Result<DictSetup> ConfigFromDict(const py::dict& dict);
+
+// Refuses options whose feature this build does not have, with a log line
+// that says why (ignoring them would silently lose data or a service the
+// caller relies on): INVALID_PARAMS for enable_ssd_offload, the client HTTP
+// server, or a port outside 1..65535.
+Status CheckSetupOptions(const SetupOptions& options);
+
+// The `engine` argument of setup(). None: the store starts its own transfer
+// engine. Sharing a caller's engine is not supported yet: raises
+// RuntimeError, as the reference does for an object it cannot use. (The
+// shared-engine work replaces this one function.)
+void RejectSharedEngine(const py::object& engine);
 
 // init_all(): "localhost", "P2PHANDSHAKE" and "127.0.0.1:50051" unless the
 // environment names others (MOONCAKE_LOCAL_HOSTNAME,

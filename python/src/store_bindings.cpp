@@ -13,6 +13,7 @@
 #include "buffer_handle.h"
 #include "py_convert.h"
 #include "setup_config.h"
+#include "store_admin_bindings.h"
 #include "store_handle.h"
 
 namespace mooncake::python {
@@ -77,8 +78,12 @@ int ExistToInt(const Result<bool>& exists) {
     return kErrorAsMinusOne;
 }
 
-int SetupWith(StoreHandle& self, const Result<ClientConfig>& config) {
+int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
+              const SetupOptions& options = {}) {
     if (!config.has_value()) return ToInt(config.error());
+    if (Status checked = CheckSetupOptions(options); !checked.has_value()) {
+        return ToInt(checked.error());
+    }
     py::gil_scoped_release release;
     return StatusToInt(self.Setup(*config));
 }
@@ -107,18 +112,27 @@ void BindSetup(py::class_<StoreHandle>& store) {
         .def(
             "setup",
             [](StoreHandle& self, const py::dict& config) {
-                return SetupWith(self, ConfigFromDict(config));
+                Result<DictSetup> setup = ConfigFromDict(config);
+                if (!setup.has_value()) return ToInt(setup.error());
+                return SetupWith(self, setup->config, setup->options);
             },
             py::arg("config"),
-            "setup(dict): the same keys as the positional form; sizes may be strings such as "
-            "\"16MB\" or \"4 GB\". Returns 0 or a negative error code (INVALID_PARAMS for an "
-            "unknown key, a bad size such as \"50%\", or a value of the wrong type).")
+            "setup(dict): the keys of the positional form and its keyword options; values are "
+            "read through str() and sizes may be strings such as \"16MB\" or \"4 GB\". Unknown "
+            "keys are ignored. Returns 0 or a negative error code (INVALID_PARAMS for a bad "
+            "size such as \"50%\", a bad port, or an option this build does not support).")
         .def(
             "setup",
             [](StoreHandle& self, const std::string& local_hostname,
                const std::string& metadata_server, py::object global_segment_size,
                py::object local_buffer_size, const std::string& protocol,
-               const std::string& rdma_devices, const std::string& master_server_addr) {
+               const std::string& rdma_devices, const std::string& master_server_addr,
+               const py::object& engine, bool enable_ssd_offload,
+               const std::string& ssd_offload_path, const std::string& tenant_id,
+               bool enable_client_http_server, int64_t client_http_port) {
+                RejectSharedEngine(engine);
+                const SetupOptions options{enable_ssd_offload, ssd_offload_path, tenant_id,
+                                           enable_client_http_server, client_http_port};
                 auto segment = SizeFromPy(global_segment_size, "global_segment_size");
                 if (!segment.has_value()) return ToInt(segment.error());
                 auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
@@ -131,15 +145,21 @@ void BindSetup(py::class_<StoreHandle>& store) {
                 config.protocol = protocol;
                 config.rdma_devices = rdma_devices;
                 config.master_server_address = master_server_addr;
-                return SetupWith(self, config);
+                return SetupWith(self, config, options);
             },
             py::arg("local_hostname"), py::arg("metadata_server"),
             py::arg("global_segment_size") = 16777216, py::arg("local_buffer_size") = 1073741824,
             py::arg("protocol") = "tcp", py::arg("rdma_devices") = "",
-            py::arg("master_server_addr") = "127.0.0.1:50051",
+            py::arg("master_server_addr") = "127.0.0.1:50051", py::arg("engine") = py::none(),
+            py::arg("enable_ssd_offload") = false, py::arg("ssd_offload_path") = "",
+            py::arg("tenant_id") = "default", py::arg("enable_client_http_server") = false,
+            py::arg("client_http_port") = 9300,
             "Connects to the master, mounts a segment of global_segment_size bytes and "
-            "allocates a local buffer of local_buffer_size bytes. Returns 0 or a negative "
-            "error code.")
+            "allocates a local buffer of local_buffer_size bytes. engine must be None (the "
+            "store starts its own transfer engine); enable_ssd_offload and "
+            "enable_client_http_server are not supported (INVALID_PARAMS); tenant_id is "
+            "accepted, all clients share the default tenant. Returns 0 or a negative error "
+            "code.")
         .def(
             "init_all",
             [](StoreHandle& self, const std::string& protocol, const std::string& device_name,
@@ -469,9 +489,11 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::vector<std::string>& keys,
                const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,
                const std::vector<std::vector<size_t>>& all_sizes,
-               bool prefer_same_node) -> std::vector<int64_t> {
-                // Reads always prefer the nearest replica; prefer_same_node is
-                // accepted for compatibility and changes nothing.
+               bool /*prefer_alloc_in_same_node*/,
+               const py::object& /*prefer_same_node*/) -> std::vector<int64_t> {
+                // Reads always prefer the nearest replica; the flag (the
+                // reference's name, or this package's older prefer_same_node)
+                // is accepted for compatibility and changes nothing.
                 ClientPtr client = self.client();
                 if (!client) return std::vector<int64_t>(keys.size(), kNotSetUp);
                 if (all_buffer_ptrs.size() != keys.size() || all_sizes.size() != keys.size()) {
@@ -487,7 +509,8 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
                 return SizesToInts(results);
             },
             py::arg("keys"), py::arg("all_buffer_ptrs"), py::arg("all_sizes"),
-            py::arg("prefer_same_node") = true);
+            py::arg("prefer_alloc_in_same_node") = true, py::kw_only(),
+            py::arg("prefer_same_node") = py::none());
 }
 
 void BindQueries(py::class_<StoreHandle>& store) {
@@ -556,35 +579,7 @@ void BindQueries(py::class_<StoreHandle>& store) {
                 }
                 return result;
             },
-            py::arg("keys"), "dict key -> list of descriptors ([] for missing keys).")
-        .def(
-            "remove",
-            [](StoreHandle& self, const std::string& key) {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return StatusToInt(client->Remove(key));
-            },
-            py::arg("key"), "0, or a negative error code (OBJECT_HAS_LEASE while leased).")
-        .def(
-            "remove_by_regex",
-            [](StoreHandle& self, const std::string& regex) -> int64_t {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return ResultToInt(client->RemoveByRegex(regex));
-            },
-            py::arg("regex"), "Number of objects removed, or a negative error code.")
-        .def(
-            "remove_all",
-            [](StoreHandle& self) -> int64_t {
-                ClientPtr client = self.client();
-                if (!client) return kErrorAsMinusOne;
-                py::gil_scoped_release release;
-                Result<int64_t> removed = client->RemoveAll();
-                return removed.has_value() ? *removed : kErrorAsMinusOne;
-            },
-            "Number of objects removed, or -1 on error.");
+            py::arg("keys"), "dict key -> list of descriptors ([] for missing keys).");
 }
 
 void BindTaskCalls(py::class_<StoreHandle>& store) {
@@ -646,6 +641,7 @@ void BindStore(py::module_& m) {
     BindZeroCopy(store);
     BindQueries(store);
     BindTaskCalls(store);
+    BindRemoves(store);
 }
 
 }  // namespace mooncake::python

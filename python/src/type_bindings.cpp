@@ -6,6 +6,8 @@
 #include <cctype>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "bindings.h"
 #include "mooncake/error_code.h"
@@ -60,14 +62,30 @@ bool TruthFromPy(py::handle value) {
     throw py::type_error("prefer_alloc_in_same_node must be a bool");
 }
 
+std::string QuotedList(const std::vector<std::string>& items) {
+    std::string text = "[";
+    for (size_t i = 0; i < items.size(); ++i) text += (i ? ", " : "") + Quoted(items[i]);
+    return text + "]";
+}
+
 std::string ReplicateConfigRepr(const ReplicateConfig& config) {
     std::ostringstream out;
     out << "ReplicateConfig(replica_num=" << config.replica_num
         << ", with_soft_pin=" << (config.with_soft_pin ? "True" : "False")
         << ", preferred_segment=" << Quoted(config.preferred_segment)
+        << ", preferred_segments=" << QuotedList(config.preferred_segments)
         << ", prefer_alloc_in_same_node=" << (config.prefer_alloc_in_same_node ? "True" : "False")
-        << ")";
+        << ", with_hard_pin=" << (config.with_hard_pin ? "True" : "False")
+        << ", soft_pin_action=" << static_cast<int>(config.soft_pin_action) << ", soft_pin_ttl_ms="
+        << (config.soft_pin_ttl_ms ? std::to_string(config.soft_pin_ttl_ms) : "None") << ")";
     return out.str();
+}
+
+// Everything a ReplicateConfig holds, for __eq__ and pickling.
+auto ReplicateConfigTuple(const ReplicateConfig& c) {
+    return std::make_tuple(c.replica_num, c.with_soft_pin, c.preferred_segment,
+                           c.prefer_alloc_in_same_node, c.preferred_segments, c.with_hard_pin,
+                           static_cast<int>(c.soft_pin_action), c.soft_pin_ttl_ms, c.group_ids);
 }
 
 std::string BufferDescriptorRepr(const MemoryDescriptor& descriptor) {
@@ -77,26 +95,82 @@ std::string BufferDescriptorRepr(const MemoryDescriptor& descriptor) {
     return out.str();
 }
 
+// soft_pin_ttl_ms: None or a positive number of milliseconds (0 = None).
+uint64_t TtlFromPy(const py::object& value) {
+    if (value.is_none()) return 0;
+    const int64_t ttl = value.cast<int64_t>();
+    if (ttl < 0) throw py::value_error("soft_pin_ttl_ms must not be negative");
+    return static_cast<uint64_t>(ttl);
+}
+
+std::vector<std::string> ListFromPy(const py::object& value) {
+    return value.is_none() ? std::vector<std::string>{} : value.cast<std::vector<std::string>>();
+}
+
+void BindReplicateConfigExtras(py::class_<ReplicateConfig>& config) {
+    config
+        .def_readwrite("preferred_segments", &ReplicateConfig::preferred_segments,
+                       "Candidate segments for the replicas, tried in order (hints); used only "
+                       "when preferred_segment is empty.")
+        .def_readwrite("with_hard_pin", &ReplicateConfig::with_hard_pin,
+                       "Never evict this object (it can still be removed).")
+        .def_readwrite("soft_pin_action", &ReplicateConfig::soft_pin_action,
+                       "SoftPinAction.PRESERVE (default), ENABLE or DISABLE.")
+        .def_property(
+            "soft_pin_ttl_ms",
+            [](const ReplicateConfig& c) -> py::object {
+                return c.soft_pin_ttl_ms ? py::cast(c.soft_pin_ttl_ms) : py::none();
+            },
+            [](ReplicateConfig& c, const py::object& value) {
+                c.soft_pin_ttl_ms = TtlFromPy(value);
+            },
+            "Soft pin length with SoftPinAction.ENABLE; None: the master's default.")
+        .def_property(
+            "group_ids",
+            [](const ReplicateConfig& c) -> py::object {
+                return c.group_ids.empty() ? py::none() : py::cast(c.group_ids);
+            },
+            [](ReplicateConfig& c, const py::object& value) { c.group_ids = ListFromPy(value); },
+            "Accepted for compatibility (one entry per key); this master has no groups.");
+}
+
 void BindReplicateConfig(py::module_& m) {
-    py::class_<ReplicateConfig>(m, "ReplicateConfig",
-                                "How a put places its replicas. Every field is optional.")
+    py::class_<ReplicateConfig> config(m, "ReplicateConfig",
+                                       "How a put places its replicas. Every field is optional.");
+    py::enum_<SoftPinAction>(config, "SoftPinAction")
+        .value("PRESERVE", SoftPinAction::PRESERVE)
+        .value("ENABLE", SoftPinAction::ENABLE)
+        .value("DISABLE", SoftPinAction::DISABLE);
+    m.attr("SoftPinAction") = config.attr("SoftPinAction");
+    config
         .def(py::init([](size_t replica_num, bool with_soft_pin, std::string preferred_segment,
-                         py::object prefer_alloc_in_same_node) {
-                 ReplicateConfig config;
-                 config.replica_num = replica_num;
-                 config.with_soft_pin = with_soft_pin;
-                 config.preferred_segment = std::move(preferred_segment);
-                 config.prefer_alloc_in_same_node = TruthFromPy(prefer_alloc_in_same_node);
-                 return config;
+                         py::object prefer_alloc_in_same_node, std::vector<std::string> preferred,
+                         bool with_hard_pin, SoftPinAction action, const py::object& ttl,
+                         const py::object& group_ids) {
+                 ReplicateConfig c;
+                 c.replica_num = replica_num;
+                 c.with_soft_pin = with_soft_pin;
+                 c.preferred_segment = std::move(preferred_segment);
+                 c.prefer_alloc_in_same_node = TruthFromPy(prefer_alloc_in_same_node);
+                 c.preferred_segments = std::move(preferred);
+                 c.with_hard_pin = with_hard_pin;
+                 c.soft_pin_action = action;
+                 c.soft_pin_ttl_ms = TtlFromPy(ttl);
+                 c.group_ids = ListFromPy(group_ids);
+                 return c;
              }),
              py::kw_only(), py::arg("replica_num") = 1, py::arg("with_soft_pin") = false,
-             py::arg("preferred_segment") = "", py::arg("prefer_alloc_in_same_node") = false)
+             py::arg("preferred_segment") = "", py::arg("prefer_alloc_in_same_node") = false,
+             py::arg("preferred_segments") = std::vector<std::string>{},
+             py::arg("with_hard_pin") = false, py::arg("soft_pin_action") = SoftPinAction::PRESERVE,
+             py::arg("soft_pin_ttl_ms") = py::none(), py::arg("group_ids") = py::none())
         .def_readwrite("replica_num", &ReplicateConfig::replica_num,
                        "Number of replicas, each on a distinct segment (default 1).")
         .def_readwrite("with_soft_pin", &ReplicateConfig::with_soft_pin,
-                       "Evict this object only when nothing else can be evicted.")
+                       "Evict this object only when nothing else can be evicted (the older "
+                       "spelling of soft_pin_action = SoftPinAction.ENABLE).")
         .def_readwrite("preferred_segment", &ReplicateConfig::preferred_segment,
-                       "Segment name (\"host:port\") that should hold the first replica.")
+                       "Segment name (\"host:port\") that should hold the first replica (a hint).")
         .def_property(
             "prefer_alloc_in_same_node",
             [](const ReplicateConfig& c) { return c.prefer_alloc_in_same_node; },
@@ -107,24 +181,27 @@ void BindReplicateConfig(py::module_& m) {
         .def("__repr__", &ReplicateConfigRepr)
         .def("__eq__",
              [](const ReplicateConfig& a, const ReplicateConfig& b) {
-                 return a.replica_num == b.replica_num && a.with_soft_pin == b.with_soft_pin &&
-                        a.preferred_segment == b.preferred_segment &&
-                        a.prefer_alloc_in_same_node == b.prefer_alloc_in_same_node;
+                 return ReplicateConfigTuple(a) == ReplicateConfigTuple(b);
              })
         .def(py::pickle(
-            [](const ReplicateConfig& c) {
-                return py::make_tuple(c.replica_num, c.with_soft_pin, c.preferred_segment,
-                                      c.prefer_alloc_in_same_node);
-            },
+            [](const ReplicateConfig& c) { return py::tuple(py::cast(ReplicateConfigTuple(c))); },
             [](const py::tuple& state) {
-                if (state.size() != 4) throw std::runtime_error("bad ReplicateConfig state");
+                if (state.size() != 9) {
+                    throw std::runtime_error("bad ReplicateConfig state");
+                }
                 ReplicateConfig c;
                 c.replica_num = state[0].cast<size_t>();
                 c.with_soft_pin = state[1].cast<bool>();
                 c.preferred_segment = state[2].cast<std::string>();
                 c.prefer_alloc_in_same_node = state[3].cast<bool>();
+                c.preferred_segments = state[4].cast<std::vector<std::string>>();
+                c.with_hard_pin = state[5].cast<bool>();
+                c.soft_pin_action = static_cast<SoftPinAction>(state[6].cast<int>());
+                c.soft_pin_ttl_ms = state[7].cast<uint64_t>();
+                c.group_ids = state[8].cast<std::vector<std::string>>();
                 return c;
             }));
+    BindReplicateConfigExtras(config);
 }
 
 void BindReplicaDescriptors(py::module_& m) {

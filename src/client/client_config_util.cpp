@@ -73,6 +73,15 @@ ValidKeys SelectValidKeys(const std::vector<std::string>& keys) {
 
 Status ValidateReplicateConfig(const ReplicateConfig& config) {
     if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
+    if (config.soft_pin_ttl_ms != 0 && !config.soft_pinned()) {
+        LOG(WARNING) << "soft_pin_ttl_ms needs soft_pin_action ENABLE: INVALID_PARAMS";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs) {
+        LOG(WARNING) << "soft_pin_ttl_ms " << config.soft_pin_ttl_ms << " exceeds "
+                     << kMaxSoftPinTtlMs << ": INVALID_PARAMS";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
     return OkStatus();
 }
 

@@ -923,33 +923,35 @@ std::map<std::string, std::vector<ReplicaDescriptor>> DummyClient::BatchGetRepli
     return descriptors;
 }
 
-Status DummyClient::Remove(const std::string& key) {
+Status DummyClient::Remove(const std::string& key, bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
     dummy_rpc::Request request;
     request.mutable_remove()->set_key(key);
+    request.mutable_remove()->set_force(force);
     dummy_rpc::Response response;
     bool maybe_delivered = false;
     return Call(&request, &response, dummy_rpc::Response::BODY_NOT_SET, &maybe_delivered);
 }
 
-Result<int64_t> DummyClient::RemoveByRegex(const std::string& regex) {
+Result<int64_t> DummyClient::RemoveByRegex(const std::string& regex, bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
     dummy_rpc::Request request;
     request.mutable_remove_by_regex()->set_regex(regex);
+    request.mutable_remove_by_regex()->set_force(force);
     dummy_rpc::Response response;
     bool maybe_delivered = false;
     MC_RETURN_IF_ERROR(Call(&request, &response, dummy_rpc::Response::kCount, &maybe_delivered));
     return response.count();
 }
 
-Result<int64_t> DummyClient::RemoveAll() {
+Result<int64_t> DummyClient::RemoveAll(bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
     dummy_rpc::Request request;
-    request.mutable_remove_all();
+    request.mutable_remove_all()->set_force(force);
     dummy_rpc::Response response;
     bool maybe_delivered = false;
     MC_RETURN_IF_ERROR(Call(&request, &response, dummy_rpc::Response::kCount, &maybe_delivered));

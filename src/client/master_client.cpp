@@ -101,6 +101,9 @@ Status RequireUtf8(const char* what, std::string_view text) {
 
 Status RequireUtf8(const ReplicateConfig& config) {
     MC_RETURN_IF_ERROR(RequireUtf8("a preferred segment name", config.preferred_segment));
+    for (const std::string& name : config.preferred_segments) {
+        MC_RETURN_IF_ERROR(RequireUtf8("a preferred segment name", name));
+    }
     for (const std::string& name : config.excluded_segments) {
         MC_RETURN_IF_ERROR(RequireUtf8("an excluded segment name", name));
     }
@@ -924,18 +927,20 @@ Result<std::vector<Result<bool>>> MasterClient::BatchExistKey(
     return results;
 }
 
-Status MasterClient::Remove(const std::string& key) {
+Status MasterClient::Remove(const std::string& key, bool force) {
     rpc::MasterRequest request;
     request.mutable_remove()->set_key(key);
+    request.mutable_remove()->set_force(force);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
     return StatusFromWire(response.remove().error_code());
 }
 
-Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex) {
+Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex, bool force) {
     rpc::MasterRequest request;
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_remove_by_regex()->set_regex(regex);
+    request.mutable_remove_by_regex()->set_force(force);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
     const auto& reply = response.remove_by_regex();
@@ -943,9 +948,9 @@ Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex) {
     return reply.count();
 }
 
-Result<int64_t> MasterClient::RemoveAll() {
+Result<int64_t> MasterClient::RemoveAll(bool force) {
     rpc::MasterRequest request;
-    request.mutable_remove_all();
+    request.mutable_remove_all()->set_force(force);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
     const auto& reply = response.remove_all();

@@ -90,9 +90,10 @@ class MasterClient {
     Result<bool> ExistKey(const std::string& key);
     Result<std::vector<Result<bool>>> BatchExistKey(const std::vector<std::string>& keys);
 
-    Status Remove(const std::string& key);
-    Result<int64_t> RemoveByRegex(const std::string& regex);
-    Result<int64_t> RemoveAll();
+    // `force`: remove even while readers hold leases.
+    Status Remove(const std::string& key, bool force = false);
+    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
+    Result<int64_t> RemoveAll(bool force = false);
 
     Result<PingResult> Ping(const UUID& client_id);
 

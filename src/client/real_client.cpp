@@ -583,23 +583,23 @@ std::map<std::string, std::vector<ReplicaDescriptor>> RealClient::BatchGetReplic
     return descriptors;
 }
 
-Status RealClient::Remove(const std::string& key) {
+Status RealClient::Remove(const std::string& key, bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
-    return master_->Remove(key);
+    return master_->Remove(key, force);
 }
 
-Result<int64_t> RealClient::RemoveByRegex(const std::string& regex) {
+Result<int64_t> RealClient::RemoveByRegex(const std::string& regex, bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
-    return master_->RemoveByRegex(regex);
+    return master_->RemoveByRegex(regex, force);
 }
 
-Result<int64_t> RealClient::RemoveAll() {
+Result<int64_t> RealClient::RemoveAll(bool force) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClosed);
-    return master_->RemoveAll();
+    return master_->RemoveAll(force);
 }
 
 // ---- copy / move tasks ------------------------------------------------------

@@ -79,9 +79,9 @@ class RealClient final : public Client {
     std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
         const std::vector<std::string>& keys) override;
 
-    Status Remove(const std::string& key) override;
-    Result<int64_t> RemoveByRegex(const std::string& regex) override;
-    Result<int64_t> RemoveAll() override;
+    Status Remove(const std::string& key, bool force = false) override;
+    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false) override;
+    Result<int64_t> RemoveAll(bool force = false) override;
 
     Result<UUID> CreateCopyTask(const std::string& key,
                                 const std::vector<std::string>& targets) override;

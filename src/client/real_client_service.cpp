@@ -141,10 +141,12 @@ void RealClientService::ConnectionHandler::Serve(const dummy_rpc::Request& reque
             ServeReplicaDesc(request.get_replica_desc(), response);
             break;
         case dummy_rpc::Request::kRemove:
-            response->set_error_code(WireCode(client_.Remove(request.remove().key())));
+            response->set_error_code(
+                WireCode(client_.Remove(request.remove().key(), request.remove().force())));
             break;
         case dummy_rpc::Request::kRemoveByRegex: {
-            auto removed = client_.RemoveByRegex(request.remove_by_regex().regex());
+            auto removed = client_.RemoveByRegex(request.remove_by_regex().regex(),
+                                                 request.remove_by_regex().force());
             if (removed.has_value()) {
                 response->set_count(*removed);
             } else {
@@ -153,7 +155,7 @@ void RealClientService::ConnectionHandler::Serve(const dummy_rpc::Request& reque
             break;
         }
         case dummy_rpc::Request::kRemoveAll: {
-            auto removed = client_.RemoveAll();
+            auto removed = client_.RemoveAll(request.remove_all().force());
             if (removed.has_value()) {
                 response->set_count(*removed);
             } else {

@@ -56,10 +56,12 @@ bool Picks(Selection& selection, int64_t stamp) {
 EvictionClass ClassifyForEviction(const ObjectMeta& meta, int64_t now_ms, int64_t soft_pin_ttl_ms) {
     // now_ms * 1000 is at or before the precise now: a lease ending within
     // this millisecond still counts as held.
-    if (!meta.complete() || meta.IsLeased(now_ms * 1000) || meta.op_in_flight()) {
+    if (!meta.complete() || meta.IsLeased(now_ms * 1000) || meta.op_in_flight() ||
+        meta.hard_pinned()) {
         return EvictionClass::kKeep;
     }
-    if (meta.soft_pinned() && now_ms - meta.last_access_ms() < soft_pin_ttl_ms) {
+    const int64_t pin_ms = meta.soft_pin_ttl_ms() != 0 ? meta.soft_pin_ttl_ms() : soft_pin_ttl_ms;
+    if (meta.soft_pinned() && now_ms - meta.last_access_ms() < pin_ms) {
         return EvictionClass::kSoftPinned;
     }
     return EvictionClass::kRegular;

@@ -6,10 +6,11 @@
 // going until usage is at or below `target_used_bytes`.
 //
 // Never evicted: objects still being put, leased objects (a reader holds
-// them), objects with a copy or move in flight. Soft-pinned objects go last:
-// only when nothing else is evictable, and only if the configuration allows
-// it. A soft pin lapses once the object was not accessed for the soft-pin
-// TTL; it is then an ordinary object.
+// them), objects with a copy or move in flight, hard-pinned objects.
+// Soft-pinned objects go last: only when nothing else is evictable, and only
+// if the configuration allows it. A soft pin lapses once the object was not
+// accessed for its soft-pin TTL (the put's soft_pin_ttl_ms, else the
+// master's default); it is then an ordinary object.
 //
 // LRU is approximate: each object records its last access time; a round
 // first gathers the times of all candidates to find the age threshold that

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
+#include "master/admin_endpoints.h"
 #include "master/grpc_service.h"
 #include "master/hot_rpc_server.h"
 #include "master/http_metadata_server.h"
@@ -68,6 +69,7 @@ std::expected<void, std::string> MasterServer::Start() {
 
     metrics_ =
         std::make_unique<MetricsServer>([this] { return CollectMetrics(); }, options_.http_limits);
+    RegisterAdminEndpoints(metrics_->server(), *service_);
     if (auto started = metrics_->Start(options_.rpc_address, options_.metrics_port); !started) {
         if (!options_.metrics_port_optional) return fail(started.error());
         LOG(WARNING) << started.error() << "; /metrics is disabled (pass --metrics_port to choose "

@@ -243,6 +243,10 @@ Status MasterService::UnregisterClient(const UUID& client_id) {
     return impl_->UnregisterClient(client_id);
 }
 std::vector<std::string> MasterService::GetAllSegments() const { return impl_->GetAllSegments(); }
+std::vector<SegmentDetail> MasterService::GetSegmentsDetail() const {
+    return impl_->GetSegmentsDetail();
+}
+std::vector<std::string> MasterService::GetAllKeys() const { return impl_->GetAllKeys(); }
 Result<SegmentUsage> MasterService::QuerySegment(const std::string& name) const {
     return impl_->QuerySegment(name);
 }
@@ -312,11 +316,13 @@ std::vector<Result<bool>> MasterService::BatchExistKey(const std::vector<std::st
     return results;
 }
 
-Status MasterService::Remove(const std::string& key) { return impl_->Remove(key); }
-Result<int64_t> MasterService::RemoveByRegex(const std::string& regex) {
-    return impl_->RemoveByRegex(regex);
+Status MasterService::Remove(const std::string& key, bool force) {
+    return impl_->Remove(key, force);
 }
-int64_t MasterService::RemoveAll() { return impl_->RemoveAll(); }
+Result<int64_t> MasterService::RemoveByRegex(const std::string& regex, bool force) {
+    return impl_->RemoveByRegex(regex, force);
+}
+int64_t MasterService::RemoveAll(bool force) { return impl_->RemoveAll(force); }
 
 Result<PingResult> MasterService::Ping(const UUID& client_id) { return impl_->Ping(client_id); }
 

@@ -67,6 +67,17 @@ struct SegmentUsage {
     uint64_t capacity = 0;
 };
 
+// One mounted segment as the admin endpoint /get_segments_detail lists it.
+struct SegmentDetail {
+    std::string name;
+    UUID id;
+    UUID client;
+    uint64_t base = 0;
+    uint64_t size = 0;
+    uint64_t used = 0;
+    uint64_t capacity = 0;
+};
+
 class MasterService {
    public:
     explicit MasterService(MasterConfig config,
@@ -100,6 +111,10 @@ class MasterService {
     Status UnregisterClient(const UUID& client_id);
     std::vector<std::string> GetAllSegments() const;
     Result<SegmentUsage> QuerySegment(const std::string& name) const;
+    // Mounted segments in mount order (admin endpoints).
+    std::vector<SegmentDetail> GetSegmentsDetail() const;
+    // Keys of every complete object, in no particular order (admin endpoints).
+    std::vector<std::string> GetAllKeys() const;
 
     // ---- objects ----------------------------------------------------------
     // INVALID_KEY for an empty or too long key; INVALID_PARAMS for size 0,
@@ -136,16 +151,18 @@ class MasterService {
     // time linear in each key, whatever the pattern.
     Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
     GetReplicaListByRegex(const std::string& regex);
-    // True when a complete object exists (grants a lease).
+    // True when a complete object exists (grants no lease).
     Result<bool> ExistKey(const std::string& key);
     std::vector<Result<bool>> BatchExistKey(const std::vector<std::string>& keys);
 
-    // OBJECT_NOT_FOUND, OBJECT_HAS_LEASE while leased, REPLICA_IS_NOT_READY
-    // while being put.
-    Status Remove(const std::string& key);
-    // Removes complete, unleased objects whose key matches; returns how many.
-    Result<int64_t> RemoveByRegex(const std::string& regex);
-    int64_t RemoveAll();
+    // OBJECT_NOT_FOUND, OBJECT_HAS_LEASE while leased (unless `force`) or
+    // while a copy/move runs (also with `force`), REPLICA_IS_NOT_READY while
+    // being put.
+    Status Remove(const std::string& key, bool force = false);
+    // Removes complete objects whose key matches, skipping leased ones unless
+    // `force` and those under a copy/move; returns how many.
+    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
+    int64_t RemoveAll(bool force = false);
 
     // ---- clients ----------------------------------------------------------
     // Keeps the client alive. NEED_REMOUNT when the master does not know it.

@@ -69,6 +69,8 @@ class MasterServiceImpl {
     Status UnregisterClient(const UUID& client_id);
     std::vector<std::string> GetAllSegments() const;
     Result<SegmentUsage> QuerySegment(const std::string& name) const;
+    std::vector<SegmentDetail> GetSegmentsDetail() const;
+    std::vector<std::string> GetAllKeys();
     Result<PingResult> Ping(const UUID& client_id);
 
     // Objects (master_service_objects.cpp).
@@ -81,9 +83,9 @@ class MasterServiceImpl {
     Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
     GetReplicaListByRegex(const std::string& regex);
     Result<bool> ExistKey(const std::string& key);
-    Status Remove(const std::string& key);
-    Result<int64_t> RemoveByRegex(const std::string& regex);
-    int64_t RemoveAll();
+    Status Remove(const std::string& key, bool force);
+    Result<int64_t> RemoveByRegex(const std::string& regex, bool force);
+    int64_t RemoveAll(bool force);
 
     // Tasks (master_service_tasks.cpp).
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
@@ -140,9 +142,10 @@ class MasterServiceImpl {
     static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
     // For remove_all / remove_by_regex: frees and erases the object at
     // `position` (shard locked by the caller) unless it is unfinished,
-    // leased or being copied/moved. True when it was removed.
+    // leased (unless `ignore_lease`) or being copied/moved. True when it
+    // was removed.
     bool RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
-                      ObjectTable::Position position, int64_t now_ms);
+                      ObjectTable::Position position, int64_t now_ms, bool ignore_lease = false);
     // Erases an object, ending its copy/move record if it has one.
     void EraseObject(ObjectShard& shard, ObjectTable::Position position);
     // The object at `where` (its shard locked by the caller), or nullptr.

@@ -67,10 +67,12 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
 }
 
 bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
-                                     ObjectTable::Position position, int64_t now_ms) {
+                                     ObjectTable::Position position, int64_t now_ms,
+                                     bool ignore_lease) {
     const ObjectMeta& meta = shard.objects.meta(position);
+    if (!meta.complete() || meta.op_in_flight()) return false;
     // now_ms * 1000 is at or before the precise now: on the safe side.
-    if (!meta.complete() || meta.IsLeased(now_ms * 1000) || meta.op_in_flight()) return false;
+    if (!ignore_lease && meta.IsLeased(now_ms * 1000)) return false;
     FreeReplicas(view, meta);
     index_.Erase(shard, position);
     return true;
@@ -91,7 +93,13 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
                                                                    const ReplicateConfig& config) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (value_size == 0 || config.replica_num == 0 ||
-        config.excluded_segments.size() > kMaxExcludedSegments) {
+        config.excluded_segments.size() > kMaxExcludedSegments ||
+        config.preferred_segments.size() > kMaxExcludedSegments) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    // A soft-pin length needs a soft pin, and is bounded.
+    if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs ||
+        (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
@@ -142,7 +150,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
             }
         }
 
-        auto placement = PlaceReplicas(view, value_size, replica_num, config.preferred_segment,
+        auto placement = PlaceReplicas(view, value_size, replica_num, Preferences(config),
                                        config.excluded_segments);
         if (placement && placement->empty()) {
             for (const SegmentPool::Segment* segment : view.active()) {
@@ -159,7 +167,8 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         }
         placed = std::move(*placement);
 
-        ObjectMeta meta(value_size, client_id, now_ms, config.with_soft_pin);
+        ObjectMeta meta(value_size, client_id, now_ms, config.soft_pinned());
+        meta.SetPins(config.with_hard_pin, static_cast<uint32_t>(config.soft_pin_ttl_ms));
         for (const PlacedReplica& replica : placed) {
             meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
         }
@@ -301,22 +310,23 @@ MasterServiceImpl::GetReplicaListByRegex(const std::string& regex) {
 
 Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    const int64_t now_us = clock_->NowUs();
-    const int64_t now_ms = now_us / 1000;
+    const int64_t now_ms = clock_->NowMs();
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return false;
     ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return false;
-    meta.ExtendLease(now_us + lease_ttl_us_);
+    // An exist probe grants no lease: connectors probe every request, and
+    // leases renewed by probes would keep the whole cache unevictable
+    // (docs/master.md, "Leases"). It still counts as a use for eviction order.
     meta.Touch(now_ms);
     return true;
 }
 
 // ---- removes ------------------------------------------------------------------
 
-Status MasterServiceImpl::Remove(const std::string& key) {
+Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_us = clock_->NowUs();
     SegmentPool::ReadView view(pool_);
@@ -326,15 +336,18 @@ Status MasterServiceImpl::Remove(const std::string& key) {
     if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    // A copy or move in flight holds the object like a reader's lease.
-    if (meta.IsLeased(now_us) || meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_LEASE);
+    // A copy or move in flight holds the object like a reader's lease, even
+    // against `force` (which only overrides readers' leases).
+    if (meta.op_in_flight() || (!force && meta.IsLeased(now_us))) {
+        return Error(ErrorCode::OBJECT_HAS_LEASE);
+    }
     FreeReplicas(view, meta);
     index_.Erase(where.shard, position);
     Bump(counters_.removes);
     return OkStatus();
 }
 
-Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
+Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool force) {
     auto compiled = CompileRegex(regex);
     if (!compiled) return Error(compiled.error());
     int64_t removed = 0;
@@ -349,7 +362,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
             const KeyLocation where = index_.Locate(key);
             const auto position = index_.Find(where);
             if (position == ObjectIndex::kNotFound) continue;
-            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         }
         ObjectIndex::Compact(shard);
     }
@@ -358,7 +371,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex) {
     return removed;
 }
 
-int64_t MasterServiceImpl::RemoveAll() {
+int64_t MasterServiceImpl::RemoveAll(bool force) {
     int64_t removed = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -366,7 +379,7 @@ int64_t MasterServiceImpl::RemoveAll() {
         SegmentPool::ReadView view(pool_);
         std::lock_guard<std::mutex> lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
-            if (RemoveIfIdle(view, shard, position, now_ms)) ++removed;
+            if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         });
         ObjectIndex::Compact(shard);
     }

@@ -121,6 +121,32 @@ uint64_t MasterServiceImpl::DropReplicasOn(const std::unordered_set<uint32_t>& s
 
 std::vector<std::string> MasterServiceImpl::GetAllSegments() const { return pool_.Names(); }
 
+std::vector<SegmentDetail> MasterServiceImpl::GetSegmentsDetail() const {
+    SegmentPool::ReadView view(pool_);
+    std::vector<SegmentDetail> details;
+    details.reserve(view.active().size());
+    for (const SegmentPool::Segment* segment : view.active()) {
+        details.push_back({segment->info.name, segment->info.id, segment->client,
+                           segment->info.base, segment->info.size,
+                           segment->used.load(std::memory_order_relaxed), segment->capacity});
+    }
+    return details;
+}
+
+std::vector<std::string> MasterServiceImpl::GetAllKeys() {
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        ObjectShard& shard = index_.shard(i);
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        shard.objects.ForEach([&](ObjectTable::Position position) {
+            if (shard.objects.meta(position).complete()) {
+                keys.emplace_back(shard.objects.key(position));
+            }
+        });
+    }
+    return keys;
+}
+
 Result<SegmentUsage> MasterServiceImpl::QuerySegment(const std::string& name) const {
     auto usage = pool_.UsageOf(name);
     if (!usage) return Error(usage.error());

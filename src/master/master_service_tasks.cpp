@@ -63,8 +63,10 @@ Result<UUID> MasterServiceImpl::CreateCopyTask(const std::string& key,
         ObjectMeta* object = FindObject(where);
         if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
         if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+        // A target that is not mounted is a bad request (INVALID_PARAMS, as
+        // the reference answers), not a missing resource.
         for (const std::string& target : spec.targets) {
-            if (view.FindByName(target) == nullptr) return Error(ErrorCode::SEGMENT_NOT_FOUND);
+            if (view.FindByName(target) == nullptr) return Error(ErrorCode::INVALID_PARAMS);
         }
         const ObjectMeta& meta = *object;
         const size_t source = FindCompleteReplica(view, meta);
@@ -93,7 +95,7 @@ Result<UUID> MasterServiceImpl::CreateMoveTask(const std::string& key, const std
         if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
         if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
         if (view.FindByName(source) == nullptr || view.FindByName(target) == nullptr) {
-            return Error(ErrorCode::SEGMENT_NOT_FOUND);
+            return Error(ErrorCode::INVALID_PARAMS);
         }
         const ObjectMeta& meta = *object;
         const size_t on_source = FindCompleteReplica(view, meta, source);

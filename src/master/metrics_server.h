@@ -3,6 +3,7 @@
 //   GET /metrics          Prometheus text format 0.0.4 (master_metrics.h)
 //   GET /metrics/summary  the one-line summary the periodic log line shows
 //   GET /health           200 "OK"
+// and, registered by MasterServer, the admin routes of admin_endpoints.h.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ class MetricsServer {
     void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
         listener_.Handle(method, path, std::move(handler));
     }
+
+    // For more routes on the same port (admin_endpoints.h); before Start().
+    httplib::Server& server() { return listener_.server(); }
 
     std::expected<void, std::string> Start(const std::string& host, uint16_t port);
     void Stop() { listener_.Stop(); }

@@ -60,6 +60,14 @@ class ObjectMeta {
     bool complete() const { return (flags_ & kComplete) != 0; }
     void MarkComplete(int64_t now_ms);
     bool soft_pinned() const { return (flags_ & kSoftPin) != 0; }
+    // Hard-pinned objects are never evicted.
+    bool hard_pinned() const { return (flags_ & kHardPin) != 0; }
+    // The put's own soft-pin length; 0: the master's default.
+    uint32_t soft_pin_ttl_ms() const { return soft_pin_ttl_ms_; }
+    void SetPins(bool hard_pin, uint32_t soft_pin_ttl_ms) {
+        flags_ = hard_pin ? (flags_ | kHardPin) : (flags_ & ~kHardPin);
+        soft_pin_ttl_ms_ = soft_pin_ttl_ms;
+    }
     // A copy or move runs on this object (details in ReplicationOps).
     bool op_in_flight() const { return (flags_ & kOpInFlight) != 0; }
     void set_op_in_flight(bool value) {
@@ -84,6 +92,7 @@ class ObjectMeta {
     static constexpr uint8_t kComplete = 1;
     static constexpr uint8_t kSoftPin = 2;
     static constexpr uint8_t kOpInFlight = 4;
+    static constexpr uint8_t kHardPin = 8;
 
     uint64_t size_ = 0;
     int64_t stamp_ms_ = 0;
@@ -94,6 +103,8 @@ class ObjectMeta {
     std::unique_ptr<ReplicaSlot[]> more_replicas_;
     uint8_t replica_count_ = 0;
     uint8_t flags_ = 0;
+    // In what would be padding: the object does not grow.
+    uint32_t soft_pin_ttl_ms_ = 0;
 };
 
 }  // namespace mooncake

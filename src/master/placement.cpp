@@ -59,9 +59,23 @@ bool IsExcluded(std::span<const std::string> excluded, std::string_view name) {
     return std::find(excluded.begin(), excluded.end(), name) != excluded.end();
 }
 
+std::vector<std::string> Preferences(const ReplicateConfig& config) {
+    if (!config.preferred_segment.empty()) return {config.preferred_segment};
+    return config.preferred_segments;
+}
+
 Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
                                                  size_t replica_num,
                                                  std::string_view preferred_segment,
+                                                 std::span<const std::string> excluded) {
+    std::vector<std::string> preferences;
+    if (!preferred_segment.empty()) preferences.emplace_back(preferred_segment);
+    return PlaceReplicas(view, size, replica_num, preferences, excluded);
+}
+
+Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
+                                                 size_t replica_num,
+                                                 std::span<const std::string> preferences,
                                                  std::span<const std::string> excluded) {
     std::vector<PlacedReplica> placed;
     // Names already holding a replica (or found full, or excluded), and
@@ -70,14 +84,16 @@ Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& vi
     std::vector<std::string_view> used_names(excluded.begin(), excluded.end());
     std::vector<const SegmentPool::Segment*> refused;
 
-    if (!preferred_segment.empty() && !IsExcluded(excluded, preferred_segment)) {
-        if (view.FindByName(preferred_segment) == nullptr) {
-            return Error(ErrorCode::SEGMENT_NOT_FOUND);
+    // Preferences are hints, as in the reference: unknown or full segments
+    // leave the replica to the weighted draw below.
+    for (const std::string& name : preferences) {
+        if (placed.size() >= replica_num) break;
+        if (name.empty() || IsExcluded(excluded, name) || view.FindByName(name) == nullptr ||
+            std::find(used_names.begin(), used_names.end(), name) != used_names.end()) {
+            continue;
         }
-        if (auto replica = AllocateOnName(view, preferred_segment, size)) {
-            placed.push_back(*replica);
-        }
-        used_names.push_back(preferred_segment);
+        if (auto replica = AllocateOnName(view, name, size)) placed.push_back(*replica);
+        used_names.push_back(name);
     }
 
     const uint64_t needed = RoundedSize(size);

@@ -19,6 +19,7 @@
 
 #include "master/segment_pool.h"
 #include "mooncake/result.h"
+#include "mooncake/types.h"
 
 namespace mooncake {
 
@@ -30,13 +31,23 @@ struct PlacedReplica {
 // Allocates `size` bytes on up to `replica_num` segments with distinct
 // names, none of them named in `excluded` (segments the client could not
 // reach; an excluded preferred segment is simply skipped).
-// SEGMENT_NOT_FOUND when `preferred_segment` is non-empty, not excluded, and
-// no mounted segment has that name; otherwise the replicas that fitted (the
-// caller decides what zero means).
+// `preferred_segment` (when mounted and not excluded) gets the first replica
+// if it has room; it is a hint, so an unknown name is ignored. Returns the
+// replicas that fitted (the caller decides what zero means).
 Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
                                                  size_t replica_num,
                                                  std::string_view preferred_segment,
                                                  std::span<const std::string> excluded = {});
+// The same with several preferred segments, tried in order for successive
+// replicas (each a hint like `preferred_segment`).
+Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& view, uint64_t size,
+                                                 size_t replica_num,
+                                                 std::span<const std::string> preferences,
+                                                 std::span<const std::string> excluded);
+
+// The preferences of a put: preferred_segment when set, else
+// preferred_segments.
+std::vector<std::string> Preferences(const ReplicateConfig& config);
 
 // True when `name` is listed in `excluded`.
 bool IsExcluded(std::span<const std::string> excluded, std::string_view name);

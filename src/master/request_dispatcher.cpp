@@ -299,7 +299,7 @@ void RequestDispatcher::BatchExistKey(const rpc::BatchKeysRequest& request,
 
 void RequestDispatcher::Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
     CountCall(Body::kRemove);
-    const ErrorCode code = CodeOfStatus(service_.Remove(request.key()));
+    const ErrorCode code = CodeOfStatus(service_.Remove(request.key(), request.force()));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
 }
@@ -307,17 +307,17 @@ void RequestDispatcher::Remove(const rpc::KeyRequest& request, rpc::StatusRespon
 void RequestDispatcher::RemoveByRegex(const rpc::RegexRequest& request,
                                       rpc::CountResponse* response) {
     CountCall(Body::kRemoveByRegex);
-    auto result = service_.RemoveByRegex(request.regex());
+    auto result = service_.RemoveByRegex(request.regex(), request.force());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
     response->set_count(result.value_or(0));
 }
 
-void RequestDispatcher::RemoveAll(const rpc::RemoveAllRequest& /*request*/,
+void RequestDispatcher::RemoveAll(const rpc::RemoveAllRequest& request,
                                   rpc::CountResponse* response) {
     CountCall(Body::kRemoveAll);
     response->set_error_code(CodeToWire(ErrorCode::OK));
-    response->set_count(service_.RemoveAll());
+    response->set_count(service_.RemoveAll(request.force()));
 }
 
 // ---- segments -----------------------------------------------------------------

@@ -16,10 +16,13 @@ void ToProto(const ReplicateConfig& config, rpc::ReplicateConfig* out) {
     // wrap around to a small number.
     const size_t limit = std::numeric_limits<uint32_t>::max();
     out->set_replica_num(static_cast<uint32_t>(std::min(config.replica_num, limit)));
-    out->set_with_soft_pin(config.with_soft_pin);
+    out->set_with_soft_pin(config.soft_pinned());
     out->set_preferred_segment(config.preferred_segment);
     out->set_prefer_alloc_in_same_node(config.prefer_alloc_in_same_node);
     for (const std::string& name : config.excluded_segments) out->add_excluded_segments(name);
+    for (const std::string& name : config.preferred_segments) out->add_preferred_segments(name);
+    out->set_with_hard_pin(config.with_hard_pin);
+    out->set_soft_pin_ttl_ms(config.soft_pin_ttl_ms);
 }
 
 ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
@@ -30,6 +33,10 @@ ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
     result.prefer_alloc_in_same_node = config.prefer_alloc_in_same_node();
     result.excluded_segments.assign(config.excluded_segments().begin(),
                                     config.excluded_segments().end());
+    result.preferred_segments.assign(config.preferred_segments().begin(),
+                                     config.preferred_segments().end());
+    result.with_hard_pin = config.with_hard_pin();
+    result.soft_pin_ttl_ms = config.soft_pin_ttl_ms();
     return result;
 }
 

@@ -16,6 +16,7 @@ target_link_libraries(mooncake_rpc PUBLIC mooncake_proto mooncake_common)
 
 if(TARGET mooncake_master_core)
     add_library(mooncake_master_server STATIC
+        ${CMAKE_CURRENT_SOURCE_DIR}/admin_endpoints.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp

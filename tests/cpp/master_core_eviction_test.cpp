@@ -38,8 +38,7 @@ class EvictionTest : public MasterCoreTest {
         }
         return alive;
     }
-    // Like Surviving, without granting leases (ExistKey leases only hits,
-    // and we look after the eviction already happened).
+    // Like Surviving, without granting leases (ExistKey grants none).
     bool Stored(const std::string& key) { return Exists(key); }
 };
 
@@ -206,6 +205,43 @@ TEST_F(EvictionTest, SoftPinLapsesWhenNotAccessed) {
     EXPECT_TRUE(Stored("pinned1")) << "still pinned: accessed within the TTL";
     EXPECT_EQ(service_->GetStats().evictions, 19u);
     EXPECT_EQ(Surviving(93), 93 - 18);
+}
+
+TEST_F(EvictionTest, APutsOwnSoftPinTtlEndsItsPin) {
+    ReplicateConfig short_pin;
+    short_pin.soft_pin_action = SoftPinAction::ENABLE;
+    short_pin.soft_pin_ttl_ms = 10'000;
+    ReplicateConfig default_pin;
+    default_pin.with_soft_pin = true;  // the master's 30 min
+    Fill(1, "short", short_pin);
+    Fill(1, "long", default_pin);
+    Fill(93);
+    AdvanceMs(20'000);
+    service_->RunMaintenance();
+    EXPECT_FALSE(Stored("short0")) << "its own 10 s pin ended: the oldest ordinary object";
+    EXPECT_TRUE(Stored("long0"));
+}
+
+TEST_F(EvictionTest, SoftPinTtlNeedsASoftPinAndABound) {
+    ReplicateConfig config;
+    config.soft_pin_ttl_ms = 1000;
+    EXPECT_EQ(service_->PutStart(kWriter, "ttl", 10, config).error(), ErrorCode::INVALID_PARAMS);
+    config.with_soft_pin = true;
+    config.soft_pin_ttl_ms = kMaxSoftPinTtlMs + 1;
+    EXPECT_EQ(service_->PutStart(kWriter, "ttl", 10, config).error(), ErrorCode::INVALID_PARAMS);
+}
+
+TEST_F(EvictionTest, HardPinnedObjectsAreNeverEvicted) {
+    config_.eviction_high_watermark_ratio = 1.0;
+    Restart();
+    MountOne();
+    ReplicateConfig hard;
+    hard.with_hard_pin = true;
+    Fill(kSlots, "hard", hard);
+    EXPECT_EQ(service_->PutStart(kWriter, "new", kObjectSize, {}).error(),
+              ErrorCode::NO_AVAILABLE_HANDLE);
+    EXPECT_EQ(service_->GetStats().evictions, 0u);
+    EXPECT_TRUE(service_->Remove("hard0").has_value()) << "removable, only not evictable";
 }
 
 // ---- the background thread ----------------------------------------------------------

@@ -97,6 +97,14 @@ TEST_F(ObjectsTest, KeysAreByteStringsUpToTheLimit) {
     EXPECT_TRUE(Exists(longest));
 }
 
+TEST_F(ObjectsTest, UnknownPreferredSegmentIsOnlyAHint) {
+    ReplicateConfig unknown_preferred;
+    unknown_preferred.preferred_segment = "nowhere:1";
+    auto placed = service_->PutStart(kWriter, "hinted", 10, unknown_preferred);
+    ASSERT_TRUE(placed.has_value());
+    EXPECT_EQ(placed->size(), 1u);
+}
+
 TEST_F(ObjectsTest, LeaseBlocksRemoveUntilItRunsOut) {
     Put("k", 100);
     ASSERT_TRUE(service_->GetReplicaList("k").has_value());
@@ -111,13 +119,16 @@ TEST_F(ObjectsTest, LeaseBlocksRemoveUntilItRunsOut) {
     EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_NOT_FOUND);
 }
 
-TEST_F(ObjectsTest, ExistGrantsALeaseAndEachReadExtendsIt) {
+TEST_F(ObjectsTest, ExistGrantsNoLeaseAndEachReadExtendsTheLease) {
     Put("k", 100);
     ASSERT_TRUE(Exists("k"));
-    EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_LEASE);
+    EXPECT_TRUE(service_->Remove("k").has_value()) << "an exist probe must not lease";
+    Put("k", 100);
+    ASSERT_TRUE(service_->GetReplicaList("k").has_value());  // lease to now + 5000
     AdvanceMs(3000);
     ASSERT_TRUE(service_->GetReplicaList("k").has_value());  // lease to now + 5000
     AdvanceMs(3000);
+    ASSERT_TRUE(Exists("k"));  // does not extend it
     EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_LEASE);
     AdvanceMs(2000);
     EXPECT_TRUE(service_->Remove("k").has_value());
@@ -285,16 +296,12 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
     const std::string too_long(kMaxKeyLength + 1, 'k');
     ReplicateConfig zero_replicas;
     zero_replicas.replica_num = 0;
-    ReplicateConfig unknown_preferred;
-    unknown_preferred.preferred_segment = "nowhere:1";
 
     EXPECT_EQ(service_->PutStart(kWriter, "", 10, {}).error(), ErrorCode::INVALID_KEY);
     EXPECT_EQ(service_->PutStart(kWriter, too_long, 10, {}).error(), ErrorCode::INVALID_KEY);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 0, {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 10, zero_replicas).error(),
               ErrorCode::INVALID_PARAMS);
-    EXPECT_EQ(service_->PutStart(kWriter, "k", 10, unknown_preferred).error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
     EXPECT_EQ(service_->PutStart(kWriter, "k", 1ULL << 40, {}).error(),
               ErrorCode::NO_AVAILABLE_HANDLE);
     EXPECT_EQ(service_->PutEnd(kWriter, "").error(), ErrorCode::INVALID_KEY);
@@ -339,11 +346,11 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
               ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_EQ(service_->CreateCopyTask("existing", {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateCopyTask("existing", {"nowhere:1"}).error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateMoveTask("existing", "host-a:1", "host-a:1").error(),
               ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateMoveTask("existing", "host-a:1", "nowhere:1").error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->QueryTask(UUID::Generate()).error(), ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_EQ(
         service_->MarkTaskComplete(kWriter, UUID::Generate(), TaskStatus::SUCCESS, "").error(),

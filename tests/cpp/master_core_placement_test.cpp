@@ -135,17 +135,36 @@ TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
 }
 
 // The placement function on its own, with a segment pool and no service.
-TEST(PlaceReplicasTest, UnknownPreferredSegmentIsAnError) {
+TEST(PlaceReplicasTest, UnknownPreferredSegmentIsOnlyAHint) {
     SegmentPool pool;
     ASSERT_TRUE(pool.Mount(UUID{1, 1}, {UUID{9, 9}, "a:1", 0x10000, 1 << 20}));
     SegmentPool::ReadView view(pool);
-    EXPECT_EQ(PlaceReplicas(view, 100, 1, "b:1").error(), ErrorCode::SEGMENT_NOT_FOUND);
-    EXPECT_EQ(pool.used_bytes(), 0u);
+    auto elsewhere = PlaceReplicas(view, 100, 1, "b:1");
+    ASSERT_TRUE(elsewhere.has_value());
+    ASSERT_EQ(elsewhere->size(), 1u);
+    EXPECT_EQ((*elsewhere)[0].segment->info.name, "a:1");
     auto placed = PlaceReplicas(view, 100, 1, "a:1");
     ASSERT_TRUE(placed.has_value());
     ASSERT_EQ(placed->size(), 1u);
     EXPECT_EQ((*placed)[0].segment->info.name, "a:1");
-    EXPECT_EQ(pool.used_bytes(), 128u);
+    EXPECT_EQ(pool.used_bytes(), 256u);
+}
+
+TEST(PlaceReplicasTest, PreferredSegmentsAreTriedInOrder) {
+    SegmentPool pool;
+    for (uint64_t i = 0; i < 4; ++i) {
+        ASSERT_TRUE(pool.Mount(UUID{1, i + 1}, {UUID{9, i + 1}, "s" + std::to_string(i) + ":1",
+                                                0x10000 * (i + 1) << 8, 1 << 20}));
+    }
+    SegmentPool::ReadView view(pool);
+    const std::vector<std::string> preferences = {"nowhere:1", "s2:1", "s0:1"};
+    for (int round = 0; round < 20; ++round) {
+        auto placed = PlaceReplicas(view, 100, 2, preferences, {});
+        ASSERT_TRUE(placed.has_value());
+        ASSERT_EQ(placed->size(), 2u);
+        EXPECT_EQ((*placed)[0].segment->info.name, "s2:1");
+        EXPECT_EQ((*placed)[1].segment->info.name, "s0:1");
+    }
 }
 
 TEST(PlaceReplicasTest, NothingFitsGivesNoReplicas) {

@@ -459,7 +459,7 @@ TEST_F(MasterServerTest, CopyAndMoveTasks) {
     copy.set_key("task-key");
     copy.set_targets(0, "127.0.0.1:1");
     ASSERT_TRUE(stub().CreateCopyTask(ContextWithDeadline().get(), copy, &created).ok());
-    EXPECT_EQ(created.error_code(), Code(ErrorCode::SEGMENT_NOT_FOUND));
+    EXPECT_EQ(created.error_code(), Code(ErrorCode::INVALID_PARAMS));
 
     rpc::CreateMoveTaskRequest move;
     move.set_key("task-key");
@@ -574,8 +574,6 @@ TEST_F(MasterServerTest, BadRequestsGetCodesAndChangeNothing) {
     EXPECT_EQ(PutStart(client, "zero-size", 0).error_code(), Code(ErrorCode::INVALID_PARAMS));
     EXPECT_EQ(PutStart(client, "no-replicas", 100, 0).error_code(),
               Code(ErrorCode::INVALID_PARAMS));
-    EXPECT_EQ(PutStart(client, "bad-preferred", 100, 1, "127.0.0.1:1").error_code(),
-              Code(ErrorCode::SEGMENT_NOT_FOUND));
     EXPECT_EQ(PutStart(client, "too-big", kSegmentSize * 2).error_code(),
               Code(ErrorCode::NO_AVAILABLE_HANDLE));
     EXPECT_EQ(PutEnd(client, "never-started"), Code(ErrorCode::OBJECT_NOT_FOUND));
@@ -597,7 +595,7 @@ TEST_F(MasterServerTest, BadRequestsGetCodesAndChangeNothing) {
     EXPECT_EQ(QuerySegment("127.0.0.1:17012").used(), segment_used_before);
     EXPECT_EQ(Metric("mooncake_master_segments_mounted"), 1);
     EXPECT_EQ(GetReplicaList("existing").error_code(), 0);
-    for (const char* key : {"zero-size", "no-replicas", "bad-preferred", "too-big"}) {
+    for (const char* key : {"zero-size", "no-replicas", "too-big"}) {
         EXPECT_EQ(GetReplicaList(key).error_code(), Code(ErrorCode::OBJECT_NOT_FOUND)) << key;
     }
     EXPECT_EQ(Metric("mooncake_master_rpc_errors_total{code=\"INVALID_KEY\"}"),

@@ -129,7 +129,7 @@ def test_remove_by_regex_and_counts(store):
     other = unique_key("other")
     assert store.put(other, b"y") == 0
     assert store.remove_by_regex(f"^{prefix}-[0-1]$") == 2
-    assert store.batch_is_exist(keys) == [0, 0, 1, 1]  # grants read leases on the last two
+    assert store.batch_is_exist(keys) == [0, 0, 1, 1]  # exist probes grant no lease; the removes above and below do
     removed = [0]
 
     def all_removed():

@@ -118,17 +118,26 @@ def test_tensor_into_registered_buffers(store):
             store.unregister_buffer(buffer.ctypes.data)
 
 
-def test_tensor_into_too_small_buffer_is_a_clear_error(store):
+def test_tensor_into_too_small_buffer_gives_none_for_that_entry(store, caplog):
     size = 256
-    buffer = np.full(size, 7, dtype=np.uint8)
-    assert store.register_buffer(buffer.ctypes.data, size) == 0
+    small = np.full(size, 7, dtype=np.uint8)
+    big = np.zeros(64 * 1024, dtype=np.uint8)
+    assert store.register_buffer(small.ctypes.data, size) == 0
+    assert store.register_buffer(big.ctypes.data, big.nbytes) == 0
     try:
-        key = unique_key()
+        key, other = unique_key(), unique_key()
+        wanted = torch.randn(8, 8)
         assert store.put_tensor(key, torch.randn(64, 64)) == 0
-        with pytest.raises(ValueError, match="too small"):
-            store.get_tensor_into(key, buffer.ctypes.data, size)
-        with pytest.raises(ValueError, match="too small"):
-            store.batch_get_tensor_into([key], [buffer.ctypes.data], [size])
-        assert (buffer == 7).all()
+        assert store.put_tensor(other, wanted) == 0
+        with caplog.at_level("WARNING", logger="mooncake.store"):
+            assert store.get_tensor_into(key, small.ctypes.data, size) is None
+        assert "too small" in caplog.text
+        # One bad entry does not lose the others.
+        got = store.batch_get_tensor_into([key, other], [small.ctypes.data, big.ctypes.data],
+                                          [size, big.nbytes])
+        assert got[0] is None
+        assert torch.equal(got[1], wanted)
+        assert (small == 7).all()
     finally:
-        store.unregister_buffer(buffer.ctypes.data)
+        store.unregister_buffer(small.ctypes.data)
+        store.unregister_buffer(big.ctypes.data)

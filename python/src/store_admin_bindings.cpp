@@ -1,0 +1,123 @@
+#include "store_admin_bindings.h"
+
+#include <glog/logging.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "py_convert.h"
+
+namespace mooncake::python {
+namespace {
+
+using ClientPtr = std::shared_ptr<Client>;
+
+// The spec's convention for remove_all: -1 on any error (the code is logged).
+constexpr int kErrorAsMinusOne = -1;
+
+// health_check() values, as in the reference.
+constexpr int kHealthy = 0;
+constexpr int kNotInitialized = 1;
+constexpr int kMasterUnreachable = 2;
+
+// The regex of remove_by_regex under the reference's keyword
+// (regex_pattern) or this package's older one (regex).
+std::string RegexArgument(const py::object& regex_pattern, const py::object& regex) {
+    if (!regex_pattern.is_none() && !regex.is_none()) {
+        throw py::type_error("remove_by_regex() got both regex_pattern and regex");
+    }
+    const py::object& given = regex_pattern.is_none() ? regex : regex_pattern;
+    if (given.is_none()) throw py::type_error("remove_by_regex() missing 'regex_pattern'");
+    if (py::isinstance<py::bytes>(given)) return given.cast<std::string>();
+    if (!py::isinstance<py::str>(given)) throw py::type_error("regex_pattern must be a str");
+    // Text that cannot be UTF-8 (a lone surrogate) raises UnicodeEncodeError.
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(given.ptr(), &size);
+    if (text == nullptr) throw py::error_already_set();
+    return std::string(text, static_cast<size_t>(size));
+}
+
+int HealthOf(const ClientPtr& client) {
+    if (!client) return kNotInitialized;
+    // Any master round trip tells whether the master answers; an exist
+    // probe of a key nobody writes is the cheapest one and grants no lease.
+    static const std::string kProbeKey = "__mooncake_health_check__";
+    Result<bool> probe = client->IsExist(kProbeKey);
+    if (probe.has_value() || probe.error() == ErrorCode::OBJECT_NOT_FOUND) return kHealthy;
+    return probe.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS ? kNotInitialized
+                                                                     : kMasterUnreachable;
+}
+
+void BindRemoveCalls(py::class_<StoreHandle>& store) {
+    store
+        .def(
+            "remove",
+            [](StoreHandle& self, const std::string& key, bool force) {
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return StatusToInt(client->Remove(key, force));
+            },
+            py::arg("key"), py::arg("force") = false,
+            "0, or a negative error code (OBJECT_NOT_FOUND; OBJECT_HAS_LEASE while a reader's "
+            "lease runs, unless force=True; REPLICA_IS_NOT_READY while being put).")
+        .def(
+            "batch_remove",
+            [](StoreHandle& self, const std::vector<std::string>& keys,
+               bool force) -> std::vector<int> {
+                ClientPtr client = self.client();
+                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                py::gil_scoped_release release;
+                std::vector<int> codes;
+                codes.reserve(keys.size());
+                for (const std::string& key : keys) {
+                    codes.push_back(StatusToInt(client->Remove(key, force)));
+                }
+                return codes;
+            },
+            py::arg("keys"), py::arg("force") = false,
+            "One code per key: 0 or what remove() would return.")
+        .def(
+            "remove_by_regex",
+            [](StoreHandle& self, const py::object& regex_pattern, bool force,
+               const py::object& regex) -> int64_t {
+                const std::string pattern = RegexArgument(regex_pattern, regex);
+                ClientPtr client = self.client();
+                if (!client) return kNotSetUp;
+                py::gil_scoped_release release;
+                return ResultToInt(client->RemoveByRegex(pattern, force));
+            },
+            py::arg("regex_pattern") = py::none(), py::arg("force") = false, py::kw_only(),
+            py::arg("regex") = py::none(),
+            "Removes the objects whose key matches (ECMAScript, search semantics), skipping "
+            "leased ones unless force=True. Number removed, or a negative error code. "
+            "regex= is the older keyword, still accepted.")
+        .def(
+            "remove_all",
+            [](StoreHandle& self, bool force) -> int64_t {
+                ClientPtr client = self.client();
+                if (!client) return kErrorAsMinusOne;
+                py::gil_scoped_release release;
+                Result<int64_t> removed = client->RemoveAll(force);
+                return removed.has_value() ? *removed : kErrorAsMinusOne;
+            },
+            py::arg("force") = false, "Number of objects removed, or -1 on error.");
+}
+
+}  // namespace
+
+void BindRemoves(py::class_<StoreHandle>& store) {
+    BindRemoveCalls(store);
+    store.def(
+        "health_check",
+        [](StoreHandle& self) {
+            ClientPtr client = self.client();
+            py::gil_scoped_release release;
+            return HealthOf(client);
+        },
+        "0 healthy, 1 not set up or closed, 2 master (or, for a dummy client, the standalone "
+        "client) unreachable.");
+}
+
+}  // namespace mooncake::python

@@ -1,0 +1,16 @@
+// MooncakeDistributedStore methods beyond puts and gets: the remove family
+// and health_check, with the reference's names and keyword arguments.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include "store_handle.h"
+
+namespace mooncake::python {
+
+namespace py = pybind11;
+
+// remove, batch_remove, remove_by_regex, remove_all, health_check.
+void BindRemoves(py::class_<StoreHandle>& store);
+
+}  // namespace mooncake::python
