@@ -12,6 +12,7 @@
 #include "bindings.h"
 #include "buffer_handle.h"
 #include "py_convert.h"
+#include "engine_bindings.h"
 #include "setup_config.h"
 #include "store_handle.h"
 
@@ -118,7 +119,8 @@ void BindSetup(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::string& local_hostname,
                const std::string& metadata_server, py::object global_segment_size,
                py::object local_buffer_size, const std::string& protocol,
-               const std::string& rdma_devices, const std::string& master_server_addr) {
+               const std::string& rdma_devices, const std::string& master_server_addr,
+               const py::object& engine) {
                 auto segment = SizeFromPy(global_segment_size, "global_segment_size");
                 if (!segment.has_value()) return ToInt(segment.error());
                 auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
@@ -131,12 +133,17 @@ void BindSetup(py::class_<StoreHandle>& store) {
                 config.protocol = protocol;
                 config.rdma_devices = rdma_devices;
                 config.master_server_address = master_server_addr;
+                if (!engine.is_none()) {
+                    auto shared = EngineFromPy(engine);
+                    if (!shared.has_value()) return ToInt(shared.error());
+                    config.engine = *shared;
+                }
                 return SetupWith(self, config);
             },
             py::arg("local_hostname"), py::arg("metadata_server"),
             py::arg("global_segment_size") = 16777216, py::arg("local_buffer_size") = 1073741824,
             py::arg("protocol") = "tcp", py::arg("rdma_devices") = "",
-            py::arg("master_server_addr") = "127.0.0.1:50051",
+            py::arg("master_server_addr") = "127.0.0.1:50051", py::arg("engine") = py::none(),
             "Connects to the master, mounts a segment of global_segment_size bytes and "
             "allocates a local buffer of local_buffer_size bytes. Returns 0 or a negative "
             "error code.")

@@ -118,7 +118,7 @@ class RealClient final : public Client {
     std::atomic<bool> closing_{false};
 
     std::unique_ptr<MasterClient> master_;
-    std::unique_ptr<TransferEngine> engine_;
+    std::shared_ptr<TransferEngine> engine_;  // config_.engine when shared
     SegmentInfo segment_;  // size 0: nothing mounted
     bool segment_mounted_ = false;
     std::shared_ptr<LocalBuffer> local_buffer_;
