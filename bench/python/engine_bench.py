@@ -26,6 +26,9 @@ import time
 import numpy as np
 
 MiB = 1024 * 1024
+# Every measurement cycles through this much memory, so that caches flatter
+# neither memcpy nor the engine (as bench/transfer_bench does).
+WORKING_SET = 64 * MiB
 UNITS = {"K": 1024, "M": MiB, "G": 1024 * MiB}
 
 
@@ -69,12 +72,14 @@ def run_sink(block):
 # Measurements: bytes per second, best of `repeats`.
 
 def best_rate(step, block, seconds, repeats):
+    """`step(offset)` moves `block` bytes at `offset` of the working set."""
     best = 0.0
+    slots = max(1, WORKING_SET // block)
     for _ in range(repeats):
         count = 0
         start = time.perf_counter()
         while True:
-            step()
+            step((count % slots) * block)
             count += 1
             elapsed = time.perf_counter() - start
             if elapsed >= seconds:
@@ -84,10 +89,12 @@ def best_rate(step, block, seconds, repeats):
 
 
 def memcpy_rate(block, seconds, repeats):
-    source = np.ones(block, dtype=np.uint8)
-    destination = np.zeros(block, dtype=np.uint8)
+    size = max(WORKING_SET, block)
+    source = np.ones(size, dtype=np.uint8)
+    destination = np.zeros(size, dtype=np.uint8)
     src, dst = source.ctypes.data, destination.ctypes.data
-    return best_rate(lambda: ctypes.memmove(dst, src, block), block, seconds, repeats)
+    return best_rate(lambda offset: ctypes.memmove(dst + offset, src + offset, block), block,
+                     seconds, repeats)
 
 
 def tcp_stream_rate(block, seconds, repeats):
@@ -97,17 +104,17 @@ def tcp_stream_rate(block, seconds, repeats):
         port = int(sink.stdout.readline())
         with socket.create_connection(("127.0.0.1", port)) as connection:
             payload = memoryview(bytearray(os.urandom(1024)) * (block // 1024 or 1))[:block]
-            rate = best_rate(lambda: connection.sendall(payload), block, seconds, repeats)
+            rate = best_rate(lambda _: connection.sendall(payload), block, seconds, repeats)
         return rate
     finally:
         sink.wait(timeout=30)
 
 
 def engine_rate(engine, peer, remote, local, block, seconds, repeats):
-    def step():
-        if engine.transfer_sync_write(peer, local, remote, block) != 0:
+    def step(offset):
+        if engine.transfer_sync_write(peer, local + offset, remote + offset, block) != 0:
             raise RuntimeError("transfer_sync_write failed")
-    step()  # opens the peer
+    step(0)  # opens the peer
     return best_rate(step, block, seconds, repeats)
 
 
@@ -127,7 +134,7 @@ def main():
 
     from mooncake.engine import TransferEngine
     sizes = [parse_size(size) for size in args.sizes.split(",")]
-    largest = max(sizes)
+    largest = max(max(sizes), WORKING_SET)
     target = subprocess.Popen([sys.executable, __file__, "--target", str(largest)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     hello = json.loads(target.stdout.readline())
