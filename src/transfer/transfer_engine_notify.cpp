@@ -20,9 +20,11 @@ constexpr size_t kMaxNotifyBytes = 64 << 10;
 Result<uint64_t> TransferEngineImpl::FirstBufferAddress(SegmentHandle handle) {
     std::shared_ptr<Peer> peer = FindPeer(handle);
     if (peer == nullptr) return Error(ErrorCode::INVALID_PARAMS);
-    // The peer may have registered memory since it was opened.
+    // The peer may have registered memory since it was opened: ask it now
+    // (Refresh's backoff could answer with a second-old view). Transfers
+    // pick the new view up themselves when they need it.
     auto descriptor = peer->Current();
-    if (auto fresh = Refresh(*peer, descriptor)) descriptor = std::move(fresh);
+    if (auto fetched = FetchDescriptor(peer->name)) descriptor = std::move(*fetched);
     if (descriptor->ranges.empty()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     return descriptor->ranges.front().address;
 }
