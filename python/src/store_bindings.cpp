@@ -11,8 +11,8 @@
 
 #include "bindings.h"
 #include "buffer_handle.h"
-#include "py_convert.h"
 #include "engine_bindings.h"
+#include "py_convert.h"
 #include "setup_config.h"
 #include "store_handle.h"
 
