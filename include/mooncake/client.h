@@ -21,6 +21,8 @@
 
 namespace mooncake {
 
+class TransferEngine;
+
 struct ClientConfig {
     // "host" (port picked from 12300-14300) or "host:port".
     std::string local_hostname;
@@ -31,6 +33,11 @@ struct ClientConfig {
     std::string protocol = "tcp";                // "tcp" or "rdma"
     std::string rdma_devices;                    // "mlx5_0,mlx5_1"; empty: auto
     std::string master_server_address = "127.0.0.1:50051";
+    // An engine to share (e.g. the Python TransferEngine's): the client
+    // mounts its segment in it instead of starting its own, and leaves it
+    // running at Close. local_hostname, metadata_server, protocol and
+    // rdma_devices are then the engine's. Null: the client owns an engine.
+    std::shared_ptr<TransferEngine> engine;
 };
 
 // A dummy client: the store as served by a standalone mooncake_client process

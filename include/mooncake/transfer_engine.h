@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mooncake/result.h"
@@ -52,6 +53,13 @@ struct TransferRequest {
 
 enum class TransferState : uint8_t { PENDING, COMPLETED, FAILED };
 
+// A short message a peer sends after its data (SendNotify), queued by the
+// receiving engine until TakeNotifies. Both fields are opaque to the engine.
+struct TransferNotifyMessage {
+    std::string name;
+    std::string message;
+};
+
 struct TransferStatus {
     TransferState state = TransferState::PENDING;
     ErrorCode error = ErrorCode::OK;  // set when FAILED
@@ -75,6 +83,11 @@ class TransferEngine {
     const std::string& segment_name() const;
     // Transport actually in use for remote hosts: "tcp" or "rdma".
     const std::string& protocol() const;
+    // The TCP port of this engine's server (the port of segment_name()).
+    uint16_t rpc_port() const;
+    // Requests (attempts) routed to "memcpy", "shm", "tcp" or "rdma" so
+    // far; for tests and tools.
+    uint64_t RoutedRequests(std::string_view transport) const;
 
     // ---- memory -----------------------------------------------------------
     // Memory peers on this host can map directly (memfd backed) and peers
@@ -103,6 +116,18 @@ class TransferEngine {
     // when the peer restarted. SEGMENT_NOT_FOUND when it cannot be resolved.
     Result<SegmentHandle> OpenSegment(const std::string& segment_name);
     Status CloseSegment(SegmentHandle handle);
+    // The lowest address of the peer's remotely accessible memory, as the
+    // peer publishes it now. INVALID_PARAMS for an unknown handle,
+    // SEGMENT_NOT_FOUND when the peer registered nothing.
+    Result<uint64_t> FirstBufferAddress(SegmentHandle handle);
+
+    // ---- notifications ----------------------------------------------------
+    // Delivers `notify` to the peer's queue; returns once the peer holds it.
+    // Sent after a transfer completed, the peer sees it after the data.
+    // TRANSFER_FAIL when the peer cannot be reached.
+    Status SendNotify(SegmentHandle handle, const TransferNotifyMessage& notify);
+    // The notifications received since the last call, oldest first.
+    std::vector<TransferNotifyMessage> TakeNotifies();
 
     // ---- transfers --------------------------------------------------------
     // Requests are checked against the peer's registered ranges before any

@@ -4,6 +4,7 @@
 
 #include "bindings.h"
 #include "common/logging.h"
+#include "engine_bindings.h"
 #include "store_handle.h"
 
 PYBIND11_MODULE(_store, m) {
@@ -15,6 +16,7 @@ PYBIND11_MODULE(_store, m) {
     mp::BindBufferHandle(m);
     mp::BindHostMemory(m);
     mp::BindStore(m);
+    mp::BindEngine(m);
     // Stores the user never closed are closed while the interpreter is still
     // whole, so their heartbeat and transfer threads stop cleanly.
     m.def("_close_all_stores", &mp::StoreHandle::CloseAll);

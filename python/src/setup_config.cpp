@@ -176,13 +176,6 @@ Status CheckSetupOptions(const SetupOptions& options) {
     return {};
 }
 
-void RejectSharedEngine(const py::object& engine) {
-    if (engine.is_none()) return;
-    throw std::runtime_error(
-        "setup(engine=...): sharing a transfer engine is not supported by this build; pass "
-        "engine=None and the store starts its own");
-}
-
 Result<ClientConfig> ConfigForInitAll(const std::string& protocol, const std::string& device_name,
                                       uint64_t mount_segment_size) {
     ClientConfig config;

@@ -52,11 +52,6 @@ Result<DictSetup> ConfigFromDict(const py::dict& dict);
 // server, or a port outside 1..65535.
 Status CheckSetupOptions(const SetupOptions& options);
 
-// The `engine` argument of setup(). None: the store starts its own transfer
-// engine. Sharing a caller's engine is not supported yet: raises
-// RuntimeError, as the reference does for an object it cannot use. (The
-// shared-engine work replaces this one function.)
-void RejectSharedEngine(const py::object& engine);
 
 // init_all(): "localhost", "P2PHANDSHAKE" and "127.0.0.1:50051" unless the
 // environment names others (MOONCAKE_LOCAL_HOSTNAME,

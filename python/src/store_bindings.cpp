@@ -11,6 +11,7 @@
 
 #include "bindings.h"
 #include "buffer_handle.h"
+#include "engine_bindings.h"
 #include "py_convert.h"
 #include "setup_config.h"
 #include "store_admin_bindings.h"
@@ -130,7 +131,6 @@ void BindSetup(py::class_<StoreHandle>& store) {
                const py::object& engine, bool enable_ssd_offload,
                const std::string& ssd_offload_path, const std::string& tenant_id,
                bool enable_client_http_server, int64_t client_http_port) {
-                RejectSharedEngine(engine);
                 const SetupOptions options{enable_ssd_offload, ssd_offload_path, tenant_id,
                                            enable_client_http_server, client_http_port};
                 auto segment = SizeFromPy(global_segment_size, "global_segment_size");
@@ -145,6 +145,11 @@ void BindSetup(py::class_<StoreHandle>& store) {
                 config.protocol = protocol;
                 config.rdma_devices = rdma_devices;
                 config.master_server_address = master_server_addr;
+                if (!engine.is_none()) {
+                    auto shared = EngineFromPy(engine);
+                    if (!shared.has_value()) return ToInt(shared.error());
+                    config.engine = *shared;
+                }
                 return SetupWith(self, config, options);
             },
             py::arg("local_hostname"), py::arg("metadata_server"),
@@ -155,8 +160,9 @@ void BindSetup(py::class_<StoreHandle>& store) {
             py::arg("tenant_id") = "default", py::arg("enable_client_http_server") = false,
             py::arg("client_http_port") = 9300,
             "Connects to the master, mounts a segment of global_segment_size bytes and "
-            "allocates a local buffer of local_buffer_size bytes. engine must be None (the "
-            "store starts its own transfer engine); enable_ssd_offload and "
+            "allocates a local buffer of local_buffer_size bytes. engine: None (the store "
+            "starts its own transfer engine) or mooncake.engine.TransferEngine.get_engine() "
+            "to share; enable_ssd_offload and "
             "enable_client_http_server are not supported (INVALID_PARAMS); tenant_id is "
             "accepted, all clients share the default tenant. Returns 0 or a negative error "
             "code.")

@@ -72,15 +72,19 @@ Status RealClient::Setup() {
     auto info = master_->GetServiceInfo();
     if (!info.has_value()) return Error(info.error());
 
-    auto engine = TransferEngine::Create(TransferEngineConfig{
-        .local_hostname = config_.local_hostname,
-        .metadata_server = config_.metadata_server,
-        .protocol = config_.protocol,
-        .rdma_devices = config_.rdma_devices,
-        .cluster_id = "",
-    });
-    if (!engine.has_value()) return Error(engine.error());
-    engine_ = std::move(*engine);
+    if (config_.engine) {
+        engine_ = config_.engine;
+    } else {
+        auto engine = TransferEngine::Create(TransferEngineConfig{
+            .local_hostname = config_.local_hostname,
+            .metadata_server = config_.metadata_server,
+            .protocol = config_.protocol,
+            .rdma_devices = config_.rdma_devices,
+            .cluster_id = "",
+        });
+        if (!engine.has_value()) return Error(engine.error());
+        engine_ = std::move(*engine);
+    }
 
     context_.client_id = UUID::Generate();
     context_.segment_name = engine_->segment_name();
@@ -167,6 +171,11 @@ Status RealClient::Close() {
         user_buffers_.clear();
     }
     if (engine_ && local_buffer_) (void)engine_->UnregisterLocalMemory(local_buffer_->base());
+    // A shared engine outlives the client: give back the segment's memory
+    // (an owned engine frees it as it goes).
+    if (engine_ && config_.engine && segment_.size > 0) {
+        (void)engine_->FreeSharedMemory(reinterpret_cast<void*>(segment_.base));
+    }
     // Destroying the engine unpublishes its descriptor and frees the
     // segment's memory. The local buffer lives on while callers hold bytes
     // from it.

@@ -118,8 +118,8 @@ class RealClient final : public Client {
     std::atomic<bool> closing_{false};
 
     std::unique_ptr<MasterClient> master_;
-    std::unique_ptr<TransferEngine> engine_;
-    SegmentInfo segment_;  // size 0: nothing mounted
+    std::shared_ptr<TransferEngine> engine_;  // config_.engine when shared
+    SegmentInfo segment_;                     // size 0: nothing mounted
     bool segment_mounted_ = false;
     std::shared_ptr<LocalBuffer> local_buffer_;
     std::unique_ptr<ReplicaSelector> selector_;

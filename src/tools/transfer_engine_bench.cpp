@@ -41,11 +41,32 @@ DEFINE_string(buffer_size, "1GB", "target: bytes of registered memory");
 DEFINE_bool(use_shared_memory, true,
             "target: allocate memfd-backed memory (same-host initiators map it) instead of "
             "anonymous memory (reached over the network transport)");
+// Accepted for command lines written for the reference's bench.
+DEFINE_string(report_unit, "GB",
+              "initiator: unit of the throughput line (GB, GiB, Gb, MB, MiB, Mb)");
+DEFINE_uint32(report_precision, 2, "initiator: digits after the point of the throughput line");
+DEFINE_bool(auto_discovery, false, "accepted for compatibility (devices are always discovered)");
+DEFINE_string(nic_priority_matrix, "", "accepted for compatibility (ignored)");
+DEFINE_bool(use_vram, false, "GPU memory: not supported by this build");
+DEFINE_int32(gpu_id, 0, "accepted for compatibility (ignored)");
 
 namespace mooncake {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Bytes per second in --report_unit, or a negative value for an unknown unit.
+double InReportUnit(double bytes_per_second) {
+    static const std::pair<const char*, double> kUnits[] = {
+        {"GB", 1e9}, {"GiB", 1073741824.0}, {"Gb", 1e9 / 8},
+        {"MB", 1e6}, {"MiB", 1048576.0},    {"Mb", 1e6 / 8},
+        {"KB", 1e3}, {"KiB", 1024.0},       {"Kb", 1e3 / 8},
+    };
+    for (const auto& [name, scale] : kUnits) {
+        if (FLAGS_report_unit == name) return bytes_per_second / scale;
+    }
+    return -1;
+}
 
 std::unique_ptr<TransferEngineImpl> CreateEngine() {
     TransferEngineConfig config;
@@ -214,6 +235,12 @@ int RunInitiator() {
                 FLAGS_batch_size, *block, elapsed);
     std::printf("throughput: %.3f GB/s (%.3f GiB/s), %zu batches\n", total / elapsed / 1e9,
                 total / elapsed / (1u << 30), all.size());
+    const double in_unit = InReportUnit(total / elapsed);
+    if (in_unit >= 0) {
+        std::printf("Test completed: duration %.2f, batch count %zu, throughput %.*f %s/s\n",
+                    elapsed, all.size(), int(FLAGS_report_precision), in_unit,
+                    FLAGS_report_unit.c_str());
+    }
     std::printf("batch latency: avg %.1f us, p50 %.1f us, p99 %.1f us\n",
                 all.empty() ? 0.0 : sum / all.size(), percentile(0.5), percentile(0.99));
     std::printf("transport: memcpy %" PRIu64 ", shm %" PRIu64 ", tcp %" PRIu64 ", rdma %" PRIu64
@@ -233,6 +260,14 @@ int main(int argc, char** argv) {
     gflags::ParseCommandLineFlags(&argc, &argv, true);
     FLAGS_logtostderr = true;
     google::InitGoogleLogging(argv[0]);
+    if (FLAGS_use_vram) {
+        std::fprintf(stderr, "--use_vram: this build has no GPU memory support\n");
+        return 2;
+    }
+    if (mooncake::InReportUnit(1) < 0) {
+        std::fprintf(stderr, "--report_unit must be GB, GiB, Gb, MB, MiB, Mb, KB, KiB or Kb\n");
+        return 2;
+    }
     if (FLAGS_mode == "target") return mooncake::RunTarget();
     if (FLAGS_mode == "initiator") return mooncake::RunInitiator();
     std::fprintf(stderr, "--mode must be target or initiator\n");

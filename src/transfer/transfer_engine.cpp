@@ -19,6 +19,22 @@ const std::string& TransferEngine::segment_name() const { return impl_->segment_
 
 const std::string& TransferEngine::protocol() const { return impl_->protocol(); }
 
+uint16_t TransferEngine::rpc_port() const { return impl_->rpc_port(); }
+
+uint64_t TransferEngine::RoutedRequests(std::string_view transport) const {
+    return impl_->RoutedRequests(transport);
+}
+
+Result<uint64_t> TransferEngine::FirstBufferAddress(SegmentHandle handle) {
+    return impl_->FirstBufferAddress(handle);
+}
+
+Status TransferEngine::SendNotify(SegmentHandle handle, const TransferNotifyMessage& notify) {
+    return impl_->SendNotify(handle, notify);
+}
+
+std::vector<TransferNotifyMessage> TransferEngine::TakeNotifies() { return impl_->TakeNotifies(); }
+
 Result<void*> TransferEngine::AllocateSharedMemory(size_t length) {
     return impl_->AllocateSharedMemory(length);
 }

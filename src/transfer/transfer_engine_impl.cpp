@@ -337,6 +337,7 @@ Result<nlohmann::json> TransferEngineImpl::HandleTransportControl(const std::str
     if (!ready_.load(std::memory_order_acquire)) {
         return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     }
+    if (transport == kNotifyChannel) return HandleNotify(from, body);
     for (Transport* candidate : AllTransports()) {
         if (candidate->name() == transport) return candidate->HandleControlMessage(from, body);
     }

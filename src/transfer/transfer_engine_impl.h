@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,9 @@
 
 namespace mooncake {
 
+// The control-channel name notifications travel under (no transport has it).
+inline constexpr std::string_view kNotifyChannel = "notify";
+
 class TransferEngineImpl final : public TransportContext, public TcpRequestHandler {
    public:
     static Result<std::unique_ptr<TransferEngineImpl>> Create(const TransferEngineConfig& config);
@@ -37,6 +41,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     TransferEngineImpl& operator=(const TransferEngineImpl&) = delete;
 
     const std::string& protocol() const { return protocol_; }
+    uint16_t rpc_port() const { return server_->port(); }
 
     Result<void*> AllocateSharedMemory(size_t length);
     Status FreeSharedMemory(void* address);
@@ -46,6 +51,11 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
 
     Result<SegmentHandle> OpenSegment(const std::string& segment_name);
     Status CloseSegment(SegmentHandle handle);
+    Result<uint64_t> FirstBufferAddress(SegmentHandle handle);
+
+    // Notifications (transfer_engine_notify.cpp).
+    Status SendNotify(SegmentHandle handle, const TransferNotifyMessage& notify);
+    std::vector<TransferNotifyMessage> TakeNotifies();
 
     Result<BatchId> AllocateBatch(size_t capacity);
     Status SubmitTransfer(BatchId batch, const std::vector<TransferRequest>& requests);
@@ -135,6 +145,9 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     Status RegisterRegionLocked(RegisteredRegion region);
     Status UnregisterRegionLocked(uint64_t address);
 
+    // Queues a notification arriving on the control channel "notify".
+    Result<nlohmann::json> HandleNotify(const std::string& from, const nlohmann::json& body);
+
     // ---- transfers ----
     std::shared_ptr<Peer> FindPeer(SegmentHandle handle) const;
     std::shared_ptr<TransferBatch> FindBatch(BatchId id) const;
@@ -196,6 +209,9 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     std::unordered_map<std::string, SegmentHandle> handle_by_name_;
     std::unordered_map<SegmentHandle, std::shared_ptr<Peer>> peers_;
     SegmentHandle next_handle_ = 1;
+
+    std::mutex notifies_mutex_;
+    std::deque<TransferNotifyMessage> notifies_;  // guarded by notifies_mutex_
 
     mutable std::mutex batches_mutex_;
     std::unordered_map<BatchId, std::shared_ptr<TransferBatch>> batches_;

@@ -12,3 +12,6 @@ add_dependencies(transfer_engine_test transfer_test_peer)
 
 mooncake_add_test(transfer_netns_test transfer_netns_test.cpp)
 add_dependencies(transfer_netns_test transfer_test_peer)
+
+mooncake_add_test(transfer_notify_test transfer_notify_test.cpp)
+target_link_libraries(transfer_notify_test PRIVATE mooncake_transfer)
