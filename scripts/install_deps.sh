@@ -13,6 +13,7 @@ PACKAGES=(
     pybind11-dev python3-dev python3-venv python3-pip
     python3-numpy python3-pytest python3-setuptools python3-wheel
     python3-torch python3-redis redis-server
+    etcd-server etcd-client golang-etcd-server-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # libFuzzer binaries (-DMOONCAKE_BUILD_FUZZERS=ON): clang 14 and 15 cannot

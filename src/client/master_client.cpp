@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "client/hot_rpc_client.h"
+#include "client/master_failover.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
 #include "master/hot_rpc_protocol.h"
@@ -596,12 +597,13 @@ Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
 
 // ---- MasterClient ---------------------------------------------------------------------
 
-MasterClient::MasterClient(std::unique_ptr<MasterClientImpl> impl) : impl_(std::move(impl)) {}
+MasterClient::MasterClient(std::shared_ptr<MasterClientImpl> impl) : impl_(std::move(impl)) {}
 
 MasterClient::~MasterClient() = default;
 
 Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& master_address,
                                                             const MasterClientOptions& options) {
+    if (ha::IsEtcdMasterAddress(master_address)) return ConnectHa(master_address, options);
     auto parsed = ParseHostPort(master_address);
     if (!parsed) {
         LOG(WARNING) << "invalid master address '" << master_address << "' (want host:port)";
@@ -610,21 +612,21 @@ Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& m
     if (options.rpc_timeout <= std::chrono::milliseconds::zero()) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    auto impl = std::make_unique<MasterClientImpl>(
+    auto impl = std::make_shared<MasterClientImpl>(
         parsed->host, parsed->port.value_or(kDefaultMasterPort), options);
     MC_RETURN_IF_ERROR(impl->Init());
     return std::unique_ptr<MasterClient>(new MasterClient(std::move(impl)));
 }
 
-bool MasterClient::UsingHotPath() const { return impl_->UsingHotPath(); }
+bool MasterClient::UsingHotPath() const { return Link()->UsingHotPath(); }
 
 Result<MasterServiceInfo> MasterClient::GetServiceInfo() {
     rpc::MasterRequest request;
     request.mutable_get_service_info();
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     auto info = ServiceInfoFromProto(response.get_service_info());
-    if (info) impl_->RememberServiceInfo(*info);
+    if (info) Link()->RememberServiceInfo(*info);
     return info;
 }
 
@@ -635,7 +637,7 @@ Status MasterClient::MountSegment(const UUID& client_id, const SegmentInfo& segm
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment, body->mutable_segment());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.mount_segment().error_code());
 }
 
@@ -646,7 +648,7 @@ Status MasterClient::ReMountSegments(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     for (const SegmentInfo& segment : segments) ToProto(segment, body->add_segments());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.remount_segment().error_code());
 }
 
@@ -656,7 +658,7 @@ Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_i
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment_id, body->mutable_segment_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.unmount_segment().error_code());
 }
 
@@ -664,7 +666,7 @@ Result<std::vector<std::string>> MasterClient::GetAllSegments() {
     rpc::MasterRequest request;
     request.mutable_get_all_segments();
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.get_all_segments();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return std::vector<std::string>(reply.segment_names().begin(), reply.segment_names().end());
@@ -675,7 +677,7 @@ Result<SegmentUsage> MasterClient::QuerySegment(const std::string& name) {
     MC_RETURN_IF_ERROR(RequireUtf8("a segment name", name));
     request.mutable_query_segment()->set_name(name);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.query_segment();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return SegmentUsage{reply.used(), reply.capacity()};
@@ -693,7 +695,7 @@ Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client
     body->set_value_size(value_size);
     ToProto(config, body->mutable_config());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.put_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.replicas());
@@ -718,7 +720,7 @@ Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_put_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.put_end().error_code());
 }
 
@@ -726,7 +728,7 @@ Status MasterClient::PutRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_put_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.put_revoke().error_code());
 }
 
@@ -742,7 +744,7 @@ Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchP
     body->mutable_value_sizes()->Add(value_sizes.begin(), value_sizes.end());
     ToProto(config, body->mutable_config());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_put_start();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -766,7 +768,7 @@ Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& codes = response.batch_put_end().error_codes();
     if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
     return StatusesFromWire(codes);
@@ -779,7 +781,7 @@ Result<std::vector<Status>> MasterClient::BatchPutRevoke(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& codes = response.batch_put_revoke().error_codes();
     if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
     return StatusesFromWire(codes);
@@ -789,7 +791,7 @@ Result<GetReplicaListResult> MasterClient::GetReplicaList(const std::string& key
     rpc::MasterRequest request;
     request.mutable_get_replica_list()->set_key(key);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return ReplicaListFromProto(response.get_replica_list());
 }
 
@@ -798,7 +800,7 @@ Result<std::vector<Result<GetReplicaListResult>>> MasterClient::BatchGetReplicaL
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_get_replica_list());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_get_replica_list();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -817,7 +819,7 @@ MasterClient::GetReplicaListByRegex(const std::string& regex) {
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_get_replica_list_by_regex()->set_regex(regex);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.get_replica_list_by_regex();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> objects;
@@ -832,7 +834,7 @@ Result<bool> MasterClient::ExistKey(const std::string& key) {
     rpc::MasterRequest request;
     request.mutable_exist_key()->set_key(key);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.exist_key();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.exists();
@@ -843,7 +845,7 @@ Result<std::vector<Result<bool>>> MasterClient::BatchExistKey(
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_exist_key());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_exist_key();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -864,7 +866,7 @@ Status MasterClient::Remove(const std::string& key) {
     rpc::MasterRequest request;
     request.mutable_remove()->set_key(key);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.remove().error_code());
 }
 
@@ -873,7 +875,7 @@ Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex) {
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_remove_by_regex()->set_regex(regex);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.remove_by_regex();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
@@ -883,7 +885,7 @@ Result<int64_t> MasterClient::RemoveAll() {
     rpc::MasterRequest request;
     request.mutable_remove_all();
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.remove_all();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
@@ -893,7 +895,7 @@ Result<PingResult> MasterClient::Ping(const UUID& client_id) {
     rpc::MasterRequest request;
     ToProto(client_id, request.mutable_ping()->mutable_client_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.ping();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     auto status = ClientStatusFromProto(reply.client_status());
@@ -913,7 +915,7 @@ Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.create_copy_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.task_id());
@@ -929,7 +931,7 @@ Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::str
     body->set_source(source);
     body->set_target(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.create_move_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.task_id());
@@ -939,7 +941,7 @@ Result<TaskInfo> MasterClient::QueryTask(const UUID& task_id) {
     rpc::MasterRequest request;
     ToProto(task_id, request.mutable_query_task()->mutable_task_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.query_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     auto task = FromProto(reply.task());
@@ -955,7 +957,7 @@ Result<std::vector<TaskAssignment>> MasterClient::FetchTasks(const UUID& client_
     body->set_max_tasks(
         static_cast<uint32_t>(std::min<size_t>(max_tasks, std::numeric_limits<uint32_t>::max())));
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.fetch_tasks();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return TasksFromProto(reply.tasks());
@@ -970,7 +972,7 @@ Status MasterClient::MarkTaskComplete(const UUID& client_id, const UUID& task_id
     body->set_status(ToProto(status));
     body->set_message(message);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.mark_task_complete().error_code());
 }
 
@@ -982,7 +984,7 @@ Result<CopyStartResult> MasterClient::CopyStart(const UUID& client_id, const std
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.copy_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return CopyStartResult{FromProto(reply.source()), FromProto(reply.targets())};
@@ -992,7 +994,7 @@ Status MasterClient::CopyEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_copy_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.copy_end().error_code());
 }
 
@@ -1000,7 +1002,7 @@ Status MasterClient::CopyRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_copy_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.copy_revoke().error_code());
 }
 
@@ -1014,7 +1016,7 @@ Result<MoveStartResult> MasterClient::MoveStart(const UUID& client_id, const std
     body->set_source(source);
     body->set_target(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.move_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return MoveStartResult{FromProto(reply.source()), FromProto(reply.target())};
@@ -1024,7 +1026,7 @@ Status MasterClient::MoveEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_move_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.move_end().error_code());
 }
 
@@ -1032,8 +1034,73 @@ Status MasterClient::MoveRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_move_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.move_revoke().error_code());
+}
+
+// ---- HA: following the leader (docs/ha.md) ----------------------------------------------
+
+MasterClient::MasterClient(std::unique_ptr<LeaderFollower<MasterClientImpl>> follower,
+                           MasterClientOptions options)
+    : follower_(std::move(follower)), options_(options) {}
+
+Result<std::unique_ptr<MasterClient>> MasterClient::ConnectHa(const std::string& master_address,
+                                                              const MasterClientOptions& options) {
+    if (options.rpc_timeout <= std::chrono::milliseconds::zero()) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    auto resolver = ha::LeaderResolver::Create(master_address, ha::ClientClusterId());
+    if (!resolver) {
+        LOG(WARNING) << "invalid master address '" << master_address
+                     << "' (want etcd://host:port[;host:port...])";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    auto connect =
+        [options](const std::string& address) -> Result<std::shared_ptr<MasterClientImpl>> {
+        auto parsed = ParseHostPort(address);
+        if (!parsed || !parsed->port) {
+            LOG(WARNING) << "etcd names an invalid leader address '" << address << "'";
+            return Error(ErrorCode::RPC_FAIL);
+        }
+        auto impl = std::make_shared<MasterClientImpl>(parsed->host, *parsed->port, options);
+        MC_RETURN_IF_ERROR(impl->Init());
+        return impl;
+    };
+    auto follower = std::make_unique<LeaderFollower<MasterClientImpl>>(std::move(*resolver),
+                                                                       std::move(connect));
+    MC_RETURN_IF_ERROR(follower->Init(SteadyClock::now() + options.rpc_timeout));
+    return std::unique_ptr<MasterClient>(new MasterClient(std::move(follower), options));
+}
+
+std::shared_ptr<MasterClientImpl> MasterClient::Link() const {
+    return follower_ ? follower_->Current() : impl_;
+}
+
+Status MasterClient::Call(rpc::MasterRequest* request, rpc::MasterResponse* response) {
+    std::shared_ptr<MasterClientImpl> link = Link();
+    Status status = link->Call(request, response);
+    if (!follower_) return status;
+    const auto leader_lost = [](const Status& s) {
+        return !s && (s.error() == ErrorCode::RPC_FAIL ||
+                      s.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    };
+    const auto deadline = SteadyClock::now() + options_.failover_timeout;
+    while (leader_lost(status) && SteadyClock::now() < deadline) {
+        // "Not the leader" means nothing was done; a call that failed in
+        // transit may have been, so only a new leader (which cannot have
+        // seen it unless it was replicated) or a harmless repeat justifies
+        // sending it again.
+        const bool refused = status.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE;
+        auto next = follower_->SwitchFrom(link, deadline);
+        if (!next) break;
+        if (*next == link && !refused && !IsIdempotent(request->body_case())) break;
+        link = *next;
+        status = link->Call(request, response);
+    }
+    if (!status && status.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE) {
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    return status;
 }
 
 }  // namespace mooncake

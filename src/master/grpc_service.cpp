@@ -14,8 +14,13 @@ namespace {
 template <typename Request, typename Response>
 grpc::Status Serve(RequestDispatcher& dispatcher,
                    void (RequestDispatcher::*handler)(const Request&, Response*),
-                   const Request* request, Response* response) {
+                   const Request* request, Response* response, std::string_view method) {
+    // A standby, or a leader past its lease deadline (docs/ha.md).
+    if (!dispatcher.Serving()) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
+    }
     (dispatcher.*handler)(*request, response);
+    dispatcher.AfterCall(method);
     return grpc::Status::OK;
 }
 
@@ -26,131 +31,145 @@ GrpcMasterService::GrpcMasterService(RequestDispatcher& dispatcher, size_t max_s
 
 grpc::Status GrpcMasterService::PutStart(Ctx*, const rpc::PutStartRequest* request,
                                          rpc::PutStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutStart, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::PutStart, request, response, "PutStart");
 }
 grpc::Status GrpcMasterService::PutEnd(Ctx*, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutEnd, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::PutEnd, request, response, "PutEnd");
 }
 grpc::Status GrpcMasterService::PutRevoke(Ctx*, const rpc::KeyRequest* request,
                                           rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::PutRevoke, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::PutRevoke, request, response, "PutRevoke");
 }
 grpc::Status GrpcMasterService::BatchPutStart(Ctx*, const rpc::BatchPutStartRequest* request,
                                               rpc::BatchPutStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutStart, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::BatchPutStart, request, response,
+                 "BatchPutStart");
 }
 grpc::Status GrpcMasterService::BatchPutEnd(Ctx*, const rpc::BatchKeysRequest* request,
                                             rpc::BatchStatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutEnd, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::BatchPutEnd, request, response, "BatchPutEnd");
 }
 grpc::Status GrpcMasterService::BatchPutRevoke(Ctx*, const rpc::BatchKeysRequest* request,
                                                rpc::BatchStatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchPutRevoke, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::BatchPutRevoke, request, response,
+                 "BatchPutRevoke");
 }
 grpc::Status GrpcMasterService::GetReplicaList(Ctx*, const rpc::KeyRequest* request,
                                                rpc::GetReplicaListResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetReplicaList, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::GetReplicaList, request, response,
+                 "GetReplicaList");
 }
 grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx*, const rpc::BatchKeysRequest* request,
                                                     rpc::BatchGetReplicaListResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchGetReplicaList, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::BatchGetReplicaList, request, response,
+                 "BatchGetReplicaList");
 }
 grpc::Status GrpcMasterService::GetReplicaListByRegex(
     Ctx*, const rpc::RegexRequest* request, rpc::GetReplicaListByRegexResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetReplicaListByRegex, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::GetReplicaListByRegex, request, response,
+                 "GetReplicaListByRegex");
 }
 grpc::Status GrpcMasterService::ExistKey(Ctx*, const rpc::KeyRequest* request,
                                          rpc::ExistKeyResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::ExistKey, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::ExistKey, request, response, "ExistKey");
 }
 grpc::Status GrpcMasterService::BatchExistKey(Ctx*, const rpc::BatchKeysRequest* request,
                                               rpc::BatchExistKeyResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::BatchExistKey, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::BatchExistKey, request, response,
+                 "BatchExistKey");
 }
 grpc::Status GrpcMasterService::Remove(Ctx*, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::Remove, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::Remove, request, response, "Remove");
 }
 grpc::Status GrpcMasterService::RemoveByRegex(Ctx*, const rpc::RegexRequest* request,
                                               rpc::CountResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::RemoveByRegex, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::RemoveByRegex, request, response,
+                 "RemoveByRegex");
 }
 grpc::Status GrpcMasterService::RemoveAll(Ctx*, const rpc::RemoveAllRequest* request,
                                           rpc::CountResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::RemoveAll, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::RemoveAll, request, response, "RemoveAll");
 }
 grpc::Status GrpcMasterService::MountSegment(Ctx*, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MountSegment, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::MountSegment, request, response, "MountSegment");
 }
 grpc::Status GrpcMasterService::ReMountSegment(Ctx*, const rpc::ReMountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::ReMountSegment, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::ReMountSegment, request, response,
+                 "ReMountSegment");
 }
 grpc::Status GrpcMasterService::UnmountSegment(Ctx*, const rpc::UnmountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::UnmountSegment, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::UnmountSegment, request, response,
+                 "UnmountSegment");
 }
 grpc::Status GrpcMasterService::GetAllSegments(Ctx*, const rpc::GetAllSegmentsRequest* request,
                                                rpc::GetAllSegmentsResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetAllSegments, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::GetAllSegments, request, response,
+                 "GetAllSegments");
 }
 grpc::Status GrpcMasterService::QuerySegment(Ctx*, const rpc::QuerySegmentRequest* request,
                                              rpc::QuerySegmentResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::QuerySegment, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::QuerySegment, request, response, "QuerySegment");
 }
 grpc::Status GrpcMasterService::Ping(Ctx*, const rpc::PingRequest* request,
                                      rpc::PingResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::Ping, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::Ping, request, response, "Ping");
 }
 grpc::Status GrpcMasterService::GetServiceInfo(Ctx*, const rpc::GetServiceInfoRequest* request,
                                                rpc::GetServiceInfoResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::GetServiceInfo, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::GetServiceInfo, request, response,
+                 "GetServiceInfo");
 }
 grpc::Status GrpcMasterService::CreateCopyTask(Ctx*, const rpc::CreateCopyTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CreateCopyTask, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::CreateCopyTask, request, response,
+                 "CreateCopyTask");
 }
 grpc::Status GrpcMasterService::CreateMoveTask(Ctx*, const rpc::CreateMoveTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CreateMoveTask, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::CreateMoveTask, request, response,
+                 "CreateMoveTask");
 }
 grpc::Status GrpcMasterService::QueryTask(Ctx*, const rpc::QueryTaskRequest* request,
                                           rpc::QueryTaskResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::QueryTask, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::QueryTask, request, response, "QueryTask");
 }
 grpc::Status GrpcMasterService::FetchTasks(Ctx*, const rpc::FetchTasksRequest* request,
                                            rpc::FetchTasksResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::FetchTasks, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::FetchTasks, request, response, "FetchTasks");
 }
 grpc::Status GrpcMasterService::MarkTaskComplete(Ctx*, const rpc::MarkTaskCompleteRequest* request,
                                                  rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MarkTaskComplete, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::MarkTaskComplete, request, response,
+                 "MarkTaskComplete");
 }
 grpc::Status GrpcMasterService::CopyStart(Ctx*, const rpc::CopyStartRequest* request,
                                           rpc::CopyStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyStart, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::CopyStart, request, response, "CopyStart");
 }
 grpc::Status GrpcMasterService::CopyEnd(Ctx*, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyEnd, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::CopyEnd, request, response, "CopyEnd");
 }
 grpc::Status GrpcMasterService::CopyRevoke(Ctx*, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::CopyRevoke, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::CopyRevoke, request, response, "CopyRevoke");
 }
 grpc::Status GrpcMasterService::MoveStart(Ctx*, const rpc::MoveStartRequest* request,
                                           rpc::MoveStartResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveStart, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::MoveStart, request, response, "MoveStart");
 }
 grpc::Status GrpcMasterService::MoveEnd(Ctx*, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveEnd, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::MoveEnd, request, response, "MoveEnd");
 }
 grpc::Status GrpcMasterService::MoveRevoke(Ctx*, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
-    return Serve(dispatcher_, &RequestDispatcher::MoveRevoke, request, response);
+    return Serve(dispatcher_, &RequestDispatcher::MoveRevoke, request, response, "MoveRevoke");
 }
 
 grpc::Status GrpcMasterService::Stream(
@@ -165,6 +184,7 @@ grpc::Status GrpcMasterService::Stream(
     rpc::MasterResponse response;
     while (stream->Read(&request)) {
         dispatcher_.Dispatch(request, &response);
+        dispatcher_.AfterCall(request.body_case());
         if (!stream->Write(response)) break;
     }
     active_streams_.fetch_sub(1);
@@ -196,6 +216,7 @@ std::expected<void, std::string> GrpcMasterServer::Start() {
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                 std::max(1, options_.threads));
     builder.RegisterService(&service_);
+    for (grpc::Service* extra : options_.extra_services) builder.RegisterService(extra);
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || selected_port == 0) {
         server_.reset();

@@ -12,6 +12,7 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "master.grpc.pb.h"
 #include "master/request_dispatcher.h"
@@ -94,6 +95,8 @@ class GrpcMasterServer {
         uint16_t port = 50051;  // 0 picks a free port
         int threads = 4;        // pollers serving calls; more are added on demand
         size_t max_streams = 1024;
+        // More services on the same port (HA replication); not owned.
+        std::vector<grpc::Service*> extra_services;
     };
 
     GrpcMasterServer(RequestDispatcher& dispatcher, Options options);

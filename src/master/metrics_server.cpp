@@ -15,6 +15,10 @@ MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect)
     server.Get("/metrics/summary", [this](const httplib::Request&, httplib::Response& response) {
         response.set_content(RenderSummaryLine(collect_()) + "\n", "text/plain");
     });
+    // Role, epoch, leader and replication lag (docs/ha.md).
+    server.Get("/ha/status", [this](const httplib::Request&, httplib::Response& response) {
+        response.set_content(RenderHaStatusJson(collect_()), "application/json");
+    });
     server.Get("/health", [](const httplib::Request&, httplib::Response& response) {
         response.set_content("OK", "text/plain");
     });
