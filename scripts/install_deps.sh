@@ -15,6 +15,7 @@ PACKAGES=(
     python3-torch python3-redis redis-server
     patchelf binutils debootstrap
     python3-aiohttp python3-requests
+    etcd-server etcd-client golang-etcd-server-dev
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # libFuzzer binaries (-DMOONCAKE_BUILD_FUZZERS=ON): clang 14 and 15 cannot

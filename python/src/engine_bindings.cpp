@@ -1,7 +1,6 @@
 // The bindings of mooncake.engine. Argument orders and return values follow
 // the reference (docs/transfer_engine.md); every call that may block runs
 // with the GIL released, so Python threads transfer in parallel.
-#include <stdexcept>
 #include "engine_bindings.h"
 
 #include <glog/logging.h>
@@ -9,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>

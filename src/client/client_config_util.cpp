@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/net_util.h"
+#include "ha/leader_resolver.h"
 
 namespace mooncake {
 
@@ -34,9 +35,16 @@ Status ValidateClientConfig(const ClientConfig& config) {
     if (config.protocol != "tcp" && config.protocol != "rdma") {
         return Refuse("protocol", config.protocol, "must be 'tcp' or 'rdma'");
     }
-    auto master = ParseHostPort(config.master_server_address);
-    if (!master.has_value() || !master->port.has_value()) {
-        return Refuse("master_server_address", config.master_server_address, "must be 'host:port'");
+    // "etcd://h1:2379;h2:2379": the leader of an HA master group (docs/ha.md).
+    if (ha::IsEtcdMasterAddress(config.master_server_address)) {
+        if (!ha::ParseEtcdEndpoints(config.master_server_address).has_value()) {
+            return Refuse("master_server_address", config.master_server_address,
+                          "must be 'etcd://host:port[;host:port...]'");
+        }
+    } else if (auto master = ParseHostPort(config.master_server_address);
+               !master.has_value() || !master->port.has_value()) {
+        return Refuse("master_server_address", config.master_server_address,
+                      "must be 'host:port' or 'etcd://host:port[;host:port...]'");
     }
     // The segment is populated up front: more than the machine has would
     // end in the OOM killer, not in an error.

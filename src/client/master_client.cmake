@@ -4,4 +4,4 @@
 add_library(mooncake_master_client STATIC
     ${CMAKE_CURRENT_LIST_DIR}/hot_rpc_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_client.cpp)
-target_link_libraries(mooncake_master_client PUBLIC mooncake_rpc mooncake_common)
+target_link_libraries(mooncake_master_client PUBLIC mooncake_rpc mooncake_common mooncake_ha)

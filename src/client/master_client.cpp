@@ -11,6 +11,7 @@
 
 #include "client/hot_rpc_client.h"
 #include "common/cluster_auth.h"
+#include "client/master_failover.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
 #include "master/hot_rpc_protocol.h"
@@ -650,12 +651,13 @@ Result<MasterServiceInfo> MasterClientImpl::FetchServiceInfoOverGrpc(
 
 // ---- MasterClient ---------------------------------------------------------------------
 
-MasterClient::MasterClient(std::unique_ptr<MasterClientImpl> impl) : impl_(std::move(impl)) {}
+MasterClient::MasterClient(std::shared_ptr<MasterClientImpl> impl) : impl_(std::move(impl)) {}
 
 MasterClient::~MasterClient() = default;
 
 Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& master_address,
                                                             const MasterClientOptions& options) {
+    if (ha::IsEtcdMasterAddress(master_address)) return ConnectHa(master_address, options);
     auto parsed = ParseHostPort(master_address);
     if (!parsed) {
         LOG(WARNING) << "invalid master address '" << master_address << "' (want host:port)";
@@ -667,21 +669,21 @@ Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const std::string& m
     // MC_CLUSTER_SECRET(_FILE): authenticate to the master.
     auto key = auth::LoadClusterKey();
     if (!key) return Error(key.error());
-    auto impl = std::make_unique<MasterClientImpl>(
+    auto impl = std::make_shared<MasterClientImpl>(
         parsed->host, parsed->port.value_or(kDefaultMasterPort), options, std::move(*key));
     MC_RETURN_IF_ERROR(impl->Init());
     return std::unique_ptr<MasterClient>(new MasterClient(std::move(impl)));
 }
 
-bool MasterClient::UsingHotPath() const { return impl_->UsingHotPath(); }
+bool MasterClient::UsingHotPath() const { return Link()->UsingHotPath(); }
 
 Result<MasterServiceInfo> MasterClient::GetServiceInfo() {
     rpc::MasterRequest request;
     request.mutable_get_service_info();
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     auto info = ServiceInfoFromProto(response.get_service_info());
-    if (info) impl_->RememberServiceInfo(*info);
+    if (info) Link()->RememberServiceInfo(*info);
     return info;
 }
 
@@ -692,7 +694,7 @@ Status MasterClient::MountSegment(const UUID& client_id, const SegmentInfo& segm
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment, body->mutable_segment());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.mount_segment().error_code());
 }
 
@@ -703,7 +705,7 @@ Status MasterClient::ReMountSegments(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     for (const SegmentInfo& segment : segments) ToProto(segment, body->add_segments());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.remount_segment().error_code());
 }
 
@@ -713,7 +715,7 @@ Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_i
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment_id, body->mutable_segment_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.unmount_segment().error_code());
 }
 
@@ -731,7 +733,7 @@ Result<std::vector<std::string>> MasterClient::GetAllSegments() {
     rpc::MasterRequest request;
     request.mutable_get_all_segments();
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.get_all_segments();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return std::vector<std::string>(reply.segment_names().begin(), reply.segment_names().end());
@@ -742,7 +744,7 @@ Result<SegmentUsage> MasterClient::QuerySegment(const std::string& name) {
     MC_RETURN_IF_ERROR(RequireUtf8("a segment name", name));
     request.mutable_query_segment()->set_name(name);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.query_segment();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return SegmentUsage{reply.used(), reply.capacity()};
@@ -760,7 +762,7 @@ Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client
     body->set_value_size(value_size);
     ToProto(config, body->mutable_config());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.put_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.replicas());
@@ -785,7 +787,7 @@ Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_put_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.put_end().error_code());
 }
 
@@ -793,7 +795,7 @@ Status MasterClient::PutRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_put_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.put_revoke().error_code());
 }
 
@@ -809,7 +811,7 @@ Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchP
     body->mutable_value_sizes()->Add(value_sizes.begin(), value_sizes.end());
     ToProto(config, body->mutable_config());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_put_start();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -833,7 +835,7 @@ Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& codes = response.batch_put_end().error_codes();
     if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
     return StatusesFromWire(codes);
@@ -846,7 +848,7 @@ Result<std::vector<Status>> MasterClient::BatchPutRevoke(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& codes = response.batch_put_revoke().error_codes();
     if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
     return StatusesFromWire(codes);
@@ -856,7 +858,7 @@ Result<GetReplicaListResult> MasterClient::GetReplicaList(const std::string& key
     rpc::MasterRequest request;
     request.mutable_get_replica_list()->set_key(key);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return ReplicaListFromProto(response.get_replica_list());
 }
 
@@ -865,7 +867,7 @@ Result<std::vector<Result<GetReplicaListResult>>> MasterClient::BatchGetReplicaL
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_get_replica_list());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_get_replica_list();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -884,7 +886,7 @@ MasterClient::GetReplicaListByRegex(const std::string& regex) {
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_get_replica_list_by_regex()->set_regex(regex);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.get_replica_list_by_regex();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> objects;
@@ -899,7 +901,7 @@ Result<bool> MasterClient::ExistKey(const std::string& key) {
     rpc::MasterRequest request;
     request.mutable_exist_key()->set_key(key);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.exist_key();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.exists();
@@ -910,7 +912,7 @@ Result<std::vector<Result<bool>>> MasterClient::BatchExistKey(
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_exist_key());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.batch_exist_key();
     if (static_cast<size_t>(reply.results_size()) != keys.size()) {
         return Error(ErrorCode::RPC_FAIL);
@@ -932,7 +934,7 @@ Status MasterClient::Remove(const std::string& key, bool force) {
     request.mutable_remove()->set_key(key);
     request.mutable_remove()->set_force(force);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.remove().error_code());
 }
 
@@ -942,7 +944,7 @@ Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex, bool force
     request.mutable_remove_by_regex()->set_regex(regex);
     request.mutable_remove_by_regex()->set_force(force);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.remove_by_regex();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
@@ -952,7 +954,7 @@ Result<int64_t> MasterClient::RemoveAll(bool force) {
     rpc::MasterRequest request;
     request.mutable_remove_all()->set_force(force);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.remove_all();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
@@ -962,7 +964,7 @@ Result<PingResult> MasterClient::Ping(const UUID& client_id) {
     rpc::MasterRequest request;
     ToProto(client_id, request.mutable_ping()->mutable_client_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.ping();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     auto status = ClientStatusFromProto(reply.client_status());
@@ -982,7 +984,7 @@ Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.create_copy_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.task_id());
@@ -998,7 +1000,7 @@ Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::str
     body->set_source(source);
     body->set_target(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.create_move_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return FromProto(reply.task_id());
@@ -1008,7 +1010,7 @@ Result<TaskInfo> MasterClient::QueryTask(const UUID& task_id) {
     rpc::MasterRequest request;
     ToProto(task_id, request.mutable_query_task()->mutable_task_id());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.query_task();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     auto task = FromProto(reply.task());
@@ -1024,7 +1026,7 @@ Result<std::vector<TaskAssignment>> MasterClient::FetchTasks(const UUID& client_
     body->set_max_tasks(
         static_cast<uint32_t>(std::min<size_t>(max_tasks, std::numeric_limits<uint32_t>::max())));
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.fetch_tasks();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return TasksFromProto(reply.tasks());
@@ -1039,7 +1041,7 @@ Status MasterClient::MarkTaskComplete(const UUID& client_id, const UUID& task_id
     body->set_status(ToProto(status));
     body->set_message(message);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.mark_task_complete().error_code());
 }
 
@@ -1051,7 +1053,7 @@ Result<CopyStartResult> MasterClient::CopyStart(const UUID& client_id, const std
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.copy_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return CopyStartResult{FromProto(reply.source()), FromProto(reply.targets())};
@@ -1061,7 +1063,7 @@ Status MasterClient::CopyEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_copy_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.copy_end().error_code());
 }
 
@@ -1069,7 +1071,7 @@ Status MasterClient::CopyRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_copy_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.copy_revoke().error_code());
 }
 
@@ -1083,7 +1085,7 @@ Result<MoveStartResult> MasterClient::MoveStart(const UUID& client_id, const std
     body->set_source(source);
     body->set_target(target);
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     const auto& reply = response.move_start();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return MoveStartResult{FromProto(reply.source()), FromProto(reply.target())};
@@ -1093,7 +1095,7 @@ Status MasterClient::MoveEnd(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_move_end());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.move_end().error_code());
 }
 
@@ -1101,8 +1103,73 @@ Status MasterClient::MoveRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_move_revoke());
     rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(impl_->Call(&request, &response));
+    MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.move_revoke().error_code());
+}
+
+// ---- HA: following the leader (docs/ha.md) ----------------------------------------------
+
+MasterClient::MasterClient(std::unique_ptr<LeaderFollower<MasterClientImpl>> follower,
+                           MasterClientOptions options)
+    : follower_(std::move(follower)), options_(options) {}
+
+Result<std::unique_ptr<MasterClient>> MasterClient::ConnectHa(const std::string& master_address,
+                                                              const MasterClientOptions& options) {
+    if (options.rpc_timeout <= std::chrono::milliseconds::zero()) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    auto resolver = ha::LeaderResolver::Create(master_address, ha::ClientClusterId());
+    if (!resolver) {
+        LOG(WARNING) << "invalid master address '" << master_address
+                     << "' (want etcd://host:port[;host:port...])";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    auto connect =
+        [options](const std::string& address) -> Result<std::shared_ptr<MasterClientImpl>> {
+        auto parsed = ParseHostPort(address);
+        if (!parsed || !parsed->port) {
+            LOG(WARNING) << "etcd names an invalid leader address '" << address << "'";
+            return Error(ErrorCode::RPC_FAIL);
+        }
+        auto impl = std::make_shared<MasterClientImpl>(parsed->host, *parsed->port, options);
+        MC_RETURN_IF_ERROR(impl->Init());
+        return impl;
+    };
+    auto follower = std::make_unique<LeaderFollower<MasterClientImpl>>(std::move(*resolver),
+                                                                       std::move(connect));
+    MC_RETURN_IF_ERROR(follower->Init(SteadyClock::now() + options.rpc_timeout));
+    return std::unique_ptr<MasterClient>(new MasterClient(std::move(follower), options));
+}
+
+std::shared_ptr<MasterClientImpl> MasterClient::Link() const {
+    return follower_ ? follower_->Current() : impl_;
+}
+
+Status MasterClient::Call(rpc::MasterRequest* request, rpc::MasterResponse* response) {
+    std::shared_ptr<MasterClientImpl> link = Link();
+    Status status = link->Call(request, response);
+    if (!follower_) return status;
+    const auto leader_lost = [](const Status& s) {
+        return !s && (s.error() == ErrorCode::RPC_FAIL ||
+                      s.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    };
+    const auto deadline = SteadyClock::now() + options_.failover_timeout;
+    while (leader_lost(status) && SteadyClock::now() < deadline) {
+        // "Not the leader" means nothing was done; a call that failed in
+        // transit may have been, so only a new leader (which cannot have
+        // seen it unless it was replicated) or a harmless repeat justifies
+        // sending it again.
+        const bool refused = status.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE;
+        auto next = follower_->SwitchFrom(link, deadline);
+        if (!next) break;
+        if (*next == link && !refused && !IsIdempotent(request->body_case())) break;
+        link = *next;
+        status = link->Call(request, response);
+    }
+    if (!status && status.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE) {
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    return status;
 }
 
 }  // namespace mooncake

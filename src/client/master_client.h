@@ -32,6 +32,9 @@ struct MasterClientOptions {
     // Hot-path connections open at most; callers beyond that wait for one to
     // come back (each call holds one for a single round trip).
     size_t hot_path_connections = 8;
+    // With an "etcd://" master address: how long a call may wait for a new
+    // leader after the current one failed (docs/ha.md).
+    std::chrono::milliseconds failover_timeout{std::chrono::seconds(15)};
 };
 
 // What GetServiceInfo reports about the master.
@@ -45,11 +48,19 @@ struct MasterServiceInfo {
 };
 
 class MasterClientImpl;
+template <typename Link>
+class LeaderFollower;
+namespace rpc {
+class MasterRequest;
+class MasterResponse;
+}  // namespace rpc
 
 class MasterClient {
    public:
-    // `master_address` is "host:port" of the gRPC service. Fails with
-    // RPC_FAIL when the master cannot be reached within the deadline.
+    // `master_address` is "host:port" of the gRPC service, or
+    // "etcd://h1:2379;h2:2379" to follow the leader of an HA group recorded
+    // in etcd (cluster MC_STORE_CLUSTER_ID, default "mooncake_cluster").
+    // Fails with RPC_FAIL when the master cannot be reached within the deadline.
     static Result<std::unique_ptr<MasterClient>> Connect(const std::string& master_address,
                                                          const MasterClientOptions& options = {});
     ~MasterClient();
@@ -117,8 +128,19 @@ class MasterClient {
     bool UsingHotPath() const;
 
    private:
-    explicit MasterClient(std::unique_ptr<MasterClientImpl> impl);
-    std::unique_ptr<MasterClientImpl> impl_;
+    explicit MasterClient(std::shared_ptr<MasterClientImpl> impl);
+    explicit MasterClient(std::unique_ptr<LeaderFollower<MasterClientImpl>> follower,
+                          MasterClientOptions options);
+    static Result<std::unique_ptr<MasterClient>> ConnectHa(const std::string& master_address,
+                                                           const MasterClientOptions& options);
+    std::shared_ptr<MasterClientImpl> Link() const;
+    // impl->Call, and with HA a switch to the new leader and a retry when the
+    // leader failed (master_client_failover.cpp).
+    Status Call(rpc::MasterRequest* request, rpc::MasterResponse* response);
+
+    std::shared_ptr<MasterClientImpl> impl_;                      // direct address
+    std::unique_ptr<LeaderFollower<MasterClientImpl>> follower_;  // "etcd://" address
+    MasterClientOptions options_;
 };
 
 }  // namespace mooncake

@@ -72,6 +72,27 @@ Result<OffsetAllocation> OffsetAllocator::Allocate(uint64_t size) {
     return OffsetAllocation{block_address, rounded};
 }
 
+Result<OffsetAllocation> OffsetAllocator::AllocateAt(uint64_t offset, uint64_t size) {
+    const uint64_t rounded = RoundedSize(size);
+    if (rounded == 0 || (offset & (alignment_ - 1)) != 0 || !Contains(offset) ||
+        rounded > capacity_ - (offset - start_)) {
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
+    // The free block holding `offset`: the last one starting at or before it.
+    auto block = free_by_address_.upper_bound(offset);
+    if (block == free_by_address_.begin()) return Error(ErrorCode::NO_AVAILABLE_HANDLE);
+    block = std::prev(block);
+    const uint64_t block_address = block->first;
+    const uint64_t block_end = block->first + block->second;
+    if (offset + rounded > block_end) return Error(ErrorCode::NO_AVAILABLE_HANDLE);
+    EraseFreeBlock(block);
+    if (offset > block_address) InsertFreeBlock(block_address, offset - block_address);
+    if (offset + rounded < block_end)
+        InsertFreeBlock(offset + rounded, block_end - offset - rounded);
+    used_ += rounded;
+    return OffsetAllocation{offset, rounded};
+}
+
 Status OffsetAllocator::Free(const OffsetAllocation& allocation) {
     const uint64_t address = allocation.offset;
     const uint64_t length = allocation.size;

@@ -54,6 +54,11 @@ class OffsetAllocator {
     // A range of at least `size` bytes. INVALID_PARAMS for size 0;
     // NO_AVAILABLE_HANDLE when no free block is large enough.
     Result<OffsetAllocation> Allocate(uint64_t size);
+    // Reserves exactly [offset, offset + RoundedSize(size)): what a master
+    // restoring its state (snapshot, HA promotion) needs to mark the ranges
+    // of existing objects as used. INVALID_PARAMS for size 0 or a misaligned
+    // or outside offset; NO_AVAILABLE_HANDLE when any part is in use.
+    Result<OffsetAllocation> AllocateAt(uint64_t offset, uint64_t size);
 
     // Gives a range back. INVALID_PARAMS (and nothing changes) when the range
     // lies outside the allocator, is misaligned, or overlaps free space: a

@@ -36,9 +36,14 @@ template <typename Request, typename Response>
 grpc::Status Serve(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context,
                    RequestDispatcher& dispatcher,
                    void (RequestDispatcher::*handler)(const Request&, Response*),
-                   const Request* request, Response* response) {
+                   const Request* request, Response* response, std::string_view method) {
     if (grpc::Status allowed = CheckToken(verifier, context); !allowed.ok()) return allowed;
+    // A standby, or a leader past its lease deadline (docs/ha.md).
+    if (!dispatcher.Serving()) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
+    }
     (dispatcher.*handler)(*request, response);
+    dispatcher.AfterCall(method);
     return grpc::Status::OK;
 }
 
@@ -53,38 +58,38 @@ GrpcMasterService::GrpcMasterService(RequestDispatcher& dispatcher, size_t max_s
 grpc::Status GrpcMasterService::PutStart(Ctx* context, const rpc::PutStartRequest* request,
                                          rpc::PutStartResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutStart, request,
-                 response);
+                 response, "PutStart");
 }
 grpc::Status GrpcMasterService::PutEnd(Ctx* context, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutEnd, request,
-                 response);
+                 response, "PutEnd");
 }
 grpc::Status GrpcMasterService::PutRevoke(Ctx* context, const rpc::KeyRequest* request,
                                           rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::PutRevoke, request,
-                 response);
+                 response, "PutRevoke");
 }
 grpc::Status GrpcMasterService::BatchPutStart(Ctx* context,
                                               const rpc::BatchPutStartRequest* request,
                                               rpc::BatchPutStartResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutStart, request,
-                 response);
+                 response, "BatchPutStart");
 }
 grpc::Status GrpcMasterService::BatchPutEnd(Ctx* context, const rpc::BatchKeysRequest* request,
                                             rpc::BatchStatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutEnd, request,
-                 response);
+                 response, "BatchPutEnd");
 }
 grpc::Status GrpcMasterService::BatchPutRevoke(Ctx* context, const rpc::BatchKeysRequest* request,
                                                rpc::BatchStatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchPutRevoke, request,
-                 response);
+                 response, "BatchPutRevoke");
 }
 grpc::Status GrpcMasterService::GetReplicaList(Ctx* context, const rpc::KeyRequest* request,
                                                rpc::GetReplicaListResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetReplicaList, request,
-                 response);
+                 response, "GetReplicaList");
 }
 grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx* context,
                                                     const rpc::BatchKeysRequest* request,
@@ -95,129 +100,129 @@ grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx* context,
 grpc::Status GrpcMasterService::GetReplicaListByRegex(
     Ctx* context, const rpc::RegexRequest* request, rpc::GetReplicaListByRegexResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetReplicaListByRegex,
-                 request, response);
+                 request, response, "BatchGetReplicaList");
 }
 grpc::Status GrpcMasterService::ExistKey(Ctx* context, const rpc::KeyRequest* request,
                                          rpc::ExistKeyResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::ExistKey, request,
-                 response);
+                 response, "ExistKey");
 }
 grpc::Status GrpcMasterService::BatchExistKey(Ctx* context, const rpc::BatchKeysRequest* request,
                                               rpc::BatchExistKeyResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchExistKey, request,
-                 response);
+                 response, "BatchExistKey");
 }
 grpc::Status GrpcMasterService::Remove(Ctx* context, const rpc::KeyRequest* request,
                                        rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Remove, request,
-                 response);
+                 response, "Remove");
 }
 grpc::Status GrpcMasterService::RemoveByRegex(Ctx* context, const rpc::RegexRequest* request,
                                               rpc::CountResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveByRegex, request,
-                 response);
+                 response, "RemoveByRegex");
 }
 grpc::Status GrpcMasterService::RemoveAll(Ctx* context, const rpc::RemoveAllRequest* request,
                                           rpc::CountResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveAll, request,
-                 response);
+                 response, "RemoveAll");
 }
 grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountSegment, request,
-                 response);
+                 response, "MountSegment");
 }
 grpc::Status GrpcMasterService::ReMountSegment(Ctx* context,
                                                const rpc::ReMountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::ReMountSegment, request,
-                 response);
+                 response, "ReMountSegment");
 }
 grpc::Status GrpcMasterService::UnmountSegment(Ctx* context,
                                                const rpc::UnmountSegmentRequest* request,
                                                rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountSegment, request,
-                 response);
+                 response, "UnmountSegment");
 }
 grpc::Status GrpcMasterService::GetAllSegments(Ctx* context,
                                                const rpc::GetAllSegmentsRequest* request,
                                                rpc::GetAllSegmentsResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetAllSegments, request,
-                 response);
+                 response, "GetAllSegments");
 }
 grpc::Status GrpcMasterService::QuerySegment(Ctx* context, const rpc::QuerySegmentRequest* request,
                                              rpc::QuerySegmentResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::QuerySegment, request,
-                 response);
+                 response, "QuerySegment");
 }
 grpc::Status GrpcMasterService::Ping(Ctx* context, const rpc::PingRequest* request,
                                      rpc::PingResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request,
-                 response);
+                 response, "Ping");
 }
 grpc::Status GrpcMasterService::GetServiceInfo(Ctx* context,
                                                const rpc::GetServiceInfoRequest* request,
                                                rpc::GetServiceInfoResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetServiceInfo, request,
-                 response);
+                 response, "GetServiceInfo");
 }
 grpc::Status GrpcMasterService::CreateCopyTask(Ctx* context,
                                                const rpc::CreateCopyTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CreateCopyTask, request,
-                 response);
+                 response, "CreateCopyTask");
 }
 grpc::Status GrpcMasterService::CreateMoveTask(Ctx* context,
                                                const rpc::CreateMoveTaskRequest* request,
                                                rpc::CreateTaskResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CreateMoveTask, request,
-                 response);
+                 response, "CreateMoveTask");
 }
 grpc::Status GrpcMasterService::QueryTask(Ctx* context, const rpc::QueryTaskRequest* request,
                                           rpc::QueryTaskResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::QueryTask, request,
-                 response);
+                 response, "QueryTask");
 }
 grpc::Status GrpcMasterService::FetchTasks(Ctx* context, const rpc::FetchTasksRequest* request,
                                            rpc::FetchTasksResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::FetchTasks, request,
-                 response);
+                 response, "FetchTasks");
 }
 grpc::Status GrpcMasterService::MarkTaskComplete(Ctx* context,
                                                  const rpc::MarkTaskCompleteRequest* request,
                                                  rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MarkTaskComplete,
-                 request, response);
+                 request, response, "MarkTaskComplete");
 }
 grpc::Status GrpcMasterService::CopyStart(Ctx* context, const rpc::CopyStartRequest* request,
                                           rpc::CopyStartResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyStart, request,
-                 response);
+                 response, "CopyStart");
 }
 grpc::Status GrpcMasterService::CopyEnd(Ctx* context, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyEnd, request,
-                 response);
+                 response, "CopyEnd");
 }
 grpc::Status GrpcMasterService::CopyRevoke(Ctx* context, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::CopyRevoke, request,
-                 response);
+                 response, "CopyRevoke");
 }
 grpc::Status GrpcMasterService::MoveStart(Ctx* context, const rpc::MoveStartRequest* request,
                                           rpc::MoveStartResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveStart, request,
-                 response);
+                 response, "MoveStart");
 }
 grpc::Status GrpcMasterService::MoveEnd(Ctx* context, const rpc::KeyRequest* request,
                                         rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveEnd, request,
-                 response);
+                 response, "MoveEnd");
 }
 grpc::Status GrpcMasterService::MoveRevoke(Ctx* context, const rpc::KeyRequest* request,
                                            rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MoveRevoke, request,
-                 response);
+                 response, "MoveRevoke");
 }
 
 grpc::Status GrpcMasterService::Stream(
@@ -234,6 +239,7 @@ grpc::Status GrpcMasterService::Stream(
     rpc::MasterResponse response;
     while (stream->Read(&request)) {
         dispatcher_.Dispatch(request, &response);
+        dispatcher_.AfterCall(request.body_case());
         if (!stream->Write(response)) break;
     }
     active_streams_.fetch_sub(1);
@@ -266,6 +272,7 @@ std::expected<void, std::string> GrpcMasterServer::Start() {
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                 std::max(1, options_.threads));
     builder.RegisterService(&service_);
+    for (grpc::Service* extra : options_.extra_services) builder.RegisterService(extra);
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || selected_port == 0) {
         server_.reset();

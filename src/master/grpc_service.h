@@ -12,6 +12,7 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/cluster_auth.h"
 #include "master.grpc.pb.h"
@@ -100,6 +101,8 @@ class GrpcMasterServer {
         int threads = 4;        // pollers serving calls; more are added on demand
         size_t max_streams = 1024;
         auth::ClusterKeyPtr cluster_key;  // set: callers must authenticate
+        // More services on the same port (HA replication); not owned.
+        std::vector<grpc::Service*> extra_services;
     };
 
     GrpcMasterServer(RequestDispatcher& dispatcher, Options options);

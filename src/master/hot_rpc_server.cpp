@@ -25,6 +25,7 @@ class MasterFrameHandler final : public FramedRpcServer::FrameHandler {
             return false;
         }
         dispatcher_.Dispatch(request_, &response_);
+        dispatcher_.AfterCall(request_.body_case());
         if (!hot_rpc::EncodeFrame(response_, hot_rpc::kMaxResponseFrameBytes, response_frame)) {
             LOG(WARNING) << "hot path: response to " << peer_ << " exceeds "
                          << hot_rpc::kMaxResponseFrameBytes << " bytes; answering BUFFER_OVERFLOW";

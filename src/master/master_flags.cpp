@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/env.h"
+
 // ---- flags (docs/compat "mooncake_master flags") --------------------------------
 
 DEFINE_int32(port, 50051, "gRPC listen port");
@@ -45,8 +47,19 @@ DEFINE_string(root_fs_dir, "", "root of the disk tier (empty = disabled; not sup
 DEFINE_int64(global_file_segment_size, std::numeric_limits<int64_t>::max(),
              "disk tier capacity in bytes");
 DEFINE_string(memory_allocator, "offset", "allocator for mounted segments (only \"offset\")");
-DEFINE_bool(enable_ha, false, "leader election through etcd (not supported)");
+DEFINE_bool(enable_ha, false, "leader election through etcd (docs/ha.md)");
 DEFINE_string(etcd_endpoints, "", "etcd endpoints, ';'-separated (with --enable_ha)");
+DEFINE_string(ha_backend_type, "etcd", "HA backend; only \"etcd\" is supported");
+DEFINE_bool(enable_snapshot, false,
+            "write the metadata to snapshot files after changes (docs/ha.md)");
+DEFINE_int64(snapshot_interval_seconds, 600, "a snapshot is written at least this often");
+DEFINE_int32(snapshot_retention_count, 2, "snapshot files kept");
+DEFINE_string(snapshot_object_store_type, "", "snapshot store: \"local\" (the default)");
+DEFINE_string(snapshot_local_path, "",
+              "directory of the local snapshot store (default: $MOONCAKE_SNAPSHOT_LOCAL_PATH)");
+DEFINE_bool(enable_snapshot_restore, false, "restore the newest snapshot at start");
+DEFINE_string(ha_backend_connstring, "",
+              "HA backend connection string; for etcd, the endpoints (wins over --etcd_endpoints)");
 DEFINE_string(config_path, "", "JSON config file with the same keys as these flags");
 DEFINE_int64(max_total_finished_tasks, 10000, "finished tasks kept in the task table");
 DEFINE_int64(max_total_pending_tasks, 10000, "pending tasks the task table accepts");
@@ -171,6 +184,53 @@ std::expected<std::string, std::string> FlagText(const std::string& key, const s
     return Reason("key " + Quote(key) + " has an unsupported type " + type);
 }
 
+std::expected<void, std::string> FillSnapshotOptions(MasterServerOptions* options) {
+    MasterHaOptions& ha = options->ha;
+    ha.enable_snapshot = FLAGS_enable_snapshot;
+    ha.enable_snapshot_restore = FLAGS_enable_snapshot_restore;
+    if (!ha.enable_snapshot && !ha.enable_snapshot_restore) return {};
+    if (!FLAGS_snapshot_object_store_type.empty() && FLAGS_snapshot_object_store_type != "local") {
+        return Reason("snapshot_object_store_type must be \"local\" (got " +
+                      Quote(FLAGS_snapshot_object_store_type) + ")");
+    }
+    MC_CHECK_FLAG(RequirePositive("snapshot_interval_seconds", FLAGS_snapshot_interval_seconds));
+    MC_CHECK_FLAG(RequirePositive("snapshot_retention_count", FLAGS_snapshot_retention_count));
+    ha.snapshot_dir = FLAGS_snapshot_local_path.empty()
+                          ? GetEnvString("MOONCAKE_SNAPSHOT_LOCAL_PATH", "")
+                          : FLAGS_snapshot_local_path;
+    if (ha.snapshot_dir.empty()) {
+        return Reason(
+            "enable_snapshot needs a snapshot directory: --snapshot_local_path or "
+            "MOONCAKE_SNAPSHOT_LOCAL_PATH");
+    }
+    ha.snapshot_interval_seconds = FLAGS_snapshot_interval_seconds;
+    ha.snapshot_retention_count = FLAGS_snapshot_retention_count;
+    return {};
+}
+
+// --enable_ha: the leader record is <rpc_address>:<port>, so the address
+// must be one that clients can reach.
+std::expected<void, std::string> FillHaOptions(MasterServerOptions* options) {
+    MC_CHECK_FLAG(FillSnapshotOptions(options));
+    const std::string endpoints =
+        FLAGS_ha_backend_connstring.empty() ? FLAGS_etcd_endpoints : FLAGS_ha_backend_connstring;
+    if (!FLAGS_enable_ha) {
+        if (!endpoints.empty()) LOG(WARNING) << "etcd_endpoints ignored: enable_ha is false";
+        return {};
+    }
+    if (endpoints.empty()) return Reason("enable_ha=true needs etcd_endpoints");
+    const std::string& address = FLAGS_rpc_address;
+    if (address == "0.0.0.0" || address == "::" || address == "[::]") {
+        return Reason(
+            "enable_ha=true needs an rpc_address that clients can reach (the leader "
+            "record is <rpc_address>:<rpc_port>), not " +
+            Quote(address));
+    }
+    options->ha.enable_ha = true;
+    options->ha.etcd_endpoints = endpoints;
+    return {};
+}
+
 }  // namespace
 
 const std::vector<std::string>& MasterFlagNames() {
@@ -199,6 +259,14 @@ const std::vector<std::string>& MasterFlagNames() {
         "memory_allocator",
         "enable_ha",
         "etcd_endpoints",
+        "ha_backend_type",
+        "ha_backend_connstring",
+        "enable_snapshot",
+        "snapshot_interval_seconds",
+        "snapshot_retention_count",
+        "snapshot_object_store_type",
+        "snapshot_local_path",
+        "enable_snapshot_restore",
         "max_total_finished_tasks",
         "max_total_pending_tasks",
         "max_total_processing_tasks",
@@ -277,10 +345,9 @@ std::expected<void, std::string> ApplyMasterConfigFile(const std::string& path) 
 std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     if (!FLAGS_config_path.empty()) MC_CHECK_FLAG(ApplyMasterConfigFile(FLAGS_config_path));
 
-    if (FLAGS_enable_ha) {
-        return Reason(
-            "enable_ha=true is not supported by this mooncake_master (no etcd leader "
-            "election); run a single master with enable_ha=false");
+    if (FLAGS_ha_backend_type != "etcd") {
+        return Reason("ha_backend_type must be \"etcd\" (got " + Quote(FLAGS_ha_backend_type) +
+                      "); redis and k8s are not supported by this mooncake_master");
     }
     if (FLAGS_memory_allocator != "offset") {
         return Reason("memory_allocator must be \"offset\" (got " + Quote(FLAGS_memory_allocator) +
@@ -370,6 +437,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     auto key = auth::LoadClusterKey(FLAGS_cluster_secret_file);
     if (!key) return Reason("cannot load the cluster secret (see the log line above)");
     options.cluster_key = std::move(*key);
+    MC_CHECK_FLAG(FillHaOptions(&options));
 
     // Two of our own listeners on one port would fail half-way through the
     // start-up with a less helpful message; say it now.
@@ -413,9 +481,6 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     if (!FLAGS_root_fs_dir.empty()) {
         LOG(WARNING) << "root_fs_dir=" << FLAGS_root_fs_dir
                      << " ignored: this master keeps objects in memory only (no disk tier)";
-    }
-    if (!FLAGS_etcd_endpoints.empty()) {
-        LOG(WARNING) << "etcd_endpoints ignored: enable_ha is not supported";
     }
     return options;
 }

@@ -30,7 +30,56 @@ std::string HumanBytes(uint64_t bytes) {
     return buffer;
 }
 
+void RenderHa(const MasterMetricsSnapshot::Ha& ha, PrometheusText* page) {
+    page->LabeledGauge("mooncake_master_ha_role", "1 for the role this master has now.", "role",
+                       {{ha.role, 1.0}});
+    page->Gauge("mooncake_master_ha_epoch",
+                "Leader epoch (create revision of the etcd leader record; 0 = none).",
+                static_cast<double>(ha.epoch));
+    page->LabeledGauge("mooncake_master_ha_leader_info", "The leader this master knows of.",
+                       "address", {{ha.leader_address, 1.0}});
+    page->Gauge("mooncake_master_ha_serving", "1 while this master serves as leader.",
+                ha.serving ? 1.0 : 0.0);
+    page->Gauge("mooncake_master_ha_replication_version",
+                "Leader: metadata changes so far; standby: version of the image held.",
+                static_cast<double>(ha.replication_version));
+    page->Gauge("mooncake_master_ha_followers", "Leader: standbys and snapshot writers keeping up.",
+                static_cast<double>(ha.followers));
+    page->Gauge("mooncake_master_ha_replication_lag_changes",
+                "Leader: changes the slowest follower has not confirmed.",
+                static_cast<double>(ha.lag_changes));
+    page->Gauge("mooncake_master_ha_image_age_seconds",
+                "Standby: seconds since the image held was confirmed current (-1 = none).",
+                ha.image_age_seconds);
+}
+
+std::string JsonString(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) continue;
+        out += c;
+    }
+    return out + "\"";
+}
+
 }  // namespace
+
+std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot) {
+    if (!snapshot.ha) return "{\"role\": \"leader\", \"enable_ha\": false}\n";
+    const MasterMetricsSnapshot::Ha& ha = *snapshot.ha;
+    char numbers[256];
+    std::snprintf(numbers, sizeof(numbers),
+                  "\"epoch\": %lld, \"serving\": %s, \"replication_version\": %llu, "
+                  "\"followers\": %llu, \"replication_lag_changes\": %llu, "
+                  "\"image_age_seconds\": %.3f",
+                  static_cast<long long>(ha.epoch), ha.serving ? "true" : "false",
+                  static_cast<unsigned long long>(ha.replication_version),
+                  static_cast<unsigned long long>(ha.followers),
+                  static_cast<unsigned long long>(ha.lag_changes), ha.image_age_seconds);
+    return "{\"role\": " + JsonString(ha.role) +
+           ", \"leader_address\": " + JsonString(ha.leader_address) + ", " + numbers + "}\n";
+}
 
 std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
     const MasterStats& s = snapshot.stats;
@@ -111,6 +160,7 @@ std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
                      hot.requests);
     }
     page.Gauge("mooncake_master_grpc_streams", "Open gRPC Stream calls.", snapshot.grpc_streams);
+    if (snapshot.ha) RenderHa(*snapshot.ha, &page);
     if (snapshot.http_metadata) {
         page.Gauge("mooncake_master_http_metadata_keys", "Keys in the HTTP metadata store.",
                    snapshot.http_metadata->keys);

@@ -14,6 +14,9 @@
 //             hot_rpc_connections_accepted_total,
 //             hot_rpc_connections_refused_total, hot_rpc_protocol_errors_total,
 //             hot_rpc_requests_total
+//   HA        ha_role{role}, ha_epoch, ha_leader_info{address}, ha_serving,
+//             ha_replication_version, ha_followers, ha_replication_lag_changes,
+//             ha_image_age_seconds
 #pragma once
 
 #include <cstdint>
@@ -50,7 +53,23 @@ struct MasterMetricsSnapshot {
         uint64_t bytes = 0;
     };
     std::optional<Metadata> http_metadata;  // absent when disabled
+
+    // HA and replication (docs/ha.md); absent without HA and snapshots.
+    struct Ha {
+        std::string role;  // "leader", "standby", "starting", "stopped"
+        int64_t epoch = 0;
+        std::string leader_address;
+        bool serving = false;
+        uint64_t replication_version = 0;  // leader: changes; standby: version held
+        uint64_t followers = 0;            // leader: followers keeping up
+        uint64_t lag_changes = 0;          // leader: changes the slowest follower misses
+        double image_age_seconds = -1;     // standby: age of the image held
+    };
+    std::optional<Ha> ha;
 };
+
+// {"role": ..., "epoch": ..., ...} for GET /ha/status.
+std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot);
 
 std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot);
 

@@ -4,7 +4,9 @@
 
 #include "common/net_util.h"
 #include "master/admin_endpoints.h"
+#include "ha/leader_election.h"
 #include "master/grpc_service.h"
+#include "master/ha_replication.h"
 #include "master/hot_rpc_server.h"
 #include "master/http_metadata_server.h"
 #include "master/master_service.h"
@@ -77,21 +79,29 @@ std::expected<void, std::string> MasterServer::Start() {
         metrics_.reset();
     }
 
-    service_->StartBackgroundThread();
-    background_started_ = true;
+    if (auto prepared = PrepareHa(); !prepared) return fail(prepared.error());
+    // A standby serves nothing and runs no maintenance until it is elected.
+    if (!options_.ha.enable_ha) {
+        service_->StartBackgroundThread();
+        background_started_ = true;
+    }
 
     GrpcMasterServer::Options grpc_options;
     grpc_options.address = options_.rpc_address;
     grpc_options.port = options_.rpc_port;
     grpc_options.threads = options_.rpc_threads;
     grpc_options.cluster_key = options_.cluster_key;
+    if (image_source_) grpc_options.extra_services.push_back(image_source_.get());
     grpc_ = std::make_unique<GrpcMasterServer>(*dispatcher_, grpc_options);
     if (auto started = grpc_->Start(); !started) return fail(started.error());
+    if (auto started = StartHa(); !started) return fail(started.error());
     if (http_metadata_) http_metadata_->MarkReady();
     return {};
 }
 
 void MasterServer::Stop(std::chrono::milliseconds grace) {
+    // A leader resigns first so that a standby takes over at once.
+    StopHa();
     // Front doors first so that no request arrives while the rest stops.
     if (grpc_) grpc_->Stop(grace);
     if (hot_rpc_) hot_rpc_->Stop();
@@ -147,6 +157,7 @@ MasterMetricsSnapshot MasterServer::CollectMetrics() const {
             hot.protocol_errors, hot.requests};
     }
     snapshot.grpc_streams = grpc_ ? grpc_->active_streams() : 0;
+    FillHaMetrics(&snapshot);
     if (http_metadata_) {
         snapshot.http_metadata = MasterMetricsSnapshot::Metadata{
             http_metadata_->store().size(), http_metadata_->store().total_bytes()};

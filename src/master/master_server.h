@@ -23,6 +23,25 @@ class GrpcMasterServer;
 class HotRpcServer;
 class HttpMetadataServer;
 class MetricsServer;
+class ImageSource;
+class ImageFollower;
+class SnapshotWriter;
+namespace ha {
+class LeaderElection;
+struct HaStatus;
+}  // namespace ha
+
+// --enable_ha, --enable_snapshot and friends (docs/ha.md).
+struct MasterHaOptions {
+    bool enable_ha = false;
+    std::string etcd_endpoints;  // "h1:2379;h2:2379"
+    int64_t lease_ttl_seconds = 5;
+    bool enable_snapshot = false;
+    std::string snapshot_dir;  // local snapshot store
+    int64_t snapshot_interval_seconds = 600;
+    int snapshot_retention_count = 2;
+    bool enable_snapshot_restore = false;
+};
 
 // Settings of the whole process (master_flags.h fills them from the flags).
 struct MasterServerOptions {
@@ -52,6 +71,7 @@ struct MasterServerOptions {
     // Set: gRPC and hot-path clients must prove the cluster secret
     // (docs/authentication.md).
     auth::ClusterKeyPtr cluster_key;
+    MasterHaOptions ha;
 };
 
 class MasterServer {
@@ -78,8 +98,20 @@ class MasterServer {
     std::string ListeningSummary() const;
 
     MasterMetricsSnapshot CollectMetrics() const;
+    // Role, epoch and leader of this master; a lone leader without HA.
+    ha::HaStatus GetHaStatus() const;
 
    private:
+    // HA and snapshots (master_server_ha.cpp). Before the listeners:
+    // restores a snapshot, sets the change hook and the image service.
+    std::expected<void, std::string> PrepareHa();
+    // After gRPC listens: campaigns (the maintenance thread starts once
+    // elected) or, without HA, starts the snapshot writer.
+    std::expected<void, std::string> StartHa();
+    void OnElected(int64_t epoch, int64_t previous_epoch);
+    void StopHa();
+    void FillHaMetrics(MasterMetricsSnapshot* snapshot) const;
+
     MasterServerOptions options_;
     UUID instance_id_;
     std::chrono::steady_clock::time_point start_time_;
@@ -89,6 +121,10 @@ class MasterServer {
     std::unique_ptr<GrpcMasterServer> grpc_;
     std::unique_ptr<HttpMetadataServer> http_metadata_;
     std::unique_ptr<MetricsServer> metrics_;
+    std::unique_ptr<ha::LeaderElection> election_;
+    std::unique_ptr<ImageSource> image_source_;
+    std::unique_ptr<ImageFollower> image_follower_;
+    std::unique_ptr<SnapshotWriter> snapshot_writer_;
     bool background_started_ = false;
 };
 

@@ -368,4 +368,9 @@ Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) 
 
 MasterStats MasterService::GetStats() const { return impl_->GetStats(); }
 
+MasterStateImage MasterService::ExportState() { return impl_->ExportState(); }
+Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
+    return impl_->ImportState(image);
+}
+
 }  // namespace mooncake

@@ -21,6 +21,38 @@ namespace mooncake {
 
 class MasterServiceImpl;
 
+// The master's metadata as a value, to rebuild it elsewhere: on an HA
+// standby when it is promoted, or from a snapshot after a restart
+// (master_service_state.cpp, docs/ha.md).
+struct MasterStateImage {
+    struct Segment {
+        UUID client;
+        SegmentInfo info;
+    };
+    struct Replica {
+        UUID segment;
+        uint64_t address = 0;
+    };
+    struct Object {
+        std::string key;
+        uint64_t size = 0;
+        bool soft_pin = false;
+        std::vector<Replica> replicas;
+    };
+    std::vector<Segment> segments;
+    // Complete objects with their complete replicas.
+    std::vector<Object> objects;
+    // Space that unfinished puts and copies in flight hold: kept out of use
+    // after a restore, because their writers may still be writing there.
+    std::vector<Object> reserved;
+};
+
+struct ImportStats {
+    uint64_t segments = 0;
+    uint64_t objects = 0;
+    uint64_t skipped_objects = 0;  // unknown segment or overlapping range
+};
+
 // Counters and gauges for /metrics and the periodic log line.
 struct MasterStats {
     uint64_t segments_mounted = 0;
@@ -202,6 +234,17 @@ class MasterService {
     Status MoveRevoke(const UUID& client_id, const std::string& key);
 
     MasterStats GetStats() const;
+
+    // ---- state images (HA, snapshots) ----------------------------------------
+    // A consistent image: no mount, put or remove runs while it is taken.
+    MasterStateImage ExportState();
+    // Restores an image into a master that has no segment mounted yet
+    // (INVALID_PARAMS otherwise): mounts the segments (their clients count
+    // as alive from now), places every object at its recorded addresses and
+    // keeps the reserved space out of use for put_start_discard_timeout_sec.
+    // Objects whose range is taken or whose segment is unknown are skipped:
+    // a restore never makes two objects share bytes.
+    Result<ImportStats> ImportState(const MasterStateImage& image);
 
    private:
     std::unique_ptr<MasterServiceImpl> impl_;

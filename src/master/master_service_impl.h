@@ -106,6 +106,10 @@ class MasterServiceImpl {
 
     MasterStats GetStats() const;
 
+    // State images (master_service_state.cpp).
+    MasterStateImage ExportState();
+    Result<ImportStats> ImportState(const MasterStateImage& image);
+
    private:
     struct Counters {
         std::atomic<uint64_t> put_starts{0};

@@ -12,6 +12,10 @@ MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, Htt
     listener_.Handle("GET", "/metrics/summary", [this](const HttpRequest&) {
         return HttpResponse{200, "text/plain", RenderSummaryLine(collect_()) + "\n"};
     });
+    // Role, epoch, leader and replication lag (docs/ha.md).
+    listener_.Handle("GET", "/ha/status", [this](const HttpRequest&) {
+        return HttpResponse{200, "application/json", RenderHaStatusJson(collect_())};
+    });
     listener_.Handle("GET", "/health", [](const HttpRequest&) {
         return HttpResponse{200, "text/plain", "OK"};
     });

@@ -67,11 +67,60 @@ uint64_t RequestDispatcher::TotalErrors() const {
     return total;
 }
 
+// ---- change hook (HA, snapshots) ----------------------------------------------
+
+void RequestDispatcher::AfterCall(Body method) {
+    if (!change_hook_) return;
+    switch (method) {
+        case Body::kPutStart:
+        case Body::kPutEnd:
+        case Body::kPutRevoke:
+        case Body::kBatchPutStart:
+        case Body::kBatchPutEnd:
+        case Body::kBatchPutRevoke:
+        case Body::kRemove:
+        case Body::kRemoveByRegex:
+        case Body::kRemoveAll:
+        case Body::kMountSegment:
+        case Body::kRemountSegment:
+        case Body::kUnmountSegment:
+        case Body::kCopyStart:
+        case Body::kCopyEnd:
+        case Body::kCopyRevoke:
+        case Body::kMoveStart:
+        case Body::kMoveEnd:
+        case Body::kMoveRevoke:
+            change_hook_();
+            return;
+        default:
+            return;
+    }
+}
+
+void RequestDispatcher::AfterCall(std::string_view grpc_method) {
+    if (!change_hook_) return;
+    static constexpr std::string_view kChanging[] = {
+        "PutStart",       "PutEnd",         "PutRevoke",     "BatchPutStart", "BatchPutEnd",
+        "BatchPutRevoke", "Remove",         "RemoveByRegex", "RemoveAll",     "MountSegment",
+        "ReMountSegment", "UnmountSegment", "CopyStart",     "CopyEnd",       "CopyRevoke",
+        "MoveStart",      "MoveEnd",        "MoveRevoke"};
+    for (std::string_view name : kChanging) {
+        if (name == grpc_method) {
+            change_hook_();
+            return;
+        }
+    }
+}
+
 // ---- envelopes --------------------------------------------------------------
 
 void RequestDispatcher::Dispatch(const rpc::MasterRequest& request, rpc::MasterResponse* response) {
     response->Clear();
     response->set_request_id(request.request_id());
+    if (!Serving()) {
+        response->mutable_error()->set_error_code(ToInt(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE));
+        return;
+    }
     switch (request.body_case()) {
         case Body::kPutStart:
             return PutStart(request.put_start(), response->mutable_put_start());

@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,21 @@ class RequestDispatcher {
     // Set once before the servers start taking requests.
     void SetIdentity(ServerIdentity identity);
     const ServerIdentity& identity() const { return identity_; }
+
+    // HA (docs/ha.md): requests are served only while `check` says this
+    // master leads; otherwise Dispatch answers UNAVAILABLE_IN_CURRENT_MODE in
+    // the envelope's `error` and gRPC answers UNAVAILABLE. Set once before
+    // the servers start; without a check every request is served.
+    void SetServingCheck(std::function<bool()> check) { serving_check_ = std::move(check); }
+    bool Serving() const { return !serving_check_ || serving_check_(); }
+    // HA and snapshots: called after every call that may change what a
+    // state image holds (puts, removes, mounts, copies, moves), on the
+    // calling thread before the answer goes out, so that the hook can hold
+    // the answer until a standby has the change. Set once before serving.
+    void SetChangeHook(std::function<void()> hook) { change_hook_ = std::move(hook); }
+    // The transports call these after serving a request.
+    void AfterCall(rpc::MasterRequest::BodyCase method);
+    void AfterCall(std::string_view grpc_method);
 
     // Serves one envelope. The response echoes request_id and carries the
     // body of the same kind, or `error` (INVALID_PARAMS) for an envelope
@@ -108,6 +124,8 @@ class RequestDispatcher {
 
     MasterService& service_;
     ServerIdentity identity_;
+    std::function<bool()> serving_check_;
+    std::function<void()> change_hook_;
     std::array<std::atomic<uint64_t>, kMethodSlots> calls_{};
     std::vector<ErrorCode> known_codes_;               // every code but OK, in table order
     std::unique_ptr<std::atomic<uint64_t>[]> errors_;  // kErrorSlots entries

@@ -46,6 +46,23 @@ std::optional<uint64_t> SegmentPool::ReadView::Allocate(Segment& segment, uint64
     return allocation->offset;
 }
 
+bool SegmentPool::ReadView::AllocateAt(Segment& segment, uint64_t address, uint64_t size) const {
+    Result<OffsetAllocation> allocation;
+    {
+        std::lock_guard<std::mutex> lock(segment.mutex);
+        allocation = segment.allocator.AllocateAt(address, size);
+        if (!allocation) return false;
+        segment.used.store(segment.allocator.used_bytes(), std::memory_order_relaxed);
+    }
+    pool_.used_total_.fetch_add(allocation->size, std::memory_order_relaxed);
+    return true;
+}
+
+SegmentPool::Segment* SegmentPool::ReadView::FindByUuid(const UUID& segment_id) const {
+    auto it = pool_.by_uuid_.find(segment_id);
+    return it == pool_.by_uuid_.end() ? nullptr : it->second;
+}
+
 void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t size) const {
     Segment* segment = Find(segment_id);
     if (segment == nullptr) return;

@@ -81,6 +81,11 @@ class SegmentPool {
         // Address of `size` bytes in `segment`, or nullopt when it has no
         // free block large enough.
         std::optional<uint64_t> Allocate(Segment& segment, uint64_t size) const;
+        // Reserves exactly [address, address + size) (state restore); false
+        // when any part of it is in use or outside the segment.
+        bool AllocateAt(Segment& segment, uint64_t address, uint64_t size) const;
+        // A mounted segment by its UUID; nullptr when none.
+        Segment* FindByUuid(const UUID& segment_id) const;
         // Gives back what Allocate(segment, size) returned. A forgotten
         // segment is skipped: its memory left with its owner.
         void Free(uint32_t segment_id, uint64_t address, uint64_t size) const;

@@ -25,11 +25,14 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/master_server_ha.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/ha_replication.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/state_image.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
     target_link_libraries(mooncake_master_server
-        PUBLIC mooncake_rpc mooncake_master_core gflags
+        PUBLIC mooncake_rpc mooncake_master_core mooncake_ha gflags
         PRIVATE nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")

@@ -1,0 +1,165 @@
+#include "master/state_image.h"
+
+#include <fcntl.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+namespace mooncake {
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr char kPrefix[] = "snapshot-";
+constexpr char kSuffix[] = ".pb";
+
+void SetUuid(const UUID& id, ha::rpc::Uuid* proto) {
+    proto->set_hi(id.hi);
+    proto->set_lo(id.lo);
+}
+UUID GetUuid(const ha::rpc::Uuid& proto) { return UUID{proto.hi(), proto.lo()}; }
+
+void ObjectToProto(const MasterStateImage::Object& object, ha::rpc::ImageObject* proto) {
+    proto->set_key(object.key);
+    proto->set_size(object.size);
+    proto->set_soft_pin(object.soft_pin);
+    for (const MasterStateImage::Replica& replica : object.replicas) {
+        ha::rpc::ImageReplica* out = proto->add_replicas();
+        SetUuid(replica.segment, out->mutable_segment_id());
+        out->set_address(replica.address);
+    }
+}
+
+MasterStateImage::Object ObjectFromProto(const ha::rpc::ImageObject& proto) {
+    MasterStateImage::Object object{proto.key(), proto.size(), proto.soft_pin(), {}};
+    object.replicas.reserve(proto.replicas_size());
+    for (const ha::rpc::ImageReplica& replica : proto.replicas()) {
+        object.replicas.push_back({GetUuid(replica.segment_id()), replica.address()});
+    }
+    return object;
+}
+
+// Snapshot files of `directory`, newest first.
+std::vector<fs::path> SnapshotFiles(const std::string& directory) {
+    std::vector<fs::path> files;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(directory, error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with(kPrefix) && name.ends_with(kSuffix)) files.push_back(entry.path());
+    }
+    // Same-length numbers: lexical order is numeric order.
+    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+        return a.filename().string() > b.filename().string();
+    });
+    return files;
+}
+
+bool WriteAll(int fd, const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+void ImageToProto(const MasterStateImage& image, ha::rpc::StateImage* proto) {
+    for (const MasterStateImage::Segment& segment : image.segments) {
+        ha::rpc::ImageSegment* out = proto->add_segments();
+        SetUuid(segment.client, out->mutable_client_id());
+        SetUuid(segment.info.id, out->mutable_segment_id());
+        out->set_name(segment.info.name);
+        out->set_base(segment.info.base);
+        out->set_size(segment.info.size);
+    }
+    proto->mutable_objects()->Reserve(static_cast<int>(image.objects.size()));
+    for (const auto& object : image.objects) ObjectToProto(object, proto->add_objects());
+    for (const auto& object : image.reserved) ObjectToProto(object, proto->add_reserved());
+}
+
+MasterStateImage ImageFromProto(const ha::rpc::StateImage& proto) {
+    MasterStateImage image;
+    for (const ha::rpc::ImageSegment& segment : proto.segments()) {
+        image.segments.push_back({GetUuid(segment.client_id()),
+                                  SegmentInfo{GetUuid(segment.segment_id()), segment.name(),
+                                              segment.base(), segment.size()}});
+    }
+    image.objects.reserve(proto.objects_size());
+    for (const auto& object : proto.objects()) image.objects.push_back(ObjectFromProto(object));
+    for (const auto& object : proto.reserved()) image.reserved.push_back(ObjectFromProto(object));
+    return image;
+}
+
+std::expected<void, std::string> WriteSnapshot(const std::string& directory,
+                                               const ha::rpc::StateImage& image, int retention) {
+    std::error_code error;
+    fs::create_directories(directory, error);
+    if (error) return std::unexpected("cannot create " + directory + ": " + error.message());
+    char stamp[32];
+    std::snprintf(stamp, sizeof(stamp), "%020lld", static_cast<long long>(image.taken_at_ms()));
+    const fs::path final_path = fs::path(directory) / (std::string(kPrefix) + stamp + kSuffix);
+    const fs::path temporary = final_path.string() + ".tmp";
+    std::string bytes;
+    if (!image.SerializeToString(&bytes)) return std::unexpected("cannot serialize the image");
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return std::unexpected("cannot write " + temporary.string() + ": " + std::strerror(errno));
+    const bool written = WriteAll(fd, bytes) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) {
+        fs::remove(temporary, error);
+        return std::unexpected("cannot write " + temporary.string() + ": " + std::strerror(errno));
+    }
+    fs::rename(temporary, final_path, error);
+    if (error)
+        return std::unexpected("cannot rename " + temporary.string() + ": " + error.message());
+    const std::vector<fs::path> files = SnapshotFiles(directory);
+    for (size_t i = static_cast<size_t>(std::max(retention, 1)); i < files.size(); ++i) {
+        fs::remove(files[i], error);
+    }
+    return {};
+}
+
+std::expected<ha::rpc::StateImage, std::string> ReadLatestSnapshot(const std::string& directory) {
+    const std::vector<fs::path> files = SnapshotFiles(directory);
+    if (files.empty()) return std::unexpected("no snapshot in " + directory);
+    for (const fs::path& path : files) {
+        std::ifstream in(path, std::ios::binary);
+        ha::rpc::StateImage image;
+        if (in && image.ParseFromIstream(&in)) return image;
+        LOG(WARNING) << "snapshot " << path << " is unreadable; trying an older one";
+    }
+    return std::unexpected("no readable snapshot in " + directory);
+}
+
+bool MarkSnapshotSync(const std::string& directory, bool in_sync) {
+    const fs::path mark = fs::path(directory) / "OUT_OF_SYNC";
+    std::error_code error;
+    if (in_sync) {
+        fs::remove(mark, error);
+        return !error;
+    }
+    fs::create_directories(directory, error);
+    const int fd = ::open(mark.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    return synced;
+}
+
+bool SnapshotOutOfSync(const std::string& directory) {
+    std::error_code error;
+    return fs::exists(fs::path(directory) / "OUT_OF_SYNC", error);
+}
+
+}  // namespace mooncake
