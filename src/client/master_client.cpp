@@ -1124,14 +1124,17 @@ Result<std::unique_ptr<MasterClient>> MasterClient::ConnectHa(const std::string&
                      << "' (want etcd://host:port[;host:port...])";
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    auto connect =
-        [options](const std::string& address) -> Result<std::shared_ptr<MasterClientImpl>> {
+    // MC_CLUSTER_SECRET(_FILE): authenticate to every leader.
+    auto key = auth::LoadClusterKey();
+    if (!key) return Error(key.error());
+    auto connect = [options, key = std::move(*key)](
+                       const std::string& address) -> Result<std::shared_ptr<MasterClientImpl>> {
         auto parsed = ParseHostPort(address);
         if (!parsed || !parsed->port) {
             LOG(WARNING) << "etcd names an invalid leader address '" << address << "'";
             return Error(ErrorCode::RPC_FAIL);
         }
-        auto impl = std::make_shared<MasterClientImpl>(parsed->host, *parsed->port, options);
+        auto impl = std::make_shared<MasterClientImpl>(parsed->host, *parsed->port, options, key);
         MC_RETURN_IF_ERROR(impl->Init());
         return impl;
     };

@@ -2,6 +2,10 @@
 
 #include <httplib.h>
 
+#include <functional>
+
+#include "master/metrics_server.h"
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -152,30 +156,43 @@ std::string Lines(const std::vector<std::string>& items) {
     return body;
 }
 
+// The handlers above speak httplib's request/response types; this adapter
+// runs them on the master's own HTTP listener.
+using LegacyHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+HttpHandler Adapt(LegacyHandler handler) {
+    return [handler = std::move(handler)](const HttpRequest& request) {
+        httplib::Request legacy;
+        legacy.method = request.method;
+        legacy.path = request.path;
+        for (const auto& [name, value] : request.params) legacy.params.emplace(name, value);
+        httplib::Response response;
+        handler(legacy, response);
+        const std::string type = response.get_header_value("Content-Type");
+        return HttpResponse{response.status == -1 ? 200 : response.status,
+                            type.empty() ? std::string(kTextType) : type, response.body};
+    };
+}
+
 }  // namespace
 
-void RegisterAdminEndpoints(httplib::Server& server, MasterService& service) {
-    server.Get("/query_key",
-               [&service](const httplib::Request& request, httplib::Response& response) {
+void RegisterAdminEndpoints(MetricsServer& server, MasterService& service) {
+    server.Handle("GET", "/query_key", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
                    QueryKey(service, request, response);
-               });
-    server.Get("/batch_query_keys",
-               [&service](const httplib::Request& request, httplib::Response& response) {
+               }));
+    server.Handle("GET", "/batch_query_keys", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
                    BatchQueryKeys(service, request, response);
-               });
-    server.Get("/get_all_keys", [&service](const httplib::Request&, httplib::Response& response) {
+               }));
+    server.Handle("GET", "/get_all_keys", Adapt([&service](const httplib::Request&, httplib::Response& response) {
         response.set_content(Lines(service.GetAllKeys()), kTextType);
-    });
-    server.Get("/get_all_segments",
-               [&service](const httplib::Request&, httplib::Response& response) {
+    }));
+    server.Handle("GET", "/get_all_segments", Adapt([&service](const httplib::Request&, httplib::Response& response) {
                    response.set_content(Lines(service.GetAllSegments()), kTextType);
-               });
-    server.Get("/query_segment",
-               [&service](const httplib::Request& request, httplib::Response& response) {
+               }));
+    server.Handle("GET", "/query_segment", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
                    QuerySegment(service, request, response);
-               });
-    server.Get("/get_segments_detail",
-               [&service](const httplib::Request&, httplib::Response& response) {
+               }));
+    server.Handle("GET", "/get_segments_detail", Adapt([&service](const httplib::Request&, httplib::Response& response) {
                    Json segments = Json::array();
                    for (const SegmentDetail& segment : service.GetSegmentsDetail()) {
                        segments.push_back(SegmentDetailJson(segment));
@@ -184,7 +201,7 @@ void RegisterAdminEndpoints(httplib::Server& server, MasterService& service) {
                    body["total_segments"] = segments.size();
                    body["segments"] = std::move(segments);
                    response.set_content(body.dump(-1, ' ', false, kJsonErrors), kJsonType);
-               });
+               }));
 }
 
 }  // namespace mooncake

@@ -21,6 +21,7 @@ namespace mooncake {
 class MasterService;
 
 // `service` must outlive the server's handlers.
-void RegisterAdminEndpoints(httplib::Server& server, MasterService& service);
+class MetricsServer;
+void RegisterAdminEndpoints(MetricsServer& server, MasterService& service);
 
 }  // namespace mooncake

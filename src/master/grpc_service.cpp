@@ -95,12 +95,12 @@ grpc::Status GrpcMasterService::BatchGetReplicaList(Ctx* context,
                                                     const rpc::BatchKeysRequest* request,
                                                     rpc::BatchGetReplicaListResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchGetReplicaList,
-                 request, response);
+                 request, response, "BatchGetReplicaList");
 }
 grpc::Status GrpcMasterService::GetReplicaListByRegex(
     Ctx* context, const rpc::RegexRequest* request, rpc::GetReplicaListByRegexResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::GetReplicaListByRegex,
-                 request, response, "BatchGetReplicaList");
+                 request, response, "GetReplicaListByRegex");
 }
 grpc::Status GrpcMasterService::ExistKey(Ctx* context, const rpc::KeyRequest* request,
                                          rpc::ExistKeyResponse* response) {

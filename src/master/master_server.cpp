@@ -71,7 +71,7 @@ std::expected<void, std::string> MasterServer::Start() {
 
     metrics_ =
         std::make_unique<MetricsServer>([this] { return CollectMetrics(); }, options_.http_limits);
-    RegisterAdminEndpoints(metrics_->server(), *service_);
+    RegisterAdminEndpoints(*metrics_, *service_);
     if (auto started = metrics_->Start(options_.rpc_address, options_.metrics_port); !started) {
         if (!options_.metrics_port_optional) return fail(started.error());
         LOG(WARNING) << started.error() << "; /metrics is disabled (pass --metrics_port to choose "

@@ -26,9 +26,6 @@ class MetricsServer {
         listener_.Handle(method, path, std::move(handler));
     }
 
-    // For more routes on the same port (admin_endpoints.h); before Start().
-    httplib::Server& server() { return listener_.server(); }
-
     std::expected<void, std::string> Start(const std::string& host, uint16_t port);
     void Stop() { listener_.Stop(); }
     uint16_t port() const { return listener_.port(); }

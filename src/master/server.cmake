@@ -33,7 +33,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
     target_link_libraries(mooncake_master_server
         PUBLIC mooncake_rpc mooncake_master_core mooncake_ha gflags
-        PRIVATE nlohmann_json::nlohmann_json)
+        PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")
 

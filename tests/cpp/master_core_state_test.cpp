@@ -41,7 +41,7 @@ TEST_F(MasterStateTest, ImportedMasterServesTheSameObjectsAndNeverReusesTheirSpa
     std::map<std::string, std::vector<ReplicaDescriptor>> stored;
     for (int i = 0; i < 20; ++i) {
         const std::string key = "k" + std::to_string(i);
-        stored[key] = Put(key, 10 * kKiB + i, ReplicateConfig{2, i % 2 == 0, "", {}});
+        stored[key] = Put(key, 10 * kKiB + i, ReplicateConfig{.replica_num = 2, .with_soft_pin = i % 2 == 0});
     }
     // An unfinished put: its space must stay out of use after the restore.
     auto unfinished = service_->PutStart(client, "pending", 64 * kKiB, {});
