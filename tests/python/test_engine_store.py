@@ -1,3 +1,4 @@
+import pytest
 """A store set up over a TransferEngine's engine (setup(..., engine=...))
 and direct engine transfers, side by side in one process."""
 
@@ -67,5 +68,7 @@ def test_setup_rejects_a_bad_engine(master):
     store = MooncakeDistributedStore()
     assert store.setup("127.0.0.1", "P2PHANDSHAKE", 16 * MiB, 16 * MiB, "tcp", "",
                        master.rpc_address, TransferEngine().get_engine()) < 0
-    assert store.setup("127.0.0.1", "P2PHANDSHAKE", 16 * MiB, 16 * MiB, "tcp", "",
-                       master.rpc_address, engine="not an engine") < 0
+    # As in the reference, an object that is no engine fails the cast.
+    with pytest.raises(RuntimeError, match="engine"):
+        store.setup("127.0.0.1", "P2PHANDSHAKE", 16 * MiB, 16 * MiB, "tcp", "",
+                    master.rpc_address, engine="not an engine")
