@@ -159,9 +159,9 @@ TEST_F(ClientTaskTest, TasksOnMissingKeysOrSegmentsAreRefused) {
     ASSERT_TRUE(PutOn(*client, "present", 1, 100, client->GetHostname()).has_value());
     EXPECT_EQ(client->CreateCopyTask("present", {}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(client->CreateCopyTask("present", {"nowhere:1"}).error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(client->CreateMoveTask("present", client->GetHostname(), "nowhere:1").error(),
-              ErrorCode::SEGMENT_NOT_FOUND);
+              ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(client->CreateCopyTask("", {client->GetHostname()}).error(), ErrorCode::INVALID_KEY);
     EXPECT_FALSE(client->QueryTask(UUID::Generate()).has_value());
 }
