@@ -33,12 +33,14 @@ bool WaitFor(int fd, short events, Clock::time_point deadline) {
     }
 }
 
-// Whole buffers under one deadline, whatever timeouts the socket carries.
-Io SendAll(int fd, const uint8_t* data, size_t size, Clock::time_point deadline) {
+// Moves a whole buffer under one deadline, whatever timeouts the socket
+// carries: `step` is one non-blocking send or recv of what is left.
+template <typename Step>
+Io TransferAll(int fd, short events, size_t size, Clock::time_point deadline, Step step) {
     size_t done = 0;
     while (done < size) {
-        if (!WaitFor(fd, POLLOUT, deadline)) return Io::kTimeout;
-        const ssize_t n = ::send(fd, data + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (!WaitFor(fd, events, deadline)) return Io::kTimeout;
+        const ssize_t n = step(done);
         if (n > 0) {
             done += static_cast<size_t>(n);
         } else if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -50,20 +52,16 @@ Io SendAll(int fd, const uint8_t* data, size_t size, Clock::time_point deadline)
     return Io::kOk;
 }
 
+Io SendAll(int fd, const uint8_t* data, size_t size, Clock::time_point deadline) {
+    return TransferAll(fd, POLLOUT, size, deadline, [&](size_t done) {
+        return ::send(fd, data + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
+}
+
 Io RecvAll(int fd, uint8_t* data, size_t size, Clock::time_point deadline) {
-    size_t done = 0;
-    while (done < size) {
-        if (!WaitFor(fd, POLLIN, deadline)) return Io::kTimeout;
-        const ssize_t n = ::recv(fd, data + done, size - done, MSG_DONTWAIT);
-        if (n > 0) {
-            done += static_cast<size_t>(n);
-        } else if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-            continue;
-        } else {
-            return Io::kClosed;
-        }
-    }
-    return Io::kOk;
+    return TransferAll(fd, POLLIN, size, deadline, [&](size_t done) {
+        return ::recv(fd, data + done, size - done, MSG_DONTWAIT);
+    });
 }
 
 std::string_view AsText(const Nonce& nonce) {
