@@ -144,6 +144,9 @@ class MasterServiceImpl {
                            const ReplicateConfig& config, size_t replica_num);
     // Frees every replica of `meta` now.
     static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
+    // FreeReplicas, or, while `meta` is leased at `now_us`, defers the frees
+    // to the lease's end (a forced remove must not hand out space being read).
+    void ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta, int64_t now_us);
     // For remove_all / remove_by_regex: frees and erases the object at
     // `position` (shard locked by the caller) unless it is unfinished,
     // leased (unless `ignore_lease`) or being copied/moved. True when it

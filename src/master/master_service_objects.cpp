@@ -66,6 +66,21 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
     }
 }
 
+void MasterServiceImpl::ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                                        int64_t now_us) {
+    if (!meta.IsLeased(now_us)) {
+        FreeReplicas(view, meta);
+        return;
+    }
+    // A forced remove of a leased object: readers may still be copying its
+    // bytes, so the space is reused only once the lease has run out (rounded
+    // up: the deferred list is timed in whole milliseconds).
+    const int64_t release_at_ms = (meta.lease_deadline_us() + 999) / 1000;
+    for (size_t i = 0; i < meta.replica_count(); ++i) {
+        deferred_.Add({meta.replica(i).segment, meta.replica(i).address, meta.size(), release_at_ms});
+    }
+}
+
 bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
                                      ObjectTable::Position position, int64_t now_ms,
                                      bool ignore_lease) {
@@ -73,7 +88,7 @@ bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectSh
     if (!meta.complete() || meta.op_in_flight()) return false;
     // now_ms * 1000 is at or before the precise now: on the safe side.
     if (!ignore_lease && meta.IsLeased(now_ms * 1000)) return false;
-    FreeReplicas(view, meta);
+    ReleaseReplicas(view, meta, now_ms * 1000);
     index_.Erase(shard, position);
     return true;
 }
@@ -341,7 +356,7 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     if (meta.op_in_flight() || (!force && meta.IsLeased(now_us))) {
         return Error(ErrorCode::OBJECT_HAS_LEASE);
     }
-    FreeReplicas(view, meta);
+    ReleaseReplicas(view, meta, now_us);
     index_.Erase(where.shard, position);
     Bump(counters_.removes);
     return OkStatus();

@@ -74,6 +74,20 @@ TEST_F(ObjectsTest, PutEndAndRevokeBelongToThePutter) {
     EXPECT_EQ(service_->GetStats().put_ends, 1u);
 }
 
+TEST_F(ObjectsTest, ForcedRemoveKeepsTheSpaceUntilTheLeaseRunsOut) {
+    Put("k", 100);
+    ASSERT_TRUE(service_->GetReplicaList("k").has_value());
+    const uint64_t used = service_->GetStats().used_bytes;
+    ASSERT_TRUE(service_->Remove("k", /*force=*/true).has_value());
+    EXPECT_EQ(GetCode("k"), ErrorCode::OBJECT_NOT_FOUND);
+    // A reader may still be copying the bytes: the range is not reusable yet.
+    service_->RunMaintenance();
+    EXPECT_EQ(service_->GetStats().used_bytes, used);
+    AdvanceMs(static_cast<int64_t>(config_.default_kv_lease_ttl_ms));
+    service_->RunMaintenance();
+    EXPECT_EQ(service_->GetStats().used_bytes, 0u);
+}
+
 TEST_F(ObjectsTest, RevokeFreesTheSpace) {
     ASSERT_TRUE(service_->PutStart(kWriter, "k", 5000, {}).has_value());
     EXPECT_EQ(service_->GetStats().used_bytes, 5056u);
