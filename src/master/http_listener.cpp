@@ -150,6 +150,9 @@ class HttpListener::Loop {
     bool Respond(Connection* c, std::string bytes, bool close);
     bool Fail(Connection* c, int status, const std::string& reason);
     Connection* LargestUnfinished();
+    // Charges `c`, failing the largest unfinished requests until the budget
+    // holds it; false when only `c` itself could make way.
+    bool MakeRoom(Connection* c);
     bool Flush(Connection* c);
     bool OnResponseSent(Connection* c);
     void TakeCompletions();
@@ -359,18 +362,26 @@ bool HttpListener::Loop::Ingest(Connection* c, std::string_view data) {
         c->pending.assign(data.substr(used));
         return Dispatch(c);
     }
+    if (!MakeRoom(c)) {
+        c->parser.Discard();
+        return Fail(c, 503, "server busy: too many unfinished requests");
+    }
+    return true;
+}
+
+bool HttpListener::Loop::MakeRoom(Connection* c) {
     while (!Charge(c)) {
         // The budget is spent: the unfinished request holding the most goes
         // first, so that slow large uploads cannot starve small requests.
         Connection* hog = LargestUnfinished();
-        if (hog == nullptr || hog == c || hog->charged <= c->charged) hog = c;
+        if (hog == nullptr || hog == c) return false;
+        if (c->phase == Phase::kReading && hog->charged <= c->charged) return false;
         LOG_EVERY_T(WARNING, kPeerLogInterval)
             << what_ << ": buffer budget of " << limits_.max_buffered_bytes
             << " bytes spent; refusing the unfinished request of " << hog->charged << " bytes from "
             << hog->peer;
         hog->parser.Discard();
-        const bool alive = Fail(hog, 503, "server busy: too many unfinished requests");
-        if (hog == c) return alive;
+        Fail(hog, 503, "server busy: too many unfinished requests");
     }
     return true;
 }
@@ -391,7 +402,7 @@ bool HttpListener::Loop::Dispatch(Connection* c) {
     }
     c->phase = Phase::kHandling;
     c->handling_bytes = request.body.capacity();
-    Charge(c);
+    MakeRoom(c);  // a complete request runs even over budget; readers make way
     UpdateInterest(c);
     const HttpHandler* handler = &route->second;
     auto job = [this, id = c->id, handler, keep_alive, request = std::move(request)] {
@@ -442,7 +453,7 @@ bool HttpListener::Loop::Respond(Connection* c, std::string bytes, bool close) {
     } else {
         c->out += bytes;  // after an unsent "100 Continue"
     }
-    if (!Charge(c)) {
+    if (!MakeRoom(c)) {
         LOG_EVERY_T(WARNING, kPeerLogInterval)
             << what_ << ": buffer budget of " << limits_.max_buffered_bytes
             << " bytes spent; refusing a response to " << c->peer;
