@@ -13,7 +13,7 @@
 #include "common/cluster_auth.h"
 #include "common/logging.h"
 #include "common/net_util.h"
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 #include "real_client.pb.h"
 
 namespace mooncake {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "common/cluster_auth.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 #include "master/socket_util.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"

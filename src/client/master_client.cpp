@@ -14,8 +14,8 @@
 #include "client/master_failover.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
-#include "master/hot_rpc_protocol.h"
-#include "master/rpc_convert.h"
+#include "rpc/hot_rpc_protocol.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 

@@ -3,7 +3,7 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 

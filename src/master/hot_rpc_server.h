@@ -10,7 +10,7 @@
 #include <expected>
 #include <string>
 
-#include "master/framed_rpc_server.h"
+#include "rpc/framed_rpc_server.h"
 #include "master/request_dispatcher.h"
 #include "mooncake/types.h"
 

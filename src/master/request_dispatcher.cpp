@@ -2,7 +2,7 @@
 
 #include <glog/logging.h>
 
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 

@@ -1,18 +1,9 @@
 # The master's network side.
 #
-# mooncake_rpc: protobuf messages, conversions to the C++ types, the hot-path
-#   frame format, the framed TCP server and socket helpers. Used by the master
-#   AND by the client, so it must not depend on the master's logic.
 # mooncake_master_server: the adapters (gRPC, hot path, HTTP metadata, /metrics),
-#   flags, and the MasterServer that wires them to mooncake_master_core.
+#   flags, and the MasterServer that wires them to mooncake_master_core. The
+#   wire format they speak is mooncake_rpc (src/rpc).
 # mooncake_master: the daemon.
-
-add_library(mooncake_rpc STATIC
-    ${CMAKE_CURRENT_SOURCE_DIR}/framed_rpc_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_protocol.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/rpc_convert.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/socket_util.cpp)
-target_link_libraries(mooncake_rpc PUBLIC mooncake_proto mooncake_common)
 
 if(TARGET mooncake_master_core)
     add_library(mooncake_master_server STATIC

@@ -28,7 +28,7 @@
 #include "client/hot_rpc_client.h"
 #include "client/real_client_service.h"
 #include "client_test_util.h"
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 #include "mooncake/client.h"
 
 namespace mooncake {

@@ -17,7 +17,7 @@
 
 #include "hot_path_test_socket.h"
 #include "master.grpc.pb.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 #include "master_server_test_util.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"

@@ -31,7 +31,7 @@
 #include <thread>
 
 #include "common/cluster_auth.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 #include "master/socket_util.h"
 #include "mooncake/types.h"
 

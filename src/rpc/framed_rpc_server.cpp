@@ -1,4 +1,4 @@
-#include "master/framed_rpc_server.h"
+#include "rpc/framed_rpc_server.h"
 
 #include <arpa/inet.h>
 #include <glog/logging.h>
