@@ -24,7 +24,7 @@
 
 #include "common/cluster_auth.h"
 #include "rpc/hot_rpc_protocol.h"
-#include "master/socket_util.h"
+#include "net/socket_util.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 

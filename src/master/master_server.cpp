@@ -12,7 +12,7 @@
 #include "master/master_service.h"
 #include "master/metrics_server.h"
 #include "master/request_dispatcher.h"
-#include "master/socket_util.h"
+#include "net/socket_util.h"
 
 #ifndef MOONCAKE_VERSION
 #define MOONCAKE_VERSION "unknown"

@@ -12,7 +12,7 @@
 
 #include "mooncake/result.h"
 #include "transfer/segment_descriptor.h"
-#include "transfer/socket_util.h"
+#include "net/socket_util.h"
 
 namespace mooncake {
 

@@ -28,7 +28,7 @@
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "transfer/memory_registry.h"
-#include "transfer/socket_util.h"
+#include "net/socket_util.h"
 #include "transfer/wire_protocol.h"
 
 namespace mooncake {
