@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "master/master_service.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 

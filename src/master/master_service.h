@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "master/master_config.h"
+#include "rpc/master_types.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 
@@ -72,31 +73,6 @@ struct MasterStats {
     uint64_t tasks_pending = 0;     // gauge
     uint64_t tasks_processing = 0;  // gauge
     uint64_t tasks_finished = 0;    // counter: tasks that reached SUCCESS or FAILED
-};
-
-struct GetReplicaListResult {
-    std::vector<ReplicaDescriptor> replicas;  // complete replicas only
-    uint64_t lease_ttl_ms = 0;                // lease granted by the call
-};
-
-struct PingResult {
-    ClientStatus status = ClientStatus::OK;
-    std::vector<TaskAssignment> tasks;  // tasks assigned to this client now
-};
-
-struct CopyStartResult {
-    ReplicaDescriptor source;
-    std::vector<ReplicaDescriptor> targets;
-};
-
-struct MoveStartResult {
-    ReplicaDescriptor source;
-    ReplicaDescriptor target;
-};
-
-struct SegmentUsage {
-    uint64_t used = 0;
-    uint64_t capacity = 0;
 };
 
 // One mounted segment as the admin endpoint /get_segments_detail lists it.
