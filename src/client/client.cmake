@@ -13,6 +13,7 @@ endif()
 
 add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/client_config_util.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/client_front_end.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_memory.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp
@@ -24,6 +25,7 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/real_client_service.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replica_selector.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replica_transfer.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/sliced_arena.cpp
     ${CMAKE_CURRENT_LIST_DIR}/task_executor.cpp
     ${CMAKE_CURRENT_LIST_DIR}/unreachable_segments.cpp)
 set_target_properties(mooncake_client_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)

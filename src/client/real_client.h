@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "client/client_context.h"
+#include "client/client_front_end.h"
 #include "client/get_pipeline.h"
 #include "client/heartbeat.h"
 #include "client/local_buffer.h"
@@ -31,7 +32,7 @@
 
 namespace mooncake {
 
-class RealClient final : public Client {
+class RealClient final : public ClientFrontEnd {
    public:
     // Validates `config`, then connects, starts the engine, maps and mounts
     // the segment, maps the local buffer and starts the background threads.
@@ -42,53 +43,6 @@ class RealClient final : public Client {
     Status Close() override;
     std::string GetHostname() const override;
 
-    Status Put(const std::string& key, std::span<const ConstBytes> parts,
-               const ReplicateConfig& config) override;
-    std::vector<Status> BatchPut(const std::vector<std::string>& keys,
-                                 const std::vector<std::vector<ConstBytes>>& values,
-                                 const ReplicateConfig& config) override;
-    Status PutFrom(const std::string& key, const void* buffer, size_t size,
-                   const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
-                                     const std::vector<const void*>& buffers,
-                                     const std::vector<size_t>& sizes,
-                                     const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFromMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) override;
-
-    Result<std::shared_ptr<Buffer>> Get(const std::string& key) override;
-    std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
-        const std::vector<std::string>& keys) override;
-    Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) override;
-    std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
-                                             const std::vector<void*>& buffers,
-                                             const std::vector<size_t>& capacities) override;
-    std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes) override;
-
-    Status RegisterBuffer(void* buffer, size_t size) override;
-    Status UnregisterBuffer(void* buffer) override;
-    Result<void*> AllocFromMemPool(size_t size) override;
-
-    Result<bool> IsExist(const std::string& key) override;
-    std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) override;
-    Result<uint64_t> GetSize(const std::string& key) override;
-    Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) override;
-    std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
-        const std::vector<std::string>& keys) override;
-
-    Status Remove(const std::string& key, bool force = false) override;
-    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false) override;
-    Result<int64_t> RemoveAll(bool force = false) override;
-
-    Result<UUID> CreateCopyTask(const std::string& key,
-                                const std::vector<std::string>& targets) override;
-    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
-                                const std::string& target) override;
-    Result<TaskInfo> QueryTask(const UUID& task_id) override;
-
     // ---- for tests and tools ----------------------------------------------
     const UUID& client_id() const { return context_.client_id; }
     // The mounted segment (size 0 for a pure client).
@@ -97,10 +51,60 @@ class RealClient final : public Client {
     uint64_t local_buffer_used_bytes() const;
 
    private:
+    // ---- ClientFrontEnd backend ---------------------------------------------
+    Status DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
+                 const ReplicateConfig& config) override;
+    void DoBatchPut(const std::vector<std::string>& keys,
+                    const std::vector<std::vector<ConstBytes>>& values,
+                    const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
+                    std::vector<Status>& results) override;
+    Status DoPutFrom(const std::string& key, const void* buffer, size_t size,
+                     const ReplicateConfig& config) override;
+    void DoBatchPutFrom(const std::vector<std::string>& keys,
+                        const std::vector<const void*>& buffers, const std::vector<size_t>& sizes,
+                        const ReplicateConfig& config, std::vector<Status>& results) override;
+    void DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
+                                    const std::vector<std::vector<const void*>>& buffers,
+                                    const std::vector<std::vector<size_t>>& sizes,
+                                    const ReplicateConfig& config,
+                                    std::vector<Status>& results) override;
+    Result<std::shared_ptr<Buffer>> DoGet(const std::string& key) override;
+    void DoBatchGet(const std::vector<std::string>& keys,
+                    std::vector<Result<std::shared_ptr<Buffer>>>& results) override;
+    Result<size_t> DoGetInto(const std::string& key, void* buffer, size_t capacity) override;
+    void DoBatchGetInto(const std::vector<std::string>& keys, const std::vector<void*>& buffers,
+                        const std::vector<size_t>& capacities,
+                        std::vector<Result<size_t>>& results) override;
+    void DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
+                                    const std::vector<std::vector<void*>>& buffers,
+                                    const std::vector<std::vector<size_t>>& sizes,
+                                    std::vector<Result<size_t>>& results) override;
+    Status DoRegisterBuffer(void* buffer, size_t size) override;
+    Status DoUnregisterBuffer(void* buffer) override;
+    Result<void*> DoAllocFromMemPool(size_t size) override;
+    Result<bool> DoIsExist(const std::string& key) override;
+    std::vector<Result<bool>> DoBatchIsExist(const std::vector<std::string>& keys) override;
+    Result<uint64_t> DoGetSize(const std::string& key) override;
+    Result<std::vector<ReplicaDescriptor>> DoGetReplicaDesc(const std::string& key) override;
+    std::vector<Result<std::vector<ReplicaDescriptor>>> DoBatchGetReplicaDesc(
+        const std::vector<std::string>& keys) override;
+    Status DoRemove(const std::string& key, bool force) override;
+    Result<int64_t> DoRemoveByRegex(const std::string& regex, bool force) override;
+    Result<int64_t> DoRemoveAll(bool force) override;
+    Result<UUID> DoCreateCopyTask(const std::string& key,
+                                  const std::vector<std::string>& targets) override;
+    Result<UUID> DoCreateMoveTask(const std::string& key, const std::string& source,
+                                  const std::string& target) override;
+    Result<TaskInfo> DoQueryTask(const UUID& task_id) override;
+
+    // Runs the get pipeline into the destinations of the keys whose result
+    // is OK; fills in the sizes read or the errors.
+    void RunGetsInto(const std::vector<std::string>& keys,
+                     const std::vector<GetDestination>& destinations,
+                     std::vector<Result<size_t>>& results);
+
     explicit RealClient(const ClientConfig& config);
     Status Setup();
-    // Shared lock on the lifecycle; not owning when the client is closed.
-    std::shared_lock<std::shared_mutex> LockOpen() const;
     // INVALID_PARAMS unless [address, address + size) is non-empty and lies
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;
@@ -110,12 +114,6 @@ class RealClient final : public Client {
     std::vector<SegmentInfo> PrepareRemount();
 
     const ClientConfig config_;
-
-    mutable std::shared_mutex lifecycle_mutex_;
-    bool closed_ = false;  // guarded by lifecycle_mutex_
-    // Set before Close waits for the lock, so that a steady stream of calls
-    // cannot starve it: new calls are refused from then on.
-    std::atomic<bool> closing_{false};
 
     std::unique_ptr<MasterClient> master_;
     std::shared_ptr<TransferEngine> engine_;  // config_.engine when shared
