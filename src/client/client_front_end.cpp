@@ -11,6 +11,15 @@ bool SameLength(size_t keys, size_t first, size_t second) {
     return keys == first && keys == second;
 }
 
+// What every key of a batch put gets when the call as a whole is refused
+// (OK when it is not): mismatched vector lengths or replication settings.
+ErrorCode PutBatchRefusal(bool lengths_match, const ReplicateConfig& config) {
+    if (!lengths_match || !ValidateReplicateConfig(config).has_value()) {
+        return ErrorCode::INVALID_PARAMS;
+    }
+    return ErrorCode::OK;
+}
+
 // OK or the ValidateKey refusal of each key, at its position.
 template <typename R>
 std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
@@ -60,9 +69,8 @@ std::vector<Status> ClientFrontEnd::BatchPut(const std::vector<std::string>& key
                                              const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    if (keys.size() != values.size() || !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+    const ErrorCode refused = PutBatchRefusal(keys.size() == values.size(), config);
+    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
     std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
     std::vector<uint64_t> sizes(keys.size(), 0);
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -93,10 +101,9 @@ std::vector<Status> ClientFrontEnd::BatchPutFrom(const std::vector<std::string>&
                                                  const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    if (!SameLength(keys.size(), buffers.size(), sizes.size()) ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+    const ErrorCode refused =
+        PutBatchRefusal(SameLength(keys.size(), buffers.size(), sizes.size()), config);
+    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
     std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
     DoBatchPutFrom(keys, buffers, sizes, config, results);
     return results;
@@ -107,10 +114,9 @@ std::vector<Status> ClientFrontEnd::BatchPutFromMultiBuffers(
     const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    if (!SameLength(keys.size(), buffers.size(), sizes.size()) ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+    const ErrorCode refused =
+        PutBatchRefusal(SameLength(keys.size(), buffers.size(), sizes.size()), config);
+    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
     std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
     for (size_t i = 0; i < keys.size(); ++i) {
         if (results[i].has_value()) results[i] = CheckPieceList(buffers[i], sizes[i]);

@@ -25,6 +25,64 @@
 
 namespace mooncake {
 
+// The backend primitives, called with the client held open. Keys and
+// replication settings are checked; batch vectors have one entry per key.
+// Batch results come in filled with OK or the refusal of each key (a refused
+// key must be left alone). Multi-buffer piece lists are non-empty with one
+// size per buffer. DoRegisterBuffer gets a non-null buffer, DoAllocFromMemPool
+// a non-zero size, the task primitives non-empty targets, source and target.
+// Batch queries get the valid keys only and answer one entry per key.
+// Declared once here: ClientFrontEnd declares them `= 0`, each backend
+// `override`.
+#define MOONCAKE_CLIENT_BACKEND_PRIMITIVES(SUFFIX)                                                 \
+    virtual Status DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size, \
+                         const ReplicateConfig& config) SUFFIX;                                    \
+    virtual void DoBatchPut(const std::vector<std::string>& keys,                                  \
+                            const std::vector<std::vector<ConstBytes>>& values,                    \
+                            const std::vector<uint64_t>& sizes, const ReplicateConfig& config,     \
+                            std::vector<Status>& results) SUFFIX;                                  \
+    virtual Status DoPutFrom(const std::string& key, const void* buffer, size_t size,              \
+                             const ReplicateConfig& config) SUFFIX;                                \
+    virtual void DoBatchPutFrom(const std::vector<std::string>& keys,                              \
+                                const std::vector<const void*>& buffers,                           \
+                                const std::vector<size_t>& sizes, const ReplicateConfig& config,   \
+                                std::vector<Status>& results) SUFFIX;                              \
+    virtual void DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,                  \
+                                            const std::vector<std::vector<const void*>>& buffers,  \
+                                            const std::vector<std::vector<size_t>>& sizes,         \
+                                            const ReplicateConfig& config,                         \
+                                            std::vector<Status>& results) SUFFIX;                  \
+    virtual Result<std::shared_ptr<Buffer>> DoGet(const std::string& key) SUFFIX;                  \
+    virtual void DoBatchGet(const std::vector<std::string>& keys,                                  \
+                            std::vector<Result<std::shared_ptr<Buffer>>>& results) SUFFIX;         \
+    virtual Result<size_t> DoGetInto(const std::string& key, void* buffer, size_t capacity)        \
+        SUFFIX;                                                                                    \
+    virtual void DoBatchGetInto(                                                                   \
+        const std::vector<std::string>& keys, const std::vector<void*>& buffers,                   \
+        const std::vector<size_t>& capacities, std::vector<Result<size_t>>& results) SUFFIX;       \
+    virtual void DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,                  \
+                                            const std::vector<std::vector<void*>>& buffers,        \
+                                            const std::vector<std::vector<size_t>>& sizes,         \
+                                            std::vector<Result<size_t>>& results) SUFFIX;          \
+    virtual Status DoRegisterBuffer(void* buffer, size_t size) SUFFIX;                             \
+    virtual Status DoUnregisterBuffer(void* buffer) SUFFIX;                                        \
+    virtual Result<void*> DoAllocFromMemPool(size_t size) SUFFIX;                                  \
+    virtual Result<bool> DoIsExist(const std::string& key) SUFFIX;                                 \
+    virtual std::vector<Result<bool>> DoBatchIsExist(const std::vector<std::string>& keys) SUFFIX; \
+    virtual Result<uint64_t> DoGetSize(const std::string& key) SUFFIX;                             \
+    virtual Result<std::vector<ReplicaDescriptor>> DoGetReplicaDesc(const std::string& key)        \
+        SUFFIX;                                                                                    \
+    virtual std::vector<Result<std::vector<ReplicaDescriptor>>> DoBatchGetReplicaDesc(             \
+        const std::vector<std::string>& keys) SUFFIX;                                              \
+    virtual Status DoRemove(const std::string& key, bool force) SUFFIX;                            \
+    virtual Result<int64_t> DoRemoveByRegex(const std::string& regex, bool force) SUFFIX;          \
+    virtual Result<int64_t> DoRemoveAll(bool force) SUFFIX;                                        \
+    virtual Result<UUID> DoCreateCopyTask(const std::string& key,                                  \
+                                          const std::vector<std::string>& targets) SUFFIX;         \
+    virtual Result<UUID> DoCreateMoveTask(const std::string& key, const std::string& source,       \
+                                          const std::string& target) SUFFIX;                       \
+    virtual Result<TaskInfo> DoQueryTask(const UUID& task_id) SUFFIX;
+
 class ClientFrontEnd : public Client {
    public:
     Status Put(const std::string& key, std::span<const ConstBytes> parts,
@@ -84,67 +142,7 @@ class ClientFrontEnd : public Client {
     // Not owning when the client was closed already (Close is idempotent).
     std::unique_lock<std::shared_mutex> BeginClose();
 
-    // ---- backend primitives, called with the client held open -------------
-    // Keys and replication settings are checked; batch vectors have one
-    // entry per key. Batch results come in filled with OK or the refusal of
-    // each key (a refused key must be left alone).
-    virtual Status DoPut(const std::string& key, std::span<const ConstBytes> parts,
-                         uint64_t size, const ReplicateConfig& config) = 0;
-    virtual void DoBatchPut(const std::vector<std::string>& keys,
-                            const std::vector<std::vector<ConstBytes>>& values,
-                            const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
-                            std::vector<Status>& results) = 0;
-    virtual Status DoPutFrom(const std::string& key, const void* buffer, size_t size,
-                             const ReplicateConfig& config) = 0;
-    virtual void DoBatchPutFrom(const std::vector<std::string>& keys,
-                                const std::vector<const void*>& buffers,
-                                const std::vector<size_t>& sizes, const ReplicateConfig& config,
-                                std::vector<Status>& results) = 0;
-    // Piece lists are non-empty with one size per buffer.
-    virtual void DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
-                                            const std::vector<std::vector<const void*>>& buffers,
-                                            const std::vector<std::vector<size_t>>& sizes,
-                                            const ReplicateConfig& config,
-                                            std::vector<Status>& results) = 0;
-
-    virtual Result<std::shared_ptr<Buffer>> DoGet(const std::string& key) = 0;
-    virtual void DoBatchGet(const std::vector<std::string>& keys,
-                            std::vector<Result<std::shared_ptr<Buffer>>>& results) = 0;
-    virtual Result<size_t> DoGetInto(const std::string& key, void* buffer, size_t capacity) = 0;
-    virtual void DoBatchGetInto(const std::vector<std::string>& keys,
-                                const std::vector<void*>& buffers,
-                                const std::vector<size_t>& capacities,
-                                std::vector<Result<size_t>>& results) = 0;
-    // Piece lists are non-empty with one size per buffer.
-    virtual void DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
-                                            const std::vector<std::vector<void*>>& buffers,
-                                            const std::vector<std::vector<size_t>>& sizes,
-                                            std::vector<Result<size_t>>& results) = 0;
-
-    // `buffer` is not null.
-    virtual Status DoRegisterBuffer(void* buffer, size_t size) = 0;
-    virtual Status DoUnregisterBuffer(void* buffer) = 0;
-    // `size` is not 0.
-    virtual Result<void*> DoAllocFromMemPool(size_t size) = 0;
-
-    // Batch queries get the valid keys only, and answer one entry each.
-    virtual Result<bool> DoIsExist(const std::string& key) = 0;
-    virtual std::vector<Result<bool>> DoBatchIsExist(const std::vector<std::string>& keys) = 0;
-    virtual Result<uint64_t> DoGetSize(const std::string& key) = 0;
-    virtual Result<std::vector<ReplicaDescriptor>> DoGetReplicaDesc(const std::string& key) = 0;
-    virtual std::vector<Result<std::vector<ReplicaDescriptor>>> DoBatchGetReplicaDesc(
-        const std::vector<std::string>& keys) = 0;
-
-    virtual Status DoRemove(const std::string& key, bool force) = 0;
-    virtual Result<int64_t> DoRemoveByRegex(const std::string& regex, bool force) = 0;
-    virtual Result<int64_t> DoRemoveAll(bool force) = 0;
-
-    // `targets` is not empty; `source` and `target` are not empty.
-    virtual Result<UUID> DoCreateCopyTask(const std::string& key,
-                                          const std::vector<std::string>& targets) = 0;
-    virtual Result<UUID> DoCreateMoveTask(const std::string& key, const std::string& source,
-                                          const std::string& target) = 0;
-    virtual Result<TaskInfo> DoQueryTask(const UUID& task_id) = 0;
+    MOONCAKE_CLIENT_BACKEND_PRIMITIVES(= 0)
 
    private:
     mutable std::shared_mutex lifecycle_mutex_;

@@ -352,8 +352,8 @@ std::vector<Status> DummyClient::PutPlanned(const std::vector<std::string>& keys
     return results;
 }
 
-Status DummyClient::DoPut(const std::string& key, std::span<const ConstBytes> parts,
-                          uint64_t size, const ReplicateConfig& config) {
+Status DummyClient::DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
+                          const ReplicateConfig& config) {
     const std::vector<std::string> keys{key};
     const std::vector<std::vector<ConstBytes>> values(
         1, std::vector<ConstBytes>(parts.begin(), parts.end()));

@@ -79,54 +79,10 @@ class DummyClient final : public ClientFrontEnd {
     explicit DummyClient(const DummyClientConfig& config);
     Status Setup();
 
-    // ---- ClientFrontEnd backend ---------------------------------------------
-    Status DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
-                 const ReplicateConfig& config) override;
-    void DoBatchPut(const std::vector<std::string>& keys,
-                    const std::vector<std::vector<ConstBytes>>& values,
-                    const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
-                    std::vector<Status>& results) override;
-    Status DoPutFrom(const std::string& key, const void* buffer, size_t size,
-                     const ReplicateConfig& config) override;
-    void DoBatchPutFrom(const std::vector<std::string>& keys,
-                        const std::vector<const void*>& buffers, const std::vector<size_t>& sizes,
-                        const ReplicateConfig& config, std::vector<Status>& results) override;
-    void DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
-                                    const std::vector<std::vector<const void*>>& buffers,
-                                    const std::vector<std::vector<size_t>>& sizes,
-                                    const ReplicateConfig& config,
-                                    std::vector<Status>& results) override;
-    Result<std::shared_ptr<Buffer>> DoGet(const std::string& key) override;
-    void DoBatchGet(const std::vector<std::string>& keys,
-                    std::vector<Result<std::shared_ptr<Buffer>>>& results) override;
-    Result<size_t> DoGetInto(const std::string& key, void* buffer, size_t capacity) override;
-    void DoBatchGetInto(const std::vector<std::string>& keys, const std::vector<void*>& buffers,
-                        const std::vector<size_t>& capacities,
-                        std::vector<Result<size_t>>& results) override;
-    void DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
-                                    const std::vector<std::vector<void*>>& buffers,
-                                    const std::vector<std::vector<size_t>>& sizes,
-                                    std::vector<Result<size_t>>& results) override;
     // Memory outside the shared memory may be registered too: its bytes are
-    // staged through the local buffer part (one memcpy).
-    Status DoRegisterBuffer(void* buffer, size_t size) override;
-    Status DoUnregisterBuffer(void* buffer) override;
-    // From the memory pool part, zero copy; held until Close.
-    Result<void*> DoAllocFromMemPool(size_t size) override;
-    Result<bool> DoIsExist(const std::string& key) override;
-    std::vector<Result<bool>> DoBatchIsExist(const std::vector<std::string>& keys) override;
-    Result<uint64_t> DoGetSize(const std::string& key) override;
-    Result<std::vector<ReplicaDescriptor>> DoGetReplicaDesc(const std::string& key) override;
-    std::vector<Result<std::vector<ReplicaDescriptor>>> DoBatchGetReplicaDesc(
-        const std::vector<std::string>& keys) override;
-    Status DoRemove(const std::string& key, bool force) override;
-    Result<int64_t> DoRemoveByRegex(const std::string& regex, bool force) override;
-    Result<int64_t> DoRemoveAll(bool force) override;
-    Result<UUID> DoCreateCopyTask(const std::string& key,
-                                  const std::vector<std::string>& targets) override;
-    Result<UUID> DoCreateMoveTask(const std::string& key, const std::string& source,
-                                  const std::string& target) override;
-    Result<TaskInfo> DoQueryTask(const UUID& task_id) override;
+    // staged through the local buffer part (one memcpy). AllocFromMemPool
+    // memory comes from the memory pool part, zero copy, held until Close.
+    MOONCAKE_CLIENT_BACKEND_PRIMITIVES(override)
 
     // One round trip: checks out a connection (attaching it first when it
     // is new), sends `request`, waits for the answer until the deadline.

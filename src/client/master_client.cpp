@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "client/hot_rpc_client.h"
-#include "common/cluster_auth.h"
 #include "client/master_failover.h"
+#include "common/cluster_auth.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
 #include "rpc/hot_rpc_protocol.h"

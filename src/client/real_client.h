@@ -51,51 +51,7 @@ class RealClient final : public ClientFrontEnd {
     uint64_t local_buffer_used_bytes() const;
 
    private:
-    // ---- ClientFrontEnd backend ---------------------------------------------
-    Status DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
-                 const ReplicateConfig& config) override;
-    void DoBatchPut(const std::vector<std::string>& keys,
-                    const std::vector<std::vector<ConstBytes>>& values,
-                    const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
-                    std::vector<Status>& results) override;
-    Status DoPutFrom(const std::string& key, const void* buffer, size_t size,
-                     const ReplicateConfig& config) override;
-    void DoBatchPutFrom(const std::vector<std::string>& keys,
-                        const std::vector<const void*>& buffers, const std::vector<size_t>& sizes,
-                        const ReplicateConfig& config, std::vector<Status>& results) override;
-    void DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
-                                    const std::vector<std::vector<const void*>>& buffers,
-                                    const std::vector<std::vector<size_t>>& sizes,
-                                    const ReplicateConfig& config,
-                                    std::vector<Status>& results) override;
-    Result<std::shared_ptr<Buffer>> DoGet(const std::string& key) override;
-    void DoBatchGet(const std::vector<std::string>& keys,
-                    std::vector<Result<std::shared_ptr<Buffer>>>& results) override;
-    Result<size_t> DoGetInto(const std::string& key, void* buffer, size_t capacity) override;
-    void DoBatchGetInto(const std::vector<std::string>& keys, const std::vector<void*>& buffers,
-                        const std::vector<size_t>& capacities,
-                        std::vector<Result<size_t>>& results) override;
-    void DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
-                                    const std::vector<std::vector<void*>>& buffers,
-                                    const std::vector<std::vector<size_t>>& sizes,
-                                    std::vector<Result<size_t>>& results) override;
-    Status DoRegisterBuffer(void* buffer, size_t size) override;
-    Status DoUnregisterBuffer(void* buffer) override;
-    Result<void*> DoAllocFromMemPool(size_t size) override;
-    Result<bool> DoIsExist(const std::string& key) override;
-    std::vector<Result<bool>> DoBatchIsExist(const std::vector<std::string>& keys) override;
-    Result<uint64_t> DoGetSize(const std::string& key) override;
-    Result<std::vector<ReplicaDescriptor>> DoGetReplicaDesc(const std::string& key) override;
-    std::vector<Result<std::vector<ReplicaDescriptor>>> DoBatchGetReplicaDesc(
-        const std::vector<std::string>& keys) override;
-    Status DoRemove(const std::string& key, bool force) override;
-    Result<int64_t> DoRemoveByRegex(const std::string& regex, bool force) override;
-    Result<int64_t> DoRemoveAll(bool force) override;
-    Result<UUID> DoCreateCopyTask(const std::string& key,
-                                  const std::vector<std::string>& targets) override;
-    Result<UUID> DoCreateMoveTask(const std::string& key, const std::string& source,
-                                  const std::string& target) override;
-    Result<TaskInfo> DoQueryTask(const UUID& task_id) override;
+    MOONCAKE_CLIENT_BACKEND_PRIMITIVES(override)
 
     // Runs the get pipeline into the destinations of the keys whose result
     // is OK; fills in the sizes read or the errors.

@@ -7,8 +7,7 @@ namespace mooncake {
 std::shared_ptr<SlicedArena> SlicedArena::Create(std::shared_ptr<const void> keep_alive,
                                                  const uint8_t* origin, uint8_t* base,
                                                  uint64_t size) {
-    return std::shared_ptr<SlicedArena>(
-        new SlicedArena(std::move(keep_alive), origin, base, size));
+    return std::shared_ptr<SlicedArena>(new SlicedArena(std::move(keep_alive), origin, base, size));
 }
 
 SlicedArena::SlicedArena(std::shared_ptr<const void> keep_alive, const uint8_t* origin,

@@ -26,8 +26,7 @@ class SlicedArena : public std::enable_shared_from_this<SlicedArena> {
     // and lives as long as `keep_alive` does. Slice offsets count from
     // `origin` (what a process sharing the mapping addresses them by).
     static std::shared_ptr<SlicedArena> Create(std::shared_ptr<const void> keep_alive,
-                                               const uint8_t* origin, uint8_t* base,
-                                               uint64_t size);
+                                               const uint8_t* origin, uint8_t* base, uint64_t size);
     SlicedArena(const SlicedArena&) = delete;
     SlicedArena& operator=(const SlicedArena&) = delete;
 

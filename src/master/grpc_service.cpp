@@ -157,8 +157,8 @@ grpc::Status GrpcMasterService::QuerySegment(Ctx* context, const rpc::QuerySegme
 }
 grpc::Status GrpcMasterService::Ping(Ctx* context, const rpc::PingRequest* request,
                                      rpc::PingResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request,
-                 response, "Ping");
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request, response,
+                 "Ping");
 }
 grpc::Status GrpcMasterService::GetServiceInfo(Ctx* context,
                                                const rpc::GetServiceInfoRequest* request,

@@ -3,8 +3,8 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
-#include "master/admin_endpoints.h"
 #include "ha/leader_election.h"
+#include "master/admin_endpoints.h"
 #include "master/grpc_service.h"
 #include "master/ha_replication.h"
 #include "master/hot_rpc_server.h"

@@ -14,9 +14,9 @@
 
 #include "common/clock.h"
 #include "master/master_config.h"
-#include "rpc/master_types.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 

@@ -17,7 +17,6 @@
 
 namespace mooncake::net {
 
-
 std::string ErrnoText(int error_number) {
     char buffer[256] = {};
     // GNU strerror_r returns the message, which may not live in `buffer`.
@@ -34,7 +33,8 @@ struct AddrInfoDeleter {
 std::expected<UniqueFd, ListenError> BindTcp(const std::string& address, uint16_t port) {
     const std::string where = JoinHostPort(address, port);
     const auto fail = [&where](int error_number, const std::string& reason) {
-        return std::unexpected(ListenError{error_number, "cannot listen on " + where + ": " + reason});
+        return std::unexpected(
+            ListenError{error_number, "cannot listen on " + where + ": " + reason});
     };
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -65,9 +65,9 @@ std::expected<UniqueFd, ListenError> ListenTcp(const std::string& address, uint1
     if (!fd) return fd;
     if (::listen(fd->get(), backlog) != 0) {
         const int error_number = errno;
-        return std::unexpected(ListenError{error_number, "cannot listen on " +
-                                                             JoinHostPort(address, port) + ": " +
-                                                             ErrnoText(error_number)});
+        return std::unexpected(ListenError{
+            error_number,
+            "cannot listen on " + JoinHostPort(address, port) + ": " + ErrnoText(error_number)});
     }
     return fd;
 }
@@ -165,7 +165,6 @@ bool RecvExactUntil(int fd, void* data, size_t size, SteadyDeadline deadline) {
 }
 
 // ---- blocking data sockets ---------------------------------------------------
-
 
 namespace {
 

@@ -121,7 +121,8 @@ bool TcpPipeline::ReceiveHeaders() {
         // Complete a header cut in two.
         const size_t tail = received % wire::kResponseHeaderSize;
         if (tail != 0) {
-            if (!net::RecvAll(connection_.fd(), buffer + received, wire::kResponseHeaderSize - tail)) {
+            if (!net::RecvAll(connection_.fd(), buffer + received,
+                              wire::kResponseHeaderSize - tail)) {
                 return false;
             }
             received += wire::kResponseHeaderSize - tail;

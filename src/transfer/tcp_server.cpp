@@ -137,8 +137,8 @@ void TcpServer::AcceptLoop() {
         if (stopping_.load()) return;
         if (connections_.size() >= kMaxConnections && !EvictIdleLocked()) {
             LOG_EVERY_N(WARNING, 100)
-                << "Transfer engine refuses a connection from " << net::PeerAddress(fd.get()) << ": "
-                << kMaxConnections << " connections open, all busy";
+                << "Transfer engine refuses a connection from " << net::PeerAddress(fd.get())
+                << ": " << kMaxConnections << " connections open, all busy";
             continue;
         }
         net::TuneDataSocket(fd.get(), io_timeout_ms_);
@@ -295,7 +295,8 @@ bool TcpServer::HandleWrite(Connection* connection, const wire::RequestHeader& r
         return Reply(connection, request, refusal);
     }
     // Straight from the socket into the registered memory.
-    if (!net::RecvAll(connection->fd.get(), reinterpret_cast<void*>(request.address), request.length)) {
+    if (!net::RecvAll(connection->fd.get(), reinterpret_cast<void*>(request.address),
+                      request.length)) {
         return false;
     }
     return Reply(connection, request, wire::ReplyStatus::kOk);

@@ -16,8 +16,8 @@
 #include <random>
 #include <thread>
 
-#include "transfer/segment_descriptor.h"
 #include "net/socket_util.h"
+#include "transfer/segment_descriptor.h"
 #include "transfer/transfer_engine_impl.h"
 #include "transfer/wire_protocol.h"
 #include "transfer_test_util.h"
