@@ -14,14 +14,20 @@ add_library(mooncake_rpc STATIC
     ${CMAKE_CURRENT_SOURCE_DIR}/socket_util.cpp)
 target_link_libraries(mooncake_rpc PUBLIC mooncake_proto mooncake_common)
 
+# mooncake_http_listener: the epoll HTTP/1.1 listener, shared by the master's
+#   endpoints and the client HTTP server (src/client/client_http_server.h).
+add_library(mooncake_http_listener STATIC
+    ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/http_parser.cpp)
+set_target_properties(mooncake_http_listener PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_link_libraries(mooncake_http_listener PUBLIC mooncake_rpc mooncake_common)
+
 if(TARGET mooncake_master_core)
     add_library(mooncake_master_server STATIC
         ${CMAKE_CURRENT_SOURCE_DIR}/admin_endpoints.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_parser.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
@@ -32,7 +38,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
     target_link_libraries(mooncake_master_server
-        PUBLIC mooncake_rpc mooncake_master_core mooncake_ha gflags
+        PUBLIC mooncake_rpc mooncake_http_listener mooncake_master_core mooncake_ha gflags
         PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")
