@@ -172,8 +172,7 @@ class Client {
     // Allocates `size` bytes rounded up to kRuntimeSegmentGranularity and
     // mounts them; returns the ids and the size allocated.
     static constexpr uint64_t kRuntimeSegmentGranularity = 16ull << 20;
-    virtual Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(
-        uint64_t size) {
+    virtual Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(uint64_t size) {
         (void)size;
         return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     }

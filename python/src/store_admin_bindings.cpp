@@ -34,9 +34,7 @@ std::string RegexArgument(const py::object& regex_pattern, const py::object& reg
     return std::string(text, static_cast<size_t>(size));
 }
 
-int HealthOf(const ClientPtr& client) {
-    return static_cast<int>(CheckClientHealth(client.get()));
-}
+int HealthOf(const ClientPtr& client) { return static_cast<int>(CheckClientHealth(client.get())); }
 
 void BindRemoveCalls(py::class_<StoreHandle>& store) {
     store

@@ -129,9 +129,8 @@ Status RealClient::Setup() {
         segment_mounted_ = true;
     }
 
-    runtime_segments_ = std::make_unique<RuntimeSegments>(master_.get(), engine_.get(),
-                                                          context_.client_id,
-                                                          context_.segment_name);
+    runtime_segments_ = std::make_unique<RuntimeSegments>(
+        master_.get(), engine_.get(), context_.client_id, context_.segment_name);
     executor_ = std::make_unique<TaskExecutor>(context_);
     heartbeat_ = std::make_unique<Heartbeat>(
         master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),

@@ -92,8 +92,7 @@ class RealClient final : public Client {
 
     Result<std::vector<UUID>> MountFileSegment(const std::string& path, uint64_t size,
                                                uint64_t offset) override;
-    Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(
-        uint64_t size) override;
+    Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(uint64_t size) override;
     Status UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
                                  uint32_t grace_period_seconds) override;
     std::vector<std::pair<std::string, double>> MetricValues() const override;
