@@ -164,11 +164,6 @@ Status CheckSetupOptions(const SetupOptions& options) {
                    << " is outside 1..65535";
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    if (options.enable_client_http_server) {
-        LOG(ERROR) << "setup: enable_client_http_server=True is not supported by this store "
-                      "(use the master's /health and /metrics); set it to False";
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
     if (options.tenant_id != "default") {
         LOG(INFO) << "setup: tenant_id '" << options.tenant_id
                   << "' maps to the default tenant (this master is single-tenant)";

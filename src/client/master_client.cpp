@@ -509,6 +509,10 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
             status =
                 stub->RemoveAll(&context, request.remove_all(), response->mutable_remove_all());
             break;
+        case Body::kBatchReplicaClear:
+            status = stub->BatchReplicaClear(&context, request.batch_replica_clear(),
+                                             response->mutable_batch_replica_clear());
+            break;
         case Body::kGetReplicaListByRegex:
             status = stub->GetReplicaListByRegex(&context, request.get_replica_list_by_regex(),
                                                  response->mutable_get_replica_list_by_regex());
@@ -958,6 +962,21 @@ Result<int64_t> MasterClient::RemoveAll(bool force) {
     const auto& reply = response.remove_all();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
+}
+
+Result<std::vector<std::string>> MasterClient::BatchReplicaClear(
+    const UUID& client_id, const std::vector<std::string>& keys, const std::string& segment_name) {
+    rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a segment name", segment_name));
+    auto* body = request.mutable_batch_replica_clear();
+    ToProto(client_id, body->mutable_client_id());
+    for (const std::string& key : keys) body->add_keys(key);
+    body->set_segment_name(segment_name);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    const auto& reply = response.batch_replica_clear();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return std::vector<std::string>(reply.cleared_keys().begin(), reply.cleared_keys().end());
 }
 
 Result<PingResult> MasterClient::Ping(const UUID& client_id) {

@@ -105,6 +105,10 @@ class MasterClient {
     Status Remove(const std::string& key, bool force = false);
     Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
     Result<int64_t> RemoveAll(bool force = false);
+    // Keys cleared (MasterService::BatchReplicaClear).
+    Result<std::vector<std::string>> BatchReplicaClear(const UUID& client_id,
+                                                       const std::vector<std::string>& keys,
+                                                       const std::string& segment_name);
 
     Result<PingResult> Ping(const UUID& client_id);
 

@@ -118,6 +118,8 @@ Status RealClient::Setup() {
         segment_mounted_ = true;
     }
 
+    runtime_segments_ = std::make_unique<RuntimeSegments>(
+        master_.get(), engine_.get(), context_.client_id, context_.segment_name);
     executor_ = std::make_unique<TaskExecutor>(context_);
     heartbeat_ = std::make_unique<Heartbeat>(
         master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
@@ -138,6 +140,7 @@ Status RealClient::Close() {
     // Threads first: a heartbeat after the unmount would mount it again.
     if (heartbeat_) heartbeat_->Stop();
     if (executor_) executor_->Stop();
+    if (runtime_segments_) runtime_segments_->Stop();
     if (master_ && (segment_mounted_ || heartbeat_)) {
         // Unmounts the segment too, and the master forgets us now rather
         // than expiring us (logged and counted as a crash) after client_ttl.
@@ -157,6 +160,8 @@ Status RealClient::Close() {
         }
         user_buffers_.clear();
     }
+    // The master dropped the runtime segments with the client.
+    if (runtime_segments_) runtime_segments_->ReleaseAll();
     if (engine_ && local_buffer_) (void)engine_->UnregisterLocalMemory(local_buffer_->base());
     // A shared engine outlives the client: give back the segment's memory
     // (an owned engine frees it as it goes).
@@ -189,8 +194,12 @@ Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
 }
 
 std::vector<SegmentInfo> RealClient::MountedSegments() const {
-    if (!context_.has_segment) return {};
-    return {segment_};
+    std::vector<SegmentInfo> segments;
+    if (context_.has_segment) segments.push_back(segment_);
+    if (runtime_segments_) {
+        for (SegmentInfo& extra : runtime_segments_->Active()) segments.push_back(std::move(extra));
+    }
+    return segments;
 }
 
 std::vector<SegmentInfo> RealClient::PrepareRemount() {

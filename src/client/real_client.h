@@ -26,6 +26,7 @@
 #include "client/master_client.h"
 #include "client/put_pipeline.h"
 #include "client/replica_selector.h"
+#include "client/runtime_segments.h"
 #include "client/task_executor.h"
 #include "mooncake/client.h"
 #include "mooncake/transfer_engine.h"
@@ -42,6 +43,15 @@ class RealClient final : public ClientFrontEnd {
 
     Status Close() override;
     std::string GetHostname() const override;
+
+    Result<std::vector<UUID>> MountFileSegment(const std::string& path, uint64_t size,
+                                               uint64_t offset) override;
+    Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(uint64_t size) override;
+    Status UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
+                                 uint32_t grace_period_seconds) override;
+    std::vector<std::pair<std::string, double>> MetricValues() const override;
+    std::vector<std::string> BatchReplicaClear(const std::vector<std::string>& keys,
+                                               const std::string& segment_name) override;
 
     // ---- for tests and tools ----------------------------------------------
     const UUID& client_id() const { return context_.client_id; }
@@ -83,8 +93,10 @@ class RealClient final : public ClientFrontEnd {
     GetPipeline get_pipeline_{context_};
     std::unique_ptr<TaskExecutor> executor_;
     std::unique_ptr<Heartbeat> heartbeat_;
+    // mount_segment and friends (real_client_segments.cpp).
+    std::unique_ptr<RuntimeSegments> runtime_segments_;
 
-    std::mutex memory_mutex_;
+    mutable std::mutex memory_mutex_;
     std::unordered_set<void*> user_buffers_;  // RegisterBuffer; guarded by memory_mutex_
     // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
     std::vector<std::shared_ptr<LocalBufferSlice>> pool_allocations_;

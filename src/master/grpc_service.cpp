@@ -127,6 +127,12 @@ grpc::Status GrpcMasterService::RemoveAll(Ctx* context, const rpc::RemoveAllRequ
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveAll, request,
                  response, "RemoveAll");
 }
+grpc::Status GrpcMasterService::BatchReplicaClear(Ctx* context,
+                                                  const rpc::BatchReplicaClearRequest* request,
+                                                  rpc::BatchReplicaClearResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchReplicaClear,
+                 request, response, "BatchReplicaClear");
+}
 grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountSegment, request,

@@ -54,6 +54,8 @@ class GrpcMasterService final : public rpc::MasterService::Service {
     grpc::Status Remove(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
     grpc::Status RemoveByRegex(Ctx*, const rpc::RegexRequest*, rpc::CountResponse*) override;
     grpc::Status RemoveAll(Ctx*, const rpc::RemoveAllRequest*, rpc::CountResponse*) override;
+    grpc::Status BatchReplicaClear(Ctx*, const rpc::BatchReplicaClearRequest*,
+                                   rpc::BatchReplicaClearResponse*) override;
     grpc::Status MountSegment(Ctx*, const rpc::MountSegmentRequest*, rpc::StatusResponse*) override;
     grpc::Status ReMountSegment(Ctx*, const rpc::ReMountSegmentRequest*,
                                 rpc::StatusResponse*) override;

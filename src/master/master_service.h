@@ -171,6 +171,13 @@ class MasterService {
     // `force` and those under a copy/move; returns how many.
     Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
     int64_t RemoveAll(bool force = false);
+    // Of `keys`, removes the complete objects `client_id` wrote whose lease
+    // has run out and no copy/move holds: whole objects when `segment_name`
+    // is empty, else their complete replicas on that segment (an object left
+    // without a complete replica goes). Returns the keys cleared.
+    std::vector<std::string> BatchReplicaClear(const UUID& client_id,
+                                               const std::vector<std::string>& keys,
+                                               const std::string& segment_name);
 
     // ---- clients ----------------------------------------------------------
     // Keeps the client alive. NEED_REMOUNT when the master does not know it.

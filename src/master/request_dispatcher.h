@@ -78,6 +78,8 @@ class RequestDispatcher {
     void Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response);
     void RemoveByRegex(const rpc::RegexRequest& request, rpc::CountResponse* response);
     void RemoveAll(const rpc::RemoveAllRequest& request, rpc::CountResponse* response);
+    void BatchReplicaClear(const rpc::BatchReplicaClearRequest& request,
+                           rpc::BatchReplicaClearResponse* response);
     void MountSegment(const rpc::MountSegmentRequest& request, rpc::StatusResponse* response);
     void ReMountSegment(const rpc::ReMountSegmentRequest& request, rpc::StatusResponse* response);
     void UnmountSegment(const rpc::UnmountSegmentRequest& request, rpc::StatusResponse* response);

@@ -10,9 +10,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/admin_endpoints.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_parser.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
@@ -23,7 +21,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
     target_link_libraries(mooncake_master_server
-        PUBLIC mooncake_rpc mooncake_master_core mooncake_ha gflags
+        PUBLIC mooncake_rpc mooncake_http_listener mooncake_master_core mooncake_ha gflags
         PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")

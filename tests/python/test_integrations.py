@@ -51,7 +51,6 @@ def test_setup_refuses_what_it_cannot_do(master):
         store.setup(*positional(master), object())
     # No SSD tier: offloading would silently not happen.
     assert store.setup(*positional(master), enable_ssd_offload=True) == INVALID_PARAMS
-    assert store.setup(*positional(master), enable_client_http_server=True) == INVALID_PARAMS
     assert store.setup(*positional(master), client_http_port=0) == INVALID_PARAMS
     assert store.get_hostname() == ""
 

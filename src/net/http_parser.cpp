@@ -1,4 +1,4 @@
-#include "master/http_parser.h"
+#include "net/http_parser.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 
 #include <arpa/inet.h>
 #include <glog/logging.h>
@@ -17,7 +17,7 @@
 #include <unordered_map>
 
 #include "common/net_util.h"
-#include "master/http_parser.h"
+#include "net/http_parser.h"
 #include "net/socket_util.h"
 
 namespace mooncake {
