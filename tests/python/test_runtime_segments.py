@@ -18,7 +18,7 @@ import pytest
 from conftest import MiB, setup_args
 from mooncake.store import ErrorCode, MooncakeDistributedStore
 from mooncake_testing import free_port, unique_key, wait_until
-from test_python_modules import request, start_module, stop_process
+from test_python_modules import request, start_rest_service, stop_process
 
 ID = re.compile(r"^\d+-\d+$")
 
@@ -194,14 +194,7 @@ def test_close_releases_runtime_segments(master_factory, shm_file):
 
 def test_rest_service_segment_routes(master, shm_file):
     pytest.importorskip("aiohttp")
-    port = free_port()
-    env = dict(os.environ, MOONCAKE_MASTER=master.rpc_address,
-               MOONCAKE_TE_META_DATA_SERVER=master.metadata_url,
-               MOONCAKE_LOCAL_HOSTNAME="127.0.0.1", MOONCAKE_GLOBAL_SEGMENT_SIZE="0",
-               MOONCAKE_LOCAL_BUFFER_SIZE="16MB")
-    base = f"http://127.0.0.1:{port}/api"
-    service = start_module("mooncake.mooncake_store_service", ["--port", str(port)], env=env,
-                           ready_url=base + "/exist/probe")
+    service, base = start_rest_service(master, "0")
     shm_name, _ = shm_file(16 * MiB)
     try:
         status, body = request("POST", base + "/mount", {"size": 16 * MiB})
