@@ -84,7 +84,9 @@ Status StoreHandle::SetupDummy(const DummyClientConfig& config) {
 
 void StoreHandle::StartHttpServer(uint16_t port) {
     std::lock_guard lifecycle(lifecycle_mu_);
-    auto server = ClientHttpServer::Start(port, [this] { return client(); });
+    std::shared_ptr<Client> current = client();
+    const std::string hostname = current ? current->GetHostname() : std::string("localhost");
+    auto server = ClientHttpServer::Start(hostname, port, [this] { return client(); });
     if (!server.has_value()) {
         LOG(WARNING) << "setup: the client HTTP server did not start: " << server.error()
                      << " (the store works without it)";

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/net_util.h"
 #include "net/http_listener.h"
 
 namespace mooncake {
@@ -98,7 +99,9 @@ ClientHttpServer::~ClientHttpServer() { listener_->Stop(); }
 uint16_t ClientHttpServer::port() const { return listener_->port(); }
 
 std::expected<std::unique_ptr<ClientHttpServer>, std::string> ClientHttpServer::Start(
-    uint16_t port, ClientSource source) {
+    const std::string& client_hostname, uint16_t port, ClientSource source) {
+    const auto host = ParseHostPort(client_hostname);
+    const bool loopback = host.has_value() && IsLoopbackHost(host->host);
     std::unique_ptr<ClientHttpServer> server(new ClientHttpServer());
     HttpLimits limits;
     limits.max_connections = 256;  // health probes and scrapers, not data
@@ -111,7 +114,8 @@ std::expected<std::unique_ptr<ClientHttpServer>, std::string> ClientHttpServer::
                               [source](const HttpRequest&) { return Metrics(source); });
     server->listener_->Handle("GET", "/metrics/summary",
                               [source](const HttpRequest&) { return Summary(source); });
-    auto started = server->listener_->Start("0.0.0.0", port, "client HTTP port");
+    auto started =
+        server->listener_->Start(loopback ? "127.0.0.1" : "0.0.0.0", port, "client HTTP port");
     if (!started.has_value()) return std::unexpected(started.error());
     return server;
 }

@@ -35,9 +35,11 @@ class ClientHttpServer {
     // The client the server reports on now, or null (not set up, closed).
     using ClientSource = std::function<std::shared_ptr<Client>()>;
 
-    // Binds 0.0.0.0:port (0 picks a free one). The error names the port.
-    static std::expected<std::unique_ptr<ClientHttpServer>, std::string> Start(uint16_t port,
-                                                                               ClientSource source);
+    // Binds port (0 picks a free one) on 127.0.0.1 when the client's
+    // hostname ("host" or "host:port") is a loopback name, else on 0.0.0.0.
+    // The error names the port.
+    static std::expected<std::unique_ptr<ClientHttpServer>, std::string> Start(
+        const std::string& client_hostname, uint16_t port, ClientSource source);
     ~ClientHttpServer();
     ClientHttpServer(const ClientHttpServer&) = delete;
     ClientHttpServer& operator=(const ClientHttpServer&) = delete;

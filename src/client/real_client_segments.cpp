@@ -1,18 +1,15 @@
 // RealClient: segments mounted at runtime and the gauges of /metrics.
 #include <glog/logging.h>
 
+#include "client/client_config_util.h"
 #include "client/real_client.h"
 
 namespace mooncake {
 
-namespace {
-constexpr ErrorCode kClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS;
-}  // namespace
-
 Result<std::vector<UUID>> RealClient::MountFileSegment(const std::string& path, uint64_t size,
                                                        uint64_t offset) {
     auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+    if (!lock.owns_lock()) return Error(kClientClosed);
     if (path.empty()) return Error(ErrorCode::INVALID_PARAMS);
     auto id = runtime_segments_->MountFile(path, size, offset);
     if (!id.has_value()) return Error(id.error());
@@ -21,7 +18,7 @@ Result<std::vector<UUID>> RealClient::MountFileSegment(const std::string& path, 
 
 Result<std::pair<std::vector<UUID>, uint64_t>> RealClient::AllocateAndMountSegment(uint64_t size) {
     auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+    if (!lock.owns_lock()) return Error(kClientClosed);
     constexpr uint64_t kUnit = kRuntimeSegmentGranularity;
     if (size == 0 || size > UINT64_MAX - kUnit) return Error(ErrorCode::INVALID_PARAMS);
     const uint64_t rounded = (size + kUnit - 1) / kUnit * kUnit;
@@ -33,7 +30,7 @@ Result<std::pair<std::vector<UUID>, uint64_t>> RealClient::AllocateAndMountSegme
 Status RealClient::UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
                                          uint32_t grace_period_seconds) {
     auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+    if (!lock.owns_lock()) return Error(kClientClosed);
     return runtime_segments_->Unmount(segment_id, allocated, grace_period_seconds);
 }
 

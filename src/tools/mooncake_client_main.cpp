@@ -238,8 +238,8 @@ int main(int argc, char** argv) {
             owner->Close();
             return mooncake::FailStartup(kProgram, "--http_port must be in 1..65535");
         }
-        auto http = mooncake::ClientHttpServer::Start(static_cast<uint16_t>(FLAGS_http_port),
-                                                      [owner] { return owner; });
+        auto http = mooncake::ClientHttpServer::Start(
+            owner->GetHostname(), static_cast<uint16_t>(FLAGS_http_port), [owner] { return owner; });
         if (http.has_value()) {
             http_server = std::move(*http);
         } else {
