@@ -54,6 +54,7 @@ std::expected<void, std::string> MasterServer::PrepareHa() {
         return election_ != nullptr && election_->MarkFollower(follower, in_sync);
     };
     image_source_ = std::make_unique<ImageSource>(*service_, serving, epoch, marker);
+    image_source_->Start();
     if (ha.enable_ha) {
         dispatcher_->SetServingCheck([this] { return election_ && election_->Serving(); });
     }
@@ -151,6 +152,7 @@ void MasterServer::StopHa() {
     if (snapshot_writer_) snapshot_writer_->Stop();
     if (election_) election_->Stop();
     if (image_follower_) image_follower_->Stop();
+    if (image_source_) image_source_->Stop();
 }
 
 void MasterServer::FillHaMetrics(MasterMetricsSnapshot* snapshot) const {

@@ -29,6 +29,8 @@ void ObjectToProto(const MasterStateImage::Object& object, ha::rpc::ImageObject*
     proto->set_key(object.key);
     proto->set_size(object.size);
     proto->set_soft_pin(object.soft_pin);
+    proto->set_hard_pin(object.hard_pin);
+    proto->set_soft_pin_ttl_ms(object.soft_pin_ttl_ms);
     for (const MasterStateImage::Replica& replica : object.replicas) {
         ha::rpc::ImageReplica* out = proto->add_replicas();
         SetUuid(replica.segment, out->mutable_segment_id());
@@ -37,7 +39,8 @@ void ObjectToProto(const MasterStateImage::Object& object, ha::rpc::ImageObject*
 }
 
 MasterStateImage::Object ObjectFromProto(const ha::rpc::ImageObject& proto) {
-    MasterStateImage::Object object{proto.key(), proto.size(), proto.soft_pin(), {}};
+    MasterStateImage::Object object{
+        proto.key(), proto.size(), proto.soft_pin(), proto.hard_pin(), proto.soft_pin_ttl_ms(), {}};
     object.replicas.reserve(proto.replicas_size());
     for (const ha::rpc::ImageReplica& replica : proto.replicas()) {
         object.replicas.push_back({GetUuid(replica.segment_id()), replica.address()});
@@ -71,16 +74,69 @@ bool WriteAll(int fd, const std::string& bytes) {
     return true;
 }
 
+void SegmentToProto(const MasterStateImage::Segment& segment, ha::rpc::ImageSegment* out) {
+    SetUuid(segment.client, out->mutable_client_id());
+    SetUuid(segment.info.id, out->mutable_segment_id());
+    out->set_name(segment.info.name);
+    out->set_base(segment.info.base);
+    out->set_size(segment.info.size);
+}
+
+MasterStateImage::Segment SegmentFromProto(const ha::rpc::ImageSegment& segment) {
+    return {GetUuid(segment.client_id()), SegmentInfo{GetUuid(segment.segment_id()), segment.name(),
+                                                      segment.base(), segment.size()}};
+}
+
 }  // namespace
+
+void RecordToProto(const ChangeRecord& record, ha::rpc::LogRecord* proto) {
+    if (record.membership) {
+        ha::rpc::Membership* membership = proto->mutable_membership();
+        for (const auto& segment : record.segments) {
+            SegmentToProto(segment, membership->add_segments());
+        }
+        return;
+    }
+    ha::rpc::KeyState* key = proto->mutable_key();
+    key->set_key(record.key);
+    // The key is in KeyState already; not repeated inside.
+    if (record.complete) ObjectToProto(*record.complete, key->mutable_complete());
+    if (record.reserved) ObjectToProto(*record.reserved, key->mutable_reserved());
+    if (record.complete) key->mutable_complete()->clear_key();
+    if (record.reserved) key->mutable_reserved()->clear_key();
+}
+
+Result<ChangeRecord> RecordFromProto(const ha::rpc::LogRecord& proto) {
+    ChangeRecord record;
+    switch (proto.change_case()) {
+        case ha::rpc::LogRecord::kMembership:
+            record.membership = true;
+            for (const auto& segment : proto.membership().segments()) {
+                record.segments.push_back(SegmentFromProto(segment));
+            }
+            return record;
+        case ha::rpc::LogRecord::kKey: {
+            const ha::rpc::KeyState& key = proto.key();
+            record.key = key.key();
+            if (record.key.empty()) return Error(ErrorCode::INVALID_PARAMS);
+            if (key.has_complete()) {
+                record.complete = ObjectFromProto(key.complete());
+                record.complete->key = record.key;
+            }
+            if (key.has_reserved()) {
+                record.reserved = ObjectFromProto(key.reserved());
+                record.reserved->key = record.key;
+            }
+            return record;
+        }
+        default:
+            return Error(ErrorCode::INVALID_PARAMS);
+    }
+}
 
 void ImageToProto(const MasterStateImage& image, ha::rpc::StateImage* proto) {
     for (const MasterStateImage::Segment& segment : image.segments) {
-        ha::rpc::ImageSegment* out = proto->add_segments();
-        SetUuid(segment.client, out->mutable_client_id());
-        SetUuid(segment.info.id, out->mutable_segment_id());
-        out->set_name(segment.info.name);
-        out->set_base(segment.info.base);
-        out->set_size(segment.info.size);
+        SegmentToProto(segment, proto->add_segments());
     }
     proto->mutable_objects()->Reserve(static_cast<int>(image.objects.size()));
     for (const auto& object : image.objects) ObjectToProto(object, proto->add_objects());
@@ -90,9 +146,7 @@ void ImageToProto(const MasterStateImage& image, ha::rpc::StateImage* proto) {
 MasterStateImage ImageFromProto(const ha::rpc::StateImage& proto) {
     MasterStateImage image;
     for (const ha::rpc::ImageSegment& segment : proto.segments()) {
-        image.segments.push_back({GetUuid(segment.client_id()),
-                                  SegmentInfo{GetUuid(segment.segment_id()), segment.name(),
-                                              segment.base(), segment.size()}});
+        image.segments.push_back(SegmentFromProto(segment));
     }
     image.objects.reserve(proto.objects_size());
     for (const auto& object : proto.objects()) image.objects.push_back(ObjectFromProto(object));

@@ -6,12 +6,19 @@
 #include <string>
 
 #include "ha.pb.h"
+#include "master/change_log.h"
 #include "master/master_service.h"
+#include "mooncake/result.h"
 
 namespace mooncake {
 
 void ImageToProto(const MasterStateImage& image, ha::rpc::StateImage* proto);
 MasterStateImage ImageFromProto(const ha::rpc::StateImage& proto);
+
+// Change-log records (master/change_log.h) <-> proto/ha.proto.
+void RecordToProto(const ChangeRecord& record, ha::rpc::LogRecord* proto);
+// INVALID_PARAMS for a record of no kind this build knows.
+Result<ChangeRecord> RecordFromProto(const ha::rpc::LogRecord& proto);
 
 // Snapshot files in `directory`: snapshot-<taken_at_ms>.pb, written to a
 // temporary name, fsynced and renamed, so a crash leaves either the old or
