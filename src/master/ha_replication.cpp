@@ -93,22 +93,31 @@ bool ImageSource::DropFollower(const std::string& name, Follower& follower, uint
     return true;
 }
 
-bool ImageSource::Behind(const Follower& follower, uint64_t version) const {
-    return version - std::min(version, follower.acked) > kMaxLagRecords ||
+bool ImageSource::Behind(const Follower& follower, uint64_t version, uint64_t target) const {
+    return follower.written < target || version - std::min(version, follower.acked) > kMaxLagRecords ||
            log_.MembershipPending(follower.acked);
 }
 
-void ImageSource::Changed() {
+void ImageSource::Changed(bool durable) {
+    uint64_t target = 0;
+    if (durable) {
+        // Records now: the version after this flush covers the caller's
+        // notes (a flush running meanwhile drained them, or this one does).
+        Flush();
+        target = log_.version();
+    }
+    // A start (not durable) does not wake the followers: its records ride
+    // with the next durable change's, or the flusher's tick, so that a put
+    // costs one follower round trip, not two.
     std::unique_lock<std::mutex> lock(mutex_);
-    pending_ = true;
-    changed_.notify_all();
     auto deadline = SteadyClock::now() + ack_timeout_;
     while (true) {
         const auto now = SteadyClock::now();
         const uint64_t version = log_.version();
         bool waiting = false;
         for (auto& [name, follower] : followers_) {
-            if (!follower.in_sync || !Counted(follower, now) || !Behind(follower, version)) {
+            if (!follower.in_sync || !Counted(follower, now) ||
+                !Behind(follower, version, target)) {
                 continue;
             }
             if (now >= deadline && DropFollower(name, follower, version)) continue;
@@ -157,7 +166,7 @@ bool ImageSource::FillDelta(uint64_t have, ha::rpc::StateImage* image) {
 
 ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
                                        uint64_t have_version, std::chrono::milliseconds wait,
-                                       bool full) {
+                                       bool full, std::optional<uint64_t> synced_version) {
     const int64_t my_epoch = epoch_();
     // Versions count per leader: another epoch's number means nothing here.
     const bool same_epoch = epoch == my_epoch && have_version <= log_.version();
@@ -173,9 +182,12 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
         if (need_image) {
             // Holds back the frees from here until it acknowledges the image.
             follower.acked = released_upto_;
+            follower.written = 0;
             follower.counted = true;
         } else {
-            follower.acked = std::max(follower.acked, have);
+            const uint64_t synced = std::min(have, synced_version.value_or(have));
+            follower.acked = std::max(follower.acked, synced);
+            follower.written = std::max(follower.written, have);
             follower.counted = true;
         }
         if (!follower.in_sync && !need_image &&
@@ -207,14 +219,17 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
     uint64_t version = 0;
     ImageToProto(service_.ExportState(&version), &image);
     image.set_version(version);
-    if (need_image && !full) {
+    if (need_image && !full && !synced_version) {
         // A standby that misses this image keeps a copy that is refused at
         // promotion anyway (another epoch, or marked out of sync), so the
-        // frees need not wait for its next fetch. Snapshot files do not
-        // count until written.
+        // frees need not wait for its next fetch. Snapshot files (which
+        // report what is synced) do not count until written.
         std::lock_guard<std::mutex> lock(mutex_);
         Follower& follower = followers_[name];
-        if (follower.counted) follower.acked = std::max(follower.acked, version);
+        if (follower.counted) {
+            follower.acked = std::max(follower.acked, version);
+            follower.written = std::max(follower.written, version);
+        }
     }
     return image;
 }
@@ -392,26 +407,62 @@ void SnapshotWriter::Stop() {
 }
 
 void SnapshotWriter::Run() {
-    uint64_t have = 0;
-    int64_t have_epoch = -1;
-    auto written_at = SteadyClock::now() - interval_;
+    uint64_t have = 0;        // written to the log
+    uint64_t synced = 0;      // synced to disk
+    int64_t have_epoch = -1;  // -1: next fetch is a full image
+    std::optional<SnapshotLog> log;
+    auto written_at = SteadyClock::now();
+    auto synced_at = SteadyClock::now();
     while (!stop_.load()) {
-        // Short polls so that Stop() is quick; the source answers "unchanged"
-        // cheaply.
-        const bool due = SteadyClock::now() - written_at >= interval_;
-        ha::rpc::StateImage image =
-            source_.Fetch(kSnapshotFollower, due ? -1 : have_epoch, have, kLongPoll, /*full=*/true);
-        if (image.unchanged()) continue;
-        if (auto written = WriteSnapshot(directory_, image, retention_); !written) {
-            LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << written.error();
+        // A new image every interval, or when the log outgrew it; between
+        // them, the changes are appended to the image's log.
+        const bool due = !log || SteadyClock::now() - written_at >= interval_ ||
+                         log->bytes() > kMaxLogBytes;
+        const auto wait = log && log->dirty() ? SnapshotLog::kSyncPeriod : kLongPoll;
+        ha::rpc::StateImage reply = source_.Fetch(kSnapshotFollower, due ? -1 : have_epoch, have,
+                                                  wait, /*full=*/false, synced);
+        std::expected<void, std::string> stored;
+        if (reply.delta()) {
+            stored = log->Append(reply);
+        } else if (!reply.unchanged()) {
+            stored = StartImage(reply, &log);
+            if (stored) {
+                written_at = SteadyClock::now();
+                synced = reply.version();
+            }
+        }
+        if (!stored) {
+            LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << stored.error();
+            log.reset();  // start over from an image
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
-        have = image.version();
-        have_epoch = image.epoch();
-        written_at = SteadyClock::now();
-        VLOG(1) << "snapshot: version " << have << ", " << image.objects_size() << " objects";
+        if (!reply.unchanged()) {
+            have = reply.version();
+            have_epoch = reply.epoch();
+        }
+        if (log && log->dirty() && SteadyClock::now() - synced_at >= SnapshotLog::kSyncPeriod) {
+            if (auto done = log->Sync(); !done) {
+                LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << done.error();
+                continue;
+            }
+            synced = have;
+            synced_at = SteadyClock::now();
+        }
     }
+    if (log && log->Sync()) VLOG(1) << "snapshot: log synced at version " << have;
+}
+
+std::expected<void, std::string> SnapshotWriter::StartImage(const ha::rpc::StateImage& image,
+                                                            std::optional<SnapshotLog>* log) {
+    auto path = WriteSnapshot(directory_, image, retention_);
+    if (!path) return std::unexpected(path.error());
+    auto created = SnapshotLog::Create(*path);
+    if (!created) return std::unexpected(created.error());
+    log->emplace(std::move(*created));
+    VLOG(1) << "snapshot: image " << *path << " at version " << image.version() << ", "
+            << image.objects_size() << " objects";
+    return {};
 }
 
 }  // namespace mooncake

@@ -7,14 +7,14 @@
 // holds) and the local SnapshotWriter. A new or lagging follower gets one
 // consistent image (MasterService::ExportState) and records after it.
 //
-// Changes are answered without waiting for the followers, with two limits:
-// a change waits while a follower that keeps up lags by more than
-// kMaxLagRecords records, and mounts and unmounts wait until the followers
-// hold them. What a failover can lose is therefore the last few
-// milliseconds of completed puts and removes, never bytes: space freed on
-// the leader is not reused before every follower holds the change that
-// freed it (the change log's free gate), so an object a follower still
-// lists has its bytes intact.
+// A change that completes something (a put's end, a remove, a mount...) is
+// answered only once every follower that keeps up holds it (group commit:
+// one follower round trip covers every change made meanwhile); the starts
+// of puts, copies and moves wait only while a follower lags by more than
+// kMaxLagRecords records. So a failover loses no answered put, and never
+// bytes: space freed on the leader is not reused before every follower
+// holds the change that freed it (the change log's free gate), so an object
+// a follower still lists has its bytes intact.
 //
 // A follower that stays behind for ack_timeout is dropped from the waits,
 // after being marked out of sync where its successor will look (an etcd key
@@ -30,6 +30,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,7 @@
 #include "ha.grpc.pb.h"
 #include "master/change_log.h"
 #include "master/master_service.h"
+#include "master/snapshot_log.h"
 
 namespace mooncake {
 
@@ -72,23 +74,30 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     void Start();
     void Stop();
 
-    // The change hook, after every changing call: wakes the followers;
-    // waits only while a follower lags too far or a mount/unmount is not
-    // held by every follower yet.
-    void Changed();
+    // The change hook, after every changing call: wakes the followers and
+    // waits while a follower lags too far or a mount/unmount is not held by
+    // every follower yet; `durable`: until every follower holds this change.
+    void Changed(bool durable);
 
     grpc::Status FetchState(grpc::ServerContext* context, const ha::rpc::FetchStateRequest* request,
                             ha::rpc::StateImage* image) override;
     // The same for a follower in this process. `full`: images only.
+    // `synced_version`: what the follower holds durably (the free gate
+    // waits for it), when less than `have_version` (which answers changes).
     ha::rpc::StateImage Fetch(const std::string& follower, int64_t epoch, uint64_t have_version,
-                              std::chrono::milliseconds wait, bool full = false);
+                              std::chrono::milliseconds wait, bool full = false,
+                              std::optional<uint64_t> synced_version = std::nullopt);
 
     ReplicationStats Stats() const;
 
    private:
     struct Follower {
-        // The version it holds (or the image being sent to it).
+        // The version it holds durably (or the image being sent to it):
+        // space its copy may name is held back until then.
         uint64_t acked = 0;
+        // The version it holds, perhaps not durably yet (a snapshot log
+        // written, not yet synced): durable changes wait for it.
+        uint64_t written = 0;
         // Holds back the space its copy may still name (it has been sent
         // an image or acknowledged records of this leader).
         bool counted = false;
@@ -104,8 +113,9 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     // Drops a follower that missed `version` from the waits, once its mark
     // is durable; false when the mark could not be written (keep waiting).
     bool DropFollower(const std::string& name, Follower& follower, uint64_t version);
-    // Does follower `follower` make a change wait now?
-    bool Behind(const Follower& follower, uint64_t version) const;
+    // Does follower `follower` make a change wait now? `target`: the
+    // version a durable change needs it to hold (0: none).
+    bool Behind(const Follower& follower, uint64_t version, uint64_t target) const;
     // Gives back the held space every counted follower covers.
     void ReleaseFrees();
     // Turns pending notes into records (if another flush has not).
@@ -173,7 +183,13 @@ class SnapshotWriter {
     void Stop();
 
    private:
+    // A log outgrowing this is folded into a new image.
+    static constexpr uint64_t kMaxLogBytes = 256ull << 20;
+
     void Run();
+    // Writes a full image and opens its (empty) log.
+    std::expected<void, std::string> StartImage(const ha::rpc::StateImage& image,
+                                                std::optional<SnapshotLog>* log);
 
     ImageSource& source_;
     const std::string directory_;

@@ -58,7 +58,7 @@ std::expected<void, std::string> MasterServer::PrepareHa() {
     if (ha.enable_ha) {
         dispatcher_->SetServingCheck([this] { return election_ && election_->Serving(); });
     }
-    dispatcher_->SetChangeHook([this] { image_source_->Changed(); });
+    dispatcher_->SetChangeHook([this](bool durable) { image_source_->Changed(durable); });
     return {};
 }
 

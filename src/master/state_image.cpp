@@ -1,5 +1,7 @@
 #include "master/state_image.h"
 
+#include "master/snapshot_log.h"
+
 #include <fcntl.h>
 #include <glog/logging.h>
 #include <unistd.h>
@@ -154,8 +156,9 @@ MasterStateImage ImageFromProto(const ha::rpc::StateImage& proto) {
     return image;
 }
 
-std::expected<void, std::string> WriteSnapshot(const std::string& directory,
-                                               const ha::rpc::StateImage& image, int retention) {
+std::expected<std::string, std::string> WriteSnapshot(const std::string& directory,
+                                                      const ha::rpc::StateImage& image,
+                                                      int retention) {
     std::error_code error;
     fs::create_directories(directory, error);
     if (error) return std::unexpected("cannot create " + directory + ": " + error.message());
@@ -180,9 +183,39 @@ std::expected<void, std::string> WriteSnapshot(const std::string& directory,
     const std::vector<fs::path> files = SnapshotFiles(directory);
     for (size_t i = static_cast<size_t>(std::max(retention, 1)); i < files.size(); ++i) {
         fs::remove(files[i], error);
+        fs::remove(SnapshotLog::PathFor(files[i].string()), error);
     }
-    return {};
+    return final_path.string();
 }
+
+namespace {
+
+// The image at `path` with the changes of its log applied.
+ha::rpc::StateImage WithLog(const std::string& path, ha::rpc::StateImage image) {
+    ShadowState shadow;
+    bool changed = false;
+    uint64_t version = image.version();
+    shadow.Reset(ImageFromProto(image));
+    const size_t frames =
+        SnapshotLog::Replay(SnapshotLog::PathFor(path), [&](const ha::rpc::StateImage& delta) {
+            if (!delta.delta() || delta.epoch() != image.epoch()) return;
+            for (const ha::rpc::LogRecord& proto : delta.records()) {
+                if (auto record = RecordFromProto(proto)) shadow.Apply(*record);
+            }
+            version = delta.version();
+            changed = true;
+        });
+    if (!changed) return image;
+    ha::rpc::StateImage merged;
+    ImageToProto(shadow.ToImage(), &merged);
+    merged.set_version(version);
+    merged.set_epoch(image.epoch());
+    merged.set_taken_at_ms(image.taken_at_ms());
+    LOG(INFO) << "snapshot " << path << ": applied " << frames << " change frames of its log";
+    return merged;
+}
+
+}  // namespace
 
 std::expected<ha::rpc::StateImage, std::string> ReadLatestSnapshot(const std::string& directory) {
     const std::vector<fs::path> files = SnapshotFiles(directory);
@@ -190,7 +223,7 @@ std::expected<ha::rpc::StateImage, std::string> ReadLatestSnapshot(const std::st
     for (const fs::path& path : files) {
         std::ifstream in(path, std::ios::binary);
         ha::rpc::StateImage image;
-        if (in && image.ParseFromIstream(&in)) return image;
+        if (in && image.ParseFromIstream(&in)) return WithLog(path.string(), std::move(image));
         LOG(WARNING) << "snapshot " << path << " is unreadable; trying an older one";
     }
     return std::unexpected("no readable snapshot in " + directory);

@@ -4,12 +4,18 @@
 // the standby holds the change that freed it.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "master/change_log.h"
 #include "master/ha_replication.h"
 #include "master/master_service.h"
+#include "master/snapshot_log.h"
 #include "master/state_image.h"
 
 namespace mooncake {
@@ -75,13 +81,13 @@ class HaLogSourceTest : public ::testing::Test {
         client_ = UUID::Generate();
         segment_ = SegmentInfo{UUID::Generate(), "h:1", 1ull << 32, 256 * kKiB};
         ASSERT_TRUE(leader_->MountSegment(client_, segment_).has_value());
-        source_->Changed();
+        source_->Changed(false);
     }
     bool Put(const std::string& key, uint64_t size) {
         if (!leader_->PutStart(client_, key, size, {}).has_value()) return false;
-        source_->Changed();
+        source_->Changed(false);
         const bool ok = leader_->PutEnd(client_, key).has_value();
-        source_->Changed();
+        source_->Changed(false);  // durable waits: the tests below
         return ok;
     }
     // One fetch of the standby "s", applied to `shadow_`.
@@ -115,7 +121,7 @@ TEST_F(HaLogSourceTest, StandbyCatchesUpFromAnImageThenFollowsByRecords) {
     EXPECT_FALSE(first.delta());
     EXPECT_EQ(first.objects_size(), 10);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(leader_->Remove("a" + std::to_string(i), false));
-    source_->Changed();
+    source_->Changed(false);
     ASSERT_TRUE(Put("b", 4 * kKiB));
     ha::rpc::StateImage next = Follow();
     EXPECT_TRUE(next.delta());
@@ -138,7 +144,7 @@ TEST_F(HaLogSourceTest, SpaceIsReusedOnlyAfterTheStandbyHoldsTheRemove) {
     Follow();  // image: the standby is counted from here
     Follow();  // acknowledges it
     ASSERT_TRUE(leader_->Remove("big", false).has_value());
-    source_->Changed();
+    source_->Changed(false);
     leader_->FlushChanges();
     // The standby has not fetched the remove: the space stays held.
     EXPECT_FALSE(leader_->PutStart(client_, "next", 256 * kKiB, {}).has_value());
@@ -147,6 +153,78 @@ TEST_F(HaLogSourceTest, SpaceIsReusedOnlyAfterTheStandbyHoldsTheRemove) {
     EXPECT_FALSE(leader_->PutStart(client_, "next", 256 * kKiB, {}).has_value());
     Follow();  // acknowledges it
     EXPECT_TRUE(leader_->PutStart(client_, "next", 256 * kKiB, {}).has_value());
+}
+
+TEST_F(HaLogSourceTest, DurableChangeIsAnsweredOnlyOnceTheStandbyHoldsIt) {
+    ASSERT_TRUE(Put("first", 4 * kKiB));
+    Follow();  // image
+    Follow();  // acknowledged: the standby counts from here
+    ASSERT_TRUE(leader_->PutStart(client_, "second", 4 * kKiB, {}).has_value());
+    source_->Changed(false);  // a start does not wait
+    ASSERT_TRUE(leader_->PutEnd(client_, "second").has_value());
+    std::atomic<bool> answered{false};
+    std::thread change([&] {
+        source_->Changed(true);
+        answered = true;
+    });
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_FALSE(answered.load()) << "answered before the standby fetched the change";
+    Follow();  // gets the records
+    EXPECT_EQ(ObjectsInCopy(), 2u);
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_FALSE(answered.load()) << "answered before the standby acknowledged the change";
+    Follow();  // acknowledges them
+    change.join();
+    EXPECT_TRUE(answered.load());
+}
+
+TEST_F(HaLogSourceTest, SilentStandbyIsMarkedOutOfSyncThenNotWaitedFor) {
+    std::vector<std::pair<std::string, bool>> marks;
+    source_ = std::make_unique<ImageSource>(
+        *leader_, [] { return true; }, [] { return int64_t{7}; },
+        [&](const std::string& name, bool in_sync) {
+            marks.emplace_back(name, in_sync);
+            return true;
+        },
+        milliseconds(100));
+    ASSERT_TRUE(Put("first", 4 * kKiB));
+    Follow();
+    Follow();
+    ASSERT_TRUE(Put("second", 4 * kKiB));
+    source_->Changed(true);  // waits ack_timeout, then drops "s"
+    ASSERT_EQ(marks.size(), 1u);
+    EXPECT_EQ(marks[0], std::make_pair(std::string("s"), false));
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(Put("third", 4 * kKiB));
+    source_->Changed(true);  // "s" is no longer waited for
+    EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(100));
+}
+
+TEST_F(HaLogSourceTest, SnapshotLogReplaysWholeFramesAndStopsAtATornOne) {
+    const std::string directory = ::testing::TempDir() + "/snapshot-log-" + UUID::Generate().ToString();
+    ASSERT_TRUE(Put("a", 4 * kKiB));
+    ha::rpc::StateImage image = Follow();
+    auto path = WriteSnapshot(directory, image, 2);
+    ASSERT_TRUE(path.has_value()) << path.error();
+    auto log = SnapshotLog::Create(*path);
+    ASSERT_TRUE(log.has_value()) << log.error();
+    ASSERT_TRUE(Put("b", 4 * kKiB));
+    ASSERT_TRUE(log->Append(Follow()).has_value());
+    ASSERT_TRUE(Put("c", 4 * kKiB));
+    ASSERT_TRUE(log->Append(Follow()).has_value());
+    ASSERT_TRUE(log->Sync().has_value());
+    auto restored = ReadLatestSnapshot(directory);
+    ASSERT_TRUE(restored.has_value());
+    EXPECT_EQ(restored->objects_size(), 3);
+    EXPECT_EQ(restored->version(), version_);
+    // A torn last frame (a crash mid-append) is ignored, the frames before
+    // it are kept.
+    const std::string log_path = SnapshotLog::PathFor(*path);
+    std::filesystem::resize_file(log_path, std::filesystem::file_size(log_path) - 3);
+    restored = ReadLatestSnapshot(directory);
+    ASSERT_TRUE(restored.has_value());
+    EXPECT_EQ(restored->objects_size(), 2);
+    std::filesystem::remove_all(directory);
 }
 
 }  // namespace
