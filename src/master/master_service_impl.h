@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "master/change_log.h"
 #include "master/client_registry.h"
 #include "master/deferred_free_list.h"
 #include "master/eviction.h"
@@ -118,6 +119,13 @@ class MasterServiceImpl {
     MasterStateImage ExportState();
     Result<ImportStats> ImportState(const MasterStateImage& image);
 
+    // Change log (master_service_state.cpp).
+    ChangeLog& EnableChangeLog();
+    ChangeLog* change_log() { return log_.get(); }
+    uint64_t FlushChanges();
+    MasterStateImage ExportState(uint64_t* version);
+    void ReleaseHeldFrees(uint64_t acked);
+
    private:
     struct Counters {
         std::atomic<uint64_t> put_starts{0};
@@ -138,6 +146,14 @@ class MasterServiceImpl {
         // hold the object if it were emptier).
         bool eviction_may_help = false;
     };
+
+    // HA: a change made through an ObjectMeta reference (change_log.h).
+    void NoteKey(std::string_view key) {
+        if (log_) log_->NoteKey(key);
+    }
+    // The state of `keys` (and the mounted segments) for the change log.
+    std::vector<ChangeRecord> DescribeChanges(const std::vector<std::string>& keys,
+                                              bool membership);
 
     static bool IsValidKey(const std::string& key) {
         return !key.empty() && key.size() <= kMaxKeyLength;
@@ -215,6 +231,7 @@ class MasterServiceImpl {
     ReplicationOps ops_;
     Evictor evictor_;
     Counters counters_;
+    std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 
     std::mutex membership_mutex_;
     // Re-mounted segments and when their allocation fence may be lifted:
