@@ -468,6 +468,7 @@ void RequestDispatcher::GetServiceInfo(const rpc::GetServiceInfoRequest& /*reque
     response->set_default_kv_lease_ttl_ms(config.default_kv_lease_ttl_ms);
     response->set_client_ttl_sec(config.client_ttl_sec);
     response->set_cluster_id(config.cluster_id);
+    response->set_replicates_commits(identity_.replicates_commits);
 }
 
 // ---- copy / move tasks --------------------------------------------------------

@@ -29,6 +29,7 @@ struct ServerIdentity {
     std::string version;
     UUID instance_id;
     uint16_t hot_rpc_port = 0;  // 0 when the hot path is disabled
+    bool replicates_commits = false;  // HA or snapshots (docs/ha.md)
 };
 
 class RequestDispatcher {
