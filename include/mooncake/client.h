@@ -128,6 +128,19 @@ class Client {
     virtual std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
         const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
         const std::vector<std::vector<size_t>>& sizes) = 0;
+    // Range reads, shaped [buffer][key][range]: copies sizes[b][k][r] bytes
+    // of object keys[b][k] from byte src_offsets[b][k][r] to
+    // buffers[b] + dst_offsets[b][k][r] (registered memory). Each range gets
+    // the bytes copied or its error: INVALID_PARAMS for lists of different
+    // lengths, a null or unregistered destination, or a range beyond the
+    // object.
+    using RangeOffsets = std::vector<std::vector<std::vector<uint64_t>>>;
+    using RangeResults = std::vector<std::vector<std::vector<Result<size_t>>>>;
+    virtual RangeResults GetIntoRanges(const std::vector<void*>& buffers,
+                                       const std::vector<std::vector<std::string>>& keys,
+                                       const RangeOffsets& dst_offsets,
+                                       const RangeOffsets& src_offsets,
+                                       const RangeOffsets& sizes) = 0;
 
     // ---- memory ----------------------------------------------------------
     virtual Status RegisterBuffer(void* buffer, size_t size) = 0;

@@ -473,6 +473,41 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
             },
             py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"))
         .def(
+            "get_into_ranges",
+            [](StoreHandle& self, const std::vector<uintptr_t>& buffer_ptrs,
+               const std::vector<std::vector<std::string>>& all_keys,
+               const Client::RangeOffsets& all_dst_offsets,
+               const Client::RangeOffsets& all_src_offsets, const Client::RangeOffsets& all_sizes)
+                -> std::vector<std::vector<std::vector<int64_t>>> {
+                using Codes = std::vector<std::vector<std::vector<int64_t>>>;
+                ClientPtr client = self.client();
+                if (!client) {
+                    Codes codes(buffer_ptrs.size());
+                    for (size_t b = 0; b < codes.size() && b < all_sizes.size(); ++b) {
+                        for (const auto& ranges : all_sizes[b]) {
+                            codes[b].emplace_back(ranges.size(), kNotSetUp);
+                        }
+                    }
+                    return codes;
+                }
+                Client::RangeResults results;
+                {
+                    py::gil_scoped_release release;
+                    results = client->GetIntoRanges(MutablePointers(buffer_ptrs), all_keys,
+                                                    all_dst_offsets, all_src_offsets, all_sizes);
+                }
+                Codes codes(results.size());
+                for (size_t b = 0; b < results.size(); ++b) {
+                    for (const auto& key_results : results[b]) {
+                        codes[b].push_back(SizesToInts(key_results));
+                    }
+                }
+                return codes;
+            },
+            py::arg("buffer_ptrs"), py::arg("all_keys"), py::arg("all_dst_offsets"),
+            py::arg("all_src_offsets"), py::arg("all_sizes"),
+            "Range reads shaped [buffer][key][range]: bytes copied or a negative code per range.")
+        .def(
             "batch_put_from_multi_buffers",
             [](StoreHandle& self, const std::vector<std::string>& keys,
                const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,

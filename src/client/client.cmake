@@ -14,6 +14,7 @@ endif()
 add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/client_config_util.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_front_end.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/client_range_reads.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_memory.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp

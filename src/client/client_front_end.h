@@ -110,6 +110,11 @@ class ClientFrontEnd : public Client {
     std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
         const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
         const std::vector<std::vector<size_t>>& sizes) final;
+    // client_range_reads.cpp
+    RangeResults GetIntoRanges(const std::vector<void*>& buffers,
+                               const std::vector<std::vector<std::string>>& keys,
+                               const RangeOffsets& dst_offsets, const RangeOffsets& src_offsets,
+                               const RangeOffsets& sizes) final;
 
     Status RegisterBuffer(void* buffer, size_t size) final;
     Status UnregisterBuffer(void* buffer) final;
@@ -134,6 +139,10 @@ class ClientFrontEnd : public Client {
 
    protected:
     ClientFrontEnd() = default;
+
+    // True when [buffer, buffer + size) is memory the caller may have the
+    // client write into (registered, or the dummy's shared memory).
+    virtual bool IsCallerMemory(const void* buffer, size_t size) const = 0;
 
     // Shared lock on the lifecycle; not owning when the client is closed or
     // closing.

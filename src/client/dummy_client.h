@@ -131,6 +131,10 @@ class DummyClient final : public ClientFrontEnd {
     bool IsRegisteredRange(const void* buffer, size_t size) const {
         return registered_.Contains(reinterpret_cast<uintptr_t>(buffer), size);
     }
+    bool IsCallerMemory(const void* buffer, size_t size) const override {
+        return (memory_ != nullptr && memory_->Contains(buffer, size)) ||
+               IsRegisteredRange(buffer, size);
+    }
     // Keeps the slices of a call of unknown outcome from being reused.
     void Quarantine(std::vector<ItemPlan>& plans);
     void ReleaseQuarantine();

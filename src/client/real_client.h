@@ -74,6 +74,9 @@ class RealClient final : public ClientFrontEnd {
     // INVALID_PARAMS unless [address, address + size) is non-empty and lies
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;
+    bool IsCallerMemory(const void* buffer, size_t size) const override {
+        return engine_ != nullptr && engine_->IsRegistered(buffer, size);
+    }
     std::vector<SegmentInfo> MountedSegments() const;
     // On the heartbeat thread when the master asks for a re-mount: publishes
     // the engine's descriptor again, returns the segments to mount.
