@@ -4,8 +4,12 @@ against baselines measured in the same run:
 - same host: engine writes into the peer's managed (shared-memory) buffer
   vs a single-thread memcpy of the same block size in this process;
 - TCP: engine writes into the peer's plain registered memory (reached over
-  TCP on loopback) vs a plain TCP stream (sendall -> recv_into) between two
-  processes.
+  TCP on loopback) vs plain TCP between two processes: a stream (sendall ->
+  recv_into, back to back) and a request/response exchange (each block
+  answered with 32 bytes, which a synchronous write must wait for: the
+  loopback round trip it pays is in this baseline too).
+
+Every measurement cycles through a 64 MiB working set on both ends.
 
     .venv/bin/python bench/python/engine_bench.py [--seconds 1.0] [--sizes 64K,1M,16M]
 
@@ -30,6 +34,8 @@ MiB = 1024 * 1024
 # neither memcpy nor the engine (as bench/transfer_bench does).
 WORKING_SET = 64 * MiB
 UNITS = {"K": 1024, "M": MiB, "G": 1024 * MiB}
+# The reply of the request/response baseline (the engine's reply header is 32 bytes).
+REPLY_BYTES = 32
 
 
 def parse_size(text):
@@ -55,17 +61,29 @@ def run_target(buffer_bytes):
     sys.stdin.readline()  # until the parent closes stdin
 
 
-def run_sink(block):
+def run_sink(block, reply):
+    """Receives `block`-byte messages into a working set; with `reply`,
+    answers each with a 32-byte message (what a synchronous write waits for)."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         print(server.getsockname()[1], flush=True)
         connection, _ = server.accept()
-        buffer = bytearray(block)
-        view = memoryview(buffer)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        size = max(WORKING_SET, block)
+        view = memoryview(bytearray(size))
+        slots = size // block
+        answer = bytes(REPLY_BYTES)
+        count = 0
         with connection:
-            while connection.recv_into(view):
-                pass
+            while True:
+                offset = (count % slots) * block
+                count += 1
+                if connection.recv_into(view[offset:offset + block], block,
+                                        socket.MSG_WAITALL) < block:
+                    return
+                if reply:
+                    connection.sendall(answer)
 
 
 # ---------------------------------------------------------------------------
@@ -97,14 +115,27 @@ def memcpy_rate(block, seconds, repeats):
                      seconds, repeats)
 
 
-def tcp_stream_rate(block, seconds, repeats):
-    sink = subprocess.Popen([sys.executable, __file__, "--sink", str(block)],
-                            stdout=subprocess.PIPE, text=True)
+def tcp_rate(block, seconds, repeats, reply):
+    """A plain TCP connection to a sink process, the block cycling through a
+    working set on both sides. Without `reply` a stream (sendall after
+    sendall); with it, every block waits for the sink's 32-byte answer."""
+    flags = ["--sink", str(block)] + (["--reply"] if reply else [])
+    sink = subprocess.Popen([sys.executable, __file__] + flags, stdout=subprocess.PIPE, text=True)
     try:
         port = int(sink.stdout.readline())
         with socket.create_connection(("127.0.0.1", port)) as connection:
-            payload = memoryview(bytearray(os.urandom(1024)) * (block // 1024 or 1))[:block]
-            rate = best_rate(lambda _: connection.sendall(payload), block, seconds, repeats)
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            size = max(WORKING_SET, block)
+            source = memoryview(bytearray(os.urandom(1024)) * (size // 1024))
+            answer = bytearray(REPLY_BYTES)
+
+            def step(offset):
+                connection.sendall(source[offset:offset + block])
+                if reply and connection.recv_into(answer, REPLY_BYTES,
+                                                  socket.MSG_WAITALL) < REPLY_BYTES:
+                    raise RuntimeError("the sink closed the connection")
+
+            rate = best_rate(step, block, seconds, repeats)
         return rate
     finally:
         sink.wait(timeout=30)
@@ -126,11 +157,12 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--target", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--reply", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.target:
         return run_target(args.target)
     if args.sink:
-        return run_sink(args.sink)
+        return run_sink(args.sink, args.reply)
 
     from mooncake.engine import TransferEngine
     sizes = [parse_size(size) for size in args.sizes.split(",")]
@@ -145,24 +177,28 @@ def main():
 
     results = []
     print(f"{'block':>8} {'memcpy':>9} {'engine shm':>11} {'ratio':>6}   "
-          f"{'tcp stream':>10} {'engine tcp':>10} {'ratio':>6}   (GB/s)")
+          f"{'tcp stream':>10} {'tcp req/rep':>11} {'engine tcp':>10} {'/stream':>7} "
+          f"{'/req-rep':>8}   (GB/s)")
     for block in sizes:
         row = {
             "block": block,
             "memcpy": memcpy_rate(block, args.seconds, args.repeats),
             "engine_shm": engine_rate(engine, hello["name"], hello["managed"], local, block,
                                       args.seconds, args.repeats),
-            "tcp_stream": tcp_stream_rate(block, args.seconds, args.repeats),
+            "tcp_stream": tcp_rate(block, args.seconds, args.repeats, reply=False),
+            "tcp_request_reply": tcp_rate(block, args.seconds, args.repeats, reply=True),
             "engine_tcp": engine_rate(engine, hello["name"], hello["plain"], local, block,
                                       args.seconds, args.repeats),
         }
         assert engine._routed_requests("shm") > 0 and engine._routed_requests("tcp") > 0
         row["shm_ratio"] = row["engine_shm"] / row["memcpy"]
         row["tcp_ratio"] = row["engine_tcp"] / row["tcp_stream"]
+        row["tcp_rr_ratio"] = row["engine_tcp"] / row["tcp_request_reply"]
         results.append(row)
         print(f"{block // 1024:>7}K {row['memcpy'] / 1e9:>9.2f} {row['engine_shm'] / 1e9:>11.2f} "
               f"{row['shm_ratio']:>6.0%}   {row['tcp_stream'] / 1e9:>10.2f} "
-              f"{row['engine_tcp'] / 1e9:>10.2f} {row['tcp_ratio']:>6.0%}", flush=True)
+              f"{row['tcp_request_reply'] / 1e9:>11.2f} {row['engine_tcp'] / 1e9:>10.2f} "
+              f"{row['tcp_ratio']:>7.0%} {row['tcp_rr_ratio']:>8.0%}", flush=True)
     target.stdin.close()
     target.wait(timeout=30)
     if args.json:

@@ -27,7 +27,8 @@ class TransferEngine;
 struct ClientConfig {
     // "host" (port picked from 12300-14300) or "host:port".
     std::string local_hostname;
-    // "http://host:8080/metadata" or "P2PHANDSHAKE".
+    // "http://host:8080/metadata", "etcd://host:2379[;host:2379...]" or
+    // "P2PHANDSHAKE".
     std::string metadata_server;
     uint64_t global_segment_size = 16ull << 20;  // 0: contributes no memory
     uint64_t local_buffer_size = 1ull << 30;     // 0: puts and gets fail

@@ -22,8 +22,9 @@ struct TransferEngineConfig {
     // Loopback names bind and advertise 127.0.0.1.
     std::string local_hostname;
     // "http://host:port/metadata" (an HTTP metadata server, such as the one
-    // embedded in mooncake_master) or "P2PHANDSHAKE" (no metadata server:
-    // descriptors are fetched from the peer's own endpoint).
+    // embedded in mooncake_master), "etcd://host:port[;host:port...]" (etcd
+    // v3) or "P2PHANDSHAKE" (no metadata server: descriptors are fetched
+    // from the peer's own endpoint).
     std::string metadata_server = "P2PHANDSHAKE";
     // "tcp" or "rdma". MC_FORCE_TCP=true turns rdma into tcp.
     std::string protocol = "tcp";

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "common/net_util.h"
+#include "transfer/metadata_client.h"
 
 namespace mooncake::python {
 
@@ -42,8 +43,7 @@ PyTransferEngine::PyTransferEngine() : timeout_(TimeoutFromEnv()) {}
 int PyTransferEngine::Initialize(const std::string& local_hostname,
                                  const std::string& metadata_server, const std::string& protocol,
                                  const std::string& device_name) {
-    // A bare "host:port" meant etcd in the reference: kept so, and refused
-    // below with a clear message rather than guessed.
+    // A bare "host:port" means etcd, as in the reference.
     return InitializeExt(local_hostname, metadata_server, protocol, device_name, "etcd");
 }
 
@@ -56,10 +56,11 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
         connection = metadata_type + "://" + metadata_server;
     }
     const bool p2p = connection == kP2PHandshake;
-    if (!p2p && !connection.starts_with("http://")) {
+    if (!p2p && !IsMetadataServerUrl(connection)) {
         LOG(ERROR) << "TransferEngine.initialize: metadata server '" << connection
-                   << "' is not supported; use P2PHANDSHAKE or an http:// metadata server "
-                      "(mooncake_master's embedded one or mooncake_http_metadata_server)";
+                   << "' is not supported; use P2PHANDSHAKE, etcd://host:port[;host:port] or "
+                      "an http:// metadata server (mooncake_master's embedded one or "
+                      "mooncake_http_metadata_server)";
         return -1;
     }
     TransferEngineConfig config{

@@ -7,6 +7,7 @@
 
 #include "common/net_util.h"
 #include "ha/leader_resolver.h"
+#include "transfer/metadata_client.h"
 
 namespace mooncake {
 
@@ -28,11 +29,9 @@ Status ValidateClientConfig(const ClientConfig& config) {
     if (!ParseHostPort(config.local_hostname).has_value()) {
         return Refuse("local_hostname", config.local_hostname, "is not 'host' or 'host:port'");
     }
-    if (config.metadata_server != kP2PHandshake &&
-        !(config.metadata_server.starts_with("http://") &&
-          config.metadata_server.size() > std::string_view("http://").size())) {
+    if (config.metadata_server != kP2PHandshake && !IsMetadataServerUrl(config.metadata_server)) {
         return Refuse("metadata_server", config.metadata_server,
-                      "must be an http:// URL or P2PHANDSHAKE");
+                      "must be an http:// or etcd:// URL or P2PHANDSHAKE");
     }
     if (config.protocol != "tcp" && config.protocol != "rdma") {
         return Refuse("protocol", config.protocol, "must be 'tcp' or 'rdma'");

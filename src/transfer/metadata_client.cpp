@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include "common/net_util.h"
+#include "transfer/etcd_metadata_client.h"
 
 namespace mooncake {
 
@@ -20,10 +21,37 @@ void ConfigureClient(httplib::Client& client) {
     client.set_write_timeout(kIoTimeoutSec, 0);
 }
 
+constexpr std::string_view kHttpScheme = "http://";
+constexpr std::string_view kEtcdScheme = "etcd://";
+
 }  // namespace
 
+bool IsMetadataServerUrl(const std::string& url) {
+    for (std::string_view scheme : {kHttpScheme, kEtcdScheme}) {
+        if (url.starts_with(scheme) && url.size() > scheme.size()) return true;
+    }
+    return false;
+}
+
+Result<std::unique_ptr<MetadataStore>> CreateMetadataStore(const std::string& url) {
+    if (url.starts_with(kEtcdScheme)) {
+        auto etcd = EtcdMetadataClient::Create(url);
+        if (!etcd) return Error(etcd.error());
+        return std::unique_ptr<MetadataStore>(std::move(*etcd));
+    }
+    if (url.starts_with(kHttpScheme)) {
+        auto http = HttpMetadataClient::Create(url);
+        if (!http) return Error(http.error());
+        return std::unique_ptr<MetadataStore>(std::move(*http));
+    }
+    LOG(ERROR) << "Metadata server '" << url
+               << "' is not supported (want http://host:port/path, etcd://host:port[;host:port] "
+                  "or P2PHANDSHAKE)";
+    return Error(ErrorCode::INVALID_PARAMS);
+}
+
 Result<std::unique_ptr<HttpMetadataClient>> HttpMetadataClient::Create(const std::string& url) {
-    constexpr std::string_view kScheme = "http://";
+    constexpr std::string_view kScheme = kHttpScheme;
     if (!url.starts_with(kScheme)) {
         LOG(ERROR) << "Metadata server URL must start with http:// : '" << url << "'";
         return Error(ErrorCode::INVALID_PARAMS);

@@ -79,7 +79,7 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     bind_address_ = *bind_address;
 
     if (config.metadata_server != kP2PHandshake) {
-        auto metadata = HttpMetadataClient::Create(config.metadata_server);
+        auto metadata = CreateMetadataStore(config.metadata_server);
         if (!metadata) return Error(metadata.error());
         metadata_ = std::move(*metadata);
     }

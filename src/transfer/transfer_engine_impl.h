@@ -175,7 +175,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     bool use_memcpy_ = true;
     bool use_shm_ = true;
     int io_timeout_ms_ = 10000;
-    std::unique_ptr<HttpMetadataClient> metadata_;  // null in P2PHANDSHAKE mode
+    std::unique_ptr<MetadataStore> metadata_;  // null in P2PHANDSHAKE mode
 
     std::shared_ptr<MemoryRegistry> memory_;
     std::unique_ptr<ShmRegion> status_page_region_;

@@ -38,6 +38,8 @@ TEST(ClientConfigTest, AcceptsTheDocumentedForms) {
     config.global_segment_size = 0;
     config.local_buffer_size = 0;
     EXPECT_TRUE(ValidateClientConfig(config).has_value());
+    config.metadata_server = "etcd://127.0.0.1:2379;127.0.0.1:2380";
+    EXPECT_TRUE(ValidateClientConfig(config).has_value());
 }
 
 TEST(ClientConfigTest, RefusesBadFieldsWithInvalidParams) {
@@ -51,7 +53,8 @@ TEST(ClientConfigTest, RefusesBadFieldsWithInvalidParams) {
     EXPECT_TRUE(refused([](ClientConfig& c) { c.local_hostname = "host:notaport"; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.local_hostname = "host:70000"; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.metadata_server = ""; }));
-    EXPECT_TRUE(refused([](ClientConfig& c) { c.metadata_server = "etcd://127.0.0.1:2379"; }));
+    EXPECT_TRUE(refused([](ClientConfig& c) { c.metadata_server = "etcd://"; }));
+    EXPECT_TRUE(refused([](ClientConfig& c) { c.metadata_server = "redis://127.0.0.1:6379"; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.metadata_server = "http://"; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.protocol = "udp"; }));
     EXPECT_TRUE(refused([](ClientConfig& c) { c.protocol = ""; }));

@@ -1,10 +1,12 @@
 // Unit tests of the transfer engine's building blocks (no processes, no
-// sockets): descriptors, the memory registry, the wire format, batches.
+// sockets): descriptors, the memory registry, the wire format, batches,
+// metadata server URLs.
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "transfer/memory_registry.h"
+#include "transfer/metadata_client.h"
 #include "transfer/segment_descriptor.h"
 #include "transfer/transfer_batch.h"
 #include "transfer/wire_protocol.h"
@@ -195,6 +197,22 @@ TEST(TransferBatchTest, TracksSlotsAndFirstError) {
     EXPECT_EQ(batch.StatusOf(2).state, TransferState::FAILED);
     EXPECT_EQ(batch.StatusOf(2).transferred_bytes, 0u);
     EXPECT_EQ(batch.FirstError(), ErrorCode::TRANSFER_FAIL);  // index 1 comes first
+}
+
+TEST(MetadataStoreTest, PicksTheBackendByScheme) {
+    for (const char* good : {"http://127.0.0.1:8080/metadata", "etcd://127.0.0.1:2379",
+                             "etcd://127.0.0.1:2379;localhost:2380", "etcd://h1:1,h2:2"}) {
+        EXPECT_TRUE(IsMetadataServerUrl(good)) << good;
+        auto store = CreateMetadataStore(good);  // etcd connects lazily
+        ASSERT_TRUE(store.has_value()) << good;
+        EXPECT_EQ((*store)->url(), good);
+    }
+    for (const char* bad : {"", "P2PHANDSHAKE", "etcd://", "http://", "redis://127.0.0.1:6379",
+                            "127.0.0.1:2379", "etcd://no-port", "etcd://127.0.0.1:2379;bad"}) {
+        auto store = CreateMetadataStore(bad);
+        ASSERT_FALSE(store.has_value()) << bad;
+        EXPECT_EQ(store.error(), ErrorCode::INVALID_PARAMS) << bad;
+    }
 }
 
 }  // namespace

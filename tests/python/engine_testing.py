@@ -15,9 +15,10 @@ class EnginePeer:
     prefix such as ``ip netns exec ns``."""
 
     def __init__(self, hostname="127.0.0.1", plain_bytes=4 * MiB, managed_bytes=4 * MiB,
-                 prefix=(), env=None):
+                 prefix=(), env=None, metadata="P2PHANDSHAKE"):
         self.process = subprocess.Popen(
-            list(prefix) + [sys.executable, WORKER, hostname, str(plain_bytes), str(managed_bytes)],
+            list(prefix) + [sys.executable, WORKER, hostname, str(plain_bytes), str(managed_bytes),
+                            metadata],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ, **(env or {})))
         hello = self._answer()
@@ -63,8 +64,8 @@ class EnginePeer:
         self.process.send_signal(sig)
 
 
-def local_engine(hostname="127.0.0.1"):
+def local_engine(hostname="127.0.0.1", metadata="P2PHANDSHAKE"):
     from mooncake.engine import TransferEngine
     engine = TransferEngine()
-    assert engine.initialize(hostname, "P2PHANDSHAKE", "tcp", "") == 0
+    assert engine.initialize(hostname, metadata, "tcp", "") == 0
     return engine

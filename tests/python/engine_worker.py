@@ -1,8 +1,9 @@
 """A transfer-engine peer in its own process, driven over stdin/stdout by
 tests and benchmarks: one JSON command per line, one JSON answer per line.
 
-Started as ``engine_worker.py <hostname> <plain_bytes> <managed_bytes>``; the
-first line it prints describes it:
+Started as ``engine_worker.py <hostname> <plain_bytes> <managed_bytes>
+[<metadata_server>]`` (default ``P2PHANDSHAKE``); the first line it prints
+describes it:
 ``{"name": "host:port", "plain": addr, "managed": addr}``. ``plain`` is
 ordinary (numpy) memory registered with register_memory, which peers on this
 host reach over TCP; ``managed`` comes from allocate_managed_buffer (shared
@@ -23,8 +24,9 @@ from mooncake.engine import TransferEngine
 
 def main():
     hostname, plain_bytes, managed_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    metadata = sys.argv[4] if len(sys.argv) > 4 else "P2PHANDSHAKE"
     engine = TransferEngine()
-    if engine.initialize(hostname, "P2PHANDSHAKE", "tcp", "") != 0:
+    if engine.initialize(hostname, metadata, "tcp", "") != 0:
         print(json.dumps({"error": "initialize failed"}), flush=True)
         return 1
     plain = np.zeros(max(plain_bytes, 1), dtype=np.uint8)
