@@ -110,8 +110,7 @@ class Client {
                                              const ReplicateConfig& config) = 0;
     // Each value is the concatenation of its registered buffers.
     virtual std::vector<Status> BatchPutFromMultiBuffers(
-        const std::vector<std::string>& keys,
-        const std::vector<std::vector<const void*>>& buffers,
+        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
         const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) = 0;
 
     // ---- gets ------------------------------------------------------------

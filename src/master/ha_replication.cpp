@@ -94,7 +94,8 @@ bool ImageSource::DropFollower(const std::string& name, Follower& follower, uint
 }
 
 bool ImageSource::Behind(const Follower& follower, uint64_t version, uint64_t target) const {
-    return follower.written < target || version - std::min(version, follower.acked) > kMaxLagRecords ||
+    return follower.written < target ||
+           version - std::min(version, follower.acked) > kMaxLagRecords ||
            log_.MembershipPending(follower.acked);
 }
 
@@ -416,8 +417,8 @@ void SnapshotWriter::Run() {
     while (!stop_.load()) {
         // A new image every interval, or when the log outgrew it; between
         // them, the changes are appended to the image's log.
-        const bool due = !log || SteadyClock::now() - written_at >= interval_ ||
-                         log->bytes() > kMaxLogBytes;
+        const bool due =
+            !log || SteadyClock::now() - written_at >= interval_ || log->bytes() > kMaxLogBytes;
         const auto wait = log && log->dirty() ? SnapshotLog::kSyncPeriod : kLongPoll;
         ha::rpc::StateImage reply = source_.Fetch(kSnapshotFollower, due ? -1 : have_epoch, have,
                                                   wait, /*full=*/false, synced);

@@ -385,7 +385,6 @@ uint64_t MasterService::FlushChanges() { return impl_->FlushChanges(); }
 MasterStateImage MasterService::ExportState(uint64_t* version) {
     return impl_->ExportState(version);
 }
-void MasterService::ReleaseHeldFrees(uint64_t acked) { impl_->ReleaseHeldFrees(acked);
-}
+void MasterService::ReleaseHeldFrees(uint64_t acked) { impl_->ReleaseHeldFrees(acked); }
 
 }  // namespace mooncake

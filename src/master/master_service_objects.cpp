@@ -77,7 +77,8 @@ void MasterServiceImpl::ReleaseReplicas(const SegmentPool::ReadView& view, const
     // up: the deferred list is timed in whole milliseconds).
     const int64_t release_at_ms = (meta.lease_deadline_us() + 999) / 1000;
     for (size_t i = 0; i < meta.replica_count(); ++i) {
-        deferred_.Add({meta.replica(i).segment, meta.replica(i).address, meta.size(), release_at_ms});
+        deferred_.Add(
+            {meta.replica(i).segment, meta.replica(i).address, meta.size(), release_at_ms});
     }
 }
 

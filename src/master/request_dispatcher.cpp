@@ -104,13 +104,13 @@ void RequestDispatcher::AfterCall(Body method) {
 
 void RequestDispatcher::AfterCall(std::string_view grpc_method) {
     if (!change_hook_) return;
-    static constexpr std::string_view kStarts[] = {"PutStart",      "PutRevoke", "BatchPutStart",
+    static constexpr std::string_view kStarts[] = {"PutStart",       "PutRevoke", "BatchPutStart",
                                                    "BatchPutRevoke", "CopyStart", "CopyRevoke",
                                                    "MoveStart",      "MoveRevoke"};
     static constexpr std::string_view kEnds[] = {
-        "PutEnd",         "BatchPutEnd",    "Remove",  "RemoveByRegex", "RemoveAll",
-        "MountSegment",   "ReMountSegment", "UnmountSegment", "CopyEnd", "MoveEnd",
-        "BatchReplicaClear"};
+        "PutEnd",    "BatchPutEnd",  "Remove",           "RemoveByRegex",
+        "RemoveAll", "MountSegment", "ReMountSegment",   "UnmountSegment",
+        "CopyEnd",   "MoveEnd",      "BatchReplicaClear"};
     for (std::string_view name : kStarts) {
         if (name == grpc_method) return change_hook_(/*durable=*/false);
     }

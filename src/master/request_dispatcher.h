@@ -28,7 +28,7 @@ namespace mooncake {
 struct ServerIdentity {
     std::string version;
     UUID instance_id;
-    uint16_t hot_rpc_port = 0;  // 0 when the hot path is disabled
+    uint16_t hot_rpc_port = 0;        // 0 when the hot path is disabled
     bool replicates_commits = false;  // HA or snapshots (docs/ha.md)
 };
 

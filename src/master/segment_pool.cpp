@@ -1,10 +1,10 @@
 #include "master/segment_pool.h"
 
-#include "master/change_log.h"
-
 #include <glog/logging.h>
 
 #include <algorithm>
+
+#include "master/change_log.h"
 
 namespace mooncake {
 

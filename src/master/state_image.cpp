@@ -1,7 +1,5 @@
 #include "master/state_image.h"
 
-#include "master/snapshot_log.h"
-
 #include <fcntl.h>
 #include <glog/logging.h>
 #include <unistd.h>
@@ -12,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <vector>
+
+#include "master/snapshot_log.h"
 
 namespace mooncake {
 

@@ -201,7 +201,8 @@ TEST_F(HaLogSourceTest, SilentStandbyIsMarkedOutOfSyncThenNotWaitedFor) {
 }
 
 TEST_F(HaLogSourceTest, SnapshotLogReplaysWholeFramesAndStopsAtATornOne) {
-    const std::string directory = ::testing::TempDir() + "/snapshot-log-" + UUID::Generate().ToString();
+    const std::string directory =
+        ::testing::TempDir() + "/snapshot-log-" + UUID::Generate().ToString();
     ASSERT_TRUE(Put("a", 4 * kKiB));
     ha::rpc::StateImage image = Follow();
     auto path = WriteSnapshot(directory, image, 2);
