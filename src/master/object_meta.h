@@ -55,6 +55,11 @@ class ObjectMeta {
     void ExtendLease(int64_t deadline_us) {
         if (deadline_us > lease_deadline_us_) lease_deadline_us_ = deadline_us;
     }
+    // Ends an offload pin early: `deadline_us` must still cover every
+    // reader's lease (now + the lease TTL does).
+    void ShortenLease(int64_t deadline_us) {
+        if (deadline_us < lease_deadline_us_) lease_deadline_us_ = deadline_us;
+    }
 
     // Complete: the put ended and readers see the object.
     bool complete() const { return (flags_ & kComplete) != 0; }
