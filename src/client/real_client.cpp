@@ -561,6 +561,7 @@ Result<uint64_t> RealClient::GetSize(const std::string& key) {
     for (const ReplicaDescriptor& replica : found->replicas) {
         if (replica.is_memory_replica()) return replica.memory().size;
         if (replica.is_disk_replica()) return replica.disk().object_size;
+        if (replica.is_local_disk_replica()) return replica.local_disk().object_size;
     }
     return Error(ErrorCode::INVALID_REPLICA);
 }
