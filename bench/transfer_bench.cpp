@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "transfer/socket_util.h"
+#include "net/socket_util.h"
 #include "transfer/transfer_engine_impl.h"
 
 DEFINE_double(seconds, 1.0, "duration of each measurement");
@@ -88,10 +88,9 @@ struct StreamSender {
 
 StreamSender StartStreamSender() {
     StreamSender sender;
-    int error = 0;
-    auto listener = ListenTcp("127.0.0.1", 0, &error);
+    auto listener = net::ListenTcp("127.0.0.1", 0);
     CHECK(listener.has_value());
-    const uint16_t port = LocalPort(listener->get());
+    const uint16_t port = net::LocalPort(listener->get());
     sender.listener = std::move(*listener);
     int control[2];
     CHECK_EQ(pipe(control), 0);
@@ -102,12 +101,12 @@ StreamSender StartStreamSender() {
         uint8_t* buffer = MapPopulated(64 * kMiB);
         char command;
         while (read(control[0], &command, 1) == 1) {
-            auto fd = ConnectTcp("127.0.0.1", port, 5000);
+            auto fd = net::ConnectTcp("127.0.0.1", port, 5000);
             if (!fd) _exit(1);
             const auto end = Clock::now() + std::chrono::duration<double>(FLAGS_seconds);
             size_t offset = 0;
             while (Clock::now() < end) {
-                if (!SendAll(fd->get(), buffer + offset, kStreamPiece)) _exit(1);
+                if (!net::SendAll(fd->get(), buffer + offset, kStreamPiece)) _exit(1);
                 offset = (offset + kStreamPiece) % (64 * kMiB);
             }
         }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mooncake/result.h"
@@ -38,6 +39,11 @@ struct ClientConfig {
     // running at Close. local_hostname, metadata_server, protocol and
     // rdma_devices are then the engine's. Null: the client owns an engine.
     std::shared_ptr<TransferEngine> engine;
+    // SSD offload tier (docs/ssd_offload.md): objects are also written to
+    // files under ssd_offload_path (empty: MOONCAKE_OFFLOAD_FILE_STORAGE_PATH)
+    // and stay readable from there. Needs a master with --enable_offload.
+    bool enable_ssd_offload = false;
+    std::string ssd_offload_path;
 };
 
 // A dummy client: the store as served by a standalone mooncake_client process
@@ -155,6 +161,61 @@ class Client {
     virtual Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
                                         const std::string& target) = 0;
     virtual Result<TaskInfo> QueryTask(const UUID& task_id) = 0;
+
+    // ---- segments added at runtime (docs/python_api.md, "Segments") -----
+    // Defaults refuse with UNAVAILABLE_IN_CURRENT_MODE: only an in-process
+    // client (Client::Create) contributes memory of its own.
+    //
+    // Maps `size` bytes of the file at `path` from `offset` (page aligned;
+    // offset + size within the file) shared and mounts them as one more
+    // segment of this client. Returns the new segment ids.
+    virtual Result<std::vector<UUID>> MountFileSegment(const std::string& path, uint64_t size,
+                                                       uint64_t offset) {
+        (void)path, (void)size, (void)offset;
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
+    // Allocates `size` bytes rounded up to kRuntimeSegmentGranularity and
+    // mounts them; returns the ids and the size allocated.
+    static constexpr uint64_t kRuntimeSegmentGranularity = 16ull << 20;
+    virtual Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(uint64_t size) {
+        (void)size;
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
+    // Unmounts one segment from MountFileSegment (`allocated` false) or
+    // AllocateAndMountSegment (true) and gives its memory back. With a grace
+    // period the segment stays readable that long first. INTERNAL_ERROR for
+    // an id this client did not mount that way.
+    virtual Status UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
+                                         uint32_t grace_period_seconds) {
+        (void)segment_id, (void)allocated, (void)grace_period_seconds;
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
+
+    // ---- replica clear ---------------------------------------------------
+    // Of `keys`, removes those this client wrote whose lease has expired:
+    // the whole object when `segment_name` is empty (all replicas complete),
+    // else its complete replicas on that segment (the object goes when none
+    // is left). Returns the keys cleared; others are skipped silently.
+    virtual std::vector<std::string> BatchReplicaClear(const std::vector<std::string>& keys,
+                                                       const std::string& segment_name) {
+        (void)keys, (void)segment_name;
+        return {};
+    }
+
+    // ---- SSD offload -------------------------------------------------------
+    // The master stops naming this client as owner of its offloaded keys;
+    // then waits the grace period for reads in flight. OK without the tier.
+    virtual Status UnmountLocalDisk(uint32_t grace_period_seconds) {
+        (void)grace_period_seconds;
+        return {};
+    }
+    // Reads of this client's SSD served to other clients.
+    virtual uint64_t OffloadRpcReadCount() const { return 0; }
+
+    // ---- metrics ---------------------------------------------------------
+    // Gauges of this client as (Prometheus name, value); empty when it has
+    // none (the client HTTP server's /metrics).
+    virtual std::vector<std::pair<std::string, double>> MetricValues() const { return {}; }
 };
 
 }  // namespace mooncake

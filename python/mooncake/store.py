@@ -29,6 +29,7 @@ from mooncake import upsert_ops as _upsert_ops
 #: The negative codes the methods return, as an IntEnum (compares with ints).
 ErrorCode = enum.IntEnum("ErrorCode", dict(_store._error_codes))
 _upsert_ops._OBJECT_NOT_FOUND = int(ErrorCode.OBJECT_NOT_FOUND)
+_upsert_ops._INVALID_PARAMS = int(ErrorCode.INVALID_PARAMS)
 
 
 class MooncakeDistributedStore(_store.MooncakeDistributedStore):
@@ -76,6 +77,11 @@ class MooncakeDistributedStore(_store.MooncakeDistributedStore):
     batch_upsert_tensor = _upsert_ops.batch_upsert_tensor
     batch_upsert_pub_tensor = _upsert_ops.batch_upsert_pub_tensor
     batch_upsert_tensor_from = _upsert_ops.batch_upsert_tensor_from
+    upsert_tensor_with_parallelism = _upsert_ops.upsert_tensor_with_parallelism
+    upsert_tensor_with_parallelism_from = _upsert_ops.upsert_tensor_with_parallelism_from
+    batch_upsert_tensor_with_parallelism = _upsert_ops.batch_upsert_tensor_with_parallelism
+    batch_upsert_tensor_with_parallelism_from = (
+        _upsert_ops.batch_upsert_tensor_with_parallelism_from)
 
 
 __all__ = [

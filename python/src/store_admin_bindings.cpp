@@ -3,9 +3,11 @@
 #include <glog/logging.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "client/client_http_server.h"
 #include "py_convert.h"
 
 namespace mooncake::python {
@@ -15,11 +17,6 @@ using ClientPtr = std::shared_ptr<Client>;
 
 // The spec's convention for remove_all: -1 on any error (the code is logged).
 constexpr int kErrorAsMinusOne = -1;
-
-// health_check() values, as in the reference.
-constexpr int kHealthy = 0;
-constexpr int kNotInitialized = 1;
-constexpr int kMasterUnreachable = 2;
 
 // The regex of remove_by_regex under the reference's keyword
 // (regex_pattern) or this package's older one (regex).
@@ -38,16 +35,7 @@ std::string RegexArgument(const py::object& regex_pattern, const py::object& reg
     return std::string(text, static_cast<size_t>(size));
 }
 
-int HealthOf(const ClientPtr& client) {
-    if (!client) return kNotInitialized;
-    // Any master round trip tells whether the master answers; an exist
-    // probe of a key nobody writes is the cheapest one and grants no lease.
-    static const std::string kProbeKey = "__mooncake_health_check__";
-    Result<bool> probe = client->IsExist(kProbeKey);
-    if (probe.has_value() || probe.error() == ErrorCode::OBJECT_NOT_FOUND) return kHealthy;
-    return probe.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS ? kNotInitialized
-                                                                     : kMasterUnreachable;
-}
+int HealthOf(const ClientPtr& client) { return static_cast<int>(CheckClientHealth(client.get())); }
 
 void BindRemoveCalls(py::class_<StoreHandle>& store) {
     store
@@ -109,6 +97,40 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
 
 void BindRemoves(py::class_<StoreHandle>& store) {
     BindRemoveCalls(store);
+    store.def(
+        "batch_replica_clear",
+        [](StoreHandle& self, const std::vector<std::string>& keys,
+           const std::string& segment_name) -> std::vector<std::string> {
+            ClientPtr client = self.client();
+            if (!client) return {};
+            py::gil_scoped_release release;
+            return client->BatchReplicaClear(keys, segment_name);
+        },
+        py::arg("keys"), py::arg("segment_name") = "",
+        "Removes those of keys this store wrote whose lease has run out: whole objects, or "
+        "with segment_name only their complete replicas there. Returns the keys cleared.");
+    store.def(
+        "unmount_local_disk_segment",
+        [](StoreHandle& self, int64_t grace_period_seconds) -> int {
+            ClientPtr client = self.client();
+            if (!client || grace_period_seconds < 0 || grace_period_seconds > UINT32_MAX)
+                return -1;
+            py::gil_scoped_release release;
+            return client->UnmountLocalDisk(static_cast<uint32_t>(grace_period_seconds))
+                           .has_value()
+                       ? 0
+                       : -1;
+        },
+        py::arg("grace_period_seconds") = 0,
+        "Deregisters this store's SSD tier at the master, then waits the grace period. 0 "
+        "(also without SSD offload) or -1.");
+    store.def(
+        "get_offload_rpc_read_count",
+        [](StoreHandle& self) -> uint64_t {
+            ClientPtr client = self.client();
+            return client ? client->OffloadRpcReadCount() : 0;
+        },
+        "Reads of this store's SSD served to other clients.");
     store.def(
         "health_check",
         [](StoreHandle& self) {

@@ -12,5 +12,8 @@ namespace py = pybind11;
 
 // remove, batch_remove, remove_by_regex, remove_all, health_check.
 void BindRemoves(py::class_<StoreHandle>& store);
+// mount_segment, unmount_segment, allocate_and_mount_segment,
+// unmount_and_free_segment (segment_bindings.cpp).
+void BindSegments(py::class_<StoreHandle>& store);
 
 }  // namespace mooncake::python

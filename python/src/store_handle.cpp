@@ -82,8 +82,23 @@ Status StoreHandle::SetupDummy(const DummyClientConfig& config) {
     return Install([&config] { return Client::ConnectDummy(config); });
 }
 
+void StoreHandle::StartHttpServer(uint16_t port) {
+    std::lock_guard lifecycle(lifecycle_mu_);
+    std::shared_ptr<Client> current = client();
+    const std::string hostname = current ? current->GetHostname() : std::string("localhost");
+    auto server = ClientHttpServer::Start(hostname, port, [this] { return client(); });
+    if (!server.has_value()) {
+        LOG(WARNING) << "setup: the client HTTP server did not start: " << server.error()
+                     << " (the store works without it)";
+        return;
+    }
+    http_server_ = std::move(*server);
+    LOG(INFO) << "Client HTTP server on port " << http_server_->port();
+}
+
 Status StoreHandle::Close() {
     std::lock_guard lifecycle(lifecycle_mu_);
+    http_server_.reset();  // its handlers read client_
     std::shared_ptr<Client> client;
     {
         std::lock_guard lock(client_mu_);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "client/client_http_server.h"
 #include "mooncake/client.h"
 #include "mooncake/result.h"
 
@@ -23,6 +24,11 @@ class StoreHandle {
     Status Setup(const ClientConfig& config);
     // The same with a dummy client of a standalone mooncake_client.
     Status SetupDummy(const DummyClientConfig& config);
+
+    // Serves /health and /metrics of this store on `port` until close()
+    // (src/client/client_http_server.h). A port that cannot be bound is
+    // logged and otherwise ignored, as in the reference.
+    void StartHttpServer(uint16_t port);
 
     // Closes and drops the client; OK when none was set up. Calls already in
     // flight keep their reference and finish against the closed client.
@@ -50,6 +56,8 @@ class StoreHandle {
     // so taking it with the GIL held cannot deadlock.
     mutable std::mutex client_mu_;
     std::shared_ptr<Client> client_;
+    // Guarded by lifecycle_mu_.
+    std::unique_ptr<ClientHttpServer> http_server_;
 };
 
 }  // namespace mooncake::python

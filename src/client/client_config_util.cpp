@@ -3,6 +3,8 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "common/net_util.h"
 #include "ha/leader_resolver.h"
 
@@ -91,6 +93,24 @@ Status ValidateReplicateConfig(const ReplicateConfig& config) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     return OkStatus();
+}
+
+Result<uint64_t> ValueSize(std::span<const ConstBytes> parts) {
+    uint64_t size = 0;
+    for (const ConstBytes& part : parts) {
+        if (part.data() == nullptr && !part.empty()) return Error(ErrorCode::INVALID_PARAMS);
+        size += part.size();
+    }
+    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    return size;
+}
+
+void CopyParts(std::span<const ConstBytes> parts, uint8_t* out) {
+    for (const ConstBytes& part : parts) {
+        if (part.empty()) continue;
+        std::memcpy(out, part.data(), part.size());
+        out += part.size();
+    }
 }
 
 size_t PageSize() {

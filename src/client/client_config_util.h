@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,30 @@ ValidKeys SelectValidKeys(const std::vector<std::string>& keys);
 
 // INVALID_PARAMS for replica_num 0.
 Status ValidateReplicateConfig(const ReplicateConfig& config);
+
+// What every call on a closed client returns.
+inline constexpr ErrorCode kClientClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS;
+
+// `count` copies of one error: a batch call refused as a whole.
+template <typename T>
+std::vector<T> Filled(size_t count, ErrorCode code) {
+    return std::vector<T>(count, Error(code));
+}
+
+// The size of a value given in parts, or INVALID_PARAMS for a part with no
+// bytes to read (null and not empty) or an empty value.
+Result<uint64_t> ValueSize(std::span<const ConstBytes> parts);
+
+// Copies the parts one after the other to `out` (ValueSize bytes).
+void CopyParts(std::span<const ConstBytes> parts, uint8_t* out);
+
+// INVALID_PARAMS unless a multi-buffer call's piece list of one key is
+// non-empty with one size per buffer.
+template <typename Pointer>
+Status CheckPieceList(const std::vector<Pointer>& buffers, const std::vector<size_t>& sizes) {
+    if (buffers.empty() || buffers.size() != sizes.size()) return Error(ErrorCode::INVALID_PARAMS);
+    return OkStatus();
+}
 
 // The system page size, read once.
 size_t PageSize();

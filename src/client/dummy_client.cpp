@@ -13,7 +13,7 @@
 #include "common/cluster_auth.h"
 #include "common/logging.h"
 #include "common/net_util.h"
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 
@@ -21,14 +21,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using BodyCase = dummy_rpc::Response::BodyCase;
-
-// What every call on a closed client returns.
-constexpr ErrorCode kClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS;
-
-template <typename T>
-std::vector<T> Filled(size_t count, ErrorCode code) {
-    return std::vector<T>(count, Error(code));
-}
 
 ErrorCode CodeFromWire(int32_t code) { return code == 0 ? ErrorCode::OK : ErrorCodeFromInt(code); }
 
@@ -173,10 +165,8 @@ Status DummyClient::Setup() {
 }
 
 Status DummyClient::Close() {
-    closing_.store(true, std::memory_order_relaxed);
-    std::unique_lock<std::shared_mutex> lock(lifecycle_mutex_);
-    if (closed_) return OkStatus();
-    closed_ = true;
+    auto lock = BeginClose();
+    if (!lock.owns_lock()) return OkStatus();
     // Closing the connections ends the session: the standalone client
     // unregisters and unmaps the shared memory.
     pool_.reset();
@@ -195,13 +185,6 @@ Status DummyClient::Close() {
 std::string DummyClient::GetHostname() const {
     std::lock_guard<std::mutex> lock(server_mutex_);
     return segment_name_;
-}
-
-std::shared_lock<std::shared_mutex> DummyClient::LockOpen() const {
-    if (closing_.load(std::memory_order_relaxed)) return {};
-    std::shared_lock<std::shared_mutex> lock(lifecycle_mutex_);
-    if (closed_) lock.unlock();
-    return lock;
 }
 
 uint64_t DummyClient::quarantined_bytes() const {
@@ -369,128 +352,81 @@ std::vector<Status> DummyClient::PutPlanned(const std::vector<std::string>& keys
     return results;
 }
 
-namespace {
-
-// The value's size, or INVALID_PARAMS for a part with no bytes to read.
-Result<uint64_t> ValueSize(std::span<const ConstBytes> parts) {
-    uint64_t size = 0;
-    for (const ConstBytes& part : parts) {
-        if (part.data() == nullptr && !part.empty()) return Error(ErrorCode::INVALID_PARAMS);
-        size += part.size();
-    }
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
-    return size;
-}
-
-}  // namespace
-
-Status DummyClient::Put(const std::string& key, std::span<const ConstBytes> parts,
-                        const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
+Status DummyClient::DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
+                          const ReplicateConfig& config) {
     const std::vector<std::string> keys{key};
     const std::vector<std::vector<ConstBytes>> values(
         1, std::vector<ConstBytes>(parts.begin(), parts.end()));
     std::vector<ItemPlan> plans(1);
-    return BatchPutStaged(keys, values, plans, config)[0];
+    return BatchPutStaged(keys, values, {size}, plans, config)[0];
 }
 
-std::vector<Status> DummyClient::BatchPut(const std::vector<std::string>& keys,
-                                          const std::vector<std::vector<ConstBytes>>& values,
-                                          const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != values.size() || !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+void DummyClient::DoBatchPut(const std::vector<std::string>& keys,
+                             const std::vector<std::vector<ConstBytes>>& values,
+                             const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
+                             std::vector<Status>& results) {
     std::vector<ItemPlan> plans(keys.size());
-    return BatchPutStaged(keys, values, plans, config);
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!results[i].has_value()) plans[i].error = results[i].error();
+    }
+    results = BatchPutStaged(keys, values, sizes, plans, config);
 }
 
 std::vector<Status> DummyClient::BatchPutStaged(const std::vector<std::string>& keys,
                                                 const std::vector<std::vector<ConstBytes>>& values,
+                                                const std::vector<uint64_t>& sizes,
                                                 std::vector<ItemPlan>& plans,
                                                 const ReplicateConfig& config) {
     for (size_t i = 0; i < keys.size(); ++i) {
         ItemPlan& plan = plans[i];
-        Status valid = ValidateKey(keys[i]);
-        Result<uint64_t> size = Error(ErrorCode::INVALID_PARAMS);
-        if (valid.has_value()) {
-            size = ValueSize(values[i]);
-            if (!size.has_value()) valid = Error(size.error());
-        }
-        if (valid.has_value() && memory_ == nullptr) valid = Error(ErrorCode::BUFFER_OVERFLOW);
-        Result<std::shared_ptr<DummyMemorySlice>> slice = Error(ErrorCode::BUFFER_OVERFLOW);
-        if (valid.has_value()) {
-            slice = memory_->Allocate(DummyMemory::Pool::kLocalBuffer, *size);
-            if (!slice.has_value()) valid = Error(slice.error());
-        }
-        if (!valid.has_value()) {
-            plan.error = valid.error();
+        if (plan.error != ErrorCode::OK) continue;
+        if (memory_ == nullptr) {
+            plan.error = ErrorCode::BUFFER_OVERFLOW;
             continue;
         }
-        uint8_t* cursor = (*slice)->mutable_data();
-        for (const ConstBytes& part : values[i]) {
-            if (part.empty()) continue;
-            std::memcpy(cursor, part.data(), part.size());
-            cursor += part.size();
+        auto slice = memory_->Allocate(DummyMemory::Pool::kLocalBuffer, sizes[i]);
+        if (!slice.has_value()) {
+            plan.error = slice.error();
+            continue;
         }
-        plan.ranges.emplace_back((*slice)->offset(), *size);
+        CopyParts(values[i], (*slice)->mutable_data());
+        plan.ranges.emplace_back((*slice)->offset(), sizes[i]);
         plan.slices.push_back(std::move(*slice));
     }
     return PutPlanned(keys, plans, config);
 }
 
-Status DummyClient::PutFrom(const std::string& key, const void* buffer, size_t size,
-                            const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
+Status DummyClient::DoPutFrom(const std::string& key, const void* buffer, size_t size,
+                              const ReplicateConfig& config) {
     std::vector<ItemPlan> plans(1);
     MC_RETURN_IF_ERROR(PlanPutPiece(buffer, size, &plans[0]));
     return PutPlanned({key}, plans, config)[0];
 }
 
-std::vector<Status> DummyClient::BatchPutFrom(const std::vector<std::string>& keys,
-                                              const std::vector<const void*>& buffers,
-                                              const std::vector<size_t>& sizes,
-                                              const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size() ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+void DummyClient::DoBatchPutFrom(const std::vector<std::string>& keys,
+                                 const std::vector<const void*>& buffers,
+                                 const std::vector<size_t>& sizes, const ReplicateConfig& config,
+                                 std::vector<Status>& results) {
     std::vector<ItemPlan> plans(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
+        Status valid = results[i];
         if (valid.has_value()) valid = PlanPutPiece(buffers[i], sizes[i], &plans[i]);
         if (!valid.has_value()) {
             plans[i] = ItemPlan{};
             plans[i].error = valid.error();
         }
     }
-    return PutPlanned(keys, plans, config);
+    results = PutPlanned(keys, plans, config);
 }
 
-std::vector<Status> DummyClient::BatchPutFromMultiBuffers(
-    const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
-    const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size() ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+void DummyClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
+                                             const std::vector<std::vector<const void*>>& buffers,
+                                             const std::vector<std::vector<size_t>>& sizes,
+                                             const ReplicateConfig& config,
+                                             std::vector<Status>& results) {
     std::vector<ItemPlan> plans(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (valid.has_value() && (buffers[i].empty() || buffers[i].size() != sizes[i].size())) {
-            valid = Error(ErrorCode::INVALID_PARAMS);
-        }
+        Status valid = results[i];
         for (size_t p = 0; valid.has_value() && p < buffers[i].size(); ++p) {
             valid = PlanPutPiece(buffers[i][p], sizes[i][p], &plans[i]);
         }
@@ -499,7 +435,7 @@ std::vector<Status> DummyClient::BatchPutFromMultiBuffers(
             plans[i].error = valid.error();
         }
     }
-    return PutPlanned(keys, plans, config);
+    results = PutPlanned(keys, plans, config);
 }
 
 // ---- gets -------------------------------------------------------------------
@@ -612,13 +548,13 @@ Status DummyClient::PlanGetPieces(const std::vector<void*>& buffers,
 
 std::vector<Result<size_t>> DummyClient::GetIntoPieces(
     const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-    const std::vector<std::vector<size_t>>& sizes) {
+    const std::vector<std::vector<size_t>>& sizes, const std::vector<Result<size_t>>& checked) {
     std::vector<ItemPlan> plans(keys.size());
     // Keys whose staging for the whole capacity did not fit: staged again
     // for the object's size only, once it is known.
     std::vector<size_t> restage;
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
+        Status valid = checked[i].has_value() ? OkStatus() : Status(Error(checked[i].error()));
         if (valid.has_value()) {
             valid = PlanGetPieces(buffers[i], sizes[i], std::numeric_limits<uint64_t>::max(),
                                   &plans[i]);
@@ -655,38 +591,28 @@ std::vector<Result<size_t>> DummyClient::GetIntoPieces(
     return GetIntoPlanned(keys, plans);
 }
 
-Result<size_t> DummyClient::GetInto(const std::string& key, void* buffer, size_t capacity) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    return GetIntoPieces({key}, {{buffer}}, {{capacity}})[0];
+Result<size_t> DummyClient::DoGetInto(const std::string& key, void* buffer, size_t capacity) {
+    return GetIntoPieces({key}, {{buffer}}, {{capacity}}, {size_t{0}})[0];
 }
 
-std::vector<Result<size_t>> DummyClient::BatchGetInto(const std::vector<std::string>& keys,
-                                                      const std::vector<void*>& buffers,
-                                                      const std::vector<size_t>& capacities) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != capacities.size()) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+void DummyClient::DoBatchGetInto(const std::vector<std::string>& keys,
+                                 const std::vector<void*>& buffers,
+                                 const std::vector<size_t>& capacities,
+                                 std::vector<Result<size_t>>& results) {
     std::vector<std::vector<void*>> pieces(keys.size());
     std::vector<std::vector<size_t>> lengths(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
         pieces[i] = {buffers[i]};
         lengths[i] = {capacities[i]};
     }
-    return GetIntoPieces(keys, pieces, lengths);
+    results = GetIntoPieces(keys, pieces, lengths, results);
 }
 
-std::vector<Result<size_t>> DummyClient::BatchGetIntoMultiBuffers(
-    const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-    const std::vector<std::vector<size_t>>& sizes) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size()) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
-    return GetIntoPieces(keys, buffers, sizes);
+void DummyClient::DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
+                                             const std::vector<std::vector<void*>>& buffers,
+                                             const std::vector<std::vector<size_t>>& sizes,
+                                             std::vector<Result<size_t>>& results) {
+    results = GetIntoPieces(keys, buffers, sizes, results);
 }
 
 std::vector<Result<std::shared_ptr<Buffer>>> DummyClient::GetIntoSlices(
@@ -726,10 +652,7 @@ std::vector<Result<std::shared_ptr<Buffer>>> DummyClient::GetIntoSlices(
     return results;
 }
 
-Result<std::shared_ptr<Buffer>> DummyClient::Get(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<std::shared_ptr<Buffer>> DummyClient::DoGet(const std::string& key) {
     const std::vector<std::string> keys{key};
     std::vector<SizeAnswer> sizes;
     auto speculative = memory_ != nullptr ? memory_->Allocate(DummyMemory::Pool::kLocalBuffer,
@@ -764,32 +687,29 @@ Result<std::shared_ptr<Buffer>> DummyClient::Get(const std::string& key) {
     return std::move(got[0]);
 }
 
-std::vector<Result<std::shared_ptr<Buffer>>> DummyClient::BatchGet(
-    const std::vector<std::string>& keys) {
-    using Entry = Result<std::shared_ptr<Buffer>>;
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Entry>(keys.size(), kClosed);
-    std::vector<Entry> results(keys.size(), Error(ErrorCode::INTERNAL_ERROR));
-    const ValidKeys valid = SelectValidKeys(keys);
-    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
-    if (valid.keys.empty()) return results;
-    std::vector<Entry> got = GetIntoSlices(valid.keys, QuerySizes(valid.keys));
-    for (size_t k = 0; k < valid.positions.size(); ++k) {
+void DummyClient::DoBatchGet(const std::vector<std::string>& keys,
+                             std::vector<Result<std::shared_ptr<Buffer>>>& results) {
+    std::vector<std::string> valid_keys;
+    std::vector<size_t> positions;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!results[i].has_value()) continue;
+        valid_keys.push_back(keys[i]);
+        positions.push_back(i);
+    }
+    if (valid_keys.empty()) return;
+    auto got = GetIntoSlices(valid_keys, QuerySizes(valid_keys));
+    for (size_t k = 0; k < positions.size(); ++k) {
         if (!got[k].has_value() && got[k].error() == ErrorCode::INVALID_PARAMS) {
-            const std::vector<std::string> retry{valid.keys[k]};
+            const std::vector<std::string> retry{valid_keys[k]};
             got[k] = GetIntoSlices(retry, QuerySizes(retry))[0];
         }
-        results[valid.positions[k]] = std::move(got[k]);
+        results[positions[k]] = std::move(got[k]);
     }
-    return results;
 }
 
 // ---- memory -----------------------------------------------------------------
 
-Status DummyClient::RegisterBuffer(void* buffer, size_t size) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    if (buffer == nullptr) return Error(ErrorCode::INVALID_PARAMS);
+Status DummyClient::DoRegisterBuffer(void* buffer, size_t size) {
     // Empty, wrapping and overlapping ranges are refused, as by the real
     // client.
     RegisteredRegion region;
@@ -799,18 +719,13 @@ Status DummyClient::RegisterBuffer(void* buffer, size_t size) {
     return registered_.Add(std::move(region));
 }
 
-Status DummyClient::UnregisterBuffer(void* buffer) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Status DummyClient::DoUnregisterBuffer(void* buffer) {
     auto removed = registered_.Remove(reinterpret_cast<uintptr_t>(buffer));
     if (!removed.has_value()) return Error(removed.error());
     return OkStatus();
 }
 
-Result<void*> DummyClient::AllocFromMemPool(size_t size) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+Result<void*> DummyClient::DoAllocFromMemPool(size_t size) {
     if (memory_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
     auto slice = memory_->Allocate(DummyMemory::Pool::kMemPool, size);
     if (!slice.has_value()) return Error(slice.error());
@@ -822,27 +737,9 @@ Result<void*> DummyClient::AllocFromMemPool(size_t size) {
 
 // ---- queries ----------------------------------------------------------------
 
-Result<bool> DummyClient::IsExist(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    auto results = BatchIsExistValid({key});
-    return results[0];
-}
+Result<bool> DummyClient::DoIsExist(const std::string& key) { return DoBatchIsExist({key})[0]; }
 
-std::vector<Result<bool>> DummyClient::BatchIsExist(const std::vector<std::string>& keys) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<bool>>(keys.size(), kClosed);
-    std::vector<Result<bool>> results(keys.size(), false);
-    const ValidKeys valid = SelectValidKeys(keys);
-    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
-    if (valid.keys.empty()) return results;
-    std::vector<Result<bool>> answers = BatchIsExistValid(valid.keys);
-    for (size_t k = 0; k < valid.positions.size(); ++k) results[valid.positions[k]] = answers[k];
-    return results;
-}
-
-std::vector<Result<bool>> DummyClient::BatchIsExistValid(const std::vector<std::string>& keys) {
+std::vector<Result<bool>> DummyClient::DoBatchIsExist(const std::vector<std::string>& keys) {
     dummy_rpc::Request request;
     for (const std::string& key : keys) request.mutable_is_exist()->add_keys(key);
     dummy_rpc::Response response;
@@ -867,16 +764,13 @@ std::vector<Result<bool>> DummyClient::BatchIsExistValid(const std::vector<std::
     return results;
 }
 
-Result<uint64_t> DummyClient::GetSize(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<uint64_t> DummyClient::DoGetSize(const std::string& key) {
     const SizeAnswer answer = QuerySizes({key})[0];
     if (answer.error != ErrorCode::OK) return Error(answer.error);
     return answer.size;
 }
 
-std::vector<Result<std::vector<ReplicaDescriptor>>> DummyClient::ReplicaDescsOf(
+std::vector<Result<std::vector<ReplicaDescriptor>>> DummyClient::DoBatchGetReplicaDesc(
     const std::vector<std::string>& keys) {
     using Entry = Result<std::vector<ReplicaDescriptor>>;
     dummy_rpc::Request request;
@@ -901,32 +795,11 @@ std::vector<Result<std::vector<ReplicaDescriptor>>> DummyClient::ReplicaDescsOf(
     return results;
 }
 
-Result<std::vector<ReplicaDescriptor>> DummyClient::GetReplicaDesc(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    return ReplicaDescsOf({key})[0];
+Result<std::vector<ReplicaDescriptor>> DummyClient::DoGetReplicaDesc(const std::string& key) {
+    return DoBatchGetReplicaDesc({key})[0];
 }
 
-std::map<std::string, std::vector<ReplicaDescriptor>> DummyClient::BatchGetReplicaDesc(
-    const std::vector<std::string>& keys) {
-    std::map<std::string, std::vector<ReplicaDescriptor>> descriptors;
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return descriptors;
-    const std::vector<std::string> valid_keys = SelectValidKeys(keys).keys;
-    if (valid_keys.empty()) return descriptors;
-    auto found = ReplicaDescsOf(valid_keys);
-    for (size_t k = 0; k < valid_keys.size(); ++k) {
-        // Keys that are missing (or failed) are left out of the map.
-        if (found[k].has_value()) descriptors[valid_keys[k]] = std::move(*found[k]);
-    }
-    return descriptors;
-}
-
-Status DummyClient::Remove(const std::string& key, bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Status DummyClient::DoRemove(const std::string& key, bool force) {
     dummy_rpc::Request request;
     request.mutable_remove()->set_key(key);
     request.mutable_remove()->set_force(force);
@@ -935,9 +808,7 @@ Status DummyClient::Remove(const std::string& key, bool force) {
     return Call(&request, &response, dummy_rpc::Response::BODY_NOT_SET, &maybe_delivered);
 }
 
-Result<int64_t> DummyClient::RemoveByRegex(const std::string& regex, bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Result<int64_t> DummyClient::DoRemoveByRegex(const std::string& regex, bool force) {
     dummy_rpc::Request request;
     request.mutable_remove_by_regex()->set_regex(regex);
     request.mutable_remove_by_regex()->set_force(force);
@@ -947,9 +818,7 @@ Result<int64_t> DummyClient::RemoveByRegex(const std::string& regex, bool force)
     return response.count();
 }
 
-Result<int64_t> DummyClient::RemoveAll(bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Result<int64_t> DummyClient::DoRemoveAll(bool force) {
     dummy_rpc::Request request;
     request.mutable_remove_all()->set_force(force);
     dummy_rpc::Response response;
@@ -960,12 +829,8 @@ Result<int64_t> DummyClient::RemoveAll(bool force) {
 
 // ---- copy / move tasks ------------------------------------------------------
 
-Result<UUID> DummyClient::CreateCopyTask(const std::string& key,
-                                         const std::vector<std::string>& targets) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
+Result<UUID> DummyClient::DoCreateCopyTask(const std::string& key,
+                                           const std::vector<std::string>& targets) {
     dummy_rpc::Request request;
     dummy_rpc::CopyTaskRequest* copy = request.mutable_create_copy_task();
     copy->set_key(key);
@@ -976,12 +841,8 @@ Result<UUID> DummyClient::CreateCopyTask(const std::string& key,
     return FromProto(response.task_id());
 }
 
-Result<UUID> DummyClient::CreateMoveTask(const std::string& key, const std::string& source,
-                                         const std::string& target) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (source.empty() || target.empty()) return Error(ErrorCode::INVALID_PARAMS);
+Result<UUID> DummyClient::DoCreateMoveTask(const std::string& key, const std::string& source,
+                                           const std::string& target) {
     dummy_rpc::Request request;
     dummy_rpc::MoveTaskRequest* move = request.mutable_create_move_task();
     move->set_key(key);
@@ -993,9 +854,7 @@ Result<UUID> DummyClient::CreateMoveTask(const std::string& key, const std::stri
     return FromProto(response.task_id());
 }
 
-Result<TaskInfo> DummyClient::QueryTask(const UUID& task_id) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Result<TaskInfo> DummyClient::DoQueryTask(const UUID& task_id) {
     dummy_rpc::Request request;
     ToProto(task_id, request.mutable_query_task()->mutable_task_id());
     dummy_rpc::Response response;

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "client/client_front_end.h"
 #include "client/dummy_memory.h"
 #include "client/hot_rpc_client.h"
 #include "mooncake/client.h"
@@ -45,7 +46,7 @@
 
 namespace mooncake {
 
-class DummyClient final : public Client {
+class DummyClient final : public ClientFrontEnd {
    public:
     static constexpr size_t kMaxConnections = 16;
     static constexpr std::chrono::milliseconds kDefaultRpcTimeout{120'000};
@@ -63,56 +64,6 @@ class DummyClient final : public Client {
     // The standalone client's segment name.
     std::string GetHostname() const override;
 
-    Status Put(const std::string& key, std::span<const ConstBytes> parts,
-               const ReplicateConfig& config) override;
-    std::vector<Status> BatchPut(const std::vector<std::string>& keys,
-                                 const std::vector<std::vector<ConstBytes>>& values,
-                                 const ReplicateConfig& config) override;
-    Status PutFrom(const std::string& key, const void* buffer, size_t size,
-                   const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
-                                     const std::vector<const void*>& buffers,
-                                     const std::vector<size_t>& sizes,
-                                     const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFromMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) override;
-
-    Result<std::shared_ptr<Buffer>> Get(const std::string& key) override;
-    std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
-        const std::vector<std::string>& keys) override;
-    Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) override;
-    std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
-                                             const std::vector<void*>& buffers,
-                                             const std::vector<size_t>& capacities) override;
-    std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes) override;
-
-    // Memory outside the shared memory may be registered too: its bytes are
-    // staged through the local buffer part (one memcpy).
-    Status RegisterBuffer(void* buffer, size_t size) override;
-    Status UnregisterBuffer(void* buffer) override;
-    // From the memory pool part, zero copy; held until Close.
-    Result<void*> AllocFromMemPool(size_t size) override;
-
-    Result<bool> IsExist(const std::string& key) override;
-    std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) override;
-    Result<uint64_t> GetSize(const std::string& key) override;
-    Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) override;
-    std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
-        const std::vector<std::string>& keys) override;
-
-    Status Remove(const std::string& key, bool force = false) override;
-    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false) override;
-    Result<int64_t> RemoveAll(bool force = false) override;
-
-    Result<UUID> CreateCopyTask(const std::string& key,
-                                const std::vector<std::string>& targets) override;
-    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
-                                const std::string& target) override;
-    Result<TaskInfo> QueryTask(const UUID& task_id) override;
-
     // ---- for tests ----------------------------------------------------------
     // Null when both sizes are 0.
     const DummyMemory* memory() const { return memory_.get(); }
@@ -127,8 +78,11 @@ class DummyClient final : public Client {
 
     explicit DummyClient(const DummyClientConfig& config);
     Status Setup();
-    // Shared lock on the lifecycle; not owning when the client is closed.
-    std::shared_lock<std::shared_mutex> LockOpen() const;
+
+    // Memory outside the shared memory may be registered too: its bytes are
+    // staged through the local buffer part (one memcpy). AllocFromMemPool
+    // memory comes from the memory pool part, zero copy, held until Close.
+    MOONCAKE_CLIENT_BACKEND_PRIMITIVES(override)
 
     // One round trip: checks out a connection (attaching it first when it
     // is new), sends `request`, waits for the answer until the deadline.
@@ -146,14 +100,17 @@ class DummyClient final : public Client {
     // Put of bytes: each value is copied into one staging slice.
     std::vector<Status> BatchPutStaged(const std::vector<std::string>& keys,
                                        const std::vector<std::vector<ConstBytes>>& values,
+                                       const std::vector<uint64_t>& sizes,
                                        std::vector<ItemPlan>& plans, const ReplicateConfig& config);
     // A zero-copy piece (shared memory) or a staged copy of registered memory.
     Status PlanPutPiece(const void* data, size_t length, ItemPlan* plan);
     // Get into caller memory: plans every key, sends one request, copies
     // staged bytes back.
+    // Keys whose result is an error on entry are left out.
     std::vector<Result<size_t>> GetIntoPieces(const std::vector<std::string>& keys,
                                               const std::vector<std::vector<void*>>& buffers,
-                                              const std::vector<std::vector<size_t>>& sizes);
+                                              const std::vector<std::vector<size_t>>& sizes,
+                                              const std::vector<Result<size_t>>& checked);
     // Plans one key's destination pieces, using at most `limit` bytes of
     // them (the object's size, when known).
     Status PlanGetPieces(const std::vector<void*>& buffers, const std::vector<size_t>& sizes,
@@ -169,10 +126,6 @@ class DummyClient final : public Client {
     // buffer slice of that size.
     std::vector<Result<std::shared_ptr<Buffer>>> GetIntoSlices(
         const std::vector<std::string>& keys, const std::vector<SizeAnswer>& sizes);
-    // Queries of valid keys, one request, one entry per key.
-    std::vector<Result<bool>> BatchIsExistValid(const std::vector<std::string>& keys);
-    std::vector<Result<std::vector<ReplicaDescriptor>>> ReplicaDescsOf(
-        const std::vector<std::string>& keys);
 
     // True when [buffer, buffer + size) lies in one registered range.
     bool IsRegisteredRange(const void* buffer, size_t size) const {
@@ -185,11 +138,6 @@ class DummyClient final : public Client {
     const DummyClientConfig config_;
     const std::chrono::milliseconds rpc_timeout_;
     const UUID session_id_;
-
-    mutable std::shared_mutex lifecycle_mutex_;
-    bool closed_ = false;  // guarded by lifecycle_mutex_
-    // Set before Close waits for the lock so that new calls are refused.
-    std::atomic<bool> closing_{false};
 
     std::shared_ptr<DummyMemory> memory_;  // null when both sizes are 0
     std::unique_ptr<HotRpcPool> pool_;

@@ -11,19 +11,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
-#include "common/offset_allocator.h"
-#include "mooncake/client.h"
+#include "client/sliced_arena.h"
 #include "mooncake/result.h"
 #include "transfer/segment_descriptor.h"
 #include "transfer/shm_region.h"
 
 namespace mooncake {
 
-class DummyMemorySlice;
+using DummyMemorySlice = ArenaSlice;
 
-class DummyMemory : public std::enable_shared_from_this<DummyMemory> {
+class DummyMemory {
    public:
     enum class Pool { kMemPool, kLocalBuffer };
 
@@ -55,47 +53,16 @@ class DummyMemory : public std::enable_shared_from_this<DummyMemory> {
     uint64_t used_bytes(Pool pool) const;
 
    private:
-    friend class DummyMemorySlice;
-    DummyMemory(std::unique_ptr<ShmRegion> region, uint64_t mem_pool_size);
-    void Release(Pool pool, const OffsetAllocation& allocation);
-    // Gives back the tail of `allocation` beyond `size` bytes.
-    void Shrink(Pool pool, OffsetAllocation* allocation, uint64_t size);
-    OffsetAllocator& AllocatorOf(Pool pool) {
-        return pool == Pool::kMemPool ? mem_pool_allocator_ : buffer_allocator_;
+    DummyMemory(std::shared_ptr<ShmRegion> region, uint64_t mem_pool_size);
+    SlicedArena& ArenaOf(Pool pool) const {
+        return pool == Pool::kMemPool ? *mem_pool_ : *local_buffer_;
     }
 
-    const std::unique_ptr<ShmRegion> region_;
-    mutable std::mutex mutex_;
-    // Both hand out addresses, not offsets; guarded by mutex_.
-    OffsetAllocator mem_pool_allocator_;
-    OffsetAllocator buffer_allocator_;
-};
-
-// A range of DummyMemory, given back when the last reference goes.
-class DummyMemorySlice final : public Buffer {
-   public:
-    DummyMemorySlice(std::shared_ptr<DummyMemory> owner, DummyMemory::Pool pool,
-                     OffsetAllocation allocation, uint64_t size);
-    ~DummyMemorySlice() override;
-    DummyMemorySlice(const DummyMemorySlice&) = delete;
-    DummyMemorySlice& operator=(const DummyMemorySlice&) = delete;
-
-    const uint8_t* data() const override { return data_; }
-    uint8_t* mutable_data() override { return data_; }
-    size_t size() const override { return size_; }
-    // Offset of the first byte in the owner's memfd.
-    uint64_t offset() const { return owner_->OffsetOf(data_); }
-
-    // Shrinks the slice to its first `size` bytes (no more than now) and
-    // gives the rest back: a get that reserved more than it read.
-    void Truncate(uint64_t size);
-
-   private:
-    std::shared_ptr<DummyMemory> owner_;
-    DummyMemory::Pool pool_;
-    OffsetAllocation allocation_;
-    uint8_t* data_;
-    uint64_t size_;
+    // Shared with the slices of both arenas: the mapping lives on while a
+    // slice does.
+    const std::shared_ptr<ShmRegion> region_;
+    const std::shared_ptr<SlicedArena> mem_pool_;
+    const std::shared_ptr<SlicedArena> local_buffer_;
 };
 
 }  // namespace mooncake

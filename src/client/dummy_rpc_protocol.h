@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "master/hot_rpc_protocol.h"
 #include "real_client.pb.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 

@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "common/cluster_auth.h"
-#include "master/hot_rpc_protocol.h"
-#include "master/socket_util.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "net/socket_util.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 

@@ -10,6 +10,21 @@
 
 namespace mooncake {
 
+namespace {
+
+// An anonymous mapping, unmapped when the last slice of its arena goes.
+struct AnonymousMapping {
+    uint8_t* base = nullptr;
+    uint64_t length = 0;
+    ~AnonymousMapping() {
+        if (munmap(base, length) != 0) {
+            LOG(ERROR) << "munmap of the local buffer failed: " << std::strerror(errno);
+        }
+    }
+};
+
+}  // namespace
+
 Result<std::shared_ptr<LocalBuffer>> LocalBuffer::Create(uint64_t size) {
     if (size == 0 || size > kMaxClientMemorySize) return Error(ErrorCode::INVALID_PARAMS);
     const uint64_t length = RoundUpToPageSize(size);
@@ -22,50 +37,11 @@ Result<std::shared_ptr<LocalBuffer>> LocalBuffer::Create(uint64_t size) {
                    << " bytes: " << std::strerror(errno);
         return Error(ErrorCode::INTERNAL_ERROR);
     }
-    return std::shared_ptr<LocalBuffer>(new LocalBuffer(static_cast<uint8_t*>(base), length));
+    auto mapping = std::make_shared<AnonymousMapping>();
+    mapping->base = static_cast<uint8_t*>(base);
+    mapping->length = length;
+    auto arena = SlicedArena::Create(mapping, mapping->base, mapping->base, length);
+    return std::shared_ptr<LocalBuffer>(new LocalBuffer(std::move(arena)));
 }
-
-LocalBuffer::LocalBuffer(uint8_t* base, uint64_t size)
-    : base_(base), size_(size), allocator_(reinterpret_cast<uint64_t>(base), size) {}
-
-LocalBuffer::~LocalBuffer() {
-    if (munmap(base_, size_) != 0) {
-        LOG(ERROR) << "munmap of the local buffer failed: " << std::strerror(errno);
-    }
-}
-
-Result<std::shared_ptr<LocalBufferSlice>> LocalBuffer::Allocate(uint64_t size) {
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
-    Result<OffsetAllocation> allocation;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        allocation = allocator_.Allocate(size);
-    }
-    if (!allocation.has_value()) {
-        return Error(allocation.error() == ErrorCode::NO_AVAILABLE_HANDLE
-                         ? ErrorCode::BUFFER_OVERFLOW
-                         : allocation.error());
-    }
-    auto* data = reinterpret_cast<uint8_t*>(allocation->offset);
-    return std::make_shared<LocalBufferSlice>(shared_from_this(), *allocation, data, size);
-}
-
-uint64_t LocalBuffer::used_bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return allocator_.used_bytes();
-}
-
-void LocalBuffer::Release(const OffsetAllocation& allocation) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    Status freed = allocator_.Free(allocation);
-    LOG_IF(ERROR, !freed.has_value())
-        << "Local buffer range at " << allocation.offset << " was given back twice";
-}
-
-LocalBufferSlice::LocalBufferSlice(std::shared_ptr<LocalBuffer> owner, OffsetAllocation allocation,
-                                   uint8_t* data, uint64_t size)
-    : owner_(std::move(owner)), allocation_(allocation), data_(data), size_(size) {}
-
-LocalBufferSlice::~LocalBufferSlice() { owner_->Release(allocation_); }
 
 }  // namespace mooncake

@@ -10,12 +10,12 @@
 #include <string_view>
 
 #include "client/hot_rpc_client.h"
-#include "common/cluster_auth.h"
 #include "client/master_failover.h"
+#include "common/cluster_auth.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
-#include "master/hot_rpc_protocol.h"
-#include "master/rpc_convert.h"
+#include "rpc/hot_rpc_protocol.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 
@@ -509,6 +509,10 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
             status =
                 stub->RemoveAll(&context, request.remove_all(), response->mutable_remove_all());
             break;
+        case Body::kBatchReplicaClear:
+            status = stub->BatchReplicaClear(&context, request.batch_replica_clear(),
+                                             response->mutable_batch_replica_clear());
+            break;
         case Body::kGetReplicaListByRegex:
             status = stub->GetReplicaListByRegex(&context, request.get_replica_list_by_regex(),
                                                  response->mutable_get_replica_list_by_regex());
@@ -519,6 +523,26 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
         case Body::kMountSegment:
             status = stub->MountSegment(&context, request.mount_segment(),
                                         response->mutable_mount_segment());
+            break;
+        case Body::kMountLocalDisk:
+            status = stub->MountLocalDisk(&context, request.mount_local_disk(),
+                                          response->mutable_mount_local_disk());
+            break;
+        case Body::kUnmountLocalDisk:
+            status = stub->UnmountLocalDisk(&context, request.unmount_local_disk(),
+                                            response->mutable_unmount_local_disk());
+            break;
+        case Body::kOffloadHeartbeat:
+            status = stub->OffloadHeartbeat(&context, request.offload_heartbeat(),
+                                            response->mutable_offload_heartbeat());
+            break;
+        case Body::kNotifyOffloadSuccess:
+            status = stub->NotifyOffloadSuccess(&context, request.notify_offload_success(),
+                                                response->mutable_notify_offload_success());
+            break;
+        case Body::kNotifyDiskEvicted:
+            status = stub->NotifyDiskEvicted(&context, request.notify_disk_evicted(),
+                                             response->mutable_notify_disk_evicted());
             break;
         case Body::kRemountSegment:
             status = stub->ReMountSegment(&context, request.remount_segment(),
@@ -958,6 +982,21 @@ Result<int64_t> MasterClient::RemoveAll(bool force) {
     const auto& reply = response.remove_all();
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     return reply.count();
+}
+
+Result<std::vector<std::string>> MasterClient::BatchReplicaClear(
+    const UUID& client_id, const std::vector<std::string>& keys, const std::string& segment_name) {
+    rpc::MasterRequest request;
+    MC_RETURN_IF_ERROR(RequireUtf8("a segment name", segment_name));
+    auto* body = request.mutable_batch_replica_clear();
+    ToProto(client_id, body->mutable_client_id());
+    for (const std::string& key : keys) body->add_keys(key);
+    body->set_segment_name(segment_name);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    const auto& reply = response.batch_replica_clear();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    return std::vector<std::string>(reply.cleared_keys().begin(), reply.cleared_keys().end());
 }
 
 Result<PingResult> MasterClient::Ping(const UUID& client_id) {

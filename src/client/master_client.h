@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "master/master_service.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 
@@ -105,8 +105,20 @@ class MasterClient {
     Status Remove(const std::string& key, bool force = false);
     Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
     Result<int64_t> RemoveAll(bool force = false);
+    // Keys cleared (MasterService::BatchReplicaClear).
+    Result<std::vector<std::string>> BatchReplicaClear(const UUID& client_id,
+                                                       const std::vector<std::string>& keys,
+                                                       const std::string& segment_name);
 
     Result<PingResult> Ping(const UUID& client_id);
+
+    // SSD offload (master_client_offload.cpp; MasterService has the meaning).
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    Status UnmountLocalDisk(const UUID& client_id);
+    Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
+    Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,
+                                bool from_rescan);
+    Status NotifyDiskEvicted(const UUID& client_id, const std::vector<std::string>& keys);
 
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
     Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,

@@ -11,14 +11,6 @@ namespace mooncake {
 
 namespace {
 
-// What every call on a closed client returns.
-constexpr ErrorCode kClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS;
-
-template <typename T>
-std::vector<T> Filled(size_t count, ErrorCode code) {
-    return std::vector<T>(count, Error(code));
-}
-
 // The bytes read per key of a get into caller buffers, or its error.
 std::vector<Result<size_t>> SizesOf(const std::vector<GetOutcome>& outcomes) {
     std::vector<Result<size_t>> results;
@@ -32,9 +24,6 @@ std::vector<Result<size_t>> SizesOf(const std::vector<GetOutcome>& outcomes) {
     }
     return results;
 }
-
-// OK when `data` may be read for `size` bytes: null is only allowed empty.
-bool ValidPart(const void* data, size_t size) { return data != nullptr || size == 0; }
 
 }  // namespace
 
@@ -129,6 +118,17 @@ Status RealClient::Setup() {
         segment_mounted_ = true;
     }
 
+    if (config_.enable_ssd_offload) {
+        const std::string host = context_.segment_name.substr(0, context_.segment_name.rfind(':'));
+        auto tier = OffloadTier::Start(context_, config_.ssd_offload_path, host);
+        if (!tier.has_value()) return Error(tier.error());
+        offload_ = std::move(*tier);
+        context_.disk = offload_.get();
+    } else {
+        context_.disk = &remote_disk_;
+    }
+    runtime_segments_ = std::make_unique<RuntimeSegments>(
+        master_.get(), engine_.get(), context_.client_id, context_.segment_name);
     executor_ = std::make_unique<TaskExecutor>(context_);
     heartbeat_ = std::make_unique<Heartbeat>(
         master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
@@ -144,13 +144,13 @@ Status RealClient::Setup() {
 }
 
 Status RealClient::Close() {
-    closing_.store(true, std::memory_order_relaxed);
-    std::unique_lock<std::shared_mutex> lock(lifecycle_mutex_);
-    if (closed_) return OkStatus();
-    closed_ = true;
+    auto lock = BeginClose();
+    if (!lock.owns_lock()) return OkStatus();
     // Threads first: a heartbeat after the unmount would mount it again.
     if (heartbeat_) heartbeat_->Stop();
     if (executor_) executor_->Stop();
+    if (runtime_segments_) runtime_segments_->Stop();
+    if (offload_) offload_->Stop();
     if (master_ && (segment_mounted_ || heartbeat_)) {
         // Unmounts the segment too, and the master forgets us now rather
         // than expiring us (logged and counted as a crash) after client_ttl.
@@ -170,6 +170,8 @@ Status RealClient::Close() {
         }
         user_buffers_.clear();
     }
+    // The master dropped the runtime segments with the client.
+    if (runtime_segments_) runtime_segments_->ReleaseAll();
     if (engine_ && local_buffer_) (void)engine_->UnregisterLocalMemory(local_buffer_->base());
     // A shared engine outlives the client: give back the segment's memory
     // (an owned engine frees it as it goes).
@@ -179,6 +181,8 @@ Status RealClient::Close() {
     // Destroying the engine unpublishes its descriptor and frees the
     // segment's memory. The local buffer lives on while callers hold bytes
     // from it.
+    context_.disk = nullptr;
+    offload_.reset();
     context_.engine = nullptr;
     engine_.reset();
     context_.local_buffer.reset();
@@ -191,13 +195,6 @@ Status RealClient::Close() {
 
 std::string RealClient::GetHostname() const { return context_.segment_name; }
 
-std::shared_lock<std::shared_mutex> RealClient::LockOpen() const {
-    if (closing_.load(std::memory_order_relaxed)) return {};
-    std::shared_lock<std::shared_mutex> lock(lifecycle_mutex_);
-    if (closed_) lock.unlock();
-    return lock;
-}
-
 Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
     if (address == nullptr || size == 0) return Error(ErrorCode::INVALID_PARAMS);
     if (!engine_->IsRegistered(address, size)) {
@@ -209,8 +206,12 @@ Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
 }
 
 std::vector<SegmentInfo> RealClient::MountedSegments() const {
-    if (!context_.has_segment) return {};
-    return {segment_};
+    std::vector<SegmentInfo> segments;
+    if (context_.has_segment) segments.push_back(segment_);
+    if (runtime_segments_) {
+        for (SegmentInfo& extra : runtime_segments_->Active()) segments.push_back(std::move(extra));
+    }
+    return segments;
 }
 
 std::vector<SegmentInfo> RealClient::PrepareRemount() {
@@ -233,27 +234,12 @@ uint64_t RealClient::local_buffer_used_bytes() const {
 
 // ---- puts -------------------------------------------------------------------
 
-Status RealClient::Put(const std::string& key, std::span<const ConstBytes> parts,
-                       const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
-    uint64_t size = 0;
-    for (const ConstBytes& part : parts) {
-        if (!ValidPart(part.data(), part.size())) return Error(ErrorCode::INVALID_PARAMS);
-        size += part.size();
-    }
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+Status RealClient::DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
+                         const ReplicateConfig& config) {
     if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
     auto staging = local_buffer_->Allocate(size);
     if (!staging.has_value()) return Error(staging.error());
-    uint8_t* cursor = (*staging)->mutable_data();
-    for (const ConstBytes& part : parts) {
-        if (part.empty()) continue;
-        std::memcpy(cursor, part.data(), part.size());
-        cursor += part.size();
-    }
+    CopyParts(parts, (*staging)->mutable_data());
     const PutSource source{{MemoryPiece{(*staging)->mutable_data(), size}}, size};
     Status result = OkStatus();
     put_pipeline_.Run(std::span<const std::string>(&key, 1), std::span<const PutSource>(&source, 1),
@@ -261,58 +247,32 @@ Status RealClient::Put(const std::string& key, std::span<const ConstBytes> parts
     return result;
 }
 
-std::vector<Status> RealClient::BatchPut(const std::vector<std::string>& keys,
-                                         const std::vector<std::vector<ConstBytes>>& values,
-                                         const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != values.size() || !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
-    std::vector<Status> results(keys.size(), OkStatus());
+void RealClient::DoBatchPut(const std::vector<std::string>& keys,
+                            const std::vector<std::vector<ConstBytes>>& values,
+                            const std::vector<uint64_t>& sizes, const ReplicateConfig& config,
+                            std::vector<Status>& results) {
     std::vector<PutSource> sources(keys.size());
     std::vector<std::shared_ptr<LocalBufferSlice>> staging(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        uint64_t size = 0;
-        for (const ConstBytes& part : values[i]) {
-            if (!ValidPart(part.data(), part.size())) valid = Error(ErrorCode::INVALID_PARAMS);
-            size += part.size();
-        }
-        if (valid.has_value() && size == 0) valid = Error(ErrorCode::INVALID_PARAMS);
-        if (valid.has_value() && local_buffer_ == nullptr) {
-            valid = Error(ErrorCode::BUFFER_OVERFLOW);
-        }
-        if (valid.has_value()) {
-            auto slice = local_buffer_->Allocate(size);
-            if (slice.has_value()) {
-                staging[i] = std::move(*slice);
-            } else {
-                valid = Error(slice.error());
-            }
-        }
-        if (!valid.has_value()) {
-            results[i] = valid;
+        if (!results[i].has_value()) continue;
+        if (local_buffer_ == nullptr) {
+            results[i] = Error(ErrorCode::BUFFER_OVERFLOW);
             continue;
         }
-        uint8_t* cursor = staging[i]->mutable_data();
-        for (const ConstBytes& part : values[i]) {
-            if (part.empty()) continue;
-            std::memcpy(cursor, part.data(), part.size());
-            cursor += part.size();
+        auto slice = local_buffer_->Allocate(sizes[i]);
+        if (!slice.has_value()) {
+            results[i] = Error(slice.error());
+            continue;
         }
-        sources[i] = PutSource{{MemoryPiece{staging[i]->mutable_data(), size}}, size};
+        staging[i] = std::move(*slice);
+        CopyParts(values[i], staging[i]->mutable_data());
+        sources[i] = PutSource{{MemoryPiece{staging[i]->mutable_data(), sizes[i]}}, sizes[i]};
     }
     put_pipeline_.Run(keys, sources, config, results);
-    return results;
 }
 
-Status RealClient::PutFrom(const std::string& key, const void* buffer, size_t size,
-                           const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
+Status RealClient::DoPutFrom(const std::string& key, const void* buffer, size_t size,
+                             const ReplicateConfig& config) {
     MC_RETURN_IF_ERROR(CheckZeroCopyRange(buffer, size));
     const PutSource source{{MemoryPiece{const_cast<void*>(buffer), size}}, size};
     Status result = OkStatus();
@@ -321,69 +281,40 @@ Status RealClient::PutFrom(const std::string& key, const void* buffer, size_t si
     return result;
 }
 
-std::vector<Status> RealClient::BatchPutFrom(const std::vector<std::string>& keys,
-                                             const std::vector<const void*>& buffers,
-                                             const std::vector<size_t>& sizes,
-                                             const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size() ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
-    std::vector<Status> results(keys.size(), OkStatus());
+void RealClient::DoBatchPutFrom(const std::vector<std::string>& keys,
+                                const std::vector<const void*>& buffers,
+                                const std::vector<size_t>& sizes, const ReplicateConfig& config,
+                                std::vector<Status>& results) {
     std::vector<PutSource> sources(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (valid.has_value()) valid = CheckZeroCopyRange(buffers[i], sizes[i]);
-        if (!valid.has_value()) {
-            results[i] = valid;
-            continue;
-        }
+        if (results[i].has_value()) results[i] = CheckZeroCopyRange(buffers[i], sizes[i]);
+        if (!results[i].has_value()) continue;
         sources[i] = PutSource{{MemoryPiece{const_cast<void*>(buffers[i]), sizes[i]}}, sizes[i]};
     }
     put_pipeline_.Run(keys, sources, config, results);
-    return results;
 }
 
-std::vector<Status> RealClient::BatchPutFromMultiBuffers(
-    const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
-    const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size() ||
-        !ValidateReplicateConfig(config).has_value()) {
-        return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
-    std::vector<Status> results(keys.size(), OkStatus());
+void RealClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
+                                            const std::vector<std::vector<const void*>>& buffers,
+                                            const std::vector<std::vector<size_t>>& sizes,
+                                            const ReplicateConfig& config,
+                                            std::vector<Status>& results) {
     std::vector<PutSource> sources(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (valid.has_value() && (buffers[i].empty() || buffers[i].size() != sizes[i].size())) {
-            valid = Error(ErrorCode::INVALID_PARAMS);
-        }
         PutSource source;
-        for (size_t p = 0; valid.has_value() && p < buffers[i].size(); ++p) {
-            valid = CheckZeroCopyRange(buffers[i][p], sizes[i][p]);
+        for (size_t p = 0; results[i].has_value() && p < buffers[i].size(); ++p) {
+            results[i] = CheckZeroCopyRange(buffers[i][p], sizes[i][p]);
             source.pieces.push_back(MemoryPiece{const_cast<void*>(buffers[i][p]), sizes[i][p]});
             source.size += sizes[i][p];
         }
-        if (!valid.has_value()) {
-            results[i] = valid;
-            continue;
-        }
-        sources[i] = std::move(source);
+        if (results[i].has_value()) sources[i] = std::move(source);
     }
     put_pipeline_.Run(keys, sources, config, results);
-    return results;
 }
 
 // ---- gets -------------------------------------------------------------------
 
-Result<std::shared_ptr<Buffer>> RealClient::Get(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<std::shared_ptr<Buffer>> RealClient::DoGet(const std::string& key) {
     if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
     GetOutcome outcome;
     get_pipeline_.Run(std::span<const std::string>(&key, 1), {},
@@ -392,34 +323,27 @@ Result<std::shared_ptr<Buffer>> RealClient::Get(const std::string& key) {
     return std::shared_ptr<Buffer>(std::move(outcome.slice));
 }
 
-std::vector<Result<std::shared_ptr<Buffer>>> RealClient::BatchGet(
-    const std::vector<std::string>& keys) {
-    using Entry = Result<std::shared_ptr<Buffer>>;
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Entry>(keys.size(), kClosed);
-    if (local_buffer_ == nullptr) return Filled<Entry>(keys.size(), ErrorCode::BUFFER_OVERFLOW);
+void RealClient::DoBatchGet(const std::vector<std::string>& keys,
+                            std::vector<Result<std::shared_ptr<Buffer>>>& results) {
+    if (local_buffer_ == nullptr) {
+        results = Filled<Result<std::shared_ptr<Buffer>>>(keys.size(), ErrorCode::BUFFER_OVERFLOW);
+        return;
+    }
     std::vector<GetOutcome> outcomes(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (!valid.has_value()) outcomes[i].error = valid.error();
+        if (!results[i].has_value()) outcomes[i].error = results[i].error();
     }
     get_pipeline_.Run(keys, {}, outcomes);
-    std::vector<Entry> results;
-    results.reserve(keys.size());
-    for (GetOutcome& outcome : outcomes) {
-        if (outcome.error != ErrorCode::OK) {
-            results.emplace_back(Error(outcome.error));
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (outcomes[i].error != ErrorCode::OK) {
+            results[i] = Error(outcomes[i].error);
         } else {
-            results.emplace_back(std::shared_ptr<Buffer>(std::move(outcome.slice)));
+            results[i] = std::shared_ptr<Buffer>(std::move(outcomes[i].slice));
         }
     }
-    return results;
 }
 
-Result<size_t> RealClient::GetInto(const std::string& key, void* buffer, size_t capacity) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<size_t> RealClient::DoGetInto(const std::string& key, void* buffer, size_t capacity) {
     MC_RETURN_IF_ERROR(CheckZeroCopyRange(buffer, capacity));
     const GetDestination destination{{MemoryPiece{buffer, capacity}}, capacity};
     GetOutcome outcome;
@@ -430,44 +354,42 @@ Result<size_t> RealClient::GetInto(const std::string& key, void* buffer, size_t 
     return static_cast<size_t>(outcome.size);
 }
 
-std::vector<Result<size_t>> RealClient::BatchGetInto(const std::vector<std::string>& keys,
-                                                     const std::vector<void*>& buffers,
-                                                     const std::vector<size_t>& capacities) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != capacities.size()) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
+void RealClient::RunGetsInto(const std::vector<std::string>& keys,
+                             const std::vector<GetDestination>& destinations,
+                             std::vector<Result<size_t>>& results) {
     std::vector<GetOutcome> outcomes(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!results[i].has_value()) outcomes[i].error = results[i].error();
+    }
+    get_pipeline_.Run(keys, destinations, outcomes);
+    results = SizesOf(outcomes);
+}
+
+void RealClient::DoBatchGetInto(const std::vector<std::string>& keys,
+                                const std::vector<void*>& buffers,
+                                const std::vector<size_t>& capacities,
+                                std::vector<Result<size_t>>& results) {
     std::vector<GetDestination> destinations(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (valid.has_value()) valid = CheckZeroCopyRange(buffers[i], capacities[i]);
+        if (!results[i].has_value()) continue;
+        Status valid = CheckZeroCopyRange(buffers[i], capacities[i]);
         if (!valid.has_value()) {
-            outcomes[i].error = valid.error();
+            results[i] = Error(valid.error());
             continue;
         }
         destinations[i] = GetDestination{{MemoryPiece{buffers[i], capacities[i]}}, capacities[i]};
     }
-    get_pipeline_.Run(keys, destinations, outcomes);
-    return SizesOf(outcomes);
+    RunGetsInto(keys, destinations, results);
 }
 
-std::vector<Result<size_t>> RealClient::BatchGetIntoMultiBuffers(
-    const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-    const std::vector<std::vector<size_t>>& sizes) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClosed);
-    if (keys.size() != buffers.size() || keys.size() != sizes.size()) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
-    }
-    std::vector<GetOutcome> outcomes(keys.size());
+void RealClient::DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys,
+                                            const std::vector<std::vector<void*>>& buffers,
+                                            const std::vector<std::vector<size_t>>& sizes,
+                                            std::vector<Result<size_t>>& results) {
     std::vector<GetDestination> destinations(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = ValidateKey(keys[i]);
-        if (valid.has_value() && (buffers[i].empty() || buffers[i].size() != sizes[i].size())) {
-            valid = Error(ErrorCode::INVALID_PARAMS);
-        }
+        Status valid = OkStatus();
+        if (!results[i].has_value()) continue;
         GetDestination destination;
         for (size_t p = 0; valid.has_value() && p < buffers[i].size(); ++p) {
             valid = CheckZeroCopyRange(buffers[i][p], sizes[i][p]);
@@ -475,21 +397,18 @@ std::vector<Result<size_t>> RealClient::BatchGetIntoMultiBuffers(
             destination.capacity += sizes[i][p];
         }
         if (!valid.has_value()) {
-            outcomes[i].error = valid.error();
+            results[i] = Error(valid.error());
             continue;
         }
         destinations[i] = std::move(destination);
     }
-    get_pipeline_.Run(keys, destinations, outcomes);
-    return SizesOf(outcomes);
+    RunGetsInto(keys, destinations, results);
 }
 
 // ---- memory -----------------------------------------------------------------
 
-Status RealClient::RegisterBuffer(void* buffer, size_t size) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    if (buffer == nullptr || size == 0) return Error(ErrorCode::INVALID_PARAMS);
+Status RealClient::DoRegisterBuffer(void* buffer, size_t size) {
+    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
     std::lock_guard<std::mutex> memory_lock(memory_mutex_);
     // Only the local side of transfers: peers never read or write it.
     MC_RETURN_IF_ERROR(engine_->RegisterLocalMemory(buffer, size, /*remote_accessible=*/false));
@@ -497,9 +416,7 @@ Status RealClient::RegisterBuffer(void* buffer, size_t size) {
     return OkStatus();
 }
 
-Status RealClient::UnregisterBuffer(void* buffer) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Status RealClient::DoUnregisterBuffer(void* buffer) {
     std::lock_guard<std::mutex> memory_lock(memory_mutex_);
     // Only what RegisterBuffer added: the segment and the local buffer are
     // the client's own.
@@ -511,10 +428,7 @@ Status RealClient::UnregisterBuffer(void* buffer) {
     return OkStatus();
 }
 
-Result<void*> RealClient::AllocFromMemPool(size_t size) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+Result<void*> RealClient::DoAllocFromMemPool(size_t size) {
     if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
     auto slice = local_buffer_->Allocate(size);
     if (!slice.has_value()) return Error(slice.error());
@@ -526,36 +440,18 @@ Result<void*> RealClient::AllocFromMemPool(size_t size) {
 
 // ---- queries ----------------------------------------------------------------
 
-Result<bool> RealClient::IsExist(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    return master_->ExistKey(key);
-}
+Result<bool> RealClient::DoIsExist(const std::string& key) { return master_->ExistKey(key); }
 
-std::vector<Result<bool>> RealClient::BatchIsExist(const std::vector<std::string>& keys) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Result<bool>>(keys.size(), kClosed);
-    std::vector<Result<bool>> results(keys.size(), false);
-    const ValidKeys valid = SelectValidKeys(keys);
-    for (const auto& [i, code] : valid.refused) results[i] = Error(code);
-    if (valid.keys.empty()) return results;
-    auto answers = master_->BatchExistKey(valid.keys);
-    if (!answers.has_value() || answers->size() != valid.positions.size()) {
+std::vector<Result<bool>> RealClient::DoBatchIsExist(const std::vector<std::string>& keys) {
+    auto answers = master_->BatchExistKey(keys);
+    if (!answers.has_value() || answers->size() != keys.size()) {
         const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
-        for (size_t i : valid.positions) results[i] = Error(code);
-        return results;
+        return Filled<Result<bool>>(keys.size(), code);
     }
-    for (size_t k = 0; k < valid.positions.size(); ++k) {
-        results[valid.positions[k]] = (*answers)[k];
-    }
-    return results;
+    return std::move(*answers);
 }
 
-Result<uint64_t> RealClient::GetSize(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<uint64_t> RealClient::DoGetSize(const std::string& key) {
     auto found = master_->GetReplicaList(key);
     if (!found.has_value()) return Error(found.error());
     for (const ReplicaDescriptor& replica : found->replicas) {
@@ -566,75 +462,53 @@ Result<uint64_t> RealClient::GetSize(const std::string& key) {
     return Error(ErrorCode::INVALID_REPLICA);
 }
 
-Result<std::vector<ReplicaDescriptor>> RealClient::GetReplicaDesc(const std::string& key) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Result<std::vector<ReplicaDescriptor>> RealClient::DoGetReplicaDesc(const std::string& key) {
     auto found = master_->GetReplicaList(key);
     if (!found.has_value()) return Error(found.error());
     return std::move(found->replicas);
 }
 
-std::map<std::string, std::vector<ReplicaDescriptor>> RealClient::BatchGetReplicaDesc(
+std::vector<Result<std::vector<ReplicaDescriptor>>> RealClient::DoBatchGetReplicaDesc(
     const std::vector<std::string>& keys) {
-    std::map<std::string, std::vector<ReplicaDescriptor>> descriptors;
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return descriptors;
-    const std::vector<std::string> valid_keys = SelectValidKeys(keys).keys;
-    if (valid_keys.empty()) return descriptors;
-    auto answers = master_->BatchGetReplicaList(valid_keys);
-    if (!answers.has_value() || answers->size() != valid_keys.size()) return descriptors;
-    for (size_t k = 0; k < valid_keys.size(); ++k) {
-        // Keys that are missing (or failed) are left out of the map.
-        if ((*answers)[k].has_value()) {
-            descriptors[valid_keys[k]] = std::move((*answers)[k]->replicas);
+    using Entry = Result<std::vector<ReplicaDescriptor>>;
+    auto answers = master_->BatchGetReplicaList(keys);
+    if (!answers.has_value()) return Filled<Entry>(keys.size(), answers.error());
+    if (answers->size() != keys.size()) return Filled<Entry>(keys.size(), ErrorCode::RPC_FAIL);
+    std::vector<Entry> found;
+    found.reserve(keys.size());
+    for (auto& answer : *answers) {
+        if (answer.has_value()) {
+            found.emplace_back(std::move(answer->replicas));
+        } else {
+            found.emplace_back(Error(answer.error()));
         }
     }
-    return descriptors;
+    return found;
 }
 
-Status RealClient::Remove(const std::string& key, bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
+Status RealClient::DoRemove(const std::string& key, bool force) {
     return master_->Remove(key, force);
 }
 
-Result<int64_t> RealClient::RemoveByRegex(const std::string& regex, bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Result<int64_t> RealClient::DoRemoveByRegex(const std::string& regex, bool force) {
     return master_->RemoveByRegex(regex, force);
 }
 
-Result<int64_t> RealClient::RemoveAll(bool force) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    return master_->RemoveAll(force);
-}
+Result<int64_t> RealClient::DoRemoveAll(bool force) { return master_->RemoveAll(force); }
 
 // ---- copy / move tasks ------------------------------------------------------
 
-Result<UUID> RealClient::CreateCopyTask(const std::string& key,
-                                        const std::vector<std::string>& targets) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
+Result<UUID> RealClient::DoCreateCopyTask(const std::string& key,
+                                          const std::vector<std::string>& targets) {
     return master_->CreateCopyTask(key, targets);
 }
 
-Result<UUID> RealClient::CreateMoveTask(const std::string& key, const std::string& source,
-                                        const std::string& target) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
-    MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (source.empty() || target.empty()) return Error(ErrorCode::INVALID_PARAMS);
+Result<UUID> RealClient::DoCreateMoveTask(const std::string& key, const std::string& source,
+                                          const std::string& target) {
     return master_->CreateMoveTask(key, source, target);
 }
 
-Result<TaskInfo> RealClient::QueryTask(const UUID& task_id) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Error(kClosed);
+Result<TaskInfo> RealClient::DoQueryTask(const UUID& task_id) {
     return master_->QueryTask(task_id);
 }
 

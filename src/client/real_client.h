@@ -19,19 +19,22 @@
 #include <vector>
 
 #include "client/client_context.h"
+#include "client/client_front_end.h"
 #include "client/get_pipeline.h"
 #include "client/heartbeat.h"
 #include "client/local_buffer.h"
 #include "client/master_client.h"
+#include "client/offload_tier.h"
 #include "client/put_pipeline.h"
 #include "client/replica_selector.h"
+#include "client/runtime_segments.h"
 #include "client/task_executor.h"
 #include "mooncake/client.h"
 #include "mooncake/transfer_engine.h"
 
 namespace mooncake {
 
-class RealClient final : public Client {
+class RealClient final : public ClientFrontEnd {
    public:
     // Validates `config`, then connects, starts the engine, maps and mounts
     // the segment, maps the local buffer and starts the background threads.
@@ -42,52 +45,16 @@ class RealClient final : public Client {
     Status Close() override;
     std::string GetHostname() const override;
 
-    Status Put(const std::string& key, std::span<const ConstBytes> parts,
-               const ReplicateConfig& config) override;
-    std::vector<Status> BatchPut(const std::vector<std::string>& keys,
-                                 const std::vector<std::vector<ConstBytes>>& values,
-                                 const ReplicateConfig& config) override;
-    Status PutFrom(const std::string& key, const void* buffer, size_t size,
-                   const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFrom(const std::vector<std::string>& keys,
-                                     const std::vector<const void*>& buffers,
-                                     const std::vector<size_t>& sizes,
-                                     const ReplicateConfig& config) override;
-    std::vector<Status> BatchPutFromMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) override;
-
-    Result<std::shared_ptr<Buffer>> Get(const std::string& key) override;
-    std::vector<Result<std::shared_ptr<Buffer>>> BatchGet(
-        const std::vector<std::string>& keys) override;
-    Result<size_t> GetInto(const std::string& key, void* buffer, size_t capacity) override;
-    std::vector<Result<size_t>> BatchGetInto(const std::vector<std::string>& keys,
-                                             const std::vector<void*>& buffers,
-                                             const std::vector<size_t>& capacities) override;
-    std::vector<Result<size_t>> BatchGetIntoMultiBuffers(
-        const std::vector<std::string>& keys, const std::vector<std::vector<void*>>& buffers,
-        const std::vector<std::vector<size_t>>& sizes) override;
-
-    Status RegisterBuffer(void* buffer, size_t size) override;
-    Status UnregisterBuffer(void* buffer) override;
-    Result<void*> AllocFromMemPool(size_t size) override;
-
-    Result<bool> IsExist(const std::string& key) override;
-    std::vector<Result<bool>> BatchIsExist(const std::vector<std::string>& keys) override;
-    Result<uint64_t> GetSize(const std::string& key) override;
-    Result<std::vector<ReplicaDescriptor>> GetReplicaDesc(const std::string& key) override;
-    std::map<std::string, std::vector<ReplicaDescriptor>> BatchGetReplicaDesc(
-        const std::vector<std::string>& keys) override;
-
-    Status Remove(const std::string& key, bool force = false) override;
-    Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false) override;
-    Result<int64_t> RemoveAll(bool force = false) override;
-
-    Result<UUID> CreateCopyTask(const std::string& key,
-                                const std::vector<std::string>& targets) override;
-    Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
-                                const std::string& target) override;
-    Result<TaskInfo> QueryTask(const UUID& task_id) override;
+    Result<std::vector<UUID>> MountFileSegment(const std::string& path, uint64_t size,
+                                               uint64_t offset) override;
+    Result<std::pair<std::vector<UUID>, uint64_t>> AllocateAndMountSegment(uint64_t size) override;
+    Status UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
+                                 uint32_t grace_period_seconds) override;
+    std::vector<std::pair<std::string, double>> MetricValues() const override;
+    Status UnmountLocalDisk(uint32_t grace_period_seconds) override;
+    uint64_t OffloadRpcReadCount() const override;
+    std::vector<std::string> BatchReplicaClear(const std::vector<std::string>& keys,
+                                               const std::string& segment_name) override;
 
     // ---- for tests and tools ----------------------------------------------
     const UUID& client_id() const { return context_.client_id; }
@@ -97,10 +64,16 @@ class RealClient final : public Client {
     uint64_t local_buffer_used_bytes() const;
 
    private:
+    MOONCAKE_CLIENT_BACKEND_PRIMITIVES(override)
+
+    // Runs the get pipeline into the destinations of the keys whose result
+    // is OK; fills in the sizes read or the errors.
+    void RunGetsInto(const std::vector<std::string>& keys,
+                     const std::vector<GetDestination>& destinations,
+                     std::vector<Result<size_t>>& results);
+
     explicit RealClient(const ClientConfig& config);
     Status Setup();
-    // Shared lock on the lifecycle; not owning when the client is closed.
-    std::shared_lock<std::shared_mutex> LockOpen() const;
     // INVALID_PARAMS unless [address, address + size) is non-empty and lies
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;
@@ -110,12 +83,6 @@ class RealClient final : public Client {
     std::vector<SegmentInfo> PrepareRemount();
 
     const ClientConfig config_;
-
-    mutable std::shared_mutex lifecycle_mutex_;
-    bool closed_ = false;  // guarded by lifecycle_mutex_
-    // Set before Close waits for the lock, so that a steady stream of calls
-    // cannot starve it: new calls are refused from then on.
-    std::atomic<bool> closing_{false};
 
     std::unique_ptr<MasterClient> master_;
     std::shared_ptr<TransferEngine> engine_;  // config_.engine when shared
@@ -129,8 +96,14 @@ class RealClient final : public Client {
     GetPipeline get_pipeline_{context_};
     std::unique_ptr<TaskExecutor> executor_;
     std::unique_ptr<Heartbeat> heartbeat_;
+    // mount_segment and friends (real_client_segments.cpp).
+    std::unique_ptr<RuntimeSegments> runtime_segments_;
+    // SSD offload (config_.enable_ssd_offload); null otherwise.
+    std::unique_ptr<OffloadTier> offload_;
+    // Without a tier of our own: other clients' SSD replicas.
+    RemoteDiskReader remote_disk_;
 
-    std::mutex memory_mutex_;
+    mutable std::mutex memory_mutex_;
     std::unordered_set<void*> user_buffers_;  // RegisterBuffer; guarded by memory_mutex_
     // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
     std::vector<std::shared_ptr<LocalBufferSlice>> pool_allocations_;

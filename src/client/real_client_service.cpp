@@ -8,7 +8,7 @@
 
 #include "client/client_config_util.h"
 #include "client/dummy_rpc_protocol.h"
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 

@@ -26,10 +26,10 @@
 
 #include "client/dummy_session.h"
 #include "common/cluster_auth.h"
-#include "master/framed_rpc_server.h"
 #include "mooncake/client.h"
 #include "mooncake/types.h"
 #include "real_client.pb.h"
+#include "rpc/framed_rpc_server.h"
 
 namespace mooncake {
 

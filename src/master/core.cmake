@@ -9,6 +9,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/master_service.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_objects.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_offload.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/master_service_replica_clear.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_segments.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_state.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_tasks.cpp

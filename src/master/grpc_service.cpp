@@ -3,7 +3,7 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 
@@ -127,6 +127,37 @@ grpc::Status GrpcMasterService::RemoveAll(Ctx* context, const rpc::RemoveAllRequ
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::RemoveAll, request,
                  response, "RemoveAll");
 }
+grpc::Status GrpcMasterService::BatchReplicaClear(Ctx* context,
+                                                  const rpc::BatchReplicaClearRequest* request,
+                                                  rpc::BatchReplicaClearResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchReplicaClear,
+                 request, response, "BatchReplicaClear");
+}
+grpc::Status GrpcMasterService::MountLocalDisk(Ctx* context, const rpc::MountLocalDiskRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountLocalDisk, request,
+                 response, "MountLocalDisk");
+}
+grpc::Status GrpcMasterService::UnmountLocalDisk(Ctx* context, const rpc::ClientIdRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountLocalDisk, request,
+                 response, "UnmountLocalDisk");
+}
+grpc::Status GrpcMasterService::OffloadHeartbeat(Ctx* context, const rpc::OffloadHeartbeatRequest* request,
+                                            rpc::OffloadHeartbeatResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::OffloadHeartbeat, request,
+                 response, "OffloadHeartbeat");
+}
+grpc::Status GrpcMasterService::NotifyOffloadSuccess(Ctx* context, const rpc::NotifyOffloadSuccessRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyOffloadSuccess, request,
+                 response, "NotifyOffloadSuccess");
+}
+grpc::Status GrpcMasterService::NotifyDiskEvicted(Ctx* context, const rpc::NotifyDiskEvictedRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyDiskEvicted, request,
+                 response, "NotifyDiskEvicted");
+}
 grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountSegment, request,
@@ -157,8 +188,8 @@ grpc::Status GrpcMasterService::QuerySegment(Ctx* context, const rpc::QuerySegme
 }
 grpc::Status GrpcMasterService::Ping(Ctx* context, const rpc::PingRequest* request,
                                      rpc::PingResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request,
-                 response, "Ping");
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::Ping, request, response,
+                 "Ping");
 }
 grpc::Status GrpcMasterService::GetServiceInfo(Ctx* context,
                                                const rpc::GetServiceInfoRequest* request,

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "master.pb.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 

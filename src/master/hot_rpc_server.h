@@ -10,9 +10,9 @@
 #include <expected>
 #include <string>
 
-#include "master/framed_rpc_server.h"
 #include "master/request_dispatcher.h"
 #include "mooncake/types.h"
+#include "rpc/framed_rpc_server.h"
 
 namespace mooncake {
 

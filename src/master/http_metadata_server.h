@@ -17,7 +17,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 
 namespace mooncake {
 

@@ -3,8 +3,8 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
-#include "master/admin_endpoints.h"
 #include "ha/leader_election.h"
+#include "master/admin_endpoints.h"
 #include "master/grpc_service.h"
 #include "master/ha_replication.h"
 #include "master/hot_rpc_server.h"
@@ -12,7 +12,7 @@
 #include "master/master_service.h"
 #include "master/metrics_server.h"
 #include "master/request_dispatcher.h"
-#include "master/socket_util.h"
+#include "net/socket_util.h"
 
 #ifndef MOONCAKE_VERSION
 #define MOONCAKE_VERSION "unknown"

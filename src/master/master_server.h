@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 #include "common/cluster_auth.h"
 #include "master/master_config.h"
 #include "master/master_metrics.h"

@@ -335,6 +335,12 @@ Result<int64_t> MasterService::RemoveByRegex(const std::string& regex, bool forc
 }
 int64_t MasterService::RemoveAll(bool force) { return impl_->RemoveAll(force); }
 
+std::vector<std::string> MasterService::BatchReplicaClear(const UUID& client_id,
+                                                          const std::vector<std::string>& keys,
+                                                          const std::string& segment_name) {
+    return impl_->BatchReplicaClear(client_id, keys, segment_name);
+}
+
 Result<PingResult> MasterService::Ping(const UUID& client_id) { return impl_->Ping(client_id); }
 
 Result<UUID> MasterService::CreateCopyTask(const std::string& key,

@@ -17,6 +17,7 @@
 #include "master/offload_registry.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 
@@ -79,31 +80,6 @@ struct MasterStats {
     uint64_t offloaded = 0;               // counter: LOCAL_DISK replicas reported written
     uint64_t disk_gets = 0;               // counter: reads answered by disk replicas only
     std::vector<LocalDiskStats> local_disks;  // one per client with a local disk mounted
-};
-
-struct GetReplicaListResult {
-    std::vector<ReplicaDescriptor> replicas;  // complete replicas only
-    uint64_t lease_ttl_ms = 0;                // lease granted by the call
-};
-
-struct PingResult {
-    ClientStatus status = ClientStatus::OK;
-    std::vector<TaskAssignment> tasks;  // tasks assigned to this client now
-};
-
-struct CopyStartResult {
-    ReplicaDescriptor source;
-    std::vector<ReplicaDescriptor> targets;
-};
-
-struct MoveStartResult {
-    ReplicaDescriptor source;
-    ReplicaDescriptor target;
-};
-
-struct SegmentUsage {
-    uint64_t used = 0;
-    uint64_t capacity = 0;
 };
 
 // One mounted segment as the admin endpoint /get_segments_detail lists it.
@@ -202,6 +178,13 @@ class MasterService {
     // `force` and those under a copy/move; returns how many.
     Result<int64_t> RemoveByRegex(const std::string& regex, bool force = false);
     int64_t RemoveAll(bool force = false);
+    // Of `keys`, removes the complete objects `client_id` wrote whose lease
+    // has run out and no copy/move holds: whole objects when `segment_name`
+    // is empty, else their complete replicas on that segment (an object left
+    // without a complete replica goes). Returns the keys cleared.
+    std::vector<std::string> BatchReplicaClear(const UUID& client_id,
+                                               const std::vector<std::string>& keys,
+                                               const std::string& segment_name);
 
     // ---- clients ----------------------------------------------------------
     // Keeps the client alive. NEED_REMOUNT when the master does not know it.

@@ -91,6 +91,14 @@ class MasterServiceImpl {
     Status Remove(const std::string& key, bool force);
     Result<int64_t> RemoveByRegex(const std::string& regex, bool force);
     int64_t RemoveAll(bool force);
+    // master_service_replica_clear.cpp.
+    std::vector<std::string> BatchReplicaClear(const UUID& client_id,
+                                               const std::vector<std::string>& keys,
+                                               const std::string& segment_name);
+    // True when `key` was cleared (see MasterService::BatchReplicaClear).
+    bool ReplicaClearOne(const SegmentPool::ReadView& view, const UUID& client_id,
+                         const std::string& key, const std::vector<uint32_t>& segments,
+                         bool whole_object);
 
     // Tasks (master_service_tasks.cpp).
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);

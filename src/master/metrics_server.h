@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 #include "master/master_metrics.h"
 
 namespace mooncake {

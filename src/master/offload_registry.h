@@ -22,13 +22,10 @@
 
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 
-struct OffloadItem {
-    std::string key;
-    uint64_t size = 0;
-};
 
 // One client's local disk as /metrics shows it.
 struct LocalDiskStats {
@@ -40,11 +37,6 @@ struct LocalDiskStats {
     uint64_t queued = 0;
 };
 
-// What a client's offload heartbeat takes away.
-struct OffloadWork {
-    std::vector<OffloadItem> offload;  // write these to disk, then report them
-    std::vector<std::string> remove;   // delete these files (objects removed)
-};
 
 class OffloadRegistry {
    public:

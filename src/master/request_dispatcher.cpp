@@ -2,7 +2,7 @@
 
 #include <glog/logging.h>
 
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 
@@ -81,6 +81,7 @@ void RequestDispatcher::AfterCall(Body method) {
         case Body::kRemove:
         case Body::kRemoveByRegex:
         case Body::kRemoveAll:
+        case Body::kBatchReplicaClear:
         case Body::kMountSegment:
         case Body::kRemountSegment:
         case Body::kUnmountSegment:
@@ -103,7 +104,7 @@ void RequestDispatcher::AfterCall(std::string_view grpc_method) {
         "PutStart",       "PutEnd",         "PutRevoke",     "BatchPutStart", "BatchPutEnd",
         "BatchPutRevoke", "Remove",         "RemoveByRegex", "RemoveAll",     "MountSegment",
         "ReMountSegment", "UnmountSegment", "CopyStart",     "CopyEnd",       "CopyRevoke",
-        "MoveStart",      "MoveEnd",        "MoveRevoke"};
+        "MoveStart",      "MoveEnd",        "MoveRevoke",    "BatchReplicaClear"};
     for (std::string_view name : kChanging) {
         if (name == grpc_method) {
             change_hook_();
@@ -149,6 +150,23 @@ void RequestDispatcher::Dispatch(const rpc::MasterRequest& request, rpc::MasterR
             return RemoveByRegex(request.remove_by_regex(), response->mutable_remove_by_regex());
         case Body::kRemoveAll:
             return RemoveAll(request.remove_all(), response->mutable_remove_all());
+        case Body::kBatchReplicaClear:
+            return BatchReplicaClear(request.batch_replica_clear(),
+                                     response->mutable_batch_replica_clear());
+        case Body::kMountLocalDisk:
+            return MountLocalDisk(request.mount_local_disk(), response->mutable_mount_local_disk());
+        case Body::kUnmountLocalDisk:
+            return UnmountLocalDisk(request.unmount_local_disk(),
+                                    response->mutable_unmount_local_disk());
+        case Body::kOffloadHeartbeat:
+            return OffloadHeartbeat(request.offload_heartbeat(),
+                                    response->mutable_offload_heartbeat());
+        case Body::kNotifyOffloadSuccess:
+            return NotifyOffloadSuccess(request.notify_offload_success(),
+                                        response->mutable_notify_offload_success());
+        case Body::kNotifyDiskEvicted:
+            return NotifyDiskEvicted(request.notify_disk_evicted(),
+                                     response->mutable_notify_disk_evicted());
         case Body::kGetReplicaListByRegex:
             return GetReplicaListByRegex(request.get_replica_list_by_regex(),
                                          response->mutable_get_replica_list_by_regex());
@@ -367,6 +385,17 @@ void RequestDispatcher::RemoveAll(const rpc::RemoveAllRequest& request,
     CountCall(Body::kRemoveAll);
     response->set_error_code(CodeToWire(ErrorCode::OK));
     response->set_count(service_.RemoveAll(request.force()));
+}
+
+void RequestDispatcher::BatchReplicaClear(const rpc::BatchReplicaClearRequest& request,
+                                          rpc::BatchReplicaClearResponse* response) {
+    CountCall(Body::kBatchReplicaClear);
+    const std::vector<std::string> keys(request.keys().begin(), request.keys().end());
+    response->set_error_code(CodeToWire(ErrorCode::OK));
+    for (std::string& key :
+         service_.BatchReplicaClear(FromProto(request.client_id()), keys, request.segment_name())) {
+        response->add_cleared_keys(std::move(key));
+    }
 }
 
 // ---- segments -----------------------------------------------------------------

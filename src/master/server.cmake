@@ -1,27 +1,16 @@
 # The master's network side.
 #
-# mooncake_rpc: protobuf messages, conversions to the C++ types, the hot-path
-#   frame format, the framed TCP server and socket helpers. Used by the master
-#   AND by the client, so it must not depend on the master's logic.
 # mooncake_master_server: the adapters (gRPC, hot path, HTTP metadata, /metrics),
-#   flags, and the MasterServer that wires them to mooncake_master_core.
+#   flags, and the MasterServer that wires them to mooncake_master_core. The
+#   wire format they speak is mooncake_rpc (src/rpc).
 # mooncake_master: the daemon.
-
-add_library(mooncake_rpc STATIC
-    ${CMAKE_CURRENT_SOURCE_DIR}/framed_rpc_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_protocol.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/rpc_convert.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/socket_util.cpp)
-target_link_libraries(mooncake_rpc PUBLIC mooncake_proto mooncake_common)
 
 if(TARGET mooncake_master_core)
     add_library(mooncake_master_server STATIC
         ${CMAKE_CURRENT_SOURCE_DIR}/admin_endpoints.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_listener.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/http_parser.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
@@ -30,9 +19,10 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/state_image.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
+        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher_offload.cpp)
     target_link_libraries(mooncake_master_server
-        PUBLIC mooncake_rpc mooncake_master_core mooncake_ha gflags
+        PUBLIC mooncake_rpc mooncake_http_listener mooncake_master_core mooncake_ha gflags
         PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
     target_compile_definitions(mooncake_master_server PRIVATE
         MOONCAKE_VERSION="${PROJECT_VERSION}")

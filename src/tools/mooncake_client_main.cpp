@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "client/client_http_server.h"
 #include "client/dummy_rpc_protocol.h"
 #include "client/real_client_service.h"
 #include "common/cluster_auth.h"
@@ -45,6 +46,12 @@ DEFINE_int32(port, mooncake::kDefaultDummyServicePort,
 DEFINE_string(global_segment_size, "4 GB",
               "memory this client contributes to the pool (\"4 GB\", \"512MB\", bytes)");
 DEFINE_int32(threads, 1, "dummy requests served at once, across all dummies");
+DEFINE_bool(enable_http_server, false,
+            "serve /health, /metrics and /metrics/summary of this client on --http_port");
+DEFINE_bool(enable_offload, false,
+            "SSD offload tier under MOONCAKE_OFFLOAD_FILE_STORAGE_PATH (master needs "
+            "--enable_offload; docs/ssd_offload.md)");
+DEFINE_int32(http_port, 9300, "port of the client HTTP server (--enable_http_server)");
 // Additions of this implementation.
 DEFINE_string(local_buffer_size, "256 MB",
               "this process's own staging buffer (dummies bring their own memory)");
@@ -129,6 +136,7 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
     config.client.protocol = FLAGS_protocol;
     config.client.rdma_devices = FLAGS_device_names;
     config.client.master_server_address = FLAGS_master_server_address;
+    config.client.enable_ssd_offload = FLAGS_enable_offload;
     config.service.address = FLAGS_service_address;
     config.service.port = static_cast<uint16_t>(FLAGS_port);
     config.service.threads = static_cast<uint32_t>(FLAGS_threads);
@@ -221,13 +229,29 @@ int main(int argc, char** argv) {
                           config->client.master_server_address + " and metadata server " +
                           config->client.metadata_server + "; the log above says why");
     }
-    auto service = std::make_unique<mooncake::RealClientService>(**client, config->service);
+    // Shared with the HTTP server's handlers.
+    std::shared_ptr<mooncake::Client> owner(std::move(*client));
+    auto service = std::make_unique<mooncake::RealClientService>(*owner, config->service);
     if (auto started = service->Start(); !started) {
-        (*client)->Close();
+        owner->Close();
         return mooncake::FailStartup(kProgram, started.error());
     }
+    std::unique_ptr<mooncake::ClientHttpServer> http_server;
+    if (FLAGS_enable_http_server) {
+        if (FLAGS_http_port < 1 || FLAGS_http_port > 65535) {
+            owner->Close();
+            return mooncake::FailStartup(kProgram, "--http_port must be in 1..65535");
+        }
+        auto http = mooncake::ClientHttpServer::Start(
+            owner->GetHostname(), static_cast<uint16_t>(FLAGS_http_port), [owner] { return owner; });
+        if (http.has_value()) {
+            http_server = std::move(*http);
+        } else {
+            LOG(WARNING) << "client HTTP server not started: " << http.error();
+        }
+    }
     LOG(INFO) << "mooncake_client " << MOONCAKE_VERSION << " started: segment "
-              << (*client)->GetHostname() << " (" << config->client.global_segment_size
+              << owner->GetHostname() << " (" << config->client.global_segment_size
               << " bytes, master " << config->client.master_server_address << "), dummy service on "
               << mooncake::JoinHostPort(config->service.address, service->port()) << " ("
               << config->service.threads << " request threads)";
@@ -238,9 +262,10 @@ int main(int argc, char** argv) {
               << " received, stopping";
     // Dummies first: requests being served finish, their memory is
     // unmapped; then the segment is unmounted.
+    http_server.reset();
     service->Stop();
     service.reset();
-    (*client)->Close();
+    owner->Close();
     LOG(INFO) << "mooncake_client stopped";
     return 0;
 }

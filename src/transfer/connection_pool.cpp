@@ -38,7 +38,7 @@ Result<PooledConnection> ConnectionPool::Acquire(const std::string& endpoint) {
 Result<PooledConnection> ConnectionPool::AcquireFresh(const std::string& endpoint) {
     auto host_port = ParseHostPort(endpoint);
     if (!host_port || !host_port->port) return Error(ErrorCode::INVALID_PARAMS);
-    auto fd = ConnectTcp(host_port->host, *host_port->port, connect_timeout_ms_);
+    auto fd = net::ConnectTcp(host_port->host, *host_port->port, connect_timeout_ms_);
     if (!fd) {
         VLOG(1) << "Cannot connect to " << endpoint;
         return Error(fd.error());
@@ -53,7 +53,7 @@ Result<PooledConnection> ConnectionPool::AcquireFresh(const std::string& endpoin
             return Error(ErrorCode::TRANSFER_FAIL);
         }
     }
-    TuneDataSocket(fd->get(), io_timeout_ms_);
+    net::TuneDataSocket(fd->get(), io_timeout_ms_);
     return PooledConnection(this, endpoint, std::move(*fd), /*reused=*/false);
 }
 

@@ -12,7 +12,7 @@
 
 #include "common/cluster_auth.h"
 #include "mooncake/result.h"
-#include "transfer/socket_util.h"
+#include "net/socket_util.h"
 
 namespace mooncake {
 

@@ -11,8 +11,8 @@
 #include <memory>
 
 #include "mooncake/result.h"
+#include "net/socket_util.h"
 #include "transfer/segment_descriptor.h"
-#include "transfer/socket_util.h"
 
 namespace mooncake {
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "transfer/socket_util.h"
+#include "net/socket_util.h"
 
 namespace mooncake {
 
@@ -68,7 +68,7 @@ bool TcpPipeline::Send(const std::vector<TcpChunk*>& chunks) {
     }
     for (size_t first = 0; first < iov_.size(); first += IOV_MAX) {
         const int count = static_cast<int>(std::min<size_t>(IOV_MAX, iov_.size() - first));
-        if (!SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
+        if (!net::SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
     }
     return true;
 }
@@ -81,7 +81,7 @@ bool TcpPipeline::Resend() {
     }
     for (size_t first = 0; first < iov_.size(); first += IOV_MAX) {
         const int count = static_cast<int>(std::min<size_t>(IOV_MAX, iov_.size() - first));
-        if (!SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
+        if (!net::SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
     }
     return true;
 }
@@ -109,7 +109,7 @@ bool TcpPipeline::ReceiveHeaders() {
     uint8_t buffer[kMaxHeadersPerReceive * wire::kResponseHeaderSize];
     size_t received = 0;
     if (writes <= 1) {
-        if (!RecvAll(connection_.fd(), buffer, wire::kResponseHeaderSize)) return false;
+        if (!net::RecvAll(connection_.fd(), buffer, wire::kResponseHeaderSize)) return false;
         received = wire::kResponseHeaderSize;
     } else {
         ssize_t got;
@@ -121,7 +121,8 @@ bool TcpPipeline::ReceiveHeaders() {
         // Complete a header cut in two.
         const size_t tail = received % wire::kResponseHeaderSize;
         if (tail != 0) {
-            if (!RecvAll(connection_.fd(), buffer + received, wire::kResponseHeaderSize - tail)) {
+            if (!net::RecvAll(connection_.fd(), buffer + received,
+                              wire::kResponseHeaderSize - tail)) {
                 return false;
             }
             received += wire::kResponseHeaderSize - tail;
@@ -158,10 +159,10 @@ TcpPipeline::Outcome TcpPipeline::ReceiveNext(TcpChunk** chunk_out, ErrorCode* c
                 // The next response's header follows the payload on the wire.
                 uint8_t next[wire::kResponseHeaderSize];
                 iovec iov[2] = {{chunk->local(), chunk->length}, {next, sizeof(next)}};
-                if (!RecvAllV(connection_.fd(), iov, 2) || !DecodeHeaders(next, 1)) {
+                if (!net::RecvAllV(connection_.fd(), iov, 2) || !DecodeHeaders(next, 1)) {
                     return Outcome::kBrokenLink;
                 }
-            } else if (!RecvAll(connection_.fd(), chunk->local(), chunk->length)) {
+            } else if (!net::RecvAll(connection_.fd(), chunk->local(), chunk->length)) {
                 return Outcome::kBrokenLink;
             }
         }

@@ -37,8 +37,9 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
     UniqueFd listener;
     int error = 0;
     if (port) {
-        auto bound = ListenTcp(bind_address, *port, &error);
+        auto bound = net::ListenTcp(bind_address, *port);
         if (!bound) {
+            error = bound.error().error_number;
             LOG(ERROR) << "Transfer engine cannot listen on " << bind_address << ":" << *port
                        << ": " << strerror(error)
                        << (error == EADDRINUSE ? " (port already taken)" : "");
@@ -51,10 +52,13 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
         const unsigned start = random() % kRange;
         for (unsigned i = 0; i < kRange && !listener.valid(); ++i) {
             const auto candidate = static_cast<uint16_t>(kFirstAutoPort + (start + i) % kRange);
-            auto bound = ListenTcp(bind_address, candidate, &error);
+            auto bound = net::ListenTcp(bind_address, candidate);
             if (bound) {
                 listener = std::move(*bound);
-            } else if (error != EADDRINUSE && error != EACCES) {
+                break;
+            }
+            error = bound.error().error_number;
+            if (error != EADDRINUSE && error != EACCES) {
                 break;  // the address itself is unusable: no port will do
             }
         }
@@ -65,7 +69,7 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
             return Error(ErrorCode::INVALID_PARAMS);
         }
     }
-    const uint16_t bound_port = LocalPort(listener.get());
+    const uint16_t bound_port = net::LocalPort(listener.get());
     auto server = std::make_unique<TcpServer>(ConstructionTag(), std::move(listener), bound_port,
                                               handler, io_timeout_ms);
     if (!server->wake_fd_.valid()) return Error(ErrorCode::INTERNAL_ERROR);
@@ -133,13 +137,13 @@ void TcpServer::AcceptLoop() {
         if (stopping_.load()) return;
         if (connections_.size() >= kMaxConnections && !EvictIdleLocked()) {
             LOG_EVERY_N(WARNING, 100)
-                << "Transfer engine refuses a connection from " << PeerAddress(fd.get()) << ": "
-                << kMaxConnections << " connections open, all busy";
+                << "Transfer engine refuses a connection from " << net::PeerAddress(fd.get())
+                << ": " << kMaxConnections << " connections open, all busy";
             continue;
         }
-        TuneDataSocket(fd.get(), io_timeout_ms_);
+        net::TuneDataSocket(fd.get(), io_timeout_ms_);
         auto connection = std::make_unique<Connection>();
-        connection->peer = PeerAddress(fd.get());
+        connection->peer = net::PeerAddress(fd.get());
         connection->fd = std::move(fd);
         connection->idle_since_ns = SteadyNowNs();
         Connection* raw = connection.get();
@@ -196,7 +200,7 @@ void TcpServer::Serve(Connection* connection) {
         // An evicted connection may have woken with a request in hand.
         if (connection->evicted.load()) return;
         if (static_cast<size_t>(got) < sizeof(buffer) &&
-            !RecvAll(fd, buffer + got, sizeof(buffer) - static_cast<size_t>(got))) {
+            !net::RecvAll(fd, buffer + got, sizeof(buffer) - static_cast<size_t>(got))) {
             return;
         }
         wire::RequestHeader request;
@@ -244,7 +248,7 @@ bool TcpServer::Reply(Connection* connection, const wire::RequestHeader& request
     wire::Encode(response, header);
     iovec iov[2] = {{header, sizeof(header)},
                     {const_cast<void*>(payload), static_cast<size_t>(payload_length)}};
-    return SendAllV(connection->fd.get(), iov, payload_length > 0 ? 2 : 1).has_value();
+    return net::SendAllV(connection->fd.get(), iov, payload_length > 0 ? 2 : 1).has_value();
 }
 
 bool TcpServer::HandleRead(Connection* connection, const wire::RequestHeader& request) {
@@ -287,11 +291,12 @@ bool TcpServer::HandleWrite(Connection* connection, const wire::RequestHeader& r
     }
     if (refusal != wire::ReplyStatus::kOk) {
         // Skip the payload so the connection stays in step.
-        if (!Discard(connection->fd.get(), request.length)) return false;
+        if (!net::Discard(connection->fd.get(), request.length)) return false;
         return Reply(connection, request, refusal);
     }
     // Straight from the socket into the registered memory.
-    if (!RecvAll(connection->fd.get(), reinterpret_cast<void*>(request.address), request.length)) {
+    if (!net::RecvAll(connection->fd.get(), reinterpret_cast<void*>(request.address),
+                      request.length)) {
         return false;
     }
     return Reply(connection, request, wire::ReplyStatus::kOk);
@@ -315,7 +320,7 @@ bool TcpServer::HandleTransportControl(Connection* connection, const wire::Reque
         return false;
     }
     std::string payload(request.length, '\0');
-    if (!RecvAll(connection->fd.get(), payload.data(), payload.size())) return false;
+    if (!net::RecvAll(connection->fd.get(), payload.data(), payload.size())) return false;
     nlohmann::json message = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
     auto transport = message.is_object() ? message.find("transport") : message.end();
     auto from = message.is_object() ? message.find("from") : message.end();

@@ -27,8 +27,8 @@
 #include "common/cluster_auth.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "net/socket_util.h"
 #include "transfer/memory_registry.h"
-#include "transfer/socket_util.h"
 #include "transfer/wire_protocol.h"
 
 namespace mooncake {

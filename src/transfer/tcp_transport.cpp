@@ -199,8 +199,8 @@ Result<std::string> TcpTransport::Call(const std::string& endpoint, uint8_t opco
         iovec iov[2] = {{header, sizeof(header)},
                         {const_cast<char*>(payload.data()), payload.size()}};
         uint8_t buffer[wire::kResponseHeaderSize];
-        if (!SendAllV(connection.fd(), iov, payload.empty() ? 1 : 2) ||
-            !RecvAll(connection.fd(), buffer, sizeof(buffer))) {
+        if (!net::SendAllV(connection.fd(), iov, payload.empty() ? 1 : 2) ||
+            !net::RecvAll(connection.fd(), buffer, sizeof(buffer))) {
             const bool may_retry = connection.reused();
             connection.MarkBroken();
             if (may_retry) continue;
@@ -228,7 +228,7 @@ Result<std::string> TcpTransport::Call(const std::string& endpoint, uint8_t opco
                 return Error(ErrorCode::TRANSFER_FAIL);
         }
         std::string body(response.length, '\0');
-        if (!RecvAll(connection.fd(), body.data(), body.size())) {
+        if (!net::RecvAll(connection.fd(), body.data(), body.size())) {
             connection.MarkBroken();
             return Error(ErrorCode::TRANSFER_FAIL);
         }

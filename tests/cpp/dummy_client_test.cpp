@@ -28,8 +28,8 @@
 #include "client/hot_rpc_client.h"
 #include "client/real_client_service.h"
 #include "client_test_util.h"
-#include "master/rpc_convert.h"
 #include "mooncake/client.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "master.pb.h"
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake::testing {
 

@@ -1,7 +1,7 @@
-// HttpRequestParser (src/master/http_parser.h) fed byte by byte and in one
+// HttpRequestParser (src/net/http_parser.h) fed byte by byte and in one
 // piece, and the metadata store's memory accounting (issue 16, items 5, 11,
 // 14).
-#include "master/http_parser.h"
+#include "net/http_parser.h"
 
 #include <gtest/gtest.h>
 #include <malloc.h>

@@ -17,10 +17,10 @@
 
 #include "hot_path_test_socket.h"
 #include "master.grpc.pb.h"
-#include "master/hot_rpc_protocol.h"
 #include "master_server_test_util.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 namespace {

@@ -18,14 +18,14 @@
 #include <thread>
 
 #include "hot_path_test_socket.h"
-#include "master/hot_rpc_protocol.h"
 #include "master/hot_rpc_server.h"
 #include "master/master_flags.h"
 #include "master/master_metrics.h"
 #include "master/master_service.h"
 #include "master/prometheus_text.h"
 #include "master/request_dispatcher.h"
-#include "master/rpc_convert.h"
+#include "rpc/hot_rpc_protocol.h"
+#include "rpc/rpc_convert.h"
 
 DECLARE_int64(default_kv_lease_ttl);
 DECLARE_int64(client_ttl);

@@ -16,8 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "net/socket_util.h"
 #include "transfer/segment_descriptor.h"
-#include "transfer/socket_util.h"
 #include "transfer/transfer_engine_impl.h"
 #include "transfer/wire_protocol.h"
 #include "transfer_test_util.h"
@@ -474,10 +474,10 @@ class RawClient {
     explicit RawClient(const std::string& endpoint) {
         auto host_port = endpoint.substr(0, endpoint.rfind(':'));
         auto port = static_cast<uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
-        auto fd = ConnectTcp(host_port, port, 5000);
+        auto fd = net::ConnectTcp(host_port, port, 5000);
         if (fd) {
             fd_ = std::move(*fd);
-            TuneDataSocket(fd_.get(), 30000);
+            net::TuneDataSocket(fd_.get(), 30000);
         }
     }
     bool connected() const { return fd_.valid(); }
@@ -493,19 +493,19 @@ class RawClient {
         request.request_id = ++next_id_;
         uint8_t header[wire::kRequestHeaderSize];
         wire::Encode(request, header);
-        return SendAll(fd_.get(), header, sizeof(header)).has_value() &&
-               (payload.empty() || SendAll(fd_.get(), payload.data(), payload.size()));
+        return net::SendAll(fd_.get(), header, sizeof(header)).has_value() &&
+               (payload.empty() || net::SendAll(fd_.get(), payload.data(), payload.size()));
     }
     std::optional<wire::ResponseHeader> Receive() {
         uint8_t buffer[wire::kResponseHeaderSize];
-        if (!RecvAll(fd_.get(), buffer, sizeof(buffer))) return std::nullopt;
+        if (!net::RecvAll(fd_.get(), buffer, sizeof(buffer))) return std::nullopt;
         wire::ResponseHeader response;
         if (!wire::Decode(buffer, &response)) return std::nullopt;
         return response;
     }
     std::optional<std::string> ReceivePayload(uint64_t length) {
         std::string data(length, '\0');
-        if (!RecvAll(fd_.get(), data.data(), length)) return std::nullopt;
+        if (!net::RecvAll(fd_.get(), data.data(), length)) return std::nullopt;
         return data;
     }
     // True when the server closed the connection.
@@ -620,7 +620,7 @@ TEST(TransferEngineTest, GarbageOnTheTcpPortDoesNotHurtTheServer) {
             junk.replace(0, std::min(junk.size(), sizeof(header)), reinterpret_cast<char*>(header),
                          std::min(junk.size(), sizeof(header)));
         }
-        (void)SendAll(client.fd(), junk.data(), junk.size());
+        (void)net::SendAll(client.fd(), junk.data(), junk.size());
     }
     {
         // A WRITE that stops halfway through its payload.
@@ -776,10 +776,9 @@ TEST(TransferEngineTest, HttpMetadataModePublishesAndUnpublishes) {
 
 TEST(TransferEngineTest, UnreachableMetadataServerFailsCreate) {
     // A port that was free a moment ago and has no listener now.
-    int error = 0;
-    auto probe = ListenTcp("127.0.0.1", 0, &error);
+    auto probe = net::ListenTcp("127.0.0.1", 0);
     ASSERT_TRUE(probe.has_value());
-    const uint16_t port = LocalPort(probe->get());
+    const uint16_t port = net::LocalPort(probe->get());
     probe->Reset();
     TransferEngineConfig config;
     config.local_hostname = "127.0.0.1";

@@ -26,9 +26,9 @@
 #include "common/clock.h"
 #include "fuzz_support.h"
 #include "master.pb.h"
-#include "master/hot_rpc_protocol.h"
 #include "master/master_service.h"
 #include "master/request_dispatcher.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake::fuzz {
 

@@ -376,3 +376,27 @@ def test_bad_flags_fail_with_one_line(client_binary, flag):
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("mooncake_client: "), run.stderr
     assert flag.split("=")[0][2:] in lines[0]
+
+
+def test_standalone_http_server_and_dummy_segment_calls(standalone_factory):
+    import json
+    import urllib.request
+    from mooncake.store import MooncakeDistributedStore
+    port = free_port()
+    standalone = standalone_factory((), ["--enable_http_server=true", f"--http_port={port}"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+        assert (reply.status, json.loads(reply.read())) == (200, {"status": "healthy",
+                                                                  "code": 0})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        assert b"mooncake_client_segment_bytes " in reply.read()
+    # A dummy contributes no memory of its own: the segment calls refuse.
+    store = MooncakeDistributedStore()
+    assert store.setup_dummy(MiB, MiB, standalone.address) == 0
+    try:
+        assert store.mount_segment("/dev/shm/x", MiB) == {"ret": -1, "segment_ids": []}
+        assert store.allocate_and_mount_segment(MiB)["ret"] == -1
+        assert store.unmount_segment(["1-2"]) == -1
+        assert store.unmount_and_free_segment(["1-2"]) == -1
+        assert store.batch_replica_clear(["k"]) == []
+    finally:
+        store.close()

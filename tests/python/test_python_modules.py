@@ -200,16 +200,24 @@ def test_http_metadata_server_serves_a_store(master):
     assert server.returncode == 0
 
 
-def test_rest_store_service(master):
-    pytest.importorskip("aiohttp")
+def start_rest_service(master, global_segment_size):
+    """Starts the REST service (mooncake_store_service) against `master`;
+    returns the process and the base URL of its API."""
     port = free_port()
     env = dict(os.environ, MOONCAKE_MASTER=master.rpc_address,
                MOONCAKE_TE_META_DATA_SERVER=master.metadata_url,
-               MOONCAKE_LOCAL_HOSTNAME="127.0.0.1", MOONCAKE_GLOBAL_SEGMENT_SIZE="32MB",
+               MOONCAKE_LOCAL_HOSTNAME="127.0.0.1",
+               MOONCAKE_GLOBAL_SEGMENT_SIZE=global_segment_size,
                MOONCAKE_LOCAL_BUFFER_SIZE="16MB")
     base = f"http://127.0.0.1:{port}/api"
     service = start_module("mooncake.mooncake_store_service", ["--port", str(port)], env=env,
                            ready_url=base + "/exist/probe")
+    return service, base
+
+
+def test_rest_store_service(master):
+    pytest.importorskip("aiohttp")
+    service, base = start_rest_service(master, "32MB")
     try:
         key = unique_key()
         assert request("PUT", base + "/put", {"key": key, "value": "héllo"}) == (

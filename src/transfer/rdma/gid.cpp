@@ -1,18 +1,13 @@
 #include "transfer/rdma/gid.h"
 
+#include "common/hex_digit.h"
+
 namespace mooncake::rdma {
 
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr size_t kTextLength = 39;  // 8 groups of 4 digits, 7 colons
-
-int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 }  // namespace
 
@@ -50,7 +45,7 @@ std::optional<Gid> Gid::Parse(std::string_view text) {
             if (text[i] != ':') return std::nullopt;
             continue;
         }
-        const int value = HexValue(text[i]);
+        const int value = HexDigitValue(text[i]);
         if (value < 0) return std::nullopt;
         uint8_t& byte = gid.bytes[nibble / 2];
         byte = static_cast<uint8_t>(nibble % 2 == 0 ? value << 4 : byte | value);

@@ -1,4 +1,4 @@
-#include "master/hot_rpc_protocol.h"
+#include "rpc/hot_rpc_protocol.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "master/rpc_convert.h"
+#include "rpc/rpc_convert.h"
 
 #include <limits>
 

@@ -1,5 +1,5 @@
 // Conversions between the protobuf messages of proto/master.proto and the
-// value types of include/mooncake/types.h and src/master/master_service.h.
+// value types of include/mooncake/types.h and src/rpc/master_types.h.
 //
 // Both the master's adapters and MasterClient use these, so a field added to
 // one side is added in one place. Enum values read from the wire are checked:
@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "master.pb.h"
-#include "master/master_service.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "rpc/master_types.h"
 
 namespace mooncake {
 

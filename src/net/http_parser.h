@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 
 namespace mooncake {
 

@@ -31,9 +31,9 @@
 #include <thread>
 
 #include "common/cluster_auth.h"
-#include "master/hot_rpc_protocol.h"
-#include "master/socket_util.h"
 #include "mooncake/types.h"
+#include "net/socket_util.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 

@@ -1,8 +1,10 @@
-#include "master/http_parser.h"
+#include "net/http_parser.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+
+#include "common/hex_digit.h"
 
 namespace mooncake {
 
@@ -33,13 +35,6 @@ bool IsToken(std::string_view text) {
     return !text.empty() && std::ranges::all_of(text, [](char c) { return IsTokenChar(c); });
 }
 
-int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 }  // namespace
 
 std::optional<std::string> PercentDecode(std::string_view text) {
@@ -52,7 +47,7 @@ std::optional<std::string> PercentDecode(std::string_view text) {
             out.push_back(text[i]);
         } else {
             if (i + 2 >= text.size()) return std::nullopt;
-            const int high = HexValue(text[i + 1]), low = HexValue(text[i + 2]);
+            const int high = HexDigitValue(text[i + 1]), low = HexDigitValue(text[i + 2]);
             if (high < 0 || low < 0) return std::nullopt;
             out.push_back(static_cast<char>(high * 16 + low));
             i += 2;

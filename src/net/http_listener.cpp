@@ -1,4 +1,4 @@
-#include "master/http_listener.h"
+#include "net/http_listener.h"
 
 #include <arpa/inet.h>
 #include <glog/logging.h>
@@ -17,8 +17,8 @@
 #include <unordered_map>
 
 #include "common/net_util.h"
-#include "master/http_parser.h"
-#include "master/socket_util.h"
+#include "net/http_parser.h"
+#include "net/socket_util.h"
 
 namespace mooncake {
 
@@ -586,7 +586,7 @@ void HttpListener::Handle(const std::string& method, const std::string& path, Ht
 std::expected<void, std::string> HttpListener::Start(const std::string& host, uint16_t port,
                                                      const std::string& what) {
     auto listener = net::ListenTcp(host, port);
-    if (!listener) return std::unexpected(listener.error() + " (" + what + ")");
+    if (!listener) return std::unexpected(listener.error().message + " (" + what + ")");
     port_ = net::LocalPort(listener->get());
     auto loop = std::make_unique<Loop>(limits_, routes_, std::move(*listener), what);
     if (auto started = loop->Start(); !started) return started;

@@ -1,4 +1,4 @@
-#include "master/framed_rpc_server.h"
+#include "rpc/framed_rpc_server.h"
 
 #include <arpa/inet.h>
 #include <glog/logging.h>
@@ -173,7 +173,7 @@ FramedRpcServer::~FramedRpcServer() { Stop(); }
 
 std::expected<void, std::string> FramedRpcServer::Start() {
     auto listener = net::ListenTcp(options_.address, options_.port);
-    if (!listener) return std::unexpected(listener.error() + " (" + name_ + " port)");
+    if (!listener) return std::unexpected(listener.error().message + " (" + name_ + " port)");
     wake_fd_ = net::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!wake_fd_.valid()) return std::unexpected("eventfd: " + net::ErrnoText(errno));
     listen_fd_ = std::move(*listener);

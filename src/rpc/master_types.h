@@ -1,0 +1,50 @@
+// The results of master calls that both sides of the wire use: MasterService
+// (src/master) returns them and MasterClient (src/client) hands them to its
+// callers, so they live in the shared rpc layer and the client never includes
+// a master header. Plain values over include/mooncake/types.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mooncake/types.h"
+
+namespace mooncake {
+
+// SSD offload: one object written to (or found on) a client's disk.
+struct OffloadItem {
+    std::string key;
+    uint64_t size = 0;
+};
+// What a client's offload heartbeat takes away.
+struct OffloadWork {
+    std::vector<OffloadItem> offload;  // write these to disk, then report them
+    std::vector<std::string> remove;   // delete these files (objects removed)
+};
+struct GetReplicaListResult {
+    std::vector<ReplicaDescriptor> replicas;  // complete replicas only
+    uint64_t lease_ttl_ms = 0;                // lease granted by the call
+};
+
+struct PingResult {
+    ClientStatus status = ClientStatus::OK;
+    std::vector<TaskAssignment> tasks;  // tasks assigned to this client now
+};
+
+struct CopyStartResult {
+    ReplicaDescriptor source;
+    std::vector<ReplicaDescriptor> targets;
+};
+
+struct MoveStartResult {
+    ReplicaDescriptor source;
+    ReplicaDescriptor target;
+};
+
+struct SegmentUsage {
+    uint64_t used = 0;
+    uint64_t capacity = 0;
+};
+
+}  // namespace mooncake
