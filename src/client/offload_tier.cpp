@@ -129,14 +129,23 @@ Status OffloadTier::ReportAll() {
 }
 
 void OffloadTier::WorkerLoop() {
+    using Clock = std::chrono::steady_clock;
     const auto interval =
         std::chrono::seconds(std::max<uint64_t>(1, store_->config().heartbeat_interval_sec));
+    // While puts keep the queue filled, ask again soon: a memory replica
+    // waiting for its copy is pinned, and new puts may wait for its space.
+    constexpr auto kBusyPoll = std::chrono::milliseconds(20);
+    Clock::time_point last_work = Clock::now() - interval;
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
         lock.unlock();
         const bool busy = WorkOnce();
+        const Clock::time_point now = Clock::now();
+        if (busy) last_work = now;
         lock.lock();
-        if (!busy) wake_.wait_for(lock, interval, [this] { return stopping_; });
+        if (busy) continue;
+        const auto wait = now - last_work < interval ? kBusyPoll : interval;
+        wake_.wait_for(lock, wait, [this] { return stopping_; });
     }
 }
 
@@ -154,12 +163,18 @@ bool OffloadTier::WorkOnce() {
         return false;
     }
     for (const std::string& key : work->remove) (void)store_->Remove(key);
+    // Reported a few at a time: each report ends the pins of its objects,
+    // so memory frees up while the rest is still being written.
+    constexpr size_t kReportBatch = 16;
     std::vector<OffloadItem> written;
-    for (const OffloadItem& item : work->offload) WriteObject(item, &written);
-    if (!written.empty()) {
+    for (size_t i = 0; i < work->offload.size(); ++i) {
+        WriteObject(work->offload[i], &written);
+        if (written.empty() || (written.size() < kReportBatch && i + 1 < work->offload.size()))
+            continue;
         Status told = client_.master->NotifyOffloadSuccess(client_.client_id, written, false);
         LOG_IF(WARNING, !told.has_value()) << "SSD offload: reporting " << written.size()
                                            << " files failed: " << ErrorCodeName(told.error());
+        written.clear();
     }
     return !work->offload.empty() || !work->remove.empty();
 }

@@ -49,7 +49,6 @@ Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
     std::vector<OffloadItem> valid;
     std::vector<std::string> stale;
     valid.reserve(items.size());
-    const int64_t unpin_at_us = clock_->NowUs() + lease_ttl_us_;
     for (const OffloadItem& item : items) {
         if (!IsValidKey(item.key) || item.size == 0) continue;
         const KeyLocation where = index_.Locate(item.key);
@@ -65,9 +64,8 @@ Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
             continue;
         }
         valid.push_back(item);
-        // The copy is written: end the offload pin (readers' leases are
-        // no longer than the lease TTL).
-        if (!from_rescan) meta.ShortenLease(unpin_at_us);
+        // The copy is written: end the offload pin (readers' leases stay).
+        if (!from_rescan) meta.EndPin();
     }
     auto added = from_rescan ? offload_.AddReplicas(client_id, valid)
                              : offload_.CompleteOffload(client_id, valid);
@@ -102,7 +100,7 @@ ErrorCode MasterServiceImpl::QueueOffload(const SegmentPool::ReadView& view, con
         return queued.error();
     }
     // Not evicted (nor its space reused) before the owner has read it.
-    meta.ExtendLease(clock_->NowUs() + kOffloadPinMs * 1000);
+    meta.Pin(clock_->NowUs() + kOffloadPinMs * 1000);
     Bump(counters_.offload_queued);
     return ErrorCode::OK;
 }

@@ -241,3 +241,27 @@ def test_setup_without_offload_on_the_master_fails(master_factory, tmp_path):
         assert code == -1300  # UNABLE_OFFLOAD
     finally:
         store.stop()
+
+
+def test_dummy_client_reads_disk_objects_through_its_standalone_client(master_factory, tmp_path,
+                                                                       monkeypatch):
+    from mooncake_testing import find_client_binary
+    from test_dummy_client import StandaloneClient
+    master = master_factory(MASTER_ARGS)
+    for name, value in dict(OFFLOAD_ENV, MOONCAKE_OFFLOAD_FILE_STORAGE_PATH=str(tmp_path)).items():
+        monkeypatch.setenv(name, value)
+    standalone = StandaloneClient(find_client_binary(), master,
+                                  ["--enable_offload=true", "--threads=2"]).start()
+    dummy = RemoteStore()
+    try:
+        assert dummy.setup_dummy(16 * MiB, 16 * MiB, standalone.address) == 0
+        size = 2 * MiB
+        keys = [unique_key("dummy") for _ in range(48)]  # 96 MiB into a 64 MiB segment
+        for key in keys:
+            put_with_retry(dummy, key, value_of(key, size))
+        assert any(not has_memory(dummy, key) for key in keys)
+        for key in keys:
+            assert dummy.get(key) == value_of(key, size), key
+    finally:
+        dummy.stop()
+        standalone.close()
