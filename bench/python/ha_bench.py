@@ -1,7 +1,7 @@
 """HA figures in one run (docs/ha.md, docs/performance.md, docs/reliability.md):
 
 1. 4 KiB batch-put throughput against a single master (HA off) and against
-   an HA pair on a real etcd (HA on: every change waits for the standby).
+   an HA pair on a real etcd (HA on: the leader streams its change log to the standby).
 2. Failover time over N kill -9 of the leader: kill -> a read by a client
    succeeds again (the killed master is restarted as standby each time).
 

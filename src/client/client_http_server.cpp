@@ -92,7 +92,7 @@ ClientHealth CheckClientHealth(Client* client) {
                : ClientHealth::kMasterUnreachable;
 }
 
-ClientHttpServer::ClientHttpServer() : listener_(std::make_unique<HttpListener>()) {}
+ClientHttpServer::ClientHttpServer(StartTag) : listener_(std::make_unique<HttpListener>()) {}
 
 ClientHttpServer::~ClientHttpServer() { listener_->Stop(); }
 
@@ -102,7 +102,7 @@ std::expected<std::unique_ptr<ClientHttpServer>, std::string> ClientHttpServer::
     const std::string& client_hostname, uint16_t port, ClientSource source) {
     const auto host = ParseHostPort(client_hostname);
     const bool loopback = host.has_value() && IsLoopbackHost(host->host);
-    std::unique_ptr<ClientHttpServer> server(new ClientHttpServer());
+    auto server = std::make_unique<ClientHttpServer>(StartTag{});
     HttpLimits limits;
     limits.max_connections = 256;  // health probes and scrapers, not data
     limits.max_body_bytes = 4 << 10;

@@ -40,6 +40,13 @@ class ClientHttpServer {
     // The error names the port.
     static std::expected<std::unique_ptr<ClientHttpServer>, std::string> Start(
         const std::string& client_hostname, uint16_t port, ClientSource source);
+    // Only Start() can make one (it holds the tag).
+    struct StartTag {
+       private:
+        StartTag() = default;
+        friend class ClientHttpServer;
+    };
+    explicit ClientHttpServer(StartTag);
     ~ClientHttpServer();
     ClientHttpServer(const ClientHttpServer&) = delete;
     ClientHttpServer& operator=(const ClientHttpServer&) = delete;
@@ -47,7 +54,6 @@ class ClientHttpServer {
     uint16_t port() const;
 
    private:
-    ClientHttpServer();
     std::unique_ptr<HttpListener> listener_;
 };
 

@@ -127,6 +127,7 @@ Result<MasterServiceInfo> ServiceInfoFromProto(const rpc::GetServiceInfoResponse
     info.default_kv_lease_ttl_ms = reply.default_kv_lease_ttl_ms();
     info.client_ttl_sec = reply.client_ttl_sec();
     info.cluster_id = reply.cluster_id();
+    info.replicates_commits = reply.replicates_commits();
     return info;
 }
 

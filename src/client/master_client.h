@@ -45,6 +45,9 @@ struct MasterServiceInfo {
     uint64_t default_kv_lease_ttl_ms = 0;
     int64_t client_ttl_sec = 0;
     std::string cluster_id;
+    // The master answers completing calls only once replicated (HA,
+    // snapshots): PutEnd must not be pipelined.
+    bool replicates_commits = false;
 };
 
 class MasterClientImpl;

@@ -2,6 +2,7 @@
 # client liveness, tasks. No networking and no proto/gRPC dependency: the
 # adapters (server.cmake) and the tests drive MasterService directly.
 add_library(mooncake_master_core STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/change_log.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_registry.cpp
     ${CMAKE_CURRENT_LIST_DIR}/deferred_free_list.cpp
     ${CMAKE_CURRENT_LIST_DIR}/eviction.cpp

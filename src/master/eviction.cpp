@@ -146,6 +146,7 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms) {
             }
             if (!pick) return;
             if (keep_hook_ && keep_hook_(view, shard.objects.key(position), meta)) return;
+            index_.Touch(shard, position);  // before the frees (change_log.h)
             for (size_t r = 0; r < meta.replica_count(); ++r) {
                 view.Free(meta.replica(r).segment, meta.replica(r).address, meta.size());
             }

@@ -32,82 +32,205 @@ ImageSource::ImageSource(MasterService& service, std::function<bool()> serving,
                          std::function<int64_t()> epoch, SyncMarker marker,
                          std::chrono::milliseconds ack_timeout)
     : service_(service),
+      log_(service.EnableChangeLog()),
       serving_(std::move(serving)),
       epoch_(std::move(epoch)),
       marker_(std::move(marker)),
       ack_timeout_(ack_timeout) {}
 
+ImageSource::~ImageSource() { Stop(); }
+
+void ImageSource::Start() {
+    flusher_ = std::thread([this] { RunFlusher(); });
+}
+
+void ImageSource::Stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    changed_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+}
+
+void ImageSource::RunFlusher() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+        changed_.wait_for(lock, kFlushPeriod);
+        if (stop_) return;
+        lock.unlock();
+        if (log_.HasNotes()) Flush();
+        ReleaseFrees();
+        lock.lock();
+    }
+}
+
+void ImageSource::Flush() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending_ = false;
+    }
+    service_.FlushChanges();
+    changed_.notify_all();
+}
+
+bool ImageSource::Counted(const Follower& follower, SteadyClock::time_point now) const {
+    return follower.counted && now - follower.seen < kFollowerGrace;
+}
+
 bool ImageSource::DropFollower(const std::string& name, Follower& follower, uint64_t version) {
-    // Held under mutex_: rare, and no change may be answered before the
-    // mark is durable.
+    // Held under mutex_: rare, and nothing it misses may be relied on
+    // (space reused, a change answered) before the mark is durable.
     if (marker_ && !marker_(name, false)) {
         LOG_EVERY_T(ERROR, 5.0) << "HA: follower " << name << " misses change " << version
                                 << " and cannot be marked out of sync; still waiting";
         return false;
     }
-    follower.keeping_up = false;
-    LOG(WARNING) << "HA: follower " << name << " did not confirm change " << version << " within "
-                 << ack_timeout_.count() << " ms; marked out of sync until it catches up";
+    follower.in_sync = false;
+    follower.counted = false;
+    LOG(WARNING) << "HA: follower " << name << " is behind (holds " << follower.acked << " of "
+                 << version << "); marked out of sync until it catches up";
     return true;
 }
 
-bool ImageSource::MustWaitFor(const Follower& follower, uint64_t version,
-                              SteadyClock::time_point now) const {
-    return follower.keeping_up && follower.acked < version && now - follower.seen < kFollowerGrace;
+bool ImageSource::Behind(const Follower& follower, uint64_t version, uint64_t target) const {
+    return follower.written < target || version - std::min(version, follower.acked) > kMaxLagRecords ||
+           log_.MembershipPending(follower.acked);
 }
 
-void ImageSource::Changed() {
+void ImageSource::Changed(bool durable) {
+    uint64_t target = 0;
+    if (durable) {
+        // Records now: the version after this flush covers the caller's
+        // notes (a flush running meanwhile drained them, or this one does).
+        Flush();
+        target = log_.version();
+    }
+    // A start (not durable) does not wake the followers: its records ride
+    // with the next durable change's, or the flusher's tick, so that a put
+    // costs one follower round trip, not two.
     std::unique_lock<std::mutex> lock(mutex_);
-    const uint64_t version = ++version_;
-    changed_.notify_all();
     auto deadline = SteadyClock::now() + ack_timeout_;
     while (true) {
         const auto now = SteadyClock::now();
+        const uint64_t version = log_.version();
         bool waiting = false;
         for (auto& [name, follower] : followers_) {
-            if (!MustWaitFor(follower, version, now)) continue;
+            if (!follower.in_sync || !Counted(follower, now) ||
+                !Behind(follower, version, target)) {
+                continue;
+            }
             if (now >= deadline && DropFollower(name, follower, version)) continue;
             waiting = true;
         }
-        if (!waiting) return;
-        if (SteadyClock::now() >= deadline) deadline = SteadyClock::now() + ack_timeout_;
-        changed_.wait_until(lock, deadline);
+        if (!waiting || stop_) return;
+        if (now >= deadline) deadline = now + ack_timeout_;
+        // Short waits: the flusher, not a follower, may be what is due.
+        changed_.wait_until(lock, std::min(deadline, now + kFlushPeriod));
     }
 }
 
+void ImageSource::ReleaseFrees() {
+    uint64_t target;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        target = log_.version();
+        const auto now = SteadyClock::now();
+        for (auto& [name, follower] : followers_) {
+            if (!follower.counted || follower.acked >= target) continue;
+            // Not seen for a while: its copy must not be trusted before the
+            // space it still names is reused.
+            if (!Counted(follower, now) && DropFollower(name, follower, target)) continue;
+            target = std::min(target, follower.acked);
+        }
+        if (target <= released_upto_) return;
+        released_upto_ = target;
+    }
+    service_.ReleaseHeldFrees(target);
+}
+
+bool ImageSource::FillDelta(uint64_t have, ha::rpc::StateImage* image) {
+    std::vector<ChangeRecord> records;
+    uint64_t upto = have;
+    if (!log_.Since(have, kMaxRecordsPerFetch, &records, &upto)) return false;
+    image->set_version(upto);
+    if (records.empty()) {
+        image->set_unchanged(true);
+        return true;
+    }
+    image->set_delta(true);
+    image->mutable_records()->Reserve(static_cast<int>(records.size()));
+    for (const ChangeRecord& record : records) RecordToProto(record, image->add_records());
+    return true;
+}
+
 ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
-                                       uint64_t have_version, std::chrono::milliseconds wait) {
+                                       uint64_t have_version, std::chrono::milliseconds wait,
+                                       bool full, std::optional<uint64_t> synced_version) {
     const int64_t my_epoch = epoch_();
     // Versions count per leader: another epoch's number means nothing here.
-    const bool same_epoch = epoch == my_epoch;
+    const bool same_epoch = epoch == my_epoch && have_version <= log_.version();
     const uint64_t have = same_epoch ? have_version : 0;
-    uint64_t version;
+    bool need_image = !same_epoch;
     {
         std::unique_lock<std::mutex> lock(mutex_);
         Follower& follower = followers_[name];
         follower.seen = SteadyClock::now();
-        follower.acked = std::max(follower.acked, have);
-        if (!follower.keeping_up && follower.acked >= version_ &&
+        // Space named by records it lacks may have been reused already:
+        // it starts over from an image.
+        if (same_epoch && have < released_upto_) need_image = true;
+        if (need_image) {
+            // Holds back the frees from here until it acknowledges the image.
+            follower.acked = released_upto_;
+            follower.written = 0;
+            follower.counted = true;
+        } else {
+            const uint64_t synced = std::min(have, synced_version.value_or(have));
+            follower.acked = std::max(follower.acked, synced);
+            follower.written = std::max(follower.written, have);
+            follower.counted = true;
+        }
+        if (!follower.in_sync && !need_image &&
+            log_.version() - std::min(log_.version(), follower.acked) <= kMaxLagRecords &&
             (!marker_ || marker_(name, true))) {
-            follower.keeping_up = true;
-            LOG(INFO) << "HA: follower " << name << " caught up (version " << version_ << ")";
+            follower.in_sync = true;
+            LOG(INFO) << "HA: follower " << name << " caught up (version " << follower.acked << ")";
         }
         changed_.notify_all();  // changes waiting for this ack
-        if (same_epoch) {
-            changed_.wait_for(lock, wait, [&] { return version_ > have; });
+        if (!need_image) {
+            changed_.wait_for(lock, wait,
+                              [&] { return stop_ || pending_ || log_.version() > have; });
         }
-        version = version_;
         followers_[name].seen = SteadyClock::now();
     }
+    ReleaseFrees();
     ha::rpc::StateImage image;
-    image.set_version(version);
     image.set_epoch(my_epoch);
     image.set_taken_at_ms(WallMs());
-    if (same_epoch && version == have) {
-        image.set_unchanged(true);
-        return image;
+    if (!need_image) {
+        Flush();
+        if (!full && FillDelta(have, &image)) return image;
+        if (full && log_.version() == have) {
+            image.set_version(have);
+            image.set_unchanged(true);
+            return image;
+        }
     }
-    ImageToProto(service_.ExportState(), &image);
+    uint64_t version = 0;
+    ImageToProto(service_.ExportState(&version), &image);
+    image.set_version(version);
+    if (need_image && !full && !synced_version) {
+        // A standby that misses this image keeps a copy that is refused at
+        // promotion anyway (another epoch, or marked out of sync), so the
+        // frees need not wait for its next fetch. Snapshot files (which
+        // report what is synced) do not count until written.
+        std::lock_guard<std::mutex> lock(mutex_);
+        Follower& follower = followers_[name];
+        if (follower.counted) {
+            follower.acked = std::max(follower.acked, version);
+            follower.written = std::max(follower.written, version);
+        }
+    }
     return image;
 }
 
@@ -121,8 +244,8 @@ grpc::Status ImageSource::FetchState(grpc::ServerContext*,
         std::chrono::milliseconds(request->wait_ms()), std::chrono::seconds(5));
     const std::string name =
         request->standby_address().empty() ? "standby" : request->standby_address();
-    *image = Fetch(name, request->epoch(), request->have_version(), wait);
-    // Fenced while waiting: the image may be older than the successor's.
+    *image = Fetch(name, request->epoch(), request->have_version(), wait, request->full());
+    // Fenced while waiting: the reply may be older than the successor's.
     if (!serving_()) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
     }
@@ -132,13 +255,13 @@ grpc::Status ImageSource::FetchState(grpc::ServerContext*,
 ReplicationStats ImageSource::Stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     ReplicationStats stats;
-    stats.version = version_;
+    stats.version = log_.version();
     const auto now = SteadyClock::now();
     for (const auto& [name, follower] : followers_) {
         if (now - follower.seen >= kFollowerGrace) continue;
-        if (follower.keeping_up) ++stats.followers;
+        if (follower.counted && follower.in_sync) ++stats.followers;
         stats.lag_versions =
-            std::max(stats.lag_versions, version_ - std::min(version_, follower.acked));
+            std::max(stats.lag_versions, stats.version - std::min(stats.version, follower.acked));
     }
     return stats;
 }
@@ -161,7 +284,12 @@ void ImageFollower::Stop() {
 
 std::optional<ha::rpc::StateImage> ImageFollower::Latest() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return latest_;
+    if (!holds_) return std::nullopt;
+    ha::rpc::StateImage image;
+    ImageToProto(shadow_.ToImage(), &image);
+    image.set_version(version_);
+    image.set_epoch(epoch_);
+    return image;
 }
 
 ReplicationStats ImageFollower::Stats() const {
@@ -169,12 +297,43 @@ ReplicationStats ImageFollower::Stats() const {
     ReplicationStats stats;
     stats.images_received = received_;
     stats.image_age_seconds = -1;
-    if (latest_) {
-        stats.version = latest_->version();
+    if (holds_) {
+        stats.version = version_;
         stats.image_age_seconds =
             std::chrono::duration<double>(SteadyClock::now() - received_at_).count();
     }
     return stats;
+}
+
+bool ImageFollower::Apply(ha::rpc::StateImage& reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    received_at_ = SteadyClock::now();
+    if (reply.unchanged() && holds_) return true;
+    if (reply.delta()) {
+        // Records apply only over what this follower holds.
+        if (!holds_ || reply.epoch() != epoch_) return false;
+        for (const ha::rpc::LogRecord& proto : reply.records()) {
+            auto record = RecordFromProto(proto);
+            if (!record) {
+                LOG(ERROR) << "HA: unreadable change record; fetching an image";
+                holds_ = false;
+                return false;
+            }
+            shadow_.Apply(*record);
+        }
+        version_ = reply.version();
+        return true;
+    }
+    if (!holds_ || epoch_ != reply.epoch()) {
+        LOG(INFO) << "HA: following the leader of epoch " << reply.epoch() << " ("
+                  << reply.objects_size() << " objects)";
+    }
+    shadow_.Reset(ImageFromProto(reply));
+    version_ = reply.version();
+    epoch_ = reply.epoch();
+    holds_ = true;
+    ++received_;
+    return true;
 }
 
 void ImageFollower::Run() {
@@ -203,32 +362,27 @@ void ImageFollower::Run() {
         ha::rpc::FetchStateRequest request;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (latest_) {
-                request.set_have_version(latest_->version());
-                request.set_epoch(latest_->epoch());
+            if (holds_) {
+                request.set_have_version(version_);
+                request.set_epoch(epoch_);
             }
         }
         request.set_wait_ms(static_cast<uint32_t>(kLongPoll.count()));
         request.set_standby_address(self_address_);
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
-        ha::rpc::StateImage image;
-        const grpc::Status status = stub->FetchState(&context, request, &image);
+        ha::rpc::StateImage reply;
+        const grpc::Status status = stub->FetchState(&context, request, &reply);
         if (!status.ok()) {
             ++failures;
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
         failures = 0;
-        std::lock_guard<std::mutex> lock(mutex_);
-        received_at_ = SteadyClock::now();
-        if (image.unchanged() && latest_) continue;
-        if (!latest_ || latest_->epoch() != image.epoch()) {
-            LOG(INFO) << "HA: following leader " << leader << " (epoch " << image.epoch() << ", "
-                      << image.objects_size() << " objects)";
+        if (!Apply(reply)) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            holds_ = false;
         }
-        latest_ = std::move(image);
-        ++received_;
     }
 }
 
@@ -253,26 +407,62 @@ void SnapshotWriter::Stop() {
 }
 
 void SnapshotWriter::Run() {
-    uint64_t have = 0;
-    int64_t have_epoch = -1;
-    auto written_at = SteadyClock::now() - interval_;
+    uint64_t have = 0;        // written to the log
+    uint64_t synced = 0;      // synced to disk
+    int64_t have_epoch = -1;  // -1: next fetch is a full image
+    std::optional<SnapshotLog> log;
+    auto written_at = SteadyClock::now();
+    auto synced_at = SteadyClock::now();
     while (!stop_.load()) {
-        // Short polls so that Stop() is quick; the source answers "unchanged"
-        // cheaply.
-        const bool due = SteadyClock::now() - written_at >= interval_;
-        ha::rpc::StateImage image =
-            source_.Fetch(kSnapshotFollower, due ? -1 : have_epoch, have, kLongPoll);
-        if (image.unchanged()) continue;
-        if (auto written = WriteSnapshot(directory_, image, retention_); !written) {
-            LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << written.error();
+        // A new image every interval, or when the log outgrew it; between
+        // them, the changes are appended to the image's log.
+        const bool due = !log || SteadyClock::now() - written_at >= interval_ ||
+                         log->bytes() > kMaxLogBytes;
+        const auto wait = log && log->dirty() ? SnapshotLog::kSyncPeriod : kLongPoll;
+        ha::rpc::StateImage reply = source_.Fetch(kSnapshotFollower, due ? -1 : have_epoch, have,
+                                                  wait, /*full=*/false, synced);
+        std::expected<void, std::string> stored;
+        if (reply.delta()) {
+            stored = log->Append(reply);
+        } else if (!reply.unchanged()) {
+            stored = StartImage(reply, &log);
+            if (stored) {
+                written_at = SteadyClock::now();
+                synced = reply.version();
+            }
+        }
+        if (!stored) {
+            LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << stored.error();
+            log.reset();  // start over from an image
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
-        have = image.version();
-        have_epoch = image.epoch();
-        written_at = SteadyClock::now();
-        VLOG(1) << "snapshot: version " << have << ", " << image.objects_size() << " objects";
+        if (!reply.unchanged()) {
+            have = reply.version();
+            have_epoch = reply.epoch();
+        }
+        if (log && log->dirty() && SteadyClock::now() - synced_at >= SnapshotLog::kSyncPeriod) {
+            if (auto done = log->Sync(); !done) {
+                LOG_EVERY_T(ERROR, 10.0) << "snapshot: " << done.error();
+                continue;
+            }
+            synced = have;
+            synced_at = SteadyClock::now();
+        }
     }
+    if (log && log->Sync()) VLOG(1) << "snapshot: log synced at version " << have;
+}
+
+std::expected<void, std::string> SnapshotWriter::StartImage(const ha::rpc::StateImage& image,
+                                                            std::optional<SnapshotLog>* log) {
+    auto path = WriteSnapshot(directory_, image, retention_);
+    if (!path) return std::unexpected(path.error());
+    auto created = SnapshotLog::Create(*path);
+    if (!created) return std::unexpected(created.error());
+    log->emplace(std::move(*created));
+    VLOG(1) << "snapshot: image " << *path << " at version " << image.version() << ", "
+            << image.objects_size() << " objects";
+    return {};
 }
 
 }  // namespace mooncake

@@ -1,27 +1,36 @@
 // Keeping the cache across a failover or a restart (docs/ha.md).
 //
-// The leader's ImageSource counts changes (every put, remove, mount...,
-// through RequestDispatcher's change hook) and serves consistent images of
-// the whole metadata (MasterService::ExportState) to followers: standbys
-// (HaReplication.FetchState on the leader's gRPC port, a long poll) and the
-// local SnapshotWriter. A change is answered to its client only once every
-// follower that keeps up holds it (bounded by ack_timeout; a follower that
-// misses it is dropped from the waits until it has caught up again), so an
-// acknowledged put survives the leader's death.
+// The leader's master notes every change in its change log
+// (master/change_log.h); ImageSource turns the notes into records and
+// serves them to followers: standbys (HaReplication.FetchState on the
+// leader's gRPC port, a long poll that also acknowledges what the follower
+// holds) and the local SnapshotWriter. A new or lagging follower gets one
+// consistent image (MasterService::ExportState) and records after it.
 //
-// A follower dropped from the waits is first marked out of sync where its
-// successor will look (an etcd key for a standby, a file for snapshots):
-// its image may lack changes the leader acknowledged, even name space the
-// leader has reused, so it must not be restored until it has caught up.
+// A change that completes something (a put's end, a remove, a mount...) is
+// answered only once every follower that keeps up holds it (group commit:
+// one follower round trip covers every change made meanwhile); the starts
+// of puts, copies and moves wait only while a follower lags by more than
+// kMaxLagRecords records. So a failover loses no answered put, and never
+// bytes: space freed on the leader is not reused before every follower
+// holds the change that freed it (the change log's free gate), so an object
+// a follower still lists has its bytes intact.
 //
-// A standby's ImageFollower keeps the newest image; on promotion the master
-// imports it (MasterService::ImportState) before serving.
+// A follower that stays behind for ack_timeout is dropped from the waits,
+// after being marked out of sync where its successor will look (an etcd key
+// for a standby, a file for snapshots): its copy may list objects whose
+// space the leader has reused since, so it must not be restored until it
+// has caught up.
+//
+// A standby's ImageFollower applies images and records to a ShadowState;
+// on promotion the master imports it (MasterService::ImportState).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,7 +40,9 @@
 #include <thread>
 
 #include "ha.grpc.pb.h"
+#include "master/change_log.h"
 #include "master/master_service.h"
+#include "master/snapshot_log.h"
 
 namespace mooncake {
 
@@ -48,47 +59,84 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     // Marks a follower out of sync (true when the mark is durable) or in
     // sync again.
     using SyncMarker = std::function<bool(const std::string& follower, bool in_sync)>;
+    // A follower further behind than this makes changes wait.
+    static constexpr uint64_t kMaxLagRecords = 1u << 16;
+    // Records in one reply.
+    static constexpr size_t kMaxRecordsPerFetch = 1u << 14;
 
+    // Enables the service's change log.
     ImageSource(MasterService& service, std::function<bool()> serving,
                 std::function<int64_t()> epoch, SyncMarker marker,
                 std::chrono::milliseconds ack_timeout = std::chrono::milliseconds(1000));
+    ~ImageSource() override;
+    // The flusher: records background changes (evictions, expiries) and
+    // gives back held space when no follower is connected.
+    void Start();
+    void Stop();
 
-    // The change hook: counts the change and waits until the followers hold it.
-    void Changed();
+    // The change hook, after every changing call: wakes the followers and
+    // waits while a follower lags too far or a mount/unmount is not held by
+    // every follower yet; `durable`: until every follower holds this change.
+    void Changed(bool durable);
 
     grpc::Status FetchState(grpc::ServerContext* context, const ha::rpc::FetchStateRequest* request,
                             ha::rpc::StateImage* image) override;
-    // The same for a follower in this process.
+    // The same for a follower in this process. `full`: images only.
+    // `synced_version`: what the follower holds durably (the free gate
+    // waits for it), when less than `have_version` (which answers changes).
     ha::rpc::StateImage Fetch(const std::string& follower, int64_t epoch, uint64_t have_version,
-                              std::chrono::milliseconds wait);
+                              std::chrono::milliseconds wait, bool full = false,
+                              std::optional<uint64_t> synced_version = std::nullopt);
 
     ReplicationStats Stats() const;
 
    private:
     struct Follower {
+        // The version it holds durably (or the image being sent to it):
+        // space its copy may name is held back until then.
         uint64_t acked = 0;
-        bool keeping_up = true;
+        // The version it holds, perhaps not durably yet (a snapshot log
+        // written, not yet synced): durable changes wait for it.
+        uint64_t written = 0;
+        // Holds back the space its copy may still name (it has been sent
+        // an image or acknowledged records of this leader).
+        bool counted = false;
+        // Not marked out of sync; changes wait for it when it lags.
+        bool in_sync = true;
         std::chrono::steady_clock::time_point seen;
     };
     // A follower not seen for this long is not waited for.
     static constexpr auto kFollowerGrace = std::chrono::seconds(3);
+    static constexpr auto kFlushPeriod = std::chrono::milliseconds(10);
 
-    bool MustWaitFor(const Follower& follower, uint64_t version,
-                     std::chrono::steady_clock::time_point now) const;
-
+    bool Counted(const Follower& follower, std::chrono::steady_clock::time_point now) const;
     // Drops a follower that missed `version` from the waits, once its mark
     // is durable; false when the mark could not be written (keep waiting).
     bool DropFollower(const std::string& name, Follower& follower, uint64_t version);
+    // Does follower `follower` make a change wait now? `target`: the
+    // version a durable change needs it to hold (0: none).
+    bool Behind(const Follower& follower, uint64_t version, uint64_t target) const;
+    // Gives back the held space every counted follower covers.
+    void ReleaseFrees();
+    // Turns pending notes into records (if another flush has not).
+    void Flush();
+    // Records after `have`, or false when an image is needed.
+    bool FillDelta(uint64_t have, ha::rpc::StateImage* image);
+    void RunFlusher();
 
     MasterService& service_;
+    ChangeLog& log_;
     const std::function<bool()> serving_;
     const std::function<int64_t()> epoch_;
     const SyncMarker marker_;
     const std::chrono::milliseconds ack_timeout_;
     mutable std::mutex mutex_;
     std::condition_variable changed_;
-    uint64_t version_ = 0;                       // guarded by mutex_
+    bool pending_ = false;                       // notes not flushed; guarded by mutex_
+    bool stop_ = false;                          // guarded by mutex_
+    uint64_t released_upto_ = 0;                 // guarded by mutex_
     std::map<std::string, Follower> followers_;  // guarded by mutex_
+    std::thread flusher_;
 };
 
 // Standby side: fetches images from whoever leads.
@@ -99,19 +147,24 @@ class ImageFollower {
     ~ImageFollower();
     void Start();
     void Stop();
-    // The newest image, if any.
+    // An image of the state held (version and epoch set), if any.
     std::optional<ha::rpc::StateImage> Latest() const;
     ReplicationStats Stats() const;
 
    private:
     void Run();
+    // Applies one reply; false when it could not (fetch an image next).
+    bool Apply(ha::rpc::StateImage& reply);
 
     const std::function<std::string()> leader_address_;
     const std::string self_address_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
     mutable std::mutex mutex_;
-    std::optional<ha::rpc::StateImage> latest_;  // guarded by mutex_
+    ShadowState shadow_;  // guarded by mutex_
+    bool holds_ = false;  // guarded by mutex_
+    uint64_t version_ = 0;
+    int64_t epoch_ = 0;
     std::chrono::steady_clock::time_point received_at_;
     uint64_t received_ = 0;
 };
@@ -130,7 +183,13 @@ class SnapshotWriter {
     void Stop();
 
    private:
+    // A log outgrowing this is folded into a new image.
+    static constexpr uint64_t kMaxLogBytes = 256ull << 20;
+
     void Run();
+    // Writes a full image and opens its (empty) log.
+    std::expected<void, std::string> StartImage(const ha::rpc::StateImage& image,
+                                                std::optional<SnapshotLog>* log);
 
     ImageSource& source_;
     const std::string directory_;

@@ -44,6 +44,7 @@ std::expected<void, std::string> MasterServer::Start() {
     ServerIdentity identity;
     identity.version = MOONCAKE_VERSION;
     identity.instance_id = instance_id_;
+    identity.replicates_commits = options_.ha.enable_ha || options_.ha.enable_snapshot;
     if (options_.enable_hot_rpc) {
         HotRpcServer::Options hot_options;
         hot_options.address = options_.rpc_address;

@@ -54,10 +54,11 @@ std::expected<void, std::string> MasterServer::PrepareHa() {
         return election_ != nullptr && election_->MarkFollower(follower, in_sync);
     };
     image_source_ = std::make_unique<ImageSource>(*service_, serving, epoch, marker);
+    image_source_->Start();
     if (ha.enable_ha) {
         dispatcher_->SetServingCheck([this] { return election_ && election_->Serving(); });
     }
-    dispatcher_->SetChangeHook([this] { image_source_->Changed(); });
+    dispatcher_->SetChangeHook([this](bool durable) { image_source_->Changed(durable); });
     return {};
 }
 
@@ -151,6 +152,7 @@ void MasterServer::StopHa() {
     if (snapshot_writer_) snapshot_writer_->Stop();
     if (election_) election_->Stop();
     if (image_follower_) image_follower_->Stop();
+    if (image_source_) image_source_->Stop();
 }
 
 void MasterServer::FillHaMetrics(MasterMetricsSnapshot* snapshot) const {

@@ -132,6 +132,7 @@ void MasterServiceImpl::ReclaimUnfinishedPuts(int64_t now_ms) {
             LOG(WARNING) << "Reclaiming unfinished put of " << shard.objects.key(position)
                          << " by client " << meta.owner().ToString() << ", started "
                          << (now_ms - meta.put_start_ms()) << " ms ago";
+            index_.Touch(shard, position);  // before the frees (change_log.h)
             FreeReplicas(view, meta);
             EraseObject(shard, position);
             ++reclaimed;
@@ -411,6 +412,14 @@ std::vector<LocalDiskStats> MasterService::GetLocalDiskStats() const {
 MasterStateImage MasterService::ExportState() { return impl_->ExportState(); }
 Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
     return impl_->ImportState(image);
+}
+ChangeLog& MasterService::EnableChangeLog() { return impl_->EnableChangeLog(); }
+ChangeLog* MasterService::change_log() { return impl_->change_log(); }
+uint64_t MasterService::FlushChanges() { return impl_->FlushChanges(); }
+MasterStateImage MasterService::ExportState(uint64_t* version) {
+    return impl_->ExportState(version);
+}
+void MasterService::ReleaseHeldFrees(uint64_t acked) { impl_->ReleaseHeldFrees(acked);
 }
 
 }  // namespace mooncake

@@ -22,6 +22,7 @@
 namespace mooncake {
 
 class MasterServiceImpl;
+class ChangeLog;
 
 // The master's metadata as a value, to rebuild it elsewhere: on an HA
 // standby when it is promoted, or from a snapshot after a restart
@@ -39,6 +40,8 @@ struct MasterStateImage {
         std::string key;
         uint64_t size = 0;
         bool soft_pin = false;
+        bool hard_pin = false;
+        uint32_t soft_pin_ttl_ms = 0;  // the put's own soft-pin length; 0: default
         std::vector<Replica> replicas;
     };
     std::vector<Segment> segments;
@@ -256,6 +259,18 @@ class MasterService {
     // Objects whose range is taken or whose segment is unknown are skipped:
     // a restore never makes two objects share bytes.
     Result<ImportStats> ImportState(const MasterStateImage& image);
+
+    // ---- change log (HA standbys, snapshots; change_log.h) -----------------
+    // Starts noting changes and holding frees. Call once, before serving.
+    ChangeLog& EnableChangeLog();
+    ChangeLog* change_log();
+    // Turns the changes noted so far into records; returns the log version.
+    uint64_t FlushChanges();
+    // Flush, then ExportState; `version` = the log version the image holds.
+    MasterStateImage ExportState(uint64_t* version);
+    // Every follower holds log version `acked`: gives back the space it
+    // covers.
+    void ReleaseHeldFrees(uint64_t acked);
 
    private:
     std::unique_ptr<MasterServiceImpl> impl_;

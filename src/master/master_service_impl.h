@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "master/change_log.h"
 #include "master/client_registry.h"
 #include "master/deferred_free_list.h"
 #include "master/eviction.h"
@@ -132,6 +133,13 @@ class MasterServiceImpl {
     MasterStateImage ExportState();
     Result<ImportStats> ImportState(const MasterStateImage& image);
 
+    // Change log (master_service_state.cpp).
+    ChangeLog& EnableChangeLog();
+    ChangeLog* change_log() { return log_.get(); }
+    uint64_t FlushChanges();
+    MasterStateImage ExportState(uint64_t* version);
+    void ReleaseHeldFrees(uint64_t acked);
+
    private:
     struct Counters {
         std::atomic<uint64_t> put_starts{0};
@@ -156,6 +164,14 @@ class MasterServiceImpl {
         // hold the object if it were emptier).
         bool eviction_may_help = false;
     };
+
+    // HA: a change made through an ObjectMeta reference (change_log.h).
+    void NoteKey(std::string_view key) {
+        if (log_) log_->NoteKey(key);
+    }
+    // The state of `keys` (and the mounted segments) for the change log.
+    std::vector<ChangeRecord> DescribeChanges(const std::vector<std::string>& keys,
+                                              bool membership);
 
     static bool IsValidKey(const std::string& key) {
         return !key.empty() && key.size() <= kMaxKeyLength;
@@ -250,6 +266,7 @@ class MasterServiceImpl {
     Evictor evictor_;
     OffloadRegistry offload_;
     Counters counters_;
+    std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 
     std::mutex membership_mutex_;
     // Re-mounted segments and when their allocation fence may be lifted:

@@ -88,6 +88,7 @@ bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectSh
     if (!meta.complete() || meta.op_in_flight()) return false;
     // now_ms * 1000 is at or before the precise now: on the safe side.
     if (!ignore_lease && meta.IsLeased(now_ms * 1000)) return false;
+    index_.Touch(shard, position);  // before the frees (change_log.h)
     ReleaseReplicas(view, meta, now_ms * 1000);
     if (!offload_.Empty()) offload_.RemoveKey(std::string(shard.objects.key(position)));
     index_.Erase(shard, position);
@@ -197,6 +198,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
             // of use until the release timeout of its put start.
             const ObjectMeta& old = shard.objects.meta(position);
             const int64_t release_at_ms = old.put_start_ms() + put_release_ms_;
+            index_.Touch(shard, position);  // before the frees (change_log.h)
             for (size_t i = 0; i < old.replica_count(); ++i) {
                 const ReplicaSlot& slot = old.replica(i);
                 if (release_at_ms <= now_ms) {
@@ -261,6 +263,7 @@ Status MasterServiceImpl::PutRevoke(const UUID& client_id, const std::string& ke
                      << " refused: " << (meta.complete() ? "the put has ended" : "not its put");
         return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
     }
+    index_.Touch(where.shard, position);  // before the frees (change_log.h)
     FreeReplicas(view, meta);
     EraseObject(where.shard, position);
     Bump(counters_.put_revokes);
@@ -369,6 +372,7 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     if (meta.op_in_flight() || (!force && meta.IsLeased(now_us))) {
         return Error(ErrorCode::OBJECT_HAS_LEASE);
     }
+    index_.Touch(where.shard, position);  // before the frees (change_log.h)
     ReleaseReplicas(view, meta, now_us);
     index_.Erase(where.shard, position);
     offload_.RemoveKey(key);

@@ -44,6 +44,7 @@ bool MasterServiceImpl::ReplicaClearOne(const SegmentPool::ReadView& view, const
         meta.IsLeased(now_us)) {
         return false;
     }
+    index_.Touch(where.shard, position);  // before the frees (change_log.h)
     if (whole_object) {
         FreeReplicas(view, meta);
         index_.Erase(where.shard, position);

@@ -107,7 +107,9 @@ uint64_t MasterServiceImpl::DropReplicasOn(const std::unordered_set<uint32_t>& s
         shard.objects.ForEach([&](ObjectTable::Position position) {
             ObjectMeta& meta = shard.objects.meta(position);
             for (size_t r = meta.replica_count(); r-- > 0;) {
-                if (segment_ids.contains(meta.replica(r).segment)) meta.RemoveReplica(r);
+                if (!segment_ids.contains(meta.replica(r).segment)) continue;
+                meta.RemoveReplica(r);
+                index_.Touch(shard, position);
             }
             if (meta.replica_count() == 0) {
                 EraseObject(shard, position);

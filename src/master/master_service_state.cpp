@@ -8,11 +8,16 @@ namespace mooncake {
 
 namespace {
 
-// The object's replicas on segments still mounted, split by status.
+// The object's replicas on segments still mounted, split by status: the
+// complete part (with its pins) and the space an unfinished put or copy
+// holds.
 void DescribeObject(const SegmentPool::ReadView& view, std::string_view key, const ObjectMeta& meta,
-                    MasterStateImage* image) {
-    MasterStateImage::Object complete{std::string(key), meta.size(), meta.soft_pinned(), {}};
-    MasterStateImage::Object reserved{std::string(key), meta.size(), false, {}};
+                    std::optional<MasterStateImage::Object>* complete_out,
+                    std::optional<MasterStateImage::Object>* reserved_out) {
+    MasterStateImage::Object complete{std::string(key),       meta.size(),
+                                      meta.soft_pinned(),     meta.hard_pinned(),
+                                      meta.soft_pin_ttl_ms(), {}};
+    MasterStateImage::Object reserved{std::string(key), meta.size(), false, false, 0, {}};
     for (size_t i = 0; i < meta.replica_count(); ++i) {
         const ReplicaSlot& slot = meta.replica(i);
         const SegmentPool::Segment* segment = view.Find(slot.segment);
@@ -20,8 +25,17 @@ void DescribeObject(const SegmentPool::ReadView& view, std::string_view key, con
         const bool ready = meta.complete() && slot.status == ReplicaStatus::COMPLETE;
         (ready ? complete : reserved).replicas.push_back({segment->info.id, slot.address});
     }
-    if (!complete.replicas.empty()) image->objects.push_back(std::move(complete));
-    if (!reserved.replicas.empty()) image->reserved.push_back(std::move(reserved));
+    if (!complete.replicas.empty()) *complete_out = std::move(complete);
+    if (!reserved.replicas.empty()) *reserved_out = std::move(reserved);
+}
+
+void DescribeObject(const SegmentPool::ReadView& view, std::string_view key, const ObjectMeta& meta,
+                    MasterStateImage* image) {
+    std::optional<MasterStateImage::Object> complete;
+    std::optional<MasterStateImage::Object> reserved;
+    DescribeObject(view, key, meta, &complete, &reserved);
+    if (complete) image->objects.push_back(std::move(*complete));
+    if (reserved) image->reserved.push_back(std::move(*reserved));
 }
 
 }  // namespace
@@ -106,6 +120,7 @@ Result<ImportStats> MasterServiceImpl::ImportState(const MasterStateImage& image
             continue;
         }
         ObjectMeta meta(object.size, UUID{}, now_ms, object.soft_pin);
+        meta.SetPins(object.hard_pin, object.soft_pin_ttl_ms);
         for (const ReplicaSlot& slot : slots) meta.AddReplica(slot);
         index_.Fill(where.shard, position, std::move(meta));
         index_.MarkComplete(where.shard, position, now_ms);
@@ -115,6 +130,76 @@ Result<ImportStats> MasterServiceImpl::ImportState(const MasterStateImage& image
               << stats.skipped_objects << " skipped, " << image.reserved.size()
               << " unfinished puts kept out of use)";
     return stats;
+}
+
+// ---- change log ----------------------------------------------------------------
+
+ChangeLog& MasterServiceImpl::EnableChangeLog() {
+    if (!log_) {
+        log_ = std::make_unique<ChangeLog>();
+        index_.SetChangeLog(log_.get());
+        pool_.SetChangeLog(log_.get());
+    }
+    return *log_;
+}
+
+std::vector<ChangeRecord> MasterServiceImpl::DescribeChanges(const std::vector<std::string>& keys,
+                                                             bool membership) {
+    std::vector<ChangeRecord> records;
+    records.reserve(keys.size() + (membership ? 1 : 0));
+    SegmentPool::ReadView view(pool_);
+    // Membership first: a follower applying in order never holds a replica
+    // on a segment it does not know of yet.
+    if (membership) {
+        ChangeRecord record;
+        record.membership = true;
+        for (const SegmentPool::Segment* segment : view.active()) {
+            record.segments.push_back({segment->client, segment->info});
+        }
+        records.push_back(std::move(record));
+    }
+    for (const std::string& key : keys) {
+        ChangeRecord record;
+        record.key = key;
+        const KeyLocation where = index_.Locate(key);
+        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        const auto position = index_.Find(where);
+        if (position != ObjectIndex::kNotFound) {
+            DescribeObject(view, key, where.shard.objects.meta(position), &record.complete,
+                           &record.reserved);
+        }
+        records.push_back(std::move(record));
+    }
+    return records;
+}
+
+uint64_t MasterServiceImpl::FlushChanges() {
+    if (!log_) return 0;
+    std::lock_guard<std::mutex> flush(log_->flush_mutex());
+    ChangeLog::Drained drained = log_->Drain();
+    return log_->Append(DescribeChanges(drained.keys, drained.membership), drained.notes_upto);
+}
+
+MasterStateImage MasterServiceImpl::ExportState(uint64_t* version) {
+    if (!log_) {
+        *version = 0;
+        return ExportState();
+    }
+    // Under the flush lock: the image is taken after the records up to
+    // `version`, and records after it are made after the image, so applying
+    // them over it is never a step back.
+    std::lock_guard<std::mutex> flush(log_->flush_mutex());
+    ChangeLog::Drained drained = log_->Drain();
+    *version = log_->Append(DescribeChanges(drained.keys, drained.membership), drained.notes_upto);
+    return ExportState();
+}
+
+void MasterServiceImpl::ReleaseHeldFrees(uint64_t acked) {
+    if (!log_) return;
+    std::vector<HeldFree> due = log_->Release(acked);
+    if (due.empty()) return;
+    SegmentPool::ReadView view(pool_);
+    for (const HeldFree& free : due) view.FreeNow(free.segment, free.address, free.size);
 }
 
 }  // namespace mooncake

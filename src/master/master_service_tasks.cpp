@@ -139,6 +139,7 @@ Status MasterServiceImpl::MarkTaskComplete(const UUID& client_id, const UUID& ta
 
 void MasterServiceImpl::UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
                                           ObjectMeta& meta) {
+    NoteKey(key);  // before the frees (change_log.h)
     for (size_t r = meta.replica_count(); r-- > 0;) {
         ReplicaSlot& slot = meta.replica(r);
         slot.move_source = false;
@@ -196,6 +197,7 @@ Result<CopyStartResult> MasterServiceImpl::CopyStart(const UUID& client_id, cons
         result.targets.push_back(Describe(*replica.segment, slot, meta.size()));
     }
     meta.set_op_in_flight(true);
+    NoteKey(key);
     ops_.Begin(key, {ReplicationOp::Kind::kCopy, client_id, now_ms});
     meta.ExtendLease(now_ms * 1000 + lease_ttl_us_);
     return result;
@@ -212,6 +214,7 @@ Status MasterServiceImpl::CopyEnd(const UUID& client_id, const std::string& key)
     if (!op || op->kind != ReplicationOp::Kind::kCopy || op->client != client_id) {
         return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
     }
+    NoteKey(key);
     for (size_t r = 0; r < meta.replica_count(); ++r) {
         if (meta.replica(r).status == ReplicaStatus::PROCESSING) {
             meta.replica(r).status = ReplicaStatus::COMPLETE;
@@ -274,6 +277,7 @@ Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, cons
         target_segment = replica->segment->id;
     }
     meta.set_op_in_flight(true);
+    NoteKey(key);
     ops_.Begin(key, {ReplicationOp::Kind::kMove, client_id, now_ms, target_segment});
     meta.ExtendLease(now_ms * 1000 + lease_ttl_us_);
     return result;
@@ -298,6 +302,7 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
         UndoReplicationOp(view, key, meta);
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
     }
+    NoteKey(key);  // before the frees (change_log.h)
     for (size_t r = meta.replica_count(); r-- > 0;) {
         ReplicaSlot& slot = meta.replica(r);
         if (slot.status == ReplicaStatus::PROCESSING) slot.status = ReplicaStatus::COMPLETE;

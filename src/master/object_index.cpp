@@ -3,6 +3,8 @@
 #include <functional>
 #include <utility>
 
+#include "master/change_log.h"
+
 namespace mooncake {
 
 KeyLocation ObjectIndex::Locate(std::string_view key) {
@@ -17,6 +19,7 @@ void ObjectIndex::Fill(ObjectShard& shard, Position position, ObjectMeta meta) {
     if (!meta.complete()) ++shard.unfinished;
     shard.objects.meta(position) = std::move(meta);
     size_.fetch_add(1, std::memory_order_relaxed);
+    Touch(shard, position);
 }
 
 void ObjectIndex::Replace(ObjectShard& shard, Position position, ObjectMeta meta) {
@@ -24,6 +27,7 @@ void ObjectIndex::Replace(ObjectShard& shard, Position position, ObjectMeta meta
     if (!stored.complete()) --shard.unfinished;
     if (!meta.complete()) ++shard.unfinished;
     stored = std::move(meta);
+    Touch(shard, position);
 }
 
 void ObjectIndex::MarkComplete(ObjectShard& shard, Position position, int64_t now_ms) {
@@ -31,9 +35,15 @@ void ObjectIndex::MarkComplete(ObjectShard& shard, Position position, int64_t no
     if (meta.complete()) return;
     meta.MarkComplete(now_ms);
     --shard.unfinished;
+    Touch(shard, position);
+}
+
+void ObjectIndex::Touch(ObjectShard& shard, Position position) {
+    if (log_ != nullptr) log_->NoteKey(shard.objects.key(position));
 }
 
 void ObjectIndex::Erase(ObjectShard& shard, Position position) {
+    Touch(shard, position);
     if (!shard.objects.meta(position).complete()) --shard.unfinished;
     size_.fetch_sub(1, std::memory_order_relaxed);
     shard.objects.EraseAt(position);

@@ -18,6 +18,8 @@
 
 namespace mooncake {
 
+class ChangeLog;
+
 struct alignas(64) ObjectShard {
     std::mutex mutex;
     ObjectTable objects;    // guarded by mutex
@@ -41,6 +43,9 @@ class ObjectIndex {
     ObjectIndex(const ObjectIndex&) = delete;
     ObjectIndex& operator=(const ObjectIndex&) = delete;
 
+    // HA: every change below is noted in `log` (set before serving).
+    void SetChangeLog(ChangeLog* log) { log_ = log; }
+
     KeyLocation Locate(std::string_view key);
     ObjectShard& shard(size_t index) { return shards_[index]; }
 
@@ -60,6 +65,10 @@ class ObjectIndex {
     void Replace(ObjectShard& shard, Position position, ObjectMeta meta);
     void MarkComplete(ObjectShard& shard, Position position, int64_t now_ms);
     void Erase(ObjectShard& shard, Position position);
+    // Notes a change made through the meta itself (replicas added, removed
+    // or completed). Before freeing an object's space, so that the free is
+    // held until the followers know (change_log.h).
+    void Touch(ObjectShard& shard, Position position);
     // After removing many objects from a shard (not while iterating it).
     static void Compact(ObjectShard& shard) { shard.objects.Compact(); }
 
@@ -67,6 +76,7 @@ class ObjectIndex {
     uint64_t size() const { return size_.load(std::memory_order_relaxed); }
 
    private:
+    ChangeLog* log_ = nullptr;
     ObjectShard shards_[kShardCount];
     std::atomic<uint64_t> size_{0};
 };

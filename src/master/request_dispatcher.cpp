@@ -72,12 +72,20 @@ uint64_t RequestDispatcher::TotalErrors() const {
 void RequestDispatcher::AfterCall(Body method) {
     if (!change_hook_) return;
     switch (method) {
+        // Starts and revokes: losing one in a failover loses no answered
+        // object, so they do not wait for the followers.
         case Body::kPutStart:
-        case Body::kPutEnd:
         case Body::kPutRevoke:
         case Body::kBatchPutStart:
-        case Body::kBatchPutEnd:
         case Body::kBatchPutRevoke:
+        case Body::kCopyStart:
+        case Body::kCopyRevoke:
+        case Body::kMoveStart:
+        case Body::kMoveRevoke:
+            change_hook_(/*durable=*/false);
+            return;
+        case Body::kPutEnd:
+        case Body::kBatchPutEnd:
         case Body::kRemove:
         case Body::kRemoveByRegex:
         case Body::kRemoveAll:
@@ -85,13 +93,9 @@ void RequestDispatcher::AfterCall(Body method) {
         case Body::kMountSegment:
         case Body::kRemountSegment:
         case Body::kUnmountSegment:
-        case Body::kCopyStart:
         case Body::kCopyEnd:
-        case Body::kCopyRevoke:
-        case Body::kMoveStart:
         case Body::kMoveEnd:
-        case Body::kMoveRevoke:
-            change_hook_();
+            change_hook_(/*durable=*/true);
             return;
         default:
             return;
@@ -100,16 +104,18 @@ void RequestDispatcher::AfterCall(Body method) {
 
 void RequestDispatcher::AfterCall(std::string_view grpc_method) {
     if (!change_hook_) return;
-    static constexpr std::string_view kChanging[] = {
-        "PutStart",       "PutEnd",         "PutRevoke",     "BatchPutStart", "BatchPutEnd",
-        "BatchPutRevoke", "Remove",         "RemoveByRegex", "RemoveAll",     "MountSegment",
-        "ReMountSegment", "UnmountSegment", "CopyStart",     "CopyEnd",       "CopyRevoke",
-        "MoveStart",      "MoveEnd",        "MoveRevoke",    "BatchReplicaClear"};
-    for (std::string_view name : kChanging) {
-        if (name == grpc_method) {
-            change_hook_();
-            return;
-        }
+    static constexpr std::string_view kStarts[] = {"PutStart",      "PutRevoke", "BatchPutStart",
+                                                   "BatchPutRevoke", "CopyStart", "CopyRevoke",
+                                                   "MoveStart",      "MoveRevoke"};
+    static constexpr std::string_view kEnds[] = {
+        "PutEnd",         "BatchPutEnd",    "Remove",  "RemoveByRegex", "RemoveAll",
+        "MountSegment",   "ReMountSegment", "UnmountSegment", "CopyEnd", "MoveEnd",
+        "BatchReplicaClear"};
+    for (std::string_view name : kStarts) {
+        if (name == grpc_method) return change_hook_(/*durable=*/false);
+    }
+    for (std::string_view name : kEnds) {
+        if (name == grpc_method) return change_hook_(/*durable=*/true);
     }
 }
 
@@ -476,6 +482,7 @@ void RequestDispatcher::GetServiceInfo(const rpc::GetServiceInfoRequest& /*reque
     response->set_default_kv_lease_ttl_ms(config.default_kv_lease_ttl_ms);
     response->set_client_ttl_sec(config.client_ttl_sec);
     response->set_cluster_id(config.cluster_id);
+    response->set_replicates_commits(identity_.replicates_commits);
 }
 
 // ---- copy / move tasks --------------------------------------------------------

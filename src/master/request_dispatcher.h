@@ -29,6 +29,7 @@ struct ServerIdentity {
     std::string version;
     UUID instance_id;
     uint16_t hot_rpc_port = 0;  // 0 when the hot path is disabled
+    bool replicates_commits = false;  // HA or snapshots (docs/ha.md)
 };
 
 class RequestDispatcher {
@@ -51,7 +52,7 @@ class RequestDispatcher {
     // state image holds (puts, removes, mounts, copies, moves), on the
     // calling thread before the answer goes out, so that the hook can hold
     // the answer until a standby has the change. Set once before serving.
-    void SetChangeHook(std::function<void()> hook) { change_hook_ = std::move(hook); }
+    void SetChangeHook(std::function<void(bool durable)> hook) { change_hook_ = std::move(hook); }
     // The transports call these after serving a request.
     void AfterCall(rpc::MasterRequest::BodyCase method);
     void AfterCall(std::string_view grpc_method);
@@ -136,7 +137,7 @@ class RequestDispatcher {
     MasterService& service_;
     ServerIdentity identity_;
     std::function<bool()> serving_check_;
-    std::function<void()> change_hook_;
+    std::function<void(bool durable)> change_hook_;
     std::array<std::atomic<uint64_t>, kMethodSlots> calls_{};
     std::vector<ErrorCode> known_codes_;               // every code but OK, in table order
     std::unique_ptr<std::atomic<uint64_t>[]> errors_;  // kErrorSlots entries

@@ -1,5 +1,7 @@
 #include "master/segment_pool.h"
 
+#include "master/change_log.h"
+
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -64,6 +66,14 @@ SegmentPool::Segment* SegmentPool::ReadView::FindByUuid(const UUID& segment_id) 
 }
 
 void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t size) const {
+    if (pool_.log_ != nullptr) {
+        pool_.log_->HoldFree(segment_id, address, size);
+        return;
+    }
+    FreeNow(segment_id, address, size);
+}
+
+void SegmentPool::ReadView::FreeNow(uint32_t segment_id, uint64_t address, uint64_t size) const {
     Segment* segment = Find(segment_id);
     if (segment == nullptr) return;
     uint64_t freed = 0;
@@ -110,6 +120,7 @@ Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info, bool fenc
     by_uuid_.emplace(info.id, raw);
     by_name_[info.name].push_back(raw);
     capacity_total_.fetch_add(raw->capacity, std::memory_order_relaxed);
+    if (log_ != nullptr) log_->NoteMembership();
     return OkStatus();
 }
 
@@ -139,6 +150,7 @@ void SegmentPool::RetireLocked(Segment& segment) {
     }
     capacity_total_.fetch_sub(segment.capacity, std::memory_order_relaxed);
     used_total_.fetch_sub(segment.used.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    if (log_ != nullptr) log_->NoteMembership();
 }
 
 Result<uint32_t> SegmentPool::Retire(const UUID& client, const UUID& segment_id) {

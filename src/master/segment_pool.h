@@ -30,6 +30,8 @@
 
 namespace mooncake {
 
+class ChangeLog;
+
 class SegmentPool {
    public:
     // Longest segment name accepted ("host:port").
@@ -87,8 +89,11 @@ class SegmentPool {
         // A mounted segment by its UUID; nullptr when none.
         Segment* FindByUuid(const UUID& segment_id) const;
         // Gives back what Allocate(segment, size) returned. A forgotten
-        // segment is skipped: its memory left with its owner.
+        // segment is skipped: its memory left with its owner. With a change
+        // log the space is held until the followers have the change
+        // (change_log.h), then FreeNow gives it back.
         void Free(uint32_t segment_id, uint64_t address, uint64_t size) const;
+        void FreeNow(uint32_t segment_id, uint64_t address, uint64_t size) const;
 
        private:
         const SegmentPool& pool_;
@@ -97,6 +102,8 @@ class SegmentPool {
 
     SegmentPool() = default;
     SegmentPool(const SegmentPool&) = delete;
+    // HA: notes mounts and retirements and holds frees (set before serving).
+    void SetChangeLog(ChangeLog* log) { log_ = log; }
     SegmentPool& operator=(const SegmentPool&) = delete;
 
     // INVALID_PARAMS for a nil id, an empty or too long name, base or size 0,
@@ -137,6 +144,7 @@ class SegmentPool {
     // Writer-preferring so that mounts and unmounts are not starved by a
     // steady stream of puts and gets.
     mutable WriterPreferringMutex mutex_;
+    ChangeLog* log_ = nullptr;
     uint32_t next_id_ = 1;                                            // guarded by mutex_
     std::unordered_map<uint32_t, std::unique_ptr<Segment>> all_;      // guarded by mutex_
     std::vector<Segment*> active_;                                    // guarded by mutex_

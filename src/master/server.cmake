@@ -17,6 +17,7 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/master_server_ha.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/ha_replication.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/state_image.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_log.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp

@@ -6,20 +6,30 @@
 #include <string>
 
 #include "ha.pb.h"
+#include "master/change_log.h"
 #include "master/master_service.h"
+#include "mooncake/result.h"
 
 namespace mooncake {
 
 void ImageToProto(const MasterStateImage& image, ha::rpc::StateImage* proto);
 MasterStateImage ImageFromProto(const ha::rpc::StateImage& proto);
 
+// Change-log records (master/change_log.h) <-> proto/ha.proto.
+void RecordToProto(const ChangeRecord& record, ha::rpc::LogRecord* proto);
+// INVALID_PARAMS for a record of no kind this build knows.
+Result<ChangeRecord> RecordFromProto(const ha::rpc::LogRecord& proto);
+
 // Snapshot files in `directory`: snapshot-<taken_at_ms>.pb, written to a
 // temporary name, fsynced and renamed, so a crash leaves either the old or
-// the new file; `retention` newest files are kept.
-std::expected<void, std::string> WriteSnapshot(const std::string& directory,
-                                               const ha::rpc::StateImage& image, int retention);
-// The newest readable snapshot in `directory`. The error names why none
-// could be read ("no snapshot in ..." when the directory holds none).
+// the new file; `retention` newest files (and their logs) are kept.
+// Returns the path written.
+std::expected<std::string, std::string> WriteSnapshot(const std::string& directory,
+                                                      const ha::rpc::StateImage& image,
+                                                      int retention);
+// The newest readable snapshot in `directory`, with the changes of its log
+// (master/snapshot_log.h) applied. The error names why none could be read
+// ("no snapshot in ..." when the directory holds none).
 std::expected<ha::rpc::StateImage, std::string> ReadLatestSnapshot(const std::string& directory);
 
 // The snapshot writer fell behind acknowledged changes: a file OUT_OF_SYNC

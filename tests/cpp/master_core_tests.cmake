@@ -9,6 +9,7 @@ mooncake_add_test(master_core_test
     master_core_placement_test.cpp
     master_core_replica_clear_test.cpp
     master_core_segments_test.cpp
+    master_core_change_log_test.cpp
     master_core_state_test.cpp
     master_core_stress_test.cpp
     master_core_tasks_test.cpp)

@@ -42,3 +42,7 @@ target_link_libraries(http_parser_test PRIVATE mooncake_master_server)
 mooncake_add_test(cluster_auth_master_test ${CMAKE_CURRENT_LIST_DIR}/cluster_auth_master_test.cpp)
 target_link_libraries(cluster_auth_master_test PRIVATE mooncake_master_server
     mooncake_master_client)
+
+# The HA change log on the wire and ImageSource in-process (docs/ha.md).
+mooncake_add_test(master_ha_log_test ${CMAKE_CURRENT_LIST_DIR}/master_ha_log_test.cpp)
+target_link_libraries(master_ha_log_test PRIVATE mooncake_master_server)

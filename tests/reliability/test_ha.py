@@ -292,7 +292,8 @@ def test_kill9_leader_while_writing_and_reading(ha_masters, ha_workers, etcd, fi
     figures["kill_to_first_read_s"] = round(reads_back, 2)
     figures["kill_to_first_write_s"] = round(writes_back, 2)
 
-    # Every put that returned 0, before or after the kill, reads back exactly.
+    # Every put that returned 0, before or after the kill, reads back exactly
+    # (answers of completing calls wait for the standby: docs/ha.md).
     acknowledged = [key for _, _, key, rc in write_log if rc == 0]
     assert len(acknowledged) > 10
     bad = read_all(reader, preloaded + acknowledged)
