@@ -40,6 +40,11 @@ struct ClientConfig {
     // running at Close. local_hostname, metadata_server, protocol and
     // rdma_devices are then the engine's. Null: the client owns an engine.
     std::shared_ptr<TransferEngine> engine;
+    // SSD offload tier (docs/ssd_offload.md): objects are also written to
+    // files under ssd_offload_path (empty: MOONCAKE_OFFLOAD_FILE_STORAGE_PATH)
+    // and stay readable from there. Needs a master with --enable_offload.
+    bool enable_ssd_offload = false;
+    std::string ssd_offload_path;
 };
 
 // A dummy client: the store as served by a standalone mooncake_client process
@@ -209,6 +214,16 @@ class Client {
         (void)keys, (void)segment_name;
         return {};
     }
+
+    // ---- SSD offload -------------------------------------------------------
+    // The master stops naming this client as owner of its offloaded keys;
+    // then waits the grace period for reads in flight. OK without the tier.
+    virtual Status UnmountLocalDisk(uint32_t grace_period_seconds) {
+        (void)grace_period_seconds;
+        return {};
+    }
+    // Reads of this client's SSD served to other clients.
+    virtual uint64_t OffloadRpcReadCount() const { return 0; }
 
     // ---- metrics ---------------------------------------------------------
     // Gauges of this client as (Prometheus name, value); empty when it has

@@ -55,6 +55,11 @@ enum class ErrorCode : int32_t {
     FILE_INVALID_BUFFER = -1104,
     FILE_LOCK_FAIL = -1105,
     FILE_INVALID_HANDLE = -1106,
+
+    // SSD offload (docs/ssd_offload.md).
+    KEYS_ULTRA_LIMIT = -1203,    // offload queue or disk key/size limit reached
+    UNABLE_OFFLOAD = -1300,      // the master runs without --enable_offload
+    UNABLE_OFFLOADING = -1301,   // the owner has no local-disk segment
 };
 
 // "OBJECT_NOT_FOUND" for ErrorCode::OBJECT_NOT_FOUND; "UNKNOWN_ERROR" for a

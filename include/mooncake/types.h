@@ -58,14 +58,31 @@ struct DiskDescriptor {
     uint64_t object_size = 0;
 };
 
+// An SSD-offload (LOCAL_DISK) replica: a file on the disk of client
+// `client_id`, read through that client's offload endpoint
+// `transport_endpoint` ("host:port"). docs/ssd_offload.md.
+struct LocalDiskDescriptor {
+    UUID client_id;
+    uint64_t object_size = 0;
+    std::string transport_endpoint;
+};
+
 struct ReplicaDescriptor {
     ReplicaStatus status = ReplicaStatus::UNDEFINED;
-    std::variant<MemoryDescriptor, DiskDescriptor> location;
+    std::variant<MemoryDescriptor, DiskDescriptor, LocalDiskDescriptor> location;
 
     bool is_memory_replica() const { return std::holds_alternative<MemoryDescriptor>(location); }
+    // The legacy shared-filesystem kind only, as in the reference: a
+    // LOCAL_DISK replica is not a "disk replica".
     bool is_disk_replica() const { return std::holds_alternative<DiskDescriptor>(location); }
+    bool is_local_disk_replica() const {
+        return std::holds_alternative<LocalDiskDescriptor>(location);
+    }
     const MemoryDescriptor& memory() const { return std::get<MemoryDescriptor>(location); }
     const DiskDescriptor& disk() const { return std::get<DiskDescriptor>(location); }
+    const LocalDiskDescriptor& local_disk() const {
+        return std::get<LocalDiskDescriptor>(location);
+    }
 };
 
 // What a put does to the object's soft pin (the reference's newer API; the

@@ -154,11 +154,6 @@ Result<DictSetup> ConfigFromDict(const py::dict& dict) {
 }
 
 Status CheckSetupOptions(const SetupOptions& options) {
-    if (options.enable_ssd_offload) {
-        LOG(ERROR) << "setup: enable_ssd_offload=True is not supported: this store has no SSD "
-                      "tier (objects would not be offloaded); set it to False";
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
     if (options.client_http_port < 1 || options.client_http_port > 65535) {
         LOG(ERROR) << "setup: client_http_port " << options.client_http_port
                    << " is outside 1..65535";

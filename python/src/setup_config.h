@@ -46,9 +46,7 @@ struct DictSetup {
 // ignored with a warning. A bad size, bool or port gives INVALID_PARAMS.
 Result<DictSetup> ConfigFromDict(const py::dict& dict);
 
-// Refuses options whose feature this build does not have, with a log line
-// that says why (ignoring them would silently lose data or a service the
-// caller relies on): INVALID_PARAMS for enable_ssd_offload or a
+// Refuses bad options with a log line that says why: INVALID_PARAMS for a
 // client_http_port outside 1..65535.
 Status CheckSetupOptions(const SetupOptions& options);
 

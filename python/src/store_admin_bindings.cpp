@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,28 @@ void BindRemoves(py::class_<StoreHandle>& store) {
         py::arg("keys"), py::arg("segment_name") = "",
         "Removes those of keys this store wrote whose lease has run out: whole objects, or "
         "with segment_name only their complete replicas there. Returns the keys cleared.");
+    store.def(
+        "unmount_local_disk_segment",
+        [](StoreHandle& self, int64_t grace_period_seconds) -> int {
+            ClientPtr client = self.client();
+            if (!client || grace_period_seconds < 0 || grace_period_seconds > UINT32_MAX)
+                return -1;
+            py::gil_scoped_release release;
+            return client->UnmountLocalDisk(static_cast<uint32_t>(grace_period_seconds))
+                           .has_value()
+                       ? 0
+                       : -1;
+        },
+        py::arg("grace_period_seconds") = 0,
+        "Deregisters this store's SSD tier at the master, then waits the grace period. 0 "
+        "(also without SSD offload) or -1.");
+    store.def(
+        "get_offload_rpc_read_count",
+        [](StoreHandle& self) -> uint64_t {
+            ClientPtr client = self.client();
+            return client ? client->OffloadRpcReadCount() : 0;
+        },
+        "Reads of this store's SSD served to other clients.");
     store.def(
         "health_check",
         [](StoreHandle& self) {

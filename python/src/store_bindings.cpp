@@ -85,8 +85,11 @@ int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
     if (Status checked = CheckSetupOptions(options); !checked.has_value()) {
         return ToInt(checked.error());
     }
+    ClientConfig with_options = *config;
+    with_options.enable_ssd_offload = options.enable_ssd_offload;
+    with_options.ssd_offload_path = options.ssd_offload_path;
     py::gil_scoped_release release;
-    Status ready = self.Setup(*config);
+    Status ready = self.Setup(with_options);
     if (ready.has_value() && options.enable_client_http_server) {
         self.StartHttpServer(static_cast<uint16_t>(options.client_http_port));
     }
@@ -166,7 +169,8 @@ void BindSetup(py::class_<StoreHandle>& store) {
             "Connects to the master, mounts a segment of global_segment_size bytes and "
             "allocates a local buffer of local_buffer_size bytes. engine: None (the store "
             "starts its own transfer engine) or mooncake.engine.TransferEngine.get_engine() "
-            "to share; enable_ssd_offload is not supported (INVALID_PARAMS); "
+            "to share; enable_ssd_offload starts the SSD tier under ssd_offload_path (master needs "
+            "--enable_offload); "
             "enable_client_http_server serves /health and /metrics on client_http_port; "
             "tenant_id is "
             "accepted, all clients share the default tenant. Returns 0 or a negative error "

@@ -243,6 +243,7 @@ void BindReplicaDescriptors(py::module_& m) {
         .def_readonly("status", &ReplicaDescriptor::status)
         .def("is_memory_replica", &ReplicaDescriptor::is_memory_replica)
         .def("is_disk_replica", &ReplicaDescriptor::is_disk_replica)
+        .def("is_local_disk_replica", &ReplicaDescriptor::is_local_disk_replica)
         // None for the other kind of replica, rather than an exception.
         .def("get_memory_descriptor",
              [](const ReplicaDescriptor& d) -> py::object {
@@ -251,6 +252,8 @@ void BindReplicaDescriptors(py::module_& m) {
              })
         .def("get_disk_descriptor",
              [](const ReplicaDescriptor& d) -> py::object {
+                 // An SSD-offload replica has no Python descriptor (reference).
+                 if (d.is_local_disk_replica()) throw std::runtime_error("Expected DiskDescriptor");
                  if (!d.is_disk_replica()) return py::none();
                  return py::cast(d.disk());
              })
@@ -259,6 +262,10 @@ void BindReplicaDescriptors(py::module_& m) {
             if (d.is_memory_replica()) {
                 return "ReplicaDescriptor(status=" + status +
                        ", memory=" + BufferDescriptorRepr(d.memory()) + ")";
+            }
+            if (d.is_local_disk_replica()) {
+                return "ReplicaDescriptor(status=" + status +
+                       ", local_disk=" + Quoted(d.local_disk().transport_endpoint) + ")";
             }
             return "ReplicaDescriptor(status=" + status + ", disk=" + Quoted(d.disk().file_path) +
                    ")";

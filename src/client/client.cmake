@@ -20,6 +20,7 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp
     ${CMAKE_CURRENT_LIST_DIR}/get_pipeline.cpp
     ${CMAKE_CURRENT_LIST_DIR}/heartbeat.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/offload_tier.cpp
     ${CMAKE_CURRENT_LIST_DIR}/local_buffer.cpp
     ${CMAKE_CURRENT_LIST_DIR}/put_pipeline.cpp
     ${CMAKE_CURRENT_LIST_DIR}/real_client.cpp
@@ -34,12 +35,12 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/unreachable_segments.cpp)
 set_target_properties(mooncake_client_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_link_libraries(mooncake_client_objects
-    PUBLIC mooncake_master_client mooncake_transfer mooncake_http_listener mooncake_common)
+    PUBLIC mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
 
 add_library(mooncake_client_static STATIC $<TARGET_OBJECTS:mooncake_client_objects>)
 set_target_properties(mooncake_client_static PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_link_libraries(mooncake_client_static
-    PUBLIC mooncake_master_client mooncake_transfer mooncake_http_listener mooncake_common)
+    PUBLIC mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
 
 add_library(mooncake_client SHARED $<TARGET_OBJECTS:mooncake_client_objects>)
 set_target_properties(mooncake_client PROPERTIES
@@ -52,7 +53,7 @@ target_include_directories(mooncake_client PUBLIC
 # The public headers use std::expected and std::span.
 target_compile_features(mooncake_client PUBLIC cxx_std_23)
 target_link_libraries(mooncake_client
-    PRIVATE mooncake_master_client mooncake_transfer mooncake_http_listener mooncake_common)
+    PRIVATE mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
 # Export the public API only (see the map file for why).
 set(MOONCAKE_CLIENT_SYMBOL_MAP ${CMAKE_CURRENT_LIST_DIR}/libmooncake_client.map)
 target_link_options(mooncake_client PRIVATE

@@ -5,16 +5,27 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "client/local_buffer.h"
 #include "client/master_client.h"
+#include "client/memory_piece.h"
 #include "client/replica_selector.h"
 #include "client/unreachable_segments.h"
 #include "mooncake/transfer_engine.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
+
+// Reads an object from a LOCAL_DISK (SSD offload) replica into `pieces`
+// (OffloadTier). Never fills them with bytes that failed their checksum.
+class DiskReader {
+   public:
+    virtual ~DiskReader() = default;
+    virtual Status ReadDisk(const std::string& key, const ReplicaDescriptor& replica,
+                            std::span<const MemoryPiece> pieces, uint64_t size) = 0;
+};
 
 struct ClientContext {
     UUID client_id;
@@ -30,6 +41,9 @@ struct ClientContext {
     const ReplicaSelector* selector = nullptr;
     // Peers whose transfers just failed: puts avoid them, gets try them last.
     UnreachableSegments* unreachable = nullptr;
+    // Reads of objects that are only on some client's SSD; null without
+    // the offload tier (such objects then give INVALID_REPLICA).
+    DiskReader* disk = nullptr;
 };
 
 }  // namespace mooncake

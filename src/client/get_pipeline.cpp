@@ -25,7 +25,17 @@ struct PendingRead {
     SteadyClock::time_point lease_deadline = SteadyClock::time_point::max();
     size_t request_begin = 0;
     size_t request_end = 0;
+    // Only on some client's SSD: read through the offload tier.
+    const ReplicaDescriptor* disk = nullptr;
 };
+
+// The first LOCAL_DISK replica, or null.
+const ReplicaDescriptor* DiskReplicaOf(const std::vector<ReplicaDescriptor>& replicas) {
+    for (const ReplicaDescriptor& replica : replicas) {
+        if (replica.is_local_disk_replica()) return &replica;
+    }
+    return nullptr;
+}
 
 // The latest time a read may complete and still be returned. The master
 // holds the object's space until it granted the lease plus the TTL on its
@@ -99,12 +109,19 @@ void GetPipeline::Run(std::span<const std::string> keys,
                            read.replicas[r].memory().transport_endpoint);
             });
         }
-        if (read.order.empty()) {
+        if (read.order.empty() && context_.disk != nullptr) read.disk = DiskReplicaOf(read.replicas);
+        if (read.order.empty() && read.disk == nullptr) {
             outcome.error = ErrorCode::INVALID_REPLICA;
             continue;
         }
-        read.size = read.replicas[read.order.front()].memory().size;
-        if (found[w]->lease_ttl_ms > 0) read.lease_deadline = LeaseDeadline(query_start, *found[w]);
+        if (read.disk != nullptr) {
+            // A disk read checks its bytes itself (checksum, key): no lease.
+            read.size = read.disk->local_disk().object_size;
+        } else {
+            read.size = read.replicas[read.order.front()].memory().size;
+            if (found[w]->lease_ttl_ms > 0)
+                read.lease_deadline = LeaseDeadline(query_start, *found[w]);
+        }
         if (allocate) {
             if (context_.local_buffer == nullptr) {
                 outcome.error = ErrorCode::BUFFER_OVERFLOW;
@@ -130,8 +147,22 @@ void GetPipeline::Run(std::span<const std::string> keys,
     }
 
     // ---- phase 3: one TransferSync per round; failures try the next replica
-    std::vector<size_t> pending(reads.size());
-    for (size_t r = 0; r < reads.size(); ++r) pending[r] = r;
+    std::vector<size_t> pending;
+    pending.reserve(reads.size());
+    for (size_t r = 0; r < reads.size(); ++r) {
+        PendingRead& read = reads[r];
+        if (read.disk == nullptr) {
+            pending.push_back(r);
+            continue;
+        }
+        Status read_back = context_.disk->ReadDisk(keys[read.position], *read.disk, read.pieces,
+                                                   read.size);
+        if (!read_back.has_value()) {
+            LOG(WARNING) << "Reading '" << keys[read.position]
+                         << "' from disk failed: " << ErrorCodeName(read_back.error());
+            outcomes[read.position].error = read_back.error();
+        }
+    }
     std::vector<TransferRequest> requests;
     std::vector<ErrorCode> codes;
     while (!pending.empty()) {

@@ -525,6 +525,26 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
             status = stub->MountSegment(&context, request.mount_segment(),
                                         response->mutable_mount_segment());
             break;
+        case Body::kMountLocalDisk:
+            status = stub->MountLocalDisk(&context, request.mount_local_disk(),
+                                          response->mutable_mount_local_disk());
+            break;
+        case Body::kUnmountLocalDisk:
+            status = stub->UnmountLocalDisk(&context, request.unmount_local_disk(),
+                                            response->mutable_unmount_local_disk());
+            break;
+        case Body::kOffloadHeartbeat:
+            status = stub->OffloadHeartbeat(&context, request.offload_heartbeat(),
+                                            response->mutable_offload_heartbeat());
+            break;
+        case Body::kNotifyOffloadSuccess:
+            status = stub->NotifyOffloadSuccess(&context, request.notify_offload_success(),
+                                                response->mutable_notify_offload_success());
+            break;
+        case Body::kNotifyDiskEvicted:
+            status = stub->NotifyDiskEvicted(&context, request.notify_disk_evicted(),
+                                             response->mutable_notify_disk_evicted());
+            break;
         case Body::kRemountSegment:
             status = stub->ReMountSegment(&context, request.remount_segment(),
                                           response->mutable_remount_segment());

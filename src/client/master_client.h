@@ -115,6 +115,14 @@ class MasterClient {
 
     Result<PingResult> Ping(const UUID& client_id);
 
+    // SSD offload (master_client_offload.cpp; MasterService has the meaning).
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    Status UnmountLocalDisk(const UUID& client_id);
+    Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
+    Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,
+                                bool from_rescan);
+    Status NotifyDiskEvicted(const UUID& client_id, const std::vector<std::string>& keys);
+
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
     Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
                                 const std::string& target);

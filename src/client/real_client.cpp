@@ -118,6 +118,15 @@ Status RealClient::Setup() {
         segment_mounted_ = true;
     }
 
+    if (config_.enable_ssd_offload) {
+        const std::string host = context_.segment_name.substr(0, context_.segment_name.rfind(':'));
+        auto tier = OffloadTier::Start(context_, config_.ssd_offload_path, host);
+        if (!tier.has_value()) return Error(tier.error());
+        offload_ = std::move(*tier);
+        context_.disk = offload_.get();
+    } else {
+        context_.disk = &remote_disk_;
+    }
     runtime_segments_ = std::make_unique<RuntimeSegments>(
         master_.get(), engine_.get(), context_.client_id, context_.segment_name);
     executor_ = std::make_unique<TaskExecutor>(context_);
@@ -141,6 +150,7 @@ Status RealClient::Close() {
     if (heartbeat_) heartbeat_->Stop();
     if (executor_) executor_->Stop();
     if (runtime_segments_) runtime_segments_->Stop();
+    if (offload_) offload_->Stop();
     if (master_ && (segment_mounted_ || heartbeat_)) {
         // Unmounts the segment too, and the master forgets us now rather
         // than expiring us (logged and counted as a crash) after client_ttl.
@@ -171,6 +181,8 @@ Status RealClient::Close() {
     // Destroying the engine unpublishes its descriptor and frees the
     // segment's memory. The local buffer lives on while callers hold bytes
     // from it.
+    context_.disk = nullptr;
+    offload_.reset();
     context_.engine = nullptr;
     engine_.reset();
     context_.local_buffer.reset();
@@ -445,6 +457,7 @@ Result<uint64_t> RealClient::DoGetSize(const std::string& key) {
     for (const ReplicaDescriptor& replica : found->replicas) {
         if (replica.is_memory_replica()) return replica.memory().size;
         if (replica.is_disk_replica()) return replica.disk().object_size;
+        if (replica.is_local_disk_replica()) return replica.local_disk().object_size;
     }
     return Error(ErrorCode::INVALID_REPLICA);
 }

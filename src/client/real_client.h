@@ -24,6 +24,7 @@
 #include "client/heartbeat.h"
 #include "client/local_buffer.h"
 #include "client/master_client.h"
+#include "client/offload_tier.h"
 #include "client/put_pipeline.h"
 #include "client/replica_selector.h"
 #include "client/runtime_segments.h"
@@ -50,6 +51,8 @@ class RealClient final : public ClientFrontEnd {
     Status UnmountRuntimeSegment(const UUID& segment_id, bool allocated,
                                  uint32_t grace_period_seconds) override;
     std::vector<std::pair<std::string, double>> MetricValues() const override;
+    Status UnmountLocalDisk(uint32_t grace_period_seconds) override;
+    uint64_t OffloadRpcReadCount() const override;
     std::vector<std::string> BatchReplicaClear(const std::vector<std::string>& keys,
                                                const std::string& segment_name) override;
 
@@ -98,6 +101,10 @@ class RealClient final : public ClientFrontEnd {
     std::unique_ptr<Heartbeat> heartbeat_;
     // mount_segment and friends (real_client_segments.cpp).
     std::unique_ptr<RuntimeSegments> runtime_segments_;
+    // SSD offload (config_.enable_ssd_offload); null otherwise.
+    std::unique_ptr<OffloadTier> offload_;
+    // Without a tier of our own: other clients' SSD replicas.
+    RemoteDiskReader remote_disk_;
 
     mutable std::mutex memory_mutex_;
     std::unordered_set<void*> user_buffers_;  // RegisterBuffer; guarded by memory_mutex_

@@ -1,6 +1,9 @@
 // RealClient: segments mounted at runtime and the gauges of /metrics.
 #include <glog/logging.h>
 
+#include <chrono>
+#include <thread>
+
 #include "client/client_config_util.h"
 #include "client/real_client.h"
 
@@ -66,6 +69,22 @@ std::vector<std::pair<std::string, double>> RealClient::MetricValues() const {
         {"mooncake_client_local_buffer_used_bytes", buffer_used},
         {"mooncake_client_registered_buffers", static_cast<double>(user_buffers)},
     };
+}
+
+Status RealClient::UnmountLocalDisk(uint32_t grace_period_seconds) {
+    auto lock = LockOpen();
+    if (!lock.owns_lock()) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    if (!offload_) return OkStatus();
+    MC_RETURN_IF_ERROR(offload_->Unmount());
+    // Readers that were handed our endpoint before finish meanwhile.
+    if (grace_period_seconds > 0)
+        std::this_thread::sleep_for(std::chrono::seconds(grace_period_seconds));
+    return OkStatus();
+}
+
+uint64_t RealClient::OffloadRpcReadCount() const {
+    auto lock = LockOpen();
+    return lock.owns_lock() && offload_ ? offload_->rpc_reads() : 0;
 }
 
 }  // namespace mooncake

@@ -30,6 +30,7 @@ Result<uint64_t> SizeFromReplicas(const std::vector<ReplicaDescriptor>& replicas
     for (const ReplicaDescriptor& replica : replicas) {
         if (replica.is_memory_replica()) return replica.memory().size;
         if (replica.is_disk_replica()) return replica.disk().object_size;
+        if (replica.is_local_disk_replica()) return replica.local_disk().object_size;
     }
     return Error(ErrorCode::INVALID_REPLICA);
 }

@@ -9,6 +9,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/master_config.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_objects.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/master_service_offload.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_replica_clear.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_segments.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_state.cpp
@@ -16,6 +17,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/object_index.cpp
     ${CMAKE_CURRENT_LIST_DIR}/object_meta.cpp
     ${CMAKE_CURRENT_LIST_DIR}/object_table.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/offload_registry.cpp
     ${CMAKE_CURRENT_LIST_DIR}/placement.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replication_ops.cpp
     ${CMAKE_CURRENT_LIST_DIR}/segment_pool.cpp

@@ -131,7 +131,7 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms) {
         const uint64_t evicted_before = evicted;
         shard.objects.ForEach([&](ObjectTable::Position position) {
             if (evicted >= count) return;
-            const ObjectMeta& meta = shard.objects.meta(position);
+            ObjectMeta& meta = shard.objects.meta(position);
             bool pick = false;
             switch (ClassifyForEviction(meta, now_ms, policy_.soft_pin_ttl_ms)) {
                 case EvictionClass::kRegular:
@@ -145,6 +145,7 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms) {
                     break;
             }
             if (!pick) return;
+            if (keep_hook_ && keep_hook_(view, shard.objects.key(position), meta)) return;
             index_.Touch(shard, position);  // before the frees (change_log.h)
             for (size_t r = 0; r < meta.replica_count(); ++r) {
                 view.Free(meta.replica(r).segment, meta.replica(r).address, meta.size());

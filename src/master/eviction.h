@@ -19,6 +19,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 
 #include "master/object_index.h"
 #include "master/segment_pool.h"
@@ -48,6 +50,12 @@ class Evictor {
     Evictor(ObjectIndex& index, SegmentPool& pool, const EvictionPolicy& policy)
         : index_(index), pool_(pool), policy_(policy) {}
 
+    // Asked about each object a round picks, its shard locked: true keeps
+    // it (SSD offload on evict queues it for a disk copy first).
+    using KeepHook = std::function<bool(const SegmentPool::ReadView& view, std::string_view key,
+                                        ObjectMeta& meta)>;
+    void SetKeepHook(KeepHook hook) { keep_hook_ = std::move(hook); }
+
     // One round towards `goal` at time `now_ms`. Returns the number of
     // objects evicted. Call it holding no master lock.
     uint64_t RunRound(const EvictionGoal& goal, int64_t now_ms);
@@ -59,6 +67,7 @@ class Evictor {
     ObjectIndex& index_;
     SegmentPool& pool_;
     const EvictionPolicy policy_;
+    KeepHook keep_hook_;  // set before the background thread starts
 };
 
 }  // namespace mooncake

@@ -133,6 +133,31 @@ grpc::Status GrpcMasterService::BatchReplicaClear(Ctx* context,
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchReplicaClear,
                  request, response, "BatchReplicaClear");
 }
+grpc::Status GrpcMasterService::MountLocalDisk(Ctx* context, const rpc::MountLocalDiskRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountLocalDisk, request,
+                 response, "MountLocalDisk");
+}
+grpc::Status GrpcMasterService::UnmountLocalDisk(Ctx* context, const rpc::ClientIdRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountLocalDisk, request,
+                 response, "UnmountLocalDisk");
+}
+grpc::Status GrpcMasterService::OffloadHeartbeat(Ctx* context, const rpc::OffloadHeartbeatRequest* request,
+                                            rpc::OffloadHeartbeatResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::OffloadHeartbeat, request,
+                 response, "OffloadHeartbeat");
+}
+grpc::Status GrpcMasterService::NotifyOffloadSuccess(Ctx* context, const rpc::NotifyOffloadSuccessRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyOffloadSuccess, request,
+                 response, "NotifyOffloadSuccess");
+}
+grpc::Status GrpcMasterService::NotifyDiskEvicted(Ctx* context, const rpc::NotifyDiskEvictedRequest* request,
+                                            rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyDiskEvicted, request,
+                 response, "NotifyDiskEvicted");
+}
 grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountSegment, request,

@@ -56,6 +56,16 @@ class GrpcMasterService final : public rpc::MasterService::Service {
     grpc::Status RemoveAll(Ctx*, const rpc::RemoveAllRequest*, rpc::CountResponse*) override;
     grpc::Status BatchReplicaClear(Ctx*, const rpc::BatchReplicaClearRequest*,
                                    rpc::BatchReplicaClearResponse*) override;
+    grpc::Status MountLocalDisk(Ctx*, const rpc::MountLocalDiskRequest*,
+                                rpc::StatusResponse*) override;
+    grpc::Status UnmountLocalDisk(Ctx*, const rpc::ClientIdRequest*,
+                                  rpc::StatusResponse*) override;
+    grpc::Status OffloadHeartbeat(Ctx*, const rpc::OffloadHeartbeatRequest*,
+                                  rpc::OffloadHeartbeatResponse*) override;
+    grpc::Status NotifyOffloadSuccess(Ctx*, const rpc::NotifyOffloadSuccessRequest*,
+                                      rpc::StatusResponse*) override;
+    grpc::Status NotifyDiskEvicted(Ctx*, const rpc::NotifyDiskEvictedRequest*,
+                                   rpc::StatusResponse*) override;
     grpc::Status MountSegment(Ctx*, const rpc::MountSegmentRequest*, rpc::StatusResponse*) override;
     grpc::Status ReMountSegment(Ctx*, const rpc::ReMountSegmentRequest*,
                                 rpc::StatusResponse*) override;

@@ -54,6 +54,14 @@ std::optional<std::string> ValidateMasterConfig(const MasterConfig& config) {
         if (value == 0) return std::string(name) + " must be positive";
     }
     if (config.cluster_id.empty()) return "cluster_id must not be empty";
+    if (config.offloading_queue_limit < 1 || config.offloading_queue_limit > 100'000'000) {
+        return "offloading_queue_limit must be in [1, 100000000], got " +
+               std::to_string(config.offloading_queue_limit);
+    }
+    if (!(config.offload_cap_ratio >= 0.0 && config.offload_cap_ratio <= 1.0)) {
+        return "offload_cap_ratio must be in [0, 1], got " +
+               std::to_string(config.offload_cap_ratio);
+    }
     if (config.memory_allocator != "offset") {
         return "memory_allocator \"" + config.memory_allocator +
                "\" is not supported (only \"offset\")";

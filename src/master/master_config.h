@@ -34,6 +34,25 @@ struct MasterConfig {
     int64_t pending_task_timeout_sec = 300;
     int64_t processing_task_timeout_sec = 300;
     uint32_t max_retry_attempts = 10;
+
+    // SSD offload (docs/ssd_offload.md; flag names of the reference).
+    // Without enable_offload, clients cannot mount a local disk
+    // (UNABLE_OFFLOAD) and no LOCAL_DISK replica exists.
+    bool enable_offload = false;
+    // Offload when eviction picks an object instead of at every put end.
+    bool offload_on_evict = false;
+    // On-evict mode: evict objects that could not be queued (beyond the
+    // per-round cap, or queue full) without a disk copy, instead of keeping
+    // them in memory for a later round.
+    bool offload_force_evict = false;
+    // Keys waiting for offload per client, in [1, 100000000].
+    uint64_t offloading_queue_limit = 50000;
+    // Per-eviction-round offload cap = offloading_queue_limit x this, [0, 1].
+    double offload_cap_ratio = 0.5;
+    bool promotion_on_hit = false;
+    uint32_t promotion_admission_threshold = 2;  // clamped to [1, 255]
+    uint32_t promotion_queue_limit = 50000;
+    uint32_t promotion_max_per_heartbeat = 1;  // 0 counts as 1
 };
 
 // A one-line reason when `config` cannot be used (eviction_ratio outside

@@ -97,6 +97,20 @@ DEFINE_string(cluster_secret_file, "",
               "MC_CLUSTER_SECRET): gRPC and hot-path clients must prove it; see "
               "docs/authentication.md");
 
+// SSD offload (docs/ssd_offload.md).
+DEFINE_bool(enable_offload, false, "let clients mount a local disk (SSD offload tier)");
+DEFINE_bool(offload_on_evict, false,
+            "offload when eviction picks an object instead of at every put end");
+DEFINE_bool(offload_force_evict, false,
+            "on-evict mode: evict objects that could not be queued for offload (data loss)");
+DEFINE_uint64(offloading_queue_limit, 50000, "keys waiting for offload per client");
+DEFINE_double(offload_cap_ratio, 0.5,
+              "per-eviction-round offload cap = offloading_queue_limit x this, in [0, 1]");
+DEFINE_bool(promotion_on_hit, false, "copy SSD-only objects back to memory after reads");
+DEFINE_uint32(promotion_admission_threshold, 2, "reads before a promotion is queued (1..255)");
+DEFINE_uint32(promotion_queue_limit, 50000, "promotion tasks in flight");
+DEFINE_uint32(promotion_max_per_heartbeat, 1, "promotion tasks handed to a client per heartbeat");
+
 namespace mooncake {
 
 namespace {
@@ -231,6 +245,23 @@ std::expected<void, std::string> FillHaOptions(MasterServerOptions* options) {
     return {};
 }
 
+void FillOffloadConfig(MasterConfig* config) {
+    config->enable_offload = FLAGS_enable_offload;
+    config->offload_on_evict = FLAGS_offload_on_evict;
+    config->offload_force_evict = FLAGS_offload_force_evict;
+    config->offloading_queue_limit = FLAGS_offloading_queue_limit;
+    config->offload_cap_ratio = FLAGS_offload_cap_ratio;
+    config->promotion_on_hit = FLAGS_promotion_on_hit;
+    if (config->promotion_on_hit && !config->enable_offload) {
+        LOG(WARNING) << "promotion_on_hit ignored: it needs enable_offload";
+        config->promotion_on_hit = false;
+    }
+    config->promotion_admission_threshold =
+        std::clamp<uint32_t>(FLAGS_promotion_admission_threshold, 1, 255);
+    config->promotion_queue_limit = FLAGS_promotion_queue_limit;
+    config->promotion_max_per_heartbeat = std::max<uint32_t>(FLAGS_promotion_max_per_heartbeat, 1);
+}
+
 }  // namespace
 
 const std::vector<std::string>& MasterFlagNames() {
@@ -285,6 +316,15 @@ const std::vector<std::string>& MasterFlagNames() {
         "hot_rpc_max_connections",
         "hot_rpc_max_buffered_bytes",
         "cluster_secret_file",
+        "enable_offload",
+        "offload_on_evict",
+        "offload_force_evict",
+        "offloading_queue_limit",
+        "offload_cap_ratio",
+        "promotion_on_hit",
+        "promotion_admission_threshold",
+        "promotion_queue_limit",
+        "promotion_max_per_heartbeat",
     };
     return names;
 }
@@ -475,6 +515,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     config.pending_task_timeout_sec = FLAGS_pending_task_timeout_sec;
     config.processing_task_timeout_sec = FLAGS_processing_task_timeout_sec;
     config.max_retry_attempts = static_cast<uint32_t>(FLAGS_max_retry_attempts);
+    FillOffloadConfig(&config);
     // The logic has the last word on its own settings.
     if (auto reason = ValidateMasterConfig(config)) return Reason(*reason);
 

@@ -63,6 +63,35 @@ std::string JsonString(const std::string& text) {
     return out + "\"";
 }
 
+// SSD offload: per local disk (labelled by its offload endpoint) and totals.
+void RenderOffload(const MasterStats& s, PrometheusText* page) {
+    std::vector<std::pair<std::string, double>> objects, bytes, queued;
+    for (const LocalDiskStats& disk : s.local_disks) {
+        const std::string label = disk.endpoint.empty() ? disk.client.ToString() : disk.endpoint;
+        objects.emplace_back(label, static_cast<double>(disk.objects));
+        bytes.emplace_back(label, static_cast<double>(disk.bytes));
+        queued.emplace_back(label, static_cast<double>(disk.queued));
+    }
+    page->Gauge("mooncake_master_local_disks_mounted", "Clients with a local disk (SSD offload).",
+                static_cast<double>(s.local_disks.size()));
+    page->LabeledGauge("mooncake_master_local_disk_objects",
+                       "LOCAL_DISK replicas per local disk (offload endpoint).", "segment",
+                       objects);
+    page->LabeledGauge("mooncake_master_local_disk_bytes",
+                       "Bytes of LOCAL_DISK replicas per local disk (offload endpoint).", "segment",
+                       bytes);
+    page->LabeledGauge("mooncake_master_offload_queue_length",
+                       "Keys waiting to be offloaded per local disk.", "segment", queued);
+    page->Counter("mooncake_master_offload_queued_total", "Keys queued for offload.",
+                  s.offload_queued);
+    page->Counter("mooncake_master_offload_queue_rejected_total",
+                  "Keys not queued: the offload queue was full.", s.offload_queue_rejected);
+    page->Counter("mooncake_master_offloaded_total", "LOCAL_DISK replicas reported written.",
+                  s.offloaded);
+    page->Counter("mooncake_master_disk_reads_total",
+                  "Reads answered with disk replicas only (no memory replica).", s.disk_gets);
+}
+
 }  // namespace
 
 std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot) {
@@ -126,6 +155,8 @@ std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
                s.tasks_processing);
     page.Gauge("mooncake_master_tasks_finished", "Finished copy/move tasks kept in the table.",
                s.tasks_finished);
+
+    RenderOffload(s, &page);
 
     std::vector<std::pair<std::string, double>> calls;
     calls.reserve(snapshot.calls_by_method.size());

@@ -43,11 +43,16 @@ MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock>
       put_discard_ms_(config_.put_start_discard_timeout_sec * 1000),
       put_release_ms_(config_.put_start_release_timeout_sec * 1000),
       tasks_(LimitsOf(config_)),
-      evictor_(index_, pool_, PolicyOf(config_)) {
+      evictor_(index_, pool_, PolicyOf(config_)),
+      offload_(config_.offloading_queue_limit) {
     if (auto problem = ValidateMasterConfig(config_)) {
         // The binary validates before constructing; a library user who did
         // not gets a loud log line rather than a crash.
         LOG(ERROR) << "MasterService built with an invalid config: " << *problem;
+    }
+    if (config_.enable_offload && config_.offload_on_evict) {
+        evictor_.SetKeepHook([this](const SegmentPool::ReadView& view, std::string_view key,
+                                    ObjectMeta& meta) { return KeepForOffload(view, key, meta); });
     }
 }
 
@@ -150,6 +155,7 @@ uint64_t MasterServiceImpl::RunEvictionRound(uint64_t min_objects, int64_t now_m
         config_.eviction_high_watermark_ratio * static_cast<double>(pool_.capacity_bytes())));
     const uint64_t objects_before = index_.size();
     const uint64_t used_before = pool_.used_bytes();
+    offloads_this_round_ = 0;
     const uint64_t evicted = evictor_.RunRound(goal, now_ms);
     eviction_generation_.fetch_add(1);
     Bump(counters_.eviction_rounds);
@@ -215,6 +221,11 @@ MasterStats MasterServiceImpl::GetStats() const {
     stats.tasks_pending = tasks_.pending_count();
     stats.tasks_processing = tasks_.processing_count();
     stats.tasks_finished = tasks_.finished_total();
+    stats.offload_queued = counters_.offload_queued.load(std::memory_order_relaxed);
+    stats.offload_queue_rejected = counters_.offload_queue_rejected.load(std::memory_order_relaxed);
+    stats.offloaded = counters_.offloaded.load(std::memory_order_relaxed);
+    stats.disk_gets = counters_.disk_gets.load(std::memory_order_relaxed);
+    stats.local_disks = offload_.Stats();
     return stats;
 }
 
@@ -374,6 +385,29 @@ Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) 
 }
 
 MasterStats MasterService::GetStats() const { return impl_->GetStats(); }
+
+Status MasterService::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
+                                     bool offloading) {
+    return impl_->MountLocalDisk(client_id, endpoint, offloading);
+}
+Status MasterService::UnmountLocalDisk(const UUID& client_id) {
+    return impl_->UnmountLocalDisk(client_id);
+}
+Result<OffloadWork> MasterService::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
+    return impl_->OffloadHeartbeat(client_id, max_items);
+}
+Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
+                                           const std::vector<OffloadItem>& items,
+                                           bool from_rescan) {
+    return impl_->NotifyOffloadSuccess(client_id, items, from_rescan);
+}
+Status MasterService::NotifyDiskEvicted(const UUID& client_id,
+                                        const std::vector<std::string>& keys) {
+    return impl_->NotifyDiskEvicted(client_id, keys);
+}
+std::vector<LocalDiskStats> MasterService::GetLocalDiskStats() const {
+    return impl_->GetLocalDiskStats();
+}
 
 MasterStateImage MasterService::ExportState() { return impl_->ExportState(); }
 Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {

@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "master/master_config.h"
+#include "master/offload_registry.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "rpc/master_types.h"
@@ -76,6 +77,12 @@ struct MasterStats {
     uint64_t tasks_pending = 0;     // gauge
     uint64_t tasks_processing = 0;  // gauge
     uint64_t tasks_finished = 0;    // counter: tasks that reached SUCCESS or FAILED
+    // SSD offload (docs/ssd_offload.md).
+    uint64_t offload_queued = 0;          // counter: keys queued for offload
+    uint64_t offload_queue_rejected = 0;  // counter: queue full (KEYS_ULTRA_LIMIT)
+    uint64_t offloaded = 0;               // counter: LOCAL_DISK replicas reported written
+    uint64_t disk_gets = 0;               // counter: reads answered by disk replicas only
+    std::vector<LocalDiskStats> local_disks;  // one per client with a local disk mounted
 };
 
 // One mounted segment as the admin endpoint /get_segments_detail lists it.
@@ -220,6 +227,27 @@ class MasterService {
     Status MoveRevoke(const UUID& client_id, const std::string& key);
 
     MasterStats GetStats() const;
+
+    // ---- SSD offload (docs/ssd_offload.md) -----------------------------------
+    // UNABLE_OFFLOAD without config.enable_offload. `endpoint` is where other
+    // clients read this client's disk. Mounting again (after a master
+    // restart) keeps what is known. Registers the client as alive.
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    // Drops the client's LOCAL_DISK replicas. SEGMENT_NOT_FOUND if none mounted.
+    Status UnmountLocalDisk(const UUID& client_id);
+    // Keys to write to disk (their memory replicas pinned until reported)
+    // and files to delete. SEGMENT_NOT_FOUND when no disk is mounted (the
+    // client mounts again and re-reports its files).
+    Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
+    // Files written for the heartbeat's work, or found by a start-up rescan
+    // (`from_rescan`: the object is created when the master does not know
+    // it). Items whose object was removed or changed meanwhile are handed
+    // back for deletion.
+    Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,
+                                bool from_rescan);
+    // The client's disk eviction is about to delete these files.
+    Status NotifyDiskEvicted(const UUID& client_id, const std::vector<std::string>& keys);
+    std::vector<LocalDiskStats> GetLocalDiskStats() const;
 
     // ---- state images (HA, snapshots) ----------------------------------------
     // A consistent image: no mount, put or remove runs while it is taken.

@@ -25,6 +25,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,6 +42,7 @@
 #include "master/master_config.h"
 #include "master/master_service.h"
 #include "master/object_index.h"
+#include "master/offload_registry.h"
 #include "master/replication_ops.h"
 #include "master/segment_pool.h"
 #include "master/task_table.h"
@@ -53,6 +55,9 @@ class MasterServiceImpl {
     static constexpr size_t kMaxTasksPerPing = 16;
     // Background maintenance period when nothing wakes it earlier.
     static constexpr int64_t kMaintenanceIntervalMs = 200;
+    // A memory replica queued for offload is pinned this long at most: the
+    // owner must have read it by then (docs/ssd_offload.md).
+    static constexpr int64_t kOffloadPinMs = 60'000;
 
     MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock> clock);
     ~MasterServiceImpl();
@@ -115,6 +120,15 @@ class MasterServiceImpl {
 
     MasterStats GetStats() const;
 
+    // SSD offload (master_service_offload.cpp).
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    Status UnmountLocalDisk(const UUID& client_id);
+    Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
+    Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,
+                                bool from_rescan);
+    Status NotifyDiskEvicted(const UUID& client_id, const std::vector<std::string>& keys);
+    std::vector<LocalDiskStats> GetLocalDiskStats() const { return offload_.Stats(); }
+
     // State images (master_service_state.cpp).
     MasterStateImage ExportState();
     Result<ImportStats> ImportState(const MasterStateImage& image);
@@ -137,6 +151,10 @@ class MasterServiceImpl {
         std::atomic<uint64_t> eviction_rounds{0};
         std::atomic<uint64_t> zombie_puts_discarded{0};
         std::atomic<uint64_t> clients_expired{0};
+        std::atomic<uint64_t> offload_queued{0};
+        std::atomic<uint64_t> offload_queue_rejected{0};
+        std::atomic<uint64_t> offloaded{0};
+        std::atomic<uint64_t> disk_gets{0};  // get-replica-list answered from disk only
     };
 
     // Outcome of one placement attempt inside PutStart.
@@ -206,6 +224,22 @@ class MasterServiceImpl {
     uint64_t RunEvictionRound(uint64_t min_objects, int64_t now_ms);
     void WakeBackgroundIfAboveWatermark();
 
+    // Offload helpers (master_service_offload.cpp).
+    // Queues the object for the client owning its first replica's segment
+    // and pins it (a lease) until the copy is written (shard locked).
+    // OK, UNABLE_OFFLOADING (owner has no disk) or KEYS_ULTRA_LIMIT.
+    ErrorCode QueueOffload(const SegmentPool::ReadView& view, const std::string& key,
+                           ObjectMeta& meta);
+    // On-evict mode: whether eviction keeps `meta` (queued for a disk copy
+    // first). Objects already on disk are evicted at once.
+    bool KeepForOffload(const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta);
+    // GetReplicaList of an object with no memory replica.
+    Result<GetReplicaListResult> DiskOnlyReplicaList(const std::string& key);
+    // Removes keys only on disk (not in the index) that `matches`; returns how many.
+    int64_t RemoveDiskOnly(const std::function<bool(const std::string&)>& matches);
+    // A client is gone: its disk replicas with it.
+    void DropLocalDisk(const UUID& client_id);
+
     // Copy/move helpers (master_service_tasks.cpp).
     // Frees the PROCESSING replicas of an op in flight and clears its marks.
     void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
@@ -230,6 +264,7 @@ class MasterServiceImpl {
     DeferredFreeList deferred_;
     ReplicationOps ops_;
     Evictor evictor_;
+    OffloadRegistry offload_;
     Counters counters_;
     std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 
@@ -249,6 +284,7 @@ class MasterServiceImpl {
     // is leased, every failing put would otherwise rescan the whole index.
     static constexpr int64_t kEmptyEvictionBackoffMs = 100;
     std::optional<int64_t> empty_round_at_ms_;  // guarded by eviction_mutex_
+    uint64_t offloads_this_round_ = 0;          // guarded by eviction_mutex_
     uint64_t put_ends_at_empty_round_ = 0;      // guarded by eviction_mutex_
 
     std::mutex background_mutex_;

@@ -91,6 +91,7 @@ bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectSh
     if (!ignore_lease && meta.IsLeased(now_ms * 1000)) return false;
     index_.Touch(shard, position);  // before the frees (change_log.h)
     ReleaseReplicas(view, meta, now_ms * 1000);
+    if (!offload_.Empty()) offload_.RemoveKey(std::string(shard.objects.key(position)));
     index_.Erase(shard, position);
     return true;
 }
@@ -114,6 +115,8 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
         config.preferred_segments.size() > kMaxExcludedSegments) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
+    // An object evicted to disk still exists: no second value under its key.
+    if (offload_.Contains(key)) return Error(ErrorCode::OBJECT_ALREADY_EXISTS);
     // A soft-pin length needs a soft pin, and is bounded.
     if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs ||
         (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
@@ -227,11 +230,14 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
 Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_ms = clock_->NowMs();
+    // Eager offload names the segment owner: the pool before the shard.
+    std::optional<SegmentPool::ReadView> view;
+    if (config_.enable_offload && !config_.offload_on_evict) view.emplace(pool_);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    const ObjectMeta& meta = where.shard.objects.meta(position);
+    ObjectMeta& meta = where.shard.objects.meta(position);
     if (meta.owner() != client_id) {
         LOG(WARNING) << "PutEnd of " << key << " by client " << client_id.ToString()
                      << ", but the put belongs to client " << meta.owner().ToString();
@@ -241,6 +247,7 @@ Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) 
     if (meta.complete()) return OkStatus();
     index_.MarkComplete(where.shard, position, now_ms);
     Bump(counters_.put_ends);
+    if (view) QueueOffload(*view, key, meta);
     return OkStatus();
 }
 
@@ -276,7 +283,7 @@ Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string
         const KeyLocation where = index_.Locate(key);
         std::lock_guard<std::mutex> lock(where.shard.mutex);
         const auto position = index_.Find(where);
-        if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+        if (position == ObjectIndex::kNotFound) return DiskOnlyReplicaList(key);
         ObjectMeta& meta = where.shard.objects.meta(position);
         if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
         result.replicas.reserve(meta.replica_count());
@@ -288,10 +295,12 @@ Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string
             if (segment != nullptr)
                 result.replicas.push_back(Describe(*segment, slot, meta.size()));
         }
-        if (result.replicas.empty()) return Error(ErrorCode::OBJECT_NOT_FOUND);
+        if (result.replicas.empty()) return DiskOnlyReplicaList(key);
         meta.ExtendLease(now_us + lease_ttl_us_);
         meta.Touch(now_ms);
     }
+    // Disk copies after the memory ones: readers try memory first.
+    for (ReplicaDescriptor& disk : offload_.Find(key)) result.replicas.push_back(std::move(disk));
     result.lease_ttl_ms = static_cast<uint64_t>(lease_ttl_ms_);
     Bump(counters_.gets);
     return result;
@@ -333,7 +342,7 @@ Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
-    if (position == ObjectIndex::kNotFound) return false;
+    if (position == ObjectIndex::kNotFound) return offload_.Contains(key);
     ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return false;
     // An exist probe grants no lease: connectors probe every request, and
@@ -352,7 +361,11 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
-    if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    if (position == ObjectIndex::kNotFound) {
+        if (!offload_.RemoveKey(key)) return Error(ErrorCode::OBJECT_NOT_FOUND);
+        Bump(counters_.removes);
+        return OkStatus();
+    }
     const ObjectMeta& meta = where.shard.objects.meta(position);
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
     // A copy or move in flight holds the object like a reader's lease, even
@@ -363,6 +376,7 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     index_.Touch(where.shard, position);  // before the frees (change_log.h)
     ReleaseReplicas(view, meta, now_us);
     index_.Erase(where.shard, position);
+    offload_.RemoveKey(key);
     Bump(counters_.removes);
     return OkStatus();
 }
@@ -386,6 +400,8 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool 
         }
         ObjectIndex::Compact(shard);
     }
+    removed += RemoveDiskOnly(
+        [&](const std::string& key) { return std::regex_search(key, *compiled); });
     Bump(counters_.removes, static_cast<uint64_t>(removed));
     LOG(INFO) << "RemoveByRegex \"" << regex << "\" removed " << removed << " objects";
     return removed;
@@ -403,6 +419,7 @@ int64_t MasterServiceImpl::RemoveAll(bool force) {
         });
         ObjectIndex::Compact(shard);
     }
+    removed += RemoveDiskOnly([](const std::string&) { return true; });
     Bump(counters_.removes, static_cast<uint64_t>(removed));
     LOG(INFO) << "RemoveAll removed " << removed << " objects";
     return removed;

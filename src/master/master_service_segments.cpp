@@ -79,6 +79,7 @@ Status MasterServiceImpl::UnregisterClient(const UUID& client_id) {
         known = clients_.Remove(client_id);
     }
     const uint64_t removed = SweepRetiredSegments(retired);
+    DropLocalDisk(client_id);
     tasks_.ReleaseClient(client_id, clock_->NowMs(), clock_->EpochMs());
     LOG_IF(INFO, known || !retired.empty())
         << "Client " << client_id.ToString() << " closed: " << retired.size()
@@ -146,6 +147,13 @@ std::vector<std::string> MasterServiceImpl::GetAllKeys() {
             }
         });
     }
+    if (!offload_.Empty()) {
+        // Objects evicted to disk exist too (no key twice).
+        std::unordered_set<std::string> in_memory(keys.begin(), keys.end());
+        for (std::string& key : offload_.AllKeys()) {
+            if (!in_memory.contains(key)) keys.push_back(std::move(key));
+        }
+    }
     return keys;
 }
 
@@ -183,6 +191,7 @@ void MasterServiceImpl::ExpireClients(int64_t now_ms) {
     const uint64_t removed = SweepRetiredSegments(retired);
     const int64_t epoch_ms = clock_->EpochMs();
     for (const UUID& client : expired) {
+        DropLocalDisk(client);  // a dead client serves no disk reads
         tasks_.ReleaseClient(client, now_ms, epoch_ms);
         LOG(WARNING) << "Client " << client.ToString() << " silent for " << client_ttl_ms_
                      << " ms: expired";

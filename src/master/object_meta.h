@@ -54,7 +54,15 @@ class ObjectMeta {
     // Extends the lease to at least `deadline_us`; never shortens it.
     void ExtendLease(int64_t deadline_us) {
         if (deadline_us > lease_deadline_us_) lease_deadline_us_ = deadline_us;
+        if (deadline_us > granted_lease_us_) granted_lease_us_ = deadline_us;
     }
+    // An offload pin: held like a lease until EndPin (or `deadline_us`).
+    void Pin(int64_t deadline_us) {
+        if (deadline_us > lease_deadline_us_) lease_deadline_us_ = deadline_us;
+    }
+    // Ends the pin: the lease falls back to the longest one ExtendLease
+    // granted, so every reader stays covered and nothing waits longer.
+    void EndPin() { lease_deadline_us_ = granted_lease_us_; }
 
     // Complete: the put ended and readers see the object.
     bool complete() const { return (flags_ & kComplete) != 0; }
@@ -97,6 +105,7 @@ class ObjectMeta {
     uint64_t size_ = 0;
     int64_t stamp_ms_ = 0;
     int64_t lease_deadline_us_ = 0;
+    int64_t granted_lease_us_ = 0;  // longest ExtendLease, pins aside
     UUID owner_;
     ReplicaSlot first_replica_;
     // Replicas 1..count-1, exactly that many; null for one replica.

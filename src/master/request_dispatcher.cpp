@@ -159,6 +159,20 @@ void RequestDispatcher::Dispatch(const rpc::MasterRequest& request, rpc::MasterR
         case Body::kBatchReplicaClear:
             return BatchReplicaClear(request.batch_replica_clear(),
                                      response->mutable_batch_replica_clear());
+        case Body::kMountLocalDisk:
+            return MountLocalDisk(request.mount_local_disk(), response->mutable_mount_local_disk());
+        case Body::kUnmountLocalDisk:
+            return UnmountLocalDisk(request.unmount_local_disk(),
+                                    response->mutable_unmount_local_disk());
+        case Body::kOffloadHeartbeat:
+            return OffloadHeartbeat(request.offload_heartbeat(),
+                                    response->mutable_offload_heartbeat());
+        case Body::kNotifyOffloadSuccess:
+            return NotifyOffloadSuccess(request.notify_offload_success(),
+                                        response->mutable_notify_offload_success());
+        case Body::kNotifyDiskEvicted:
+            return NotifyDiskEvicted(request.notify_disk_evicted(),
+                                     response->mutable_notify_disk_evicted());
         case Body::kGetReplicaListByRegex:
             return GetReplicaListByRegex(request.get_replica_list_by_regex(),
                                          response->mutable_get_replica_list_by_regex());

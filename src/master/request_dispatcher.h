@@ -81,6 +81,15 @@ class RequestDispatcher {
     void RemoveAll(const rpc::RemoveAllRequest& request, rpc::CountResponse* response);
     void BatchReplicaClear(const rpc::BatchReplicaClearRequest& request,
                            rpc::BatchReplicaClearResponse* response);
+    // SSD offload (request_dispatcher_offload.cpp).
+    void MountLocalDisk(const rpc::MountLocalDiskRequest& request, rpc::StatusResponse* response);
+    void UnmountLocalDisk(const rpc::ClientIdRequest& request, rpc::StatusResponse* response);
+    void OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& request,
+                          rpc::OffloadHeartbeatResponse* response);
+    void NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,
+                              rpc::StatusResponse* response);
+    void NotifyDiskEvicted(const rpc::NotifyDiskEvictedRequest& request,
+                           rpc::StatusResponse* response);
     void MountSegment(const rpc::MountSegmentRequest& request, rpc::StatusResponse* response);
     void ReMountSegment(const rpc::ReMountSegmentRequest& request, rpc::StatusResponse* response);
     void UnmountSegment(const rpc::UnmountSegmentRequest& request, rpc::StatusResponse* response);

@@ -20,7 +20,8 @@ if(TARGET mooncake_master_core)
         ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_log.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
         ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
-        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp)
+        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp
+        ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher_offload.cpp)
     target_link_libraries(mooncake_master_server
         PUBLIC mooncake_rpc mooncake_http_listener mooncake_master_core mooncake_ha gflags
         PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)

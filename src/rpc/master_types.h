@@ -5,12 +5,23 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "mooncake/types.h"
 
 namespace mooncake {
 
+// SSD offload: one object written to (or found on) a client's disk.
+struct OffloadItem {
+    std::string key;
+    uint64_t size = 0;
+};
+// What a client's offload heartbeat takes away.
+struct OffloadWork {
+    std::vector<OffloadItem> offload;  // write these to disk, then report them
+    std::vector<std::string> remove;   // delete these files (objects removed)
+};
 struct GetReplicaListResult {
     std::vector<ReplicaDescriptor> replicas;  // complete replicas only
     uint64_t lease_ttl_ms = 0;                // lease granted by the call

@@ -48,6 +48,12 @@ void ToProto(const ReplicaDescriptor& replica, rpc::ReplicaDescriptor* out) {
         proto->set_transport_endpoint(memory.transport_endpoint);
         proto->set_buffer_address(memory.buffer_address);
         proto->set_size(memory.size);
+    } else if (replica.is_local_disk_replica()) {
+        const LocalDiskDescriptor& disk = replica.local_disk();
+        auto* proto = out->mutable_local_disk();
+        ToProto(disk.client_id, proto->mutable_client_id());
+        proto->set_object_size(disk.object_size);
+        proto->set_transport_endpoint(disk.transport_endpoint);
     } else {
         const DiskDescriptor& disk = replica.disk();
         auto* proto = out->mutable_disk();
@@ -61,6 +67,10 @@ ReplicaDescriptor FromProto(const rpc::ReplicaDescriptor& replica) {
     result.status = ReplicaStatusFromProto(replica.status());
     if (replica.has_disk()) {
         result.location = DiskDescriptor{replica.disk().file_path(), replica.disk().object_size()};
+    } else if (replica.has_local_disk()) {
+        const rpc::LocalDiskDescriptor& disk = replica.local_disk();
+        result.location = LocalDiskDescriptor{FromProto(disk.client_id()), disk.object_size(),
+                                              disk.transport_endpoint()};
     } else {
         const rpc::MemoryDescriptor& memory = replica.memory();
         result.location =

@@ -48,6 +48,9 @@ DEFINE_string(global_segment_size, "4 GB",
 DEFINE_int32(threads, 1, "dummy requests served at once, across all dummies");
 DEFINE_bool(enable_http_server, false,
             "serve /health, /metrics and /metrics/summary of this client on --http_port");
+DEFINE_bool(enable_offload, false,
+            "SSD offload tier under MOONCAKE_OFFLOAD_FILE_STORAGE_PATH (master needs "
+            "--enable_offload; docs/ssd_offload.md)");
 DEFINE_int32(http_port, 9300, "port of the client HTTP server (--enable_http_server)");
 // Additions of this implementation.
 DEFINE_string(local_buffer_size, "256 MB",
@@ -133,6 +136,7 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
     config.client.protocol = FLAGS_protocol;
     config.client.rdma_devices = FLAGS_device_names;
     config.client.master_server_address = FLAGS_master_server_address;
+    config.client.enable_ssd_offload = FLAGS_enable_offload;
     config.service.address = FLAGS_service_address;
     config.service.port = static_cast<uint16_t>(FLAGS_port);
     config.service.threads = static_cast<uint32_t>(FLAGS_threads);

@@ -14,3 +14,7 @@ mooncake_add_test(master_core_test
     master_core_stress_test.cpp
     master_core_tasks_test.cpp)
 target_link_libraries(master_core_test PRIVATE mooncake_master_core)
+
+# SSD offload in the master's logic (docs/ssd_offload.md).
+mooncake_add_test(master_offload_test master_core_offload_test.cpp)
+target_link_libraries(master_offload_test PRIVATE mooncake_master_core)

@@ -111,6 +111,23 @@ TEST(RpcConvertTest, ReplicaDescriptorsRoundTrip) {
     EXPECT_EQ(back[1].disk().object_size, 77u);
 }
 
+TEST(RpcConvertTest, LocalDiskReplicaRoundTrip) {
+    ReplicaDescriptor local;
+    local.status = ReplicaStatus::COMPLETE;
+    const UUID owner{0x1234, 0x5678};
+    local.location = LocalDiskDescriptor{owner, 1 << 20, "10.0.0.2:7000"};
+    google::protobuf::RepeatedPtrField<rpc::ReplicaDescriptor> wire;
+    ToProto(std::vector<ReplicaDescriptor>{local}, &wire);
+    const auto back = FromProto(wire);
+    ASSERT_EQ(back.size(), 1u);
+    ASSERT_TRUE(back[0].is_local_disk_replica());
+    EXPECT_FALSE(back[0].is_disk_replica());
+    EXPECT_FALSE(back[0].is_memory_replica());
+    EXPECT_EQ(back[0].local_disk().client_id, owner);
+    EXPECT_EQ(back[0].local_disk().object_size, 1u << 20);
+    EXPECT_EQ(back[0].local_disk().transport_endpoint, "10.0.0.2:7000");
+}
+
 TEST(RpcConvertTest, TaskInfoRoundTripAndUnknownEnums) {
     TaskInfo task;
     task.id = UUID::Generate();

@@ -18,7 +18,8 @@ def plain(value):
     if isinstance(value, BufferHandle):
         return bytes(value)
     if isinstance(value, ReplicaDescriptor):
-        described = {"status": int(value.status), "memory": None, "disk": None}
+        described = {"status": int(value.status), "memory": None, "disk": None,
+                     "local_disk": value.is_local_disk_replica()}
         if value.is_memory_replica():
             buffer = value.get_memory_descriptor().buffer_descriptor
             described["memory"] = {"transport_endpoint": buffer.transport_endpoint,

@@ -49,7 +49,8 @@ def test_setup_refuses_what_it_cannot_do(master):
     # Sharing an engine is not built: a clear error, not a silent own engine.
     with pytest.raises(RuntimeError, match="engine"):
         store.setup(*positional(master), object())
-    # No SSD tier: offloading would silently not happen.
+    # SSD tier without a usable directory (the default /data/file_storage is
+    # absent here): refused, not silently not offloading.
     assert store.setup(*positional(master), enable_ssd_offload=True) == INVALID_PARAMS
     assert store.setup(*positional(master), client_http_port=0) == INVALID_PARAMS
     assert store.get_hostname() == ""

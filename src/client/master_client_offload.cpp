@@ -1,0 +1,83 @@
+// MasterClient: the SSD offload calls (docs/ssd_offload.md). Apart from
+// master_client.cpp, which holds the object, segment and task calls.
+#include "client/master_client.h"
+#include "master.pb.h"
+#include "rpc/rpc_convert.h"
+
+namespace mooncake {
+
+namespace {
+
+void AddItems(const std::vector<OffloadItem>& items,
+              google::protobuf::RepeatedPtrField<rpc::OffloadObject>* wire) {
+    wire->Reserve(static_cast<int>(items.size()));
+    for (const OffloadItem& item : items) {
+        rpc::OffloadObject* object = wire->Add();
+        object->set_key(item.key);
+        object->set_size(item.size);
+    }
+}
+
+}  // namespace
+
+Status MasterClient::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
+                                    bool offloading) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_mount_local_disk();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_endpoint(endpoint);
+    body->set_offloading(offloading);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    return StatusFromWire(response.mount_local_disk().error_code());
+}
+
+Status MasterClient::UnmountLocalDisk(const UUID& client_id) {
+    rpc::MasterRequest request;
+    ToProto(client_id, request.mutable_unmount_local_disk()->mutable_client_id());
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    return StatusFromWire(response.unmount_local_disk().error_code());
+}
+
+Result<OffloadWork> MasterClient::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_offload_heartbeat();
+    ToProto(client_id, body->mutable_client_id());
+    body->set_max_items(max_items);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    const auto& reply = response.offload_heartbeat();
+    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+    OffloadWork work;
+    work.offload.reserve(reply.offload_size());
+    for (const rpc::OffloadObject& object : reply.offload())
+        work.offload.push_back({object.key(), object.size()});
+    work.remove.assign(reply.remove().begin(), reply.remove().end());
+    return work;
+}
+
+Status MasterClient::NotifyOffloadSuccess(const UUID& client_id,
+                                          const std::vector<OffloadItem>& items, bool from_rescan) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_notify_offload_success();
+    ToProto(client_id, body->mutable_client_id());
+    AddItems(items, body->mutable_items());
+    body->set_from_rescan(from_rescan);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    return StatusFromWire(response.notify_offload_success().error_code());
+}
+
+Status MasterClient::NotifyDiskEvicted(const UUID& client_id,
+                                       const std::vector<std::string>& keys) {
+    rpc::MasterRequest request;
+    auto* body = request.mutable_notify_disk_evicted();
+    ToProto(client_id, body->mutable_client_id());
+    for (const std::string& key : keys) body->add_keys(key);
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    return StatusFromWire(response.notify_disk_evicted().error_code());
+}
+
+}  // namespace mooncake

@@ -1,0 +1,308 @@
+#include "client/offload_tier.h"
+
+#include <glog/logging.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "common/net_util.h"
+#include "net/socket_util.h"
+
+namespace mooncake {
+
+namespace {
+
+constexpr uint32_t kMaxKeyBytes = 4096;
+constexpr int kRpcIoTimeoutMs = 10'000;
+// Keys taken from the master per heartbeat.
+constexpr size_t kWorkBatch = 256;
+
+struct ReadReply {
+    int32_t code = 0;
+    uint64_t size = 0;
+};
+
+std::string ConnectableHost(const std::string& host) {
+    return host == "localhost" ? std::string("127.0.0.1") : host;
+}
+
+}  // namespace
+
+OffloadTier::OffloadTier(const ClientContext& context)
+    : client_(context), worker_context_(context) {
+    worker_context_.disk = nullptr;  // offloading reads memory replicas only
+}
+
+OffloadTier::~OffloadTier() { Stop(); }
+
+Result<std::unique_ptr<OffloadTier>> OffloadTier::Start(const ClientContext& context,
+                                                        const std::string& path,
+                                                        const std::string& host) {
+    offload::OffloadConfig config = offload::OffloadConfig::FromEnv();
+    if (!path.empty()) config.storage_path = path;
+    auto store = offload::DiskStore::Open(config);
+    if (!store.has_value()) {
+        LOG(ERROR) << "SSD offload: cannot open the store under '" << config.storage_path
+                   << "': " << ErrorCodeName(store.error());
+        return Error(store.error());
+    }
+    std::unique_ptr<OffloadTier> tier(new OffloadTier(context));
+    tier->store_ = std::move(*store);
+    auto staging = LocalBuffer::Create(config.staging_buffer_bytes);
+    if (!staging.has_value()) return Error(staging.error());
+    MC_RETURN_IF_ERROR(context.engine->RegisterLocalMemory((*staging)->base(), (*staging)->size(),
+                                                           /*remote_accessible=*/false));
+    tier->staging_ = std::move(*staging);
+    tier->worker_context_.local_buffer = tier->staging_;
+    tier->worker_reads_ = std::make_unique<GetPipeline>(tier->worker_context_);
+
+    auto listener = net::ListenTcp("0.0.0.0", 0);
+    if (!listener.has_value()) {
+        LOG(ERROR) << "SSD offload: " << listener.error().message;
+        (void)context.engine->UnregisterLocalMemory(tier->staging_->base());
+        return Error(ErrorCode::INTERNAL_ERROR);
+    }
+    tier->listener_ = std::move(*listener);
+    tier->endpoint_ = host + ":" + std::to_string(net::LocalPort(tier->listener_.get()));
+    OffloadTier* raw = tier.get();
+    tier->store_->SetEvictListener([raw](const std::vector<std::string>& keys) {
+        Status told = raw->client_.master->NotifyDiskEvicted(raw->client_.client_id, keys);
+        LOG_IF(WARNING, !told.has_value())
+            << "SSD offload: telling the master about " << keys.size()
+            << " evicted files failed: " << ErrorCodeName(told.error());
+    });
+    Status mounted = tier->Mount();
+    if (!mounted.has_value()) {
+        (void)context.engine->UnregisterLocalMemory(tier->staging_->base());
+        return Error(mounted.error());
+    }
+    tier->worker_ = std::thread([raw] { raw->WorkerLoop(); });
+    tier->server_ = std::thread([raw] { raw->ServeLoop(); });
+    LOG(INFO) << "SSD offload tier of " << context.segment_name << " ready: " << config.ObjectDir()
+              << ", offload RPC " << tier->endpoint_;
+    return tier;
+}
+
+void OffloadTier::Stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    if (server_.joinable()) server_.join();
+    if (staging_ && client_.engine != nullptr)
+        (void)client_.engine->UnregisterLocalMemory(staging_->base());
+}
+
+Status OffloadTier::Mount() {
+    MC_RETURN_IF_ERROR(
+        client_.master->MountLocalDisk(client_.client_id, endpoint_, offloading_.load()));
+    return ReportAll();
+}
+
+Status OffloadTier::Unmount() {
+    unmounted_.store(true);
+    return client_.master->UnmountLocalDisk(client_.client_id);
+}
+
+Status OffloadTier::ReportAll() {
+    const auto started = std::chrono::steady_clock::now();
+    const std::vector<offload::DiskObject> objects = store_->ListObjects();
+    const size_t batch = std::max<uint64_t>(1, store_->config().scan_batch_keys);
+    for (size_t begin = 0; begin < objects.size(); begin += batch) {
+        std::vector<OffloadItem> items;
+        for (size_t i = begin; i < std::min(objects.size(), begin + batch); ++i)
+            items.push_back({objects[i].key, objects[i].size});
+        MC_RETURN_IF_ERROR(
+            client_.master->NotifyOffloadSuccess(client_.client_id, items, /*from_rescan=*/true));
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    LOG(INFO) << "SSD offload: reported " << objects.size() << " objects on disk to the master in "
+              << ms << " ms";
+    return OkStatus();
+}
+
+void OffloadTier::WorkerLoop() {
+    using Clock = std::chrono::steady_clock;
+    const auto interval =
+        std::chrono::seconds(std::max<uint64_t>(1, store_->config().heartbeat_interval_sec));
+    // While puts keep the queue filled, ask again soon: a memory replica
+    // waiting for its copy is pinned, and new puts may wait for its space.
+    constexpr auto kBusyPoll = std::chrono::milliseconds(20);
+    Clock::time_point last_work = Clock::now() - interval;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        const bool busy = WorkOnce();
+        const Clock::time_point now = Clock::now();
+        if (busy) last_work = now;
+        lock.lock();
+        if (busy) continue;
+        const auto wait = now - last_work < interval ? kBusyPoll : interval;
+        wake_.wait_for(lock, wait, [this] { return stopping_; });
+    }
+}
+
+bool OffloadTier::WorkOnce() {
+    if (unmounted_.load()) return false;
+    auto work = client_.master->OffloadHeartbeat(client_.client_id, kWorkBatch);
+    if (!work.has_value()) {
+        if (work.error() == ErrorCode::SEGMENT_NOT_FOUND) {
+            LOG(INFO) << "SSD offload: the master does not know our disk (restarted?); "
+                         "mounting it again and re-reporting the files";
+            Status mounted = Mount();
+            LOG_IF(WARNING, !mounted.has_value())
+                << "SSD offload: re-mount failed: " << ErrorCodeName(mounted.error());
+        }
+        return false;
+    }
+    for (const std::string& key : work->remove) (void)store_->Remove(key);
+    // Reported a few at a time: each report ends the pins of its objects,
+    // so memory frees up while the rest is still being written.
+    constexpr size_t kReportBatch = 16;
+    std::vector<OffloadItem> written;
+    for (size_t i = 0; i < work->offload.size(); ++i) {
+        WriteObject(work->offload[i], &written);
+        if (written.empty() || (written.size() < kReportBatch && i + 1 < work->offload.size()))
+            continue;
+        Status told = client_.master->NotifyOffloadSuccess(client_.client_id, written, false);
+        LOG_IF(WARNING, !told.has_value()) << "SSD offload: reporting " << written.size()
+                                           << " files failed: " << ErrorCodeName(told.error());
+        written.clear();
+    }
+    return !work->offload.empty() || !work->remove.empty();
+}
+
+void OffloadTier::WriteObject(const OffloadItem& item, std::vector<OffloadItem>* written) {
+    const std::string keys[] = {item.key};
+    GetOutcome outcome;
+    worker_reads_->Run(keys, {}, std::span<GetOutcome>(&outcome, 1));
+    if (outcome.error != ErrorCode::OK) {
+        LOG(WARNING) << "SSD offload: reading '" << item.key
+                     << "' from memory failed: " << ErrorCodeName(outcome.error);
+        return;
+    }
+    const std::vector<std::span<const uint8_t>> parts = {
+        std::span<const uint8_t>(outcome.slice->data(), outcome.size)};
+    Status put = store_->Put(item.key, parts);
+    if (put.has_value()) {
+        written->push_back({item.key, outcome.size});
+        return;
+    }
+    LOG(WARNING) << "SSD offload: writing '" << item.key
+                 << "' failed: " << ErrorCodeName(put.error());
+    if (put.error() == ErrorCode::KEYS_ULTRA_LIMIT && offloading_.exchange(false)) {
+        LOG(WARNING) << "SSD offload: disk limit reached; no more offloading to this client";
+        (void)client_.master->MountLocalDisk(client_.client_id, endpoint_, false);
+    }
+}
+
+// ---- reads ---------------------------------------------------------------
+
+Status OffloadTier::ReadDisk(const std::string& key, const ReplicaDescriptor& replica,
+                             std::span<const MemoryPiece> pieces, uint64_t size) {
+    if (!replica.is_local_disk_replica()) return Error(ErrorCode::INVALID_REPLICA);
+    if (replica.local_disk().client_id == client_.client_id) return ReadLocal(key, pieces, size);
+    return ReadOffloadRpc(key, replica.local_disk().transport_endpoint, pieces, size);
+}
+
+Status OffloadTier::ReadLocal(const std::string& key, std::span<const MemoryPiece> pieces,
+                              uint64_t size) {
+    if (pieces.size() == 1 && pieces[0].length >= size) {
+        return store_->Get(key, std::span<uint8_t>(static_cast<uint8_t*>(pieces[0].address), size));
+    }
+    auto slice = staging_->Allocate(size);
+    if (!slice.has_value()) return Error(slice.error());
+    MC_RETURN_IF_ERROR(store_->Get(key, std::span<uint8_t>((*slice)->mutable_data(), size)));
+    uint64_t offset = 0;
+    for (const MemoryPiece& piece : pieces) {
+        const uint64_t n = std::min(piece.length, size - offset);
+        std::memcpy(piece.address, (*slice)->data() + offset, n);
+        offset += n;
+        if (offset == size) break;
+    }
+    return OkStatus();
+}
+
+Status ReadOffloadRpc(const std::string& key, const std::string& endpoint,
+                      std::span<const MemoryPiece> pieces, uint64_t size) {
+    auto where = ParseHostPort(endpoint);
+    if (!where.has_value() || !where->port.has_value()) return Error(ErrorCode::INVALID_REPLICA);
+    auto connected = net::ConnectTcp(ConnectableHost(where->host), *where->port, 2000);
+    if (!connected.has_value()) return Error(connected.error());
+    const int fd = connected->get();
+    net::TuneDataSocket(fd, kRpcIoTimeoutMs);
+    const auto key_bytes = static_cast<uint32_t>(key.size());
+    MC_RETURN_IF_ERROR(net::SendAll(fd, &key_bytes, sizeof(key_bytes)));
+    MC_RETURN_IF_ERROR(net::SendAll(fd, key.data(), key.size()));
+    MC_RETURN_IF_ERROR(net::SendAll(fd, &size, sizeof(size)));
+    ReadReply reply;
+    MC_RETURN_IF_ERROR(net::RecvAll(fd, &reply.code, sizeof(reply.code)));
+    MC_RETURN_IF_ERROR(net::RecvAll(fd, &reply.size, sizeof(reply.size)));
+    if (reply.code != 0) return Error(ErrorCodeFromInt(reply.code));
+    if (reply.size != size) return Error(ErrorCode::INVALID_REPLICA);
+    uint64_t offset = 0;
+    for (const MemoryPiece& piece : pieces) {
+        const uint64_t n = std::min(piece.length, size - offset);
+        MC_RETURN_IF_ERROR(net::RecvAll(fd, piece.address, n));
+        offset += n;
+        if (offset == size) break;
+    }
+    return OkStatus();
+}
+
+void OffloadTier::ServeLoop() {
+    for (;;) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (stopping_) return;
+        }
+        pollfd waiting{listener_.get(), POLLIN, 0};
+        if (::poll(&waiting, 1, 200) <= 0) continue;
+        const int fd = ::accept(listener_.get(), nullptr, nullptr);
+        if (fd < 0) continue;
+        UniqueFd connection(fd);
+        ServeOne(connection.get());
+    }
+}
+
+void OffloadTier::ServeOne(int fd) {
+    net::TuneDataSocket(fd, kRpcIoTimeoutMs);
+    uint32_t key_bytes = 0;
+    if (!net::RecvAll(fd, &key_bytes, sizeof(key_bytes)).has_value() || key_bytes == 0 ||
+        key_bytes > kMaxKeyBytes)
+        return;
+    std::string key(key_bytes, '\0');
+    uint64_t size = 0;
+    if (!net::RecvAll(fd, key.data(), key.size()).has_value() ||
+        !net::RecvAll(fd, &size, sizeof(size)).has_value())
+        return;
+    ReadReply reply;
+    std::shared_ptr<LocalBufferSlice> slice;
+    const std::optional<uint64_t> stored = store_->SizeOf(key);
+    if (!stored.has_value()) {
+        reply.code = ToInt(ErrorCode::OBJECT_NOT_FOUND);
+    } else if (*stored != size) {
+        reply.code = ToInt(ErrorCode::INVALID_REPLICA);
+    } else if (auto staged = staging_->Allocate(size); !staged.has_value()) {
+        reply.code = ToInt(staged.error());
+    } else {
+        slice = std::move(*staged);
+        Status read = store_->Get(key, std::span<uint8_t>(slice->mutable_data(), size));
+        reply.code = read.has_value() ? 0 : ToInt(read.error());
+    }
+    reply.size = reply.code == 0 ? size : 0;
+    if (!net::SendAll(fd, &reply.code, sizeof(reply.code)).has_value() ||
+        !net::SendAll(fd, &reply.size, sizeof(reply.size)).has_value())
+        return;
+    if (reply.code == 0 && net::SendAll(fd, slice->data(), size).has_value())
+        rpc_reads_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace mooncake

@@ -1,0 +1,85 @@
+// RequestDispatcher: the SSD offload calls a client makes for its local
+// disk (docs/ssd_offload.md). Kept apart from request_dispatcher.cpp, which
+// holds the object and segment calls.
+#include <algorithm>
+
+#include "master/request_dispatcher.h"
+#include "rpc/rpc_convert.h"
+
+namespace mooncake {
+
+namespace {
+
+using Body = rpc::MasterRequest::BodyCase;
+
+ErrorCode CodeOfOffload(const Status& status) {
+    return status.has_value() ? ErrorCode::OK : status.error();
+}
+
+std::vector<OffloadItem> ItemsOf(
+    const google::protobuf::RepeatedPtrField<rpc::OffloadObject>& wire) {
+    std::vector<OffloadItem> items;
+    items.reserve(wire.size());
+    for (const rpc::OffloadObject& object : wire) items.push_back({object.key(), object.size()});
+    return items;
+}
+
+}  // namespace
+
+void RequestDispatcher::MountLocalDisk(const rpc::MountLocalDiskRequest& request,
+                                       rpc::StatusResponse* response) {
+    CountCall(Body::kMountLocalDisk);
+    const ErrorCode code = CodeOfOffload(service_.MountLocalDisk(
+        FromProto(request.client_id()), request.endpoint(), request.offloading()));
+    CountResult(code);
+    response->set_error_code(CodeToWire(code));
+}
+
+void RequestDispatcher::UnmountLocalDisk(const rpc::ClientIdRequest& request,
+                                         rpc::StatusResponse* response) {
+    CountCall(Body::kUnmountLocalDisk);
+    const ErrorCode code = CodeOfOffload(service_.UnmountLocalDisk(FromProto(request.client_id())));
+    CountResult(code);
+    response->set_error_code(CodeToWire(code));
+}
+
+void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& request,
+                                         rpc::OffloadHeartbeatResponse* response) {
+    CountCall(Body::kOffloadHeartbeat);
+    // One reply carries at most this many keys, whatever the client asks.
+    constexpr uint64_t kMaxItems = 4096;
+    const uint64_t wanted = request.max_items() == 0 ? kMaxItems : request.max_items();
+    auto work = service_.OffloadHeartbeat(FromProto(request.client_id()),
+                                          static_cast<size_t>(std::min(wanted, kMaxItems)));
+    const ErrorCode code = work ? ErrorCode::OK : work.error();
+    CountResult(code);
+    response->set_error_code(CodeToWire(code));
+    if (!work) return;
+    for (const OffloadItem& item : work->offload) {
+        rpc::OffloadObject* object = response->add_offload();
+        object->set_key(item.key);
+        object->set_size(item.size);
+    }
+    for (const std::string& key : work->remove) response->add_remove(key);
+}
+
+void RequestDispatcher::NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,
+                                             rpc::StatusResponse* response) {
+    CountCall(Body::kNotifyOffloadSuccess);
+    const ErrorCode code = CodeOfOffload(service_.NotifyOffloadSuccess(
+        FromProto(request.client_id()), ItemsOf(request.items()), request.from_rescan()));
+    CountResult(code);
+    response->set_error_code(CodeToWire(code));
+}
+
+void RequestDispatcher::NotifyDiskEvicted(const rpc::NotifyDiskEvictedRequest& request,
+                                          rpc::StatusResponse* response) {
+    CountCall(Body::kNotifyDiskEvicted);
+    const std::vector<std::string> keys(request.keys().begin(), request.keys().end());
+    const ErrorCode code =
+        CodeOfOffload(service_.NotifyDiskEvicted(FromProto(request.client_id()), keys));
+    CountResult(code);
+    response->set_error_code(CodeToWire(code));
+}
+
+}  // namespace mooncake

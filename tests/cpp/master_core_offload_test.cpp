@@ -1,0 +1,216 @@
+// SSD offload in the master's logic: local-disk mounts, the eager queue,
+// LOCAL_DISK replicas in get / exist / remove, eviction in on-evict mode,
+// client death (docs/ssd_offload.md).
+#include <algorithm>
+
+#include "master_core_test_util.h"
+
+namespace mooncake::testing {
+namespace {
+
+class MasterOffloadTest : public MasterCoreTest {
+   protected:
+    void SetUp() override {
+        config_.enable_offload = true;
+        Restart();
+    }
+
+    // Takes the writer's offload work and reports it written.
+    std::vector<OffloadItem> OffloadAll(const UUID& client = kWriter) {
+        auto work = service_->OffloadHeartbeat(client, 1000);
+        EXPECT_TRUE(work.has_value());
+        if (!work) return {};
+        EXPECT_TRUE(service_->NotifyOffloadSuccess(client, work->offload, false));
+        return work->offload;
+    }
+
+    size_t DiskReplicas(const std::string& key) {
+        auto list = service_->GetReplicaList(key);
+        if (!list) return 0;
+        return std::count_if(list->replicas.begin(), list->replicas.end(),
+                             [](const ReplicaDescriptor& r) { return r.is_local_disk_replica(); });
+    }
+
+    static inline const std::string kEndpoint = "127.0.0.1:7000";
+};
+
+TEST_F(MasterOffloadTest, MountNeedsEnableOffload) {
+    config_.enable_offload = false;
+    Restart();
+    EXPECT_EQ(service_->MountLocalDisk(kWriter, kEndpoint, true).error(),
+              ErrorCode::UNABLE_OFFLOAD);
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10).error(), ErrorCode::UNABLE_OFFLOAD);
+}
+
+TEST_F(MasterOffloadTest, EagerPutIsQueuedForTheSegmentOwnerAndReported) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    Put("a", 1000);
+    Put("b", 2000);
+    auto items = OffloadAll();
+    ASSERT_EQ(items.size(), 2u);
+    auto list = service_->GetReplicaList("a");
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->replicas.size(), 2u);
+    EXPECT_TRUE(list->replicas[0].is_memory_replica());  // memory first
+    ASSERT_TRUE(list->replicas[1].is_local_disk_replica());
+    EXPECT_FALSE(list->replicas[1].is_disk_replica());
+    EXPECT_EQ(list->replicas[1].local_disk().client_id, kWriter);
+    EXPECT_EQ(list->replicas[1].local_disk().object_size, 1000u);
+    EXPECT_EQ(list->replicas[1].local_disk().transport_endpoint, kEndpoint);
+    auto stats = service_->GetLocalDiskStats();
+    ASSERT_EQ(stats.size(), 1u);
+    EXPECT_EQ(stats[0].objects, 2u);
+    EXPECT_EQ(stats[0].bytes, 3000u);
+    EXPECT_EQ(service_->GetStats().offloaded, 2u);
+    // Nothing is queued twice.
+    EXPECT_TRUE(service_->OffloadHeartbeat(kWriter, 10)->offload.empty());
+}
+
+TEST_F(MasterOffloadTest, ClientWithoutDiskIsNotQueued) {
+    Mount(kWriter, "w:1", 16 * kMiB);
+    Put("a", 1000);
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10).error(), ErrorCode::SEGMENT_NOT_FOUND);
+    EXPECT_EQ(service_->GetStats().offload_queued, 0u);
+}
+
+TEST_F(MasterOffloadTest, QueueLimitRejectsBeyondIt) {
+    config_.offloading_queue_limit = 2;
+    Restart();
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    for (const char* key : {"a", "b", "c"}) Put(key, 100);
+    EXPECT_EQ(service_->GetStats().offload_queue_rejected, 1u);
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->offload.size(), 2u);
+}
+
+TEST_F(MasterOffloadTest, DiskCopySurvivesEvictionAndIsReadable) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    OffloadAll();
+    AdvanceSec(10);        // the lease of the offload pin ends
+    Put("b", 600 * kKiB);  // evicts "a" from memory
+    auto list = service_->GetReplicaList("a");
+    ASSERT_TRUE(list) << ToInt(list.error());
+    ASSERT_EQ(list->replicas.size(), 1u);
+    EXPECT_TRUE(list->replicas[0].is_local_disk_replica());
+    EXPECT_TRUE(Exists("a"));
+    EXPECT_EQ(service_->GetStats().disk_gets, 1u);
+    // The key still exists: no second value under it.
+    EXPECT_EQ(service_->PutStart(kWriter, "a", 10, {}).error(), ErrorCode::OBJECT_ALREADY_EXISTS);
+    auto keys = service_->GetAllKeys();
+    EXPECT_EQ(std::count(keys.begin(), keys.end(), "a"), 1);
+}
+
+TEST_F(MasterOffloadTest, QueuedReplicaIsPinnedUntilWritten) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    // Not offloaded yet: "a" may not be evicted for "b".
+    auto second = service_->PutStart(kWriter, "b", 600 * kKiB, {});
+    EXPECT_FALSE(second);
+    OffloadAll();
+    AdvanceSec(10);
+    EXPECT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
+}
+
+TEST_F(MasterOffloadTest, RemoveDropsDiskReplicasAndTellsTheHolder) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    Put("a", 100);
+    Put("b", 100);
+    OffloadAll();
+    AdvanceSec(10);
+    ASSERT_TRUE(service_->Remove("a"));
+    EXPECT_FALSE(Exists("a"));
+    auto work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work);
+    EXPECT_EQ(work->remove, std::vector<std::string>{"a"});
+    EXPECT_EQ(service_->RemoveAll(), 1);
+    EXPECT_FALSE(Exists("b"));
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->remove, std::vector<std::string>{"b"});
+}
+
+TEST_F(MasterOffloadTest, OffloadOfARemovedObjectDoesNotBringItBack) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    Put("a", 100);
+    auto work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_EQ(work->offload.size(), 1u);
+    ASSERT_TRUE(service_->Remove("a", /*force=*/true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, work->offload, false));
+    EXPECT_FALSE(Exists("a"));
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->remove, std::vector<std::string>{"a"});
+}
+
+TEST_F(MasterOffloadTest, RescanReportRecreatesObjectsAfterRestart) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    EXPECT_FALSE(Exists("old"));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"old", 4096}}, true));
+    EXPECT_TRUE(Exists("old"));
+    EXPECT_EQ(DiskReplicas("old"), 1u);
+}
+
+TEST_F(MasterOffloadTest, DiskEvictionAndClientDeathDropReplicas) {
+    const UUID other{0x3333, 0x4444};
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    ASSERT_TRUE(service_->MountLocalDisk(other, "127.0.0.1:7001", true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"a", 10}, {"b", 10}}, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(other, {{"b", 10}}, true));
+    EXPECT_EQ(DiskReplicas("b"), 2u);
+    ASSERT_TRUE(service_->NotifyDiskEvicted(kWriter, {"a"}));
+    EXPECT_FALSE(Exists("a"));
+    ASSERT_TRUE(service_->UnregisterClient(kWriter));
+    EXPECT_EQ(DiskReplicas("b"), 1u);
+    // `other` goes silent: its disk is no longer readable.
+    AdvanceSec(config_.client_ttl_sec + 1);
+    service_->RunMaintenance();
+    EXPECT_FALSE(Exists("b"));
+    EXPECT_EQ(service_->OffloadHeartbeat(other, 10).error(), ErrorCode::SEGMENT_NOT_FOUND);
+}
+
+TEST_F(MasterOffloadTest, OnEvictQueuesFirstThenEvicts) {
+    config_.offload_on_evict = true;
+    Restart();
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    EXPECT_EQ(service_->GetStats().offload_queued, 0u);  // nothing at put end
+    // "b" does not fit: eviction queues "a" instead of dropping it.
+    EXPECT_FALSE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
+    EXPECT_EQ(service_->GetStats().offload_queued, 1u);
+    EXPECT_TRUE(Exists("a"));
+    OffloadAll();
+    AdvanceSec(10);
+    ASSERT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));  // now "a" leaves memory
+    EXPECT_EQ(DiskReplicas("a"), 1u);
+    auto list = service_->GetReplicaList("a");
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->replicas.size(), 1u);
+}
+
+TEST_F(MasterOffloadTest, OnEvictWithoutDiskEvictsAsBefore) {
+    config_.offload_on_evict = true;
+    Restart();
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    AdvanceSec(10);
+    EXPECT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
+    EXPECT_FALSE(Exists("a"));
+}
+
+TEST(MasterOffloadConfigTest, Validation) {
+    MasterConfig config;
+    EXPECT_FALSE(ValidateMasterConfig(config));
+    config.offloading_queue_limit = 0;
+    EXPECT_TRUE(ValidateMasterConfig(config));
+    config.offloading_queue_limit = 100'000'001;
+    EXPECT_TRUE(ValidateMasterConfig(config));
+    config.offloading_queue_limit = 10;
+    config.offload_cap_ratio = 1.5;
+    EXPECT_TRUE(ValidateMasterConfig(config));
+}
+
+}  // namespace
+}  // namespace mooncake::testing

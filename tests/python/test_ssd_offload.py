@@ -1,0 +1,267 @@
+"""SSD offload (docs/ssd_offload.md) with real processes: a master with
+--enable_offload and stores with setup(enable_ssd_offload=True,
+ssd_offload_path=...). Values outgrow the 64 MiB memory segment and must all
+stay readable, byte for byte, from the disk tier; a damaged file is an error,
+never wrong bytes."""
+
+import glob
+import os
+import time
+
+import numpy as np
+import pytest
+
+from conftest import MiB, setup_args
+from mooncake_testing import RemoteStore, unique_key, wait_until
+
+# Short leases and a 1 s offload heartbeat keep the test fast.
+MASTER_ARGS = ["--enable_offload=true", "--default_kv_lease_ttl=200"]
+OFFLOAD_ENV = {
+    "MOONCAKE_OFFLOAD_HEARTBEAT_INTERVAL_SECONDS": "1",
+    "MOONCAKE_OFFLOAD_LOCAL_BUFFER_SIZE_BYTES": str(64 * MiB),
+}
+VALUE = 4 * MiB
+
+
+def value_of(key, size=VALUE):
+    seed = abs(hash(key)) % (2**32)
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+def offload_store(master, path, env=None, **overrides):
+    worker = RemoteStore(env=dict(OFFLOAD_ENV, **(env or {})))
+    code = worker.setup(**setup_args(master, enable_ssd_offload=True, ssd_offload_path=str(path),
+                                     **overrides))
+    assert code == 0, f"setup failed with {code}; master log:\n{master.log_text()}"
+    return worker
+
+
+def put_with_retry(store, key, value, deadline_s=30):
+    """Memory full of objects still waiting for their disk copy: the put is
+    refused cleanly and goes through once they are offloaded."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        code = store.put(key, value)
+        if code == 0:
+            return
+        assert time.monotonic() < deadline, f"put of {key} kept failing with {code}"
+        time.sleep(0.05)
+
+
+def on_disk(store, key):
+    return any(d["local_disk"] for d in store.get_replica_desc(key))
+
+
+def has_memory(store, key):
+    return any(d["memory"] is not None for d in store.get_replica_desc(key))
+
+
+GET_INTO = """
+import ctypes
+size = args["size"]
+buffer = (ctypes.c_ubyte * size)()
+address = ctypes.addressof(buffer)
+assert store.register_buffer(address, size) == 0
+read = store.get_into(args["key"], address, size)
+result = (read, bytes(buffer)[:max(read, 0)])
+store.unregister_buffer(address)
+"""
+
+
+def check_all_readable(store, keys):
+    for key in keys:
+        assert store.get(key) == value_of(key), key
+    # Zero-copy reads of a few of them (evicted ones included).
+    for key in keys[:: max(1, len(keys) // 6)]:
+        read, data = store.run(GET_INTO, key=key, size=VALUE)
+        assert read == VALUE and data == value_of(key), key
+
+
+@pytest.mark.parametrize("on_evict", [False, True], ids=["eager", "on_evict"])
+def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, on_evict):
+    master = master_factory(MASTER_ARGS + [f"--offload_on_evict={str(on_evict).lower()}"])
+    store = offload_store(master, tmp_path)
+    try:
+        keys = [unique_key("ssd") for _ in range(128 if not on_evict else 48)]  # 512 / 192 MiB
+        for key in keys:
+            put_with_retry(store, key, value_of(key))
+        evicted = [key for key in keys if not has_memory(store, key)]
+        assert evicted, "nothing was evicted: the test does not test the disk tier"
+        assert all(on_disk(store, key) for key in evicted)
+        check_all_readable(store, keys)
+        files = glob.glob(os.path.join(tmp_path, "file_per_key_dir", "*", "*.mco"))
+        assert len(files) >= len(evicted)
+        metrics = master.metrics()
+        assert "mooncake_master_offload_queued_total" in metrics
+    finally:
+        store.stop()
+
+
+def test_another_client_reads_through_the_owner(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    owner = offload_store(master, tmp_path)
+    reader = RemoteStore()
+    try:
+        assert reader.setup(**setup_args(master, global_segment_size=0)) == 0
+        keys = [unique_key("remote") for _ in range(24)]  # 96 MiB into a 64 MiB segment
+        for key in keys:
+            put_with_retry(owner, key, value_of(key))
+        evicted = [key for key in keys if not has_memory(owner, key)]
+        assert evicted
+        for key in evicted:
+            assert reader.get(key) == value_of(key)
+        assert owner.get_offload_rpc_read_count() >= len(evicted)
+        assert reader.get_offload_rpc_read_count() == 0
+    finally:
+        reader.stop()
+        owner.stop()
+
+
+def fill_and_close(master, path, count=6):
+    """Writes `count` values, waits until each has its disk copy, closes."""
+    store = offload_store(master, path)
+    keys = [unique_key("restart") for _ in range(count)]
+    try:
+        for key in keys:
+            put_with_retry(store, key, value_of(key))
+        wait_until(lambda: all(on_disk(store, key) for key in keys), what="disk copies")
+    finally:
+        store.stop()
+    return keys
+
+
+def test_client_restart_finds_its_files_again(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    keys = fill_and_close(master, tmp_path)
+    probe = RemoteStore()
+    try:
+        assert probe.setup(**setup_args(master, global_segment_size=0)) == 0
+        # The closed client took its memory and disk replicas along.
+        assert all(probe.is_exist(key) == 0 for key in keys)
+        restarted = offload_store(master, tmp_path)
+        try:
+            for key in keys:
+                assert on_disk(restarted, key)
+                assert restarted.get(key) == value_of(key)
+                assert probe.get(key) == value_of(key)
+        finally:
+            restarted.stop()
+    finally:
+        probe.stop()
+
+
+def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    store = offload_store(master, tmp_path)
+    try:
+        keys = [unique_key("mrestart") for _ in range(4)]
+        for key in keys:
+            put_with_retry(store, key, value_of(key))
+        wait_until(lambda: all(on_disk(store, key) for key in keys), what="disk copies")
+        port, http_port = master.port, master.http_port
+        master.stop()
+        master = master_factory(MASTER_ARGS, port=port, http_port=http_port)
+        # The client's offload heartbeat hears SEGMENT_NOT_FOUND and re-reports.
+        wait_until(lambda: all(store.is_exist(key) == 1 for key in keys), deadline_s=20,
+                   what="keys reported again")
+        for key in keys:
+            assert store.get(key) == value_of(key)
+    finally:
+        store.stop()
+
+
+@pytest.mark.parametrize("damage", ["bit_flip", "truncate"])
+def test_damaged_file_is_an_error_never_wrong_bytes(master_factory, tmp_path, damage):
+    master = master_factory(MASTER_ARGS)
+    keys = fill_and_close(master, tmp_path, count=2)
+    files = glob.glob(os.path.join(tmp_path, "file_per_key_dir", "*", "*.mco"))
+    assert len(files) == 2
+    for path in files:
+        size = os.path.getsize(path)
+        with open(path, "r+b") as file:
+            if damage == "bit_flip":
+                file.seek(size - VALUE // 2)
+                byte = file.read(1)
+                file.seek(size - VALUE // 2)
+                file.write(bytes([byte[0] ^ 0x10]))
+            else:
+                file.truncate(size - 1000)
+    store = offload_store(master, tmp_path)
+    try:
+        for key in keys:
+            data = store.get(key)
+            assert data in (b"", value_of(key)), "damaged file returned as data"
+            assert data == b""
+            read, got = store.run(GET_INTO, key=key, size=VALUE)
+            assert read < 0 and got == b""
+    finally:
+        store.stop()
+
+
+def test_disk_size_limit_is_respected(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    limit = 40 * MiB
+    store = offload_store(master, tmp_path,
+                          env={"MOONCAKE_OFFLOAD_TOTAL_SIZE_LIMIT_BYTES": str(limit)})
+    try:
+        keys = [unique_key("limit") for _ in range(24)]
+        for key in keys:
+            put_with_retry(store, key, value_of(key))
+        wait_until(lambda: sum(on_disk(store, key) for key in keys) >= 5, what="disk copies")
+        files = glob.glob(os.path.join(tmp_path, "file_per_key_dir", "*", "*.mco"))
+        assert sum(os.path.getsize(path) for path in files) <= limit + VALUE
+        # Whatever is still there reads back exactly.
+        for key in keys:
+            data = store.get(key)
+            assert data in (b"", value_of(key))
+    finally:
+        store.stop()
+
+
+def test_unmount_local_disk_segment(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    store = offload_store(master, tmp_path)
+    try:
+        key = unique_key("unmount")
+        put_with_retry(store, key, value_of(key, 1024))
+        wait_until(lambda: on_disk(store, key), what="disk copy")
+        assert store.unmount_local_disk_segment(0) == 0
+        assert not on_disk(store, key)
+        assert store.get(key) == value_of(key, 1024)  # memory replica remains
+    finally:
+        store.stop()
+
+
+def test_setup_without_offload_on_the_master_fails(master_factory, tmp_path):
+    master = master_factory([])
+    store = RemoteStore(env=OFFLOAD_ENV)
+    try:
+        code = store.setup(**setup_args(master, enable_ssd_offload=True,
+                                        ssd_offload_path=str(tmp_path)))
+        assert code == -1300  # UNABLE_OFFLOAD
+    finally:
+        store.stop()
+
+
+def test_dummy_client_reads_disk_objects_through_its_standalone_client(master_factory, tmp_path,
+                                                                       monkeypatch):
+    from mooncake_testing import find_client_binary
+    from test_dummy_client import StandaloneClient
+    master = master_factory(MASTER_ARGS)
+    for name, value in dict(OFFLOAD_ENV, MOONCAKE_OFFLOAD_FILE_STORAGE_PATH=str(tmp_path)).items():
+        monkeypatch.setenv(name, value)
+    standalone = StandaloneClient(find_client_binary(), master,
+                                  ["--enable_offload=true", "--threads=2"]).start()
+    dummy = RemoteStore()
+    try:
+        assert dummy.setup_dummy(16 * MiB, 16 * MiB, standalone.address) == 0
+        size = 2 * MiB
+        keys = [unique_key("dummy") for _ in range(48)]  # 96 MiB into a 64 MiB segment
+        for key in keys:
+            put_with_retry(dummy, key, value_of(key, size))
+        assert any(not has_memory(dummy, key) for key in keys)
+        for key in keys:
+            assert dummy.get(key) == value_of(key, size), key
+    finally:
+        dummy.stop()
+        standalone.close()
