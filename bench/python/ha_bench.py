@@ -106,8 +106,9 @@ def main():
                                            http_port=leader.http_port).start()
         reader.kill()
         times.sort()
-        print(f"failover kill -9 -> read ok over {len(times)} kills: min {times[0]:.2f} s, "
-              f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
+        if times:
+            print(f"failover kill -9 -> read ok over {len(times)} kills: min {times[0]:.2f} s, "
+                  f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
     finally:
         for master in masters:
             master.stop()

@@ -39,7 +39,7 @@
 
 #include "client/client_front_end.h"
 #include "client/dummy_memory.h"
-#include "client/hot_rpc_client.h"
+#include "rpc/hot_rpc_client.h"
 #include "mooncake/client.h"
 #include "real_client.pb.h"
 #include "transfer/memory_registry.h"

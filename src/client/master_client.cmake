@@ -2,7 +2,6 @@
 # (src/client/master_client.h): hot-path connections with a gRPC fallback.
 # Depends on the wire format (mooncake_rpc), never on the master's logic.
 add_library(mooncake_master_client STATIC
-    ${CMAKE_CURRENT_LIST_DIR}/hot_rpc_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_client_offload.cpp)
 target_link_libraries(mooncake_master_client PUBLIC mooncake_rpc mooncake_common mooncake_ha)

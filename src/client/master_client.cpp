@@ -9,7 +9,7 @@
 #include <mutex>
 #include <string_view>
 
-#include "client/hot_rpc_client.h"
+#include "rpc/hot_rpc_client.h"
 #include "client/master_failover.h"
 #include "common/cluster_auth.h"
 #include "common/net_util.h"

@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 namespace mooncake::ha {
 
 namespace {
@@ -168,11 +170,18 @@ bool LeaderElection::Campaign() {
 }
 
 void LeaderElection::Lead() {
+    constexpr std::chrono::milliseconds kKeepAliveRetry{250};
+    const std::chrono::milliseconds interval =
+        options_.keepalive_interval.count() > 0
+            ? options_.keepalive_interval
+            : std::chrono::milliseconds(options_.lease_ttl_seconds * 1000 / 3);
     bool fenced_logged = false;
-    while (SleepFor(options_.keepalive_interval)) {
+    bool renewed = true;
+    while (SleepFor(renewed ? interval : std::min(interval, kKeepAliveRetry))) {
         const auto sent_at = SteadyClock::now();
         auto ttl = etcd_->LeaseKeepAlive(lease_);
-        if (ttl && *ttl > 0) {
+        renewed = ttl && *ttl > 0;
+        if (renewed) {
             SetFence(sent_at + std::chrono::seconds(*ttl));
             if (fenced_logged) LOG(INFO) << "HA: lease renewed again; serving";
             fenced_logged = false;

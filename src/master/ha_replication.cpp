@@ -5,7 +5,9 @@
 
 #include <algorithm>
 
+#include "common/net_util.h"
 #include "master/state_image.h"
+#include "rpc/hot_rpc_client.h"
 
 namespace mooncake {
 
@@ -17,6 +19,33 @@ constexpr auto kLongPoll = std::chrono::milliseconds(1000);
 // Generous: an image of millions of objects takes a while to send.
 constexpr auto kFetchDeadline = std::chrono::seconds(30);
 constexpr int kFailuresBeforeNewChannel = 5;
+
+// Serves one standby's stream connection.
+class StreamHandler final : public FramedRpcServer::FrameHandler {
+   public:
+    explicit StreamHandler(ImageSource& source) : source_(source) {}
+
+    bool Handle(std::string_view payload, std::string* response_frame) override {
+        ha::rpc::FetchStateRequest request;
+        if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+            return false;
+        }
+        // Not the leader: closing makes the standby look again.
+        ha::rpc::StateImage image;
+        if (!source_.ServeFetch(request, &image)) return false;
+        if (!hot_rpc::EncodeFrame(image, kReplicationProtocol.max_response_frame_bytes,
+                                  response_frame)) {
+            // An image too large for a frame: the standby falls back to gRPC.
+            LOG_EVERY_T(WARNING, 10.0) << "HA: a reply of version " << image.version()
+                                       << " does not fit in a stream frame; using gRPC";
+            return false;
+        }
+        return true;
+    }
+
+   private:
+    ImageSource& source_;
+};
 
 int64_t WallMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -44,12 +73,37 @@ void ImageSource::Start() {
     flusher_ = std::thread([this] { RunFlusher(); });
 }
 
+std::expected<void, std::string> ImageSource::StartStream(const std::string& address,
+                                                          auth::ClusterKeyPtr key) {
+    FramedRpcServer::Options options;
+    options.address = address;
+    options.port = 0;
+    // Standbys: a handful. The caps bound what a stranger can hold.
+    options.max_connections = 64;
+    options.max_buffered_bytes = 4u << 20;
+    options.protocol = kReplicationProtocol;
+    options.cluster_key = std::move(key);
+    stream_ = std::make_unique<FramedRpcServer>(
+        [this](const std::string&) -> std::unique_ptr<FramedRpcServer::FrameHandler> {
+            return std::make_unique<StreamHandler>(*this);
+        },
+        std::move(options));
+    if (auto started = stream_->Start(); !started) {
+        stream_.reset();
+        return started;
+    }
+    stream_port_.store(stream_->port());
+    return {};
+}
+
 void ImageSource::Stop() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
     }
     changed_.notify_all();
+    // Parked fetches see stop_ and answer, so its threads join.
+    if (stream_) stream_->Stop();
     if (flusher_.joinable()) flusher_.join();
 }
 
@@ -235,19 +289,23 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
     return image;
 }
 
+bool ImageSource::ServeFetch(const ha::rpc::FetchStateRequest& request,
+                             ha::rpc::StateImage* image) {
+    if (!serving_()) return false;
+    const auto wait = std::min<std::chrono::milliseconds>(
+        std::chrono::milliseconds(request.wait_ms()), std::chrono::seconds(5));
+    const std::string name =
+        request.standby_address().empty() ? "standby" : request.standby_address();
+    *image = Fetch(name, request.epoch(), request.have_version(), wait, request.full());
+    image->set_stream_port(stream_port_.load());
+    // Fenced while waiting: the reply may be older than the successor's.
+    return serving_();
+}
+
 grpc::Status ImageSource::FetchState(grpc::ServerContext*,
                                      const ha::rpc::FetchStateRequest* request,
                                      ha::rpc::StateImage* image) {
-    if (!serving_()) {
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
-    }
-    const auto wait = std::min<std::chrono::milliseconds>(
-        std::chrono::milliseconds(request->wait_ms()), std::chrono::seconds(5));
-    const std::string name =
-        request->standby_address().empty() ? "standby" : request->standby_address();
-    *image = Fetch(name, request->epoch(), request->have_version(), wait, request->full());
-    // Fenced while waiting: the reply may be older than the successor's.
-    if (!serving_()) {
+    if (!ServeFetch(*request, image)) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
     }
     return grpc::Status::OK;
@@ -269,8 +327,11 @@ ReplicationStats ImageSource::Stats() const {
 
 // ---- standby -----------------------------------------------------------------------
 
-ImageFollower::ImageFollower(std::function<std::string()> leader_address, std::string self_address)
-    : leader_address_(std::move(leader_address)), self_address_(std::move(self_address)) {}
+ImageFollower::ImageFollower(std::function<std::string()> leader_address, std::string self_address,
+                             auth::ClusterKeyPtr key)
+    : leader_address_(std::move(leader_address)),
+      self_address_(std::move(self_address)),
+      key_(std::move(key)) {}
 
 ImageFollower::~ImageFollower() { Stop(); }
 
@@ -337,13 +398,37 @@ bool ImageFollower::Apply(ha::rpc::StateImage& reply) {
     return true;
 }
 
+namespace {
+
+// A connection to the leader's replication stream, or nullptr.
+std::unique_ptr<HotRpcConnection> OpenStream(const std::string& leader, uint16_t port,
+                                             const auth::ClusterKey* key) {
+    auto host = ParseHostPort(leader);
+    if (!host) return nullptr;
+    auto addresses = ResolveHotRpcHost(host->host);
+    if (!addresses) return nullptr;
+    auto connection = HotRpcConnection::Open(
+        *addresses, port, SteadyClock::now() + std::chrono::seconds(2), kReplicationProtocol, key);
+    if (!connection) {
+        LOG_EVERY_T(WARNING, 10.0) << "HA: cannot open the replication stream of " << leader
+                                   << " (port " << port << "); fetching over gRPC";
+        return nullptr;
+    }
+    return std::move(*connection);
+}
+
+}  // namespace
+
 void ImageFollower::Run() {
     std::string connected_to;
     std::unique_ptr<ha::rpc::HaReplication::Stub> stub;
+    std::unique_ptr<HotRpcConnection> stream;
+    uint16_t stream_port = 0;  // the leader's, from its last gRPC reply
     int failures = 0;
     while (!stop_.load()) {
         const std::string leader = leader_address_();
         if (leader.empty() || leader == self_address_) {
+            stream.reset();
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
@@ -359,6 +444,8 @@ void ImageFollower::Run() {
                 grpc::CreateCustomChannel(leader, grpc::InsecureChannelCredentials(), arguments));
             connected_to = leader;
             failures = 0;
+            stream.reset();
+            stream_port = 0;
         }
         ha::rpc::FetchStateRequest request;
         {
@@ -370,14 +457,33 @@ void ImageFollower::Run() {
         }
         request.set_wait_ms(static_cast<uint32_t>(kLongPoll.count()));
         request.set_standby_address(self_address_);
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
         ha::rpc::StateImage reply;
-        const grpc::Status status = stub->FetchState(&context, request, &reply);
-        if (!status.ok()) {
-            ++failures;
-            std::this_thread::sleep_for(kFollowerPause);
-            continue;
+        bool fetched = false;
+        if (!stream && stream_port != 0) {
+            stream = OpenStream(leader, stream_port, key_.get());
+            if (!stream) stream_port = 0;  // learnt again from the next gRPC reply
+        }
+        if (stream) {
+            fetched =
+                stream->Exchange(request, &reply, SteadyClock::now() + kFetchDeadline).has_value();
+            if (!fetched) {
+                // The leader closed it (not leading any more, or stopped):
+                // gRPC tells which.
+                stream.reset();
+                stream_port = 0;
+                reply.Clear();
+            }
+        }
+        if (!fetched) {
+            grpc::ClientContext context;
+            context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
+            const grpc::Status status = stub->FetchState(&context, request, &reply);
+            if (!status.ok()) {
+                ++failures;
+                std::this_thread::sleep_for(kFollowerPause);
+                continue;
+            }
+            stream_port = static_cast<uint16_t>(reply.stream_port());
         }
         failures = 0;
         if (!Apply(reply)) {

@@ -39,12 +39,27 @@
 #include <string>
 #include <thread>
 
+#include "common/cluster_auth.h"
 #include "ha.grpc.pb.h"
 #include "master/change_log.h"
 #include "master/master_service.h"
 #include "master/snapshot_log.h"
+#include "rpc/framed_rpc_server.h"
+#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
+
+// The replication stream: FetchStateRequest frames answered by StateImage
+// frames (rpc/hot_rpc_protocol.h framing). A standby's fetch then costs one
+// round trip on a plain socket instead of a gRPC call, and a durable change
+// waits for about that long.
+inline constexpr hot_rpc::Protocol kReplicationProtocol{
+    .magic = {'M', 'C', 'H', 'R'},
+    .version = 1,
+    .max_request_frame_bytes = 64u << 10,
+    .max_response_frame_bytes = 1u << 30,
+    .name = "HA replication stream",
+};
 
 struct ReplicationStats {
     uint64_t version = 0;          // leader: changes so far; standby: version held
@@ -72,6 +87,11 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     // The flusher: records background changes (evictions, expiries) and
     // gives back held space when no follower is connected.
     void Start();
+    // Also serves the fetches on a replication stream listening on
+    // `address` (a free port, advertised in every reply). With `key`,
+    // standbys must prove the cluster secret.
+    std::expected<void, std::string> StartStream(const std::string& address,
+                                                 auth::ClusterKeyPtr key);
     void Stop();
 
     // The change hook, after every changing call: wakes the followers and
@@ -81,6 +101,9 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
 
     grpc::Status FetchState(grpc::ServerContext* context, const ha::rpc::FetchStateRequest* request,
                             ha::rpc::StateImage* image) override;
+    // FetchState for either transport; false when this master does not
+    // lead (before or after the wait).
+    bool ServeFetch(const ha::rpc::FetchStateRequest& request, ha::rpc::StateImage* image);
     // The same for a follower in this process. `full`: images only.
     // `synced_version`: what the follower holds durably (the free gate
     // waits for it), when less than `have_version` (which answers changes).
@@ -137,13 +160,18 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     uint64_t released_upto_ = 0;                 // guarded by mutex_
     std::map<std::string, Follower> followers_;  // guarded by mutex_
     std::thread flusher_;
+    std::unique_ptr<FramedRpcServer> stream_;
+    std::atomic<uint16_t> stream_port_{0};
 };
 
 // Standby side: fetches images from whoever leads.
 class ImageFollower {
    public:
     // `leader_address()` is the current leader's gRPC address ("" = none).
-    ImageFollower(std::function<std::string()> leader_address, std::string self_address);
+    // Fetches go over the leader's replication stream when it has one
+    // (authenticated with `key` when set), else over gRPC.
+    ImageFollower(std::function<std::string()> leader_address, std::string self_address,
+                  auth::ClusterKeyPtr key = nullptr);
     ~ImageFollower();
     void Start();
     void Stop();
@@ -158,6 +186,7 @@ class ImageFollower {
 
     const std::function<std::string()> leader_address_;
     const std::string self_address_;
+    const auth::ClusterKeyPtr key_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
     mutable std::mutex mutex_;

@@ -76,6 +76,10 @@ std::expected<void, std::string> MasterServer::StartHa() {
         start_snapshots();
         return {};
     }
+    if (auto stream = image_source_->StartStream(options_.rpc_address, options_.cluster_key);
+        !stream) {
+        return std::unexpected("cannot start the HA replication stream: " + stream.error());
+    }
     ha::LeaderElectionOptions election;
     election.etcd_endpoints = ha.etcd_endpoints;
     election.cluster_id = options_.config.cluster_id;
@@ -98,7 +102,7 @@ std::expected<void, std::string> MasterServer::StartHa() {
             const ha::HaStatus status = election_->GetStatus();
             return status.role == ha::HaRole::kStandby ? status.leader_address : std::string();
         },
-        election.advertised_address);
+        election.advertised_address, options_.cluster_key);
     image_follower_->Start();
     if (auto started = election_->Start(); !started) {
         return std::unexpected("cannot start the leader election (etcd_endpoints \"" +

@@ -122,6 +122,17 @@ pid_t Spawn(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
     return pid;
 }
 
+bool LogMentions(const std::string& path, const std::string& text) {
+    FILE* file = std::fopen(path.c_str(), "r");
+    if (file == nullptr) return false;
+    std::string contents;
+    char chunk[4096];
+    size_t got;
+    while ((got = std::fread(chunk, 1, sizeof(chunk), file)) > 0) contents.append(chunk, got);
+    std::fclose(file);
+    return contents.find(text) != std::string::npos;
+}
+
 int Reap(pid_t pid) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -213,7 +224,26 @@ MasterProcess::~MasterProcess() {
 
 bool MasterProcess::Start() {
     if (running()) return true;
+    constexpr int kAttempts = 5;
+    for (int attempt = 1;; ++attempt) {
+        if (StartOnce()) {
+            started_ = true;
+            return true;
+        }
+        if (started_ || attempt == kAttempts || !LogMentions(log_path_, "already in use")) {
+            std::fprintf(stderr, "mooncake_master did not start; log: %s\n", log_path_.c_str());
+            return false;
+        }
+        rpc_port_ = PickFreePort();
+        http_port_ = PickFreePort();
+        metrics_port_ = PickFreePort();
+    }
+}
+
+bool MasterProcess::StartOnce() {
     InitLoggingOnce("client_test");
+    // A retried first start: the log tells of this attempt only.
+    if (!started_) (void)truncate(log_path_.c_str(), 0);
     std::vector<std::string> argv = {
         MOONCAKE_MASTER_BIN,
         "--rpc_address=" + host_,
@@ -246,7 +276,6 @@ bool MasterProcess::Start() {
         },
         std::chrono::seconds(30));
     if (!ready || pid_ < 0) {
-        std::fprintf(stderr, "mooncake_master did not start; log: %s\n", log_path_.c_str());
         if (pid_ > 0) Kill();
         return false;
     }

@@ -49,7 +49,9 @@ class MasterProcess {
     MasterProcess& operator=(const MasterProcess&) = delete;
 
     // Starts (again, on the same ports after Kill/Stop) and waits until the
-    // RPC port and the metadata server accept connections.
+    // RPC port and the metadata server accept connections. A first start
+    // whose ports were taken meanwhile (another process's ephemeral port)
+    // tries fresh ones.
     bool Start();
     // SIGKILL, then reaps.
     void Kill();
@@ -70,6 +72,11 @@ class MasterProcess {
     uint16_t metrics_port_;
     std::string log_path_;
     pid_t pid_ = -1;
+    bool started_ = false;
+
+    // One start on the current ports; false when the master exited or did
+    // not answer in time.
+    bool StartOnce();
 };
 
 // A ClientConfig pointing at `master`, for "localhost" and free ports.

@@ -25,7 +25,7 @@
 
 #include "client/dummy_memory.h"
 #include "client/dummy_rpc_protocol.h"
-#include "client/hot_rpc_client.h"
+#include "rpc/hot_rpc_client.h"
 #include "client/real_client_service.h"
 #include "client_test_util.h"
 #include "mooncake/client.h"

@@ -17,6 +17,7 @@
 #include "master/master_service.h"
 #include "master/snapshot_log.h"
 #include "master/state_image.h"
+#include "rpc/hot_rpc_client.h"
 
 namespace mooncake {
 namespace {
@@ -137,6 +138,58 @@ TEST_F(HaLogSourceTest, StandbyCatchesUpFromAnImageThenFollowsByRecords) {
     ha::rpc::StateImage other = source_->Fetch("s", 6, version_, milliseconds(0));
     EXPECT_FALSE(other.delta());
     EXPECT_EQ(other.objects_size(), 6);
+}
+
+TEST(HaStreamTest, StandbyFetchesOverTheStreamUntilTheLeaderStopsLeading) {
+    MasterService leader{MasterConfig{}};
+    std::atomic<bool> serving{true};
+    ImageSource source(
+        leader, [&] { return serving.load(); }, [] { return int64_t{3}; },
+        [](const std::string&, bool) { return true; });
+    ASSERT_TRUE(source.StartStream("127.0.0.1", nullptr).has_value());
+    const UUID client = UUID::Generate();
+    ASSERT_TRUE(
+        leader.MountSegment(client, SegmentInfo{UUID::Generate(), "h:1", 1ull << 32, 64 * kKiB})
+            .has_value());
+    ASSERT_TRUE(leader.PutStart(client, "k", 4 * kKiB, {}).has_value());
+    ASSERT_TRUE(leader.PutEnd(client, "k").has_value());
+
+    // The first reply (gRPC's, here in-process) names the stream's port.
+    ha::rpc::FetchStateRequest request;
+    request.set_standby_address("s");
+    ha::rpc::StateImage first;
+    ASSERT_TRUE(source.ServeFetch(request, &first));
+    ASSERT_NE(first.stream_port(), 0u);
+    EXPECT_EQ(first.objects_size(), 1);
+
+    auto addresses = ResolveHotRpcHost("127.0.0.1");
+    ASSERT_TRUE(addresses.has_value());
+    const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(5); };
+    auto stream = HotRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
+                                         deadline(), kReplicationProtocol);
+    ASSERT_TRUE(stream.has_value());
+    // Another protocol's hello is refused: the stream speaks only its own.
+    EXPECT_FALSE(HotRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
+                                        deadline(), hot_rpc::kMasterProtocol)
+                     .has_value());
+
+    ASSERT_TRUE(leader.Remove("k", false).has_value());
+    request.set_epoch(3);
+    request.set_have_version(first.version());
+    ha::rpc::StateImage next;
+    ASSERT_TRUE((*stream)->Exchange(request, &next, deadline()).has_value());
+    EXPECT_TRUE(next.delta());
+    ASSERT_EQ(next.records_size(), 1);
+    EXPECT_EQ(next.records(0).key().key(), "k");
+    EXPECT_EQ(next.stream_port(), first.stream_port());
+
+    // A master that stops leading closes the stream: the standby goes back
+    // to gRPC, which says why.
+    serving.store(false);
+    request.set_have_version(next.version());
+    ha::rpc::StateImage refused;
+    EXPECT_FALSE((*stream)->Exchange(request, &refused, deadline()).has_value());
+    source.Stop();
 }
 
 TEST_F(HaLogSourceTest, SpaceIsReusedOnlyAfterTheStandbyHoldsTheRemove) {

@@ -1,8 +1,8 @@
-// Client side of the master's hot path (src/master/hot_rpc_protocol.h): one
+// Client side of the framed protocol (rpc/hot_rpc_protocol.h): one
 // connection, and a small pool of them shared by the threads of a
-// MasterClient. Both take the hot_rpc::Protocol they speak, so the dummy
-// client (src/client/dummy_client.h) uses them for the standalone client's
-// service too.
+// MasterClient. Both take the hot_rpc::Protocol they speak: the dummy client
+// (src/client/dummy_client.h) uses them for the standalone client's service,
+// and an HA standby for the leader's replication stream.
 //
 // A connection serves one caller at a time: check out, write the request
 // frame, read the response with poll() and the caller's deadline, check in.

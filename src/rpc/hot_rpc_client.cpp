@@ -1,4 +1,4 @@
-#include "client/hot_rpc_client.h"
+#include "rpc/hot_rpc_client.h"
 
 #include <glog/logging.h>
 #include <netdb.h>
