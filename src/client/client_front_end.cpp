@@ -11,15 +11,6 @@ bool SameLength(size_t keys, size_t first, size_t second) {
     return keys == first && keys == second;
 }
 
-// What every key of a batch put gets when the call as a whole is refused
-// (OK when it is not): mismatched vector lengths or replication settings.
-ErrorCode PutBatchRefusal(bool lengths_match, const ReplicateConfig& config) {
-    if (!lengths_match || !ValidateReplicateConfig(config).has_value()) {
-        return ErrorCode::INVALID_PARAMS;
-    }
-    return ErrorCode::OK;
-}
-
 // OK or the ValidateKey refusal of each key, at its position.
 template <typename R>
 std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
@@ -29,6 +20,16 @@ std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
         if (!valid.has_value()) results[i] = Error(valid.error());
     }
     return results;
+}
+
+// The results a batch put starts from: every key refused when the call as
+// a whole is (mismatched vector lengths or replication settings; then
+// `*refused`), else each key's ValidateKey outcome.
+std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool lengths_match,
+                                   const ReplicateConfig& config, bool* refused) {
+    *refused = !lengths_match || !ValidateReplicateConfig(config).has_value();
+    if (*refused) return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
+    return KeyChecks<Status>(keys, OkStatus());
 }
 
 }  // namespace
@@ -69,9 +70,10 @@ std::vector<Status> ClientFrontEnd::BatchPut(const std::vector<std::string>& key
                                              const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    const ErrorCode refused = PutBatchRefusal(keys.size() == values.size(), config);
-    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
-    std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
+    bool refused = false;
+    std::vector<Status> results =
+        PutBatchChecks(keys, keys.size() == values.size(), config, &refused);
+    if (refused) return results;
     std::vector<uint64_t> sizes(keys.size(), 0);
     for (size_t i = 0; i < keys.size(); ++i) {
         if (!results[i].has_value()) continue;
@@ -101,10 +103,10 @@ std::vector<Status> ClientFrontEnd::BatchPutFrom(const std::vector<std::string>&
                                                  const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    const ErrorCode refused =
-        PutBatchRefusal(SameLength(keys.size(), buffers.size(), sizes.size()), config);
-    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
-    std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
+    bool refused = false;
+    std::vector<Status> results = PutBatchChecks(
+        keys, SameLength(keys.size(), buffers.size(), sizes.size()), config, &refused);
+    if (refused) return results;
     DoBatchPutFrom(keys, buffers, sizes, config, results);
     return results;
 }
@@ -114,10 +116,10 @@ std::vector<Status> ClientFrontEnd::BatchPutFromMultiBuffers(
     const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    const ErrorCode refused =
-        PutBatchRefusal(SameLength(keys.size(), buffers.size(), sizes.size()), config);
-    if (refused != ErrorCode::OK) return Filled<Status>(keys.size(), refused);
-    std::vector<Status> results = KeyChecks<Status>(keys, OkStatus());
+    bool refused = false;
+    std::vector<Status> results = PutBatchChecks(
+        keys, SameLength(keys.size(), buffers.size(), sizes.size()), config, &refused);
+    if (refused) return results;
     for (size_t i = 0; i < keys.size(); ++i) {
         if (results[i].has_value()) results[i] = CheckPieceList(buffers[i], sizes[i]);
     }
