@@ -7,11 +7,7 @@
 
 namespace mooncake {
 
-namespace {
-
-// With a cluster key, a call must carry a valid token (cluster_auth.h).
-// The reply proves the secret back (initial metadata of the response).
-grpc::Status CheckToken(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context) {
+grpc::Status CheckGrpcToken(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context) {
     if (verifier == nullptr) return grpc::Status::OK;
     const auto& metadata = context->client_metadata();
     auto found = metadata.find(auth::kGrpcMetadataKey);
@@ -29,6 +25,8 @@ grpc::Status CheckToken(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* 
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "cluster authentication failed: " + why);
 }
 
+namespace {
+
 // Every unary method is the same adapter: the dispatcher does the work and
 // reports failures inside the response, so the gRPC status is always OK
 // (unless the caller is not authenticated).
@@ -37,7 +35,7 @@ grpc::Status Serve(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* conte
                    RequestDispatcher& dispatcher,
                    void (RequestDispatcher::*handler)(const Request&, Response*),
                    const Request* request, Response* response, std::string_view method) {
-    if (grpc::Status allowed = CheckToken(verifier, context); !allowed.ok()) return allowed;
+    if (grpc::Status allowed = CheckGrpcToken(verifier, context); !allowed.ok()) return allowed;
     // A standby, or a leader past its lease deadline (docs/ha.md).
     if (!dispatcher.Serving()) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
@@ -133,30 +131,33 @@ grpc::Status GrpcMasterService::BatchReplicaClear(Ctx* context,
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::BatchReplicaClear,
                  request, response, "BatchReplicaClear");
 }
-grpc::Status GrpcMasterService::MountLocalDisk(Ctx* context, const rpc::MountLocalDiskRequest* request,
-                                            rpc::StatusResponse* response) {
+grpc::Status GrpcMasterService::MountLocalDisk(Ctx* context,
+                                               const rpc::MountLocalDiskRequest* request,
+                                               rpc::StatusResponse* response) {
     return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::MountLocalDisk, request,
                  response, "MountLocalDisk");
 }
 grpc::Status GrpcMasterService::UnmountLocalDisk(Ctx* context, const rpc::ClientIdRequest* request,
-                                            rpc::StatusResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountLocalDisk, request,
-                 response, "UnmountLocalDisk");
+                                                 rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::UnmountLocalDisk,
+                 request, response, "UnmountLocalDisk");
 }
-grpc::Status GrpcMasterService::OffloadHeartbeat(Ctx* context, const rpc::OffloadHeartbeatRequest* request,
-                                            rpc::OffloadHeartbeatResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::OffloadHeartbeat, request,
-                 response, "OffloadHeartbeat");
+grpc::Status GrpcMasterService::OffloadHeartbeat(Ctx* context,
+                                                 const rpc::OffloadHeartbeatRequest* request,
+                                                 rpc::OffloadHeartbeatResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::OffloadHeartbeat,
+                 request, response, "OffloadHeartbeat");
 }
-grpc::Status GrpcMasterService::NotifyOffloadSuccess(Ctx* context, const rpc::NotifyOffloadSuccessRequest* request,
-                                            rpc::StatusResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyOffloadSuccess, request,
-                 response, "NotifyOffloadSuccess");
+grpc::Status GrpcMasterService::NotifyOffloadSuccess(
+    Ctx* context, const rpc::NotifyOffloadSuccessRequest* request, rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyOffloadSuccess,
+                 request, response, "NotifyOffloadSuccess");
 }
-grpc::Status GrpcMasterService::NotifyDiskEvicted(Ctx* context, const rpc::NotifyDiskEvictedRequest* request,
-                                            rpc::StatusResponse* response) {
-    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyDiskEvicted, request,
-                 response, "NotifyDiskEvicted");
+grpc::Status GrpcMasterService::NotifyDiskEvicted(Ctx* context,
+                                                  const rpc::NotifyDiskEvictedRequest* request,
+                                                  rpc::StatusResponse* response) {
+    return Serve(verifier_.get(), context, dispatcher_, &RequestDispatcher::NotifyDiskEvicted,
+                 request, response, "NotifyDiskEvicted");
 }
 grpc::Status GrpcMasterService::MountSegment(Ctx* context, const rpc::MountSegmentRequest* request,
                                              rpc::StatusResponse* response) {
@@ -259,7 +260,8 @@ grpc::Status GrpcMasterService::MoveRevoke(Ctx* context, const rpc::KeyRequest* 
 grpc::Status GrpcMasterService::Stream(
     Ctx* context, grpc::ServerReaderWriter<rpc::MasterResponse, rpc::MasterRequest>* stream) {
     // One token opens the stream; its messages need none.
-    if (grpc::Status allowed = CheckToken(verifier_.get(), context); !allowed.ok()) return allowed;
+    if (grpc::Status allowed = CheckGrpcToken(verifier_.get(), context); !allowed.ok())
+        return allowed;
     if (active_streams_.fetch_add(1) >= max_streams_) {
         active_streams_.fetch_sub(1);
         LOG_EVERY_N(WARNING, 100) << "refusing a gRPC stream from " << context->peer() << ": "

@@ -20,6 +20,11 @@
 
 namespace mooncake {
 
+// With a verifier (a cluster key is configured), a call must carry a valid
+// token (common/cluster_auth.h): OK, or UNAUTHENTICATED (logged). The reply
+// proves the secret back in its initial metadata. No verifier: OK.
+grpc::Status CheckGrpcToken(auth::GrpcTokenVerifier* verifier, grpc::ServerContext* context);
+
 class GrpcMasterService final : public rpc::MasterService::Service {
    public:
     // At most `max_streams` Stream calls are served at once; each holds a
@@ -58,8 +63,7 @@ class GrpcMasterService final : public rpc::MasterService::Service {
                                    rpc::BatchReplicaClearResponse*) override;
     grpc::Status MountLocalDisk(Ctx*, const rpc::MountLocalDiskRequest*,
                                 rpc::StatusResponse*) override;
-    grpc::Status UnmountLocalDisk(Ctx*, const rpc::ClientIdRequest*,
-                                  rpc::StatusResponse*) override;
+    grpc::Status UnmountLocalDisk(Ctx*, const rpc::ClientIdRequest*, rpc::StatusResponse*) override;
     grpc::Status OffloadHeartbeat(Ctx*, const rpc::OffloadHeartbeatRequest*,
                                   rpc::OffloadHeartbeatResponse*) override;
     grpc::Status NotifyOffloadSuccess(Ctx*, const rpc::NotifyOffloadSuccessRequest*,

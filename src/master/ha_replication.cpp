@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/net_util.h"
+#include "master/grpc_service.h"
 #include "master/state_image.h"
 #include "rpc/hot_rpc_client.h"
 
@@ -71,6 +72,10 @@ ImageSource::~ImageSource() { Stop(); }
 
 void ImageSource::Start() {
     flusher_ = std::thread([this] { RunFlusher(); });
+}
+
+void ImageSource::RequireClusterKey(auth::ClusterKeyPtr key) {
+    if (key) verifier_ = std::make_unique<auth::GrpcTokenVerifier>(std::move(key));
 }
 
 std::expected<void, std::string> ImageSource::StartStream(const std::string& address,
@@ -302,9 +307,12 @@ bool ImageSource::ServeFetch(const ha::rpc::FetchStateRequest& request,
     return serving_();
 }
 
-grpc::Status ImageSource::FetchState(grpc::ServerContext*,
+grpc::Status ImageSource::FetchState(grpc::ServerContext* context,
                                      const ha::rpc::FetchStateRequest* request,
                                      ha::rpc::StateImage* image) {
+    if (grpc::Status allowed = CheckGrpcToken(verifier_.get(), context); !allowed.ok()) {
+        return allowed;
+    }
     if (!ServeFetch(*request, image)) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this master is not the leader");
     }
@@ -417,6 +425,17 @@ std::unique_ptr<HotRpcConnection> OpenStream(const std::string& leader, uint16_t
     return std::move(*connection);
 }
 
+// The leader's answer to `token` proves it holds the secret too, so a
+// stranger on its address cannot feed this standby a made-up state.
+bool LeaderProvedKey(const grpc::ClientContext& context, const auth::ClusterKey& key,
+                     const std::string& token) {
+    const auto& metadata = context.GetServerInitialMetadata();
+    auto found = metadata.find(auth::kGrpcReplyMetadataKey);
+    return found != metadata.end() &&
+           auth::VerifyGrpcReply(key, token,
+                                 std::string_view(found->second.data(), found->second.size()));
+}
+
 }  // namespace
 
 void ImageFollower::Run() {
@@ -477,8 +496,14 @@ void ImageFollower::Run() {
         if (!fetched) {
             grpc::ClientContext context;
             context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
+            const std::string token = key_ ? auth::MakeGrpcToken(*key_) : std::string();
+            if (key_) context.AddMetadata(auth::kGrpcMetadataKey, token);
             const grpc::Status status = stub->FetchState(&context, request, &reply);
-            if (!status.ok()) {
+            if (!status.ok() || (key_ && !LeaderProvedKey(context, *key_, token))) {
+                LOG_EVERY_T(WARNING, 10.0)
+                    << "HA: fetch from " << leader << " failed: "
+                    << (status.ok() ? "the leader did not prove the cluster secret"
+                                    : status.error_message());
                 ++failures;
                 std::this_thread::sleep_for(kFollowerPause);
                 continue;

@@ -87,6 +87,9 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     // The flusher: records background changes (evictions, expiries) and
     // gives back held space when no follower is connected.
     void Start();
+    // With a cluster key, FetchState over gRPC needs a valid token (as the
+    // master's own service does). Before the gRPC server starts.
+    void RequireClusterKey(auth::ClusterKeyPtr key);
     // Also serves the fetches on a replication stream listening on
     // `address` (a free port, advertised in every reply). With `key`,
     // standbys must prove the cluster secret.
@@ -162,6 +165,7 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     std::thread flusher_;
     std::unique_ptr<FramedRpcServer> stream_;
     std::atomic<uint16_t> stream_port_{0};
+    std::unique_ptr<auth::GrpcTokenVerifier> verifier_;
 };
 
 // Standby side: fetches images from whoever leads.

@@ -54,6 +54,7 @@ std::expected<void, std::string> MasterServer::PrepareHa() {
         return election_ != nullptr && election_->MarkFollower(follower, in_sync);
     };
     image_source_ = std::make_unique<ImageSource>(*service_, serving, epoch, marker);
+    image_source_->RequireClusterKey(options_.cluster_key);
     image_source_->Start();
     if (ha.enable_ha) {
         dispatcher_->SetServingCheck([this] { return election_ && election_->Serving(); });

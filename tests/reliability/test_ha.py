@@ -268,6 +268,36 @@ def test_standby_killed_then_leader_killed(ha_masters, ha_workers, figures):
     assert put_keys(worker, "ha-two-after", 5)
 
 
+def test_cluster_secret_standby_replicates_and_takes_over(ha_masters, etcd, tmp_path, figures):
+    """With --cluster_secret_file the standby's fetches carry the secret (gRPC
+    token, then the replication stream's handshake); its copy is complete, so
+    the failover keeps every object."""
+    from mooncake_testing import RemoteStore
+    secret = tmp_path / "cluster.secret"
+    secret.write_text("ha-suite-secret-0123456789abcdef\n")
+    secret.chmod(0o600)
+    masters = [ha_masters(extra=[f"--cluster_secret_file={secret}"]) for _ in range(2)]
+    leader = leader_of(masters)
+    standby = next(m for m in masters if m is not leader)
+    worker = RemoteStore(env={"MC_STORE_CLUSTER_ID": CLUSTER, "MC_STORE_SHM": "0",
+                              "MC_CLUSTER_SECRET_FILE": str(secret)})
+    try:
+        assert worker.setup(**ha_store_args(etcd)) == 0
+        keys = put_keys(worker, "ha-secret", 20)
+        wait_until(lambda: (ha_status(standby) or {}).get("image_age_seconds", -1) >= 0,
+                   deadline_s=20, what="the standby to hold an image")
+        killed_at = time.time()
+        leader.process.kill()
+        leader.process.wait()
+        figures.add("faults_injected", 1)
+        wait_until(lambda: serving(standby), deadline_s=30, what="the standby to lead")
+        figures["kill_to_new_leader_s"] = round(time.time() - killed_at, 2)
+        assert read_all(worker, keys) == []
+    finally:
+        worker.kill()
+    assert "cluster authentication failed" not in standby.log_text()
+
+
 def test_etcd_restart_keeps_the_leader_and_the_objects(ha_masters, ha_workers, etcd, figures):
     masters = [ha_masters(), ha_masters()]
     leader = leader_of(masters)
