@@ -9,11 +9,12 @@
 #include <mutex>
 #include <string_view>
 
-#include "rpc/hot_rpc_client.h"
 #include "client/master_failover.h"
 #include "common/cluster_auth.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
+#include "rpc/grpc_auth.h"
+#include "rpc/hot_rpc_client.h"
 #include "rpc/hot_rpc_protocol.h"
 #include "rpc/rpc_convert.h"
 
@@ -620,22 +621,12 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
 }
 
 std::string MasterClientImpl::Authorize(grpc::ClientContext* context) const {
-    if (key_ == nullptr) return {};
-    std::string token = auth::MakeGrpcToken(*key_);
-    context->AddMetadata(auth::kGrpcMetadataKey, token);
-    return token;
+    return auth::AttachGrpcToken(key_.get(), context);
 }
 
 bool MasterClientImpl::MasterProved(const grpc::ClientContext& context,
                                     const std::string& token) const {
-    if (key_ == nullptr) return true;
-    const auto& metadata = context.GetServerInitialMetadata();
-    auto found = metadata.find(auth::kGrpcReplyMetadataKey);
-    if (found != metadata.end() &&
-        auth::VerifyGrpcReply(*key_, token,
-                              std::string_view(found->second.data(), found->second.size()))) {
-        return true;
-    }
+    if (auth::ServerProvedKey(key_.get(), context, token)) return true;
     LOG_EVERY_T(ERROR, 1.0) << "master " << grpc_target_
                             << " did not prove the cluster secret in its reply (it has none "
                                "configured, or another one): refusing its answer";

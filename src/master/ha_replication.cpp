@@ -8,6 +8,7 @@
 #include "common/net_util.h"
 #include "master/grpc_service.h"
 #include "master/state_image.h"
+#include "rpc/grpc_auth.h"
 #include "rpc/hot_rpc_client.h"
 
 namespace mooncake {
@@ -75,11 +76,11 @@ void ImageSource::Start() {
 }
 
 void ImageSource::RequireClusterKey(auth::ClusterKeyPtr key) {
+    cluster_key_ = key;
     if (key) verifier_ = std::make_unique<auth::GrpcTokenVerifier>(std::move(key));
 }
 
-std::expected<void, std::string> ImageSource::StartStream(const std::string& address,
-                                                          auth::ClusterKeyPtr key) {
+std::expected<void, std::string> ImageSource::StartStream(const std::string& address) {
     FramedRpcServer::Options options;
     options.address = address;
     options.port = 0;
@@ -87,7 +88,7 @@ std::expected<void, std::string> ImageSource::StartStream(const std::string& add
     options.max_connections = 64;
     options.max_buffered_bytes = 4u << 20;
     options.protocol = kReplicationProtocol;
-    options.cluster_key = std::move(key);
+    options.cluster_key = cluster_key_;
     stream_ = std::make_unique<FramedRpcServer>(
         [this](const std::string&) -> std::unique_ptr<FramedRpcServer::FrameHandler> {
             return std::make_unique<StreamHandler>(*this);
@@ -425,17 +426,6 @@ std::unique_ptr<HotRpcConnection> OpenStream(const std::string& leader, uint16_t
     return std::move(*connection);
 }
 
-// The leader's answer to `token` proves it holds the secret too, so a
-// stranger on its address cannot feed this standby a made-up state.
-bool LeaderProvedKey(const grpc::ClientContext& context, const auth::ClusterKey& key,
-                     const std::string& token) {
-    const auto& metadata = context.GetServerInitialMetadata();
-    auto found = metadata.find(auth::kGrpcReplyMetadataKey);
-    return found != metadata.end() &&
-           auth::VerifyGrpcReply(key, token,
-                                 std::string_view(found->second.data(), found->second.size()));
-}
-
 }  // namespace
 
 void ImageFollower::Run() {
@@ -496,10 +486,11 @@ void ImageFollower::Run() {
         if (!fetched) {
             grpc::ClientContext context;
             context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
-            const std::string token = key_ ? auth::MakeGrpcToken(*key_) : std::string();
-            if (key_) context.AddMetadata(auth::kGrpcMetadataKey, token);
+            const std::string token = auth::AttachGrpcToken(key_.get(), &context);
             const grpc::Status status = stub->FetchState(&context, request, &reply);
-            if (!status.ok() || (key_ && !LeaderProvedKey(context, *key_, token))) {
+            // The leader's proof: a stranger on its address cannot feed
+            // this standby a made-up state.
+            if (!status.ok() || !auth::ServerProvedKey(key_.get(), context, token)) {
                 LOG_EVERY_T(WARNING, 10.0)
                     << "HA: fetch from " << leader << " failed: "
                     << (status.ok() ? "the leader did not prove the cluster secret"

@@ -87,14 +87,13 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     // The flusher: records background changes (evictions, expiries) and
     // gives back held space when no follower is connected.
     void Start();
-    // With a cluster key, FetchState over gRPC needs a valid token (as the
-    // master's own service does). Before the gRPC server starts.
+    // With a cluster key, standbys must prove the secret: a token on each
+    // gRPC FetchState (as for the master's own service), the handshake on
+    // the stream. Before the gRPC server and the stream start.
     void RequireClusterKey(auth::ClusterKeyPtr key);
     // Also serves the fetches on a replication stream listening on
-    // `address` (a free port, advertised in every reply). With `key`,
-    // standbys must prove the cluster secret.
-    std::expected<void, std::string> StartStream(const std::string& address,
-                                                 auth::ClusterKeyPtr key);
+    // `address` (a free port, advertised in every reply).
+    std::expected<void, std::string> StartStream(const std::string& address);
     void Stop();
 
     // The change hook, after every changing call: wakes the followers and
@@ -165,6 +164,7 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     std::thread flusher_;
     std::unique_ptr<FramedRpcServer> stream_;
     std::atomic<uint16_t> stream_port_{0};
+    auth::ClusterKeyPtr cluster_key_;
     std::unique_ptr<auth::GrpcTokenVerifier> verifier_;
 };
 

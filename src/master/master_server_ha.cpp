@@ -77,8 +77,7 @@ std::expected<void, std::string> MasterServer::StartHa() {
         start_snapshots();
         return {};
     }
-    if (auto stream = image_source_->StartStream(options_.rpc_address, options_.cluster_key);
-        !stream) {
+    if (auto stream = image_source_->StartStream(options_.rpc_address); !stream) {
         return std::unexpected("cannot start the HA replication stream: " + stream.error());
     }
     ha::LeaderElectionOptions election;
