@@ -30,6 +30,15 @@ uint64_t RoundedSize(uint64_t size) {
     return size > UINT64_MAX - kMask ? UINT64_MAX : (size + kMask) & ~kMask;
 }
 
+// A segment's chance in the draw: its free bytes plus a quarter of its
+// capacity. Free bytes alone steer new objects to the emptiest segment,
+// which floods a peer that has just (re)joined a full pool; the capacity
+// term keeps a share on every segment that still has room, so the empty one
+// fills faster than the others, not alone.
+uint64_t DrawWeight(const SegmentPool::Segment& segment) {
+    return segment.free_bytes() + segment.capacity / 4;
+}
+
 bool Contains(const std::vector<const SegmentPool::Segment*>& segments,
               const SegmentPool::Segment* segment) {
     return std::find(segments.begin(), segments.end(), segment) != segments.end();
@@ -106,22 +115,22 @@ Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& vi
     };
 
     while (placed.size() < replica_num) {
-        uint64_t total_free = 0;
+        uint64_t total_weight = 0;
         for (const SegmentPool::Segment* segment : candidates) {
-            if (eligible(segment)) total_free += segment->free_bytes();
+            if (eligible(segment)) total_weight += DrawWeight(*segment);
         }
-        if (total_free == 0) break;
+        if (total_weight == 0) break;
 
         // Free bytes change under us (other puts run concurrently), so walk
         // with the same weights we summed and fall back to the last
         // eligible segment should the draw overshoot.
-        const uint64_t draw = RandomBelow(total_free);
+        const uint64_t draw = RandomBelow(total_weight);
         uint64_t cumulative = 0;
         SegmentPool::Segment* chosen = nullptr;
         for (SegmentPool::Segment* segment : candidates) {
             if (!eligible(segment)) continue;
             chosen = segment;
-            cumulative += segment->free_bytes();
+            cumulative += DrawWeight(*segment);
             if (draw < cumulative) break;
         }
         if (chosen == nullptr) break;

@@ -4,9 +4,10 @@
 // "host:port"; one client may mount several segments under it), so losing
 // one client never loses every copy. The preferred segment, when given, gets
 // the first replica if it has room. The others are drawn at random with a
-// weight proportional to each segment's free bytes: a newly joined, empty
-// segment receives more writes than the fuller ones, yet not all of them, so
-// load spreads while usage evens out. Placement is best effort: when space
+// weight of each segment's free bytes plus a quarter of its capacity: a
+// newly joined, empty segment receives more writes than the fuller ones, yet
+// not all of them even when the rest of the pool is full, so load spreads
+// while usage evens out. Placement is best effort: when space
 // is short the object gets fewer replicas than asked, possibly none.
 #pragma once
 

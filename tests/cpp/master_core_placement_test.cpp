@@ -119,7 +119,8 @@ TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
         Put("fill" + std::to_string(i), 32 * kMiB, Replicas(1, name));
     }
     Mount(kClients[3], "new:1", 64 * kMiB);
-    // Free bytes: 32 + 32 + 32 + 64 MiB; the expected share of "new" is 40 %.
+    // Weights (free + capacity / 4): 48 + 48 + 48 + 80 MiB; the expected
+    // share of "new" is 36 %.
     std::map<std::string, int> hits;
     constexpr int kPuts = 2000;
     for (int round = 0; round < kPuts; ++round) {
@@ -132,6 +133,27 @@ TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
     for (int i = 0; i < 3; ++i) {
         EXPECT_GT(hits["old" + std::to_string(i) + ":1"], kPuts * 10 / 100);
     }
+}
+
+// A peer rejoining a pool whose other segments are nearly full still shares
+// the writes with them instead of taking every one.
+TEST_F(PlacementTest, EmptySegmentInAFullPoolDoesNotTakeEverything) {
+    for (int i = 0; i < 3; ++i) {
+        const std::string name = "old" + std::to_string(i) + ":1";
+        Mount(kClients[i], name, 64 * kMiB);
+        Put("fill" + std::to_string(i), 60 * kMiB, Replicas(1, name));
+    }
+    Mount(kClients[3], "new:1", 64 * kMiB);
+    // Weights: 20 + 20 + 20 + 80 MiB; the expected share of "new" is 57 %.
+    std::map<std::string, int> hits;
+    constexpr int kPuts = 2000;
+    for (int round = 0; round < kPuts; ++round) {
+        auto replicas = Put("k" + std::to_string(round), 1 * kKiB);
+        ASSERT_EQ(replicas.size(), 1u);
+        ++hits[replicas[0].memory().transport_endpoint];
+    }
+    EXPECT_GT(hits["new:1"], kPuts * 45 / 100);
+    EXPECT_LT(hits["new:1"], kPuts * 70 / 100);
 }
 
 // The placement function on its own, with a segment pool and no service.
