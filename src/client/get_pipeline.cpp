@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "client/replica_transfer.h"
 
@@ -48,7 +49,32 @@ SteadyClock::time_point LeaseDeadline(SteadyClock::time_point query_start,
     return query_start + ttl - ttl / 100;
 }
 
+constexpr int kNotReadyRetries = 3;
+constexpr std::chrono::microseconds kNotReadyPause{100};
+
 }  // namespace
+
+std::vector<Result<GetReplicaListResult>> GetPipeline::Locate(
+    std::span<const std::string> keys, const std::vector<size_t>& work) const {
+    std::vector<Result<GetReplicaListResult>> found;
+    found.reserve(work.size());
+    if (work.size() == 1) {
+        found.push_back(context_.master->GetReplicaList(keys[work[0]]));
+        return found;
+    }
+    std::vector<std::string> batch_keys;
+    batch_keys.reserve(work.size());
+    for (size_t i : work) batch_keys.push_back(keys[i]);
+    auto answers = context_.master->BatchGetReplicaList(batch_keys);
+    if (answers.has_value() && answers->size() == work.size()) return std::move(*answers);
+    if (answers.has_value()) {
+        LOG(ERROR) << "BatchGetReplicaList answered " << answers->size() << " entries for "
+                   << work.size() << " keys";
+    }
+    const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+    found.assign(work.size(), Error(code));
+    return found;
+}
 
 void GetPipeline::Run(std::span<const std::string> keys,
                       std::span<const GetDestination> destinations,
@@ -65,26 +91,24 @@ void GetPipeline::Run(std::span<const std::string> keys,
     // The lease runs from when the master granted it, which is after we
     // sent the request: counting from here is on the safe side.
     const SteadyClock::time_point query_start = SteadyClock::now();
-    std::vector<Result<GetReplicaListResult>> found;
-    found.reserve(work.size());
-    if (work.size() == 1) {
-        found.push_back(context_.master->GetReplicaList(keys[work[0]]));
-    } else {
-        std::vector<std::string> batch_keys;
-        batch_keys.reserve(work.size());
-        for (size_t i : work) batch_keys.push_back(keys[i]);
-        auto answers = context_.master->BatchGetReplicaList(batch_keys);
-        if (answers.has_value() && answers->size() == work.size()) {
-            found = std::move(*answers);
-        } else {
-            if (answers.has_value()) {
-                LOG(ERROR) << "BatchGetReplicaList answered " << answers->size() << " entries for "
-                           << work.size() << " keys";
+    std::vector<Result<GetReplicaListResult>> found = Locate(keys, work);
+    // An object whose put has written every byte but whose PutEnd the
+    // master has not served yet (the writer returned right after sending
+    // it, docs/performance.md) is a few microseconds from complete: ask
+    // again briefly before calling it not ready.
+    for (int round = 0; round < kNotReadyRetries; ++round) {
+        std::vector<size_t> again;
+        std::vector<size_t> again_keys;
+        for (size_t w = 0; w < work.size(); ++w) {
+            if (!found[w].has_value() && found[w].error() == ErrorCode::REPLICA_IS_NOT_READY) {
+                again.push_back(w);
+                again_keys.push_back(work[w]);
             }
-            const ErrorCode code =
-                answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
-            found.assign(work.size(), Error(code));
         }
+        if (again.empty()) break;
+        std::this_thread::sleep_for(kNotReadyPause * (1 << round));
+        std::vector<Result<GetReplicaListResult>> answers = Locate(keys, again_keys);
+        for (size_t k = 0; k < again.size(); ++k) found[again[k]] = std::move(answers[k]);
     }
 
     // ---- phase 2: pick replicas, prepare destinations --------------------
@@ -109,7 +133,8 @@ void GetPipeline::Run(std::span<const std::string> keys,
                            read.replicas[r].memory().transport_endpoint);
             });
         }
-        if (read.order.empty() && context_.disk != nullptr) read.disk = DiskReplicaOf(read.replicas);
+        if (read.order.empty() && context_.disk != nullptr)
+            read.disk = DiskReplicaOf(read.replicas);
         if (read.order.empty() && read.disk == nullptr) {
             outcome.error = ErrorCode::INVALID_REPLICA;
             continue;
@@ -155,8 +180,8 @@ void GetPipeline::Run(std::span<const std::string> keys,
             pending.push_back(r);
             continue;
         }
-        Status read_back = context_.disk->ReadDisk(keys[read.position], *read.disk, read.pieces,
-                                                   read.size);
+        Status read_back =
+            context_.disk->ReadDisk(keys[read.position], *read.disk, read.pieces, read.size);
         if (!read_back.has_value()) {
             LOG(WARNING) << "Reading '" << keys[read.position]
                          << "' from disk failed: " << ErrorCodeName(read_back.error());

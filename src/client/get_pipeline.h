@@ -46,6 +46,11 @@ class GetPipeline {
              std::span<GetOutcome> outcomes) const;
 
    private:
+    // GetReplicaList for keys[work[0..]], one entry per position (the whole
+    // batch's error for each when the call failed).
+    std::vector<Result<GetReplicaListResult>> Locate(std::span<const std::string> keys,
+                                                     const std::vector<size_t>& work) const;
+
     const ClientContext& context_;
 };
 

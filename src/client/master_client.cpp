@@ -11,6 +11,7 @@
 
 #include "client/master_failover.h"
 #include "common/cluster_auth.h"
+#include "common/env.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
 #include "rpc/grpc_auth.h"
@@ -172,6 +173,7 @@ class MasterClientImpl {
           grpc_target_(JoinHostPort(host_, port)),
           options_(options),
           key_(key),
+          pipeline_put_end_(options.pipeline_put_end && GetEnvBool("MC_PIPELINE_PUT_END", true)),
           pool_(options.hot_path_connections, hot_rpc::kMasterProtocol, std::move(key)) {}
 
     Status Init();
@@ -181,6 +183,16 @@ class MasterClientImpl {
     // before the deadline; the master's error when it answered with one
     // instead of a body.
     Status Call(rpc::MasterRequest* request, rpc::MasterResponse* response);
+
+    // Sends a completing call (PutEnd, BatchPutEnd) without waiting for the
+    // answer, when the hot path is up, the master does not replicate commits
+    // before answering (then the answer is the durability promise) and the
+    // pool allows it (HotRpcPool::Lease::SendDeferred). The answer is read by
+    // the next call on that connection, which this thread's next call is
+    // (rpc/hot_rpc_client.h); `check` tells a failure in it, which is logged
+    // as `what`. False when nothing was sent: make a plain Call instead.
+    using AnswerCheck = Status (*)(const rpc::MasterResponse& response);
+    bool CallPipelined(rpc::MasterRequest* request, std::string what, AnswerCheck check);
 
     bool UsingHotPath() const {
         return options_.use_hot_path && hot_healthy_.load() && pool_.port() != 0;
@@ -197,6 +209,8 @@ class MasterClientImpl {
 
     HotOutcome CallHot(const rpc::MasterRequest& request, rpc::MasterResponse* response,
                        SteadyClock::time_point deadline, Status* status);
+    // Notes which master instance a connection's handshake named, once.
+    void NoteFirstUse(HotRpcConnection& connection);
     Status CallGrpc(const rpc::MasterRequest& request, rpc::MasterResponse* response,
                     SteadyClock::time_point deadline);
     // `wait_for_ready`: keep trying to connect until the deadline instead of
@@ -232,6 +246,7 @@ class MasterClientImpl {
     const std::string grpc_target_;
     const MasterClientOptions options_;
     const auth::ClusterKeyPtr key_;  // null: no cluster authentication
+    const bool pipeline_put_end_;
     std::mutex grpc_mutex_;
     std::shared_ptr<const GrpcLink> grpc_;          // guarded by grpc_mutex_
     SteadyClock::time_point grpc_link_created_at_;  // guarded by grpc_mutex_
@@ -239,6 +254,7 @@ class MasterClientImpl {
 
     std::mutex info_mutex_;
     UUID master_instance_id_;
+    std::atomic<bool> replicates_commits_{true};  // until the master said otherwise
 
     HotRpcPool pool_;
     std::atomic<bool> hot_healthy_{false};
@@ -307,6 +323,7 @@ Status MasterClientImpl::Init() {
         std::lock_guard<std::mutex> lock(info_mutex_);
         master_instance_id_ = info->master_instance_id;
     }
+    replicates_commits_.store(info->replicates_commits);
     if (!options_.use_hot_path || info->hot_rpc_port == 0) {
         LOG(INFO) << "connected to master " << grpc_target_ << " (version " << info->version
                   << "), gRPC only";
@@ -343,7 +360,44 @@ void MasterClientImpl::RememberServiceInfo(const MasterServiceInfo& info) {
             master_instance_id_ = info.master_instance_id;
         }
     }
+    replicates_commits_.store(info.replicates_commits);
     if (options_.use_hot_path) pool_.SetPort(info.hot_rpc_port);
+}
+
+bool MasterClientImpl::CallPipelined(rpc::MasterRequest* request, std::string what,
+                                     AnswerCheck check) {
+    if (!pipeline_put_end_ || replicates_commits_.load() || !HotPathDue() || !hot_healthy_.load() ||
+        pool_.port() == 0) {
+        return false;
+    }
+    const auto deadline = SteadyClock::now() + options_.rpc_timeout;
+    auto lease = pool_.Checkout(deadline, SteadyClock::now() + options_.rpc_timeout / 2);
+    if (!lease) return false;
+    NoteFirstUse(**lease);
+    const uint64_t request_id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
+    request->set_request_id(request_id);
+    const auto expected_body = static_cast<int>(request->body_case());
+    auto on_answer = [request_id, expected_body, check, what = std::move(what)](
+                         Status status, std::string_view payload) {
+        rpc::MasterResponse response;
+        if (status && (!response.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+                       response.request_id() != request_id)) {
+            status = Error(ErrorCode::RPC_FAIL);
+        } else if (status && response.body_case() == rpc::MasterResponse::kError) {
+            status = Error(ErrorCodeFromInt(response.error().error_code()));
+        } else if (status && static_cast<int>(response.body_case()) != expected_body) {
+            status = Error(ErrorCode::RPC_FAIL);
+        } else if (status) {
+            status = check(response);
+        }
+        if (!status) {
+            // The put returned already; its object may not exist.
+            LOG(WARNING) << what
+                         << " failed after the put returned: " << ErrorCodeName(status.error())
+                         << " (the object is not stored unless the master got it)";
+        }
+    };
+    return lease->SendDeferred(*request, std::move(on_answer), deadline).has_value();
 }
 
 bool MasterClientImpl::HotPathDue() const {
@@ -385,6 +439,8 @@ Status MasterClientImpl::Call(rpc::MasterRequest* request, rpc::MasterResponse* 
         }
     }
     if (!answered) {
+        // Behind this thread's pipelined calls, as on the hot path.
+        (void)pool_.AwaitOwnDeferred(deadline);
         status = CallGrpc(*request, response, deadline);
     }
     if (!status) return status;
@@ -396,6 +452,18 @@ Status MasterClientImpl::Call(rpc::MasterRequest* request, rpc::MasterResponse* 
         return Error(ErrorCode::RPC_FAIL);
     }
     return OkStatus();
+}
+
+void MasterClientImpl::NoteFirstUse(HotRpcConnection& connection) {
+    if (!connection.TakeFirstUse()) return;
+    // A new connection tells which master instance answers.
+    std::lock_guard<std::mutex> lock(info_mutex_);
+    if (connection.master_instance_id() != master_instance_id_) {
+        LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
+                  << master_instance_id_.ToString() << " -> "
+                  << connection.master_instance_id().ToString() << ")";
+        master_instance_id_ = connection.master_instance_id();
+    }
 }
 
 MasterClientImpl::HotOutcome MasterClientImpl::CallHot(const rpc::MasterRequest& request,
@@ -427,16 +495,7 @@ MasterClientImpl::HotOutcome MasterClientImpl::CallHot(const rpc::MasterRequest&
             return HotOutcome::kUnavailable;
         }
     }
-    if ((*lease)->TakeFirstUse()) {
-        // A new connection tells which master instance answers.
-        std::lock_guard<std::mutex> lock(info_mutex_);
-        if ((*lease)->master_instance_id() != master_instance_id_) {
-            LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
-                      << master_instance_id_.ToString() << " -> "
-                      << (*lease)->master_instance_id().ToString() << ")";
-            master_instance_id_ = (*lease)->master_instance_id();
-        }
-    }
+    NoteFirstUse(**lease);
     *status = (*lease)->Call(request, response, deadline);
     if (*status) {
         if (!hot_healthy_.exchange(true)) {
@@ -807,6 +866,20 @@ Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
     return StatusFromWire(response.put_end().error_code());
 }
 
+Status MasterClient::PutEndPipelined(const UUID& client_id, const std::string& key) {
+    rpc::MasterRequest request;
+    FillKeyRequest(client_id, key, request.mutable_put_end());
+    if (!follower_) {
+        const auto check = [](const rpc::MasterResponse& response) {
+            return StatusFromWire(response.put_end().error_code());
+        };
+        if (impl_->CallPipelined(&request, "PutEnd of '" + key + "'", check)) return OkStatus();
+    }
+    rpc::MasterResponse response;
+    MC_RETURN_IF_ERROR(Call(&request, &response));
+    return StatusFromWire(response.put_end().error_code());
+}
+
 Status MasterClient::PutRevoke(const UUID& client_id, const std::string& key) {
     rpc::MasterRequest request;
     FillKeyRequest(client_id, key, request.mutable_put_revoke());
@@ -855,6 +928,28 @@ Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
     const auto& codes = response.batch_put_end().error_codes();
     if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
     return StatusesFromWire(codes);
+}
+
+Result<std::vector<Status>> MasterClient::BatchPutEndPipelined(
+    const UUID& client_id, const std::vector<std::string>& keys) {
+    if (!follower_) {
+        rpc::MasterRequest request;
+        auto* body = request.mutable_batch_put_end();
+        ToProto(client_id, body->mutable_client_id());
+        FillKeys(keys, body);
+        const auto check = [](const rpc::MasterResponse& response) -> Status {
+            for (int32_t code : response.batch_put_end().error_codes()) {
+                MC_RETURN_IF_ERROR(StatusFromWire(code));
+            }
+            return OkStatus();
+        };
+        const std::string what = "BatchPutEnd of " + std::to_string(keys.size()) + " keys from '" +
+                                 (keys.empty() ? "" : keys.front()) + "'";
+        if (impl_->CallPipelined(&request, what, check)) {
+            return std::vector<Status>(keys.size(), OkStatus());
+        }
+    }
+    return BatchPutEnd(client_id, keys);
 }
 
 Result<std::vector<Status>> MasterClient::BatchPutRevoke(const UUID& client_id,

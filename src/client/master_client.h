@@ -32,6 +32,10 @@ struct MasterClientOptions {
     // Hot-path connections open at most; callers beyond that wait for one to
     // come back (each call holds one for a single round trip).
     size_t hot_path_connections = 8;
+    // Let PutEnd / BatchPutEnd return once sent (MasterClient::PutEndPipelined;
+    // docs/performance.md). MC_PIPELINE_PUT_END=0 in the environment turns it
+    // off as well.
+    bool pipeline_put_end = true;
     // With an "etcd://" master address: how long a call may wait for a new
     // leader after the current one failed (docs/ha.md).
     std::chrono::milliseconds failover_timeout{std::chrono::seconds(15)};
@@ -85,6 +89,10 @@ class MasterClient {
                                                     uint64_t value_size,
                                                     const ReplicateConfig& config);
     Status PutEnd(const UUID& client_id, const std::string& key);
+    // PutEnd without waiting for the master's answer where that is safe
+    // (MasterClientImpl::CallPipelined): OK once sent, a later failure is
+    // logged. Elsewhere (gRPC only, HA, snapshots) a plain PutEnd.
+    Status PutEndPipelined(const UUID& client_id, const std::string& key);
     Status PutRevoke(const UUID& client_id, const std::string& key);
     // The batch calls return one entry per key, in order, or RPC_FAIL for the
     // whole batch when the call itself failed.
@@ -93,6 +101,8 @@ class MasterClient {
         const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config);
     Result<std::vector<Status>> BatchPutEnd(const UUID& client_id,
                                             const std::vector<std::string>& keys);
+    Result<std::vector<Status>> BatchPutEndPipelined(const UUID& client_id,
+                                                     const std::vector<std::string>& keys);
     Result<std::vector<Status>> BatchPutRevoke(const UUID& client_id,
                                                const std::vector<std::string>& keys);
 

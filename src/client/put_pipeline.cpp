@@ -214,13 +214,13 @@ std::vector<size_t> PutPipeline::RunOnce(std::span<const std::string> keys,
         if (positions.empty()) return {};
         if (positions.size() == 1) {
             const std::string& key = keys[work[positions[0]]];
-            return {end ? context_.master->PutEnd(context_.client_id, key)
+            return {end ? context_.master->PutEndPipelined(context_.client_id, key)
                         : context_.master->PutRevoke(context_.client_id, key)};
         }
         std::vector<std::string> batch_keys;
         batch_keys.reserve(positions.size());
         for (size_t w : positions) batch_keys.push_back(keys[work[w]]);
-        auto answers = end ? context_.master->BatchPutEnd(context_.client_id, batch_keys)
+        auto answers = end ? context_.master->BatchPutEndPipelined(context_.client_id, batch_keys)
                            : context_.master->BatchPutRevoke(context_.client_id, batch_keys);
         if (!answers.has_value() || answers->size() != positions.size()) {
             const ErrorCode code =

@@ -4,7 +4,10 @@
 // partial object. A key whose replica could not be written because its
 // peer is unreachable is revoked and started again with that segment
 // excluded (a dead peer keeps its segment until the master notices), a
-// bounded number of times. Runs entirely in the caller's thread.
+// bounded number of times. Runs entirely in the caller's thread. The PutEnd
+// is pipelined where the master client allows (MasterClient::PutEndPipelined):
+// the put returns once it is sent, and a refusal the master answers later is
+// logged (docs/performance.md, "Small puts in one round trip").
 #pragma once
 
 #include <cstddef>

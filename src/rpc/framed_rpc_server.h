@@ -117,8 +117,10 @@ class FramedRpcServer {
     bool EvictOne();
     void Serve(Connection* connection);
     bool Handshake(Connection* connection);
-    // Reads one request frame, serves it and writes the response; false when
-    // the connection should close (peer gone, protocol error, stopping).
+    // Reads one request frame, serves it and writes the response, or holds
+    // the response in `outbox` while the next request is received already
+    // (written with that one's); false when the connection should close
+    // (peer gone, protocol error, stopping).
     bool ServeOneFrame(Connection* connection, Inbox* inbox, std::string* outbox,
                        FrameHandler* handler);
 

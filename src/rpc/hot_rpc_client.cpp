@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -131,9 +132,20 @@ Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
     return Error(ErrorCode::RPC_FAIL);
 }
 
+HotRpcConnection::~HotRpcConnection() { AbandonDeferred(); }
+
+void HotRpcConnection::AbandonDeferred() {
+    // Moved out first: a callback may not re-enter this queue.
+    std::deque<DeferredReply> abandoned;
+    abandoned.swap(deferred_);
+    for (DeferredReply& on_reply : abandoned) on_reply(Error(ErrorCode::RPC_FAIL), {});
+}
+
 Status HotRpcConnection::Fail() {
     broken_ = true;
     fd_.Reset();
+    recv_begin_ = recv_end_ = 0;
+    AbandonDeferred();
     return Error(ErrorCode::RPC_FAIL);
 }
 
@@ -142,16 +154,18 @@ bool HotRpcConnection::IsUsable() {
     char byte;
     const ssize_t n = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    // Responses of deferred requests are expected bytes.
+    if (n > 0 && !deferred_.empty()) return true;
     // 0: the master closed it (restart, shutdown); > 0: bytes nobody asked for.
     Fail();
     return false;
 }
 
-bool HotRpcConnection::ReadSome(size_t max_bytes, size_t* have, net::SteadyDeadline deadline) {
+bool HotRpcConnection::ReadSome(size_t max_bytes, net::SteadyDeadline deadline) {
     while (true) {
-        const ssize_t n = ::recv(fd_.get(), recv_buffer_.get() + *have, max_bytes, 0);
+        const ssize_t n = ::recv(fd_.get(), recv_buffer_.get() + recv_end_, max_bytes, 0);
         if (n > 0) {
-            *have += static_cast<size_t>(n);
+            recv_end_ += static_cast<size_t>(n);
             return true;
         }
         if (n == 0) return false;
@@ -170,9 +184,8 @@ Status HotRpcConnection::MismatchedResponse() {
     return Fail();
 }
 
-Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
-                                  google::protobuf::MessageLite* response,
-                                  net::SteadyDeadline deadline) {
+Status HotRpcConnection::SendFrame(const google::protobuf::MessageLite& request,
+                                   net::SteadyDeadline deadline) {
     if (broken_) return Error(ErrorCode::RPC_FAIL);
     if (!hot_rpc::EncodeFrame(request, protocol_.max_request_frame_bytes, &send_buffer_)) {
         return Error(ErrorCode::INVALID_PARAMS);
@@ -180,37 +193,76 @@ Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
     if (!net::SendAllUntil(fd_.get(), send_buffer_.data(), send_buffer_.size(), deadline)) {
         return Fail();
     }
+    return OkStatus();
+}
+
+Result<std::string_view> HotRpcConnection::ReadFrame(net::SteadyDeadline deadline) {
+    // What a previous frame left behind moves to the front.
+    if (recv_begin_ > 0) {
+        const size_t left = recv_end_ - recv_begin_;
+        if (left > 0) std::memmove(recv_buffer_.get(), recv_buffer_.get() + recv_begin_, left);
+        recv_begin_ = 0;
+        recv_end_ = left;
+        if (left == 0 && recv_capacity_ > kRecvBufferBytes) {
+            recv_buffer_ = std::make_unique_for_overwrite<char[]>(kRecvBufferBytes);
+            recv_capacity_ = kRecvBufferBytes;
+        }
+    }
     // The header and a small body usually arrive together: read what is
-    // there, then exactly the rest.
-    size_t have = 0;
-    while (have < hot_rpc::kFrameHeaderSize) {
-        if (!ReadSome(recv_capacity_ - have, &have, deadline)) return Fail();
+    // there, then the rest.
+    while (recv_end_ < hot_rpc::kFrameHeaderSize) {
+        if (!ReadSome(recv_capacity_ - recv_end_, deadline)) return Error(Fail().error());
     }
     const uint32_t length =
         hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(recv_buffer_.get()));
     if (length > protocol_.max_response_frame_bytes) {
         LOG_EVERY_T(WARNING, 10.0) << protocol_.name << ": response frame of " << length
                                    << " bytes exceeds the limit; dropping the connection";
-        return Fail();
+        return Error(Fail().error());
     }
     const size_t frame_size = hot_rpc::kFrameHeaderSize + length;
     if (frame_size > recv_capacity_) {
         auto bigger = std::make_unique_for_overwrite<char[]>(frame_size);
-        std::memcpy(bigger.get(), recv_buffer_.get(), have);
+        std::memcpy(bigger.get(), recv_buffer_.get(), recv_end_);
         recv_buffer_ = std::move(bigger);
         recv_capacity_ = frame_size;
     }
-    while (have < frame_size) {
-        if (!ReadSome(frame_size - have, &have, deadline)) return Fail();
+    while (recv_end_ < frame_size) {
+        if (!ReadSome(recv_capacity_ - recv_end_, deadline)) return Error(Fail().error());
     }
-    const bool parsed = have == frame_size &&
-                        response->ParseFromArray(recv_buffer_.get() + hot_rpc::kFrameHeaderSize,
-                                                 static_cast<int>(length));
-    if (frame_size > kRecvBufferBytes) {
-        recv_buffer_ = std::make_unique_for_overwrite<char[]>(kRecvBufferBytes);
-        recv_capacity_ = kRecvBufferBytes;
+    recv_begin_ = frame_size;
+    return std::string_view(recv_buffer_.get() + hot_rpc::kFrameHeaderSize, length);
+}
+
+Status HotRpcConnection::Drain(net::SteadyDeadline deadline) {
+    while (!deferred_.empty()) {
+        auto payload = ReadFrame(deadline);  // on failure the rest are abandoned
+        if (!payload) return Error(payload.error());
+        DeferredReply on_reply = std::move(deferred_.front());
+        deferred_.pop_front();
+        on_reply(OkStatus(), *payload);
     }
-    if (!parsed) {
+    return OkStatus();
+}
+
+Status HotRpcConnection::SendDeferred(const google::protobuf::MessageLite& request,
+                                      DeferredReply on_reply, net::SteadyDeadline deadline) {
+    MC_RETURN_IF_ERROR(SendFrame(request, deadline));
+    deferred_.push_back(std::move(on_reply));
+    return OkStatus();
+}
+
+Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
+                                  google::protobuf::MessageLite* response,
+                                  net::SteadyDeadline deadline) {
+    MC_RETURN_IF_ERROR(SendFrame(request, deadline));
+    MC_RETURN_IF_ERROR(Drain(deadline));
+    auto payload = ReadFrame(deadline);
+    if (!payload) return Error(payload.error());
+    // Nothing is outstanding now, so any byte beyond the frame is one
+    // nobody asked for.
+    if (recv_end_ != recv_begin_ ||
+        !response->ParseFromArray(payload->data(), static_cast<int>(payload->size()))) {
         LOG_EVERY_T(WARNING, 10.0)
             << protocol_.name << ": malformed response; dropping the connection";
         return Fail();
@@ -220,11 +272,74 @@ Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
 
 // ---- pool ---------------------------------------------------------------------------
 
+namespace {
+
+std::atomic<uint64_t> next_pool_serial{1};
+
+// Per thread: the last deferred request it sent in each pool (by serial).
+struct OwnDeferred {
+    uint64_t pool_serial;
+    uint64_t sequence;
+};
+thread_local std::vector<OwnDeferred> own_deferred;
+
+}  // namespace
+
 HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol,
                        auth::ClusterKeyPtr key)
     : max_connections_(std::max<size_t>(1, max_connections)),
       protocol_(protocol),
-      key_(std::move(key)) {}
+      key_(std::move(key)),
+      serial_(next_pool_serial.fetch_add(1)) {}
+
+HotRpcPool::~HotRpcPool() {
+    // The idle connections' deferred callbacks run now, while the pool they
+    // report to is whole.
+    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closing.swap(idle_);
+    }
+}
+
+uint64_t HotRpcPool::OwnDeferredLocked() {
+    for (auto it = own_deferred.begin(); it != own_deferred.end(); ++it) {
+        if (it->pool_serial != serial_) continue;
+        if (it->sequence > deferred_done_) return it->sequence;
+        own_deferred.erase(it);
+        return 0;
+    }
+    return 0;
+}
+
+std::unique_ptr<HotRpcConnection> HotRpcPool::TakeDeferredOwnerLocked() {
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        if (it->get() != deferred_owner_) continue;
+        std::unique_ptr<HotRpcConnection> owner = std::move(*it);
+        idle_.erase(it);
+        return owner;
+    }
+    return nullptr;
+}
+
+void HotRpcPool::DeferredDone() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++deferred_done_;
+        if (deferred_done_ == deferred_sent_) deferred_owner_ = nullptr;
+    }
+    returned_.notify_all();
+}
+
+Status HotRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (OwnDeferredLocked() == 0) return OkStatus();
+    }
+    auto lease = Checkout(deadline, deadline);
+    if (!lease) return Error(lease.error());
+    return (*lease)->Drain(deadline);
+}
 
 void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) {
     std::vector<std::unique_ptr<HotRpcConnection>> closing;
@@ -277,6 +392,27 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
         if (port_ == 0) return Error(ErrorCode::RPC_FAIL);
+        if (deferred_owner_ != nullptr) {
+            // Whoever uses the holder of deferred requests reads their
+            // responses first; a thread waiting for its own takes nothing
+            // else.
+            if (std::unique_ptr<HotRpcConnection> owner = TakeDeferredOwnerLocked()) {
+                const uint64_t generation = generation_;
+                // IsUsable may fail it, whose callbacks take the lock.
+                lock.unlock();
+                if (owner->IsUsable()) return Lease(this, std::move(owner), generation);
+                owner.reset();
+                lock.lock();
+                --open_;
+                continue;
+            }
+            if (OwnDeferredLocked() != 0) {
+                if (returned_.wait_until(lock, deadline) == std::cv_status::timeout) {
+                    return Error(ErrorCode::RPC_FAIL);
+                }
+                continue;
+            }
+        }
         while (!idle_.empty()) {
             std::unique_ptr<HotRpcConnection> connection = std::move(idle_.back());
             idle_.pop_back();
@@ -308,6 +444,7 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
 
 void HotRpcPool::CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation) {
     std::unique_ptr<HotRpcConnection> closing;
+    bool wake_all = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (connection->broken() || generation != generation_) {
@@ -317,8 +454,14 @@ void HotRpcPool::CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t 
         } else {
             idle_.push_back(std::move(connection));
         }
+        // Threads may be waiting for the holder of deferred requests.
+        wake_all = deferred_owner_ != nullptr;
     }
-    returned_.notify_one();
+    if (wake_all) {
+        returned_.notify_all();
+    } else {
+        returned_.notify_one();
+    }
 }
 
 // ---- lease ----------------------------------------------------------------------------
@@ -328,6 +471,43 @@ HotRpcPool::Lease::Lease(HotRpcPool* pool, std::unique_ptr<HotRpcConnection> con
     : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
 
 HotRpcPool::Lease::~Lease() { Release(); }
+
+Status HotRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& request,
+                                       HotRpcConnection::DeferredReply on_reply,
+                                       net::SteadyDeadline deadline) {
+    uint64_t sequence = 0;
+    {
+        std::lock_guard<std::mutex> lock(pool_->mutex_);
+        if ((pool_->deferred_owner_ != nullptr && pool_->deferred_owner_ != connection_.get()) ||
+            connection_->deferred() >= kMaxDeferred) {
+            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+        }
+        pool_->deferred_owner_ = connection_.get();
+        sequence = ++pool_->deferred_sent_;
+    }
+    HotRpcPool* pool = pool_;
+    Status sent = connection_->SendDeferred(
+        request,
+        [pool, on_reply = std::move(on_reply)](Status status, std::string_view payload) {
+            pool->DeferredDone();
+            on_reply(status, payload);
+        },
+        deadline);
+    if (!sent) {
+        // Never queued: count it as answered so that the sequence moves on.
+        pool_->DeferredDone();
+        return sent;
+    }
+    std::lock_guard<std::mutex> lock(pool_->mutex_);
+    for (OwnDeferred& own : own_deferred) {
+        if (own.pool_serial == pool_->serial_) {
+            own.sequence = sequence;
+            return OkStatus();
+        }
+    }
+    own_deferred.push_back({pool_->serial_, sequence});
+    return OkStatus();
+}
 
 HotRpcPool::Lease::Lease(Lease&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)),

@@ -9,6 +9,14 @@
 // A call therefore costs one round trip and no thread hop. Any failure
 // (timeout, peer close, protocol error) leaves the connection broken; the pool
 // drops it and the next call opens a fresh one.
+//
+// A request may also be sent deferred (SendDeferred): the caller does not
+// wait, and its response is read by whichever call uses the connection next,
+// right after that call's own request went out. The master serves one
+// connection's requests in order, so the next call on it is ordered after
+// the deferred one; the pool keeps a thread's later calls behind its own
+// deferred requests (HotRpcPool::Checkout). This is how a put's PutEnd
+// leaves the put's critical path (docs/performance.md).
 #pragma once
 
 #include <sys/socket.h>
@@ -16,9 +24,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,6 +53,15 @@ Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host);
 
 class HotRpcConnection {
    public:
+    // How a deferred request ended: OK with its response payload (valid for
+    // the call only), or RPC_FAIL with no payload when the connection failed
+    // or closed before the response was read.
+    using DeferredReply = std::function<void(Status status, std::string_view payload)>;
+
+    ~HotRpcConnection();
+    HotRpcConnection(const HotRpcConnection&) = delete;
+    HotRpcConnection& operator=(const HotRpcConnection&) = delete;
+
     // Connects to the first of `addresses` that accepts on `port` and
     // completes the handshake of `protocol`, all before `deadline`. RPC_FAIL
     // otherwise (INVALID_VERSION when the server speaks another protocol
@@ -65,9 +85,20 @@ class HotRpcConnection {
         return OkStatus();
     }
 
-    // One round trip without the request_id check.
+    // One round trip without the request_id check. The responses of
+    // earlier deferred requests are read (and handed to their callbacks)
+    // after the request is sent, before its own response.
     Status Exchange(const google::protobuf::MessageLite& request,
                     google::protobuf::MessageLite* response, net::SteadyDeadline deadline);
+
+    // Sends `request` without reading its response; `on_reply` gets it
+    // later (see the top of this file). RPC_FAIL / INVALID_PARAMS as
+    // Exchange, in which case `on_reply` is never called.
+    Status SendDeferred(const google::protobuf::MessageLite& request, DeferredReply on_reply,
+                        net::SteadyDeadline deadline);
+    // Reads the responses of every deferred request.
+    Status Drain(net::SteadyDeadline deadline);
+    size_t deferred() const { return deferred_.size(); }
 
     // False once a call failed, or when the master closed the connection
     // (or sent bytes nobody asked for) while it sat idle. Costs a syscall.
@@ -87,7 +118,13 @@ class HotRpcConnection {
 
     Status Fail();
     Status MismatchedResponse();
-    bool ReadSome(size_t max_bytes, size_t* have, net::SteadyDeadline deadline);
+    Status SendFrame(const google::protobuf::MessageLite& request, net::SteadyDeadline deadline);
+    // The payload of the next response frame, valid until the next read.
+    // Fails the connection on any error.
+    Result<std::string_view> ReadFrame(net::SteadyDeadline deadline);
+    bool ReadSome(size_t max_bytes, net::SteadyDeadline deadline);
+    // Hands RPC_FAIL to the callbacks of every deferred request.
+    void AbandonDeferred();
 
     net::UniqueFd fd_;
     UUID master_instance_id_;
@@ -95,8 +132,13 @@ class HotRpcConnection {
     bool broken_ = false;
     bool first_use_ = true;
     std::string send_buffer_;
+    // Received bytes not yet consumed lie in [recv_begin_, recv_end_): with
+    // deferred requests, more than one response may arrive in one read.
     std::unique_ptr<char[]> recv_buffer_;
     size_t recv_capacity_ = 0;
+    size_t recv_begin_ = 0;
+    size_t recv_end_ = 0;
+    std::deque<DeferredReply> deferred_;
 };
 
 // Connections to the master's hot port (or another server of `protocol`),
@@ -107,6 +149,7 @@ class HotRpcPool {
     explicit HotRpcPool(size_t max_connections,
                         const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol,
                         auth::ClusterKeyPtr key = nullptr);
+    ~HotRpcPool();
 
     // Where new connections go. Connections to an earlier target are closed
     // as they come back. Port 0 means "no hot path".
@@ -129,6 +172,14 @@ class HotRpcPool {
         HotRpcConnection* operator->() const { return connection_.get(); }
         HotRpcConnection& operator*() const { return *connection_; }
 
+        // HotRpcConnection::SendDeferred, when the pool allows it: at most
+        // one connection of a pool holds deferred requests at a time (so
+        // that they complete in the order they were sent), and at most
+        // kMaxDeferred of them. UNAVAILABLE_IN_CURRENT_STATUS when not
+        // allowed: the caller makes a plain call instead.
+        Status SendDeferred(const google::protobuf::MessageLite& request,
+                            HotRpcConnection::DeferredReply on_reply, net::SteadyDeadline deadline);
+
        private:
         void Release();
         HotRpcPool* pool_ = nullptr;
@@ -136,10 +187,19 @@ class HotRpcPool {
         uint64_t generation_ = 0;
     };
 
+    static constexpr size_t kMaxDeferred = 8;
+
     // An idle connection that still looks alive, or a new one (opened with
     // `open_deadline`), waiting for one to come back when `max_connections`
-    // are out. RPC_FAIL when none could be had before `deadline`.
+    // are out. RPC_FAIL when none could be had before `deadline`. While the
+    // calling thread has deferred requests whose responses are unread, it
+    // gets the connection holding them (waiting for it if another thread
+    // has it, until that thread read them), so its calls stay in order.
     Result<Lease> Checkout(net::SteadyDeadline deadline, net::SteadyDeadline open_deadline);
+
+    // Returns once the calling thread's deferred requests were answered (or
+    // failed): for a call about to take another route (gRPC) than this pool.
+    Status AwaitOwnDeferred(net::SteadyDeadline deadline);
 
     // Closes the idle connections (the master is gone or moved).
     void DropIdle();
@@ -148,6 +208,13 @@ class HotRpcPool {
 
    private:
     void CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation);
+    void DeferredDone();
+    // The sequence number of the calling thread's last deferred request in
+    // this pool, 0 when it has none unanswered. Caller holds mutex_.
+    uint64_t OwnDeferredLocked();
+    // Takes the idle connection holding deferred requests, if it is idle.
+    // Caller holds mutex_.
+    std::unique_ptr<HotRpcConnection> TakeDeferredOwnerLocked();
 
     const size_t max_connections_;
     const hot_rpc::Protocol protocol_;
@@ -159,6 +226,13 @@ class HotRpcPool {
     uint64_t generation_ = 0;
     std::vector<std::unique_ptr<HotRpcConnection>> idle_;
     size_t open_ = 0;  // idle + checked out + being opened
+    // Deferred requests: the connection holding them (idle or checked
+    // out), and how many were sent and answered so far. They complete in
+    // sending order, since one connection holds them all.
+    const uint64_t serial_;  // tells pools apart in the per-thread records
+    const HotRpcConnection* deferred_owner_ = nullptr;
+    uint64_t deferred_sent_ = 0;
+    uint64_t deferred_done_ = 0;
 };
 
 }  // namespace mooncake

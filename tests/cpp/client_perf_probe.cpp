@@ -128,8 +128,35 @@ int main(int argc, char** argv) {
         small_get.push_back(Seconds(SteadyClock::now() - start) * 1e6);
         if (!put_ok || !get_ok) return 1;
     }
+    // The master's share of a put, without the write: PutStart then PutEnd
+    // awaited, and PutEnd pipelined (its answer read by the next call).
+    const mooncake::UUID probe_client = mooncake::UUID::Generate();
+    if (!(*bare)->MountSegment(probe_client, {mooncake::UUID::Generate(), "127.0.0.1:1",
+                                              0x7f0000000000ULL, 1ull << 30})) {
+        return 1;
+    }
+    std::vector<double> awaited_ends;
+    std::vector<double> pipelined_ends;
+    for (int i = 0; i < 2000; ++i) {
+        for (const bool pipelined : {false, true}) {
+            const std::string key = "master_only_" + std::to_string(pipelined) + std::to_string(i);
+            const auto start = SteadyClock::now();
+            if (!(*bare)->PutStart(probe_client, key, 4096, ReplicateConfig{})) {
+                return 1;
+            }
+            const bool ended = pipelined ? (*bare)->PutEndPipelined(probe_client, key).has_value()
+                                         : (*bare)->PutEnd(probe_client, key).has_value();
+            if (!ended) return 1;
+            (pipelined ? pipelined_ends : awaited_ends)
+                .push_back(Seconds(SteadyClock::now() - start) * 1e6);
+        }
+    }
     std::printf("master round trip (ExistKey)   p50 %6.1f us  p99 %6.1f us\n",
                 Percentile(round_trip, 0.5), Percentile(round_trip, 0.99));
+    std::printf("PutStart + PutEnd awaited      p50 %6.1f us  p99 %6.1f us\n",
+                Percentile(awaited_ends, 0.5), Percentile(awaited_ends, 0.99));
+    std::printf("PutStart + PutEnd pipelined    p50 %6.1f us  p99 %6.1f us\n",
+                Percentile(pipelined_ends, 0.5), Percentile(pipelined_ends, 0.99));
     std::printf("4 KiB get                      p50 %6.1f us  p99 %6.1f us\n",
                 Percentile(small_get, 0.5), Percentile(small_get, 0.99));
     std::printf("4 KiB put                      p50 %6.1f us  p99 %6.1f us\n",

@@ -334,6 +334,83 @@ TEST_F(MasterClientTest, ManyThreadsShareOneClient) {
     EXPECT_GE(*open, 1);
 }
 
+// A pipelined PutEnd returns before the master answered it; every later call
+// of the same thread still sees the object, with many threads sharing a pool
+// smaller than their number (so a thread often finds its deferred PutEnd on
+// a connection another thread holds).
+TEST_F(MasterClientTest, PipelinedPutEndsAreSeenByTheThreadsLaterCalls) {
+    MasterClientOptions options;
+    options.hot_path_connections = 3;
+    auto connected = MasterClient::Connect(master_->grpc_address(), options);
+    ASSERT_TRUE(connected.has_value());
+    auto& client = *connected;
+    const UUID id = UUID::Generate();
+    ASSERT_TRUE(client->MountSegment(id, MakeSegment("127.0.0.1:22002")));
+    constexpr int kThreads = 8;
+    constexpr int kKeysPerThread = 300;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kKeysPerThread; ++i) {
+                const std::string key = "p" + std::to_string(t) + "-" + std::to_string(i);
+                auto started = client->PutStart(id, key, 128, OneReplica());
+                if (!started || !client->PutEndPipelined(id, key)) {
+                    ++failures;
+                    continue;
+                }
+                // Alternate the next call: a read, an existence check, a batch.
+                bool seen = false;
+                switch (i % 3) {
+                    case 0:
+                        seen = client->GetReplicaList(key).has_value();
+                        break;
+                    case 1:
+                        seen = client->ExistKey(key).value_or(false);
+                        break;
+                    default: {
+                        auto found = client->BatchExistKey({key});
+                        seen = found && found->size() == 1 && (*found)[0].value_or(false);
+                    }
+                }
+                if (!seen) ++failures;
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_TRUE(client->UsingHotPath());
+    auto all = client->GetReplicaListByRegex("^p[0-9]+-[0-9]+$");
+    ASSERT_TRUE(all.has_value());
+    EXPECT_EQ(all->size(), static_cast<size_t>(kThreads * kKeysPerThread));
+}
+
+// A pipelined PutEnd the master refuses leaves the connection in step: the
+// refusal is read (and logged) before the next call's answer. Over gRPC the
+// call is a plain PutEnd and the refusal is its result.
+TEST_F(MasterClientTest, RefusedPipelinedPutEndKeepsTheConnectionInStep) {
+    auto hot = Connect(true);
+    ASSERT_NE(hot, nullptr);
+    const UUID id = UUID::Generate();
+    ASSERT_TRUE(hot->MountSegment(id, MakeSegment("127.0.0.1:22003")));
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_TRUE(hot->PutEndPipelined(id, "never-started-" + std::to_string(i)));
+        EXPECT_EQ(hot->ExistKey("never-started-" + std::to_string(i)).value_or(true), false);
+    }
+    auto batch = hot->BatchPutEndPipelined(id, {"never-a", "never-b"});
+    ASSERT_TRUE(batch.has_value());
+    auto listed = hot->GetReplicaList("never-a");
+    ASSERT_FALSE(listed.has_value());
+    EXPECT_EQ(listed.error(), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_TRUE(hot->UsingHotPath());
+
+    auto grpc = Connect(false);
+    ASSERT_NE(grpc, nullptr);
+    auto refused = grpc->PutEndPipelined(id, "never-started");
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error(), ErrorCode::OBJECT_NOT_FOUND);
+}
+
 TEST_F(MasterClientTest, CallersWaitForASmallPool) {
     MasterClientOptions options;
     options.hot_path_connections = 2;
