@@ -173,7 +173,7 @@ class MasterClientImpl {
           grpc_target_(JoinHostPort(host_, port)),
           options_(options),
           key_(key),
-          pipeline_put_end_(options.pipeline_put_end && GetEnvBool("MC_PIPELINE_PUT_END", true)),
+          pipeline_put_end_(options.pipeline_put_end || GetEnvBool("MC_PIPELINE_PUT_END", false)),
           pool_(options.hot_path_connections, hot_rpc::kMasterProtocol, std::move(key)) {}
 
     Status Init();

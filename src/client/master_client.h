@@ -33,9 +33,11 @@ struct MasterClientOptions {
     // come back (each call holds one for a single round trip).
     size_t hot_path_connections = 8;
     // Let PutEnd / BatchPutEnd return once sent (MasterClient::PutEndPipelined;
-    // docs/performance.md). MC_PIPELINE_PUT_END=0 in the environment turns it
-    // off as well.
-    bool pipeline_put_end = true;
+    // docs/performance.md). Off by default: a put then returns before the
+    // master has accepted it, so another process may briefly miss it and a
+    // refused PutEnd is only logged. MC_PIPELINE_PUT_END=1 in the environment
+    // turns it on as well.
+    bool pipeline_put_end = false;
     // With an "etcd://" master address: how long a call may wait for a new
     // leader after the current one failed (docs/ha.md).
     std::chrono::milliseconds failover_timeout{std::chrono::seconds(15)};

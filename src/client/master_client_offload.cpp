@@ -54,6 +54,7 @@ Result<OffloadWork> MasterClient::OffloadHeartbeat(const UUID& client_id, size_t
     for (const rpc::OffloadObject& object : reply.offload())
         work.offload.push_back({object.key(), object.size()});
     work.remove.assign(reply.remove().begin(), reply.remove().end());
+    work.promote.assign(reply.promote().begin(), reply.promote().end());
     return work;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "client/put_pipeline.h"
 #include "common/net_util.h"
 #include "net/socket_util.h"
 
@@ -176,7 +177,40 @@ bool OffloadTier::WorkOnce() {
                                            << " files failed: " << ErrorCodeName(told.error());
         written.clear();
     }
-    return !work->offload.empty() || !work->remove.empty();
+    for (const std::string& key : work->promote) Promote(key);
+    return !work->offload.empty() || !work->remove.empty() || !work->promote.empty();
+}
+
+void OffloadTier::Promote(const std::string& key) {
+    const std::optional<uint64_t> size = store_->SizeOf(key);
+    if (!size) return;  // evicted from disk meanwhile: nothing to bring back
+    auto slice = staging_->Allocate(*size);
+    if (!slice.has_value()) {
+        LOG(WARNING) << "SSD offload: no staging room to promote '" << key << "' (" << *size
+                     << " bytes)";
+        return;
+    }
+    Status read = store_->Get(key, std::span<uint8_t>((*slice)->mutable_data(), *size));
+    if (!read.has_value()) {
+        LOG(WARNING) << "SSD offload: reading '" << key
+                     << "' to promote it failed: " << ErrorCodeName(read.error());
+        return;
+    }
+    // An ordinary put of the verified bytes: placement, leases and eviction
+    // treat the memory copy like any other; the master keeps the disk copy
+    // and does not queue it for writing again.
+    const std::string keys[] = {key};
+    const PutSource sources[] = {{{MemoryPiece{(*slice)->mutable_data(), *size}}, *size}};
+    Status result = OkStatus();
+    PutPipeline(worker_context_)
+        .Run(keys, sources, ReplicateConfig{}, std::span<Status>(&result, 1));
+    if (result.has_value()) {
+        promotions_.fetch_add(1, std::memory_order_relaxed);
+        VLOG(1) << "SSD offload: promoted '" << key << "' back to memory";
+    } else {
+        LOG(WARNING) << "SSD offload: promoting '" << key
+                     << "' failed: " << ErrorCodeName(result.error());
+    }
 }
 
 void OffloadTier::WriteObject(const OffloadItem& item, std::vector<OffloadItem>* written) {

@@ -6,7 +6,9 @@
 // Worker: every heartbeat interval (and at once again while there is work)
 // it takes its queue from the master, reads each object from memory into a
 // bounded staging buffer (MOONCAKE_OFFLOAD_LOCAL_BUFFER_SIZE_BYTES), writes
-// it to disk and reports the batch. A master that no longer knows the disk
+// it to disk and reports the batch. Keys the master hands back for
+// promotion (--promotion_on_hit) go the other way: file to staging buffer,
+// then an ordinary put into the memory pool. A master that no longer knows the disk
 // (restart) answers SEGMENT_NOT_FOUND: the worker mounts it again and
 // re-reports every file (the same as at start-up).
 //
@@ -67,6 +69,7 @@ class OffloadTier final : public DiskReader {
                     std::span<const MemoryPiece> pieces, uint64_t size) override;
 
     uint64_t rpc_reads() const { return rpc_reads_.load(std::memory_order_relaxed); }
+    uint64_t promotions() const { return promotions_.load(std::memory_order_relaxed); }
     const std::string& endpoint() const { return endpoint_; }
 
    private:
@@ -78,6 +81,8 @@ class OffloadTier final : public DiskReader {
     // One heartbeat; true when it found work (ask again at once).
     bool WorkOnce();
     void WriteObject(const OffloadItem& item, std::vector<OffloadItem>* written);
+    // --promotion_on_hit: reads the key's file and puts it back into memory.
+    void Promote(const std::string& key);
     void ServeLoop();
     void ServeOne(int fd);
     Status ReadLocal(const std::string& key, std::span<const MemoryPiece> pieces, uint64_t size);
@@ -94,6 +99,7 @@ class OffloadTier final : public DiskReader {
     // unmount_local_disk_segment was called: no re-mount, no more work.
     std::atomic<bool> unmounted_{false};
     std::atomic<uint64_t> rpc_reads_{0};
+    std::atomic<uint64_t> promotions_{0};
 
     std::mutex mutex_;
     std::condition_variable wake_;

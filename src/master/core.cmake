@@ -19,6 +19,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/object_table.cpp
     ${CMAKE_CURRENT_LIST_DIR}/offload_registry.cpp
     ${CMAKE_CURRENT_LIST_DIR}/placement.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/promotion_queue.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replication_ops.cpp
     ${CMAKE_CURRENT_LIST_DIR}/segment_pool.cpp
     ${CMAKE_CURRENT_LIST_DIR}/task_table.cpp)

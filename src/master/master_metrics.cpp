@@ -90,6 +90,16 @@ void RenderOffload(const MasterStats& s, PrometheusText* page) {
                   s.offloaded);
     page->Counter("mooncake_master_disk_reads_total",
                   "Reads answered with disk replicas only (no memory replica).", s.disk_gets);
+    page->Counter("mooncake_master_promotions_queued_total",
+                  "Disk-only objects queued to return to memory (--promotion_on_hit).",
+                  s.promotions_queued);
+    page->Counter("mooncake_master_promotions_rejected_total",
+                  "Promotions not queued: the promotion queue was full.", s.promotions_rejected);
+    page->Counter("mooncake_master_promotions_handed_out_total",
+                  "Promotions handed to the disk-holding clients by their offload heartbeats.",
+                  s.promotions_handed_out);
+    page->Gauge("mooncake_master_promotion_queue_length",
+                "Promotions waiting for their client's heartbeat.", s.promotion_queue_length);
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock>
       put_release_ms_(config_.put_start_release_timeout_sec * 1000),
       tasks_(LimitsOf(config_)),
       evictor_(index_, pool_, PolicyOf(config_)),
-      offload_(config_.offloading_queue_limit) {
+      offload_(config_.offloading_queue_limit),
+      promotions_(config_.promotion_admission_threshold, config_.promotion_queue_limit) {
     if (auto problem = ValidateMasterConfig(config_)) {
         // The binary validates before constructing; a library user who did
         // not gets a loud log line rather than a crash.
@@ -225,6 +226,10 @@ MasterStats MasterServiceImpl::GetStats() const {
     stats.offload_queue_rejected = counters_.offload_queue_rejected.load(std::memory_order_relaxed);
     stats.offloaded = counters_.offloaded.load(std::memory_order_relaxed);
     stats.disk_gets = counters_.disk_gets.load(std::memory_order_relaxed);
+    stats.promotions_queued = promotions_.admitted();
+    stats.promotions_rejected = promotions_.rejected();
+    stats.promotions_handed_out = counters_.promotions_handed_out.load(std::memory_order_relaxed);
+    stats.promotion_queue_length = promotions_.queued();
     stats.local_disks = offload_.Stats();
     return stats;
 }

@@ -82,6 +82,11 @@ struct MasterStats {
     uint64_t offload_queue_rejected = 0;  // counter: queue full (KEYS_ULTRA_LIMIT)
     uint64_t offloaded = 0;               // counter: LOCAL_DISK replicas reported written
     uint64_t disk_gets = 0;               // counter: reads answered by disk replicas only
+    // Promotion of disk-only objects back to memory (--promotion_on_hit).
+    uint64_t promotions_queued = 0;           // counter
+    uint64_t promotions_rejected = 0;         // counter: the queues were full
+    uint64_t promotions_handed_out = 0;       // counter: given to clients by heartbeats
+    uint64_t promotion_queue_length = 0;      // gauge
     std::vector<LocalDiskStats> local_disks;  // one per client with a local disk mounted
 };
 

@@ -24,8 +24,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,6 +43,7 @@
 #include "master/master_service.h"
 #include "master/object_index.h"
 #include "master/offload_registry.h"
+#include "master/promotion_queue.h"
 #include "master/replication_ops.h"
 #include "master/segment_pool.h"
 #include "master/task_table.h"
@@ -155,6 +156,7 @@ class MasterServiceImpl {
         std::atomic<uint64_t> offload_queue_rejected{0};
         std::atomic<uint64_t> offloaded{0};
         std::atomic<uint64_t> disk_gets{0};  // get-replica-list answered from disk only
+        std::atomic<uint64_t> promotions_handed_out{0};
     };
 
     // Outcome of one placement attempt inside PutStart.
@@ -265,6 +267,7 @@ class MasterServiceImpl {
     ReplicationOps ops_;
     Evictor evictor_;
     OffloadRegistry offload_;
+    PromotionQueue promotions_;
     Counters counters_;
     std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 

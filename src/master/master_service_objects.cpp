@@ -115,8 +115,13 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
         config.preferred_segments.size() > kMaxExcludedSegments) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    // An object evicted to disk still exists: no second value under its key.
-    if (offload_.Contains(key)) return Error(ErrorCode::OBJECT_ALREADY_EXISTS);
+    // An object evicted to disk still exists: no second value under its key,
+    // except the memory copy its holder was asked to promote. A promotion
+    // whose disk copy was removed meanwhile must not bring the key back.
+    const bool promoting = promotions_.Claim(key, client_id);
+    if (offload_.Contains(key) != promoting) {
+        return Error(promoting ? ErrorCode::OBJECT_NOT_FOUND : ErrorCode::OBJECT_ALREADY_EXISTS);
+    }
     // A soft-pin length needs a soft pin, and is bounded.
     if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs ||
         (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
@@ -232,7 +237,11 @@ Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) 
     const int64_t now_ms = clock_->NowMs();
     // Eager offload names the segment owner: the pool before the shard.
     std::optional<SegmentPool::ReadView> view;
-    if (config_.enable_offload && !config_.offload_on_evict) view.emplace(pool_);
+    // A promoted object (back from a disk that still holds it) is not
+    // written again.
+    if (config_.enable_offload && !config_.offload_on_evict && !offload_.Contains(key)) {
+        view.emplace(pool_);
+    }
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
     const auto position = index_.Find(where);
@@ -400,8 +409,8 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool 
         }
         ObjectIndex::Compact(shard);
     }
-    removed += RemoveDiskOnly(
-        [&](const std::string& key) { return std::regex_search(key, *compiled); });
+    removed +=
+        RemoveDiskOnly([&](const std::string& key) { return std::regex_search(key, *compiled); });
     Bump(counters_.removes, static_cast<uint64_t>(removed));
     LOG(INFO) << "RemoveByRegex \"" << regex << "\" removed " << removed << " objects";
     return removed;

@@ -28,6 +28,7 @@ Status MasterServiceImpl::UnmountLocalDisk(const UUID& client_id) {
 
 void MasterServiceImpl::DropLocalDisk(const UUID& client_id) {
     const std::vector<std::string> orphaned = offload_.Unmount(client_id);
+    promotions_.Forget(client_id);
     LOG_IF(INFO, !orphaned.empty())
         << "Local disk of client " << client_id.ToString() << " gone: " << orphaned.size()
         << " keys are on no disk any more";
@@ -38,7 +39,12 @@ Result<OffloadWork> MasterServiceImpl::OffloadHeartbeat(const UUID& client_id, s
     // SEGMENT_NOT_FOUND tells a client whose master restarted to mount again
     // and rescan.
     auto work = offload_.TakeWork(client_id, max_items);
-    if (work) clients_.Refresh(client_id, clock_->NowMs());
+    if (!work) return work;
+    clients_.Refresh(client_id, clock_->NowMs());
+    if (config_.promotion_on_hit) {
+        work->promote = promotions_.Take(client_id, config_.promotion_max_per_heartbeat);
+        Bump(counters_.promotions_handed_out, work->promote.size());
+    }
     return work;
 }
 
@@ -131,6 +137,10 @@ Result<GetReplicaListResult> MasterServiceImpl::DiskOnlyReplicaList(const std::s
     result.lease_ttl_ms = static_cast<uint64_t>(lease_ttl_ms_);
     Bump(counters_.gets);
     Bump(counters_.disk_gets);
+    if (config_.promotion_on_hit) {
+        // The holder reads its own file back into memory (no network).
+        (void)promotions_.RecordDiskRead(key, result.replicas.front().local_disk().client_id);
+    }
     return result;
 }
 

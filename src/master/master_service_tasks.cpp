@@ -285,7 +285,6 @@ Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, cons
 
 Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
-    const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);

@@ -61,6 +61,7 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
         object->set_size(item.size);
     }
     for (const std::string& key : work->remove) response->add_remove(key);
+    for (const std::string& key : work->promote) response->add_promote(key);
 }
 
 void RequestDispatcher::NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,

@@ -21,6 +21,8 @@ struct OffloadItem {
 struct OffloadWork {
     std::vector<OffloadItem> offload;  // write these to disk, then report them
     std::vector<std::string> remove;   // delete these files (objects removed)
+    // Read these from disk and put them back into memory (--promotion_on_hit).
+    std::vector<std::string> promote;
 };
 struct GetReplicaListResult {
     std::vector<ReplicaDescriptor> replicas;  // complete replicas only

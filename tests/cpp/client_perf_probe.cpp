@@ -108,7 +108,9 @@ int main(int argc, char** argv) {
     std::printf("batch 32 x 1 MiB get_into      %6.2f GB/s  %3.0f%% of memcpy  (data %s)\n",
                 get_rate / 1e9, 100 * get_rate / memcpy_best, intact ? "intact" : "CORRUPT");
 
-    auto bare = mooncake::MasterClient::Connect(master.master_address());
+    mooncake::MasterClientOptions pipelining;
+    pipelining.pipeline_put_end = true;  // awaited vs pipelined below
+    auto bare = mooncake::MasterClient::Connect(master.master_address(), pipelining);
     if (!bare.has_value()) return 1;
     std::vector<double> round_trip;
     std::vector<double> small_put;

@@ -45,9 +45,11 @@ class MasterClientTest : public ::testing::Test {
     }
 
     std::unique_ptr<MasterClient> Connect(
-        bool hot_path, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        bool hot_path, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+        bool pipeline_put_end = false) {
         MasterClientOptions options;
         options.use_hot_path = hot_path;
+        options.pipeline_put_end = pipeline_put_end;
         options.rpc_timeout = timeout;
         auto client = MasterClient::Connect(master_->grpc_address(), options);
         EXPECT_TRUE(client.has_value()) << ErrorCodeName(client.error());
@@ -341,6 +343,7 @@ TEST_F(MasterClientTest, ManyThreadsShareOneClient) {
 TEST_F(MasterClientTest, PipelinedPutEndsAreSeenByTheThreadsLaterCalls) {
     MasterClientOptions options;
     options.hot_path_connections = 3;
+    options.pipeline_put_end = true;
     auto connected = MasterClient::Connect(master_->grpc_address(), options);
     ASSERT_TRUE(connected.has_value());
     auto& client = *connected;
@@ -389,7 +392,7 @@ TEST_F(MasterClientTest, PipelinedPutEndsAreSeenByTheThreadsLaterCalls) {
 // refusal is read (and logged) before the next call's answer. Over gRPC the
 // call is a plain PutEnd and the refusal is its result.
 TEST_F(MasterClientTest, RefusedPipelinedPutEndKeepsTheConnectionInStep) {
-    auto hot = Connect(true);
+    auto hot = Connect(true, std::chrono::seconds(10), /*pipeline_put_end=*/true);
     ASSERT_NE(hot, nullptr);
     const UUID id = UUID::Generate();
     ASSERT_TRUE(hot->MountSegment(id, MakeSegment("127.0.0.1:22003")));
@@ -404,7 +407,7 @@ TEST_F(MasterClientTest, RefusedPipelinedPutEndKeepsTheConnectionInStep) {
     EXPECT_EQ(listed.error(), ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_TRUE(hot->UsingHotPath());
 
-    auto grpc = Connect(false);
+    auto grpc = Connect(false, std::chrono::seconds(10), /*pipeline_put_end=*/true);
     ASSERT_NE(grpc, nullptr);
     auto refused = grpc->PutEndPipelined(id, "never-started");
     ASSERT_FALSE(refused.has_value());

@@ -3,6 +3,7 @@
 // client death (docs/ssd_offload.md).
 #include <algorithm>
 
+#include "master/promotion_queue.h"
 #include "master_core_test_util.h"
 
 namespace mooncake::testing {
@@ -198,6 +199,112 @@ TEST_F(MasterOffloadTest, OnEvictWithoutDiskEvictsAsBefore) {
     AdvanceSec(10);
     EXPECT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
     EXPECT_FALSE(Exists("a"));
+}
+
+// --promotion_on_hit: reads answered from disk alone are counted; at the
+// admission threshold the holder is handed the key by its heartbeat (at most
+// promotion_max_per_heartbeat a time), and the put that brings it back to
+// memory is not offloaded again.
+TEST_F(MasterOffloadTest, RepeatedDiskReadsHandTheHolderAPromotion) {
+    config_.promotion_on_hit = true;
+    config_.promotion_admission_threshold = 2;
+    config_.promotion_max_per_heartbeat = 1;
+    Restart();
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"hot", 4096}, {"warm", 4096}}, true));
+    EXPECT_EQ(DiskReplicas("hot"), 1u);  // one read: below the threshold
+    EXPECT_TRUE(service_->OffloadHeartbeat(kWriter, 10)->promote.empty());
+    EXPECT_EQ(DiskReplicas("hot"), 1u);
+    EXPECT_EQ(DiskReplicas("hot"), 1u);  // queued once, however often read
+    EXPECT_EQ(DiskReplicas("warm"), 1u);
+    EXPECT_EQ(DiskReplicas("warm"), 1u);
+    EXPECT_EQ(service_->GetStats().promotion_queue_length, 2u);
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->promote, (std::vector<std::string>{"hot"}));
+
+    // The holder puts it back into memory: memory replica first, the disk
+    // copy stays, nothing is queued to be written again. Another client
+    // may not put the key.
+    Mount(kWriter, "w:1", 16 * kMiB);
+    const UUID other{0x3333, 0x4444};
+    EXPECT_EQ(CodeOf(service_->PutStart(other, "hot", 4096, {})), ErrorCode::OBJECT_ALREADY_EXISTS);
+    Put("hot", 4096);
+    auto list = service_->GetReplicaList("hot");
+    ASSERT_TRUE(list);
+    ASSERT_FALSE(list->replicas.empty());
+    EXPECT_TRUE(list->replicas[0].is_memory_replica());
+    EXPECT_EQ(DiskReplicas("hot"), 1u);
+    // Reads served from memory do not count.
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(service_->GetReplicaList("hot"));
+
+    auto next = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(next);
+    EXPECT_TRUE(next->offload.empty());
+    EXPECT_EQ(next->promote, (std::vector<std::string>{"warm"}));
+    EXPECT_TRUE(service_->OffloadHeartbeat(kWriter, 10)->promote.empty());
+    EXPECT_EQ(service_->GetStats().promotions_handed_out, 2u);
+    // A promotion not put before the next heartbeat lapses: the key is on
+    // disk, so a put of it is refused again.
+    EXPECT_EQ(CodeOf(service_->PutStart(kWriter, "warm", 4096, {})),
+              ErrorCode::OBJECT_ALREADY_EXISTS);
+}
+
+// A promotion whose disk copy is removed before the holder puts it does not
+// bring the key back.
+TEST_F(MasterOffloadTest, RemovedKeyIsNotResurrectedByItsPromotion) {
+    config_.promotion_on_hit = true;
+    config_.promotion_admission_threshold = 1;
+    Restart();
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"gone", 4096}}, true));
+    EXPECT_EQ(DiskReplicas("gone"), 1u);
+    EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->promote, (std::vector<std::string>{"gone"}));
+    ASSERT_TRUE(service_->Remove("gone"));
+    EXPECT_EQ(CodeOf(service_->PutStart(kWriter, "gone", 4096, {})), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(GetCode("gone"), ErrorCode::OBJECT_NOT_FOUND);
+    // The claim is spent: a later put of the key is an ordinary new put.
+    Put("gone", 4096);
+}
+
+TEST_F(MasterOffloadTest, PromotionsNeedTheFlagAndFollowTheirDisk) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"k", 10}}, true));
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(DiskReplicas("k"), 1u);
+    EXPECT_TRUE(service_->OffloadHeartbeat(kWriter, 10)->promote.empty());
+
+    config_.promotion_on_hit = true;
+    config_.promotion_admission_threshold = 1;
+    Restart();
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"k", 10}}, true));
+    EXPECT_EQ(DiskReplicas("k"), 1u);
+    EXPECT_EQ(service_->GetStats().promotion_queue_length, 1u);
+    // The disk goes away before the heartbeat: so does its promotion.
+    ASSERT_TRUE(service_->UnmountLocalDisk(kWriter));
+    EXPECT_EQ(service_->GetStats().promotion_queue_length, 0u);
+}
+
+TEST(PromotionQueueTest, AdmissionThresholdQueueLimitAndAging) {
+    const UUID holder{1, 2};
+    PromotionQueue queue(/*admission_threshold=*/3, /*queue_limit=*/2);
+    EXPECT_FALSE(queue.RecordDiskRead("a", holder));
+    EXPECT_FALSE(queue.RecordDiskRead("a", holder));
+    EXPECT_TRUE(queue.RecordDiskRead("a", holder));
+    EXPECT_FALSE(queue.RecordDiskRead("a", holder));  // already queued
+    for (int i = 0; i < 3; ++i) (void)queue.RecordDiskRead("b", holder);
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(queue.RecordDiskRead("c", holder));
+    EXPECT_EQ(queue.queued(), 2u);
+    EXPECT_EQ(queue.rejected(), 1u);  // "c" found the queue full
+    EXPECT_EQ(queue.Take(holder, 10), (std::vector<std::string>{"a", "b"}));
+    EXPECT_TRUE(queue.Take(UUID{9, 9}, 10).empty());
+    // Thousands of one-off reads age the counters: a key read twice long ago
+    // needs fresh reads again.
+    (void)queue.RecordDiskRead("d", holder);
+    (void)queue.RecordDiskRead("d", holder);
+    for (int i = 0; i < 200000; ++i)
+        (void)queue.RecordDiskRead("x" + std::to_string(i), UUID{3, 3});
+    (void)queue.Take(UUID{3, 3}, 1u << 20);
+    EXPECT_FALSE(queue.RecordDiskRead("d", holder));
 }
 
 TEST(MasterOffloadConfigTest, Validation) {

@@ -170,6 +170,49 @@ def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
         store.stop()
 
 
+def metric_value(master, name):
+    for line in master.metrics().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_hot_disk_objects_are_promoted_back_to_memory(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS + ["--promotion_on_hit=true",
+                                           "--promotion_admission_threshold=3",
+                                           "--promotion_max_per_heartbeat=4"])
+    keys = fill_and_close(master, tmp_path)  # the restarted client has them on disk only
+    store = offload_store(master, tmp_path)
+    reader = RemoteStore()
+    try:
+        assert reader.setup(**setup_args(master, global_segment_size=0)) == 0
+        hot, cold = keys[:2], keys[2:]
+        # Every lookup of a disk-only key counts, get_replica_desc's too:
+        # cold keys are looked up twice, hot ones three times.
+        assert not any(has_memory(store, key) for key in keys)
+        for key in cold:
+            assert store.get(key) == value_of(key)
+        for key in hot:
+            assert reader.get(key) == value_of(key)  # through the owner
+            assert store.get(key) == value_of(key)
+        wait_until(lambda: all(has_memory(store, key) for key in hot), deadline_s=20,
+                   what="hot keys back in memory")
+        for key in hot:
+            assert on_disk(store, key), "the disk copy stays"
+            assert store.get(key) == value_of(key)
+            assert reader.get(key) == value_of(key)
+        assert metric_value(master, "mooncake_master_promotions_queued_total") == len(hot)
+        assert metric_value(master, "mooncake_master_promotions_handed_out_total") == len(hot)
+        assert metric_value(master, "mooncake_master_promotion_queue_length") == 0
+        assert not any(has_memory(store, key) for key in cold)
+        # A promoted key is an ordinary object: removing it removes both copies.
+        wait_until(lambda: store.remove(hot[0]) == 0, what="the read lease to end")
+        assert reader.get(hot[0]) == b""
+    finally:
+        reader.stop()
+        store.stop()
+
+
 @pytest.mark.parametrize("damage", ["bit_flip", "truncate"])
 def test_damaged_file_is_an_error_never_wrong_bytes(master_factory, tmp_path, damage):
     master = master_factory(MASTER_ARGS)
