@@ -9,7 +9,7 @@ PACKAGES=(
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev
     libcpp-httplib-dev nlohmann-json3-dev libssl-dev
-    libibverbs-dev librdmacm-dev libnuma-dev
+    libibverbs-dev librdmacm-dev libnuma-dev liburing-dev
     pybind11-dev python3-dev python3-venv python3-pip
     python3-numpy python3-pytest python3-setuptools python3-wheel
     python3-torch python3-redis redis-server

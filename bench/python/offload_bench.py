@@ -20,6 +20,7 @@ installed package, or PATH).
 import argparse
 import ctypes
 import glob
+import json
 import os
 import shutil
 import socket
@@ -112,6 +113,22 @@ def cold_file_read(files):
     return total / (time.perf_counter() - started)
 
 
+def file_write(directory, size, count):
+    """The disk's own pace for the same volume: `count` files of `size`
+    bytes written by a plain loop (no fsync, as the tier does not fsync),
+    then deleted."""
+    path = tempfile.mkdtemp(prefix="offload-bench-write-", dir=directory)
+    value = os.urandom(size)
+    try:
+        started = time.perf_counter()
+        for i in range(count):
+            with open(os.path.join(path, f"{i}.bin"), "wb", buffering=0) as file:
+                file.write(value)
+        return count * size / (time.perf_counter() - started)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def disk_resident(store, keys):
     return [k for k in keys
             if not any(d.is_memory_replica() for d in store.get_replica_desc(k))
@@ -129,6 +146,7 @@ def bench_size(directory, size, count):
     finally:
         memory_master.stop()
 
+    plain_write = file_write(directory, size, count)
     path = tempfile.mkdtemp(prefix="offload-bench-", dir=directory)
     master = Master(["--enable_offload=true"])
     try:
@@ -154,7 +172,8 @@ def bench_size(directory, size, count):
         master.stop()
         shutil.rmtree(path, ignore_errors=True)
     return {"size": size, "objects": count, "disk_resident": len(resident), "cache": how,
-            "memory_put": memory_put, "offload_put": offload_put, "disk_get": disk_get,
+            "memory_put": memory_put, "offload_put": offload_put, "file_write": plain_write,
+            "disk_get": disk_get,
             "file_read": file_read}
 
 
@@ -162,18 +181,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="directory on the SSD")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     os.environ.setdefault("MOONCAKE_OFFLOAD_HEARTBEAT_INTERVAL_SECONDS", "1")
     os.environ.setdefault("MOONCAKE_OFFLOAD_LOCAL_BUFFER_SIZE_BYTES", str(64 * MiB))
     total = (128 if args.quick else 512) * MiB
     print(f"{'size':>7} {'objs':>5} {'on disk':>7} {'mem put':>9} {'offl put':>9} {'ratio':>6}"
-          f" {'disk get':>9} {'file rd':>9} {'ratio':>6}  (GB/s; cache: how dropped)")
+          f" {'file wr':>9} {'ratio':>6} {'disk get':>9} {'file rd':>9} {'ratio':>6}"
+          "  (GB/s; cache: how dropped)")
+    results = []
     for size in (1 * MiB, 16 * MiB):
         r = bench_size(args.dir, size, total // size)
+        results.append(r)
         print(f"{size // MiB:>5}Mi {r['objects']:>5} {r['disk_resident']:>7} "
               f"{r['memory_put'] / 1e9:>9.3f} {r['offload_put'] / 1e9:>9.3f} "
-              f"{r['offload_put'] / r['memory_put']:>6.0%} {r['disk_get'] / 1e9:>9.3f} "
+              f"{r['offload_put'] / r['memory_put']:>6.0%} {r['file_write'] / 1e9:>9.3f} "
+              f"{r['offload_put'] / r['file_write']:>6.0%} {r['disk_get'] / 1e9:>9.3f} "
               f"{r['file_read'] / 1e9:>9.3f} {r['disk_get'] / r['file_read']:>6.0%}  ({r['cache']})")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
     return 0
 
 

@@ -18,13 +18,18 @@
 
 namespace mooncake {
 
-// Reads an object from a LOCAL_DISK (SSD offload) replica into `pieces`
-// (OffloadTier). Never fills them with bytes that failed their checksum.
+// The SSD offload tier as the read and put paths see it (OffloadTier).
 class DiskReader {
    public:
     virtual ~DiskReader() = default;
+    // Reads an object from a LOCAL_DISK replica into `pieces`. Never fills
+    // them with bytes that failed their checksum.
     virtual Status ReadDisk(const std::string& key, const ReplicaDescriptor& replica,
                             std::span<const MemoryPiece> pieces, uint64_t size) = 0;
+    // Told after every put call: with eager offload the master queues each
+    // completed put for its segment's owner, usually this client, and a put
+    // that found memory full may be waiting for those copies.
+    virtual void PutsDone() {}
 };
 
 struct ClientContext {

@@ -39,9 +39,9 @@
 
 #include "client/client_front_end.h"
 #include "client/dummy_memory.h"
-#include "rpc/hot_rpc_client.h"
 #include "mooncake/client.h"
 #include "real_client.pb.h"
+#include "rpc/hot_rpc_client.h"
 #include "transfer/memory_registry.h"
 
 namespace mooncake {

@@ -79,7 +79,6 @@ std::vector<Result<GetReplicaListResult>> GetPipeline::Locate(
 void GetPipeline::Run(std::span<const std::string> keys,
                       std::span<const GetDestination> destinations,
                       std::span<GetOutcome> outcomes) const {
-    const bool allocate = destinations.empty();
     std::vector<size_t> work;
     work.reserve(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -110,7 +109,24 @@ void GetPipeline::Run(std::span<const std::string> keys,
         std::vector<Result<GetReplicaListResult>> answers = Locate(keys, again_keys);
         for (size_t k = 0; k < again.size(); ++k) found[again[k]] = std::move(answers[k]);
     }
+    Read(keys, destinations, outcomes, work, std::move(found), query_start);
+}
 
+void GetPipeline::RunLocated(std::span<const std::string> keys,
+                             std::vector<Result<GetReplicaListResult>> found,
+                             std::chrono::steady_clock::time_point located_at,
+                             std::span<GetOutcome> outcomes) const {
+    std::vector<size_t> work(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) work[i] = i;
+    Read(keys, {}, outcomes, work, std::move(found), located_at);
+}
+
+void GetPipeline::Read(std::span<const std::string> keys,
+                       std::span<const GetDestination> destinations, std::span<GetOutcome> outcomes,
+                       const std::vector<size_t>& work,
+                       std::vector<Result<GetReplicaListResult>> found,
+                       SteadyClock::time_point query_start) const {
+    const bool allocate = destinations.empty();
     // ---- phase 2: pick replicas, prepare destinations --------------------
     std::vector<PendingRead> reads;
     reads.reserve(work.size());

@@ -6,6 +6,7 @@
 // in the caller's thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
@@ -45,7 +46,24 @@ class GetPipeline {
     void Run(std::span<const std::string> keys, std::span<const GetDestination> destinations,
              std::span<GetOutcome> outcomes) const;
 
+    // Reads keys[i] from the replicas found[i] a caller already holds (the
+    // offload worker gets them with its work, held by the offload pin
+    // rather than a lease): no GetReplicaList, no lease granted. The bytes
+    // are returned only if they arrived within found[i].lease_ttl_ms of
+    // `located_at` (taken before the replicas were asked for); each object
+    // lands in a fresh slice of the local buffer.
+    void RunLocated(std::span<const std::string> keys,
+                    std::vector<Result<GetReplicaListResult>> found,
+                    std::chrono::steady_clock::time_point located_at,
+                    std::span<GetOutcome> outcomes) const;
+
    private:
+    // Phases 2-4 of Run: found[w] is where keys[work[w]] lives, as learnt
+    // at `query_start`.
+    void Read(std::span<const std::string> keys, std::span<const GetDestination> destinations,
+              std::span<GetOutcome> outcomes, const std::vector<size_t>& work,
+              std::vector<Result<GetReplicaListResult>> found,
+              std::chrono::steady_clock::time_point query_start) const;
     // GetReplicaList for keys[work[0..]], one entry per position (the whole
     // batch's error for each when the call failed).
     std::vector<Result<GetReplicaListResult>> Locate(std::span<const std::string> keys,

@@ -51,8 +51,15 @@ Result<OffloadWork> MasterClient::OffloadHeartbeat(const UUID& client_id, size_t
     MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
     OffloadWork work;
     work.offload.reserve(reply.offload_size());
-    for (const rpc::OffloadObject& object : reply.offload())
-        work.offload.push_back({object.key(), object.size()});
+    for (const rpc::OffloadObject& object : reply.offload()) {
+        OffloadItem& item = work.offload.emplace_back();
+        item.key = object.key();
+        item.size = object.size();
+        item.sources.reserve(object.sources_size());
+        for (const rpc::ReplicaDescriptor& source : object.sources())
+            item.sources.push_back(FromProto(source));
+        item.pin_ms = object.pin_ms();
+    }
     work.remove.assign(reply.remove().begin(), reply.remove().end());
     work.promote.assign(reply.promote().begin(), reply.promote().end());
     return work;

@@ -136,22 +136,40 @@ void OffloadTier::WorkerLoop() {
     // While puts keep the queue filled, ask again soon: a memory replica
     // waiting for its copy is pinned, and new puts may wait for its space.
     constexpr auto kBusyPoll = std::chrono::milliseconds(20);
+    // A put wakes the worker (PutsDone), but heartbeats stay this far
+    // apart: in on-evict mode puts queue nothing and the wake-ups are idle.
+    constexpr auto kHintedPoll = std::chrono::milliseconds(5);
     Clock::time_point last_work = Clock::now() - interval;
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
         lock.unlock();
+        const Clock::time_point asked = Clock::now();
         const bool busy = WorkOnce();
         const Clock::time_point now = Clock::now();
         if (busy) last_work = now;
         lock.lock();
         if (busy) continue;
         const auto wait = now - last_work < interval ? kBusyPoll : interval;
-        wake_.wait_for(lock, wait, [this] { return stopping_; });
+        idle_.store(true);
+        wake_.wait_for(lock, wait, [this] { return stopping_ || put_hint_.load(); });
+        idle_.store(false);
+        if (put_hint_.exchange(false) && !stopping_) {
+            wake_.wait_until(lock, asked + kHintedPoll, [this] { return stopping_; });
+        }
     }
+}
+
+void OffloadTier::PutsDone() {
+    // Both flags are sequentially consistent: either the worker sees the
+    // hint before it waits, or we see it idle and wake it.
+    if (put_hint_.exchange(true) || !idle_.load()) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_.notify_one();
 }
 
 bool OffloadTier::WorkOnce() {
     if (unmounted_.load()) return false;
+    const auto asked_at = std::chrono::steady_clock::now();
     auto work = client_.master->OffloadHeartbeat(client_.client_id, kWorkBatch);
     if (!work.has_value()) {
         if (work.error() == ErrorCode::SEGMENT_NOT_FOUND) {
@@ -169,7 +187,7 @@ bool OffloadTier::WorkOnce() {
     constexpr size_t kReportBatch = 16;
     std::vector<OffloadItem> written;
     for (size_t i = 0; i < work->offload.size(); ++i) {
-        WriteObject(work->offload[i], &written);
+        WriteObject(work->offload[i], asked_at, &written);
         if (written.empty() || (written.size() < kReportBatch && i + 1 < work->offload.size()))
             continue;
         Status told = client_.master->NotifyOffloadSuccess(client_.client_id, written, false);
@@ -213,10 +231,29 @@ void OffloadTier::Promote(const std::string& key) {
     }
 }
 
-void OffloadTier::WriteObject(const OffloadItem& item, std::vector<OffloadItem>* written) {
+void OffloadTier::WriteObject(const OffloadItem& item,
+                              std::chrono::steady_clock::time_point asked_at,
+                              std::vector<OffloadItem>* written) {
     const std::string keys[] = {item.key};
     GetOutcome outcome;
-    worker_reads_->Run(keys, {}, std::span<GetOutcome>(&outcome, 1));
+    // Read under the offload pin, without a lease: once the copy is
+    // reported the memory is free to go, where a lease would hold it for a
+    // whole TTL after the write. Late in a long batch the pin's promise may
+    // be nearly used up: then (or when the read outlived it) through
+    // GetReplicaList as any reader.
+    const auto pin_until = asked_at + std::chrono::milliseconds(item.pin_ms * 9 / 10);
+    if (!item.sources.empty() && std::chrono::steady_clock::now() < pin_until) {
+        std::vector<Result<GetReplicaListResult>> found;
+        found.push_back(GetReplicaListResult{item.sources, item.pin_ms});
+        worker_reads_->RunLocated(keys, std::move(found), asked_at,
+                                  std::span<GetOutcome>(&outcome, 1));
+    } else {
+        outcome.error = ErrorCode::LEASE_EXPIRED;
+    }
+    if (outcome.error != ErrorCode::OK) {
+        outcome = GetOutcome{};
+        worker_reads_->Run(keys, {}, std::span<GetOutcome>(&outcome, 1));
+    }
     if (outcome.error != ErrorCode::OK) {
         LOG(WARNING) << "SSD offload: reading '" << item.key
                      << "' from memory failed: " << ErrorCodeName(outcome.error);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -67,10 +68,15 @@ class OffloadTier final : public DiskReader {
 
     Status ReadDisk(const std::string& key, const ReplicaDescriptor& replica,
                     std::span<const MemoryPiece> pieces, uint64_t size) override;
+    // Wakes an idle worker (at most every few ms) instead of leaving new
+    // offload work to its next heartbeat.
+    void PutsDone() override;
 
     uint64_t rpc_reads() const { return rpc_reads_.load(std::memory_order_relaxed); }
     uint64_t promotions() const { return promotions_.load(std::memory_order_relaxed); }
     const std::string& endpoint() const { return endpoint_; }
+    offload::DiskStoreStats disk_stats() const { return store_->GetStats(); }
+    const char* io_backend() const { return store_->io_backend(); }
 
    private:
     explicit OffloadTier(const ClientContext& context);
@@ -80,7 +86,9 @@ class OffloadTier final : public DiskReader {
     void WorkerLoop();
     // One heartbeat; true when it found work (ask again at once).
     bool WorkOnce();
-    void WriteObject(const OffloadItem& item, std::vector<OffloadItem>* written);
+    // `asked_at`: taken before the heartbeat that handed `item` out.
+    void WriteObject(const OffloadItem& item, std::chrono::steady_clock::time_point asked_at,
+                     std::vector<OffloadItem>* written);
     // --promotion_on_hit: reads the key's file and puts it back into memory.
     void Promote(const std::string& key);
     void ServeLoop();
@@ -103,7 +111,9 @@ class OffloadTier final : public DiskReader {
 
     std::mutex mutex_;
     std::condition_variable wake_;
-    bool stopping_ = false;  // guarded by mutex_
+    bool stopping_ = false;              // guarded by mutex_
+    std::atomic<bool> idle_{false};      // the worker waits for its next heartbeat
+    std::atomic<bool> put_hint_{false};  // a put happened since: ask at once
     std::thread worker_;
     std::thread server_;
 };

@@ -42,6 +42,12 @@ struct ReplicaWrite {
 
 void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSource> sources,
                       const ReplicateConfig& config, std::span<Status> results) const {
+    struct TellDiskTier {
+        DiskReader* disk;
+        ~TellDiskTier() {
+            if (disk != nullptr) disk->PutsDone();
+        }
+    } tell_disk_tier{context_.disk};
     // The positions this call puts: valid so far, first of their key. Keys
     // are write-once, so a key repeated in the call is put once.
     std::vector<size_t> work;

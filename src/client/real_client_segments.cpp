@@ -2,6 +2,7 @@
 #include <glog/logging.h>
 
 #include <chrono>
+#include <string_view>
 #include <thread>
 
 #include "client/client_config_util.h"
@@ -59,7 +60,7 @@ std::vector<std::pair<std::string, double>> RealClient::MetricValues() const {
         std::lock_guard memory_lock(memory_mutex_);
         user_buffers = user_buffers_.size();
     }
-    return {
+    std::vector<std::pair<std::string, double>> values = {
         {"mooncake_client_segment_bytes", static_cast<double>(segment_.size)},
         {"mooncake_client_runtime_segments",
          static_cast<double>(runtime_segments_->active_count())},
@@ -69,6 +70,20 @@ std::vector<std::pair<std::string, double>> RealClient::MetricValues() const {
         {"mooncake_client_local_buffer_used_bytes", buffer_used},
         {"mooncake_client_registered_buffers", static_cast<double>(user_buffers)},
     };
+    if (offload_) {
+        const offload::DiskStoreStats disk = offload_->disk_stats();
+        const bool uring = std::string_view(offload_->io_backend()) == "io_uring";
+        values.insert(values.end(),
+                      {
+                          {"mooncake_client_offload_objects", double(disk.keys)},
+                          {"mooncake_client_offload_bytes", double(disk.bytes)},
+                          {"mooncake_client_offload_disk_reads", double(disk.reads)},
+                          {"mooncake_client_offload_read_failures", double(disk.read_failures)},
+                          {"mooncake_client_offload_evicted", double(disk.evicted)},
+                          {"mooncake_client_offload_io_uring", uring ? 1.0 : 0.0},
+                      });
+    }
+    return values;
 }
 
 Status RealClient::UnmountLocalDisk(uint32_t grace_period_seconds) {

@@ -2,17 +2,15 @@
 
 #include <httplib.h>
 
-#include <functional>
-
-#include "master/metrics_server.h"
-
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "master/master_service.h"
+#include "master/metrics_server.h"
 #include "mooncake/error_code.h"
 
 namespace mooncake {
@@ -177,31 +175,37 @@ HttpHandler Adapt(LegacyHandler handler) {
 }  // namespace
 
 void RegisterAdminEndpoints(MetricsServer& server, MasterService& service) {
-    server.Handle("GET", "/query_key", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
-                   QueryKey(service, request, response);
-               }));
-    server.Handle("GET", "/batch_query_keys", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
-                   BatchQueryKeys(service, request, response);
-               }));
-    server.Handle("GET", "/get_all_keys", Adapt([&service](const httplib::Request&, httplib::Response& response) {
-        response.set_content(Lines(service.GetAllKeys()), kTextType);
-    }));
-    server.Handle("GET", "/get_all_segments", Adapt([&service](const httplib::Request&, httplib::Response& response) {
-                   response.set_content(Lines(service.GetAllSegments()), kTextType);
-               }));
-    server.Handle("GET", "/query_segment", Adapt([&service](const httplib::Request& request, httplib::Response& response) {
-                   QuerySegment(service, request, response);
-               }));
-    server.Handle("GET", "/get_segments_detail", Adapt([&service](const httplib::Request&, httplib::Response& response) {
-                   Json segments = Json::array();
-                   for (const SegmentDetail& segment : service.GetSegmentsDetail()) {
-                       segments.push_back(SegmentDetailJson(segment));
-                   }
-                   Json body;
-                   body["total_segments"] = segments.size();
-                   body["segments"] = std::move(segments);
-                   response.set_content(body.dump(-1, ' ', false, kJsonErrors), kJsonType);
-               }));
+    server.Handle("GET", "/query_key",
+                  Adapt([&service](const httplib::Request& request, httplib::Response& response) {
+                      QueryKey(service, request, response);
+                  }));
+    server.Handle("GET", "/batch_query_keys",
+                  Adapt([&service](const httplib::Request& request, httplib::Response& response) {
+                      BatchQueryKeys(service, request, response);
+                  }));
+    server.Handle("GET", "/get_all_keys",
+                  Adapt([&service](const httplib::Request&, httplib::Response& response) {
+                      response.set_content(Lines(service.GetAllKeys()), kTextType);
+                  }));
+    server.Handle("GET", "/get_all_segments",
+                  Adapt([&service](const httplib::Request&, httplib::Response& response) {
+                      response.set_content(Lines(service.GetAllSegments()), kTextType);
+                  }));
+    server.Handle("GET", "/query_segment",
+                  Adapt([&service](const httplib::Request& request, httplib::Response& response) {
+                      QuerySegment(service, request, response);
+                  }));
+    server.Handle("GET", "/get_segments_detail",
+                  Adapt([&service](const httplib::Request&, httplib::Response& response) {
+                      Json segments = Json::array();
+                      for (const SegmentDetail& segment : service.GetSegmentsDetail()) {
+                          segments.push_back(SegmentDetailJson(segment));
+                      }
+                      Json body;
+                      body["total_segments"] = segments.size();
+                      body["segments"] = std::move(segments);
+                      response.set_content(body.dump(-1, ' ', false, kJsonErrors), kJsonType);
+                  }));
 }
 
 }  // namespace mooncake

@@ -9,11 +9,11 @@
 #include <memory>
 #include <string>
 
-#include "net/http_listener.h"
 #include "common/cluster_auth.h"
 #include "master/master_config.h"
 #include "master/master_metrics.h"
 #include "mooncake/types.h"
+#include "net/http_listener.h"
 
 namespace mooncake {
 

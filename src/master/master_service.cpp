@@ -188,16 +188,16 @@ void MasterServiceImpl::EvictForAllocation(uint64_t seen_generation) {
     // Someone evicted while we waited for the lock: try their result first.
     if (eviction_generation_.load() != seen_generation) return;
     const int64_t now_ms = clock_->NowMs();
-    const uint64_t put_ends = counters_.put_ends.load(std::memory_order_relaxed);
+    const uint64_t events = EvictableEvents();
     if (empty_round_at_ms_ && now_ms - *empty_round_at_ms_ < kEmptyEvictionBackoffMs &&
-        put_ends == put_ends_at_empty_round_) {
+        events == evictable_events_at_empty_round_) {
         return;
     }
     const auto by_ratio = static_cast<uint64_t>(
         std::ceil(config_.eviction_ratio * static_cast<double>(index_.size())));
     if (RunEvictionRound(std::max<uint64_t>(1, by_ratio), now_ms) == 0) {
         empty_round_at_ms_ = now_ms;
-        put_ends_at_empty_round_ = put_ends;
+        evictable_events_at_empty_round_ = events;
     } else {
         empty_round_at_ms_.reset();
     }

@@ -235,6 +235,9 @@ class MasterServiceImpl {
     // On-evict mode: whether eviction keeps `meta` (queued for a disk copy
     // first). Objects already on disk are evicted at once.
     bool KeepForOffload(const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta);
+    // Heartbeat work: fills each item's memory replicas and how long the
+    // offload pin still holds them (none when it holds for under 1 ms).
+    void DescribeOffloadSources(std::vector<OffloadItem>& items);
     // GetReplicaList of an object with no memory replica.
     Result<GetReplicaListResult> DiskOnlyReplicaList(const std::string& key);
     // Removes keys only on disk (not in the index) that `matches`; returns how many.
@@ -283,12 +286,19 @@ class MasterServiceImpl {
     std::mutex eviction_mutex_;
     std::atomic<uint64_t> eviction_generation_{0};
     // A synchronous round that found nothing to evict is not repeated for
-    // kEmptyEvictionBackoffMs unless a put ended meanwhile: when everything
+    // kEmptyEvictionBackoffMs unless something may have become evictable
+    // meanwhile (a put ended, an offload report ended pins): when everything
     // is leased, every failing put would otherwise rescan the whole index.
     static constexpr int64_t kEmptyEvictionBackoffMs = 100;
-    std::optional<int64_t> empty_round_at_ms_;  // guarded by eviction_mutex_
-    uint64_t offloads_this_round_ = 0;          // guarded by eviction_mutex_
-    uint64_t put_ends_at_empty_round_ = 0;      // guarded by eviction_mutex_
+    std::optional<int64_t> empty_round_at_ms_;      // guarded by eviction_mutex_
+    uint64_t offloads_this_round_ = 0;              // guarded by eviction_mutex_
+    uint64_t evictable_events_at_empty_round_ = 0;  // guarded by eviction_mutex_
+    // Offload reports that ended pins (NotifyOffloadSuccess).
+    std::atomic<uint64_t> pin_ends_{0};
+    uint64_t EvictableEvents() const {
+        return counters_.put_ends.load(std::memory_order_relaxed) +
+               pin_ends_.load(std::memory_order_relaxed);
+    }
 
     std::mutex background_mutex_;
     std::condition_variable background_cv_;

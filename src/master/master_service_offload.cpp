@@ -41,11 +41,35 @@ Result<OffloadWork> MasterServiceImpl::OffloadHeartbeat(const UUID& client_id, s
     auto work = offload_.TakeWork(client_id, max_items);
     if (!work) return work;
     clients_.Refresh(client_id, clock_->NowMs());
+    DescribeOffloadSources(work->offload);
     if (config_.promotion_on_hit) {
         work->promote = promotions_.Take(client_id, config_.promotion_max_per_heartbeat);
         Bump(counters_.promotions_handed_out, work->promote.size());
     }
     return work;
+}
+
+void MasterServiceImpl::DescribeOffloadSources(std::vector<OffloadItem>& items) {
+    const int64_t now_us = clock_->NowUs();
+    SegmentPool::ReadView view(pool_);
+    for (OffloadItem& item : items) {
+        const KeyLocation where = index_.Locate(item.key);
+        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        const ObjectMeta* meta = FindObject(where);
+        if (meta == nullptr || !meta->complete() || meta->size() != item.size) continue;
+        // The pin (or a reader's lease) holds the space until this deadline;
+        // never promised for longer than a lease, so that a restarted
+        // master's grace period (docs/reliability.md) covers it too.
+        const int64_t held_us = std::min(meta->lease_deadline_us() - now_us, lease_ttl_us_);
+        if (held_us < 1000) continue;
+        for (size_t i = 0; i < meta->replica_count(); ++i) {
+            const ReplicaSlot& slot = meta->replica(i);
+            if (slot.status != ReplicaStatus::COMPLETE) continue;
+            const SegmentPool::Segment* segment = view.FindActive(slot.segment);
+            if (segment != nullptr) item.sources.push_back(Describe(*segment, slot, meta->size()));
+        }
+        item.pin_ms = static_cast<uint64_t>(held_us / 1000);
+    }
 }
 
 Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
@@ -54,6 +78,7 @@ Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     std::vector<OffloadItem> valid;
     std::vector<std::string> stale;
+    bool pins_ended = false;
     valid.reserve(items.size());
     for (const OffloadItem& item : items) {
         if (!IsValidKey(item.key) || item.size == 0) continue;
@@ -71,8 +96,12 @@ Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
         }
         valid.push_back(item);
         // The copy is written: end the offload pin (readers' leases stay).
-        if (!from_rescan) meta.EndPin();
+        if (!from_rescan) {
+            meta.EndPin();
+            pins_ended = true;
+        }
     }
+    if (pins_ended) pin_ends_.fetch_add(1, std::memory_order_relaxed);
     auto added = from_rescan ? offload_.AddReplicas(client_id, valid)
                              : offload_.CompleteOffload(client_id, valid);
     if (!added) return Error(added.error());

@@ -11,8 +11,8 @@
 #include <functional>
 #include <string>
 
-#include "net/http_listener.h"
 #include "master/master_metrics.h"
+#include "net/http_listener.h"
 
 namespace mooncake {
 

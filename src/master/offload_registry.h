@@ -26,7 +26,6 @@
 
 namespace mooncake {
 
-
 // One client's local disk as /metrics shows it.
 struct LocalDiskStats {
     UUID client;
@@ -36,7 +35,6 @@ struct LocalDiskStats {
     uint64_t bytes = 0;
     uint64_t queued = 0;
 };
-
 
 class OffloadRegistry {
    public:

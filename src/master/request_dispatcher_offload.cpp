@@ -59,6 +59,8 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
         rpc::OffloadObject* object = response->add_offload();
         object->set_key(item.key);
         object->set_size(item.size);
+        for (const ReplicaDescriptor& source : item.sources) ToProto(source, object->add_sources());
+        object->set_pin_ms(item.pin_ms);
     }
     for (const std::string& key : work->remove) response->add_remove(key);
     for (const std::string& key : work->promote) response->add_promote(key);

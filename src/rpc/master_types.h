@@ -16,6 +16,13 @@ namespace mooncake {
 struct OffloadItem {
     std::string key;
     uint64_t size = 0;
+    // Heartbeat work only: the object's complete memory replicas and how
+    // much longer the offload pin holds them (counted from before the
+    // heartbeat was sent). The worker reads them without a lease of its own,
+    // so the memory can go as soon as the copy is reported; empty sources
+    // (or pin_ms 0) send it through GetReplicaList.
+    std::vector<ReplicaDescriptor> sources;
+    uint64_t pin_ms = 0;
 };
 // What a client's offload heartbeat takes away.
 struct OffloadWork {

@@ -9,6 +9,9 @@
 namespace mooncake::testing {
 namespace {
 
+// MasterServiceImpl::kOffloadPinMs: how long a queued object stays pinned.
+constexpr int64_t kOffloadPinMsForTest = 60'000;
+
 class MasterOffloadTest : public MasterCoreTest {
    protected:
     void SetUp() override {
@@ -114,6 +117,47 @@ TEST_F(MasterOffloadTest, QueuedReplicaIsPinnedUntilWritten) {
     OffloadAll();
     AdvanceSec(10);
     EXPECT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
+}
+
+TEST_F(MasterOffloadTest, HeartbeatHandsOutTheMemoryCopyUnderThePin) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    auto work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work);
+    ASSERT_EQ(work->offload.size(), 1u);
+    const OffloadItem& item = work->offload[0];
+    ASSERT_EQ(item.sources.size(), 1u);
+    EXPECT_TRUE(item.sources[0].is_memory_replica());
+    EXPECT_EQ(item.sources[0].memory().size, 600 * kKiB);
+    // Never promised for longer than a lease (the restart grace covers it).
+    EXPECT_EQ(item.pin_ms, config_.default_kv_lease_ttl_ms);
+    // The worker read it without a lease: once reported, its space is free
+    // at once for the next put.
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, work->offload, false));
+    EXPECT_TRUE(service_->PutStart(kWriter, "b", 600 * kKiB, {}));
+}
+
+TEST_F(MasterOffloadTest, NoSourcesOnceThePinIsNearlyOver) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 1000);
+    AdvanceMs(kOffloadPinMsForTest - 500);
+    auto work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work);
+    ASSERT_EQ(work->offload.size(), 1u);
+    EXPECT_EQ(work->offload[0].pin_ms, 500u);
+    EXPECT_FALSE(work->offload[0].sources.empty());
+    // A pin that has run out promises nothing: the worker must go through
+    // GetReplicaList (and its lease) instead.
+    Put("b", 1000);
+    AdvanceMs(kOffloadPinMsForTest);
+    work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work);
+    ASSERT_EQ(work->offload.size(), 1u);  // only "b": "a" was taken already
+    EXPECT_EQ(work->offload[0].key, "b");
+    EXPECT_TRUE(work->offload[0].sources.empty());
+    EXPECT_EQ(work->offload[0].pin_ms, 0u);
 }
 
 TEST_F(MasterOffloadTest, RemoveDropsDiskReplicasAndTellsTheHolder) {

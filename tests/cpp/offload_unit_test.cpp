@@ -16,6 +16,7 @@
 
 #include "client/offload/crc32c.h"
 #include "client/offload/disk_store.h"
+#include "client/offload/file_io.h"
 #include "client/offload/object_file.h"
 #include "client/offload/offload_config.h"
 
@@ -78,6 +79,22 @@ TEST(Crc32cTest, KnownValuesAndChaining) {
     EXPECT_NE(Crc32c(0, data.data(), data.size()), whole);
 }
 
+TEST(Crc32cTest, FastPathMatchesTheTableVersion) {
+    // Lengths around the three-block stride (3 x 8 KiB) of the hardware
+    // path, odd starts, and chained calls.
+    auto data = Bytes(200'000, 9);
+    for (size_t size : {size_t{0}, size_t{7}, size_t{24575}, size_t{24576}, size_t{24577},
+                        size_t{49152 + 13}, size_t{199'000}}) {
+        for (size_t start : {size_t{0}, size_t{1}, size_t{5}}) {
+            const uint8_t* p = data.data() + start;
+            EXPECT_EQ(Crc32c(0, p, size), Crc32cPortable(0, p, size)) << size << "@" << start;
+            const size_t half = size / 3;
+            EXPECT_EQ(Crc32c(Crc32c(0, p, half), p + half, size - half), Crc32cPortable(0, p, size))
+                << size << "@" << start;
+        }
+    }
+}
+
 TEST(OffloadConfigTest, EnvironmentAndFallbackNames) {
     ::setenv("MOONCAKE_OFFLOAD_FILE_STORAGE_PATH", "/tmp/x", 1);
     ::setenv("MOONCAKE_OFFLOAD_TOTAL_KEYS_LIMIT", "42", 1);
@@ -117,14 +134,108 @@ TEST(OffloadConfigTest, RejectsBadPaths) {
     EXPECT_FALSE(DiskStore::Open(c).has_value());
 }
 
-TEST(ObjectFileTest, RoundTripAndEveryKindOfDamage) {
+// Every FileIo test runs with plain pread/pwrite and with io_uring (the
+// latter is skipped only where the build has no liburing).
+class FileIoTest : public ::testing::TestWithParam<std::string> {
+   protected:
+    void SetUp() override {
+        if (GetParam() == "pread") return;
+        std::string why_not;
+        uring_ = MakeUringFileIo(&why_not);
+#if defined(MOONCAKE_HAVE_LIBURING)
+        ASSERT_TRUE(uring_) << "built with liburing, yet: " << why_not;
+#else
+        if (!uring_) GTEST_SKIP() << why_not;
+#endif
+    }
+    FileIo& Io() { return uring_ ? *uring_ : PosixFileIo(); }
+
+   private:
+    std::unique_ptr<FileIo> uring_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, FileIoTest, ::testing::Values("pread", "io_uring"),
+                         [](const auto& info) {
+                             return info.param == "pread" ? "Pread" : "IoUring";
+                         });
+
+TEST_P(FileIoTest, LargeValuesInManyPiecesAndChecksumInOrder) {
+    // 9 MiB + 7 bytes in three parts: many io_uring pieces, more than its
+    // queue depth holds, and a checksum that must see them in file order.
+    FileIo& io = Io();
+    TempDir dir;
+    const std::string path = dir.path() + "/big.mco";
+    auto a = Bytes(5 << 20, 21), b = Bytes(3, 22), c = Bytes((4 << 20) + 4, 23);
+    ASSERT_TRUE(WriteObjectFile(
+        io, path, "big",
+        {std::span<const uint8_t>(a), std::span<const uint8_t>(b), std::span<const uint8_t>(c)}));
+    std::vector<uint8_t> out(a.size() + b.size() + c.size());
+    ASSERT_TRUE(ReadObjectFileValue(io, path, "big", out));
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), out.begin()));
+    EXPECT_TRUE(std::equal(c.begin(), c.end(), out.begin() + a.size() + b.size()));
+    // A flipped bit near the end of the value: the last pieces count.
+    int fd = ::open(path.c_str(), O_RDWR);
+    const off_t last = static_cast<off_t>(48 + 3 + out.size() - 2);
+    uint8_t byte = 0;
+    ASSERT_EQ(::pread(fd, &byte, 1, last), 1);
+    byte ^= 0x01;
+    ASSERT_EQ(::pwrite(fd, &byte, 1, last), 1);
+    ::close(fd);
+    EXPECT_EQ(ReadObjectFileValue(io, path, "big", out).error(), ErrorCode::FILE_READ_FAIL);
+}
+
+TEST_P(FileIoTest, ShortFilesFailedWritesAndStoppedReads) {
+    FileIo& io = Io();
+    TempDir dir;
+    const std::string path = dir.path() + "/raw";
+    auto data = Bytes(1 << 20, 24);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(io.Write(fd, {std::span<const uint8_t>(data)}, 0));
+    std::vector<uint8_t> twice(2 << 20);
+    EXPECT_EQ(io.Read(fd, twice, 0, nullptr).error(), ErrorCode::FILE_READ_FAIL);
+    std::vector<uint8_t> out(data.size());
+    size_t seen = 0;
+    ASSERT_TRUE(io.Read(fd, out, 0, [&](std::span<const uint8_t> chunk) {
+        // Chunks arrive in order and hold the file's bytes already.
+        EXPECT_TRUE(std::equal(chunk.begin(), chunk.end(), data.begin() + seen));
+        seen += chunk.size();
+        return true;
+    }));
+    EXPECT_EQ(seen, data.size());
+    EXPECT_EQ(out, data);
+    EXPECT_EQ(io.Read(fd, out, 0, [](std::span<const uint8_t>) { return false; }).error(),
+              ErrorCode::FILE_READ_FAIL);
+    ::close(fd);
+    fd = ::open(path.c_str(), O_RDONLY);
+    EXPECT_EQ(io.Write(fd, {std::span<const uint8_t>(data)}, 0).error(),
+              ErrorCode::FILE_WRITE_FAIL);
+    ::close(fd);
+}
+
+TEST_P(FileIoTest, DiskStoreUsesTheBackendItWasAskedFor) {
+    TempDir dir;
+    OffloadConfig config = ConfigFor(dir);
+    config.use_uring = GetParam() == "io_uring";
+    auto store = DiskStore::Open(config);
+    ASSERT_TRUE(store);
+    EXPECT_STREQ((*store)->io_backend(), Io().name());
+    auto v = Bytes(300 << 10, 25);
+    ASSERT_TRUE((*store)->Put("k", One(v)));
+    std::vector<uint8_t> out(v.size());
+    ASSERT_TRUE((*store)->Get("k", out));
+    EXPECT_EQ(out, v);
+}
+
+TEST_P(FileIoTest, ObjectFileRoundTripAndEveryKindOfDamage) {
+    FileIo& io = Io();
     TempDir dir;
     const std::string path = dir.path() + "/obj.mco";
     auto a = Bytes(3000, 2), b = Bytes(5000, 3);
-    ASSERT_TRUE(
-        WriteObjectFile(path, "key", {std::span<const uint8_t>(a), std::span<const uint8_t>(b)}));
+    ASSERT_TRUE(WriteObjectFile(io, path, "key",
+                                {std::span<const uint8_t>(a), std::span<const uint8_t>(b)}));
     std::vector<uint8_t> out(8000);
-    ASSERT_TRUE(ReadObjectFileValue(path, "key", out));
+    ASSERT_TRUE(ReadObjectFileValue(io, path, "key", out));
     EXPECT_TRUE(std::equal(a.begin(), a.end(), out.begin()));
     EXPECT_TRUE(std::equal(b.begin(), b.end(), out.begin() + 3000));
     auto info = ReadObjectFileInfo(path);
@@ -132,15 +243,15 @@ TEST(ObjectFileTest, RoundTripAndEveryKindOfDamage) {
     EXPECT_EQ(info->key, "key");
     EXPECT_EQ(info->value_size, 8000u);
 
-    EXPECT_EQ(ReadObjectFileValue(path, "other", out).error(), ErrorCode::FILE_READ_FAIL);
+    EXPECT_EQ(ReadObjectFileValue(io, path, "other", out).error(), ErrorCode::FILE_READ_FAIL);
     std::vector<uint8_t> small(10);
-    EXPECT_EQ(ReadObjectFileValue(path, "key", small).error(), ErrorCode::FILE_INVALID_BUFFER);
-    EXPECT_EQ(ReadObjectFileValue(dir.path() + "/none", "key", out).error(),
+    EXPECT_EQ(ReadObjectFileValue(io, path, "key", small).error(), ErrorCode::FILE_INVALID_BUFFER);
+    EXPECT_EQ(ReadObjectFileValue(io, dir.path() + "/none", "key", out).error(),
               ErrorCode::FILE_NOT_FOUND);
 
     // A flipped bit in the value, in the key, in the header; a truncation.
     for (off_t offset : {off_t{48 + 3 + 4000}, off_t{48 + 1}, off_t{16}}) {
-        ASSERT_TRUE(WriteObjectFile(path, "key", One(a)));
+        ASSERT_TRUE(WriteObjectFile(io, path, "key", One(a)));
         int fd = ::open(path.c_str(), O_RDWR);
         uint8_t byte = 0;
         ASSERT_EQ(::pread(fd, &byte, 1, offset < 3051 ? offset : 48 + 3 + 100), 1);
@@ -148,12 +259,12 @@ TEST(ObjectFileTest, RoundTripAndEveryKindOfDamage) {
         ASSERT_EQ(::pwrite(fd, &byte, 1, offset < 3051 ? offset : 48 + 3 + 100), 1);
         ::close(fd);
         std::vector<uint8_t> dest(3000);
-        EXPECT_FALSE(ReadObjectFileValue(path, "key", dest)) << "offset " << offset;
+        EXPECT_FALSE(ReadObjectFileValue(io, path, "key", dest)) << "offset " << offset;
     }
-    ASSERT_TRUE(WriteObjectFile(path, "key", One(a)));
+    ASSERT_TRUE(WriteObjectFile(io, path, "key", One(a)));
     fs::resize_file(path, 48 + 3 + 2999);
     std::vector<uint8_t> dest(3000);
-    EXPECT_EQ(ReadObjectFileValue(path, "key", dest).error(), ErrorCode::FILE_READ_FAIL);
+    EXPECT_EQ(ReadObjectFileValue(io, path, "key", dest).error(), ErrorCode::FILE_READ_FAIL);
     EXPECT_FALSE(ReadObjectFileInfo(path));
 }
 
@@ -294,11 +405,13 @@ TEST(DiskStoreTest, RescanFindsObjectsAndDropsDamage) {
     EXPECT_EQ(out, values[0]);
 }
 
-TEST(DiskStoreTest, FailedWritesGiveCleanErrors) {
+TEST_P(FileIoTest, FailedWritesGiveCleanErrors) {
     // A file-size limit makes writes past 64 KiB fail (EFBIG) the way a full
     // disk does (ENOSPC): the put fails, leaves no file, loses nothing.
     TempDir dir;
-    auto store = DiskStore::Open(ConfigFor(dir));
+    OffloadConfig config = ConfigFor(dir);
+    config.use_uring = GetParam() == "io_uring";
+    auto store = DiskStore::Open(config);
     ASSERT_TRUE(store);
     auto small = Bytes(100, 11), big = Bytes(200 << 10, 12);
     ASSERT_TRUE((*store)->Put("kept", One(small)));

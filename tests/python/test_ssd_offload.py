@@ -7,12 +7,13 @@ never wrong bytes."""
 import glob
 import os
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 
 from conftest import MiB, setup_args
-from mooncake_testing import RemoteStore, unique_key, wait_until
+from mooncake_testing import RemoteStore, free_port, unique_key, wait_until
 
 # Short leases and a 1 s offload heartbeat keep the test fast.
 MASTER_ARGS = ["--enable_offload=true", "--default_kv_lease_ttl=200"]
@@ -77,10 +78,21 @@ def check_all_readable(store, keys):
         assert read == VALUE and data == value_of(key), key
 
 
-@pytest.mark.parametrize("on_evict", [False, True], ids=["eager", "on_evict"])
-def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, on_evict):
+def client_metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+@pytest.mark.parametrize("on_evict,io", [(False, "pread"), (True, "pread"), (True, "io_uring")],
+                         ids=["eager", "on_evict", "on_evict_io_uring"])
+def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, on_evict, io):
     master = master_factory(MASTER_ARGS + [f"--offload_on_evict={str(on_evict).lower()}"])
-    store = offload_store(master, tmp_path)
+    http_port = free_port()
+    store = offload_store(master, tmp_path,
+                          env={"MOONCAKE_OFFLOAD_USE_URING": str(io == "io_uring").lower()},
+                          enable_client_http_server=True, client_http_port=http_port)
     try:
         keys = [unique_key("ssd") for _ in range(128 if not on_evict else 48)]  # 512 / 192 MiB
         for key in keys:
@@ -93,6 +105,13 @@ def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, 
         assert len(files) >= len(evicted)
         metrics = master.metrics()
         assert "mooncake_master_offload_queued_total" in metrics
+        # The client reads and writes its files through the backend asked for
+        # (io_uring: this build has liburing, install_deps.sh installs it).
+        client = client_metrics(http_port)
+        assert client["mooncake_client_offload_io_uring"] == (1.0 if io == "io_uring" else 0.0)
+        assert client["mooncake_client_offload_objects"] >= len(evicted)
+        assert client["mooncake_client_offload_disk_reads"] >= len(evicted)
+        assert client["mooncake_client_offload_read_failures"] == 0
     finally:
         store.stop()
 

@@ -54,6 +54,19 @@ Result<std::unique_ptr<DiskStore>> DiskStore::Open(const OffloadConfig& config) 
         return Error(ErrorCode::FILE_OPEN_FAIL);
     }
     std::unique_ptr<DiskStore> store(new DiskStore(config));
+    if (config.use_uring) {
+        std::string why_not;
+        store->uring_ = MakeUringFileIo(&why_not);
+        if (store->uring_) {
+            store->io_ = store->uring_.get();
+        } else {
+            LOG(WARNING) << "offload: MOONCAKE_OFFLOAD_USE_URING is set but io_uring is not "
+                            "available ("
+                         << why_not << "); using pread/pwrite";
+        }
+    }
+    LOG(INFO) << "offload: object files under " << config.ObjectDir() << " use "
+              << store->io_->name();
     store->Rescan();
     return store;
 }
@@ -213,7 +226,7 @@ Status DiskStore::Put(const std::string& key, const std::vector<std::span<const 
     const std::string path = PathOf(key, generation);
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
-    Status written = WriteObjectFile(path, key, parts);
+    Status written = WriteObjectFile(*io_, path, key, parts);
 
     std::string replaced_path;
     {
@@ -268,7 +281,7 @@ Status DiskStore::Get(const std::string& key, std::span<uint8_t> dest) {
         ++stats_.reads;
     }
     const std::string path = PathOf(key, generation);
-    Status read = ReadObjectFileValue(path, key, dest);
+    Status read = ReadObjectFileValue(*io_, path, key, dest);
     if (read) return read;
     std::lock_guard lock(mutex_);
     ++stats_.read_failures;

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client/offload/file_io.h"
 #include "client/offload/offload_config.h"
 #include "mooncake/result.h"
 
@@ -83,6 +84,8 @@ class DiskStore {
     std::vector<DiskObject> ListObjects() const;
     DiskStoreStats GetStats() const;
     const OffloadConfig& config() const { return config_; }
+    // "io_uring" or "pread": what moves the object files' bytes.
+    const char* io_backend() const { return io_->name(); }
 
    private:
     struct Entry {
@@ -107,6 +110,8 @@ class DiskStore {
                         const std::vector<std::string>& paths);
 
     const OffloadConfig config_;
+    std::unique_ptr<FileIo> uring_;  // set when use_uring asked and available
+    FileIo* io_ = &PosixFileIo();    // uring_ or the plain one
     mutable std::mutex mutex_;
     std::unordered_map<std::string, Entry> index_;  // guarded by mutex_
     std::list<std::string> order_;  // oldest (or least recently read) first; guarded by mutex_

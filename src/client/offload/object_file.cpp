@@ -11,60 +11,24 @@
 #include <cstring>
 
 #include "client/offload/crc32c.h"
+#include "client/offload/file_io_chunks.h"
 #include "common/unique_fd.h"
 
 namespace mooncake::offload {
 namespace {
 
-// Largest single pread/pwrite: bounds the time one call holds the disk and
-// lets the checksum of a read run chunk by chunk behind it.
-constexpr size_t kIoChunk = 4 << 20;
-
 uint32_t HeaderCrc(const ObjectFileHeader& h) {
     return Crc32c(0, &h, offsetof(ObjectFileHeader, header_crc));
 }
 
-Status PwriteAll(int fd, const uint8_t* data, size_t size, uint64_t offset) {
-    while (size > 0) {
-        const size_t chunk = size < kIoChunk ? size : kIoChunk;
-        const ssize_t n = ::pwrite(fd, data, chunk, static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            LOG(WARNING) << "offload write failed: " << std::strerror(errno);
-            return Error(ErrorCode::FILE_WRITE_FAIL);
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-        offset += static_cast<uint64_t>(n);
-    }
-    return OkStatus();
-}
-
-// Reads exactly `size` bytes; FILE_READ_FAIL on a short file or an error.
-Status PreadAll(int fd, uint8_t* data, size_t size, uint64_t offset) {
-    while (size > 0) {
-        const size_t chunk = size < kIoChunk ? size : kIoChunk;
-        const ssize_t n = ::pread(fd, data, chunk, static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return Error(ErrorCode::FILE_READ_FAIL);
-        data += n;
-        size -= static_cast<size_t>(n);
-        offset += static_cast<uint64_t>(n);
-    }
-    return OkStatus();
-}
-
-Status WriteAllParts(int fd, const ObjectFileHeader& header, const std::string& key,
+Status WriteAllParts(FileIo& io, int fd, const ObjectFileHeader& header, const std::string& key,
                      const std::vector<std::span<const uint8_t>>& parts) {
-    MC_RETURN_IF_ERROR(PwriteAll(fd, reinterpret_cast<const uint8_t*>(&header), sizeof(header), 0));
-    MC_RETURN_IF_ERROR(
-        PwriteAll(fd, reinterpret_cast<const uint8_t*>(key.data()), key.size(), sizeof(header)));
-    uint64_t offset = sizeof(header) + key.size();
-    for (const auto& part : parts) {
-        MC_RETURN_IF_ERROR(PwriteAll(fd, part.data(), part.size(), offset));
-        offset += part.size();
-    }
-    return OkStatus();
+    std::vector<std::span<const uint8_t>> pieces;
+    pieces.reserve(parts.size() + 2);
+    pieces.push_back({reinterpret_cast<const uint8_t*>(&header), sizeof(header)});
+    pieces.push_back({reinterpret_cast<const uint8_t*>(key.data()), key.size()});
+    pieces.insert(pieces.end(), parts.begin(), parts.end());
+    return io.Write(fd, pieces, 0);
 }
 
 // Opens `path` and checks header, key and length; the header on success.
@@ -77,7 +41,7 @@ Result<ObjectFileHeader> OpenChecked(const std::string& path, UniqueFd& fd, std:
     // than in small read-ahead steps behind our preads.
     (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_WILLNEED);
     ObjectFileHeader h;
-    MC_RETURN_IF_ERROR(PreadAll(fd.get(), reinterpret_cast<uint8_t*>(&h), sizeof(h), 0));
+    MC_RETURN_IF_ERROR(PreadFully(fd.get(), {reinterpret_cast<uint8_t*>(&h), sizeof(h)}, 0));
     struct stat st {};
     if (h.magic != kObjectFileMagic || h.version != kObjectFileVersion ||
         h.header_crc != HeaderCrc(h) || ::fstat(fd.get(), &st) != 0 ||
@@ -86,14 +50,14 @@ Result<ObjectFileHeader> OpenChecked(const std::string& path, UniqueFd& fd, std:
     }
     key->resize(h.key_length);
     MC_RETURN_IF_ERROR(
-        PreadAll(fd.get(), reinterpret_cast<uint8_t*>(key->data()), key->size(), sizeof(h)));
+        PreadFully(fd.get(), {reinterpret_cast<uint8_t*>(key->data()), key->size()}, sizeof(h)));
     if (Crc32c(0, key->data(), key->size()) != h.key_crc) return Error(ErrorCode::FILE_READ_FAIL);
     return h;
 }
 
 }  // namespace
 
-Status WriteObjectFile(const std::string& path, const std::string& key,
+Status WriteObjectFile(FileIo& io, const std::string& path, const std::string& key,
                        const std::vector<std::span<const uint8_t>>& parts) {
     ObjectFileHeader header;
     header.key_length = static_cast<uint32_t>(key.size());
@@ -113,7 +77,7 @@ Status WriteObjectFile(const std::string& path, const std::string& key,
         LOG(WARNING) << "offload: cannot create " << tmp << ": " << std::strerror(errno);
         return Error(ErrorCode::FILE_OPEN_FAIL);
     }
-    Status written = WriteAllParts(fd.get(), header, key, parts);
+    Status written = WriteAllParts(io, fd.get(), header, key, parts);
     // close() can report a deferred write error (NFS, quota).
     if (written && ::close(fd.Release()) != 0) written = Error(ErrorCode::FILE_WRITE_FAIL);
     if (written && ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -132,7 +96,7 @@ Result<ObjectFileInfo> ReadObjectFileInfo(const std::string& path) {
     return info;
 }
 
-Status ReadObjectFileValue(const std::string& path, const std::string& key,
+Status ReadObjectFileValue(FileIo& io, const std::string& path, const std::string& key,
                            std::span<uint8_t> dest) {
     UniqueFd fd;
     std::string stored_key;
@@ -140,14 +104,12 @@ Status ReadObjectFileValue(const std::string& path, const std::string& key,
     if (!header) return Error(header.error());
     if (stored_key != key) return Error(ErrorCode::FILE_READ_FAIL);
     if (header->value_size != dest.size()) return Error(ErrorCode::FILE_INVALID_BUFFER);
-    uint64_t offset = sizeof(ObjectFileHeader) + header->key_length;
     uint32_t crc = 0;
-    for (size_t done = 0; done < dest.size();) {
-        const size_t chunk = std::min(kIoChunk, dest.size() - done);
-        MC_RETURN_IF_ERROR(PreadAll(fd.get(), dest.data() + done, chunk, offset + done));
-        crc = Crc32c(crc, dest.data() + done, chunk);
-        done += chunk;
-    }
+    MC_RETURN_IF_ERROR(io.Read(fd.get(), dest, sizeof(ObjectFileHeader) + header->key_length,
+                               [&crc](std::span<const uint8_t> chunk) {
+                                   crc = Crc32c(crc, chunk.data(), chunk.size());
+                                   return true;
+                               }));
     if (crc != header->value_crc) {
         LOG(ERROR) << "offload: checksum mismatch in " << path << " (key " << key << ")";
         return Error(ErrorCode::FILE_READ_FAIL);

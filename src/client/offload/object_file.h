@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "client/offload/file_io.h"
 #include "mooncake/result.h"
 
 namespace mooncake::offload {
@@ -44,11 +45,11 @@ struct ObjectFileInfo {
     uint64_t value_size = 0;
 };
 
-// Writes `key` with the concatenation of `parts` to `path` (via
+// Writes `key` with the concatenation of `parts` to `path` through `io` (via
 // a unique `path`.tmp.* name and a rename). FILE_OPEN_FAIL / FILE_WRITE_FAIL (disk full
 // included); on failure nothing is left behind and an older file at `path`
 // is untouched.
-Status WriteObjectFile(const std::string& path, const std::string& key,
+Status WriteObjectFile(FileIo& io, const std::string& path, const std::string& key,
                        const std::vector<std::span<const uint8_t>>& parts);
 
 // Reads the header and key of `path`; FILE_READ_FAIL when they fail their
@@ -59,7 +60,7 @@ Result<ObjectFileInfo> ReadObjectFileInfo(const std::string& path);
 // size, else FILE_INVALID_BUFFER). FILE_NOT_FOUND when the file is gone,
 // FILE_READ_FAIL when it is for another key, short, or fails a checksum
 // (then `dest` holds garbage, and the caller must not use it).
-Status ReadObjectFileValue(const std::string& path, const std::string& key,
+Status ReadObjectFileValue(FileIo& io, const std::string& path, const std::string& key,
                            std::span<uint8_t> dest);
 
 }  // namespace mooncake::offload

@@ -82,7 +82,7 @@ OffloadConfig OffloadConfig::FromEnv() {
                                                : DiskEvictionPolicy::kNone;
     }
     auto uring = EnvWithFallback("MOONCAKE_OFFLOAD_USE_URING", "MOONCAKE_USE_URING");
-    c.use_uring = uring && *uring == "true";
+    c.use_uring = uring && (*uring == "true" || *uring == "1");
     return c;
 }
 

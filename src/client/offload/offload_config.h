@@ -30,8 +30,9 @@ struct OffloadConfig {
     double high_watermark_ratio = 0.90;                  // ..._DISK_EVICTION_HIGH_WATERMARK_RATIO
     double low_watermark_ratio = 0.80;                   // ..._DISK_EVICTION_LOW_WATERMARK_RATIO
     DiskEvictionPolicy eviction_policy = DiskEvictionPolicy::kFifo;  // ..._BUCKET_EVICTION_POLICY
-    // MOONCAKE_OFFLOAD_USE_URING: accepted; this build always uses
-    // pread/pwrite (docs/ssd_offload.md says why).
+    // MOONCAKE_OFFLOAD_USE_URING ("true"): object files are read and
+    // written through io_uring when the build has liburing and the kernel
+    // allows it, else (with a warning) through pread/pwrite.
     bool use_uring = false;
     // The storage backend descriptor asked for (..._STORAGE_BACKEND_DESCRIPTOR);
     // every name is served by the file-per-key backend.
