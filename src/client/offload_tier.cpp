@@ -268,8 +268,14 @@ void OffloadTier::WriteObject(const OffloadItem& item,
     }
     LOG(WARNING) << "SSD offload: writing '" << item.key
                  << "' failed: " << ErrorCodeName(put.error());
-    if (put.error() == ErrorCode::KEYS_ULTRA_LIMIT && offloading_.exchange(false)) {
-        LOG(WARNING) << "SSD offload: disk limit reached; no more offloading to this client";
+    // A limit that eviction cannot relieve, or a full volume it could not
+    // make room on (DiskStore::Put already tried): the master stops queueing
+    // copies for us, so new memory replicas are not pinned waiting for them.
+    const bool disk_full = put.error() == ErrorCode::KEYS_ULTRA_LIMIT ||
+                           (put.error() == ErrorCode::FILE_WRITE_FAIL && store_->VolumeIsFull());
+    if (disk_full && offloading_.exchange(false)) {
+        LOG(WARNING) << "SSD offload: disk limit reached or disk full; no more offloading to "
+                        "this client (what is on disk stays readable)";
         (void)client_.master->MountLocalDisk(client_.client_id, endpoint_, false);
     }
 }

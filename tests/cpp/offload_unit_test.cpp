@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -433,6 +437,62 @@ TEST_P(FileIoTest, FailedWritesGiveCleanErrors) {
     EXPECT_EQ((*store)->GetStats().keys, 1u);
     EXPECT_EQ((*store)->GetStats().bytes, 100u);
     EXPECT_EQ(ObjectFiles((*store)->config()).size(), 1u);  // no temporary left
+}
+
+TEST(DiskStoreTest, FullVolumeLowersTheLimitEvictsAndKeepsWhatFits) {
+    // A 4 MiB tmpfs under a 1 GiB limit: the volume, not the limit, fills.
+    TempDir dir;
+    if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=4m") != 0) {
+        GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN): " << std::strerror(errno);
+    }
+    struct Unmount {
+        std::string path;
+        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+    } unmount{dir.path()};
+    OffloadConfig config = ConfigFor(dir);
+    config.total_size_limit_bytes = 1ULL << 30;
+    config.total_keys_limit = 1000;
+    auto store = DiskStore::Open(config);
+    ASSERT_TRUE(store);
+    EXPECT_LE((*store)->GetStats().size_limit, 4u << 20);  // capped at open
+    std::vector<std::string> evicted;
+    (*store)->SetEvictListener([&](const std::vector<std::string>& keys) {
+        evicted.insert(evicted.end(), keys.begin(), keys.end());
+    });
+    // Eat most of the volume behind the store's back, as other data would.
+    const std::string filler = dir.path() + "/filler";
+    {
+        std::ofstream out(filler, std::ios::binary);
+        std::vector<char> block(1 << 20, 'f');
+        for (int i = 0; i < 2; ++i) out.write(block.data(), block.size());
+    }
+    // Puts go on: the store lowers its limit, evicts its oldest objects and
+    // every put either succeeds or fails cleanly; what it keeps reads back.
+    std::vector<std::string> stored;
+    for (int i = 0; i < 12; ++i) {
+        const std::string key = "k" + std::to_string(i);
+        auto value = Bytes(256 << 10, 100 + i);
+        Status put = (*store)->Put(key, One(value));
+        if (put) {
+            stored.push_back(key);
+        } else {
+            EXPECT_TRUE(put.error() == ErrorCode::FILE_WRITE_FAIL ||
+                        put.error() == ErrorCode::KEYS_ULTRA_LIMIT)
+                << ErrorCodeName(put.error());
+        }
+    }
+    EXPECT_FALSE(evicted.empty()) << "the full volume made no room";
+    EXPECT_LT((*store)->GetStats().size_limit, 4u << 20);
+    size_t readable = 0;
+    for (const std::string& key : stored) {
+        if (std::find(evicted.begin(), evicted.end(), key) != evicted.end()) continue;
+        std::vector<uint8_t> out(256 << 10);
+        ASSERT_TRUE((*store)->Get(key, out)) << key;
+        EXPECT_EQ(out, Bytes(256 << 10, 100 + std::stoi(key.substr(1))));
+        ++readable;
+    }
+    EXPECT_GT(readable, 0u);
+    EXPECT_EQ((*store)->GetStats().read_failures, 0u);
 }
 
 }  // namespace

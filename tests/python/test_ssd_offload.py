@@ -6,6 +6,7 @@ never wrong bytes."""
 
 import glob
 import os
+import subprocess
 import time
 import urllib.request
 
@@ -327,3 +328,54 @@ def test_dummy_client_reads_disk_objects_through_its_standalone_client(master_fa
     finally:
         dummy.stop()
         standalone.close()
+
+
+@pytest.fixture
+def small_volume(tmp_path):
+    """A 24 MiB tmpfs: a disk far smaller than the tier's size limit."""
+    path = tmp_path / "small"
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_full_disk_gives_clean_errors_and_loses_nothing_stored(master_factory, small_volume):
+    """Eager offload onto a volume that fills up after a few objects (disk
+    eviction off, so nothing on disk may go): puts return 0 or a clean error
+    code, every file that made it to disk stays readable byte for byte, and
+    once the tier stops offloading, puts work again from memory alone."""
+    master = master_factory(MASTER_ARGS)
+    store = offload_store(master, small_volume, env={"MOONCAKE_OFFLOAD_ENABLE_EVICTION": "false"})
+    try:
+        keys = [unique_key("full") for _ in range(40)]  # 160 MiB of 4 MiB values
+        returned, codes = [], {}
+        for key in keys:
+            deadline = time.monotonic() + 30
+            while True:
+                code = store.put(key, value_of(key))
+                if code == 0:
+                    returned.append(key)
+                    break
+                codes[code] = codes.get(code, 0) + 1
+                assert code in (-200, -1101, -1102, -1103, -1300), f"put of {key}: {code}"
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        assert len(returned) >= 30, f"puts kept failing after the disk filled: {codes}"
+        on_disk_keys = [key for key in returned if on_disk(store, key)]
+        assert 0 < len(on_disk_keys) < len(returned), "the volume should hold some, not all"
+        for key in on_disk_keys:
+            assert store.get(key) == value_of(key), key
+        # Whatever else is still readable is exact; nothing is corrupt.
+        for key in returned:
+            data = store.get(key)
+            assert data in (b"", None) or data == value_of(key), key
+        assert (metric_value(master, "mooncake_master_offload_queued_total") or 0) > 0
+    finally:
+        store.stop()

@@ -1,6 +1,7 @@
 #include "client/offload/disk_store.h"
 
 #include <glog/logging.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,8 +39,9 @@ bool ParseFileName(const std::string& name, uint64_t* hash, uint64_t* generation
 
 }  // namespace
 
-DiskStore::DiskStore(OffloadConfig config) : config_(std::move(config)) {
-    stats_.size_limit = config_.total_size_limit_bytes;
+DiskStore::DiskStore(OffloadConfig config)
+    : config_(std::move(config)), size_limit_(config_.total_size_limit_bytes) {
+    stats_.size_limit = size_limit_;
     stats_.keys_limit = config_.total_keys_limit;
 }
 
@@ -68,6 +70,7 @@ Result<std::unique_ptr<DiskStore>> DiskStore::Open(const OffloadConfig& config) 
     LOG(INFO) << "offload: object files under " << config.ObjectDir() << " use "
               << store->io_->name();
     store->Rescan();
+    store->FitLimitToVolume();
     return store;
 }
 
@@ -157,7 +160,7 @@ void DiskStore::EvictLocked(uint64_t target_keys, uint64_t target_bytes,
 
 Status DiskStore::Reserve(const std::string& key, uint64_t size, std::vector<DiskObject>* victims,
                           std::vector<std::string>* victim_paths) {
-    const uint64_t size_limit = config_.total_size_limit_bytes;
+    const uint64_t size_limit = size_limit_;
     const bool can_evict =
         config_.enable_eviction && config_.eviction_policy != DiskEvictionPolicy::kNone;
     if (size > size_limit) return Error(ErrorCode::KEYS_ULTRA_LIMIT);
@@ -201,7 +204,66 @@ void DiskStore::FinishEviction(const std::vector<DiskObject>& victims,
     for (const auto& path : paths) ::unlink(path.c_str());
 }
 
+std::optional<uint64_t> DiskStore::FreeOnVolume() const {
+    struct statvfs volume {};
+    if (::statvfs(config_.ObjectDir().c_str(), &volume) != 0) return std::nullopt;
+    return static_cast<uint64_t>(volume.f_bavail) * volume.f_frsize;
+}
+
+void DiskStore::FitLimitToVolume() {
+    const std::optional<uint64_t> free = FreeOnVolume();
+    if (!free) return;
+    std::lock_guard lock(mutex_);
+    const uint64_t fits = bytes_ + *free;
+    if (fits >= size_limit_) return;
+    LOG(INFO) << "offload: the size limit of " << size_limit_ << " bytes is more than "
+              << config_.ObjectDir() << " can hold; using " << fits
+              << " (what is stored plus the free space)";
+    size_limit_ = fits;
+    stats_.size_limit = fits;
+}
+
+bool DiskStore::ShrinkToFullVolume(uint64_t wanted) {
+    const std::optional<uint64_t> free = FreeOnVolume();
+    // Room enough for the write (blocks and inode included): not a full disk.
+    constexpr uint64_t kSlack = 1 << 20;
+    if (!free || *free >= wanted + kSlack) return false;
+    std::vector<DiskObject> victims;
+    std::vector<std::string> victim_paths;
+    {
+        std::lock_guard lock(mutex_);
+        const uint64_t fits = bytes_ + *free;
+        if (fits < size_limit_) {
+            LOG(WARNING) << "offload: " << config_.ObjectDir() << " is full; size limit "
+                         << size_limit_ << " -> " << fits << " bytes";
+            size_limit_ = fits;
+            stats_.size_limit = fits;
+        }
+        if (!config_.enable_eviction || config_.eviction_policy == DiskEvictionPolicy::kNone) {
+            return false;
+        }
+        const auto low = static_cast<uint64_t>(size_limit_ * config_.low_watermark_ratio);
+        const uint64_t target = std::min(low, size_limit_ > wanted ? size_limit_ - wanted : 0);
+        EvictLocked(index_.size(), target, &victims, &victim_paths);
+    }
+    FinishEviction(victims, victim_paths);
+    return !victims.empty();
+}
+
 Status DiskStore::Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts) {
+    Status stored = PutOnce(key, parts);
+    if (stored || stored.error() != ErrorCode::FILE_WRITE_FAIL) return stored;
+    // A volume smaller than the configured limit, or shared with other
+    // data, fills up before the limit: learn its real size, make room the
+    // way the limit would, and try once more.
+    uint64_t size = 0;
+    for (const auto& part : parts) size += part.size();
+    if (!ShrinkToFullVolume(size)) return stored;
+    return PutOnce(key, parts);
+}
+
+Status DiskStore::PutOnce(const std::string& key,
+                          const std::vector<std::span<const uint8_t>>& parts) {
     if (key.empty() || key.size() > kMaxKeyLength) return Error(ErrorCode::INVALID_PARAMS);
     uint64_t size = 0;
     for (const auto& part : parts) size += part.size();
@@ -253,12 +315,10 @@ Status DiskStore::Put(const std::string& key, const std::vector<std::span<const 
             bytes_ += size;
         }
         ++stats_.puts;
-        const uint64_t high =
-            static_cast<uint64_t>(config_.total_size_limit_bytes * config_.high_watermark_ratio);
+        const uint64_t high = static_cast<uint64_t>(size_limit_ * config_.high_watermark_ratio);
         if (config_.enable_watermark_eviction && config_.enable_eviction &&
             config_.eviction_policy != DiskEvictionPolicy::kNone && bytes_ > high) {
-            const uint64_t low =
-                static_cast<uint64_t>(config_.total_size_limit_bytes * config_.low_watermark_ratio);
+            const uint64_t low = static_cast<uint64_t>(size_limit_ * config_.low_watermark_ratio);
             EvictLocked(index_.size(), low, &victims, &victim_paths);
         }
     }

@@ -72,6 +72,9 @@ class DiskStore {
     // over-long key; KEYS_ULTRA_LIMIT when the key or size limit is reached
     // and eviction cannot make room; FILE_* when the write fails (disk
     // full: FILE_WRITE_FAIL). A failed put leaves what was stored intact.
+    // A full volume (smaller than the size limit, or shared) lowers the
+    // limit to what it holds and, with eviction on, evicts down to the low
+    // watermark of that and writes again once.
     Status Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts);
     // Reads the whole value into `dest` (dest.size() must be the value size,
     // else FILE_INVALID_BUFFER). OBJECT_NOT_FOUND when not stored;
@@ -83,6 +86,11 @@ class DiskStore {
     // Every object stored, in no order.
     std::vector<DiskObject> ListObjects() const;
     DiskStoreStats GetStats() const;
+    // Less than 1 MiB is free on the volume of the object directory.
+    bool VolumeIsFull() const {
+        const std::optional<uint64_t> free = FreeOnVolume();
+        return free && *free < (1u << 20);
+    }
     const OffloadConfig& config() const { return config_; }
     // "io_uring" or "pread": what moves the object files' bytes.
     const char* io_backend() const { return io_->name(); }
@@ -96,6 +104,14 @@ class DiskStore {
 
     explicit DiskStore(OffloadConfig config);
     void Rescan();
+    Status PutOnce(const std::string& key, const std::vector<std::span<const uint8_t>>& parts);
+    // Free bytes for us on the volume of the object directory.
+    std::optional<uint64_t> FreeOnVolume() const;
+    // At open: a limit beyond what the volume can hold is lowered to it.
+    void FitLimitToVolume();
+    // After a failed write: when the volume has no room for `wanted` more
+    // bytes, lowers the limit and evicts; true when something was evicted.
+    bool ShrinkToFullVolume(uint64_t wanted);
     std::string PathOf(const std::string& key, uint64_t generation) const;
     // Reserves room for a new object of `size` (evicting if allowed);
     // returns the victims to delete once the lock is dropped.
@@ -116,6 +132,8 @@ class DiskStore {
     std::unordered_map<std::string, Entry> index_;  // guarded by mutex_
     std::list<std::string> order_;  // oldest (or least recently read) first; guarded by mutex_
     uint64_t bytes_ = 0;            // guarded by mutex_
+    // The configured size limit, lowered to what the volume holds.
+    uint64_t size_limit_;           // guarded by mutex_
     uint64_t reserved_bytes_ = 0;   // guarded by mutex_: puts being written
     uint64_t reserved_keys_ = 0;    // guarded by mutex_
     uint64_t next_generation_ = 1;  // guarded by mutex_
