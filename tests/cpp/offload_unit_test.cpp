@@ -153,6 +153,14 @@ class FileIoTest : public ::testing::TestWithParam<std::string> {
 #endif
     }
     FileIo& Io() { return uring_ ? *uring_ : PosixFileIo(); }
+    // A store on `dir` that uses this test's backend.
+    std::unique_ptr<DiskStore> OpenStore(const TempDir& dir) {
+        OffloadConfig config = ConfigFor(dir);
+        config.use_uring = GetParam() == "io_uring";
+        auto store = DiskStore::Open(config);
+        EXPECT_TRUE(store);
+        return store ? std::move(*store) : nullptr;
+    }
 
    private:
     std::unique_ptr<FileIo> uring_;
@@ -219,15 +227,13 @@ TEST_P(FileIoTest, ShortFilesFailedWritesAndStoppedReads) {
 
 TEST_P(FileIoTest, DiskStoreUsesTheBackendItWasAskedFor) {
     TempDir dir;
-    OffloadConfig config = ConfigFor(dir);
-    config.use_uring = GetParam() == "io_uring";
-    auto store = DiskStore::Open(config);
+    auto store = OpenStore(dir);
     ASSERT_TRUE(store);
-    EXPECT_STREQ((*store)->io_backend(), Io().name());
+    EXPECT_STREQ(store->io_backend(), Io().name());
     auto v = Bytes(300 << 10, 25);
-    ASSERT_TRUE((*store)->Put("k", One(v)));
+    ASSERT_TRUE(store->Put("k", One(v)));
     std::vector<uint8_t> out(v.size());
-    ASSERT_TRUE((*store)->Get("k", out));
+    ASSERT_TRUE(store->Get("k", out));
     EXPECT_EQ(out, v);
 }
 
@@ -413,30 +419,28 @@ TEST_P(FileIoTest, FailedWritesGiveCleanErrors) {
     // A file-size limit makes writes past 64 KiB fail (EFBIG) the way a full
     // disk does (ENOSPC): the put fails, leaves no file, loses nothing.
     TempDir dir;
-    OffloadConfig config = ConfigFor(dir);
-    config.use_uring = GetParam() == "io_uring";
-    auto store = DiskStore::Open(config);
+    auto store = OpenStore(dir);
     ASSERT_TRUE(store);
     auto small = Bytes(100, 11), big = Bytes(200 << 10, 12);
-    ASSERT_TRUE((*store)->Put("kept", One(small)));
+    ASSERT_TRUE(store->Put("kept", One(small)));
     struct rlimit old {};
     ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
     auto* old_handler = ::signal(SIGXFSZ, SIG_IGN);
     struct rlimit limited = old;
     limited.rlim_cur = 64 << 10;
     ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
-    const Status put = (*store)->Put("new", One(big));
-    const Status replace = (*store)->Put("kept", One(big));
+    const Status put = store->Put("new", One(big));
+    const Status replace = store->Put("kept", One(big));
     ::setrlimit(RLIMIT_FSIZE, &old);
     ::signal(SIGXFSZ, old_handler);
     EXPECT_EQ(put.error(), ErrorCode::FILE_WRITE_FAIL);
     EXPECT_EQ(replace.error(), ErrorCode::FILE_WRITE_FAIL);
     std::vector<uint8_t> out(100);
-    EXPECT_TRUE((*store)->Get("kept", out));
+    EXPECT_TRUE(store->Get("kept", out));
     EXPECT_EQ(out, small);
-    EXPECT_EQ((*store)->GetStats().keys, 1u);
-    EXPECT_EQ((*store)->GetStats().bytes, 100u);
-    EXPECT_EQ(ObjectFiles((*store)->config()).size(), 1u);  // no temporary left
+    EXPECT_EQ(store->GetStats().keys, 1u);
+    EXPECT_EQ(store->GetStats().bytes, 100u);
+    EXPECT_EQ(ObjectFiles(store->config()).size(), 1u);  // no temporary left
 }
 
 TEST(DiskStoreTest, FullVolumeLowersTheLimitEvictsAndKeepsWhatFits) {
