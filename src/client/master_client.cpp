@@ -17,6 +17,7 @@
 #include "rpc/grpc_auth.h"
 #include "rpc/hot_rpc_client.h"
 #include "rpc/hot_rpc_protocol.h"
+#include "rpc/master_methods.h"
 #include "rpc/rpc_convert.h"
 
 namespace mooncake {
@@ -34,23 +35,7 @@ constexpr auto kChannelRebuildInterval = std::chrono::milliseconds(500);
 
 // Calls that change nothing (or only extend a lease) may be sent again when
 // the connection broke after the request was written.
-bool IsIdempotent(Body body) {
-    switch (body) {
-        case Body::kGetReplicaList:
-        case Body::kBatchGetReplicaList:
-        case Body::kGetReplicaListByRegex:
-        case Body::kExistKey:
-        case Body::kBatchExistKey:
-        case Body::kPing:
-        case Body::kGetServiceInfo:
-        case Body::kGetAllSegments:
-        case Body::kQuerySegment:
-        case Body::kQueryTask:
-            return true;
-        default:
-            return false;
-    }
-}
+bool IsIdempotent(Body body) { return EffectOf(body) == MethodEffect::kReads; }
 
 // True when `text` is well-formed UTF-8 (no overlong forms, no surrogates,
 // nothing above U+10FFFF): what protobuf demands of proto3 `string` fields.
@@ -522,151 +507,12 @@ Status MasterClientImpl::CallGrpc(const rpc::MasterRequest& request, rpc::Master
     const std::shared_ptr<const GrpcLink> link = CurrentGrpcLink();
     auto* stub = link->stub.get();
     switch (request.body_case()) {
-        case Body::kPutStart:
-            status = stub->PutStart(&context, request.put_start(), response->mutable_put_start());
-            break;
-        case Body::kPutEnd:
-            status = stub->PutEnd(&context, request.put_end(), response->mutable_put_end());
-            break;
-        case Body::kPutRevoke:
-            status =
-                stub->PutRevoke(&context, request.put_revoke(), response->mutable_put_revoke());
-            break;
-        case Body::kBatchPutStart:
-            status = stub->BatchPutStart(&context, request.batch_put_start(),
-                                         response->mutable_batch_put_start());
-            break;
-        case Body::kBatchPutEnd:
-            status = stub->BatchPutEnd(&context, request.batch_put_end(),
-                                       response->mutable_batch_put_end());
-            break;
-        case Body::kBatchPutRevoke:
-            status = stub->BatchPutRevoke(&context, request.batch_put_revoke(),
-                                          response->mutable_batch_put_revoke());
-            break;
-        case Body::kGetReplicaList:
-            status = stub->GetReplicaList(&context, request.get_replica_list(),
-                                          response->mutable_get_replica_list());
-            break;
-        case Body::kBatchGetReplicaList:
-            status = stub->BatchGetReplicaList(&context, request.batch_get_replica_list(),
-                                               response->mutable_batch_get_replica_list());
-            break;
-        case Body::kExistKey:
-            status = stub->ExistKey(&context, request.exist_key(), response->mutable_exist_key());
-            break;
-        case Body::kBatchExistKey:
-            status = stub->BatchExistKey(&context, request.batch_exist_key(),
-                                         response->mutable_batch_exist_key());
-            break;
-        case Body::kRemove:
-            status = stub->Remove(&context, request.remove(), response->mutable_remove());
-            break;
-        case Body::kRemoveByRegex:
-            status = stub->RemoveByRegex(&context, request.remove_by_regex(),
-                                         response->mutable_remove_by_regex());
-            break;
-        case Body::kRemoveAll:
-            status =
-                stub->RemoveAll(&context, request.remove_all(), response->mutable_remove_all());
-            break;
-        case Body::kBatchReplicaClear:
-            status = stub->BatchReplicaClear(&context, request.batch_replica_clear(),
-                                             response->mutable_batch_replica_clear());
-            break;
-        case Body::kGetReplicaListByRegex:
-            status = stub->GetReplicaListByRegex(&context, request.get_replica_list_by_regex(),
-                                                 response->mutable_get_replica_list_by_regex());
-            break;
-        case Body::kPing:
-            status = stub->Ping(&context, request.ping(), response->mutable_ping());
-            break;
-        case Body::kMountSegment:
-            status = stub->MountSegment(&context, request.mount_segment(),
-                                        response->mutable_mount_segment());
-            break;
-        case Body::kMountLocalDisk:
-            status = stub->MountLocalDisk(&context, request.mount_local_disk(),
-                                          response->mutable_mount_local_disk());
-            break;
-        case Body::kUnmountLocalDisk:
-            status = stub->UnmountLocalDisk(&context, request.unmount_local_disk(),
-                                            response->mutable_unmount_local_disk());
-            break;
-        case Body::kOffloadHeartbeat:
-            status = stub->OffloadHeartbeat(&context, request.offload_heartbeat(),
-                                            response->mutable_offload_heartbeat());
-            break;
-        case Body::kNotifyOffloadSuccess:
-            status = stub->NotifyOffloadSuccess(&context, request.notify_offload_success(),
-                                                response->mutable_notify_offload_success());
-            break;
-        case Body::kNotifyDiskEvicted:
-            status = stub->NotifyDiskEvicted(&context, request.notify_disk_evicted(),
-                                             response->mutable_notify_disk_evicted());
-            break;
-        case Body::kRemountSegment:
-            status = stub->ReMountSegment(&context, request.remount_segment(),
-                                          response->mutable_remount_segment());
-            break;
-        case Body::kUnmountSegment:
-            status = stub->UnmountSegment(&context, request.unmount_segment(),
-                                          response->mutable_unmount_segment());
-            break;
-        case Body::kGetServiceInfo:
-            status = stub->GetServiceInfo(&context, request.get_service_info(),
-                                          response->mutable_get_service_info());
-            break;
-        case Body::kGetAllSegments:
-            status = stub->GetAllSegments(&context, request.get_all_segments(),
-                                          response->mutable_get_all_segments());
-            break;
-        case Body::kQuerySegment:
-            status = stub->QuerySegment(&context, request.query_segment(),
-                                        response->mutable_query_segment());
-            break;
-        case Body::kCreateCopyTask:
-            status = stub->CreateCopyTask(&context, request.create_copy_task(),
-                                          response->mutable_create_copy_task());
-            break;
-        case Body::kCreateMoveTask:
-            status = stub->CreateMoveTask(&context, request.create_move_task(),
-                                          response->mutable_create_move_task());
-            break;
-        case Body::kQueryTask:
-            status =
-                stub->QueryTask(&context, request.query_task(), response->mutable_query_task());
-            break;
-        case Body::kFetchTasks:
-            status =
-                stub->FetchTasks(&context, request.fetch_tasks(), response->mutable_fetch_tasks());
-            break;
-        case Body::kMarkTaskComplete:
-            status = stub->MarkTaskComplete(&context, request.mark_task_complete(),
-                                            response->mutable_mark_task_complete());
-            break;
-        case Body::kCopyStart:
-            status =
-                stub->CopyStart(&context, request.copy_start(), response->mutable_copy_start());
-            break;
-        case Body::kCopyEnd:
-            status = stub->CopyEnd(&context, request.copy_end(), response->mutable_copy_end());
-            break;
-        case Body::kCopyRevoke:
-            status =
-                stub->CopyRevoke(&context, request.copy_revoke(), response->mutable_copy_revoke());
-            break;
-        case Body::kMoveStart:
-            status =
-                stub->MoveStart(&context, request.move_start(), response->mutable_move_start());
-            break;
-        case Body::kMoveEnd:
-            status = stub->MoveEnd(&context, request.move_end(), response->mutable_move_end());
-            break;
-        case Body::kMoveRevoke:
-            status =
-                stub->MoveRevoke(&context, request.move_revoke(), response->mutable_move_revoke());
-            break;
+#define MOONCAKE_GRPC_CALL(Method, Case, field, Request, Response, Effect)             \
+    case Body::k##Case:                                                                \
+        status = stub->Method(&context, request.field(), response->mutable_##field()); \
+        break;
+        MOONCAKE_MASTER_METHODS(MOONCAKE_GRPC_CALL)
+#undef MOONCAKE_GRPC_CALL
         case Body::BODY_NOT_SET:
             return Error(ErrorCode::INVALID_PARAMS);
     }

@@ -17,6 +17,7 @@
 #include "common/cluster_auth.h"
 #include "master.grpc.pb.h"
 #include "master/request_dispatcher.h"
+#include "rpc/master_methods.h"
 
 namespace mooncake {
 
@@ -38,64 +39,11 @@ class GrpcMasterService final : public rpc::MasterService::Service {
     size_t active_streams() const { return active_streams_.load(); }
 
     using Ctx = grpc::ServerContext;
-    grpc::Status PutStart(Ctx*, const rpc::PutStartRequest*, rpc::PutStartResponse*) override;
-    grpc::Status PutEnd(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status PutRevoke(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status BatchPutStart(Ctx*, const rpc::BatchPutStartRequest*,
-                               rpc::BatchPutStartResponse*) override;
-    grpc::Status BatchPutEnd(Ctx*, const rpc::BatchKeysRequest*,
-                             rpc::BatchStatusResponse*) override;
-    grpc::Status BatchPutRevoke(Ctx*, const rpc::BatchKeysRequest*,
-                                rpc::BatchStatusResponse*) override;
-    grpc::Status GetReplicaList(Ctx*, const rpc::KeyRequest*,
-                                rpc::GetReplicaListResponse*) override;
-    grpc::Status BatchGetReplicaList(Ctx*, const rpc::BatchKeysRequest*,
-                                     rpc::BatchGetReplicaListResponse*) override;
-    grpc::Status GetReplicaListByRegex(Ctx*, const rpc::RegexRequest*,
-                                       rpc::GetReplicaListByRegexResponse*) override;
-    grpc::Status ExistKey(Ctx*, const rpc::KeyRequest*, rpc::ExistKeyResponse*) override;
-    grpc::Status BatchExistKey(Ctx*, const rpc::BatchKeysRequest*,
-                               rpc::BatchExistKeyResponse*) override;
-    grpc::Status Remove(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status RemoveByRegex(Ctx*, const rpc::RegexRequest*, rpc::CountResponse*) override;
-    grpc::Status RemoveAll(Ctx*, const rpc::RemoveAllRequest*, rpc::CountResponse*) override;
-    grpc::Status BatchReplicaClear(Ctx*, const rpc::BatchReplicaClearRequest*,
-                                   rpc::BatchReplicaClearResponse*) override;
-    grpc::Status MountLocalDisk(Ctx*, const rpc::MountLocalDiskRequest*,
-                                rpc::StatusResponse*) override;
-    grpc::Status UnmountLocalDisk(Ctx*, const rpc::ClientIdRequest*, rpc::StatusResponse*) override;
-    grpc::Status OffloadHeartbeat(Ctx*, const rpc::OffloadHeartbeatRequest*,
-                                  rpc::OffloadHeartbeatResponse*) override;
-    grpc::Status NotifyOffloadSuccess(Ctx*, const rpc::NotifyOffloadSuccessRequest*,
-                                      rpc::StatusResponse*) override;
-    grpc::Status NotifyDiskEvicted(Ctx*, const rpc::NotifyDiskEvictedRequest*,
-                                   rpc::StatusResponse*) override;
-    grpc::Status MountSegment(Ctx*, const rpc::MountSegmentRequest*, rpc::StatusResponse*) override;
-    grpc::Status ReMountSegment(Ctx*, const rpc::ReMountSegmentRequest*,
-                                rpc::StatusResponse*) override;
-    grpc::Status UnmountSegment(Ctx*, const rpc::UnmountSegmentRequest*,
-                                rpc::StatusResponse*) override;
-    grpc::Status GetAllSegments(Ctx*, const rpc::GetAllSegmentsRequest*,
-                                rpc::GetAllSegmentsResponse*) override;
-    grpc::Status QuerySegment(Ctx*, const rpc::QuerySegmentRequest*,
-                              rpc::QuerySegmentResponse*) override;
-    grpc::Status Ping(Ctx*, const rpc::PingRequest*, rpc::PingResponse*) override;
-    grpc::Status GetServiceInfo(Ctx*, const rpc::GetServiceInfoRequest*,
-                                rpc::GetServiceInfoResponse*) override;
-    grpc::Status CreateCopyTask(Ctx*, const rpc::CreateCopyTaskRequest*,
-                                rpc::CreateTaskResponse*) override;
-    grpc::Status CreateMoveTask(Ctx*, const rpc::CreateMoveTaskRequest*,
-                                rpc::CreateTaskResponse*) override;
-    grpc::Status QueryTask(Ctx*, const rpc::QueryTaskRequest*, rpc::QueryTaskResponse*) override;
-    grpc::Status FetchTasks(Ctx*, const rpc::FetchTasksRequest*, rpc::FetchTasksResponse*) override;
-    grpc::Status MarkTaskComplete(Ctx*, const rpc::MarkTaskCompleteRequest*,
-                                  rpc::StatusResponse*) override;
-    grpc::Status CopyStart(Ctx*, const rpc::CopyStartRequest*, rpc::CopyStartResponse*) override;
-    grpc::Status CopyEnd(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status CopyRevoke(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status MoveStart(Ctx*, const rpc::MoveStartRequest*, rpc::MoveStartResponse*) override;
-    grpc::Status MoveEnd(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
-    grpc::Status MoveRevoke(Ctx*, const rpc::KeyRequest*, rpc::StatusResponse*) override;
+    // One adapter per row of MOONCAKE_MASTER_METHODS (rpc/master_methods.h).
+#define MOONCAKE_GRPC_METHOD(Method, Case, field, Request, Response, Effect) \
+    grpc::Status Method(Ctx*, const rpc::Request*, rpc::Response*) override;
+    MOONCAKE_MASTER_METHODS(MOONCAKE_GRPC_METHOD)
+#undef MOONCAKE_GRPC_METHOD
 
     grpc::Status Stream(
         Ctx* context,

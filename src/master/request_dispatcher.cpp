@@ -71,51 +71,16 @@ uint64_t RequestDispatcher::TotalErrors() const {
 
 void RequestDispatcher::AfterCall(Body method) {
     if (!change_hook_) return;
-    switch (method) {
-        // Starts and revokes: losing one in a failover loses no answered
-        // object, so they do not wait for the followers.
-        case Body::kPutStart:
-        case Body::kPutRevoke:
-        case Body::kBatchPutStart:
-        case Body::kBatchPutRevoke:
-        case Body::kCopyStart:
-        case Body::kCopyRevoke:
-        case Body::kMoveStart:
-        case Body::kMoveRevoke:
+    switch (EffectOf(method)) {
+        case MethodEffect::kStarts:
             change_hook_(/*durable=*/false);
             return;
-        case Body::kPutEnd:
-        case Body::kBatchPutEnd:
-        case Body::kRemove:
-        case Body::kRemoveByRegex:
-        case Body::kRemoveAll:
-        case Body::kBatchReplicaClear:
-        case Body::kMountSegment:
-        case Body::kRemountSegment:
-        case Body::kUnmountSegment:
-        case Body::kCopyEnd:
-        case Body::kMoveEnd:
+        case MethodEffect::kCompletes:
             change_hook_(/*durable=*/true);
             return;
-        default:
+        case MethodEffect::kReads:
+        case MethodEffect::kLocal:
             return;
-    }
-}
-
-void RequestDispatcher::AfterCall(std::string_view grpc_method) {
-    if (!change_hook_) return;
-    static constexpr std::string_view kStarts[] = {"PutStart",       "PutRevoke", "BatchPutStart",
-                                                   "BatchPutRevoke", "CopyStart", "CopyRevoke",
-                                                   "MoveStart",      "MoveRevoke"};
-    static constexpr std::string_view kEnds[] = {
-        "PutEnd",    "BatchPutEnd",  "Remove",           "RemoveByRegex",
-        "RemoveAll", "MountSegment", "ReMountSegment",   "UnmountSegment",
-        "CopyEnd",   "MoveEnd",      "BatchReplicaClear"};
-    for (std::string_view name : kStarts) {
-        if (name == grpc_method) return change_hook_(/*durable=*/false);
-    }
-    for (std::string_view name : kEnds) {
-        if (name == grpc_method) return change_hook_(/*durable=*/true);
     }
 }
 
@@ -129,90 +94,12 @@ void RequestDispatcher::Dispatch(const rpc::MasterRequest& request, rpc::MasterR
         return;
     }
     switch (request.body_case()) {
-        case Body::kPutStart:
-            return PutStart(request.put_start(), response->mutable_put_start());
-        case Body::kPutEnd:
-            return PutEnd(request.put_end(), response->mutable_put_end());
-        case Body::kPutRevoke:
-            return PutRevoke(request.put_revoke(), response->mutable_put_revoke());
-        case Body::kBatchPutStart:
-            return BatchPutStart(request.batch_put_start(), response->mutable_batch_put_start());
-        case Body::kBatchPutEnd:
-            return BatchPutEnd(request.batch_put_end(), response->mutable_batch_put_end());
-        case Body::kBatchPutRevoke:
-            return BatchPutRevoke(request.batch_put_revoke(), response->mutable_batch_put_revoke());
-        case Body::kGetReplicaList:
-            return GetReplicaList(request.get_replica_list(), response->mutable_get_replica_list());
-        case Body::kBatchGetReplicaList:
-            return BatchGetReplicaList(request.batch_get_replica_list(),
-                                       response->mutable_batch_get_replica_list());
-        case Body::kExistKey:
-            return ExistKey(request.exist_key(), response->mutable_exist_key());
-        case Body::kBatchExistKey:
-            return BatchExistKey(request.batch_exist_key(), response->mutable_batch_exist_key());
-        case Body::kRemove:
-            return Remove(request.remove(), response->mutable_remove());
-        case Body::kRemoveByRegex:
-            return RemoveByRegex(request.remove_by_regex(), response->mutable_remove_by_regex());
-        case Body::kRemoveAll:
-            return RemoveAll(request.remove_all(), response->mutable_remove_all());
-        case Body::kBatchReplicaClear:
-            return BatchReplicaClear(request.batch_replica_clear(),
-                                     response->mutable_batch_replica_clear());
-        case Body::kMountLocalDisk:
-            return MountLocalDisk(request.mount_local_disk(), response->mutable_mount_local_disk());
-        case Body::kUnmountLocalDisk:
-            return UnmountLocalDisk(request.unmount_local_disk(),
-                                    response->mutable_unmount_local_disk());
-        case Body::kOffloadHeartbeat:
-            return OffloadHeartbeat(request.offload_heartbeat(),
-                                    response->mutable_offload_heartbeat());
-        case Body::kNotifyOffloadSuccess:
-            return NotifyOffloadSuccess(request.notify_offload_success(),
-                                        response->mutable_notify_offload_success());
-        case Body::kNotifyDiskEvicted:
-            return NotifyDiskEvicted(request.notify_disk_evicted(),
-                                     response->mutable_notify_disk_evicted());
-        case Body::kGetReplicaListByRegex:
-            return GetReplicaListByRegex(request.get_replica_list_by_regex(),
-                                         response->mutable_get_replica_list_by_regex());
-        case Body::kPing:
-            return Ping(request.ping(), response->mutable_ping());
-        case Body::kMountSegment:
-            return MountSegment(request.mount_segment(), response->mutable_mount_segment());
-        case Body::kRemountSegment:
-            return ReMountSegment(request.remount_segment(), response->mutable_remount_segment());
-        case Body::kUnmountSegment:
-            return UnmountSegment(request.unmount_segment(), response->mutable_unmount_segment());
-        case Body::kGetServiceInfo:
-            return GetServiceInfo(request.get_service_info(), response->mutable_get_service_info());
-        case Body::kGetAllSegments:
-            return GetAllSegments(request.get_all_segments(), response->mutable_get_all_segments());
-        case Body::kQuerySegment:
-            return QuerySegment(request.query_segment(), response->mutable_query_segment());
-        case Body::kCreateCopyTask:
-            return CreateCopyTask(request.create_copy_task(), response->mutable_create_copy_task());
-        case Body::kCreateMoveTask:
-            return CreateMoveTask(request.create_move_task(), response->mutable_create_move_task());
-        case Body::kQueryTask:
-            return QueryTask(request.query_task(), response->mutable_query_task());
-        case Body::kFetchTasks:
-            return FetchTasks(request.fetch_tasks(), response->mutable_fetch_tasks());
-        case Body::kMarkTaskComplete:
-            return MarkTaskComplete(request.mark_task_complete(),
-                                    response->mutable_mark_task_complete());
-        case Body::kCopyStart:
-            return CopyStart(request.copy_start(), response->mutable_copy_start());
-        case Body::kCopyEnd:
-            return CopyEnd(request.copy_end(), response->mutable_copy_end());
-        case Body::kCopyRevoke:
-            return CopyRevoke(request.copy_revoke(), response->mutable_copy_revoke());
-        case Body::kMoveStart:
-            return MoveStart(request.move_start(), response->mutable_move_start());
-        case Body::kMoveEnd:
-            return MoveEnd(request.move_end(), response->mutable_move_end());
-        case Body::kMoveRevoke:
-            return MoveRevoke(request.move_revoke(), response->mutable_move_revoke());
+#define MOONCAKE_DISPATCH(Method, Case, field, Request, Response, Effect) \
+    case Body::k##Case:                                                   \
+        CountCall(Body::k##Case);                                         \
+        return Method(request.field(), response->mutable_##field());
+        MOONCAKE_MASTER_METHODS(MOONCAKE_DISPATCH)
+#undef MOONCAKE_DISPATCH
         case Body::BODY_NOT_SET:
             break;
     }
@@ -247,7 +134,6 @@ ErrorCode CodeOfStatus(const Status& status) {
 
 void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
                                  rpc::PutStartResponse* response) {
-    CountCall(Body::kPutStart);
     auto result = service_.PutStart(FromProto(request.client_id()), request.key(),
                                     request.value_size(), FromProto(request.config()));
     CountResult(CodeOf(result));
@@ -255,7 +141,6 @@ void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
 }
 
 void RequestDispatcher::PutEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kPutEnd);
     const ErrorCode code =
         CodeOfStatus(service_.PutEnd(FromProto(request.client_id()), request.key()));
     CountResult(code);
@@ -263,7 +148,6 @@ void RequestDispatcher::PutEnd(const rpc::KeyRequest& request, rpc::StatusRespon
 }
 
 void RequestDispatcher::PutRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kPutRevoke);
     const ErrorCode code =
         CodeOfStatus(service_.PutRevoke(FromProto(request.client_id()), request.key()));
     CountResult(code);
@@ -272,7 +156,6 @@ void RequestDispatcher::PutRevoke(const rpc::KeyRequest& request, rpc::StatusRes
 
 void RequestDispatcher::BatchPutStart(const rpc::BatchPutStartRequest& request,
                                       rpc::BatchPutStartResponse* response) {
-    CountCall(Body::kBatchPutStart);
     if (request.keys_size() != request.value_sizes_size()) {
         // One answer per key, so that the caller can still match them up.
         for (int i = 0; i < request.keys_size(); ++i) {
@@ -293,7 +176,6 @@ void RequestDispatcher::BatchPutStart(const rpc::BatchPutStartRequest& request,
 
 void RequestDispatcher::BatchPutEnd(const rpc::BatchKeysRequest& request,
                                     rpc::BatchStatusResponse* response) {
-    CountCall(Body::kBatchPutEnd);
     for (const Status& status :
          service_.BatchPutEnd(FromProto(request.client_id()), KeysOf(request.keys()))) {
         CountResult(CodeOfStatus(status));
@@ -303,7 +185,6 @@ void RequestDispatcher::BatchPutEnd(const rpc::BatchKeysRequest& request,
 
 void RequestDispatcher::BatchPutRevoke(const rpc::BatchKeysRequest& request,
                                        rpc::BatchStatusResponse* response) {
-    CountCall(Body::kBatchPutRevoke);
     for (const Status& status :
          service_.BatchPutRevoke(FromProto(request.client_id()), KeysOf(request.keys()))) {
         CountResult(CodeOfStatus(status));
@@ -315,7 +196,6 @@ void RequestDispatcher::BatchPutRevoke(const rpc::BatchKeysRequest& request,
 
 void RequestDispatcher::GetReplicaList(const rpc::KeyRequest& request,
                                        rpc::GetReplicaListResponse* response) {
-    CountCall(Body::kGetReplicaList);
     auto result = service_.GetReplicaList(request.key());
     CountResult(CodeOf(result));
     FillReplicaList(result, response);
@@ -323,7 +203,6 @@ void RequestDispatcher::GetReplicaList(const rpc::KeyRequest& request,
 
 void RequestDispatcher::BatchGetReplicaList(const rpc::BatchKeysRequest& request,
                                             rpc::BatchGetReplicaListResponse* response) {
-    CountCall(Body::kBatchGetReplicaList);
     auto results = service_.BatchGetReplicaList(KeysOf(request.keys()));
     response->mutable_results()->Reserve(static_cast<int>(results.size()));
     for (const auto& result : results) {
@@ -334,7 +213,6 @@ void RequestDispatcher::BatchGetReplicaList(const rpc::BatchKeysRequest& request
 
 void RequestDispatcher::GetReplicaListByRegex(const rpc::RegexRequest& request,
                                               rpc::GetReplicaListByRegexResponse* response) {
-    CountCall(Body::kGetReplicaListByRegex);
     auto result = service_.GetReplicaListByRegex(request.regex());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -348,7 +226,6 @@ void RequestDispatcher::GetReplicaListByRegex(const rpc::RegexRequest& request,
 }
 
 void RequestDispatcher::ExistKey(const rpc::KeyRequest& request, rpc::ExistKeyResponse* response) {
-    CountCall(Body::kExistKey);
     auto result = service_.ExistKey(request.key());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -357,7 +234,6 @@ void RequestDispatcher::ExistKey(const rpc::KeyRequest& request, rpc::ExistKeyRe
 
 void RequestDispatcher::BatchExistKey(const rpc::BatchKeysRequest& request,
                                       rpc::BatchExistKeyResponse* response) {
-    CountCall(Body::kBatchExistKey);
     auto results = service_.BatchExistKey(KeysOf(request.keys()));
     response->mutable_results()->Reserve(static_cast<int>(results.size()));
     for (const auto& result : results) {
@@ -371,7 +247,6 @@ void RequestDispatcher::BatchExistKey(const rpc::BatchKeysRequest& request,
 // ---- removal ------------------------------------------------------------------
 
 void RequestDispatcher::Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kRemove);
     const ErrorCode code = CodeOfStatus(service_.Remove(request.key(), request.force()));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
@@ -379,7 +254,6 @@ void RequestDispatcher::Remove(const rpc::KeyRequest& request, rpc::StatusRespon
 
 void RequestDispatcher::RemoveByRegex(const rpc::RegexRequest& request,
                                       rpc::CountResponse* response) {
-    CountCall(Body::kRemoveByRegex);
     auto result = service_.RemoveByRegex(request.regex(), request.force());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -388,14 +262,12 @@ void RequestDispatcher::RemoveByRegex(const rpc::RegexRequest& request,
 
 void RequestDispatcher::RemoveAll(const rpc::RemoveAllRequest& request,
                                   rpc::CountResponse* response) {
-    CountCall(Body::kRemoveAll);
     response->set_error_code(CodeToWire(ErrorCode::OK));
     response->set_count(service_.RemoveAll(request.force()));
 }
 
 void RequestDispatcher::BatchReplicaClear(const rpc::BatchReplicaClearRequest& request,
                                           rpc::BatchReplicaClearResponse* response) {
-    CountCall(Body::kBatchReplicaClear);
     const std::vector<std::string> keys(request.keys().begin(), request.keys().end());
     response->set_error_code(CodeToWire(ErrorCode::OK));
     for (std::string& key :
@@ -408,7 +280,6 @@ void RequestDispatcher::BatchReplicaClear(const rpc::BatchReplicaClearRequest& r
 
 void RequestDispatcher::MountSegment(const rpc::MountSegmentRequest& request,
                                      rpc::StatusResponse* response) {
-    CountCall(Body::kMountSegment);
     const ErrorCode code = CodeOfStatus(
         service_.MountSegment(FromProto(request.client_id()), FromProto(request.segment())));
     CountResult(code);
@@ -417,7 +288,6 @@ void RequestDispatcher::MountSegment(const rpc::MountSegmentRequest& request,
 
 void RequestDispatcher::ReMountSegment(const rpc::ReMountSegmentRequest& request,
                                        rpc::StatusResponse* response) {
-    CountCall(Body::kRemountSegment);
     std::vector<SegmentInfo> segments;
     segments.reserve(request.segments_size());
     for (const rpc::Segment& segment : request.segments()) segments.push_back(FromProto(segment));
@@ -429,7 +299,6 @@ void RequestDispatcher::ReMountSegment(const rpc::ReMountSegmentRequest& request
 
 void RequestDispatcher::UnmountSegment(const rpc::UnmountSegmentRequest& request,
                                        rpc::StatusResponse* response) {
-    CountCall(Body::kUnmountSegment);
     const UUID client = FromProto(request.client_id());
     const ErrorCode code =
         CodeOfStatus(request.unregister_client()
@@ -441,7 +310,6 @@ void RequestDispatcher::UnmountSegment(const rpc::UnmountSegmentRequest& request
 
 void RequestDispatcher::GetAllSegments(const rpc::GetAllSegmentsRequest& /*request*/,
                                        rpc::GetAllSegmentsResponse* response) {
-    CountCall(Body::kGetAllSegments);
     response->set_error_code(CodeToWire(ErrorCode::OK));
     for (std::string& name : service_.GetAllSegments()) {
         response->add_segment_names(std::move(name));
@@ -450,7 +318,6 @@ void RequestDispatcher::GetAllSegments(const rpc::GetAllSegmentsRequest& /*reque
 
 void RequestDispatcher::QuerySegment(const rpc::QuerySegmentRequest& request,
                                      rpc::QuerySegmentResponse* response) {
-    CountCall(Body::kQuerySegment);
     auto result = service_.QuerySegment(request.name());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -462,7 +329,6 @@ void RequestDispatcher::QuerySegment(const rpc::QuerySegmentRequest& request,
 // ---- liveness and service information -----------------------------------------
 
 void RequestDispatcher::Ping(const rpc::PingRequest& request, rpc::PingResponse* response) {
-    CountCall(Body::kPing);
     auto result = service_.Ping(FromProto(request.client_id()));
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -473,7 +339,6 @@ void RequestDispatcher::Ping(const rpc::PingRequest& request, rpc::PingResponse*
 
 void RequestDispatcher::GetServiceInfo(const rpc::GetServiceInfoRequest& /*request*/,
                                        rpc::GetServiceInfoResponse* response) {
-    CountCall(Body::kGetServiceInfo);
     const MasterConfig& config = service_.config();
     response->set_error_code(CodeToWire(ErrorCode::OK));
     response->set_version(identity_.version);
@@ -489,7 +354,6 @@ void RequestDispatcher::GetServiceInfo(const rpc::GetServiceInfoRequest& /*reque
 
 void RequestDispatcher::CreateCopyTask(const rpc::CreateCopyTaskRequest& request,
                                        rpc::CreateTaskResponse* response) {
-    CountCall(Body::kCreateCopyTask);
     const std::vector<std::string> targets(request.targets().begin(), request.targets().end());
     auto result = service_.CreateCopyTask(request.key(), targets);
     CountResult(CodeOf(result));
@@ -499,7 +363,6 @@ void RequestDispatcher::CreateCopyTask(const rpc::CreateCopyTaskRequest& request
 
 void RequestDispatcher::CreateMoveTask(const rpc::CreateMoveTaskRequest& request,
                                        rpc::CreateTaskResponse* response) {
-    CountCall(Body::kCreateMoveTask);
     auto result = service_.CreateMoveTask(request.key(), request.source(), request.target());
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -508,7 +371,6 @@ void RequestDispatcher::CreateMoveTask(const rpc::CreateMoveTaskRequest& request
 
 void RequestDispatcher::QueryTask(const rpc::QueryTaskRequest& request,
                                   rpc::QueryTaskResponse* response) {
-    CountCall(Body::kQueryTask);
     auto result = service_.QueryTask(FromProto(request.task_id()));
     CountResult(CodeOf(result));
     response->set_error_code(CodeToWire(CodeOf(result)));
@@ -517,7 +379,6 @@ void RequestDispatcher::QueryTask(const rpc::QueryTaskRequest& request,
 
 void RequestDispatcher::FetchTasks(const rpc::FetchTasksRequest& request,
                                    rpc::FetchTasksResponse* response) {
-    CountCall(Body::kFetchTasks);
     response->set_error_code(CodeToWire(ErrorCode::OK));
     for (const TaskAssignment& task :
          service_.FetchTasks(FromProto(request.client_id()), request.max_tasks())) {
@@ -527,7 +388,6 @@ void RequestDispatcher::FetchTasks(const rpc::FetchTasksRequest& request,
 
 void RequestDispatcher::MarkTaskComplete(const rpc::MarkTaskCompleteRequest& request,
                                          rpc::StatusResponse* response) {
-    CountCall(Body::kMarkTaskComplete);
     ErrorCode code = ErrorCode::OK;
     auto status = TaskStatusFromProto(request.status());
     if (!status) {
@@ -543,7 +403,6 @@ void RequestDispatcher::MarkTaskComplete(const rpc::MarkTaskCompleteRequest& req
 
 void RequestDispatcher::CopyStart(const rpc::CopyStartRequest& request,
                                   rpc::CopyStartResponse* response) {
-    CountCall(Body::kCopyStart);
     const std::vector<std::string> targets(request.targets().begin(), request.targets().end());
     auto result = service_.CopyStart(FromProto(request.client_id()), request.key(), targets);
     CountResult(CodeOf(result));
@@ -554,7 +413,6 @@ void RequestDispatcher::CopyStart(const rpc::CopyStartRequest& request,
 }
 
 void RequestDispatcher::CopyEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kCopyEnd);
     const ErrorCode code =
         CodeOfStatus(service_.CopyEnd(FromProto(request.client_id()), request.key()));
     CountResult(code);
@@ -562,7 +420,6 @@ void RequestDispatcher::CopyEnd(const rpc::KeyRequest& request, rpc::StatusRespo
 }
 
 void RequestDispatcher::CopyRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kCopyRevoke);
     const ErrorCode code =
         CodeOfStatus(service_.CopyRevoke(FromProto(request.client_id()), request.key()));
     CountResult(code);
@@ -571,7 +428,6 @@ void RequestDispatcher::CopyRevoke(const rpc::KeyRequest& request, rpc::StatusRe
 
 void RequestDispatcher::MoveStart(const rpc::MoveStartRequest& request,
                                   rpc::MoveStartResponse* response) {
-    CountCall(Body::kMoveStart);
     auto result = service_.MoveStart(FromProto(request.client_id()), request.key(),
                                      request.source(), request.target());
     CountResult(CodeOf(result));
@@ -582,7 +438,6 @@ void RequestDispatcher::MoveStart(const rpc::MoveStartRequest& request,
 }
 
 void RequestDispatcher::MoveEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kMoveEnd);
     const ErrorCode code =
         CodeOfStatus(service_.MoveEnd(FromProto(request.client_id()), request.key()));
     CountResult(code);
@@ -590,7 +445,6 @@ void RequestDispatcher::MoveEnd(const rpc::KeyRequest& request, rpc::StatusRespo
 }
 
 void RequestDispatcher::MoveRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    CountCall(Body::kMoveRevoke);
     const ErrorCode code =
         CodeOfStatus(service_.MoveRevoke(FromProto(request.client_id()), request.key()));
     CountResult(code);

@@ -4,7 +4,8 @@
 //
 // The gRPC unary methods call the per-method handlers directly; the gRPC
 // Stream method and the hot-path socket hand whole MasterRequest envelopes to
-// Dispatch(). Thread-safe: every handler may run on any thread.
+// Dispatch(). The methods are listed once, in rpc/master_methods.h.
+// Thread-safe: every handler may run on any thread.
 #pragma once
 
 #include <array>
@@ -21,6 +22,7 @@
 #include "master/master_service.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
+#include "rpc/master_methods.h"
 
 namespace mooncake {
 
@@ -53,66 +55,23 @@ class RequestDispatcher {
     // calling thread before the answer goes out, so that the hook can hold
     // the answer until a standby has the change. Set once before serving.
     void SetChangeHook(std::function<void(bool durable)> hook) { change_hook_ = std::move(hook); }
-    // The transports call these after serving a request.
+    // The transports call these around every handler: the call count for
+    // /metrics, and the change hook by the method's MethodEffect.
+    void CountCall(rpc::MasterRequest::BodyCase method);
     void AfterCall(rpc::MasterRequest::BodyCase method);
-    void AfterCall(std::string_view grpc_method);
 
     // Serves one envelope. The response echoes request_id and carries the
     // body of the same kind, or `error` (INVALID_PARAMS) for an envelope
     // without a body this build knows.
     void Dispatch(const rpc::MasterRequest& request, rpc::MasterResponse* response);
 
-    void PutStart(const rpc::PutStartRequest& request, rpc::PutStartResponse* response);
-    void PutEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void PutRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void BatchPutStart(const rpc::BatchPutStartRequest& request,
-                       rpc::BatchPutStartResponse* response);
-    void BatchPutEnd(const rpc::BatchKeysRequest& request, rpc::BatchStatusResponse* response);
-    void BatchPutRevoke(const rpc::BatchKeysRequest& request, rpc::BatchStatusResponse* response);
-    void GetReplicaList(const rpc::KeyRequest& request, rpc::GetReplicaListResponse* response);
-    void BatchGetReplicaList(const rpc::BatchKeysRequest& request,
-                             rpc::BatchGetReplicaListResponse* response);
-    void GetReplicaListByRegex(const rpc::RegexRequest& request,
-                               rpc::GetReplicaListByRegexResponse* response);
-    void ExistKey(const rpc::KeyRequest& request, rpc::ExistKeyResponse* response);
-    void BatchExistKey(const rpc::BatchKeysRequest& request, rpc::BatchExistKeyResponse* response);
-    void Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void RemoveByRegex(const rpc::RegexRequest& request, rpc::CountResponse* response);
-    void RemoveAll(const rpc::RemoveAllRequest& request, rpc::CountResponse* response);
-    void BatchReplicaClear(const rpc::BatchReplicaClearRequest& request,
-                           rpc::BatchReplicaClearResponse* response);
-    // SSD offload (request_dispatcher_offload.cpp).
-    void MountLocalDisk(const rpc::MountLocalDiskRequest& request, rpc::StatusResponse* response);
-    void UnmountLocalDisk(const rpc::ClientIdRequest& request, rpc::StatusResponse* response);
-    void OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& request,
-                          rpc::OffloadHeartbeatResponse* response);
-    void NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,
-                              rpc::StatusResponse* response);
-    void NotifyDiskEvicted(const rpc::NotifyDiskEvictedRequest& request,
-                           rpc::StatusResponse* response);
-    void MountSegment(const rpc::MountSegmentRequest& request, rpc::StatusResponse* response);
-    void ReMountSegment(const rpc::ReMountSegmentRequest& request, rpc::StatusResponse* response);
-    void UnmountSegment(const rpc::UnmountSegmentRequest& request, rpc::StatusResponse* response);
-    void GetAllSegments(const rpc::GetAllSegmentsRequest& request,
-                        rpc::GetAllSegmentsResponse* response);
-    void QuerySegment(const rpc::QuerySegmentRequest& request, rpc::QuerySegmentResponse* response);
-    void Ping(const rpc::PingRequest& request, rpc::PingResponse* response);
-    void GetServiceInfo(const rpc::GetServiceInfoRequest& request,
-                        rpc::GetServiceInfoResponse* response);
-    void CreateCopyTask(const rpc::CreateCopyTaskRequest& request,
-                        rpc::CreateTaskResponse* response);
-    void CreateMoveTask(const rpc::CreateMoveTaskRequest& request,
-                        rpc::CreateTaskResponse* response);
-    void QueryTask(const rpc::QueryTaskRequest& request, rpc::QueryTaskResponse* response);
-    void FetchTasks(const rpc::FetchTasksRequest& request, rpc::FetchTasksResponse* response);
-    void MarkTaskComplete(const rpc::MarkTaskCompleteRequest& request,
-                          rpc::StatusResponse* response);
-    void CopyStart(const rpc::CopyStartRequest& request, rpc::CopyStartResponse* response);
-    void CopyEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void CopyRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void MoveStart(const rpc::MoveStartRequest& request, rpc::MoveStartResponse* response);
-    void MoveEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response);
-    void MoveRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response);
+    // One handler per row of MOONCAKE_MASTER_METHODS (rpc/master_methods.h),
+    // e.g. `void PutEnd(const rpc::KeyRequest&, rpc::StatusResponse*)`; the
+    // offload ones live in request_dispatcher_offload.cpp.
+#define MOONCAKE_DECLARE_HANDLER(Method, Case, field, Request, Response, Effect) \
+    void Method(const rpc::Request& request, rpc::Response* response);
+    MOONCAKE_MASTER_METHODS(MOONCAKE_DECLARE_HANDLER)
+#undef MOONCAKE_DECLARE_HANDLER
 
     // Calls served so far per method ("put_start", "get_replica_list", ...),
     // every method listed.
@@ -131,7 +90,6 @@ class RequestDispatcher {
     // Index = -code; every ErrorCode lies in (-kErrorSlots, 0].
     static constexpr int32_t kErrorSlots = 2048;
 
-    void CountCall(rpc::MasterRequest::BodyCase method);
     void CountResult(ErrorCode code);
 
     MasterService& service_;

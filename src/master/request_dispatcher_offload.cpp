@@ -10,8 +10,6 @@ namespace mooncake {
 
 namespace {
 
-using Body = rpc::MasterRequest::BodyCase;
-
 ErrorCode CodeOfOffload(const Status& status) {
     return status.has_value() ? ErrorCode::OK : status.error();
 }
@@ -28,7 +26,6 @@ std::vector<OffloadItem> ItemsOf(
 
 void RequestDispatcher::MountLocalDisk(const rpc::MountLocalDiskRequest& request,
                                        rpc::StatusResponse* response) {
-    CountCall(Body::kMountLocalDisk);
     const ErrorCode code = CodeOfOffload(service_.MountLocalDisk(
         FromProto(request.client_id()), request.endpoint(), request.offloading()));
     CountResult(code);
@@ -37,7 +34,6 @@ void RequestDispatcher::MountLocalDisk(const rpc::MountLocalDiskRequest& request
 
 void RequestDispatcher::UnmountLocalDisk(const rpc::ClientIdRequest& request,
                                          rpc::StatusResponse* response) {
-    CountCall(Body::kUnmountLocalDisk);
     const ErrorCode code = CodeOfOffload(service_.UnmountLocalDisk(FromProto(request.client_id())));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
@@ -45,7 +41,6 @@ void RequestDispatcher::UnmountLocalDisk(const rpc::ClientIdRequest& request,
 
 void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& request,
                                          rpc::OffloadHeartbeatResponse* response) {
-    CountCall(Body::kOffloadHeartbeat);
     // One reply carries at most this many keys, whatever the client asks.
     constexpr uint64_t kMaxItems = 4096;
     const uint64_t wanted = request.max_items() == 0 ? kMaxItems : request.max_items();
@@ -68,7 +63,6 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
 
 void RequestDispatcher::NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,
                                              rpc::StatusResponse* response) {
-    CountCall(Body::kNotifyOffloadSuccess);
     const ErrorCode code = CodeOfOffload(service_.NotifyOffloadSuccess(
         FromProto(request.client_id()), ItemsOf(request.items()), request.from_rescan()));
     CountResult(code);
@@ -77,7 +71,6 @@ void RequestDispatcher::NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequ
 
 void RequestDispatcher::NotifyDiskEvicted(const rpc::NotifyDiskEvictedRequest& request,
                                           rpc::StatusResponse* response) {
-    CountCall(Body::kNotifyDiskEvicted);
     const std::vector<std::string> keys(request.keys().begin(), request.keys().end());
     const ErrorCode code =
         CodeOfOffload(service_.NotifyDiskEvicted(FromProto(request.client_id()), keys));
