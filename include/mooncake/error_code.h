@@ -8,58 +8,68 @@
 
 namespace mooncake {
 
+// Every code once: X(NAME, value). The enum, ErrorCodeName, the wire
+// mapping and Python's ErrorCode enum all derive from this list.
+#define MOONCAKE_ERROR_CODES(X)                                                   \
+    X(OK, 0)                                                                      \
+    X(INTERNAL_ERROR, -1)                                                         \
+    X(BUFFER_OVERFLOW, -10)                                                       \
+    X(SHARD_INDEX_OUT_OF_RANGE, -100)                                             \
+    X(SEGMENT_NOT_FOUND, -101)                                                    \
+    X(SEGMENT_ALREADY_EXISTS, -102)                                               \
+    X(CLIENT_NOT_FOUND, -103)                                                     \
+    X(NO_AVAILABLE_HANDLE, -200)                                                  \
+    X(INVALID_VERSION, -300)                                                      \
+    X(INVALID_KEY, -400)                                                          \
+    X(WRITE_FAIL, -500)                                                           \
+    X(INVALID_PARAMS, -600)                                                       \
+    X(ILLEGAL_CLIENT, -601)                                                       \
+    X(INVALID_WRITE, -700)                                                        \
+    X(INVALID_READ, -701)                                                         \
+    X(INVALID_REPLICA, -702)                                                      \
+    X(REPLICA_IS_NOT_READY, -703)                                                 \
+    X(OBJECT_NOT_FOUND, -704)                                                     \
+    X(OBJECT_ALREADY_EXISTS, -705)                                                \
+    X(OBJECT_HAS_LEASE, -706)                                                     \
+    X(LEASE_EXPIRED, -707)                                                        \
+    /* a copy or move task holds the key */                                       \
+    X(OBJECT_HAS_REPLICATION_TASK, -708)                                          \
+    X(OBJECT_NO_REPLICATION_TASK, -709)                                           \
+    X(REPLICA_NOT_FOUND, -710)                                                    \
+    X(REPLICA_ALREADY_EXISTS, -711)                                               \
+    X(REPLICA_IS_GONE, -712)                                                      \
+    X(REPLICA_NOT_IN_LOCAL_MEMORY, -713)                                          \
+    X(TRANSFER_FAIL, -800)                                                        \
+    X(RPC_FAIL, -900)                                                             \
+    X(ETCD_OPERATION_ERROR, -1000)                                                \
+    X(ETCD_KEY_NOT_EXIST, -1001)                                                  \
+    X(ETCD_TRANSACTION_FAIL, -1002)                                               \
+    X(ETCD_CTX_CANCELLED, -1003)                                                  \
+    X(UNAVAILABLE_IN_CURRENT_STATUS, -1010)                                       \
+    X(UNAVAILABLE_IN_CURRENT_MODE, -1011)                                         \
+    X(FILE_NOT_FOUND, -1100)                                                      \
+    X(FILE_OPEN_FAIL, -1101)                                                      \
+    X(FILE_READ_FAIL, -1102)                                                      \
+    X(FILE_WRITE_FAIL, -1103)                                                     \
+    X(FILE_INVALID_BUFFER, -1104)                                                 \
+    X(FILE_LOCK_FAIL, -1105)                                                      \
+    X(FILE_INVALID_HANDLE, -1106)                                                 \
+    X(BUCKET_NOT_FOUND, -1200)                                                    \
+    X(BUCKET_ALREADY_EXISTS, -1201)                                               \
+    X(KEYS_EXCEED_BUCKET_LIMIT, -1202)                                            \
+    /* SSD offload (docs/ssd_offload.md): queue or disk key/size limit reached */ \
+    X(KEYS_ULTRA_LIMIT, -1203)                                                    \
+    /* the master runs without --enable_offload */                                \
+    X(UNABLE_OFFLOAD, -1300)                                                      \
+    /* the owner has no local-disk segment */                                     \
+    X(UNABLE_OFFLOADING, -1301)                                                   \
+    X(TASK_NOT_FOUND, -1400)                                                      \
+    X(TASK_PENDING_LIMIT_EXCEEDED, -1401)
+
 enum class ErrorCode : int32_t {
-    OK = 0,
-    INTERNAL_ERROR = -1,
-    BUFFER_OVERFLOW = -10,
-
-    SHARD_INDEX_OUT_OF_RANGE = -100,
-    SEGMENT_NOT_FOUND = -101,
-    SEGMENT_ALREADY_EXISTS = -102,
-
-    NO_AVAILABLE_HANDLE = -200,
-
-    INVALID_VERSION = -300,
-
-    INVALID_KEY = -400,
-
-    WRITE_FAIL = -500,
-
-    INVALID_PARAMS = -600,
-
-    INVALID_WRITE = -700,
-    INVALID_READ = -701,
-    INVALID_REPLICA = -702,
-    REPLICA_IS_NOT_READY = -703,
-    OBJECT_NOT_FOUND = -704,
-    OBJECT_ALREADY_EXISTS = -705,
-    OBJECT_HAS_LEASE = -706,
-    LEASE_EXPIRED = -707,
-
-    TRANSFER_FAIL = -800,
-
-    RPC_FAIL = -900,
-
-    ETCD_OPERATION_ERROR = -1000,
-    ETCD_KEY_NOT_EXIST = -1001,
-    ETCD_TRANSACTION_FAIL = -1002,
-    ETCD_CTX_CANCELLED = -1003,
-
-    UNAVAILABLE_IN_CURRENT_STATUS = -1010,
-    UNAVAILABLE_IN_CURRENT_MODE = -1011,
-
-    FILE_NOT_FOUND = -1100,
-    FILE_OPEN_FAIL = -1101,
-    FILE_READ_FAIL = -1102,
-    FILE_WRITE_FAIL = -1103,
-    FILE_INVALID_BUFFER = -1104,
-    FILE_LOCK_FAIL = -1105,
-    FILE_INVALID_HANDLE = -1106,
-
-    // SSD offload (docs/ssd_offload.md).
-    KEYS_ULTRA_LIMIT = -1203,    // offload queue or disk key/size limit reached
-    UNABLE_OFFLOAD = -1300,      // the master runs without --enable_offload
-    UNABLE_OFFLOADING = -1301,   // the owner has no local-disk segment
+#define MOONCAKE_ERROR_ENUMERATOR(name, value) name = value,
+    MOONCAKE_ERROR_CODES(MOONCAKE_ERROR_ENUMERATOR)
+#undef MOONCAKE_ERROR_ENUMERATOR
 };
 
 // "OBJECT_NOT_FOUND" for ErrorCode::OBJECT_NOT_FOUND; "UNKNOWN_ERROR" for a

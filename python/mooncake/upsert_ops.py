@@ -5,7 +5,7 @@ the reference. ``upsert*`` replaces it: the old object is removed, ignoring
 readers' leases (``remove(key, force=True)``), then the value is put. The
 two steps are not atomic: a reader between them sees the key as missing
 (the reference shows REPLICA_IS_NOT_READY instead). A key that is being put
-(REPLICA_IS_NOT_READY) or copied/moved (OBJECT_HAS_LEASE) is not replaced:
+(REPLICA_IS_NOT_READY) or copied/moved (OBJECT_HAS_REPLICATION_TASK) is not replaced:
 that code is returned and nothing changes. Each function returns what its
 put counterpart returns.
 """
@@ -50,6 +50,14 @@ def upsert(self, key, value, config=None):
 
 
 def upsert_parts(self, key, *parts, config=None):
+    """Parts must be 1-D byte buffers; anything else raises RuntimeError
+    before the old value is touched."""
+    for part in parts:
+        try:
+            memoryview(part)
+        except TypeError:
+            raise RuntimeError(f"upsert_parts: part of type {type(part).__name__} is not a "
+                               "buffer") from None
     return _keyed(self, key, lambda: self.put_parts(key, *parts, config=config))
 
 

@@ -8,11 +8,11 @@
 
 #include <cstring>
 #include <filesystem>
-#include <stdexcept>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "py_convert.h"

@@ -109,6 +109,11 @@ Result<bool> ApplyConfigKey(const std::string& key, py::handle value, ClientConf
     if (key == "global_segment_size" || key == "local_buffer_size") {
         auto size = SizeFromPy(value, key);
         if (!size.has_value()) return Error(size.error());
+        // The reference's rule for setup(dict): 0 (none) or at least 1 KiB.
+        if (*size != 0 && *size < 1024) {
+            LOG(ERROR) << "setup: " << key << " must be 0 or at least 1024 bytes, got " << *size;
+            return Error(ErrorCode::INVALID_PARAMS);
+        }
         (key == "global_segment_size" ? config.global_segment_size : config.local_buffer_size) =
             *size;
         return true;

@@ -37,13 +37,17 @@ std::string RegexArgument(const py::object& regex_pattern, const py::object& reg
 
 int HealthOf(const ClientPtr& client) { return static_cast<int>(CheckClientHealth(client.get())); }
 
+// The remove family (and the upsert family built on it) answers
+// INVALID_PARAMS before setup, as the reference does (interfaces.md §7.1).
+constexpr int kRemoveNotSetUp = ToInt(ErrorCode::INVALID_PARAMS);
+
 void BindRemoveCalls(py::class_<StoreHandle>& store) {
     store
         .def(
             "remove",
             [](StoreHandle& self, const std::string& key, bool force) {
                 ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
+                if (!client) return kRemoveNotSetUp;
                 py::gil_scoped_release release;
                 return StatusToInt(client->Remove(key, force));
             },
@@ -55,7 +59,7 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::vector<std::string>& keys,
                bool force) -> std::vector<int> {
                 ClientPtr client = self.client();
-                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
+                if (!client) return std::vector<int>(keys.size(), kRemoveNotSetUp);
                 py::gil_scoped_release release;
                 std::vector<int> codes;
                 codes.reserve(keys.size());
@@ -72,7 +76,7 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
                const py::object& regex) -> int64_t {
                 const std::string pattern = RegexArgument(regex_pattern, regex);
                 ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
+                if (!client) return kRemoveNotSetUp;
                 py::gil_scoped_release release;
                 return ResultToInt(client->RemoveByRegex(pattern, force));
             },
@@ -113,11 +117,9 @@ void BindRemoves(py::class_<StoreHandle>& store) {
         "unmount_local_disk_segment",
         [](StoreHandle& self, int64_t grace_period_seconds) -> int {
             ClientPtr client = self.client();
-            if (!client || grace_period_seconds < 0 || grace_period_seconds > UINT32_MAX)
-                return -1;
+            if (!client || grace_period_seconds < 0 || grace_period_seconds > UINT32_MAX) return -1;
             py::gil_scoped_release release;
-            return client->UnmountLocalDisk(static_cast<uint32_t>(grace_period_seconds))
-                           .has_value()
+            return client->UnmountLocalDisk(static_cast<uint32_t>(grace_period_seconds)).has_value()
                        ? 0
                        : -1;
         },

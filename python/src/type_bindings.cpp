@@ -244,17 +244,17 @@ void BindReplicaDescriptors(py::module_& m) {
         .def("is_memory_replica", &ReplicaDescriptor::is_memory_replica)
         .def("is_disk_replica", &ReplicaDescriptor::is_disk_replica)
         .def("is_local_disk_replica", &ReplicaDescriptor::is_local_disk_replica)
-        // None for the other kind of replica, rather than an exception.
+        // The accessor of the other kind of replica raises RuntimeError, as
+        // the reference's does (check is_memory_replica() / is_disk_replica()
+        // first); an SSD-offload replica has no Python descriptor.
         .def("get_memory_descriptor",
              [](const ReplicaDescriptor& d) -> py::object {
-                 if (!d.is_memory_replica()) return py::none();
+                 if (!d.is_memory_replica()) throw std::runtime_error("Expected MemoryDescriptor");
                  return py::cast(MemoryReplicaView{d.memory()});
              })
         .def("get_disk_descriptor",
              [](const ReplicaDescriptor& d) -> py::object {
-                 // An SSD-offload replica has no Python descriptor (reference).
-                 if (d.is_local_disk_replica()) throw std::runtime_error("Expected DiskDescriptor");
-                 if (!d.is_disk_replica()) return py::none();
+                 if (!d.is_disk_replica()) throw std::runtime_error("Expected DiskDescriptor");
                  return py::cast(d.disk());
              })
         .def("__repr__", [](const ReplicaDescriptor& d) {
@@ -310,40 +310,9 @@ void BindTasks(py::module_& m) {
 // IntEnum ErrorCode (comparable with the ints the methods return).
 py::dict ErrorCodeTable() {
     constexpr ErrorCode kAll[] = {
-        ErrorCode::OK,
-        ErrorCode::INTERNAL_ERROR,
-        ErrorCode::BUFFER_OVERFLOW,
-        ErrorCode::SHARD_INDEX_OUT_OF_RANGE,
-        ErrorCode::SEGMENT_NOT_FOUND,
-        ErrorCode::SEGMENT_ALREADY_EXISTS,
-        ErrorCode::NO_AVAILABLE_HANDLE,
-        ErrorCode::INVALID_VERSION,
-        ErrorCode::INVALID_KEY,
-        ErrorCode::WRITE_FAIL,
-        ErrorCode::INVALID_PARAMS,
-        ErrorCode::INVALID_WRITE,
-        ErrorCode::INVALID_READ,
-        ErrorCode::INVALID_REPLICA,
-        ErrorCode::REPLICA_IS_NOT_READY,
-        ErrorCode::OBJECT_NOT_FOUND,
-        ErrorCode::OBJECT_ALREADY_EXISTS,
-        ErrorCode::OBJECT_HAS_LEASE,
-        ErrorCode::LEASE_EXPIRED,
-        ErrorCode::TRANSFER_FAIL,
-        ErrorCode::RPC_FAIL,
-        ErrorCode::ETCD_OPERATION_ERROR,
-        ErrorCode::ETCD_KEY_NOT_EXIST,
-        ErrorCode::ETCD_TRANSACTION_FAIL,
-        ErrorCode::ETCD_CTX_CANCELLED,
-        ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS,
-        ErrorCode::UNAVAILABLE_IN_CURRENT_MODE,
-        ErrorCode::FILE_NOT_FOUND,
-        ErrorCode::FILE_OPEN_FAIL,
-        ErrorCode::FILE_READ_FAIL,
-        ErrorCode::FILE_WRITE_FAIL,
-        ErrorCode::FILE_INVALID_BUFFER,
-        ErrorCode::FILE_LOCK_FAIL,
-        ErrorCode::FILE_INVALID_HANDLE,
+#define MOONCAKE_PY_CODE(name, value) ErrorCode::name,
+        MOONCAKE_ERROR_CODES(MOONCAKE_PY_CODE)
+#undef MOONCAKE_PY_CODE
     };
     py::dict table;
     for (ErrorCode code : kAll) table[py::str(std::string(ErrorCodeName(code)))] = ToInt(code);

@@ -379,9 +379,8 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
     // A copy or move in flight holds the object like a reader's lease, even
     // against `force` (which only overrides readers' leases).
-    if (meta.op_in_flight() || (!force && meta.IsLeased(now_us))) {
-        return Error(ErrorCode::OBJECT_HAS_LEASE);
-    }
+    if (meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    if (!force && meta.IsLeased(now_us)) return Error(ErrorCode::OBJECT_HAS_LEASE);
     index_.Touch(where.shard, position);  // before the frees (change_log.h)
     ReleaseReplicas(view, meta, now_us);
     index_.Erase(where.shard, position);

@@ -169,7 +169,7 @@ Result<CopyStartResult> MasterServiceImpl::CopyStart(const UUID& client_id, cons
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     ObjectMeta& meta = *object;
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    if (meta.op_in_flight()) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    if (meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     const size_t source = FindCompleteReplica(view, meta);
     if (source == meta.replica_count()) return Error(ErrorCode::OBJECT_NOT_FOUND);
 
@@ -212,7 +212,7 @@ Status MasterServiceImpl::CopyEnd(const UUID& client_id, const std::string& key)
     ObjectMeta& meta = *object;
     const auto op = meta.op_in_flight() ? ops_.Find(key) : std::nullopt;
     if (!op || op->kind != ReplicationOp::Kind::kCopy || op->client != client_id) {
-        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+        return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
     }
     NoteKey(key);
     for (size_t r = 0; r < meta.replica_count(); ++r) {
@@ -246,7 +246,7 @@ Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, cons
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     ObjectMeta& meta = *object;
     if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    if (meta.op_in_flight()) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    if (meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     const size_t on_source = FindCompleteReplica(view, meta, source);
     if (on_source == meta.replica_count()) return Error(ErrorCode::INVALID_PARAMS);
 
@@ -293,7 +293,7 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
     ObjectMeta& meta = *object;
     const auto op = meta.op_in_flight() ? ops_.Find(key) : std::nullopt;
     if (!op || op->kind != ReplicationOp::Kind::kMove || op->client != client_id) {
-        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+        return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
     }
     if (meta.FindReplicaOn(op->target_segment) == meta.replica_count()) {
         // The target was unmounted meanwhile: keep the source, fail the move.
@@ -336,7 +336,7 @@ Status MasterServiceImpl::RevokeReplicationOp(const UUID& client_id, const std::
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const auto op = object->op_in_flight() ? ops_.Find(key) : std::nullopt;
     if (!op || op->kind != kind || op->client != client_id) {
-        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+        return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
     }
     UndoReplicationOp(view, key, *object);
     return OkStatus();

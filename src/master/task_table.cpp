@@ -11,7 +11,7 @@ Result<UUID> TaskTable::Create(TaskSpec spec, int64_t now_ms, int64_t epoch_ms) 
     if (pending_ >= limits_.max_pending) {
         LOG(WARNING) << "Task refused: " << pending_ << " tasks pending already (limit "
                      << limits_.max_pending << ")";
-        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+        return Error(ErrorCode::TASK_PENDING_LIMIT_EXCEEDED);
     }
     UUID id = UUID::Generate();
     while (tasks_.contains(id)) id = UUID::Generate();
@@ -32,7 +32,7 @@ Result<UUID> TaskTable::Create(TaskSpec spec, int64_t now_ms, int64_t epoch_ms) 
 Result<TaskInfo> TaskTable::Query(const UUID& id) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = tasks_.find(id);
-    if (it == tasks_.end()) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    if (it == tasks_.end()) return Error(ErrorCode::TASK_NOT_FOUND);
     return it->second.info;
 }
 
@@ -124,7 +124,7 @@ Status TaskTable::Complete(const UUID& client, const UUID& id, TaskStatus status
     }
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = tasks_.find(id);
-    if (it == tasks_.end()) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    if (it == tasks_.end()) return Error(ErrorCode::TASK_NOT_FOUND);
     Task& task = it->second;
     if (task.info.status != TaskStatus::PROCESSING || task.info.assigned_client != client) {
         LOG(WARNING) << "Task " << id.ToString() << " reported by client " << client.ToString()

@@ -365,10 +365,10 @@ TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {
               ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(service_->CreateMoveTask("existing", "host-a:1", "nowhere:1").error(),
               ErrorCode::INVALID_PARAMS);
-    EXPECT_EQ(service_->QueryTask(UUID::Generate()).error(), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(service_->QueryTask(UUID::Generate()).error(), ErrorCode::TASK_NOT_FOUND);
     EXPECT_EQ(
         service_->MarkTaskComplete(kWriter, UUID::Generate(), TaskStatus::SUCCESS, "").error(),
-        ErrorCode::OBJECT_NOT_FOUND);
+        ErrorCode::TASK_NOT_FOUND);
 
     const MasterStats after = service_->GetStats();
     EXPECT_EQ(StateOf(after), StateOf(before));

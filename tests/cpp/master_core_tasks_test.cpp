@@ -190,7 +190,7 @@ TEST_F(TasksTest, TableLimits) {
     ASSERT_TRUE(first && second);
     const MasterStats before = service_->GetStats();
     EXPECT_EQ(service_->CreateCopyTask("k", {"bob:1"}).error(),
-              ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+              ErrorCode::TASK_PENDING_LIMIT_EXCEEDED);
     EXPECT_EQ(StateOf(service_->GetStats()), StateOf(before));
 
     // One processing at a time.
@@ -207,7 +207,7 @@ TEST_F(TasksTest, TableLimits) {
     ASSERT_TRUE(third.has_value());
     ASSERT_EQ(service_->FetchTasks(kAlice, 10).size(), 1u);
     ASSERT_TRUE(service_->MarkTaskComplete(kAlice, *third, TaskStatus::SUCCESS, ""));
-    EXPECT_EQ(service_->QueryTask(*first).error(), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(service_->QueryTask(*first).error(), ErrorCode::TASK_NOT_FOUND);
     EXPECT_TRUE(service_->QueryTask(*second).has_value());
     EXPECT_TRUE(service_->QueryTask(*third).has_value());
     EXPECT_EQ(service_->GetStats().tasks_finished, 3u);
@@ -267,8 +267,8 @@ TEST_F(TasksTest, RevokedMoveAndCopyGiveTheSpaceBack) {
     PutOnAlice("k", 5000);
     ASSERT_TRUE(service_->MoveStart(kAlice, "k", "alice:1", "bob:1").has_value());
     EXPECT_EQ(service_->QuerySegment("bob:1")->used, 5056u);
-    EXPECT_EQ(service_->MoveEnd(kBob, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
-    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    EXPECT_EQ(service_->MoveEnd(kBob, "k").error(), ErrorCode::OBJECT_NO_REPLICATION_TASK);
+    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::OBJECT_NO_REPLICATION_TASK);
     ASSERT_TRUE(service_->MoveRevoke(kAlice, "k").has_value());
     EXPECT_EQ(service_->QuerySegment("bob:1")->used, 0u);
     EXPECT_EQ(Endpoints(service_->GetReplicaList("k")->replicas),
@@ -278,19 +278,19 @@ TEST_F(TasksTest, RevokedMoveAndCopyGiveTheSpaceBack) {
     ASSERT_TRUE(service_->CopyRevoke(kAlice, "k").has_value());
     EXPECT_EQ(service_->QuerySegment("bob:1")->used, 0u);
     EXPECT_EQ(service_->QuerySegment("alice:1")->used, 5056u);
-    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::OBJECT_NO_REPLICATION_TASK);
 }
 
 TEST_F(TasksTest, OneCopyOrMoveAtATimeAndTheObjectIsHeldMeanwhile) {
     PutOnAlice("k");
     ASSERT_TRUE(service_->CopyStart(kAlice, "k", {"bob:1"}).has_value());
     EXPECT_EQ(service_->CopyStart(kBob, "k", {"bob:1"}).error(),
-              ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+              ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     EXPECT_EQ(service_->MoveStart(kBob, "k", "alice:1", "bob:1").error(),
-              ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+              ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     // Even after the lease ends, the copy in flight holds the object.
     AdvanceMs(static_cast<int64_t>(config_.default_kv_lease_ttl_ms) + 1);
-    EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_LEASE);
+    EXPECT_EQ(service_->Remove("k").error(), ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     EXPECT_EQ(service_->RemoveAll(), 0);
     ASSERT_TRUE(service_->CopyEnd(kAlice, "k").has_value());
     EXPECT_EQ(service_->RemoveAll(), 1);
@@ -358,7 +358,7 @@ TEST_F(TasksTest, AbandonedCopyIsReclaimed) {
     }
     service_->RunMaintenance();
     EXPECT_EQ(service_->QuerySegment("bob:1")->used, 0u);
-    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    EXPECT_EQ(service_->CopyEnd(kAlice, "k").error(), ErrorCode::OBJECT_NO_REPLICATION_TASK);
     EXPECT_EQ(Endpoints(service_->GetReplicaList("k")->replicas),
               std::vector<std::string>{"alice:1"});
     AdvanceMs(static_cast<int64_t>(config_.default_kv_lease_ttl_ms));

@@ -312,3 +312,11 @@ def test_preferred_segments_are_tried_in_order(store_factory):
         endpoints = sorted(d.get_memory_descriptor().buffer_descriptor.transport_endpoint
                            for d in stores[0].get_replica_desc(key))
         assert endpoints == sorted(names[1:])
+
+
+def test_upsert_parts_refuses_non_buffers_before_touching_the_value(store):
+    key = unique_key("upsert-parts")
+    assert store.put(key, b"old") == 0
+    with pytest.raises(RuntimeError):
+        store.upsert_parts(key, b"new", 5)
+    assert store.get(key) == b"old"

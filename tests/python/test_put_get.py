@@ -187,7 +187,8 @@ def test_replica_descriptors(store):
     from mooncake.store import ReplicaStatus
     assert replica.status == ReplicaStatus.COMPLETE
     assert replica.is_memory_replica() and not replica.is_disk_replica()
-    assert replica.get_disk_descriptor() is None
+    with pytest.raises(RuntimeError):
+        replica.get_disk_descriptor()  # the wrong kind's accessor (interfaces.md §7.5)
     missing = unique_key("missing")
     described = store.batch_get_replica_desc([key, missing])
     assert set(described) == {key, missing}

@@ -99,6 +99,11 @@ def test_dict_setup_refuses_missing_required_and_bad_values(master):
     config = setup_args(master)
     config["global_segment_size"] = "50%"
     assert store.setup(config) == ErrorCode.INVALID_PARAMS
+    # Sizes are 0 or at least 1 KiB (interfaces.md §2.2).
+    for field in ("global_segment_size", "local_buffer_size"):
+        config = setup_args(master)
+        config[field] = "512"
+        assert store.setup(config) == ErrorCode.INVALID_PARAMS, field
     assert store.get_hostname() == ""
 
 
@@ -160,8 +165,11 @@ def test_calls_before_setup_return_codes_not_crashes():
     assert store.is_exist(key) == -1
     assert store.batch_is_exist([key]) == [-1]
     assert store.get_size(key) == NOT_SET_UP
-    assert store.remove(key) == NOT_SET_UP
-    assert store.remove_by_regex(".*") == NOT_SET_UP
+    # The remove and upsert families answer INVALID_PARAMS (interfaces.md §7.1, §7.2).
+    assert store.remove(key) == ErrorCode.INVALID_PARAMS
+    assert store.batch_remove([key]) == [ErrorCode.INVALID_PARAMS]
+    assert store.remove_by_regex(".*") == ErrorCode.INVALID_PARAMS
+    assert store.upsert(key, b"v") == ErrorCode.INVALID_PARAMS
     assert store.remove_all() == -1
     assert store.register_buffer(4096, 4096) == NOT_SET_UP
     assert store.unregister_buffer(4096) == NOT_SET_UP
