@@ -1,6 +1,6 @@
 // The segment descriptor: everything a peer needs to reach an engine's
 // registered memory. It is published as JSON to the metadata server (key
-// "{cluster}/segments/{name}") or served by the engine's own TCP endpoint in
+// "{prefix}/ram/{name}") or served by the engine's own TCP endpoint in
 // P2PHANDSHAKE mode. Descriptors arrive from the network, so parsing is
 // strict and bounded.
 //

@@ -83,8 +83,18 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         if (!metadata) return Error(metadata.error());
         metadata_ = std::move(*metadata);
     }
-    cluster_id_ = !config.cluster_id.empty() ? config.cluster_id
-                                             : GetEnvString("MC_STORE_CLUSTER_ID", "mooncake");
+    // The reference's layout (interfaces.md §9.2): mooncake/ram/<segment>
+    // and mooncake/rpc_meta/<segment>; MC_METADATA_CLUSTER_ID=<id> makes the
+    // prefix mooncake/<id>. MC_STORE_CLUSTER_ID (compat.md) replaces the
+    // whole prefix; an explicit EngineConfig::cluster_id wins over both.
+    const std::string metadata_cluster = GetEnvString("MC_METADATA_CLUSTER_ID", "");
+    if (!config.cluster_id.empty()) {
+        cluster_id_ = config.cluster_id;
+    } else if (!metadata_cluster.empty()) {
+        cluster_id_ = "mooncake/" + metadata_cluster;
+    } else {
+        cluster_id_ = GetEnvString("MC_STORE_CLUSTER_ID", "mooncake");
+    }
     if (cluster_id_.empty()) cluster_id_ = "mooncake";
 
     protocol_ = config.protocol;
@@ -161,6 +171,7 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         return published;
     }
     published_ = true;
+    if (metadata_) PublishRpcMeta();
     ready_.store(true, std::memory_order_release);
 
     std::string transports = use_memcpy_ ? "memcpy, " : "";
@@ -183,6 +194,7 @@ TransferEngineImpl::~TransferEngineImpl() {
             LOG(WARNING) << "Transfer engine " << segment_name_
                          << ": could not delete its descriptor from " << metadata_->url();
         }
+        (void)metadata_->Delete(RpcMetaKey(segment_name_));
     }
     if (server_) server_->Stop();
     for (Transport* transport : AllTransports()) transport->Stop();
@@ -219,7 +231,24 @@ uint64_t TransferEngineImpl::RoutedRequests(std::string_view transport) const {
 // Descriptor
 
 std::string TransferEngineImpl::MetadataKey(const std::string& segment_name) const {
-    return cluster_id_ + "/segments/" + segment_name;
+    return cluster_id_ + "/ram/" + segment_name;
+}
+
+std::string TransferEngineImpl::RpcMetaKey(const std::string& segment_name) const {
+    return cluster_id_ + "/rpc_meta/" + segment_name;
+}
+
+void TransferEngineImpl::PublishRpcMeta() {
+    // Informational for tools of the reference (this engine finds peers by
+    // their descriptor): where the engine's TCP endpoint listens. The
+    // reference's metadata servers refuse to overwrite an rpc_meta key, so
+    // a stale one (a crashed process of the same name) is deleted first.
+    nlohmann::json meta = {{"ip_or_host_name", bind_address_}, {"rpc_port", server_->port()}};
+    (void)metadata_->Delete(RpcMetaKey(segment_name_));
+    if (!metadata_->Put(RpcMetaKey(segment_name_), meta.dump())) {
+        LOG(WARNING) << "Transfer engine " << segment_name_ << ": could not publish "
+                     << RpcMetaKey(segment_name_) << " to " << metadata_->url();
+    }
 }
 
 SegmentDescriptor TransferEngineImpl::BuildDescriptor() const {

@@ -129,7 +129,9 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     SegmentDescriptor BuildDescriptor() const;
     // Rebuilds the descriptor and, with a metadata server, PUTs it.
     Status Publish();
-    std::string MetadataKey(const std::string& segment_name) const;
+    std::string MetadataKey(const std::string& segment_name) const;  // <prefix>/ram/<name>
+    std::string RpcMetaKey(const std::string& segment_name) const;   // <prefix>/rpc_meta/<name>
+    void PublishRpcMeta();
     // The descriptor of `segment_name` from the metadata server or the peer
     // itself. SEGMENT_NOT_FOUND when it cannot be had.
     Result<std::shared_ptr<const SegmentDescriptor>> FetchDescriptor(

@@ -726,7 +726,7 @@ TEST(TransferEngineTest, HttpMetadataModePublishesAndUnpublishes) {
         StartTarget({"--size=" + std::to_string(2 * kMiB), "--metadata=" + metadata.url()},
                     {"MC_STORE_CLUSTER_ID=testcluster"});
     ASSERT_NE(target, nullptr);
-    const std::string key = "testcluster/segments/" + target->segment;
+    const std::string key = "testcluster/ram/" + target->segment;
     auto published = metadata.Value(key);
     ASSERT_TRUE(published.has_value());
     auto descriptor = SegmentDescriptor::Parse(*published);
@@ -739,7 +739,7 @@ TEST(TransferEngineTest, HttpMetadataModePublishesAndUnpublishes) {
     auto stranger = MakeEngine(metadata.url());
     ASSERT_NE(stranger, nullptr);
     EXPECT_EQ(stranger->OpenSegment(target->segment).error(), ErrorCode::SEGMENT_NOT_FOUND);
-    EXPECT_TRUE(metadata.Value("mooncake/segments/" + stranger->segment_name()).has_value());
+    EXPECT_TRUE(metadata.Value("mooncake/ram/" + stranger->segment_name()).has_value());
 
     auto engine = MakeEngine(metadata.url(), "testcluster");
     ASSERT_NE(engine, nullptr);
@@ -756,20 +756,20 @@ TEST(TransferEngineTest, HttpMetadataModePublishesAndUnpublishes) {
     ASSERT_TRUE(engine->RegisterLocalMemory(extra.data(), 8192, true));
     EXPECT_GT(metadata.puts(), puts_before);
     auto republished =
-        SegmentDescriptor::Parse(*metadata.Value("testcluster/segments/" + engine->segment_name()));
+        SegmentDescriptor::Parse(*metadata.Value("testcluster/ram/" + engine->segment_name()));
     ASSERT_TRUE(republished.has_value());
     EXPECT_NE(republished->FindRange(reinterpret_cast<uint64_t>(extra.data()), 8192), nullptr);
     // Local-only registrations are not published.
     LocalBuffer private_memory(8192);
     ASSERT_TRUE(engine->RegisterLocalMemory(private_memory.data(), 8192, false));
     republished =
-        SegmentDescriptor::Parse(*metadata.Value("testcluster/segments/" + engine->segment_name()));
+        SegmentDescriptor::Parse(*metadata.Value("testcluster/ram/" + engine->segment_name()));
     EXPECT_EQ(republished->FindRange(reinterpret_cast<uint64_t>(private_memory.data()), 1),
               nullptr);
 
     target->Quit();
     EXPECT_FALSE(metadata.Value(key).has_value());
-    const std::string engine_key = "testcluster/segments/" + engine->segment_name();
+    const std::string engine_key = "testcluster/ram/" + engine->segment_name();
     engine.reset();
     EXPECT_FALSE(metadata.Value(engine_key).has_value());
 }

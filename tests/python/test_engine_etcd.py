@@ -22,7 +22,7 @@ CLUSTER = "mooncake"  # the engine's key prefix without MC_STORE_CLUSTER_ID
 
 
 def segment_key(name):
-    return f"{CLUSTER}/segments/{name}"
+    return f"{CLUSTER}/ram/{name}"
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +124,9 @@ def test_store_with_etcd_metadata_puts_and_gets(etcd, etcd_url, remote_factory, 
     assert reader.put(own, b"from the reader",
                       ReplicateConfig(preferred_segment=reader.get_hostname())) == 0
     assert writer.get(own) == b"from the reader"
-    names = etcd.keys(f"{CLUSTER}/segments/")
+    names = etcd.keys(f"{CLUSTER}/ram/")
     assert segment_key(writer_host) in names
     assert segment_key(reader.get_hostname()) in names
     writer.stop()
-    wait_until(lambda: segment_key(writer_host) not in etcd.keys(f"{CLUSTER}/segments/"),
+    wait_until(lambda: segment_key(writer_host) not in etcd.keys(f"{CLUSTER}/ram/"),
                deadline_s=10, what="the closed store's descriptor to leave etcd")

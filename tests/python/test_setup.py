@@ -260,3 +260,37 @@ def test_many_stores_in_one_process(store_factory):
     assert stores[0].put(key, b"shared") == 0
     for store in stores:
         assert store.get(key) == b"shared"
+
+
+def _metadata(master, key):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    url = f"{master.metadata_url}?key={urllib.parse.quote(key, safe='')}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.read()
+    except urllib.error.HTTPError as error:
+        assert error.code == 404, error
+        return None
+
+
+def test_segment_metadata_uses_the_reference_key_layout(master):
+    """mooncake/ram/<segment> and mooncake/rpc_meta/<segment> while set up
+    (interfaces.md §9.2), both gone after close; MC_METADATA_CLUSTER_ID adds
+    its id to the prefix."""
+    import json
+    from mooncake_testing import RemoteStore
+    for env, prefix in (({}, "mooncake"), ({"MC_METADATA_CLUSTER_ID": "cx"}, "mooncake/cx")):
+        worker = RemoteStore(env=env)
+        try:
+            assert worker.setup(**setup_args(master)) == 0
+            name = worker.get_hostname()
+            assert _metadata(master, f"{prefix}/ram/{name}") is not None
+            meta = json.loads(_metadata(master, f"{prefix}/rpc_meta/{name}"))
+            assert meta["rpc_port"] > 0 and meta["ip_or_host_name"]
+            worker.close()
+            assert _metadata(master, f"{prefix}/ram/{name}") is None
+            assert _metadata(master, f"{prefix}/rpc_meta/{name}") is None
+        finally:
+            worker.stop()

@@ -58,7 +58,7 @@ def secured_master(master_factory, secret_file):
 def descriptor_of(master, segment_name):
     """The segment descriptor the engine published on the master's HTTP
     metadata server (readable by anyone: it is not protected)."""
-    key = urllib.parse.quote(f"mooncake/segments/{segment_name}", safe="")
+    key = urllib.parse.quote(f"mooncake/ram/{segment_name}", safe="")
     with urllib.request.urlopen(f"{master.metadata_url}?key={key}", timeout=5) as reply:
         return json.loads(reply.read())
 
