@@ -46,6 +46,10 @@ DEFINE_string(cluster_id, "mooncake_cluster", "cluster name");
 DEFINE_string(root_fs_dir, "", "root of the disk tier (empty = disabled; not supported yet)");
 DEFINE_int64(global_file_segment_size, std::numeric_limits<int64_t>::max(),
              "disk tier capacity in bytes");
+// The rest of the reference's legacy --root_fs_dir disk path (interfaces.md
+// §8.6): accepted so that its command lines start, ignored with root_fs_dir.
+DEFINE_bool(enable_disk_eviction, true, "evict from the --root_fs_dir tier (not supported)");
+DEFINE_int64(quota_bytes, 0, "--root_fs_dir tier quota in bytes, 0 = 90 % (not supported)");
 DEFINE_string(memory_allocator, "offset", "allocator for mounted segments (only \"offset\")");
 DEFINE_bool(enable_ha, false, "leader election through etcd (docs/ha.md)");
 DEFINE_string(etcd_endpoints, "", "etcd endpoints, ';'-separated (with --enable_ha)");
@@ -287,6 +291,8 @@ const std::vector<std::string>& MasterFlagNames() {
         "cluster_id",
         "root_fs_dir",
         "global_file_segment_size",
+        "enable_disk_eviction",
+        "quota_bytes",
         "memory_allocator",
         "enable_ha",
         "etcd_endpoints",
@@ -424,6 +430,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
         RequireNonNegative("max_total_processing_tasks", FLAGS_max_total_processing_tasks));
     MC_CHECK_FLAG(RequireNonNegative("max_retry_attempts", FLAGS_max_retry_attempts));
     MC_CHECK_FLAG(RequirePositive("global_file_segment_size", FLAGS_global_file_segment_size));
+    MC_CHECK_FLAG(RequireNonNegative("quota_bytes", FLAGS_quota_bytes));
     MC_CHECK_FLAG(RequirePositive("max_threads", FLAGS_max_threads));
     const std::pair<const char*, int64_t> limits[] = {
         {"http_max_connections", FLAGS_http_max_connections},

@@ -1,6 +1,9 @@
 #include "master/master_metrics.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <initializer_list>
+#include <string_view>
 
 #include "master/prometheus_text.h"
 
@@ -212,26 +215,79 @@ std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
     return page.text();
 }
 
+namespace {
+
+// "1.50 GB": the reference's rendering (binary multiples, two decimals).
+std::string SummaryBytes(uint64_t bytes) {
+    static constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+    double value = static_cast<double>(bytes);
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+        value /= 1024.0;
+        ++unit;
+    }
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%.2f %s", value, kUnits[unit]);
+    return buffer;
+}
+
+// "PutStart=9/10, PutEnd=..." for the given (label, method) pairs.
+std::string SuccessOverTotal(
+    const MasterMetricsSnapshot& snapshot,
+    std::initializer_list<std::pair<const char*, std::string_view>> methods) {
+    std::string out;
+    for (const auto& [label, method] : methods) {
+        uint64_t total = 0, failed = 0;
+        for (const auto& [name, count] : snapshot.calls_by_method)
+            if (name == method) total = count;
+        for (const auto& [name, count] : snapshot.failed_calls_by_method)
+            if (name == method) failed = count;
+        if (!out.empty()) out += ", ";
+        out += std::string(label) + "=" + std::to_string(total - std::min(total, failed)) + "/" +
+               std::to_string(total);
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string RenderSummaryLine(const MasterMetricsSnapshot& snapshot) {
     const MasterStats& s = snapshot.stats;
     char ratio[32];
     std::snprintf(ratio, sizeof(ratio), "%.1f%%", 100.0 * UsageRatio(s));
-    std::string line;
-    line += "segments=" + std::to_string(s.segments_mounted);
-    line += " capacity=" + HumanBytes(s.capacity_bytes);
-    line += " used=" + HumanBytes(s.used_bytes) + " (" + ratio + ")";
-    line += " objects=" + std::to_string(s.object_count);
-    line += " clients=" + std::to_string(s.clients_alive);
-    line += " put_starts=" + std::to_string(s.put_starts);
-    line += " put_ends=" + std::to_string(s.put_ends);
-    line += " gets=" + std::to_string(s.gets);
-    line += " removes=" + std::to_string(s.removes);
-    line += " evictions=" + std::to_string(s.evictions);
-    line += " tasks_pending=" + std::to_string(s.tasks_pending);
-    line += " rpc_errors=" + std::to_string(snapshot.total_errors);
-    if (snapshot.hot_path) {
-        line += " hot_connections=" + std::to_string(snapshot.hot_path->connections_open);
+    uint64_t disk_bytes = 0, disk_objects = 0;
+    for (const LocalDiskStats& disk : s.local_disks) {
+        disk_bytes += disk.bytes;
+        disk_objects += disk.objects;
     }
+    std::string line = "Mem Storage: " + SummaryBytes(s.used_bytes) + " / " +
+                       SummaryBytes(s.capacity_bytes) + " (" + ratio + ")";
+    // The master knows what its clients hold on disk, not their disks' size.
+    line += " | SSD Storage: " + SummaryBytes(disk_bytes) + " in " + std::to_string(disk_objects) +
+            " objects on " + std::to_string(s.local_disks.size()) + " disks";
+    line += " | Keys: " + std::to_string(s.object_count);
+    line += " | Clients: " + std::to_string(s.clients_alive);
+    line += " | Requests (Success/Total): " +
+            SuccessOverTotal(snapshot, {{"PutStart", "put_start"},
+                                        {"PutEnd", "put_end"},
+                                        {"PutRevoke", "put_revoke"},
+                                        {"Get", "get_replica_list"},
+                                        {"Exist", "exist_key"},
+                                        {"Del", "remove"},
+                                        {"DelAll", "remove_all"},
+                                        {"Ping", "ping"},
+                                        {"CopyStart", "copy_start"},
+                                        {"CopyEnd", "copy_end"},
+                                        {"CopyRevoke", "copy_revoke"},
+                                        {"MoveStart", "move_start"},
+                                        {"MoveEnd", "move_end"},
+                                        {"MoveRevoke", "move_revoke"}});
+    line += " | Batch Requests (Success/Total): " +
+            SuccessOverTotal(snapshot, {{"PutStart", "batch_put_start"},
+                                        {"PutEnd", "batch_put_end"},
+                                        {"PutRevoke", "batch_put_revoke"},
+                                        {"Get", "batch_get_replica_list"},
+                                        {"Exist", "batch_exist_key"}});
     return line;
 }
 

@@ -35,6 +35,7 @@ struct MasterMetricsSnapshot {
     double uptime_seconds = 0;
     MasterStats stats;
     std::vector<std::pair<std::string, uint64_t>> calls_by_method;
+    std::vector<std::pair<std::string, uint64_t>> failed_calls_by_method;  // same order
     std::vector<std::pair<ErrorCode, uint64_t>> results_by_error;
     uint64_t total_errors = 0;
 
@@ -73,7 +74,9 @@ std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot);
 
 std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot);
 
-// "segments=2 capacity=1.0 GiB used=64.0 MiB (6.2%) objects=123 ..."
+// The reference's one-line summary (interfaces.md §6.1): "Mem Storage: 64.00 MB
+// / 1.00 GB (6.2%) | SSD Storage: ... | Keys: 123 | Clients: 2 | Requests
+// (Success/Total): PutStart=10/10, ... | Batch Requests (Success/Total): ...".
 std::string RenderSummaryLine(const MasterMetricsSnapshot& snapshot);
 
 }  // namespace mooncake

@@ -149,6 +149,7 @@ MasterMetricsSnapshot MasterServer::CollectMetrics() const {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
     snapshot.stats = service_->GetStats();
     snapshot.calls_by_method = dispatcher_->CallCounts();
+    snapshot.failed_calls_by_method = dispatcher_->FailedCallCounts();
     snapshot.results_by_error = dispatcher_->ErrorCounts();
     snapshot.total_errors = dispatcher_->TotalErrors();
     if (hot_rpc_) {

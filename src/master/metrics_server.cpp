@@ -10,7 +10,7 @@ MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, Htt
         return HttpResponse{200, kPrometheusContentType, RenderPrometheusMetrics(collect_())};
     });
     listener_.Handle("GET", "/metrics/summary", [this](const HttpRequest&) {
-        return HttpResponse{200, "text/plain", RenderSummaryLine(collect_()) + "\n"};
+        return HttpResponse{200, kPrometheusContentType, RenderSummaryLine(collect_()) + "\n"};
     });
     // Role, epoch, leader and replication lag (docs/ha.md).
     listener_.Handle("GET", "/ha/status", [this](const HttpRequest&) {

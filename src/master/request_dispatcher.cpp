@@ -28,14 +28,28 @@ RequestDispatcher::RequestDispatcher(MasterService& service)
 
 void RequestDispatcher::SetIdentity(ServerIdentity identity) { identity_ = std::move(identity); }
 
+namespace {
+// The call this thread is serving (handlers run on the calling thread, one
+// at a time), so that results are charged to their method: a call fails
+// once, however many of its keys fail.
+thread_local size_t current_call_slot = 0;
+thread_local bool current_call_failed = false;
+}  // namespace
+
 void RequestDispatcher::CountCall(Body method) {
     const auto slot = static_cast<size_t>(method);
+    current_call_slot = slot < kMethodSlots ? slot : 0;
+    current_call_failed = false;
     if (slot < kMethodSlots) calls_[slot].fetch_add(1, std::memory_order_relaxed);
 }
 
 void RequestDispatcher::CountResult(ErrorCode code) {
     const int32_t slot = -ToInt(code);
     if (slot > 0 && slot < kErrorSlots) errors_[slot].fetch_add(1, std::memory_order_relaxed);
+    if (code != ErrorCode::OK && !current_call_failed && current_call_slot != 0) {
+        current_call_failed = true;
+        failed_calls_[current_call_slot].fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
 std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::CallCounts() const {
@@ -47,6 +61,19 @@ std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::CallCounts() co
         const auto slot = static_cast<size_t>(field->number());
         if (slot >= kMethodSlots) continue;
         counts.emplace_back(field->name(), calls_[slot].load(std::memory_order_relaxed));
+    }
+    return counts;
+}
+
+std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::FailedCallCounts() const {
+    std::vector<std::pair<std::string, uint64_t>> counts;
+    const google::protobuf::OneofDescriptor* body =
+        rpc::MasterRequest::descriptor()->FindOneofByName("body");
+    for (int i = 0; i < body->field_count(); ++i) {
+        const google::protobuf::FieldDescriptor* field = body->field(i);
+        const auto slot = static_cast<size_t>(field->number());
+        if (slot >= kMethodSlots) continue;
+        counts.emplace_back(field->name(), failed_calls_[slot].load(std::memory_order_relaxed));
     }
     return counts;
 }

@@ -76,6 +76,9 @@ class RequestDispatcher {
     // Calls served so far per method ("put_start", "get_replica_list", ...),
     // every method listed.
     std::vector<std::pair<std::string, uint64_t>> CallCounts() const;
+    // Of those, the calls that returned an error (for a batch: any key did),
+    // in the same order.
+    std::vector<std::pair<std::string, uint64_t>> FailedCallCounts() const;
     // Results returned so far per error code (one per key for batch calls),
     // every code but OK listed.
     std::vector<std::pair<ErrorCode, uint64_t>> ErrorCounts() const;
@@ -97,6 +100,7 @@ class RequestDispatcher {
     std::function<bool()> serving_check_;
     std::function<void(bool durable)> change_hook_;
     std::array<std::atomic<uint64_t>, kMethodSlots> calls_{};
+    std::array<std::atomic<uint64_t>, kMethodSlots> failed_calls_{};
     std::vector<ErrorCode> known_codes_;               // every code but OK, in table order
     std::unique_ptr<std::atomic<uint64_t>[]> errors_;  // kErrorSlots entries
 };

@@ -249,7 +249,10 @@ TEST(MasterStartupTest, ReportsMetricsPeriodically) {
     ASSERT_NE(master, nullptr) << error;
     // Every 10 s; allow a loaded machine plenty more.
     EXPECT_TRUE(testing::WaitUntil(
-        [&] { return master->Output().find("master stats: segments=0") != std::string::npos; },
+        [&] {
+            return master->Output().find("master stats: Mem Storage: 0.00 B / 0.00 B") !=
+                   std::string::npos;
+        },
         std::chrono::seconds(60)))
         << master->Output();
 }

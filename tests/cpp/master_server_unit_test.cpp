@@ -209,7 +209,8 @@ TEST(MasterMetricsTest, RendersStatsAndErrorCodes) {
               std::string::npos);
     EXPECT_NE(page.find("mooncake_master_build_info{version=\"9.9.9\"} 1\n"), std::string::npos);
     const std::string line = RenderSummaryLine(snapshot);
-    EXPECT_NE(line.find("objects=42"), std::string::npos) << line;
+    EXPECT_NE(line.find("Keys: 42"), std::string::npos) << line;
+    EXPECT_NE(line.find("Requests (Success/Total): PutStart=8/8"), std::string::npos) << line;
     EXPECT_NE(line.find("(25.0%)"), std::string::npos) << line;
     EXPECT_EQ(line.find('\n'), std::string::npos);
 }

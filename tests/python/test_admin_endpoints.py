@@ -87,3 +87,21 @@ def test_key_routes(master_factory, store_factory):
     assert status == 400
     assert json.loads(body) == {"success": False,
                                 "error": "No keys provided. Use ?keys=key1,key2,..."}
+
+
+def test_summary_line_and_legacy_disk_flags(master_factory, store_factory):
+    """/metrics/summary in the reference's shape (interfaces.md §6.1), on a
+    master started with the reference's legacy disk-path flags (§8.6)."""
+    master = master_factory(["--enable_disk_eviction=true", "--quota_bytes=0"])
+    store = store_factory(on_master=master)
+    key = unique_key()
+    assert store.put(key, b"x" * 1000) == 0
+    assert store.get(key) == b"x" * 1000
+    assert store.get(unique_key("missing")) == b""
+    status, content_type, body = fetch(master, "/metrics/summary")
+    line = body.decode()
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    assert line.startswith("Mem Storage: ") and " | Keys: 1 | Clients: 1 | " in line, line
+    assert "Requests (Success/Total): PutStart=1/1, PutEnd=1/1" in line, line
+    assert "Get=1/2" in line, line
+    assert "| Batch Requests (Success/Total): " in line, line
