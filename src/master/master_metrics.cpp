@@ -123,6 +123,32 @@ std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot) {
            ", \"leader_address\": " + JsonString(ha.leader_address) + ", " + numbers + "}\n";
 }
 
+std::string RoleOf(const MasterMetricsSnapshot& snapshot) {
+    if (!snapshot.ha) return "leader";
+    return snapshot.ha->role == "leader" ? "leader" : "standby";
+}
+
+std::string HaStateOf(const MasterMetricsSnapshot& snapshot) {
+    if (!snapshot.ha) return "serving";
+    const MasterMetricsSnapshot::Ha& ha = *snapshot.ha;
+    if (ha.role == "leader") return ha.serving ? "serving" : "leader_warmup";
+    if (ha.role == "standby") return "standby";
+    return "starting";
+}
+
+std::string RenderLeaderJson(const MasterMetricsSnapshot& snapshot) {
+    // Without HA this master is the leader; its address is not known here
+    // (clients were given it), so only its presence is reported.
+    if (!snapshot.ha)
+        return "{\"present\": true, \"leader_address\": null, \"view_version\": null}\n";
+    const MasterMetricsSnapshot::Ha& ha = *snapshot.ha;
+    if (ha.leader_address.empty()) {
+        return "{\"present\": false, \"leader_address\": null, \"view_version\": null}\n";
+    }
+    return "{\"present\": true, \"leader_address\": " + JsonString(ha.leader_address) +
+           ", \"view_version\": " + std::to_string(ha.epoch) + "}\n";
+}
+
 std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
     const MasterStats& s = snapshot.stats;
     PrometheusText page;

@@ -71,6 +71,12 @@ struct MasterMetricsSnapshot {
 
 // {"role": ..., "epoch": ..., ...} for GET /ha/status.
 std::string RenderHaStatusJson(const MasterMetricsSnapshot& snapshot);
+// GET /role: "leader" or "standby" (a master without HA leads).
+std::string RoleOf(const MasterMetricsSnapshot& snapshot);
+// GET /ha_status: "serving" (leading and answering), "standby" or "starting".
+std::string HaStateOf(const MasterMetricsSnapshot& snapshot);
+// GET /leader: {"present": bool, "leader_address": str|null, "view_version": int|null}.
+std::string RenderLeaderJson(const MasterMetricsSnapshot& snapshot);
 
 std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot);
 

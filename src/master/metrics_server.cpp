@@ -16,6 +16,16 @@ MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, Htt
     listener_.Handle("GET", "/ha/status", [this](const HttpRequest&) {
         return HttpResponse{200, "application/json", RenderHaStatusJson(collect_())};
     });
+    // The reference HEAD's role routes (interfaces.md §6.2).
+    listener_.Handle("GET", "/role", [this](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", RoleOf(collect_()) + "\n"};
+    });
+    listener_.Handle("GET", "/ha_status", [this](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", HaStateOf(collect_()) + "\n"};
+    });
+    listener_.Handle("GET", "/leader", [this](const HttpRequest&) {
+        return HttpResponse{200, "application/json", RenderLeaderJson(collect_())};
+    });
     listener_.Handle("GET", "/health", [](const HttpRequest&) {
         return HttpResponse{200, "text/plain", "OK"};
     });

@@ -105,3 +105,7 @@ def test_summary_line_and_legacy_disk_flags(master_factory, store_factory):
     assert "Requests (Success/Total): PutStart=1/1, PutEnd=1/1" in line, line
     assert "Get=1/2" in line, line
     assert "| Batch Requests (Success/Total): " in line, line
+    # HEAD's role routes: a master without HA leads and serves.
+    assert fetch(master, "/role")[2].strip() == b"leader"
+    assert fetch(master, "/ha_status")[2].strip() == b"serving"
+    assert json.loads(fetch(master, "/leader")[2])["present"] is True

@@ -32,6 +32,12 @@ LEASE_TTL_S = 5
 FAILOVER_BOUND_S = 15
 
 
+def admin_text(master, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{master.metrics_port}{path}",
+                                timeout=2) as reply:
+        return reply.read().decode().strip()
+
+
 def ha_status(master):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{master.metrics_port}/ha/status",
@@ -336,6 +342,13 @@ def test_old_leader_rejoins_as_standby(ha_masters, ha_workers, figures):
     wait_until(lambda: (ha_status(rejoined) or {}).get("role") == "standby", deadline_s=20,
                what="the old leader to rejoin as standby")
     assert not serving(rejoined)
+    # The reference HEAD's role routes say the same (interfaces.md §6.2).
+    assert admin_text(rejoined, "/role") == "standby"
+    assert admin_text(rejoined, "/ha_status") == "standby"
+    assert admin_text(other, "/role") == "leader"
+    assert admin_text(other, "/ha_status") == "serving"
+    leader_view = json.loads(admin_text(rejoined, "/leader"))
+    assert leader_view["present"] and leader_view["leader_address"].endswith(f":{other.port}")
     more = put_keys(worker, "ha-rejoin-more", 10)
     wait_until(lambda: (ha_status(rejoined) or {}).get("image_age_seconds", -1) >= 0,
                deadline_s=20, what="the rejoined master to hold an image")
