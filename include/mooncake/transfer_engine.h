@@ -31,9 +31,14 @@ struct TransferEngineConfig {
     // Comma-separated RDMA NIC names; empty with MC_MS_AUTO_DISC=1 discovers
     // them (filtered by MC_MS_FILTERS).
     std::string rdma_devices;
-    // Prefix of metadata keys; empty reads MC_STORE_CLUSTER_ID (default
-    // "mooncake").
+    // Prefix of metadata keys; empty reads MC_METADATA_CLUSTER_ID /
+    // MC_STORE_CLUSTER_ID (default "mooncake").
     std::string cluster_id;
+    // Where a port is picked when local_hostname names none; 0 keeps the
+    // default 12300-14300. (The Python TransferEngine in P2P mode uses
+    // MC_MIN_PRC_PORT..MC_MAX_PRC_PORT, 15000-17000, as the reference's.)
+    uint16_t auto_port_first = 0;
+    uint16_t auto_port_last = 0;
 };
 
 enum class TransferOpcode : uint8_t {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/net_util.h"
 #include "transfer/metadata_client.h"
@@ -18,6 +19,17 @@ constexpr int kMinTimeoutSec = 5;
 // The reference's codes for register_memory.
 constexpr int kInvalidArgument = -1;
 constexpr int kAddressOverlapped = -7;
+
+// A port from the environment, `fallback` when unset or not a port.
+uint16_t PortFromEnv(const char* name, uint16_t fallback) {
+    const char* text = std::getenv(name);
+    if (text == nullptr) return fallback;
+    unsigned value = 0;
+    const char* end = text + std::strlen(text);
+    auto [rest, error] = std::from_chars(text, end, value);
+    if (error != std::errc() || rest != end || value < 1024 || value > 65535) return fallback;
+    return static_cast<uint16_t>(value);
+}
 
 std::chrono::seconds TimeoutFromEnv() {
     const char* text = std::getenv("MC_TRANSFER_TIMEOUT");
@@ -70,6 +82,12 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
         .rdma_devices = device_name,
         .cluster_id = "",
     };
+    if (p2p) {
+        // The reference's P2P engine names itself by a port of
+        // [MC_MIN_PRC_PORT, MC_MAX_PRC_PORT] (interfaces.md §10.2).
+        config.auto_port_first = PortFromEnv("MC_MIN_PRC_PORT", 15000);
+        config.auto_port_last = PortFromEnv("MC_MAX_PRC_PORT", 17000);
+    }
     auto created = TransferEngine::Create(config);
     if (!created && p2p && HostOnly(local_hostname) != local_hostname) {
         // The reference ignores a P2P port; we keep it when it is free (so

@@ -33,7 +33,9 @@ std::string RangeText(uint64_t address, uint64_t length) {
 
 Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_address,
                                                     std::optional<uint16_t> port,
-                                                    TcpRequestHandler* handler, int io_timeout_ms) {
+                                                    TcpRequestHandler* handler, int io_timeout_ms,
+                                                    PortRange auto_ports) {
+    if (auto_ports.first > auto_ports.last) auto_ports = {};
     UniqueFd listener;
     int error = 0;
     if (port) {
@@ -47,11 +49,11 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
         }
         listener = std::move(*bound);
     } else {
-        constexpr unsigned kRange = kLastAutoPort - kFirstAutoPort + 1;
+        const unsigned kRange = auto_ports.last - auto_ports.first + 1u;
         std::random_device random;
         const unsigned start = random() % kRange;
         for (unsigned i = 0; i < kRange && !listener.valid(); ++i) {
-            const auto candidate = static_cast<uint16_t>(kFirstAutoPort + (start + i) % kRange);
+            const auto candidate = static_cast<uint16_t>(auto_ports.first + (start + i) % kRange);
             auto bound = net::ListenTcp(bind_address, candidate);
             if (bound) {
                 listener = std::move(*bound);
@@ -64,7 +66,7 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
         }
         if (!listener.valid()) {
             LOG(ERROR) << "Transfer engine cannot listen on " << bind_address
-                       << " with any port in " << kFirstAutoPort << "-" << kLastAutoPort << ": "
+                       << " with any port in " << auto_ports.first << "-" << auto_ports.last << ": "
                        << strerror(error);
             return Error(ErrorCode::INVALID_PARAMS);
         }

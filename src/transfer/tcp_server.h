@@ -53,18 +53,24 @@ class TcpRequestHandler {
 // Ports picked when the configuration names none.
 inline constexpr uint16_t kFirstAutoPort = 12300;
 inline constexpr uint16_t kLastAutoPort = 14300;
+// Where a port is picked when none is given (both ends included).
+struct PortRange {
+    uint16_t first = kFirstAutoPort;
+    uint16_t last = kLastAutoPort;
+};
 // Connections one engine serves at once.
 inline constexpr size_t kMaxConnections = 4096;
 
 class TcpServer {
    public:
     // Listens on bind_address:port. Without a port, tries the ports of
-    // [kFirstAutoPort, kLastAutoPort] from a random starting point.
+    // `auto_ports` from a random starting point.
     // INVALID_PARAMS (with a log line) when the port is taken or the address
     // cannot be bound. `handler` must outlive the server.
     static Result<std::unique_ptr<TcpServer>> Start(const std::string& bind_address,
                                                     std::optional<uint16_t> port,
-                                                    TcpRequestHandler* handler, int io_timeout_ms);
+                                                    TcpRequestHandler* handler, int io_timeout_ms,
+                                                    PortRange auto_ports = {});
     ~TcpServer();
     TcpServer(const TcpServer&) = delete;
     TcpServer& operator=(const TcpServer&) = delete;

@@ -138,7 +138,12 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     status_page_->alive.store(1);
     status_page_->magic.store(SegmentStatusPage::kMagic, std::memory_order_release);
 
-    auto server = TcpServer::Start(bind_address_, host_port->port, this, io_timeout_ms_);
+    PortRange auto_ports;
+    if (config.auto_port_first != 0 && config.auto_port_last >= config.auto_port_first) {
+        auto_ports = {config.auto_port_first, config.auto_port_last};
+    }
+    auto server =
+        TcpServer::Start(bind_address_, host_port->port, this, io_timeout_ms_, auto_ports);
     if (!server) return Error(server.error());
     server_ = std::move(*server);
     segment_name_ = JoinHostPort(host_port->host, server_->port());

@@ -48,7 +48,8 @@ def route(request):
 def test_names_and_module_surface(initiator, target):
     engine, _ = initiator
     port = engine.get_rpc_port()
-    assert 0 < port < 65536
+    # P2P mode picks from MC_MIN_PRC_PORT..MC_MAX_PRC_PORT (interfaces.md §10.2).
+    assert 15000 <= port <= 17000
     host, _, peer_port = target.name.rpartition(":")
     assert host == "127.0.0.1" and int(peer_port) > 0
     assert int(TransferOpcode.Read) == 0 and int(TransferOpcode.Write) == 1
