@@ -16,23 +16,6 @@ double UsageRatio(const MasterStats& stats) {
     return static_cast<double>(stats.used_bytes) / static_cast<double>(stats.capacity_bytes);
 }
 
-std::string HumanBytes(uint64_t bytes) {
-    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double value = static_cast<double>(bytes);
-    size_t unit = 0;
-    while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
-        value /= 1024.0;
-        ++unit;
-    }
-    char buffer[32];
-    if (unit == 0) {
-        std::snprintf(buffer, sizeof(buffer), "%llu B", static_cast<unsigned long long>(bytes));
-    } else {
-        std::snprintf(buffer, sizeof(buffer), "%.1f %s", value, kUnits[unit]);
-    }
-    return buffer;
-}
-
 void RenderHa(const MasterMetricsSnapshot::Ha& ha, PrometheusText* page) {
     page->LabeledGauge("mooncake_master_ha_role", "1 for the role this master has now.", "role",
                        {{ha.role, 1.0}});

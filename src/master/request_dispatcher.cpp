@@ -52,7 +52,8 @@ void RequestDispatcher::CountResult(ErrorCode code) {
     }
 }
 
-std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::CallCounts() const {
+std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::PerMethod(
+    const std::array<std::atomic<uint64_t>, kMethodSlots>& slots) {
     std::vector<std::pair<std::string, uint64_t>> counts;
     const google::protobuf::OneofDescriptor* body =
         rpc::MasterRequest::descriptor()->FindOneofByName("body");
@@ -60,22 +61,17 @@ std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::CallCounts() co
         const google::protobuf::FieldDescriptor* field = body->field(i);
         const auto slot = static_cast<size_t>(field->number());
         if (slot >= kMethodSlots) continue;
-        counts.emplace_back(field->name(), calls_[slot].load(std::memory_order_relaxed));
+        counts.emplace_back(field->name(), slots[slot].load(std::memory_order_relaxed));
     }
     return counts;
 }
 
+std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::CallCounts() const {
+    return PerMethod(calls_);
+}
+
 std::vector<std::pair<std::string, uint64_t>> RequestDispatcher::FailedCallCounts() const {
-    std::vector<std::pair<std::string, uint64_t>> counts;
-    const google::protobuf::OneofDescriptor* body =
-        rpc::MasterRequest::descriptor()->FindOneofByName("body");
-    for (int i = 0; i < body->field_count(); ++i) {
-        const google::protobuf::FieldDescriptor* field = body->field(i);
-        const auto slot = static_cast<size_t>(field->number());
-        if (slot >= kMethodSlots) continue;
-        counts.emplace_back(field->name(), failed_calls_[slot].load(std::memory_order_relaxed));
-    }
-    return counts;
+    return PerMethod(failed_calls_);
 }
 
 std::vector<std::pair<ErrorCode, uint64_t>> RequestDispatcher::ErrorCounts() const {

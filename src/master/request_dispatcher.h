@@ -94,6 +94,9 @@ class RequestDispatcher {
     static constexpr int32_t kErrorSlots = 2048;
 
     void CountResult(ErrorCode code);
+    // (body field name, slots[field number]) for every method.
+    static std::vector<std::pair<std::string, uint64_t>> PerMethod(
+        const std::array<std::atomic<uint64_t>, kMethodSlots>& slots);
 
     MasterService& service_;
     ServerIdentity identity_;
