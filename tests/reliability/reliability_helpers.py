@@ -207,7 +207,7 @@ def send_garbage(port, payload, read_timeout_s=0.5, complete=None, host="127.0.0
 def replica_segments(store, key):
     """Segment names holding the replicas of `key` ([] when none)."""
     return [replica.get_memory_descriptor().buffer_descriptor.transport_endpoint
-            for replica in store.get_replica_desc(key)]
+            for replica in store.get_replica_desc(key) if replica.is_memory_replica()]
 
 
 __all__ = [

@@ -344,7 +344,7 @@ def run_value_and_config_battery(battery, store, cluster):
                  lambda: store.create_move_task(canary, store.get_hostname(),
                                                 store.get_hostname())[1], negative())
     battery.call("query_task", "unknown id", lambda: store.query_task((1, 2))[1],
-                 code(OBJECT_NOT_FOUND))
+                 code(int(ErrorCode.TASK_NOT_FOUND)))
     battery.call("query_task", "string id", lambda: store.query_task("id"), raises(TypeError))
     battery.call("query_task", "negative id", lambda: store.query_task((-1, 0)),
                  raises(TypeError))
