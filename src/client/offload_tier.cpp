@@ -242,15 +242,15 @@ void OffloadTier::WriteObject(const OffloadItem& item,
     // be nearly used up: then (or when the read outlived it) through
     // GetReplicaList as any reader.
     const auto pin_until = asked_at + std::chrono::milliseconds(item.pin_ms * 9 / 10);
+    bool read_under_pin = false;
     if (!item.sources.empty() && std::chrono::steady_clock::now() < pin_until) {
         std::vector<Result<GetReplicaListResult>> found;
         found.push_back(GetReplicaListResult{item.sources, item.pin_ms});
         worker_reads_->RunLocated(keys, std::move(found), asked_at,
                                   std::span<GetOutcome>(&outcome, 1));
-    } else {
-        outcome.error = ErrorCode::LEASE_EXPIRED;
+        read_under_pin = outcome.error == ErrorCode::OK;
     }
-    if (outcome.error != ErrorCode::OK) {
+    if (!read_under_pin) {
         outcome = GetOutcome{};
         worker_reads_->Run(keys, {}, std::span<GetOutcome>(&outcome, 1));
     }
