@@ -46,6 +46,9 @@ uint32_t PromotionQueue::CountLocked(const std::string& key) {
 bool PromotionQueue::RecordDiskRead(const std::string& key, const UUID& holder) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (CountLocked(key) < threshold_ || queued_keys_.count(key) != 0) return false;
+    // Handed out, its promotion may be under way (the put not yet ended):
+    // until the client's next Take, reads of it do not queue it again.
+    if (handed_out_.count(key) != 0) return false;
     if (queued_keys_.size() >= queue_limit_) {
         ++rejected_;
         return false;
@@ -67,7 +70,7 @@ std::vector<std::string> PromotionQueue::Take(const UUID& client, size_t max) {
     std::deque<std::string>& queue = it->second;
     while (!queue.empty() && taken.size() < max) {
         queued_keys_.erase(queue.front());
-        handed_out_[queue.front()] = client;
+        handed_out_[queue.front()] = HandedOut{client, /*claimed=*/false};
         taken.push_back(std::move(queue.front()));
         queue.pop_front();
     }
@@ -78,7 +81,7 @@ std::vector<std::string> PromotionQueue::Take(const UUID& client, size_t max) {
 
 void PromotionQueue::ForgetHandedOutLocked(const UUID& client) {
     for (auto it = handed_out_.begin(); it != handed_out_.end();) {
-        it = it->second == client ? handed_out_.erase(it) : std::next(it);
+        it = it->second.client == client ? handed_out_.erase(it) : std::next(it);
     }
     handed_out_count_.store(handed_out_.size());
 }
@@ -87,9 +90,8 @@ bool PromotionQueue::Claim(const std::string& key, const UUID& client) {
     if (handed_out_count_.load() == 0) return false;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = handed_out_.find(key);
-    if (it == handed_out_.end() || it->second != client) return false;
-    handed_out_.erase(it);
-    handed_out_count_.store(handed_out_.size());
+    if (it == handed_out_.end() || it->second.client != client || it->second.claimed) return false;
+    it->second.claimed = true;  // stays until the client's next Take
     return true;
 }
 

@@ -9,9 +9,10 @@
 // reads the file and puts the bytes back into the memory pool. A key is
 // queued once at a time; the queues together hold at most `queue_limit`.
 //
-// A key handed out stays claimable by its client until that client's next
-// Take: its PutStart of the key (which otherwise exists, on disk) is the
-// promotion, and Claim tells the master so.
+// A key handed out stays claimable, once, by its client until that client's
+// next Take: its PutStart of the key (which otherwise exists, on disk) is the
+// promotion, and Claim tells the master so. Until that Take the key is not
+// queued again, however often it is read meanwhile.
 //
 // Thread-safe; a leaf lock.
 #pragma once
@@ -70,10 +71,14 @@ class PromotionQueue {
     uint64_t reads_since_aging_ = 0;                                      // guarded by mutex_
     std::unordered_map<UUID, std::deque<std::string>, UUIDHash> queues_;  // guarded by mutex_
     std::unordered_set<std::string> queued_keys_;                         // guarded by mutex_
-    std::unordered_map<std::string, UUID> handed_out_;                    // guarded by mutex_
-    std::atomic<size_t> handed_out_count_{0};  // handed_out_.size(), read unlocked
-    uint64_t admitted_ = 0;                    // guarded by mutex_
-    uint64_t rejected_ = 0;                    // guarded by mutex_
+    struct HandedOut {
+        UUID client;
+        bool claimed;
+    };
+    std::unordered_map<std::string, HandedOut> handed_out_;  // guarded by mutex_
+    std::atomic<size_t> handed_out_count_{0};                // handed_out_.size(), read unlocked
+    uint64_t admitted_ = 0;                                  // guarded by mutex_
+    uint64_t rejected_ = 0;                                  // guarded by mutex_
 };
 
 }  // namespace mooncake

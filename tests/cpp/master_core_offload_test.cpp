@@ -351,6 +351,24 @@ TEST(PromotionQueueTest, AdmissionThresholdQueueLimitAndAging) {
     EXPECT_FALSE(queue.RecordDiskRead("d", holder));
 }
 
+TEST(PromotionQueueTest, HandedOutKeyIsNotQueuedAgainUntilTheNextTake) {
+    const UUID holder{1, 2};
+    PromotionQueue queue(/*admission_threshold=*/2, /*queue_limit=*/8);
+    (void)queue.RecordDiskRead("a", holder);
+    EXPECT_TRUE(queue.RecordDiskRead("a", holder));
+    EXPECT_EQ(queue.Take(holder, 4), (std::vector<std::string>{"a"}));
+    // Reads while the client promotes it (before and after its PutStart).
+    EXPECT_FALSE(queue.RecordDiskRead("a", holder));
+    EXPECT_TRUE(queue.Claim("a", holder));
+    EXPECT_FALSE(queue.Claim("a", holder));  // once
+    EXPECT_FALSE(queue.RecordDiskRead("a", holder));
+    EXPECT_EQ(queue.admitted(), 1u);
+    EXPECT_TRUE(queue.Take(holder, 4).empty());
+    // Still read from disk alone after that: the promotion did not happen.
+    EXPECT_TRUE(queue.RecordDiskRead("a", holder));
+    EXPECT_EQ(queue.admitted(), 2u);
+}
+
 TEST(MasterOffloadConfigTest, Validation) {
     MasterConfig config;
     EXPECT_FALSE(ValidateMasterConfig(config));
