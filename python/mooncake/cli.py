@@ -1,5 +1,8 @@
 """Console entry points: each replaces the Python process with the program of
-the same name bundled under ``mooncake/bin/``, passing the arguments on."""
+the same name bundled under ``mooncake/bin/``, passing the arguments on.
+
+``mooncake.cli:main`` runs ``mooncake_master``; ``mooncake.cli_client`` and
+``mooncake.cli_bench`` hold the other two, as in the reference package."""
 
 import os
 import sys
@@ -13,7 +16,8 @@ def bundled_program(name):
     return path if os.access(path, os.X_OK) else None
 
 
-def _exec(name):
+def exec_bundled(name):
+    """Replaces this process (same PID) with the bundled program `name`."""
     path = bundled_program(name)
     if path is None:
         sys.stderr.write(
@@ -23,13 +27,22 @@ def _exec(name):
     os.execv(path, [path] + sys.argv[1:])
 
 
+def main():
+    exec_bundled("mooncake_master")
+
+
+# The names earlier releases of this package used.
 def mooncake_master():
-    _exec("mooncake_master")
+    exec_bundled("mooncake_master")
 
 
 def mooncake_client():
-    _exec("mooncake_client")
+    exec_bundled("mooncake_client")
 
 
 def transfer_engine_bench():
-    _exec("transfer_engine_bench")
+    exec_bundled("transfer_engine_bench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,8 @@
 """The installed package: version, bundled programs and console commands.
 Parts that need an installed wheel skip when running from a build tree."""
 
+import importlib
+import json
 import os
 import re
 import shutil
@@ -48,9 +50,46 @@ def test_console_command_runs_the_bundled_program(program):
     assert "Traceback" not in output
 
 
-def test_missing_bundled_program_is_reported(monkeypatch, capsys):
+@pytest.mark.parametrize("module, program", [("mooncake.cli", "mooncake_master"),
+                                             ("mooncake.cli_client", "mooncake_client"),
+                                             ("mooncake.cli_bench", "transfer_engine_bench")])
+def test_missing_bundled_program_is_reported(monkeypatch, capsys, module, program):
+    entry = importlib.import_module(module)
     monkeypatch.setattr(cli, "_BIN_DIR", "/nonexistent")
     with pytest.raises(SystemExit) as exit_info:
-        cli.mooncake_master()
+        entry.main()
     assert exit_info.value.code == 127
-    assert "does not include" in capsys.readouterr().err
+    assert program in capsys.readouterr().err
+
+
+def run_topology_dump(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mooncake.transfer_engine_topology_dump", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_topology_dump_prints_one_entry_per_numa_node():
+    finished = run_topology_dump("--device-name", "")
+    assert finished.returncode == 0, finished.stderr
+    prefix = "Local topology [te/discover]: "
+    assert finished.stdout.startswith(prefix)
+    topology = json.loads(finished.stdout[len(prefix):])
+    assert "cpu:0" in topology
+    for preferred, others in topology.values():
+        assert isinstance(preferred, list) and isinstance(others, list)
+
+
+def test_topology_dump_custom_file_and_errors(tmp_path):
+    path = tmp_path / "topo.json"
+    path.write_text(json.dumps({"cpu:0": [["mlx5_0"], []]}))
+    finished = run_topology_dump("--use-custom-topo", env={"MC_CUSTOM_TOPO_JSON": str(path)})
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == (f"Local topology [te/custom ({path})]: "
+                                       '{"cpu:0": [["mlx5_0"], []]}')
+    for args, env in [(["--use-custom-topo"], {"MC_CUSTOM_TOPO_JSON": ""}),
+                      (["--custom-topo-json", str(tmp_path / "absent.json")], None),
+                      (["--backend", "tent"], None)]:
+        finished = run_topology_dump(*args, env=env)
+        assert finished.returncode == 1
+        assert finished.stderr.startswith("error: failed to dump topology: ")
+        assert finished.stdout == ""
