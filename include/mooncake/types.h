@@ -93,6 +93,20 @@ enum class SoftPinAction : uint8_t {
     DISABLE = 2,   // not soft-pinned, whatever with_soft_pin says
 };
 
+// What an object holds, as the putter tags it (ReplicateConfig::data_type).
+enum class ObjectDataType : uint8_t {
+    UNKNOWN = 0,
+    KVCACHE = 1,
+    TENSOR = 2,
+    WEIGHT = 3,
+    SAMPLE = 4,
+    ACTIVATION = 5,
+    GRADIENT = 6,
+    OPTIMIZER_STATE = 7,
+    METADATA = 8,
+    GENERAL = 9,
+};
+
 // Longest soft pin a put may ask for (the reference's --max_kv_soft_pin_ttl
 // default): one day.
 inline constexpr uint64_t kMaxSoftPinTtlMs = 86'400'000;
@@ -115,6 +129,8 @@ struct ReplicateConfig {
     // The reference's metadata groups: accepted (one entry per key) and not
     // used by this master.
     std::vector<std::string> group_ids;
+    // The reference's object tag: accepted and not used by this master.
+    ObjectDataType data_type = ObjectDataType::UNKNOWN;
     // Keep all parts of a multi-buffer put on the segment of this host.
     bool prefer_alloc_in_same_node = false;
     // Segment names ("host:port") that must get no replica: the client

@@ -14,6 +14,7 @@ from mooncake._store import (  # noqa: F401  (re-exported API)
     DiskDescriptor,
     MemoryDescriptor,
     MooncakeHostMemAllocator,
+    ObjectDataType,
     QueryTaskResponse,
     ReplicaDescriptor,
     ReplicaStatus,
@@ -29,6 +30,9 @@ from mooncake import upsert_ops as _upsert_ops
 #: The negative codes the methods return, as an IntEnum (compares with ints).
 ErrorCode = enum.IntEnum("ErrorCode", dict(_store._error_codes))
 _upsert_ops._OBJECT_NOT_FOUND = int(ErrorCode.OBJECT_NOT_FOUND)
+
+# The ObjectDataType values at module level, as the reference exports them.
+globals().update(ObjectDataType.__members__)
 _upsert_ops._INVALID_PARAMS = int(ErrorCode.INVALID_PARAMS)
 
 
@@ -92,6 +96,7 @@ __all__ = [
     "MemoryDescriptor",
     "MooncakeDistributedStore",
     "MooncakeHostMemAllocator",
+    "ObjectDataType",
     "QueryTaskResponse",
     "ReplicaDescriptor",
     "ReplicaStatus",

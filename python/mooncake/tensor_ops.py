@@ -9,6 +9,7 @@ Tensor-parallel helpers split a tensor with ``torch.tensor_split`` into
 ``f"{key}_tp_{i}"``.
 """
 
+import copy
 import ctypes
 import logging
 import struct
@@ -106,6 +107,25 @@ def _view_of_memory(buffer_ptr, length):
     return (ctypes.c_uint8 * length).from_address(buffer_ptr)
 
 
+_INVALID_PARAMS = -600
+
+
+def config_for_derived_keys(config, key_count, owners):
+    """`(config, ok)` for a call on keys derived from the caller's `key_count`
+    keys, derived key j coming from caller key `owners[j]` (tensor shards, the
+    subset of keys an upsert could clear): each derived key takes its caller
+    key's group id. ok is False when `config.group_ids` does not have one
+    entry per caller key (the call is then INVALID_PARAMS)."""
+    group_ids = config.group_ids if config is not None else None
+    if not group_ids:
+        return config, True
+    if len(group_ids) != key_count:
+        return config, False
+    derived = copy.copy(config)
+    derived.group_ids = [group_ids[owner] for owner in owners]
+    return derived, True
+
+
 def _put_all(store, keys, tensors, config):
     if len(keys) != len(tensors):
         raise ValueError(f"{len(keys)} keys but {len(tensors)} tensors")
@@ -163,6 +183,9 @@ def pub_tensor_with_tp(self, key, tensor, config=None, tp_rank=0, tp_size=1, spl
     """Stores every shard of `tensor` (all ranks); 0 or the first error."""
     if tp_size <= 1:
         return pub_tensor(self, key, tensor, config)
+    config, ok = config_for_derived_keys(config, 1, [0] * tp_size)
+    if not ok:
+        return _INVALID_PARAMS
     shards = _split(tensor, tp_size, split_dim)
     keys = [_shard_key(key, rank) for rank in range(tp_size)]
     codes = _put_all(self, keys, list(shards), config)
@@ -185,6 +208,10 @@ def batch_pub_tensor_with_tp(self, base_keys, tensors_list, config=None, tp_rank
         raise ValueError(f"{len(base_keys)} keys but {len(tensors_list)} tensors")
     if tp_size <= 1:
         return _put_all(self, base_keys, tensors_list, config)
+    config, ok = config_for_derived_keys(
+        config, len(base_keys), [i for i in range(len(base_keys)) for _ in range(tp_size)])
+    if not ok:
+        return [_INVALID_PARAMS] * len(base_keys)
     keys, shards = [], []
     for key, tensor in zip(base_keys, tensors_list):
         keys.extend(_shard_key(key, rank) for rank in range(tp_size))

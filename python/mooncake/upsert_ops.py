@@ -27,26 +27,33 @@ def _clear_all(store, keys):
     return [0 if code == _OBJECT_NOT_FOUND else code for code in codes]
 
 
-def _keyed(store, key, put):
+def _keyed(store, key, put, config=None):
+    """Clears the key, then puts; a bad config changes nothing."""
+    if not _tensor_ops.config_for_derived_keys(config, 1, [0])[1]:
+        return _INVALID_PARAMS
     cleared = _clear(store, key)
     return cleared if cleared != 0 else put()
 
 
-def _batch(store, keys, put_subset):
-    """Clears all keys, puts those that could be cleared; one code per key."""
+def _batch(store, keys, put_subset, config=None):
+    """Clears all keys, puts those that could be cleared: put_subset(ready,
+    config for those keys). One code per key; a bad config changes nothing."""
     keys = list(keys)
+    if not _tensor_ops.config_for_derived_keys(config, len(keys), [])[1]:
+        return [_INVALID_PARAMS] * len(keys)
     cleared = _clear_all(store, keys)
     ready = [i for i, code in enumerate(cleared) if code == 0]
     results = list(cleared)
     if ready:
-        for i, code in zip(ready, put_subset(ready)):
+        subset_config, _ = _tensor_ops.config_for_derived_keys(config, len(keys), ready)
+        for i, code in zip(ready, put_subset(ready, subset_config)):
             results[i] = code
     return results
 
 
 def upsert(self, key, value, config=None):
     """Stores value under key, replacing an existing value."""
-    return _keyed(self, key, lambda: self.put(key, value, config))
+    return _keyed(self, key, lambda: self.put(key, value, config), config)
 
 
 def upsert_parts(self, key, *parts, config=None):
@@ -58,7 +65,7 @@ def upsert_parts(self, key, *parts, config=None):
         except TypeError:
             raise RuntimeError(f"upsert_parts: part of type {type(part).__name__} is not a "
                                "buffer") from None
-    return _keyed(self, key, lambda: self.put_parts(key, *parts, config=config))
+    return _keyed(self, key, lambda: self.put_parts(key, *parts, config=config), config)
 
 
 def upsert_batch(self, keys, values, config=None):
@@ -66,22 +73,22 @@ def upsert_batch(self, keys, values, config=None):
     keys, values = list(keys), list(values)
     if len(keys) != len(values):
         return self.put_batch(keys, values, config)  # reports the mismatch
-    codes = _batch(self, keys, lambda ready: self._batch_put_parts(
-        [keys[i] for i in ready], [[values[i]] for i in ready], config))
+    codes = _batch(self, keys, lambda ready, subset_config: self._batch_put_parts(
+        [keys[i] for i in ready], [[values[i]] for i in ready], subset_config), config)
     return next((code for code in codes if code != 0), 0)
 
 
 def upsert_from(self, key, buffer_ptr, size, config=None):
-    return _keyed(self, key, lambda: self.put_from(key, buffer_ptr, size, config))
+    return _keyed(self, key, lambda: self.put_from(key, buffer_ptr, size, config), config)
 
 
 def batch_upsert_from(self, keys, buffer_ptrs, sizes, config=None):
     keys, buffer_ptrs, sizes = list(keys), list(buffer_ptrs), list(sizes)
     if not len(keys) == len(buffer_ptrs) == len(sizes):
         return self.batch_put_from(keys, buffer_ptrs, sizes, config)
-    return _batch(self, keys, lambda ready: self.batch_put_from(
+    return _batch(self, keys, lambda ready, subset_config: self.batch_put_from(
         [keys[i] for i in ready], [buffer_ptrs[i] for i in ready], [sizes[i] for i in ready],
-        config))
+        subset_config), config)
 
 
 def upsert_tensor(self, key, tensor):
@@ -89,7 +96,7 @@ def upsert_tensor(self, key, tensor):
 
 
 def upsert_pub_tensor(self, key, tensor, config=None):
-    return _keyed(self, key, lambda: _tensor_ops.pub_tensor(self, key, tensor, config))
+    return _keyed(self, key, lambda: _tensor_ops.pub_tensor(self, key, tensor, config), config)
 
 
 def upsert_tensor_from(self, key, buffer_ptr, size):
@@ -105,8 +112,8 @@ def batch_upsert_pub_tensor(self, keys, tensors_list, config=None):
     keys, tensors_list = list(keys), list(tensors_list)
     if len(keys) != len(tensors_list):
         return _tensor_ops.batch_pub_tensor(self, keys, tensors_list, config)
-    return _batch(self, keys, lambda ready: _tensor_ops.batch_pub_tensor(
-        self, [keys[i] for i in ready], [tensors_list[i] for i in ready], config))
+    return _batch(self, keys, lambda ready, subset_config: _tensor_ops.batch_pub_tensor(
+        self, [keys[i] for i in ready], [tensors_list[i] for i in ready], subset_config), config)
 
 
 def batch_upsert_tensor_from(self, keys, buffer_ptrs, sizes):
@@ -166,6 +173,9 @@ def upsert_tensor_with_parallelism(self, key, tensor, parallelism=None, config=N
                                    writer_partition=None):
     """Replaces the shards this writer owns; 0 or the first error."""
     pairs = _shards_to_write(key, tensor, parallelism, writer_partition)
+    config, ok = _tensor_ops.config_for_derived_keys(config, 1, [0] * len(pairs))
+    if not ok:
+        return _INVALID_PARAMS
     return _first_error(batch_upsert_pub_tensor(
         self, [k for k, _ in pairs], [t for _, t in pairs], config))
 
@@ -188,7 +198,7 @@ def upsert_tensor_with_parallelism_from(self, key, buffer_ptr, size, parallelism
     target = _from_key(key, parallelism, writer_partition)
     if target is None:
         return _INVALID_PARAMS
-    return _keyed(self, target, lambda: self.put_from(target, buffer_ptr, size, config))
+    return _keyed(self, target, lambda: self.put_from(target, buffer_ptr, size, config), config)
 
 
 def _per_key(values, count, name):
@@ -215,6 +225,9 @@ def batch_upsert_tensor_with_parallelism(self, keys, tensors_list, parallelisms=
             owners.append(i)
             shard_keys.append(shard_key)
             shards.append(shard)
+    config, ok = _tensor_ops.config_for_derived_keys(config, len(keys), owners)
+    if not ok:
+        return [_INVALID_PARAMS] * len(keys)
     codes = batch_upsert_pub_tensor(self, shard_keys, shards, config) if shard_keys else []
     results = [0] * len(keys)
     for owner, code in zip(owners, codes):
@@ -233,6 +246,9 @@ def batch_upsert_tensor_with_parallelism_from(self, keys, buffer_ptrs, sizes, pa
     targets = [_from_key(k, p, w) for k, p, w in zip(keys, parallelisms, partitions)]
     valid = [i for i, target in enumerate(targets) if target is not None]
     results = [_INVALID_PARAMS] * len(keys)
+    config, ok = _tensor_ops.config_for_derived_keys(config, len(keys), valid)
+    if not ok:
+        return results
     codes = batch_upsert_from(self, [targets[i] for i in valid], [buffer_ptrs[i] for i in valid],
                               [sizes[i] for i in valid], config) if valid else []
     for i, code in zip(valid, codes):

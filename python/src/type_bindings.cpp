@@ -77,7 +77,26 @@ std::string ReplicateConfigRepr(const ReplicateConfig& config) {
         << ", prefer_alloc_in_same_node=" << (config.prefer_alloc_in_same_node ? "True" : "False")
         << ", with_hard_pin=" << (config.with_hard_pin ? "True" : "False")
         << ", soft_pin_action=" << static_cast<int>(config.soft_pin_action) << ", soft_pin_ttl_ms="
-        << (config.soft_pin_ttl_ms ? std::to_string(config.soft_pin_ttl_ms) : "None") << ")";
+        << (config.soft_pin_ttl_ms ? std::to_string(config.soft_pin_ttl_ms) : "None")
+        << ", data_type=" << static_cast<int>(config.data_type) << ")";
+    return out.str();
+}
+
+// str(config), in the reference's shape.
+std::string ReplicateConfigStr(const ReplicateConfig& config) {
+    auto boolean = [](bool value) { return value ? "true" : "false"; };
+    std::ostringstream out;
+    out << "ReplicateConfig: { replica_num: " << config.replica_num
+        << ", with_soft_pin: " << boolean(config.with_soft_pin)
+        << ", soft_pin_action: " << static_cast<int>(config.soft_pin_action)
+        << ", soft_pin_ttl_ms: " << config.soft_pin_ttl_ms
+        << ", with_hard_pin: " << boolean(config.with_hard_pin)
+        << ", preferred_segment: " << config.preferred_segment << ", preferred_segments: [";
+    for (size_t i = 0; i < config.preferred_segments.size(); ++i) {
+        out << (i ? ", " : "") << config.preferred_segments[i];
+    }
+    out << "], prefer_alloc_in_same_node: " << boolean(config.prefer_alloc_in_same_node)
+        << ", data_type: " << static_cast<int>(config.data_type) << " }";
     return out.str();
 }
 
@@ -85,7 +104,8 @@ std::string ReplicateConfigRepr(const ReplicateConfig& config) {
 auto ReplicateConfigTuple(const ReplicateConfig& c) {
     return std::make_tuple(c.replica_num, c.with_soft_pin, c.preferred_segment,
                            c.prefer_alloc_in_same_node, c.preferred_segments, c.with_hard_pin,
-                           static_cast<int>(c.soft_pin_action), c.soft_pin_ttl_ms, c.group_ids);
+                           static_cast<int>(c.soft_pin_action), c.soft_pin_ttl_ms, c.group_ids,
+                           static_cast<int>(c.data_type));
 }
 
 std::string BufferDescriptorRepr(const MemoryDescriptor& descriptor) {
@@ -131,7 +151,10 @@ void BindReplicateConfigExtras(py::class_<ReplicateConfig>& config) {
                 return c.group_ids.empty() ? py::none() : py::cast(c.group_ids);
             },
             [](ReplicateConfig& c, const py::object& value) { c.group_ids = ListFromPy(value); },
-            "Accepted for compatibility (one entry per key); this master has no groups.");
+            "One entry per key of the call, or None (a call with another number of entries "
+            "returns INVALID_PARAMS); this master has no groups and does not use them.")
+        .def_readwrite("data_type", &ReplicateConfig::data_type,
+                       "ObjectDataType tag (default UNKNOWN); accepted, not used by this master.");
 }
 
 void BindReplicateConfig(py::module_& m) {
@@ -142,11 +165,23 @@ void BindReplicateConfig(py::module_& m) {
         .value("ENABLE", SoftPinAction::ENABLE)
         .value("DISABLE", SoftPinAction::DISABLE);
     m.attr("SoftPinAction") = config.attr("SoftPinAction");
+    py::enum_<ObjectDataType>(m, "ObjectDataType")
+        .value("UNKNOWN", ObjectDataType::UNKNOWN)
+        .value("KVCACHE", ObjectDataType::KVCACHE)
+        .value("TENSOR", ObjectDataType::TENSOR)
+        .value("WEIGHT", ObjectDataType::WEIGHT)
+        .value("SAMPLE", ObjectDataType::SAMPLE)
+        .value("ACTIVATION", ObjectDataType::ACTIVATION)
+        .value("GRADIENT", ObjectDataType::GRADIENT)
+        .value("OPTIMIZER_STATE", ObjectDataType::OPTIMIZER_STATE)
+        .value("METADATA", ObjectDataType::METADATA)
+        .value("GENERAL", ObjectDataType::GENERAL)
+        .export_values();
     config
         .def(py::init([](size_t replica_num, bool with_soft_pin, std::string preferred_segment,
                          py::object prefer_alloc_in_same_node, std::vector<std::string> preferred,
                          bool with_hard_pin, SoftPinAction action, const py::object& ttl,
-                         const py::object& group_ids) {
+                         const py::object& group_ids, ObjectDataType data_type) {
                  ReplicateConfig c;
                  c.replica_num = replica_num;
                  c.with_soft_pin = with_soft_pin;
@@ -157,13 +192,15 @@ void BindReplicateConfig(py::module_& m) {
                  c.soft_pin_action = action;
                  c.soft_pin_ttl_ms = TtlFromPy(ttl);
                  c.group_ids = ListFromPy(group_ids);
+                 c.data_type = data_type;
                  return c;
              }),
              py::kw_only(), py::arg("replica_num") = 1, py::arg("with_soft_pin") = false,
              py::arg("preferred_segment") = "", py::arg("prefer_alloc_in_same_node") = false,
              py::arg("preferred_segments") = std::vector<std::string>{},
              py::arg("with_hard_pin") = false, py::arg("soft_pin_action") = SoftPinAction::PRESERVE,
-             py::arg("soft_pin_ttl_ms") = py::none(), py::arg("group_ids") = py::none())
+             py::arg("soft_pin_ttl_ms") = py::none(), py::arg("group_ids") = py::none(),
+             py::arg("data_type") = ObjectDataType::UNKNOWN)
         .def_readwrite("replica_num", &ReplicateConfig::replica_num,
                        "Number of replicas, each on a distinct segment (default 1).")
         .def_readwrite("with_soft_pin", &ReplicateConfig::with_soft_pin,
@@ -179,6 +216,7 @@ void BindReplicateConfig(py::module_& m) {
             },
             "Place multi-buffer puts on this host's own segment.")
         .def("__repr__", &ReplicateConfigRepr)
+        .def("__str__", &ReplicateConfigStr)
         .def("__eq__",
              [](const ReplicateConfig& a, const ReplicateConfig& b) {
                  return ReplicateConfigTuple(a) == ReplicateConfigTuple(b);
@@ -186,7 +224,7 @@ void BindReplicateConfig(py::module_& m) {
         .def(py::pickle(
             [](const ReplicateConfig& c) { return py::tuple(py::cast(ReplicateConfigTuple(c))); },
             [](const py::tuple& state) {
-                if (state.size() != 9) {
+                if (state.size() != 10) {
                     throw std::runtime_error("bad ReplicateConfig state");
                 }
                 ReplicateConfig c;
@@ -199,6 +237,7 @@ void BindReplicateConfig(py::module_& m) {
                 c.soft_pin_action = static_cast<SoftPinAction>(state[6].cast<int>());
                 c.soft_pin_ttl_ms = state[7].cast<uint64_t>();
                 c.group_ids = state[8].cast<std::vector<std::string>>();
+                c.data_type = static_cast<ObjectDataType>(state[9].cast<int>());
                 return c;
             }));
     BindReplicateConfigExtras(config);

@@ -80,8 +80,13 @@ ValidKeys SelectValidKeys(const std::vector<std::string>& keys) {
     return selected;
 }
 
-Status ValidateReplicateConfig(const ReplicateConfig& config) {
+Status ValidateReplicateConfig(const ReplicateConfig& config, size_t key_count) {
     if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
+    if (!config.group_ids.empty() && config.group_ids.size() != key_count) {
+        LOG(WARNING) << config.group_ids.size() << " group_ids for " << key_count
+                     << " keys: INVALID_PARAMS";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
     if (config.soft_pin_ttl_ms != 0 && !config.soft_pinned()) {
         LOG(WARNING) << "soft_pin_ttl_ms needs soft_pin_action ENABLE: INVALID_PARAMS";
         return Error(ErrorCode::INVALID_PARAMS);

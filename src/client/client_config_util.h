@@ -37,8 +37,10 @@ struct ValidKeys {
 };
 ValidKeys SelectValidKeys(const std::vector<std::string>& keys);
 
-// INVALID_PARAMS for replica_num 0.
-Status ValidateReplicateConfig(const ReplicateConfig& config);
+// INVALID_PARAMS for replica_num 0, a soft-pin TTL without ENABLE or above
+// the cap, or group_ids that do not have one entry per key of the call
+// (`key_count` keys).
+Status ValidateReplicateConfig(const ReplicateConfig& config, size_t key_count);
 
 // What every call on a closed client returns.
 inline constexpr ErrorCode kClientClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS;

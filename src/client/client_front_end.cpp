@@ -27,7 +27,7 @@ std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
 // `*refused`), else each key's ValidateKey outcome.
 std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool lengths_match,
                                    const ReplicateConfig& config, bool* refused) {
-    *refused = !lengths_match || !ValidateReplicateConfig(config).has_value();
+    *refused = !lengths_match || !ValidateReplicateConfig(config, keys.size()).has_value();
     if (*refused) return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
     return KeyChecks<Status>(keys, OkStatus());
 }
@@ -59,7 +59,7 @@ Status ClientFrontEnd::Put(const std::string& key, std::span<const ConstBytes> p
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
+    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config, 1));
     auto size = ValueSize(parts);
     if (!size.has_value()) return Error(size.error());
     return DoPut(key, parts, *size, config);
@@ -93,7 +93,7 @@ Status ClientFrontEnd::PutFrom(const std::string& key, const void* buffer, size_
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
-    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config));
+    MC_RETURN_IF_ERROR(ValidateReplicateConfig(config, 1));
     return DoPutFrom(key, buffer, size, config);
 }
 

@@ -94,9 +94,14 @@ TEST(ClientKeyValidationTest, EmptyAndOverlongKeysAreInvalid) {
     EXPECT_TRUE(ValidateKey(std::string("bin\0ary", 7)).has_value());
     ReplicateConfig config;
     config.replica_num = 0;
-    EXPECT_EQ(ValidateReplicateConfig(config).error(), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(ValidateReplicateConfig(config, 1).error(), ErrorCode::INVALID_PARAMS);
     config.replica_num = 3;
-    EXPECT_TRUE(ValidateReplicateConfig(config).has_value());
+    EXPECT_TRUE(ValidateReplicateConfig(config, 1).has_value());
+    // group_ids: none, or one per key of the call.
+    config.group_ids = {"g", ""};
+    EXPECT_TRUE(ValidateReplicateConfig(config, 2).has_value());
+    EXPECT_EQ(ValidateReplicateConfig(config, 1).error(), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(ValidateReplicateConfig(config, 3).error(), ErrorCode::INVALID_PARAMS);
 }
 
 TEST(ClientPageSizeTest, RoundsUpToWholePages) {

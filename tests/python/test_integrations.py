@@ -288,6 +288,38 @@ def test_replicate_config_new_fields():
     assert config.soft_pin_ttl_ms is None
 
 
+def test_replicate_config_data_type_and_str():
+    import pickle
+    from mooncake import store as store_module
+    from mooncake.store import ObjectDataType
+    assert ReplicateConfig().data_type == ObjectDataType.UNKNOWN
+    assert [int(getattr(store_module, name)) for name in
+            ("UNKNOWN", "KVCACHE", "TENSOR", "WEIGHT", "SAMPLE", "ACTIVATION", "GRADIENT",
+             "OPTIMIZER_STATE", "METADATA", "GENERAL")] == list(range(10))
+    config = ReplicateConfig(replica_num=2, data_type=ObjectDataType.KVCACHE)
+    assert config.data_type == store_module.KVCACHE
+    assert pickle.loads(pickle.dumps(config)) == config
+    assert config != ReplicateConfig(replica_num=2)
+    text = str(config)
+    assert text.startswith("ReplicateConfig: { replica_num: 2, ") and text.endswith(" }")
+
+
+def test_group_ids_need_one_entry_per_key(store):
+    keys = [unique_key("group") for _ in range(2)]
+    assert store.put(keys[0], b"old") == 0
+    one, two = ReplicateConfig(group_ids=["g"]), ReplicateConfig(group_ids=["g", ""])
+    assert store.put(keys[1], b"v", two) == INVALID_PARAMS
+    assert store.put_batch(keys, [b"a", b"b"], one) == INVALID_PARAMS
+    assert store.batch_put_from(keys, [0, 0], [1, 1], one) == [INVALID_PARAMS] * 2
+    # An upsert refused for its config leaves the old value alone.
+    assert store.upsert(keys[0], b"new", two) == INVALID_PARAMS
+    assert store.upsert_batch(keys, [b"a", b"b"], one) == INVALID_PARAMS
+    assert store.get(keys[0]) == b"old" and not store.is_exist(keys[1])
+    assert store.put(keys[1], b"v", one) == 0
+    assert store.upsert_batch(keys, [b"A", b"B"], two) == 0
+    assert [store.get(key) for key in keys] == [b"A", b"B"]
+
+
 def test_soft_pin_ttl_rules_and_hard_pin_puts(store):
     from mooncake.store import SoftPinAction
     ttl_alone = ReplicateConfig(soft_pin_ttl_ms=1000)

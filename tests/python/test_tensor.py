@@ -88,6 +88,22 @@ def test_tensor_parallel_shards(store):
                                           tp_size=3) == [0]
 
 
+def test_group_ids_count_the_callers_keys_not_the_shards(store):
+    tensor = torch.arange(48, dtype=torch.float32).reshape(6, 8)
+    one, two = ReplicateConfig(group_ids=["g"]), ReplicateConfig(group_ids=["g", "h"])
+    key = unique_key()
+    assert store.pub_tensor_with_tp(key, tensor, one, tp_size=4) == 0
+    assert torch.equal(store.get_tensor_with_tp(key, tp_rank=3, tp_size=4), tensor[5:])
+    assert store.pub_tensor_with_tp(unique_key(), tensor, two, tp_size=2) == -600
+    base = [unique_key(), unique_key()]
+    assert store.batch_pub_tensor_with_tp(base, [tensor, tensor], two, tp_size=3) == [0, 0]
+    assert store.batch_pub_tensor_with_tp(base, [tensor, tensor], one, tp_size=3) == [-600] * 2
+    assert store.upsert_tensor_with_parallelism(key, tensor * 2, 2, one) == 0
+    assert torch.equal(store.get_tensor_with_tp(key, tp_rank=1, tp_size=2), tensor[3:] * 2)
+    assert store.upsert_tensor_with_parallelism(key, tensor, 2, two) == -600
+    assert torch.equal(store.get_tensor_with_tp(key, tp_rank=1, tp_size=2), tensor[3:] * 2)
+
+
 def test_tensor_into_registered_buffers(store):
     size = 1 << 16
     buffers = [np.zeros(size, dtype=np.uint8) for _ in range(2)]
