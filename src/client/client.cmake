@@ -6,10 +6,7 @@
 #                           are linked in, only the public headers are exposed)
 #   mooncake_client_static  STATIC, what the Python extension links so the
 #                           wheel carries no libmooncake_client.so of its own
-if(NOT TARGET mooncake_master_client OR NOT TARGET mooncake_transfer)
-    message(STATUS "Mooncake: store client skipped (needs mooncake_master_client and mooncake_transfer)")
-    return()
-endif()
+mooncake_require_targets(mooncake_master_client mooncake_transfer)
 
 add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/client_config_util.cpp

@@ -1,10 +1,7 @@
 # mooncake_client: the standalone client process serving dummy clients
 # (docs/standalone_client.md). The target is not called mooncake_client: that
 # name belongs to the shared client library.
-if(NOT TARGET mooncake_client_static)
-    message(STATUS "Mooncake: mooncake_client binary skipped (needs mooncake_client_static)")
-    return()
-endif()
+mooncake_require_targets(mooncake_client_static)
 
 add_executable(mooncake_client_bin ${CMAKE_CURRENT_LIST_DIR}/mooncake_client_main.cpp)
 set_target_properties(mooncake_client_bin PROPERTIES OUTPUT_NAME mooncake_client)

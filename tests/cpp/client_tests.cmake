@@ -1,18 +1,12 @@
 # Tests of the store client (src/client/, except the master client).
 # The end-to-end suites start the real mooncake_master and, where the point
 # is a second process, tests/cpp/client_test_helper.
-if(NOT TARGET mooncake_client_static)
-    return()
-endif()
+mooncake_require_targets(mooncake_client_static mooncake_master)
 
 # Unit tests: no master, no network.
 mooncake_add_test(client_unit_test client_unit_test.cpp)
 target_link_libraries(client_unit_test PRIVATE mooncake_client_static)
 
-if(NOT TARGET mooncake_master)
-    message(STATUS "Mooncake: client end-to-end tests skipped (no mooncake_master target)")
-    return()
-endif()
 
 add_library(mooncake_client_test_util STATIC client_test_util.cpp)
 target_link_libraries(mooncake_client_test_util PUBLIC mooncake_client_static GTest::gtest)

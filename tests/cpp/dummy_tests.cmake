@@ -2,10 +2,7 @@
 # src/client/real_client_service.*, src/tools/mooncake_client_main.cpp):
 # a real master, a real mooncake_client process and dummies in this process
 # and in tests/cpp/dummy_test_helper processes.
-if(NOT TARGET mooncake_client_bin OR NOT TARGET mooncake_client_test_util)
-    message(STATUS "Mooncake: dummy client tests skipped (no mooncake_client binary)")
-    return()
-endif()
+mooncake_require_targets(mooncake_client_bin mooncake_client_test_util)
 
 add_executable(dummy_test_helper dummy_test_helper.cpp)
 target_link_libraries(dummy_test_helper PRIVATE mooncake_client_test_util)

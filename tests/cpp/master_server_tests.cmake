@@ -1,10 +1,7 @@
 # Tests of the master's network side and of the master's C++ RPC client.
 # The end-to-end suites start the real mooncake_master binary on free
 # loopback ports.
-if(NOT TARGET mooncake_master OR NOT TARGET mooncake_master_client)
-    message(STATUS "Mooncake: master server tests skipped (mooncake_master not built)")
-    return()
-endif()
+mooncake_require_targets(mooncake_master mooncake_master_client)
 
 add_library(master_server_test_util STATIC
     ${CMAKE_CURRENT_LIST_DIR}/master_server_test_util.cpp)
