@@ -196,7 +196,7 @@ uint64_t DummyClient::quarantined_bytes() const {
 
 // ---- calls ------------------------------------------------------------------
 
-Status DummyClient::Attach(HotRpcConnection& connection, net::SteadyDeadline deadline) {
+Status DummyClient::Attach(FramedRpcConnection& connection, net::SteadyDeadline deadline) {
     dummy_rpc::Request request;
     request.set_request_id(next_request_id_.fetch_add(1, std::memory_order_relaxed) + 1);
     dummy_rpc::AttachRequest* attach = request.mutable_attach();

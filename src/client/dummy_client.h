@@ -41,7 +41,7 @@
 #include "client/dummy_memory.h"
 #include "mooncake/client.h"
 #include "real_client.pb.h"
-#include "rpc/hot_rpc_client.h"
+#include "rpc/framed_rpc_client.h"
 #include "transfer/memory_registry.h"
 
 namespace mooncake {
@@ -92,7 +92,7 @@ class DummyClient final : public ClientFrontEnd {
     // gives RPC_FAIL.
     Status Call(dummy_rpc::Request* request, dummy_rpc::Response* response,
                 dummy_rpc::Response::BodyCase expected, bool* maybe_delivered);
-    Status Attach(HotRpcConnection& connection, net::SteadyDeadline deadline);
+    Status Attach(FramedRpcConnection& connection, net::SteadyDeadline deadline);
 
     // Sends the planned put of every key whose plan has no error.
     std::vector<Status> PutPlanned(const std::vector<std::string>& keys,

@@ -1,5 +1,5 @@
 // The wire protocol between dummy clients and the standalone client's dummy
-// service: the framing of the master's hot path (hot_rpc_protocol.h) with
+// service: the framing of the master's hot path (framed_rpc_protocol.h) with
 // its own magic, so that a dummy pointed at a master's port (or the reverse)
 // is refused at the handshake, and the messages of proto/real_client.proto.
 #pragma once
@@ -7,11 +7,11 @@
 #include <cstdint>
 
 #include "real_client.pb.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 
-inline constexpr hot_rpc::Protocol kDummyProtocol{
+inline constexpr framed_rpc::Protocol kDummyProtocol{
     .magic = {'M', 'C', 'D', 'C'},
     .version = 1,
     // Requests list keys and offsets, never bytes of values.

@@ -14,9 +14,9 @@
 #include "common/env.h"
 #include "common/net_util.h"
 #include "master.grpc.pb.h"
+#include "rpc/framed_rpc_client.h"
+#include "rpc/framed_rpc_protocol.h"
 #include "rpc/grpc_auth.h"
-#include "rpc/hot_rpc_client.h"
-#include "rpc/hot_rpc_protocol.h"
 #include "rpc/master_methods.h"
 #include "rpc/rpc_convert.h"
 
@@ -159,7 +159,7 @@ class MasterClientImpl {
           options_(options),
           key_(key),
           pipeline_put_end_(options.pipeline_put_end || GetEnvBool("MC_PIPELINE_PUT_END", false)),
-          pool_(options.hot_path_connections, hot_rpc::kMasterProtocol, std::move(key)) {}
+          pool_(options.hot_path_connections, framed_rpc::kMasterProtocol, std::move(key)) {}
 
     Status Init();
 
@@ -174,7 +174,7 @@ class MasterClientImpl {
     // before answering (then the answer is the durability promise) and the
     // pool allows it (HotRpcPool::Lease::SendDeferred). The answer is read by
     // the next call on that connection, which this thread's next call is
-    // (rpc/hot_rpc_client.h); `check` tells a failure in it, which is logged
+    // (rpc/framed_rpc_client.h); `check` tells a failure in it, which is logged
     // as `what`. False when nothing was sent: make a plain Call instead.
     using AnswerCheck = Status (*)(const rpc::MasterResponse& response);
     bool CallPipelined(rpc::MasterRequest* request, std::string what, AnswerCheck check);
@@ -195,7 +195,7 @@ class MasterClientImpl {
     HotOutcome CallHot(const rpc::MasterRequest& request, rpc::MasterResponse* response,
                        SteadyClock::time_point deadline, Status* status);
     // Notes which master instance a connection's handshake named, once.
-    void NoteFirstUse(HotRpcConnection& connection);
+    void NoteFirstUse(FramedRpcConnection& connection);
     Status CallGrpc(const rpc::MasterRequest& request, rpc::MasterResponse* response,
                     SteadyClock::time_point deadline);
     // `wait_for_ready`: keep trying to connect until the deadline instead of
@@ -262,8 +262,8 @@ std::shared_ptr<const MasterClientImpl::GrpcLink> MasterClientImpl::NewGrpcLink(
     // Each MasterClient keeps its own connection (several stores may live in
     // one process and be closed independently).
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    arguments.SetMaxReceiveMessageSize(static_cast<int>(hot_rpc::kMaxResponseFrameBytes));
-    arguments.SetMaxSendMessageSize(static_cast<int>(hot_rpc::kMaxRequestFrameBytes));
+    arguments.SetMaxReceiveMessageSize(static_cast<int>(framed_rpc::kMaxResponseFrameBytes));
+    arguments.SetMaxSendMessageSize(static_cast<int>(framed_rpc::kMaxRequestFrameBytes));
     auto link = std::make_shared<GrpcLink>();
     link->channel =
         grpc::CreateCustomChannel(grpc_target_, grpc::InsecureChannelCredentials(), arguments);
@@ -439,7 +439,7 @@ Status MasterClientImpl::Call(rpc::MasterRequest* request, rpc::MasterResponse* 
     return OkStatus();
 }
 
-void MasterClientImpl::NoteFirstUse(HotRpcConnection& connection) {
+void MasterClientImpl::NoteFirstUse(FramedRpcConnection& connection) {
     if (!connection.TakeFirstUse()) return;
     // A new connection tells which master instance answers.
     std::lock_guard<std::mutex> lock(info_mutex_);

@@ -54,16 +54,16 @@ class RealClientService::ConnectionHandler final : public FramedRpcServer::Frame
         response_.Clear();
         response_.set_request_id(request_.request_id());
         Serve(request_, &response_);
-        if (!hot_rpc::EncodeFrame(response_, kDummyProtocol.max_response_frame_bytes,
-                                  response_frame)) {
+        if (!framed_rpc::EncodeFrame(response_, kDummyProtocol.max_response_frame_bytes,
+                                     response_frame)) {
             LOG(WARNING) << "dummy service: response to " << peer_ << " exceeds "
                          << kDummyProtocol.max_response_frame_bytes
                          << " bytes; answering BUFFER_OVERFLOW";
             response_.Clear();
             response_.set_request_id(request_.request_id());
             response_.set_error_code(CodeToWire(ErrorCode::BUFFER_OVERFLOW));
-            hot_rpc::EncodeFrame(response_, kDummyProtocol.max_response_frame_bytes,
-                                 response_frame);
+            framed_rpc::EncodeFrame(response_, kDummyProtocol.max_response_frame_bytes,
+                                    response_frame);
         }
         return true;
     }

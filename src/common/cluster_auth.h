@@ -43,7 +43,7 @@ using Mac = std::array<uint8_t, kMacBytes>;
 
 // What a proof is bound to, so that one service's proof is worthless to
 // another. Framed RPC servers (hot path, dummy service) use their
-// hot_rpc::Protocol name.
+// framed_rpc::Protocol name.
 inline constexpr std::string_view kTransferService = "transfer";
 inline constexpr std::string_view kGrpcService = "grpc";
 

@@ -3,7 +3,7 @@
 #include <glog/logging.h>
 
 #include "common/net_util.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 
@@ -104,8 +104,8 @@ std::expected<void, std::string> GrpcMasterServer::Start() {
     // Notice clients that vanished (host down) so their streams end.
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-    builder.SetMaxReceiveMessageSize(static_cast<int>(hot_rpc::kMaxRequestFrameBytes));
-    builder.SetMaxSendMessageSize(static_cast<int>(hot_rpc::kMaxResponseFrameBytes));
+    builder.SetMaxReceiveMessageSize(static_cast<int>(framed_rpc::kMaxRequestFrameBytes));
+    builder.SetMaxSendMessageSize(static_cast<int>(framed_rpc::kMaxResponseFrameBytes));
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,

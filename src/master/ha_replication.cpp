@@ -8,8 +8,8 @@
 #include "common/net_util.h"
 #include "master/grpc_service.h"
 #include "master/state_image.h"
+#include "rpc/framed_rpc_client.h"
 #include "rpc/grpc_auth.h"
-#include "rpc/hot_rpc_client.h"
 
 namespace mooncake {
 
@@ -35,8 +35,8 @@ class StreamHandler final : public FramedRpcServer::FrameHandler {
         // Not the leader: closing makes the standby look again.
         ha::rpc::StateImage image;
         if (!source_.ServeFetch(request, &image)) return false;
-        if (!hot_rpc::EncodeFrame(image, kReplicationProtocol.max_response_frame_bytes,
-                                  response_frame)) {
+        if (!framed_rpc::EncodeFrame(image, kReplicationProtocol.max_response_frame_bytes,
+                                     response_frame)) {
             // An image too large for a frame: the standby falls back to gRPC.
             LOG_EVERY_T(WARNING, 10.0) << "HA: a reply of version " << image.version()
                                        << " does not fit in a stream frame; using gRPC";
@@ -410,13 +410,13 @@ bool ImageFollower::Apply(ha::rpc::StateImage& reply) {
 namespace {
 
 // A connection to the leader's replication stream, or nullptr.
-std::unique_ptr<HotRpcConnection> OpenStream(const std::string& leader, uint16_t port,
-                                             const auth::ClusterKey* key) {
+std::unique_ptr<FramedRpcConnection> OpenStream(const std::string& leader, uint16_t port,
+                                                const auth::ClusterKey* key) {
     auto host = ParseHostPort(leader);
     if (!host) return nullptr;
     auto addresses = ResolveHotRpcHost(host->host);
     if (!addresses) return nullptr;
-    auto connection = HotRpcConnection::Open(
+    auto connection = FramedRpcConnection::Open(
         *addresses, port, SteadyClock::now() + std::chrono::seconds(2), kReplicationProtocol, key);
     if (!connection) {
         LOG_EVERY_T(WARNING, 10.0) << "HA: cannot open the replication stream of " << leader
@@ -431,7 +431,7 @@ std::unique_ptr<HotRpcConnection> OpenStream(const std::string& leader, uint16_t
 void ImageFollower::Run() {
     std::string connected_to;
     std::unique_ptr<ha::rpc::HaReplication::Stub> stub;
-    std::unique_ptr<HotRpcConnection> stream;
+    std::unique_ptr<FramedRpcConnection> stream;
     uint16_t stream_port = 0;  // the leader's, from its last gRPC reply
     int failures = 0;
     while (!stop_.load()) {

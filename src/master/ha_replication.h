@@ -44,16 +44,16 @@
 #include "master/change_log.h"
 #include "master/master_service.h"
 #include "master/snapshot_log.h"
+#include "rpc/framed_rpc_protocol.h"
 #include "rpc/framed_rpc_server.h"
-#include "rpc/hot_rpc_protocol.h"
 
 namespace mooncake {
 
 // The replication stream: FetchStateRequest frames answered by StateImage
-// frames (rpc/hot_rpc_protocol.h framing). A standby's fetch then costs one
+// frames (rpc/framed_rpc_protocol.h framing). A standby's fetch then costs one
 // round trip on a plain socket instead of a gRPC call, and a durable change
 // waits for about that long.
-inline constexpr hot_rpc::Protocol kReplicationProtocol{
+inline constexpr framed_rpc::Protocol kReplicationProtocol{
     .magic = {'M', 'C', 'H', 'R'},
     .version = 1,
     .max_request_frame_bytes = 64u << 10,

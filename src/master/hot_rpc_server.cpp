@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "master.pb.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 
@@ -26,13 +26,15 @@ class MasterFrameHandler final : public FramedRpcServer::FrameHandler {
         }
         dispatcher_.Dispatch(request_, &response_);
         dispatcher_.AfterCall(request_.body_case());
-        if (!hot_rpc::EncodeFrame(response_, hot_rpc::kMaxResponseFrameBytes, response_frame)) {
+        if (!framed_rpc::EncodeFrame(response_, framed_rpc::kMaxResponseFrameBytes,
+                                     response_frame)) {
             LOG(WARNING) << "hot path: response to " << peer_ << " exceeds "
-                         << hot_rpc::kMaxResponseFrameBytes << " bytes; answering BUFFER_OVERFLOW";
+                         << framed_rpc::kMaxResponseFrameBytes
+                         << " bytes; answering BUFFER_OVERFLOW";
             rpc::MasterResponse too_large;
             too_large.set_request_id(request_.request_id());
             too_large.mutable_error()->set_error_code(ToInt(ErrorCode::BUFFER_OVERFLOW));
-            hot_rpc::EncodeFrame(too_large, hot_rpc::kMaxResponseFrameBytes, response_frame);
+            framed_rpc::EncodeFrame(too_large, framed_rpc::kMaxResponseFrameBytes, response_frame);
         }
         return true;
     }
@@ -50,7 +52,7 @@ FramedRpcServer::Options FramedOptions(const HotRpcServer::Options& options) {
     framed.port = options.port;
     framed.max_connections = options.max_connections;
     framed.max_buffered_bytes = options.max_buffered_bytes;
-    framed.protocol = hot_rpc::kMasterProtocol;
+    framed.protocol = framed_rpc::kMasterProtocol;
     framed.instance_id = options.master_instance_id;
     framed.handshake_timeout = options.handshake_timeout;
     framed.frame_timeout = options.frame_timeout;

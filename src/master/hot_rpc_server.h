@@ -1,4 +1,4 @@
-// The master's hot path: a FramedRpcServer speaking hot_rpc::kMasterProtocol
+// The master's hot path: a FramedRpcServer speaking framed_rpc::kMasterProtocol
 // whose frames carry MasterRequest envelopes. Each request is served inline
 // by its connection's thread through the RequestDispatcher (the same one the
 // gRPC Stream method uses), so a call costs one loopback round trip and no

@@ -103,10 +103,10 @@ struct FramedRpcServer::Inbox {
 
     // A whole request frame is here already.
     bool HoldsWholeFrame() const {
-        if (size() < hot_rpc::kFrameHeaderSize) return false;
+        if (size() < framed_rpc::kFrameHeaderSize) return false;
         const uint32_t length =
-            hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(head()));
-        return size() >= hot_rpc::kFrameHeaderSize + length;
+            framed_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(head()));
+        return size() >= framed_rpc::kFrameHeaderSize + length;
     }
 
     void Consume(size_t bytes) {
@@ -382,8 +382,8 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
     // started, the rest must follow within frame_timeout.
     std::optional<net::SteadyDeadline> deadline;
     if (inbox->size() > 0) deadline = std::chrono::steady_clock::now() + options_.frame_timeout;
-    while (inbox->size() < hot_rpc::kFrameHeaderSize) {
-        if (!inbox->ReadSome(fd, deadline, hot_rpc::kFrameHeaderSize)) {
+    while (inbox->size() < framed_rpc::kFrameHeaderSize) {
+        if (!inbox->ReadSome(fd, deadline, framed_rpc::kFrameHeaderSize)) {
             if (inbox->size() > 0) {
                 protocol_errors_.fetch_add(1);
                 LOG_EVERY_T(WARNING, kPeerLogInterval)
@@ -396,7 +396,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
     }
     connection->Enter(kBusy);
     const uint32_t length =
-        hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(inbox->head()));
+        framed_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(inbox->head()));
     if (length > options_.protocol.max_request_frame_bytes) {
         protocol_errors_.fetch_add(1);
         LOG_EVERY_T(WARNING, kPeerLogInterval)
@@ -404,7 +404,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
             << " bytes exceeds the limit of " << options_.protocol.max_request_frame_bytes;
         return false;
     }
-    const size_t frame_size = hot_rpc::kFrameHeaderSize + length;
+    const size_t frame_size = framed_rpc::kFrameHeaderSize + length;
     if (inbox->capacity - inbox->begin < frame_size && inbox->capacity >= frame_size) {
         inbox->Reserve(frame_size);  // compacts, costs nothing
     }
@@ -423,7 +423,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
             return false;
         }
     }
-    const std::string_view payload(inbox->head() + hot_rpc::kFrameHeaderSize, length);
+    const std::string_view payload(inbox->head() + framed_rpc::kFrameHeaderSize, length);
     const bool served = handler->Handle(payload, &reply);
     inbox->Consume(frame_size);
     if (!served) {
@@ -434,7 +434,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         return false;
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
-    // A client that pipelines (HotRpcConnection::SendDeferred) often has
+    // A client that pipelines (FramedRpcConnection::SendDeferred) often has
     // its next request here already: answer both in one write, so that it
     // wakes once for the two answers.
     const bool more = inbox->HoldsWholeFrame();
@@ -456,7 +456,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
 bool FramedRpcServer::Handshake(Connection* connection) {
     const int fd = connection->fd.get();
     const auto deadline = std::chrono::steady_clock::now() + options_.handshake_timeout;
-    std::array<uint8_t, hot_rpc::kClientHelloSize> hello{};
+    std::array<uint8_t, framed_rpc::kClientHelloSize> hello{};
     size_t received = 0;
     while (received < hello.size()) {
         if (!WaitReadable(fd, deadline)) {
@@ -473,7 +473,7 @@ bool FramedRpcServer::Handshake(Connection* connection) {
         }
         received += static_cast<size_t>(n);
     }
-    auto version = hot_rpc::DecodeClientHello(hello, options_.protocol.magic);
+    auto version = framed_rpc::DecodeClientHello(hello, options_.protocol.magic);
     if (!version) {
         protocol_errors_.fetch_add(1);
         LOG_EVERY_T(WARNING, kPeerLogInterval)
@@ -481,7 +481,7 @@ bool FramedRpcServer::Handshake(Connection* connection) {
             << " handshake (garbage bytes?)";
         return false;
     }
-    hot_rpc::ServerHello reply;
+    framed_rpc::ServerHello reply;
     reply.version = options_.protocol.version;
     reply.master_instance_id = options_.instance_id;
     if (*version != options_.protocol.version) {
@@ -492,7 +492,7 @@ bool FramedRpcServer::Handshake(Connection* connection) {
             << *version << " not supported (this server speaks " << options_.protocol.version
             << ")";
     }
-    const auto bytes = hot_rpc::EncodeServerHello(reply, options_.protocol.magic);
+    const auto bytes = framed_rpc::EncodeServerHello(reply, options_.protocol.magic);
     const bool sent =
         SendAllBlocking(fd, reinterpret_cast<const char*>(bytes.data()), bytes.size());
     return sent && reply.status == ErrorCode::OK;

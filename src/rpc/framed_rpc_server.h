@@ -1,4 +1,4 @@
-// A plain TCP listener speaking the framed protocol of hot_rpc_protocol.h,
+// A plain TCP listener speaking the framed protocol of framed_rpc_protocol.h,
 // whatever the messages inside the frames: the master's hot path
 // (HotRpcServer) and the standalone client's dummy service
 // (src/client/real_client_service.h) are both built on it.
@@ -33,7 +33,7 @@
 #include "common/cluster_auth.h"
 #include "mooncake/types.h"
 #include "net/socket_util.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 
@@ -46,7 +46,7 @@ class FramedRpcServer {
         // Buffer bytes above each connection's first 64 KiB, all
         // connections together.
         size_t max_buffered_bytes = 256u << 20;
-        hot_rpc::Protocol protocol = hot_rpc::kMasterProtocol;
+        framed_rpc::Protocol protocol = framed_rpc::kMasterProtocol;
         UUID instance_id;  // sent in the handshake
         // Time a new connection has to send its hello, and a started frame
         // to arrive in full.

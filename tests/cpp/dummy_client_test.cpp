@@ -25,10 +25,10 @@
 
 #include "client/dummy_memory.h"
 #include "client/dummy_rpc_protocol.h"
-#include "rpc/hot_rpc_client.h"
 #include "client/real_client_service.h"
 #include "client_test_util.h"
 #include "mooncake/client.h"
+#include "rpc/framed_rpc_client.h"
 #include "rpc/rpc_convert.h"
 
 namespace mooncake {
@@ -860,7 +860,7 @@ TEST_F(DummyClientTest, ServiceRefusesBadRequests) {
     ASSERT_TRUE(addresses.has_value());
     const uint16_t port = static_cast<uint16_t>(std::stoi(standalone_.address().substr(10)));
 
-    auto connection = HotRpcConnection::Open(*addresses, port, deadline(), kDummyProtocol);
+    auto connection = FramedRpcConnection::Open(*addresses, port, deadline(), kDummyProtocol);
     ASSERT_TRUE(connection.has_value());
     dummy_rpc::Request request;
     dummy_rpc::Response response;
@@ -917,7 +917,7 @@ TEST_F(DummyClientTest, ServiceRefusesBadRequests) {
 
     // A master hot-path client, and garbage, on connections of their own:
     // refused at the handshake, and the service carries on.
-    auto master_protocol = HotRpcConnection::Open(*addresses, port, deadline());
+    auto master_protocol = FramedRpcConnection::Open(*addresses, port, deadline());
     EXPECT_FALSE(master_protocol.has_value());
     {
         const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "master.pb.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake::testing {
 
@@ -60,22 +60,23 @@ class HotPathTestSocket {
     }
     // Sends the client hello; true when the server accepted it.
     bool Handshake() {
-        const auto hello = hot_rpc::EncodeClientHello();
-        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
+        const auto hello = framed_rpc::EncodeClientHello();
+        std::array<uint8_t, framed_rpc::kServerHelloSize> reply{};
         if (!Send(hello.data(), hello.size()) || !RecvExact(reply.data(), reply.size())) {
             return false;
         }
-        auto decoded = hot_rpc::DecodeServerHello(reply);
+        auto decoded = framed_rpc::DecodeServerHello(reply);
         return decoded && decoded->status == ErrorCode::OK;
     }
     // One framed request and its framed response.
     bool Call(const rpc::MasterRequest& request, rpc::MasterResponse* response) {
         std::string frame;
-        if (!hot_rpc::EncodeFrame(request, hot_rpc::kMaxRequestFrameBytes, &frame)) return false;
+        if (!framed_rpc::EncodeFrame(request, framed_rpc::kMaxRequestFrameBytes, &frame))
+            return false;
         if (!Send(frame)) return false;
         uint8_t header[4];
         if (!RecvExact(header, sizeof(header))) return false;
-        std::string body(hot_rpc::DecodeFrameLength(header), '\0');
+        std::string body(framed_rpc::DecodeFrameLength(header), '\0');
         if (!RecvExact(body.data(), body.size())) return false;
         return response->ParseFromString(body);
     }

@@ -17,7 +17,7 @@
 #include "master/master_service.h"
 #include "master/snapshot_log.h"
 #include "master/state_image.h"
-#include "rpc/hot_rpc_client.h"
+#include "rpc/framed_rpc_client.h"
 
 namespace mooncake {
 namespace {
@@ -165,12 +165,12 @@ TEST(HaStreamTest, StandbyFetchesOverTheStreamUntilTheLeaderStopsLeading) {
     auto addresses = ResolveHotRpcHost("127.0.0.1");
     ASSERT_TRUE(addresses.has_value());
     const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(5); };
-    auto stream = HotRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
-                                         deadline(), kReplicationProtocol);
+    auto stream = FramedRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
+                                            deadline(), kReplicationProtocol);
     ASSERT_TRUE(stream.has_value());
     // Another protocol's hello is refused: the stream speaks only its own.
-    EXPECT_FALSE(HotRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
-                                        deadline(), hot_rpc::kMasterProtocol)
+    EXPECT_FALSE(FramedRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
+                                           deadline(), framed_rpc::kMasterProtocol)
                      .has_value());
 
     ASSERT_TRUE(leader.Remove("k", false).has_value());

@@ -20,7 +20,7 @@
 #include "master_server_test_util.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 namespace {
@@ -662,8 +662,8 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
         ASSERT_TRUE(socket.Handshake());
         std::string frame(4, '\0');
         const std::string junk = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
-        hot_rpc::EncodeFrameLength(static_cast<uint32_t>(junk.size()),
-                                   reinterpret_cast<uint8_t*>(frame.data()));
+        framed_rpc::EncodeFrameLength(static_cast<uint32_t>(junk.size()),
+                                      reinterpret_cast<uint8_t*>(frame.data()));
         frame += junk;
         ASSERT_TRUE(socket.Send(frame));
         EXPECT_TRUE(socket.ClosedByPeer());
@@ -682,11 +682,11 @@ TEST_F(MasterServerTest, HotPathRejectsGarbageAndSurvives) {
     {
         // A newer protocol version is answered with INVALID_VERSION.
         HotPathTestSocket socket(master_->hot_rpc_port());
-        const auto hello = hot_rpc::EncodeClientHello(hot_rpc::kProtocolVersion + 1);
+        const auto hello = framed_rpc::EncodeClientHello(framed_rpc::kProtocolVersion + 1);
         ASSERT_TRUE(socket.Send(hello.data(), hello.size()));
-        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
+        std::array<uint8_t, framed_rpc::kServerHelloSize> reply{};
         ASSERT_TRUE(socket.RecvExact(reply.data(), reply.size()));
-        auto decoded = hot_rpc::DecodeServerHello(reply);
+        auto decoded = framed_rpc::DecodeServerHello(reply);
         ASSERT_TRUE(decoded.has_value());
         EXPECT_EQ(decoded->status, ErrorCode::INVALID_VERSION);
         EXPECT_TRUE(socket.ClosedByPeer());

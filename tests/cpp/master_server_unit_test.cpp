@@ -24,7 +24,7 @@
 #include "master/master_service.h"
 #include "master/prometheus_text.h"
 #include "master/request_dispatcher.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 #include "rpc/rpc_convert.h"
 
 DECLARE_int64(default_kv_lease_ttl);
@@ -38,37 +38,38 @@ namespace {
 
 // ---- framing --------------------------------------------------------------------------
 
-TEST(HotRpcProtocolTest, HelloRoundTrip) {
-    const auto client_hello = hot_rpc::EncodeClientHello();
-    auto version = hot_rpc::DecodeClientHello(client_hello);
+TEST(FramedRpcProtocolTest, HelloRoundTrip) {
+    const auto client_hello = framed_rpc::EncodeClientHello();
+    auto version = framed_rpc::DecodeClientHello(client_hello);
     ASSERT_TRUE(version.has_value());
-    EXPECT_EQ(*version, hot_rpc::kProtocolVersion);
+    EXPECT_EQ(*version, framed_rpc::kProtocolVersion);
 
-    hot_rpc::ServerHello hello;
+    framed_rpc::ServerHello hello;
     hello.status = ErrorCode::INVALID_VERSION;
     hello.master_instance_id = UUID{0x0102030405060708ULL, 0xa1b2c3d4e5f60718ULL};
-    auto decoded = hot_rpc::DecodeServerHello(hot_rpc::EncodeServerHello(hello));
+    auto decoded = framed_rpc::DecodeServerHello(framed_rpc::EncodeServerHello(hello));
     ASSERT_TRUE(decoded.has_value());
-    EXPECT_EQ(decoded->version, hot_rpc::kProtocolVersion);
+    EXPECT_EQ(decoded->version, framed_rpc::kProtocolVersion);
     EXPECT_EQ(decoded->status, ErrorCode::INVALID_VERSION);
     EXPECT_EQ(decoded->master_instance_id, hello.master_instance_id);
 }
 
-TEST(HotRpcProtocolTest, GarbageIsNotAHello) {
-    std::array<uint8_t, hot_rpc::kClientHelloSize> http = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T'};
-    EXPECT_EQ(CodeOf(hot_rpc::DecodeClientHello(http)), ErrorCode::INVALID_PARAMS);
-    std::array<uint8_t, hot_rpc::kServerHelloSize> zeros{};
-    EXPECT_EQ(CodeOf(hot_rpc::DecodeServerHello(zeros)), ErrorCode::INVALID_PARAMS);
+TEST(FramedRpcProtocolTest, GarbageIsNotAHello) {
+    std::array<uint8_t, framed_rpc::kClientHelloSize> http = {'G', 'E', 'T', ' ',
+                                                              '/', ' ', 'H', 'T'};
+    EXPECT_EQ(CodeOf(framed_rpc::DecodeClientHello(http)), ErrorCode::INVALID_PARAMS);
+    std::array<uint8_t, framed_rpc::kServerHelloSize> zeros{};
+    EXPECT_EQ(CodeOf(framed_rpc::DecodeServerHello(zeros)), ErrorCode::INVALID_PARAMS);
 }
 
-TEST(HotRpcProtocolTest, FrameIsLittleEndianLengthThenPayload) {
+TEST(FramedRpcProtocolTest, FrameIsLittleEndianLengthThenPayload) {
     rpc::MasterRequest request;
     request.set_request_id(0x1234);
     request.mutable_exist_key()->set_key(std::string("k\0y", 3));
     std::string frame;
-    ASSERT_TRUE(hot_rpc::EncodeFrame(request, hot_rpc::kMaxRequestFrameBytes, &frame));
-    const uint32_t length = hot_rpc::DecodeFrameLength(reinterpret_cast<uint8_t*>(frame.data()));
-    ASSERT_EQ(frame.size(), hot_rpc::kFrameHeaderSize + length);
+    ASSERT_TRUE(framed_rpc::EncodeFrame(request, framed_rpc::kMaxRequestFrameBytes, &frame));
+    const uint32_t length = framed_rpc::DecodeFrameLength(reinterpret_cast<uint8_t*>(frame.data()));
+    ASSERT_EQ(frame.size(), framed_rpc::kFrameHeaderSize + length);
     EXPECT_EQ(static_cast<uint8_t>(frame[0]), length & 0xff);
     rpc::MasterRequest parsed;
     ASSERT_TRUE(parsed.ParseFromArray(frame.data() + 4, static_cast<int>(length)));
@@ -77,13 +78,13 @@ TEST(HotRpcProtocolTest, FrameIsLittleEndianLengthThenPayload) {
 
     // Over the limit: refused, not truncated.
     request.mutable_exist_key()->set_key(std::string(1000, 'x'));
-    EXPECT_FALSE(hot_rpc::EncodeFrame(request, 100, &frame));
+    EXPECT_FALSE(framed_rpc::EncodeFrame(request, 100, &frame));
 
     uint8_t header[4];
-    hot_rpc::EncodeFrameLength(0xa1b2c3d4, header);
+    framed_rpc::EncodeFrameLength(0xa1b2c3d4, header);
     EXPECT_EQ(header[0], 0xd4);
     EXPECT_EQ(header[3], 0xa1);
-    EXPECT_EQ(hot_rpc::DecodeFrameLength(header), 0xa1b2c3d4u);
+    EXPECT_EQ(framed_rpc::DecodeFrameLength(header), 0xa1b2c3d4u);
 }
 
 // ---- conversions --------------------------------------------------------------------------

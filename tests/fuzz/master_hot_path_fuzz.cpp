@@ -1,5 +1,5 @@
 // The master's hot path without its socket: the handshake
-// (hot_rpc_protocol.h), the frame splitting FramedRpcServer does, and each
+// (framed_rpc_protocol.h), the frame splitting FramedRpcServer does, and each
 // MasterRequest served by a RequestDispatcher over a real, fresh
 // MasterService (ManualClock, no background thread), as HotRpcServer does.
 //
@@ -28,7 +28,7 @@
 #include "master.pb.h"
 #include "master/master_service.h"
 #include "master/request_dispatcher.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake::fuzz {
 
@@ -40,23 +40,23 @@ constexpr int kMaxFramesPerInput = 64;
 
 // False when the server would close the connection after its hello.
 bool Handshake(Input& input) {
-    if (input.remaining() < hot_rpc::kClientHelloSize) return false;
-    std::array<uint8_t, hot_rpc::kClientHelloSize> hello{};
+    if (input.remaining() < framed_rpc::kClientHelloSize) return false;
+    std::array<uint8_t, framed_rpc::kClientHelloSize> hello{};
     std::memcpy(hello.data(), input.cursor(), hello.size());
     input.Skip(hello.size());
 
-    auto version = hot_rpc::DecodeClientHello(hello);
+    auto version = framed_rpc::DecodeClientHello(hello);
     const bool has_magic =
-        std::equal(hot_rpc::kMagic.begin(), hot_rpc::kMagic.end(), hello.begin());
+        std::equal(framed_rpc::kMagic.begin(), framed_rpc::kMagic.end(), hello.begin());
     FUZZ_CHECK(version.has_value() == has_magic);
     if (!version) return false;
-    FUZZ_CHECK(hot_rpc::EncodeClientHello(*version) == hello);
+    FUZZ_CHECK(framed_rpc::EncodeClientHello(*version) == hello);
 
-    hot_rpc::ServerHello reply;
+    framed_rpc::ServerHello reply;
     reply.master_instance_id = UUID{*version, ~static_cast<uint64_t>(*version)};
     reply.status =
-        *version == hot_rpc::kProtocolVersion ? ErrorCode::OK : ErrorCode::INVALID_VERSION;
-    auto decoded = hot_rpc::DecodeServerHello(hot_rpc::EncodeServerHello(reply));
+        *version == framed_rpc::kProtocolVersion ? ErrorCode::OK : ErrorCode::INVALID_VERSION;
+    auto decoded = framed_rpc::DecodeServerHello(framed_rpc::EncodeServerHello(reply));
     FUZZ_CHECK(decoded.has_value());
     FUZZ_CHECK(decoded->version == reply.version && decoded->status == reply.status &&
                decoded->master_instance_id == reply.master_instance_id);
@@ -74,14 +74,14 @@ void CheckResponse(const rpc::MasterRequest& request, const rpc::MasterResponse&
     }
 
     std::string frame;
-    FUZZ_CHECK(hot_rpc::EncodeFrame(response, hot_rpc::kMaxResponseFrameBytes, &frame));
-    FUZZ_CHECK(frame.size() >= hot_rpc::kFrameHeaderSize);
+    FUZZ_CHECK(framed_rpc::EncodeFrame(response, framed_rpc::kMaxResponseFrameBytes, &frame));
+    FUZZ_CHECK(frame.size() >= framed_rpc::kFrameHeaderSize);
     const uint32_t length =
-        hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(frame.data()));
-    FUZZ_CHECK(length == frame.size() - hot_rpc::kFrameHeaderSize);
+        framed_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(frame.data()));
+    FUZZ_CHECK(length == frame.size() - framed_rpc::kFrameHeaderSize);
     rpc::MasterResponse parsed;
-    FUZZ_CHECK(
-        parsed.ParseFromArray(frame.data() + hot_rpc::kFrameHeaderSize, static_cast<int>(length)));
+    FUZZ_CHECK(parsed.ParseFromArray(frame.data() + framed_rpc::kFrameHeaderSize,
+                                     static_cast<int>(length)));
     FUZZ_CHECK(parsed.SerializeAsString() == response.SerializeAsString());
 }
 
@@ -104,10 +104,10 @@ int FuzzMasterHotPath(const uint8_t* data, size_t size) {
     for (int frame = 0; frame < kMaxFramesPerInput; ++frame) {
         // The server waits for a whole header, then for the whole frame;
         // a peer that stops short is disconnected.
-        if (input.remaining() < hot_rpc::kFrameHeaderSize) break;
-        const uint32_t length = hot_rpc::DecodeFrameLength(input.cursor());
-        input.Skip(hot_rpc::kFrameHeaderSize);
-        if (length > hot_rpc::kMaxRequestFrameBytes) break;
+        if (input.remaining() < framed_rpc::kFrameHeaderSize) break;
+        const uint32_t length = framed_rpc::DecodeFrameLength(input.cursor());
+        input.Skip(framed_rpc::kFrameHeaderSize);
+        if (length > framed_rpc::kMaxRequestFrameBytes) break;
         if (length > input.remaining()) break;
         const std::string_view payload = input.Bytes(length);
         if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) break;

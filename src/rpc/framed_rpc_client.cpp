@@ -1,4 +1,4 @@
-#include "rpc/hot_rpc_client.h"
+#include "rpc/framed_rpc_client.h"
 
 #include <glog/logging.h>
 #include <netdb.h>
@@ -86,17 +86,17 @@ Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host) {
 
 // ---- connection -------------------------------------------------------------------
 
-HotRpcConnection::HotRpcConnection(net::UniqueFd fd, UUID master_instance_id,
-                                   const hot_rpc::Protocol& protocol)
+FramedRpcConnection::FramedRpcConnection(net::UniqueFd fd, UUID master_instance_id,
+                                         const framed_rpc::Protocol& protocol)
     : fd_(std::move(fd)),
       master_instance_id_(master_instance_id),
       protocol_(protocol),
       recv_buffer_(std::make_unique_for_overwrite<char[]>(kRecvBufferBytes)),
       recv_capacity_(kRecvBufferBytes) {}
 
-Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
+Result<std::unique_ptr<FramedRpcConnection>> FramedRpcConnection::Open(
     const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
-    const hot_rpc::Protocol& protocol, const auth::ClusterKey* key) {
+    const framed_rpc::Protocol& protocol, const auth::ClusterKey* key) {
     if (port == 0) return Error(ErrorCode::RPC_FAIL);
     for (const HotRpcAddress& address : addresses) {
         net::UniqueFd fd = ConnectOne(address, port, deadline);
@@ -108,13 +108,13 @@ Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
                                      << port << " failed: " << why;
             return Error(ErrorCode::RPC_FAIL);
         }
-        const auto hello = hot_rpc::EncodeClientHello(protocol.version, protocol.magic);
-        std::array<uint8_t, hot_rpc::kServerHelloSize> reply{};
+        const auto hello = framed_rpc::EncodeClientHello(protocol.version, protocol.magic);
+        std::array<uint8_t, framed_rpc::kServerHelloSize> reply{};
         if (!net::SendAllUntil(fd.get(), hello.data(), hello.size(), deadline) ||
             !net::RecvExactUntil(fd.get(), reply.data(), reply.size(), deadline)) {
             continue;
         }
-        auto server_hello = hot_rpc::DecodeServerHello(reply, protocol.magic);
+        auto server_hello = framed_rpc::DecodeServerHello(reply, protocol.magic);
         if (!server_hello) {
             LOG_EVERY_T(WARNING, 10.0) << protocol.name << ": port " << port
                                        << " does not speak the " << protocol.name << " protocol";
@@ -126,22 +126,22 @@ Result<std::unique_ptr<HotRpcConnection>> HotRpcConnection::Open(
                 << " (it speaks " << server_hello->version << ")";
             return Error(ErrorCode::INVALID_VERSION);
         }
-        return std::unique_ptr<HotRpcConnection>(
-            new HotRpcConnection(std::move(fd), server_hello->master_instance_id, protocol));
+        return std::unique_ptr<FramedRpcConnection>(
+            new FramedRpcConnection(std::move(fd), server_hello->master_instance_id, protocol));
     }
     return Error(ErrorCode::RPC_FAIL);
 }
 
-HotRpcConnection::~HotRpcConnection() { AbandonDeferred(); }
+FramedRpcConnection::~FramedRpcConnection() { AbandonDeferred(); }
 
-void HotRpcConnection::AbandonDeferred() {
+void FramedRpcConnection::AbandonDeferred() {
     // Moved out first: a callback may not re-enter this queue.
     std::deque<DeferredReply> abandoned;
     abandoned.swap(deferred_);
     for (DeferredReply& on_reply : abandoned) on_reply(Error(ErrorCode::RPC_FAIL), {});
 }
 
-Status HotRpcConnection::Fail() {
+Status FramedRpcConnection::Fail() {
     broken_ = true;
     fd_.Reset();
     recv_begin_ = recv_end_ = 0;
@@ -149,7 +149,7 @@ Status HotRpcConnection::Fail() {
     return Error(ErrorCode::RPC_FAIL);
 }
 
-bool HotRpcConnection::IsUsable() {
+bool FramedRpcConnection::IsUsable() {
     if (broken_) return false;
     char byte;
     const ssize_t n = ::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -161,7 +161,7 @@ bool HotRpcConnection::IsUsable() {
     return false;
 }
 
-bool HotRpcConnection::ReadSome(size_t max_bytes, net::SteadyDeadline deadline) {
+bool FramedRpcConnection::ReadSome(size_t max_bytes, net::SteadyDeadline deadline) {
     while (true) {
         const ssize_t n = ::recv(fd_.get(), recv_buffer_.get() + recv_end_, max_bytes, 0);
         if (n > 0) {
@@ -178,16 +178,16 @@ bool HotRpcConnection::ReadSome(size_t max_bytes, net::SteadyDeadline deadline) 
     }
 }
 
-Status HotRpcConnection::MismatchedResponse() {
+Status FramedRpcConnection::MismatchedResponse() {
     LOG_EVERY_T(WARNING, 10.0) << protocol_.name
                                << ": response does not match its request; dropping the connection";
     return Fail();
 }
 
-Status HotRpcConnection::SendFrame(const google::protobuf::MessageLite& request,
-                                   net::SteadyDeadline deadline) {
+Status FramedRpcConnection::SendFrame(const google::protobuf::MessageLite& request,
+                                      net::SteadyDeadline deadline) {
     if (broken_) return Error(ErrorCode::RPC_FAIL);
-    if (!hot_rpc::EncodeFrame(request, protocol_.max_request_frame_bytes, &send_buffer_)) {
+    if (!framed_rpc::EncodeFrame(request, protocol_.max_request_frame_bytes, &send_buffer_)) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     if (!net::SendAllUntil(fd_.get(), send_buffer_.data(), send_buffer_.size(), deadline)) {
@@ -196,7 +196,7 @@ Status HotRpcConnection::SendFrame(const google::protobuf::MessageLite& request,
     return OkStatus();
 }
 
-Result<std::string_view> HotRpcConnection::ReadFrame(net::SteadyDeadline deadline) {
+Result<std::string_view> FramedRpcConnection::ReadFrame(net::SteadyDeadline deadline) {
     // What a previous frame left behind moves to the front.
     if (recv_begin_ > 0) {
         const size_t left = recv_end_ - recv_begin_;
@@ -210,17 +210,17 @@ Result<std::string_view> HotRpcConnection::ReadFrame(net::SteadyDeadline deadlin
     }
     // The header and a small body usually arrive together: read what is
     // there, then the rest.
-    while (recv_end_ < hot_rpc::kFrameHeaderSize) {
+    while (recv_end_ < framed_rpc::kFrameHeaderSize) {
         if (!ReadSome(recv_capacity_ - recv_end_, deadline)) return Error(Fail().error());
     }
     const uint32_t length =
-        hot_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(recv_buffer_.get()));
+        framed_rpc::DecodeFrameLength(reinterpret_cast<const uint8_t*>(recv_buffer_.get()));
     if (length > protocol_.max_response_frame_bytes) {
         LOG_EVERY_T(WARNING, 10.0) << protocol_.name << ": response frame of " << length
                                    << " bytes exceeds the limit; dropping the connection";
         return Error(Fail().error());
     }
-    const size_t frame_size = hot_rpc::kFrameHeaderSize + length;
+    const size_t frame_size = framed_rpc::kFrameHeaderSize + length;
     if (frame_size > recv_capacity_) {
         auto bigger = std::make_unique_for_overwrite<char[]>(frame_size);
         std::memcpy(bigger.get(), recv_buffer_.get(), recv_end_);
@@ -231,10 +231,10 @@ Result<std::string_view> HotRpcConnection::ReadFrame(net::SteadyDeadline deadlin
         if (!ReadSome(recv_capacity_ - recv_end_, deadline)) return Error(Fail().error());
     }
     recv_begin_ = frame_size;
-    return std::string_view(recv_buffer_.get() + hot_rpc::kFrameHeaderSize, length);
+    return std::string_view(recv_buffer_.get() + framed_rpc::kFrameHeaderSize, length);
 }
 
-Status HotRpcConnection::Drain(net::SteadyDeadline deadline) {
+Status FramedRpcConnection::Drain(net::SteadyDeadline deadline) {
     while (!deferred_.empty()) {
         auto payload = ReadFrame(deadline);  // on failure the rest are abandoned
         if (!payload) return Error(payload.error());
@@ -245,16 +245,16 @@ Status HotRpcConnection::Drain(net::SteadyDeadline deadline) {
     return OkStatus();
 }
 
-Status HotRpcConnection::SendDeferred(const google::protobuf::MessageLite& request,
-                                      DeferredReply on_reply, net::SteadyDeadline deadline) {
+Status FramedRpcConnection::SendDeferred(const google::protobuf::MessageLite& request,
+                                         DeferredReply on_reply, net::SteadyDeadline deadline) {
     MC_RETURN_IF_ERROR(SendFrame(request, deadline));
     deferred_.push_back(std::move(on_reply));
     return OkStatus();
 }
 
-Status HotRpcConnection::Exchange(const google::protobuf::MessageLite& request,
-                                  google::protobuf::MessageLite* response,
-                                  net::SteadyDeadline deadline) {
+Status FramedRpcConnection::Exchange(const google::protobuf::MessageLite& request,
+                                     google::protobuf::MessageLite* response,
+                                     net::SteadyDeadline deadline) {
     MC_RETURN_IF_ERROR(SendFrame(request, deadline));
     MC_RETURN_IF_ERROR(Drain(deadline));
     auto payload = ReadFrame(deadline);
@@ -285,7 +285,7 @@ thread_local std::vector<OwnDeferred> own_deferred;
 
 }  // namespace
 
-HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol,
+HotRpcPool::HotRpcPool(size_t max_connections, const framed_rpc::Protocol& protocol,
                        auth::ClusterKeyPtr key)
     : max_connections_(std::max<size_t>(1, max_connections)),
       protocol_(protocol),
@@ -295,7 +295,7 @@ HotRpcPool::HotRpcPool(size_t max_connections, const hot_rpc::Protocol& protocol
 HotRpcPool::~HotRpcPool() {
     // The idle connections' deferred callbacks run now, while the pool they
     // report to is whole.
-    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         closing.swap(idle_);
@@ -312,10 +312,10 @@ uint64_t HotRpcPool::OwnDeferredLocked() {
     return 0;
 }
 
-std::unique_ptr<HotRpcConnection> HotRpcPool::TakeDeferredOwnerLocked() {
+std::unique_ptr<FramedRpcConnection> HotRpcPool::TakeDeferredOwnerLocked() {
     for (auto it = idle_.begin(); it != idle_.end(); ++it) {
         if (it->get() != deferred_owner_) continue;
-        std::unique_ptr<HotRpcConnection> owner = std::move(*it);
+        std::unique_ptr<FramedRpcConnection> owner = std::move(*it);
         idle_.erase(it);
         return owner;
     }
@@ -342,7 +342,7 @@ Status HotRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
 }
 
 void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) {
-    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         addresses_ = std::move(addresses);
@@ -355,7 +355,7 @@ void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) 
 }
 
 void HotRpcPool::SetPort(uint16_t port) {
-    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (port == port_) return;
@@ -373,7 +373,7 @@ uint16_t HotRpcPool::port() const {
 }
 
 void HotRpcPool::DropIdle() {
-    std::vector<std::unique_ptr<HotRpcConnection>> closing;
+    std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         open_ -= idle_.size();
@@ -396,7 +396,7 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
             // Whoever uses the holder of deferred requests reads their
             // responses first; a thread waiting for its own takes nothing
             // else.
-            if (std::unique_ptr<HotRpcConnection> owner = TakeDeferredOwnerLocked()) {
+            if (std::unique_ptr<FramedRpcConnection> owner = TakeDeferredOwnerLocked()) {
                 const uint64_t generation = generation_;
                 // IsUsable may fail it, whose callbacks take the lock.
                 lock.unlock();
@@ -414,7 +414,7 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
             }
         }
         while (!idle_.empty()) {
-            std::unique_ptr<HotRpcConnection> connection = std::move(idle_.back());
+            std::unique_ptr<FramedRpcConnection> connection = std::move(idle_.back());
             idle_.pop_back();
             if (connection->IsUsable()) return Lease(this, std::move(connection), generation_);
             --open_;  // stale: the master went away while it sat idle
@@ -430,8 +430,8 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     const uint16_t port = port_;
     const uint64_t generation = generation_;
     lock.unlock();
-    auto opened = HotRpcConnection::Open(addresses, port, std::min(deadline, open_deadline),
-                                         protocol_, key_.get());
+    auto opened = FramedRpcConnection::Open(addresses, port, std::min(deadline, open_deadline),
+                                            protocol_, key_.get());
     if (!opened) {
         lock.lock();
         --open_;
@@ -442,8 +442,8 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     return Lease(this, std::move(*opened), generation);
 }
 
-void HotRpcPool::CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation) {
-    std::unique_ptr<HotRpcConnection> closing;
+void HotRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64_t generation) {
+    std::unique_ptr<FramedRpcConnection> closing;
     bool wake_all = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -466,14 +466,14 @@ void HotRpcPool::CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t 
 
 // ---- lease ----------------------------------------------------------------------------
 
-HotRpcPool::Lease::Lease(HotRpcPool* pool, std::unique_ptr<HotRpcConnection> connection,
+HotRpcPool::Lease::Lease(HotRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
                          uint64_t generation)
     : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
 
 HotRpcPool::Lease::~Lease() { Release(); }
 
 Status HotRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& request,
-                                       HotRpcConnection::DeferredReply on_reply,
+                                       FramedRpcConnection::DeferredReply on_reply,
                                        net::SteadyDeadline deadline) {
     uint64_t sequence = 0;
     {

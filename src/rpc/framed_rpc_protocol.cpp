@@ -1,9 +1,9 @@
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace mooncake::hot_rpc {
+namespace mooncake::framed_rpc {
 
 namespace {
 
@@ -83,4 +83,4 @@ bool EncodeFrame(const google::protobuf::MessageLite& message, uint32_t max_payl
            data + kFrameHeaderSize + payload_size;
 }
 
-}  // namespace mooncake::hot_rpc
+}  // namespace mooncake::framed_rpc

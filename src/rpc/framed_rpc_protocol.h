@@ -1,7 +1,7 @@
 // Wire format of the master's hot path, shared by HotRpcServer and the
 // MasterClient's hot connections. The same framing (with another magic and
 // its own messages) carries the standalone client's dummy service
-// (src/client/dummy_rpc_protocol.h): FramedRpcServer and HotRpcConnection
+// (src/client/dummy_rpc_protocol.h): FramedRpcServer and FramedRpcConnection
 // take a `Protocol` that says which one they speak.
 //
 // A connection starts with a handshake so that stray bytes (a port scanner,
@@ -33,7 +33,7 @@
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 
-namespace mooncake::hot_rpc {
+namespace mooncake::framed_rpc {
 
 inline constexpr std::array<uint8_t, 4> kMagic = {'M', 'C', 'H', 'P'};
 inline constexpr uint32_t kProtocolVersion = 1;
@@ -91,4 +91,4 @@ uint32_t DecodeFrameLength(const uint8_t* header);
 bool EncodeFrame(const google::protobuf::MessageLite& message, uint32_t max_payload_bytes,
                  std::string* out);
 
-}  // namespace mooncake::hot_rpc
+}  // namespace mooncake::framed_rpc

@@ -1,6 +1,6 @@
-// Client side of the framed protocol (rpc/hot_rpc_protocol.h): one
+// Client side of the framed protocol (rpc/framed_rpc_protocol.h): one
 // connection, and a small pool of them shared by the threads of a
-// MasterClient. Both take the hot_rpc::Protocol they speak: the dummy client
+// MasterClient. Both take the framed_rpc::Protocol they speak: the dummy client
 // (src/client/dummy_client.h) uses them for the standalone client's service,
 // and an HA standby for the leader's replication stream.
 //
@@ -37,7 +37,7 @@
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "net/socket_util.h"
-#include "rpc/hot_rpc_protocol.h"
+#include "rpc/framed_rpc_protocol.h"
 
 namespace mooncake {
 
@@ -51,25 +51,25 @@ struct HotRpcAddress {
 // not resolve.
 Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host);
 
-class HotRpcConnection {
+class FramedRpcConnection {
    public:
     // How a deferred request ended: OK with its response payload (valid for
     // the call only), or RPC_FAIL with no payload when the connection failed
     // or closed before the response was read.
     using DeferredReply = std::function<void(Status status, std::string_view payload)>;
 
-    ~HotRpcConnection();
-    HotRpcConnection(const HotRpcConnection&) = delete;
-    HotRpcConnection& operator=(const HotRpcConnection&) = delete;
+    ~FramedRpcConnection();
+    FramedRpcConnection(const FramedRpcConnection&) = delete;
+    FramedRpcConnection& operator=(const FramedRpcConnection&) = delete;
 
     // Connects to the first of `addresses` that accepts on `port` and
     // completes the handshake of `protocol`, all before `deadline`. RPC_FAIL
     // otherwise (INVALID_VERSION when the server speaks another protocol
     // version). With `key`, the cluster authentication of
     // common/auth_handshake.h comes first (RPC_FAIL, logged, when it fails).
-    static Result<std::unique_ptr<HotRpcConnection>> Open(
+    static Result<std::unique_ptr<FramedRpcConnection>> Open(
         const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
-        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol,
+        const framed_rpc::Protocol& protocol = framed_rpc::kMasterProtocol,
         const auth::ClusterKey* key = nullptr);
 
     // One round trip of request/response envelopes that carry a
@@ -114,7 +114,8 @@ class HotRpcConnection {
     bool TakeFirstUse() { return std::exchange(first_use_, false); }
 
    private:
-    HotRpcConnection(net::UniqueFd fd, UUID master_instance_id, const hot_rpc::Protocol& protocol);
+    FramedRpcConnection(net::UniqueFd fd, UUID master_instance_id,
+                        const framed_rpc::Protocol& protocol);
 
     Status Fail();
     Status MismatchedResponse();
@@ -128,7 +129,7 @@ class HotRpcConnection {
 
     net::UniqueFd fd_;
     UUID master_instance_id_;
-    hot_rpc::Protocol protocol_;
+    framed_rpc::Protocol protocol_;
     bool broken_ = false;
     bool first_use_ = true;
     std::string send_buffer_;
@@ -145,9 +146,9 @@ class HotRpcConnection {
 // at most `max_connections` at once. Thread-safe.
 class HotRpcPool {
    public:
-    // With `key`, connections authenticate (HotRpcConnection::Open).
+    // With `key`, connections authenticate (FramedRpcConnection::Open).
     explicit HotRpcPool(size_t max_connections,
-                        const hot_rpc::Protocol& protocol = hot_rpc::kMasterProtocol,
+                        const framed_rpc::Protocol& protocol = framed_rpc::kMasterProtocol,
                         auth::ClusterKeyPtr key = nullptr);
     ~HotRpcPool();
 
@@ -162,28 +163,30 @@ class HotRpcPool {
     class Lease {
        public:
         Lease() = default;
-        Lease(HotRpcPool* pool, std::unique_ptr<HotRpcConnection> connection, uint64_t generation);
+        Lease(HotRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
+              uint64_t generation);
         ~Lease();
         Lease(Lease&& other) noexcept;
         Lease& operator=(Lease&& other) noexcept;
         Lease(const Lease&) = delete;
         Lease& operator=(const Lease&) = delete;
 
-        HotRpcConnection* operator->() const { return connection_.get(); }
-        HotRpcConnection& operator*() const { return *connection_; }
+        FramedRpcConnection* operator->() const { return connection_.get(); }
+        FramedRpcConnection& operator*() const { return *connection_; }
 
-        // HotRpcConnection::SendDeferred, when the pool allows it: at most
+        // FramedRpcConnection::SendDeferred, when the pool allows it: at most
         // one connection of a pool holds deferred requests at a time (so
         // that they complete in the order they were sent), and at most
         // kMaxDeferred of them. UNAVAILABLE_IN_CURRENT_STATUS when not
         // allowed: the caller makes a plain call instead.
         Status SendDeferred(const google::protobuf::MessageLite& request,
-                            HotRpcConnection::DeferredReply on_reply, net::SteadyDeadline deadline);
+                            FramedRpcConnection::DeferredReply on_reply,
+                            net::SteadyDeadline deadline);
 
        private:
         void Release();
         HotRpcPool* pool_ = nullptr;
-        std::unique_ptr<HotRpcConnection> connection_;
+        std::unique_ptr<FramedRpcConnection> connection_;
         uint64_t generation_ = 0;
     };
 
@@ -207,30 +210,30 @@ class HotRpcPool {
     size_t open_connections() const;
 
    private:
-    void CheckIn(std::unique_ptr<HotRpcConnection> connection, uint64_t generation);
+    void CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64_t generation);
     void DeferredDone();
     // The sequence number of the calling thread's last deferred request in
     // this pool, 0 when it has none unanswered. Caller holds mutex_.
     uint64_t OwnDeferredLocked();
     // Takes the idle connection holding deferred requests, if it is idle.
     // Caller holds mutex_.
-    std::unique_ptr<HotRpcConnection> TakeDeferredOwnerLocked();
+    std::unique_ptr<FramedRpcConnection> TakeDeferredOwnerLocked();
 
     const size_t max_connections_;
-    const hot_rpc::Protocol protocol_;
+    const framed_rpc::Protocol protocol_;
     const auth::ClusterKeyPtr key_;
     mutable std::mutex mutex_;
     std::condition_variable returned_;
     std::vector<HotRpcAddress> addresses_;
     uint16_t port_ = 0;
     uint64_t generation_ = 0;
-    std::vector<std::unique_ptr<HotRpcConnection>> idle_;
+    std::vector<std::unique_ptr<FramedRpcConnection>> idle_;
     size_t open_ = 0;  // idle + checked out + being opened
     // Deferred requests: the connection holding them (idle or checked
     // out), and how many were sent and answered so far. They complete in
     // sending order, since one connection holds them all.
     const uint64_t serial_;  // tells pools apart in the per-thread records
-    const HotRpcConnection* deferred_owner_ = nullptr;
+    const FramedRpcConnection* deferred_owner_ = nullptr;
     uint64_t deferred_sent_ = 0;
     uint64_t deferred_done_ = 0;
 };
