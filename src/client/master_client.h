@@ -56,7 +56,7 @@ struct MasterServiceInfo {
     bool replicates_commits = false;
 };
 
-class MasterClientImpl;
+class MasterLink;
 template <typename Link>
 class LeaderFollower;
 namespace rpc {
@@ -92,7 +92,7 @@ class MasterClient {
                                                     const ReplicateConfig& config);
     Status PutEnd(const UUID& client_id, const std::string& key);
     // PutEnd without waiting for the master's answer where that is safe
-    // (MasterClientImpl::CallPipelined): OK once sent, a later failure is
+    // (MasterLink::CallPipelined): OK once sent, a later failure is
     // logged. Elsewhere (gRPC only, HA, snapshots) a plain PutEnd.
     Status PutEndPipelined(const UUID& client_id, const std::string& key);
     Status PutRevoke(const UUID& client_id, const std::string& key);
@@ -155,18 +155,18 @@ class MasterClient {
     bool UsingHotPath() const;
 
    private:
-    explicit MasterClient(std::shared_ptr<MasterClientImpl> impl);
-    explicit MasterClient(std::unique_ptr<LeaderFollower<MasterClientImpl>> follower,
+    explicit MasterClient(std::shared_ptr<MasterLink> link);
+    explicit MasterClient(std::unique_ptr<LeaderFollower<MasterLink>> follower,
                           MasterClientOptions options);
     static Result<std::unique_ptr<MasterClient>> ConnectHa(const std::string& master_address,
                                                            const MasterClientOptions& options);
-    std::shared_ptr<MasterClientImpl> Link() const;
+    std::shared_ptr<MasterLink> Link() const;
     // impl->Call, and with HA a switch to the new leader and a retry when the
     // leader failed (master_client_failover.cpp).
     Status Call(rpc::MasterRequest* request, rpc::MasterResponse* response);
 
-    std::shared_ptr<MasterClientImpl> impl_;                      // direct address
-    std::unique_ptr<LeaderFollower<MasterClientImpl>> follower_;  // "etcd://" address
+    std::shared_ptr<MasterLink> direct_link_;               // direct address
+    std::unique_ptr<LeaderFollower<MasterLink>> follower_;  // "etcd://" address
     MasterClientOptions options_;
 };
 

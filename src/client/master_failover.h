@@ -1,7 +1,7 @@
 // Following the leader of an HA master group (master address
 // "etcd://h1:2379;h2:2379", docs/ha.md): which master the calls go to, and
 // switching to a new leader when the current one fails or says it is not
-// the leader. `Link` is the connection to one master (MasterClientImpl);
+// the leader. `Link` is the connection to one master (MasterLink);
 // `connect(address)` opens one.
 #pragma once
 

@@ -253,6 +253,29 @@ def test_kill9_leader_while_writing_and_reading(ha_masters, ha_workers, etcd, fi
     assert etcd.keys("mooncake-store/").count(f"mooncake-store/{CLUSTER}/master_view") == 1
 
 
+def test_client_closes_cleanly_against_an_ha_cluster(ha_masters, ha_workers, figures):
+    """close() unregisters through the leader it follows: the process lives on,
+    and the master forgets its segment at once (not after client_ttl)."""
+    ha_masters(), ha_masters()
+    writer, reader = ha_workers(), ha_workers()
+    keys = [make_key("ha-close", 4096, i) for i in range(4)]
+    codes = writer.run(WORKER_PRELUDE + """
+from mooncake.store import ReplicateConfig
+from reliability_helpers import value_for
+own = ReplicateConfig(preferred_segment=store.get_hostname())  # replicas on the writer
+result = [store.put(key, value_for(key), own) for key in args["keys"]]
+""", keys=keys, paths=SUITE_PATHS)
+    assert codes == [0] * len(keys)
+    assert read_all(reader, keys) == []
+    started = time.monotonic()
+    assert writer.close() == 0
+    assert writer.process.poll() is None, "close() must not take the process down"
+    wait_until(lambda: all(reader.is_exist(key) == 0 for key in keys), deadline_s=5,
+               what="the closed writer's objects to go with its segment")
+    figures["segment_gone_after_close_s"] = round(time.monotonic() - started, 2)
+    assert writer.process.poll() is None
+
+
 def test_standby_killed_then_leader_killed(ha_masters, ha_workers, figures):
     masters = [ha_masters() for _ in range(3)]
     leader = leader_of(masters)
