@@ -376,13 +376,31 @@ ReplicationStats ImageFollower::Stats() const {
     return stats;
 }
 
-bool ImageFollower::Apply(ha::rpc::StateImage& reply) {
+ha::rpc::FetchStateRequest ImageFollower::NextRequestLocked() const {
+    ha::rpc::FetchStateRequest request;
+    if (holds_) {
+        request.set_have_version(version_);
+        request.set_epoch(epoch_);
+    }
+    request.set_wait_ms(static_cast<uint32_t>(kLongPoll.count()));
+    request.set_standby_address(self_address_);
+    return request;
+}
+
+bool ImageFollower::Apply(ha::rpc::StateImage& reply, const Acknowledge& acknowledge) {
     std::lock_guard<std::mutex> lock(mutex_);
     received_at_ = SteadyClock::now();
-    if (reply.unchanged() && holds_) return true;
+    if (reply.unchanged() && holds_) {
+        if (acknowledge) acknowledge(NextRequestLocked());
+        return true;
+    }
     if (reply.delta()) {
         // Records apply only over what this follower holds.
         if (!holds_ || reply.epoch() != epoch_) return false;
+        version_ = reply.version();
+        // Acknowledged on receipt: the lock keeps Latest() (a promotion)
+        // from seeing the version before its records are applied.
+        if (acknowledge) acknowledge(NextRequestLocked());
         for (const ha::rpc::LogRecord& proto : reply.records()) {
             auto record = RecordFromProto(proto);
             if (!record) {
@@ -392,7 +410,6 @@ bool ImageFollower::Apply(ha::rpc::StateImage& reply) {
             }
             shadow_.Apply(*record);
         }
-        version_ = reply.version();
         return true;
     }
     if (!holds_ || epoch_ != reply.epoch()) {
@@ -429,15 +446,33 @@ std::unique_ptr<FramedRpcConnection> OpenStream(const std::string& leader, uint1
 }  // namespace
 
 void ImageFollower::Run() {
+    // A stream reply, parsed when it is read. Declared before `stream`,
+    // whose destruction may still call back.
+    ha::rpc::StateImage streamed;
+    bool streamed_ok = false;
+    const auto on_streamed = [&](Status status, std::string_view payload) {
+        streamed.Clear();
+        streamed_ok = status.has_value() &&
+                      streamed.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+    };
     std::string connected_to;
     std::unique_ptr<ha::rpc::HaReplication::Stub> stub;
     std::unique_ptr<FramedRpcConnection> stream;
+    // The next fetch is on the stream already: sent, as the acknowledgement,
+    // when the last reply arrived.
+    bool stream_fetch_sent = false;
+    const Acknowledge acknowledge_on_stream = [&](const ha::rpc::FetchStateRequest& next) {
+        stream_fetch_sent =
+            stream->SendDeferred(next, on_streamed, SteadyClock::now() + kFetchDeadline)
+                .has_value();
+    };
     uint16_t stream_port = 0;  // the leader's, from its last gRPC reply
     int failures = 0;
     while (!stop_.load()) {
         const std::string leader = leader_address_();
         if (leader.empty() || leader == self_address_) {
             stream.reset();
+            stream_fetch_sent = false;
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
@@ -454,33 +489,36 @@ void ImageFollower::Run() {
             connected_to = leader;
             failures = 0;
             stream.reset();
+            stream_fetch_sent = false;
             stream_port = 0;
         }
         ha::rpc::FetchStateRequest request;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (holds_) {
-                request.set_have_version(version_);
-                request.set_epoch(epoch_);
-            }
+            request = NextRequestLocked();
         }
-        request.set_wait_ms(static_cast<uint32_t>(kLongPoll.count()));
-        request.set_standby_address(self_address_);
         ha::rpc::StateImage reply;
         bool fetched = false;
         if (!stream && stream_port != 0) {
             stream = OpenStream(leader, stream_port, key_.get());
             if (!stream) stream_port = 0;  // learnt again from the next gRPC reply
         }
+        bool on_stream = false;
         if (stream) {
-            fetched =
-                stream->Exchange(request, &reply, SteadyClock::now() + kFetchDeadline).has_value();
-            if (!fetched) {
+            const auto deadline = SteadyClock::now() + kFetchDeadline;
+            const bool sent = stream_fetch_sent ||
+                              stream->SendDeferred(request, on_streamed, deadline).has_value();
+            stream_fetch_sent = false;
+            streamed_ok = false;
+            fetched = sent && stream->Drain(deadline).has_value() && streamed_ok;
+            if (fetched) {
+                reply.Swap(&streamed);
+                on_stream = true;
+            } else {
                 // The leader closed it (not leading any more, or stopped):
                 // gRPC tells which.
                 stream.reset();
                 stream_port = 0;
-                reply.Clear();
             }
         }
         if (!fetched) {
@@ -502,7 +540,10 @@ void ImageFollower::Run() {
             stream_port = static_cast<uint16_t>(reply.stream_port());
         }
         failures = 0;
-        if (!Apply(reply)) {
+        // On the stream the next fetch, which acknowledges this reply, goes
+        // out before the records are applied: the leader's durable changes
+        // wait for the acknowledgement only.
+        if (!Apply(reply, on_stream ? acknowledge_on_stream : Acknowledge())) {
             std::lock_guard<std::mutex> lock(mutex_);
             holds_ = false;
         }

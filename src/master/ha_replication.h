@@ -184,9 +184,16 @@ class ImageFollower {
     ReplicationStats Stats() const;
 
    private:
+    // Sends the next fetch, which acknowledges what the request says is held.
+    using Acknowledge = std::function<void(const ha::rpc::FetchStateRequest& next)>;
+
     void Run();
+    // The fetch that asks for what follows the state held. Caller holds mutex_.
+    ha::rpc::FetchStateRequest NextRequestLocked() const;
     // Applies one reply; false when it could not (fetch an image next).
-    bool Apply(ha::rpc::StateImage& reply);
+    // `acknowledge` (may be empty) is called, under mutex_, once the reply
+    // is known to apply and before its records are applied; not for images.
+    bool Apply(ha::rpc::StateImage& reply, const Acknowledge& acknowledge);
 
     const std::function<std::string()> leader_address_;
     const std::string self_address_;
@@ -194,10 +201,10 @@ class ImageFollower {
     std::thread thread_;
     std::atomic<bool> stop_{false};
     mutable std::mutex mutex_;
-    ShadowState shadow_;  // guarded by mutex_
-    bool holds_ = false;  // guarded by mutex_
-    uint64_t version_ = 0;
-    int64_t epoch_ = 0;
+    ShadowState shadow_;    // guarded by mutex_
+    bool holds_ = false;    // guarded by mutex_
+    uint64_t version_ = 0;  // guarded by mutex_
+    int64_t epoch_ = 0;     // guarded by mutex_
     std::chrono::steady_clock::time_point received_at_;
     uint64_t received_ = 0;
 };
