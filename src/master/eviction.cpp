@@ -69,8 +69,14 @@ EvictionClass ClassifyForEviction(const ObjectMeta& meta, int64_t now_ms, int64_
 
 uint64_t Evictor::RunRound(const EvictionGoal& goal, int64_t now_ms) {
     uint64_t evicted = 0;
+    // What this round freed counts at once: with a change log (HA) the pool
+    // holds freed space as used until the followers have the change, and a
+    // round that waited for it would evict pass after pass.
+    const uint64_t used_at_start = pool_.used_bytes();
+    uint64_t freed_bytes = 0;
     for (int pass = 0; pass < kMaxPassesPerRound; ++pass) {
-        const uint64_t used = pool_.used_bytes();
+        const uint64_t used =
+            std::min(pool_.used_bytes(), used_at_start - std::min(used_at_start, freed_bytes));
         const bool need_objects = evicted < goal.min_objects;
         const bool need_bytes = used > goal.target_used_bytes;
         if (!need_objects && !need_bytes) break;
@@ -85,14 +91,14 @@ uint64_t Evictor::RunRound(const EvictionGoal& goal, int64_t now_ms) {
         }
         want = std::max<uint64_t>(want, 1);
 
-        const uint64_t freed = EvictOldest(want, now_ms);
+        const uint64_t freed = EvictOldest(want, now_ms, &freed_bytes);
         evicted += freed;
         if (freed == 0) break;
     }
     return evicted;
 }
 
-uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms) {
+uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms, uint64_t* freed_bytes) {
     // Pass 1: the access times of every candidate.
     std::vector<int64_t> regular;
     std::vector<int64_t> soft_pinned;
@@ -149,6 +155,7 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms) {
             index_.Touch(shard, position);  // before the frees (change_log.h)
             for (size_t r = 0; r < meta.replica_count(); ++r) {
                 view.Free(meta.replica(r).segment, meta.replica(r).address, meta.size());
+                *freed_bytes += meta.size();
             }
             VLOG(1) << "Evicted " << shard.objects.key(position);
             index_.Erase(shard, position);

@@ -61,8 +61,9 @@ class Evictor {
     uint64_t RunRound(const EvictionGoal& goal, int64_t now_ms);
 
    private:
-    // Evicts up to `count` objects, oldest first, regular before soft-pinned.
-    uint64_t EvictOldest(uint64_t count, int64_t now_ms);
+    // Evicts up to `count` objects, oldest first, regular before soft-pinned;
+    // adds the bytes their replicas held to `*freed_bytes`.
+    uint64_t EvictOldest(uint64_t count, int64_t now_ms, uint64_t* freed_bytes);
 
     ObjectIndex& index_;
     SegmentPool& pool_;

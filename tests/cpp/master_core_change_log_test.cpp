@@ -200,5 +200,21 @@ TEST_F(ChangeLogServiceTest, EvictionsAreRecordedToo) {
     ExpectSameState(service_->ExportState(), shadow.ToImage());
 }
 
+TEST_F(ChangeLogServiceTest, EvictionWithHeldFreesEvictsWhatTheWatermarkAsks) {
+    config_.eviction_high_watermark_ratio = 0.5;
+    config_.eviction_ratio = 0.05;
+    config_.client_ttl_sec = int64_t{1} << 30;  // the writer never heartbeats here
+    Restart();
+    log_ = &service_->EnableChangeLog();
+    const UUID client = UUID::Generate();
+    Mount(client, "host:1", 1 * kMiB);
+    for (int i = 0; i < 12; ++i) Put("k" + std::to_string(i), 64 * kKiB);  // 75 % used
+    AdvanceSec(10);                                                        // leases over
+    service_->RunMaintenance();
+    // Down to 50 %: four objects go. The frees are held (no follower has the
+    // change yet), which must not make the round evict more.
+    EXPECT_EQ(service_->GetStats().object_count, 8u);
+}
+
 }  // namespace
 }  // namespace mooncake::testing
