@@ -8,7 +8,8 @@
 
 namespace mooncake {
 
-// Every code once: X(NAME, value). The enum, ErrorCodeName, the wire
+// Every code once: X(NAME, value), the reference's numbers and names
+// (codes of features this build lacks included, so that no number is reused). The enum, ErrorCodeName, the wire
 // mapping and Python's ErrorCode enum all derive from this list.
 #define MOONCAKE_ERROR_CODES(X)                                                   \
     X(OK, 0)                                                                      \
@@ -39,14 +40,23 @@ namespace mooncake {
     X(REPLICA_ALREADY_EXISTS, -711)                                               \
     X(REPLICA_IS_GONE, -712)                                                      \
     X(REPLICA_NOT_IN_LOCAL_MEMORY, -713)                                          \
+    /* a replica is being read (upsert refused) */                            \
+    X(OBJECT_REPLICA_BUSY, -714)                                              \
     X(TRANSFER_FAIL, -800)                                                        \
+    X(CHECKSUM_MISMATCH, -801)                                                \
     X(RPC_FAIL, -900)                                                             \
+    X(RPC_TIMEOUT, -901)                                                      \
     X(ETCD_OPERATION_ERROR, -1000)                                                \
     X(ETCD_KEY_NOT_EXIST, -1001)                                                  \
     X(ETCD_TRANSACTION_FAIL, -1002)                                               \
     X(ETCD_CTX_CANCELLED, -1003)                                                  \
+    X(OPLOG_ENTRY_NOT_FOUND, -1004)                                           \
+    X(K8S_LEASE_OPERATION_ERROR, -1005)                                       \
+    X(K8S_LEASE_NOT_FOUND, -1006)                                             \
+    X(INCOMPLETE_OPLOG_CATCH_UP, -1007)                                       \
     X(UNAVAILABLE_IN_CURRENT_STATUS, -1010)                                       \
     X(UNAVAILABLE_IN_CURRENT_MODE, -1011)                                         \
+    X(NOT_SUPPORTED, -1012)                                                   \
     X(FILE_NOT_FOUND, -1100)                                                      \
     X(FILE_OPEN_FAIL, -1101)                                                      \
     X(FILE_READ_FAIL, -1102)                                                      \
@@ -64,7 +74,21 @@ namespace mooncake {
     /* the owner has no local-disk segment */                                     \
     X(UNABLE_OFFLOADING, -1301)                                                   \
     X(TASK_NOT_FOUND, -1400)                                                      \
-    X(TASK_PENDING_LIMIT_EXCEEDED, -1401)
+    X(TASK_PENDING_LIMIT_EXCEEDED, -1401)                                     \
+    X(JOB_NOT_FOUND, -1402)                                                   \
+    X(SERIALIZE_UNSUPPORTED, -1500)                                           \
+    X(SERIALIZE_FAIL, -1501)                                                  \
+    X(DESERIALIZE_FAIL, -1502)                                                \
+    X(PERSISTENT_FAIL, -1503)                                                 \
+    X(DFS_NETWORK_TIMEOUT, -1600)                                             \
+    X(DFS_SERVICE_UNAVAILABLE, -1601)                                         \
+    X(DFS_QUOTA_EXCEEDED, -1602)                                              \
+    X(DFS_PERMISSION_DENIED, -1603)                                           \
+    X(DFS_STALE_HANDLE, -1604)                                                \
+    X(DFS_PARTIAL_WRITE, -1605)                                               \
+    X(TENANT_QUOTA_EXCEEDED, -1700)                                           \
+    X(TENANT_NOT_REGISTERED, -1701)                                           \
+    X(TENANT_NOT_EMPTY, -1702)
 
 enum class ErrorCode : int32_t {
 #define MOONCAKE_ERROR_ENUMERATOR(name, value) name = value,

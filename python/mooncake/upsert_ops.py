@@ -6,10 +6,13 @@ readers' leases (``remove(key, force=True)``), then the value is put. The
 two steps are not atomic: a reader between them sees the key as missing
 (the reference shows REPLICA_IS_NOT_READY instead). A key that is being put
 (REPLICA_IS_NOT_READY) or copied/moved (OBJECT_HAS_REPLICATION_TASK) is not replaced:
-that code is returned and nothing changes. Each function returns what its
-put counterpart returns.
+that code is returned and nothing changes; nor does a config a put would
+refuse (INVALID_PARAMS). A put that fails after the old value was removed
+(no space for the new one, a peer lost mid-transfer) leaves the key missing.
+Each function returns what its put counterpart returns.
 """
 
+from mooncake import _store
 from mooncake import tensor_ops as _tensor_ops
 
 # Set by mooncake.store from the native error table (avoids an import cycle).
@@ -27,10 +30,17 @@ def _clear_all(store, keys):
     return [0 if code == _OBJECT_NOT_FOUND else code for code in codes]
 
 
+def _config_refusal(config, key_count):
+    """The code a put would refuse `config` with (0: none), checked before
+    an upsert touches the old values."""
+    return 0 if config is None else _store._check_replicate_config(config, key_count)
+
+
 def _keyed(store, key, put, config=None):
     """Clears the key, then puts; a bad config changes nothing."""
-    if not _tensor_ops.config_for_derived_keys(config, 1, [0])[1]:
-        return _INVALID_PARAMS
+    refused = _config_refusal(config, 1)
+    if refused:
+        return refused
     cleared = _clear(store, key)
     return cleared if cleared != 0 else put()
 
@@ -39,8 +49,9 @@ def _batch(store, keys, put_subset, config=None):
     """Clears all keys, puts those that could be cleared: put_subset(ready,
     config for those keys). One code per key; a bad config changes nothing."""
     keys = list(keys)
-    if not _tensor_ops.config_for_derived_keys(config, len(keys), [])[1]:
-        return [_INVALID_PARAMS] * len(keys)
+    refused = _config_refusal(config, len(keys))
+    if refused:
+        return [refused] * len(keys)
     cleared = _clear_all(store, keys)
     ready = [i for i, code in enumerate(cleared) if code == 0]
     results = list(cleared)
@@ -61,10 +72,12 @@ def upsert_parts(self, key, *parts, config=None):
     before the old value is touched."""
     for part in parts:
         try:
-            memoryview(part)
+            view = memoryview(part)
         except TypeError:
             raise RuntimeError(f"upsert_parts: part of type {type(part).__name__} is not a "
                                "buffer") from None
+        if view.ndim != 1:
+            raise RuntimeError(f"upsert_parts: parts must be 1-D buffers, got {view.ndim}-D")
     return _keyed(self, key, lambda: self.put_parts(key, *parts, config=config), config)
 
 

@@ -278,12 +278,12 @@ Result<std::shared_ptr<TransferEngine>> EngineFromPy(const py::handle& object) {
     std::shared_ptr<TransferEngine> engine;
     if (py::isinstance<InnerEngine>(object)) {
         engine = object.cast<const InnerEngine&>().engine;
-    } else if (py::isinstance<PyTransferEngine>(object)) {
-        engine = object.cast<const PyTransferEngine&>().engine();
     } else {
-        // The reference's binding fails the cast of any other object.
+        // The reference's binding fails the cast of any other object, the
+        // TransferEngine wrapper itself included.
         throw std::runtime_error(
-            "setup(engine=...): want None, TransferEngine.get_engine() or a TransferEngine");
+            "setup(engine=...): want None or TransferEngine.get_engine(), not " +
+            std::string(py::str(py::type::handle_of(object).attr("__name__"))));
     }
     if (!engine) {
         LOG(ERROR) << "setup(engine=...): the TransferEngine is not initialized";

@@ -83,20 +83,19 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
         .cluster_id = "",
     };
     if (p2p) {
-        // The reference's P2P engine names itself by a port of
-        // [MC_MIN_PRC_PORT, MC_MAX_PRC_PORT] (interfaces.md §10.2).
+        // As the reference's P2P engine: the port of local_hostname is
+        // ignored, the engine names itself by a free port of
+        // [MC_MIN_PRC_PORT, MC_MAX_PRC_PORT] (interfaces.md §10.2), which
+        // get_rpc_port() tells.
+        if (HostOnly(local_hostname) != local_hostname) {
+            LOG(INFO) << "TransferEngine: P2PHANDSHAKE ignores the port of '" << local_hostname
+                      << "'; see get_rpc_port()";
+        }
+        config.local_hostname = HostOnly(local_hostname);
         config.auto_port_first = PortFromEnv("MC_MIN_PRC_PORT", 15000);
         config.auto_port_last = PortFromEnv("MC_MAX_PRC_PORT", 17000);
     }
     auto created = TransferEngine::Create(config);
-    if (!created && p2p && HostOnly(local_hostname) != local_hostname) {
-        // The reference ignores a P2P port; we keep it when it is free (so
-        // fixed names work too) and otherwise let the engine pick one.
-        LOG(WARNING) << "TransferEngine: cannot listen on " << local_hostname
-                     << "; picking a free port";
-        config.local_hostname = HostOnly(local_hostname);
-        created = TransferEngine::Create(config);
-    }
     if (!created && config.protocol == "rdma" &&
         created.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_MODE) {
         // As the reference: without a usable HCA the engine runs over TCP.

@@ -104,14 +104,22 @@ Result<bool> ApplyOptionKey(const std::string& key, py::handle value, SetupOptio
     return true;
 }
 
+constexpr uint64_t kDictDefaultLocalBufferSize = 16ull << 20;
+constexpr uint64_t kMaxDictLocalBufferSize = 1ull << 40;
+
 // Applies one connection key; false when `key` is not one.
 Result<bool> ApplyConfigKey(const std::string& key, py::handle value, ClientConfig& config) {
     if (key == "global_segment_size" || key == "local_buffer_size") {
         auto size = SizeFromPy(value, key);
         if (!size.has_value()) return Error(size.error());
-        // The reference's rule for setup(dict): 0 (none) or at least 1 KiB.
+        // The reference's rule for setup(dict): 0 (none) or at least 1 KiB,
+        // and a local buffer of at most 1 TiB.
         if (*size != 0 && *size < 1024) {
             LOG(ERROR) << "setup: " << key << " must be 0 or at least 1024 bytes, got " << *size;
+            return Error(ErrorCode::INVALID_PARAMS);
+        }
+        if (key == "local_buffer_size" && *size > kMaxDictLocalBufferSize) {
+            LOG(ERROR) << "setup: local_buffer_size must be at most 1 TiB, got " << *size;
             return Error(ErrorCode::INVALID_PARAMS);
         }
         (key == "global_segment_size" ? config.global_segment_size : config.local_buffer_size) =
@@ -139,6 +147,8 @@ Result<bool> ApplyConfigKey(const std::string& key, py::handle value, ClientConf
 
 Result<DictSetup> ConfigFromDict(const py::dict& dict) {
     DictSetup setup;
+    // The dict's own default (the positional form keeps 1 GiB).
+    setup.config.local_buffer_size = kDictDefaultLocalBufferSize;
     for (auto [key_handle, value] : dict) {
         const std::string key = PyStr(key_handle);
         auto applied = ApplyConfigKey(key, value, setup.config);

@@ -15,9 +15,6 @@ namespace {
 
 using ClientPtr = std::shared_ptr<Client>;
 
-// The spec's convention for remove_all: -1 on any error (the code is logged).
-constexpr int kErrorAsMinusOne = -1;
-
 // The regex of remove_by_regex under the reference's keyword
 // (regex_pattern) or this package's older one (regex).
 std::string RegexArgument(const py::object& regex_pattern, const py::object& regex) {
@@ -89,12 +86,14 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
             "remove_all",
             [](StoreHandle& self, bool force) -> int64_t {
                 ClientPtr client = self.client();
-                if (!client) return kErrorAsMinusOne;
+                // As the rest of the remove family: not set up is a bad call.
+                if (!client) return ToInt(ErrorCode::INVALID_PARAMS);
                 py::gil_scoped_release release;
-                Result<int64_t> removed = client->RemoveAll(force);
-                return removed.has_value() ? *removed : kErrorAsMinusOne;
+                return ResultToInt(client->RemoveAll(force));
             },
-            py::arg("force") = false, "Number of objects removed, or -1 on error.");
+            py::arg("force") = false,
+            "Number of objects removed (leased ones are skipped unless force=True), or a "
+            "negative error code (INVALID_PARAMS before setup).");
 }
 
 }  // namespace

@@ -86,6 +86,8 @@ int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
         return ToInt(checked.error());
     }
     ClientConfig with_options = *config;
+    // The reference's spelling of "pick the NICs yourself".
+    if (with_options.rdma_devices == "auto-discovery") with_options.rdma_devices.clear();
     with_options.enable_ssd_offload = options.enable_ssd_offload;
     with_options.ssd_offload_path = options.ssd_offload_path;
     py::gil_scoped_release release;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "client/client_config_util.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
 #include "py_convert.h"
@@ -241,6 +242,15 @@ void BindReplicateConfig(py::module_& m) {
                 return c;
             }));
     BindReplicateConfigExtras(config);
+    // What a put would answer for `config` before doing anything: the upsert
+    // family checks it before it touches the old value.
+    m.def(
+        "_check_replicate_config",
+        [](const ReplicateConfig& c, size_t key_count) {
+            Status valid = ValidateReplicateConfig(c, key_count);
+            return valid.has_value() ? 0 : ToInt(valid.error());
+        },
+        py::arg("config"), py::arg("key_count"));
 }
 
 void BindReplicaDescriptors(py::module_& m) {

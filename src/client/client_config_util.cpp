@@ -36,6 +36,14 @@ Status ValidateClientConfig(const ClientConfig& config) {
     if (config.protocol != "tcp" && config.protocol != "rdma") {
         return Refuse("protocol", config.protocol, "must be 'tcp' or 'rdma'");
     }
+    // The reference's other HA backends: a known form this build lacks.
+    for (const char* scheme : {"redis://", "k8s://"}) {
+        if (config.master_server_address.starts_with(scheme)) {
+            LOG(WARNING) << "master_server_address '" << config.master_server_address
+                         << "': this build follows HA leaders through etcd only (etcd://...)";
+            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+        }
+    }
     // "etcd://h1:2379;h2:2379": the leader of an HA master group (docs/ha.md).
     if (ha::IsEtcdMasterAddress(config.master_server_address)) {
         if (!ha::ParseEtcdEndpoints(config.master_server_address).has_value()) {

@@ -128,7 +128,8 @@ class MasterClient {
     Result<PingResult> Ping(const UUID& client_id);
 
     // SSD offload (master_client_offload.cpp; MasterService has the meaning).
-    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading,
+                          uint64_t capacity_bytes);
     Status UnmountLocalDisk(const UUID& client_id);
     Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
     Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,

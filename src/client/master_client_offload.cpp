@@ -21,12 +21,13 @@ void AddItems(const std::vector<OffloadItem>& items,
 }  // namespace
 
 Status MasterClient::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
-                                    bool offloading) {
+                                    bool offloading, uint64_t capacity_bytes) {
     rpc::MasterRequest request;
     auto* body = request.mutable_mount_local_disk();
     ToProto(client_id, body->mutable_client_id());
     body->set_endpoint(endpoint);
     body->set_offloading(offloading);
+    body->set_capacity_bytes(capacity_bytes);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.mount_local_disk().error_code());

@@ -32,7 +32,13 @@ class LeaderFollower {
     Status Init(std::chrono::steady_clock::time_point deadline) {
         while (true) {
             auto record = resolver_->WaitForLeader(0, deadline);
-            if (!record) return Error(ErrorCode::RPC_FAIL);
+            if (!record) {
+                // No leader recorded is the caller's to know (the reference's
+                // UNAVAILABLE_IN_CURRENT_STATUS); etcd unreachable is RPC_FAIL.
+                return Error(record.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS
+                                 ? record.error()
+                                 : ErrorCode::RPC_FAIL);
+            }
             auto link = connect_(record->address);
             if (link) {
                 std::lock_guard<std::mutex> lock(mutex_);

@@ -100,8 +100,8 @@ void OffloadTier::Stop() {
 }
 
 Status OffloadTier::Mount() {
-    MC_RETURN_IF_ERROR(
-        client_.master->MountLocalDisk(client_.client_id, endpoint_, offloading_.load()));
+    MC_RETURN_IF_ERROR(client_.master->MountLocalDisk(
+        client_.client_id, endpoint_, offloading_.load(), store_->GetStats().size_limit));
     return ReportAll();
 }
 
@@ -276,7 +276,8 @@ void OffloadTier::WriteObject(const OffloadItem& item,
     if (disk_full && offloading_.exchange(false)) {
         LOG(WARNING) << "SSD offload: disk limit reached or disk full; no more offloading to "
                         "this client (what is on disk stays readable)";
-        (void)client_.master->MountLocalDisk(client_.client_id, endpoint_, false);
+        (void)client_.master->MountLocalDisk(client_.client_id, endpoint_, false,
+                                             store_->GetStats().size_limit);
     }
 }
 

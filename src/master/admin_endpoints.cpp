@@ -158,12 +158,19 @@ std::string Lines(const std::vector<std::string>& items) {
 // runs them on the master's own HTTP listener.
 using LegacyHandler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-HttpHandler Adapt(LegacyHandler handler) {
-    return [handler = std::move(handler)](const HttpRequest& request) {
+// kRaw: the handler sees the query's values as sent, not percent-decoded.
+enum class QueryValues { kDecoded, kRaw };
+
+HttpHandler Adapt(LegacyHandler handler, QueryValues values = QueryValues::kDecoded) {
+    return [handler = std::move(handler), values](const HttpRequest& request) {
         httplib::Request legacy;
         legacy.method = request.method;
         legacy.path = request.path;
-        for (const auto& [name, value] : request.params) legacy.params.emplace(name, value);
+        for (const auto& [name, value] : request.params) {
+            const std::optional<std::string> raw =
+                values == QueryValues::kRaw ? request.RawParam(name) : std::nullopt;
+            legacy.params.emplace(name, raw.value_or(value));
+        }
         httplib::Response response;
         handler(legacy, response);
         const std::string type = response.get_header_value("Content-Type");
@@ -175,14 +182,19 @@ HttpHandler Adapt(LegacyHandler handler) {
 }  // namespace
 
 void RegisterAdminEndpoints(MetricsServer& server, MasterService& service) {
-    server.Handle("GET", "/query_key",
-                  Adapt([&service](const httplib::Request& request, httplib::Response& response) {
-                      QueryKey(service, request, response);
-                  }));
+    // Keys are taken raw, as the reference does: "a%2Cb" is that key, and a
+    // comma always separates keys (interfaces.md §6.1).
+    server.Handle(
+        "GET", "/query_key",
+        Adapt([&service](const httplib::Request& request,
+                         httplib::Response& response) { QueryKey(service, request, response); },
+              QueryValues::kRaw));
     server.Handle("GET", "/batch_query_keys",
-                  Adapt([&service](const httplib::Request& request, httplib::Response& response) {
-                      BatchQueryKeys(service, request, response);
-                  }));
+                  Adapt(
+                      [&service](const httplib::Request& request, httplib::Response& response) {
+                          BatchQueryKeys(service, request, response);
+                      },
+                      QueryValues::kRaw));
     server.Handle("GET", "/get_all_keys",
                   Adapt([&service](const httplib::Request&, httplib::Response& response) {
                       response.set_content(Lines(service.GetAllKeys()), kTextType);

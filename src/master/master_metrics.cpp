@@ -264,17 +264,18 @@ std::string RenderSummaryLine(const MasterMetricsSnapshot& snapshot) {
     const MasterStats& s = snapshot.stats;
     char ratio[32];
     std::snprintf(ratio, sizeof(ratio), "%.1f%%", 100.0 * UsageRatio(s));
-    uint64_t disk_bytes = 0, disk_objects = 0;
+    uint64_t disk_bytes = 0, disk_capacity = 0;
     for (const LocalDiskStats& disk : s.local_disks) {
         disk_bytes += disk.bytes;
-        disk_objects += disk.objects;
+        disk_capacity += disk.capacity_bytes;
     }
     std::string line = "Mem Storage: " + SummaryBytes(s.used_bytes) + " / " +
                        SummaryBytes(s.capacity_bytes) + " (" + ratio + ")";
-    // The master knows what its clients hold on disk, not their disks' size.
-    line += " | SSD Storage: " + SummaryBytes(disk_bytes) + " in " + std::to_string(disk_objects) +
-            " objects on " + std::to_string(s.local_disks.size()) + " disks";
-    line += " | Keys: " + std::to_string(s.object_count);
+    // The capacity is what the clients' disk tiers may hold, as they said
+    // when they mounted them.
+    line += " | SSD Storage: " + SummaryBytes(disk_bytes) + " / " + SummaryBytes(disk_capacity);
+    line += " | Keys: " + std::to_string(s.object_count) +
+            " (soft-pinned: " + std::to_string(s.soft_pinned_objects) + ")";
     line += " | Clients: " + std::to_string(s.clients_alive);
     line += " | Requests (Success/Total): " +
             SuccessOverTotal(snapshot, {{"PutStart", "put_start"},

@@ -148,6 +148,7 @@ MasterMetricsSnapshot MasterServer::CollectMetrics() const {
     snapshot.uptime_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
     snapshot.stats = service_->GetStats();
+    snapshot.stats.soft_pinned_objects = service_->CountSoftPinnedObjects();
     snapshot.calls_by_method = dispatcher_->CallCounts();
     snapshot.failed_calls_by_method = dispatcher_->FailedCallCounts();
     snapshot.results_by_error = dispatcher_->ErrorCounts();

@@ -234,6 +234,18 @@ MasterStats MasterServiceImpl::GetStats() const {
     return stats;
 }
 
+uint64_t MasterServiceImpl::CountSoftPinnedObjects() {
+    uint64_t count = 0;
+    for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
+        ObjectShard& shard = index_.shard(i);
+        std::lock_guard<std::mutex> lock(shard.mutex);
+        shard.objects.ForEach([&](ObjectTable::Position position) {
+            if (shard.objects.meta(position).soft_pinned()) ++count;
+        });
+    }
+    return count;
+}
+
 // ---- MasterService: forwarding ------------------------------------------------
 
 MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
@@ -391,9 +403,11 @@ Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) 
 
 MasterStats MasterService::GetStats() const { return impl_->GetStats(); }
 
+uint64_t MasterService::CountSoftPinnedObjects() { return impl_->CountSoftPinnedObjects(); }
+
 Status MasterService::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
-                                     bool offloading) {
-    return impl_->MountLocalDisk(client_id, endpoint, offloading);
+                                     bool offloading, uint64_t capacity_bytes) {
+    return impl_->MountLocalDisk(client_id, endpoint, offloading, capacity_bytes);
 }
 Status MasterService::UnmountLocalDisk(const UUID& client_id) {
     return impl_->UnmountLocalDisk(client_id);

@@ -64,6 +64,9 @@ struct MasterStats {
     uint64_t capacity_bytes = 0;
     uint64_t used_bytes = 0;
     uint64_t object_count = 0;
+    // Filled by MasterServer::CollectMetrics (CountSoftPinnedObjects), not
+    // by GetStats.
+    uint64_t soft_pinned_objects = 0;
     uint64_t clients_alive = 0;
     uint64_t put_starts = 0;
     uint64_t put_ends = 0;
@@ -232,12 +235,17 @@ class MasterService {
     Status MoveRevoke(const UUID& client_id, const std::string& key);
 
     MasterStats GetStats() const;
+    // Objects with a soft pin set: a walk over every object (for the
+    // /metrics/summary line, not for hot paths).
+    uint64_t CountSoftPinnedObjects();
 
     // ---- SSD offload (docs/ssd_offload.md) -----------------------------------
     // UNABLE_OFFLOAD without config.enable_offload. `endpoint` is where other
     // clients read this client's disk. Mounting again (after a master
     // restart) keeps what is known. Registers the client as alive.
-    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    // `capacity_bytes`: what the client's disk tier may hold (0: unknown).
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading,
+                          uint64_t capacity_bytes = 0);
     // Drops the client's LOCAL_DISK replicas. SEGMENT_NOT_FOUND if none mounted.
     Status UnmountLocalDisk(const UUID& client_id);
     // Keys to write to disk (their memory replicas pinned until reported)

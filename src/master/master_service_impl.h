@@ -120,9 +120,11 @@ class MasterServiceImpl {
     Status MoveRevoke(const UUID& client_id, const std::string& key);
 
     MasterStats GetStats() const;
+    uint64_t CountSoftPinnedObjects();
 
     // SSD offload (master_service_offload.cpp).
-    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading);
+    Status MountLocalDisk(const UUID& client_id, const std::string& endpoint, bool offloading,
+                          uint64_t capacity_bytes);
     Status UnmountLocalDisk(const UUID& client_id);
     Result<OffloadWork> OffloadHeartbeat(const UUID& client_id, size_t max_items);
     Status NotifyOffloadSuccess(const UUID& client_id, const std::vector<OffloadItem>& items,

@@ -7,13 +7,13 @@
 namespace mooncake {
 
 Status MasterServiceImpl::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
-                                         bool offloading) {
+                                         bool offloading, uint64_t capacity_bytes) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     {
         std::lock_guard<std::mutex> lock(membership_mutex_);
         clients_.Touch(client_id, clock_->NowMs());
-        offload_.Mount(client_id, endpoint, offloading);
+        offload_.Mount(client_id, endpoint, offloading, capacity_bytes);
     }
     LOG(INFO) << "Client " << client_id.ToString() << " mounted its local disk (offload endpoint "
               << endpoint << ", offloading " << (offloading ? "on" : "off") << ")";

@@ -18,10 +18,10 @@ MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, Htt
     });
     // The reference HEAD's role routes (interfaces.md §6.2).
     listener_.Handle("GET", "/role", [this](const HttpRequest&) {
-        return HttpResponse{200, "text/plain", RoleOf(collect_()) + "\n"};
+        return HttpResponse{200, "text/plain", RoleOf(collect_())};
     });
     listener_.Handle("GET", "/ha_status", [this](const HttpRequest&) {
-        return HttpResponse{200, "text/plain", HaStateOf(collect_()) + "\n"};
+        return HttpResponse{200, "text/plain", HaStateOf(collect_())};
     });
     listener_.Handle("GET", "/leader", [this](const HttpRequest&) {
         return HttpResponse{200, "application/json", RenderLeaderJson(collect_())};

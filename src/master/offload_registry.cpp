@@ -5,11 +5,13 @@
 
 namespace mooncake {
 
-void OffloadRegistry::Mount(const UUID& client, const std::string& endpoint, bool offloading) {
+void OffloadRegistry::Mount(const UUID& client, const std::string& endpoint, bool offloading,
+                            uint64_t capacity_bytes) {
     std::lock_guard lock(mutex_);
     Disk& disk = disks_[client];
     disk.endpoint = endpoint;
     disk.offloading = offloading;
+    disk.capacity_bytes = capacity_bytes;
 }
 
 std::vector<std::string> OffloadRegistry::Unmount(const UUID& client) {
@@ -236,7 +238,7 @@ std::vector<LocalDiskStats> OffloadRegistry::Stats() const {
     std::vector<LocalDiskStats> out;
     for (const auto& [client, disk] : disks_) {
         out.push_back(LocalDiskStats{client, disk.endpoint, disk.offloading, disk.objects.size(),
-                                     disk.bytes, disk.queue.size()});
+                                     disk.bytes, disk.queue.size(), disk.capacity_bytes});
     }
     return out;
 }

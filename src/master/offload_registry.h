@@ -34,6 +34,7 @@ struct LocalDiskStats {
     uint64_t objects = 0;
     uint64_t bytes = 0;
     uint64_t queued = 0;
+    uint64_t capacity_bytes = 0;  // what the client said its disk tier may hold
 };
 
 class OffloadRegistry {
@@ -42,7 +43,8 @@ class OffloadRegistry {
 
     // Mounts (or, after a master restart, mounts again) the client's disk.
     // A re-mount keeps what is known and updates endpoint and state.
-    void Mount(const UUID& client, const std::string& endpoint, bool offloading);
+    void Mount(const UUID& client, const std::string& endpoint, bool offloading,
+               uint64_t capacity_bytes = 0);
     // Forgets the client's disk with all its replicas and queue; returns
     // the keys that are on no disk any more.
     std::vector<std::string> Unmount(const UUID& client);
@@ -89,6 +91,7 @@ class OffloadRegistry {
     struct Disk {
         std::string endpoint;
         bool offloading = true;
+        uint64_t capacity_bytes = 0;
         std::unordered_map<std::string, uint64_t> objects;  // key -> size
         uint64_t bytes = 0;
         std::deque<OffloadItem> queue;

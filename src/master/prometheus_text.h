@@ -10,7 +10,8 @@
 
 namespace mooncake {
 
-inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+// Exactly the reference's (interfaces.md §6.1).
+inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4";
 
 class PrometheusText {
    public:

@@ -26,8 +26,9 @@ std::vector<OffloadItem> ItemsOf(
 
 void RequestDispatcher::MountLocalDisk(const rpc::MountLocalDiskRequest& request,
                                        rpc::StatusResponse* response) {
-    const ErrorCode code = CodeOfOffload(service_.MountLocalDisk(
-        FromProto(request.client_id()), request.endpoint(), request.offloading()));
+    const ErrorCode code =
+        CodeOfOffload(service_.MountLocalDisk(FromProto(request.client_id()), request.endpoint(),
+                                              request.offloading(), request.capacity_bytes()));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
 }

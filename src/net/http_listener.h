@@ -35,12 +35,16 @@ struct HttpRequest {
     std::string peer;    // "ip:port"
     // Query parameters, percent-decoded ('+' is a space), in order.
     std::vector<std::pair<std::string, std::string>> params;
+    std::string query;  // after the '?', as sent (not decoded)
     // Header names lower-cased.
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;  // de-chunked
 
     // The first value of parameter `name`, nullopt when absent.
     std::optional<std::string> Param(const std::string& name) const;
+    // The same, as sent: not percent-decoded (the reference's admin routes
+    // take keys raw).
+    std::optional<std::string> RawParam(const std::string& name) const;
     // The first value of header `lower_case_name`, "" when absent.
     std::string Header(const std::string& lower_case_name) const;
 };

@@ -63,6 +63,19 @@ std::optional<std::string> HttpRequest::Param(const std::string& name) const {
     return std::nullopt;
 }
 
+std::optional<std::string> HttpRequest::RawParam(const std::string& name) const {
+    std::string_view rest = query;
+    while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+        const size_t eq = pair.find('=');
+        if (pair.substr(0, eq) != name) continue;
+        return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    }
+    return std::nullopt;
+}
+
 std::string HttpRequest::Header(const std::string& lower_case_name) const {
     for (const auto& [key, value] : headers) {
         if (key == lower_case_name) return value;
@@ -172,6 +185,7 @@ bool HttpRequestParser::ParseRequestLine(std::string_view line) {
     request_.path = std::string(target.substr(0, query));
     if (query == std::string_view::npos) return true;
     std::string_view rest = target.substr(query + 1);
+    request_.query = std::string(rest);
     while (!rest.empty()) {
         const size_t amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);

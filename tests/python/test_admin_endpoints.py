@@ -83,6 +83,15 @@ def test_key_routes(master_factory, store_factory):
     assert answer["data"][keys[0]]["ok"] is True
     assert answer["data"][keys[0]]["values"][0]["size_"] == 100
     assert answer["data"]["missing"] == {"ok": False, "error": "OBJECT_NOT_FOUND"}
+    # Keys are taken as sent, not percent-decoded (interfaces.md §6.1).
+    raw_key = unique_key("raw") + "%2Cx"
+    assert store.put(raw_key, b"r" * 10) == 0
+    assert fetch(master, "/query_key?key=" + raw_key)[0] == 200
+    answer = json.loads(fetch(master, "/batch_query_keys?keys=" + raw_key)[2])
+    assert list(answer["data"]) == [raw_key] and answer["data"][raw_key]["ok"] is True
+    spaced = unique_key("spaced") + " 2"
+    assert store.put(spaced, b"s") == 0
+    assert fetch(master, "/query_key?key=" + spaced.replace(" ", "%20"))[0] == 404
     status, _, body = fetch(master, "/batch_query_keys")
     assert status == 400
     assert json.loads(body) == {"success": False,
@@ -94,18 +103,21 @@ def test_summary_line_and_legacy_disk_flags(master_factory, store_factory):
     master started with the reference's legacy disk-path flags (§8.6)."""
     master = master_factory(["--enable_disk_eviction=true", "--quota_bytes=0"])
     store = store_factory(on_master=master)
+    from mooncake.store import ReplicateConfig
     key = unique_key()
     assert store.put(key, b"x" * 1000) == 0
+    assert store.put(unique_key("pinned"), b"p", ReplicateConfig(with_soft_pin=True)) == 0
     assert store.get(key) == b"x" * 1000
     assert store.get(unique_key("missing")) == b""
     status, content_type, body = fetch(master, "/metrics/summary")
     line = body.decode()
-    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
-    assert line.startswith("Mem Storage: ") and " | Keys: 1 | Clients: 1 | " in line, line
-    assert "Requests (Success/Total): PutStart=1/1, PutEnd=1/1" in line, line
+    assert status == 200 and content_type == "text/plain; version=0.0.4"
+    assert line.startswith("Mem Storage: ") and " | Keys: 2 (soft-pinned: 1) | Clients: 1 | " in line, line
+    assert " | SSD Storage: 0.00 B / 0.00 B | " in line, line
+    assert "Requests (Success/Total): PutStart=2/2, PutEnd=2/2" in line, line
     assert "Get=1/2" in line, line
     assert "| Batch Requests (Success/Total): " in line, line
     # HEAD's role routes: a master without HA leads and serves.
-    assert fetch(master, "/role")[2].strip() == b"leader"
-    assert fetch(master, "/ha_status")[2].strip() == b"serving"
+    assert fetch(master, "/role")[2] == b"leader"
+    assert fetch(master, "/ha_status")[2] == b"serving"
     assert json.loads(fetch(master, "/leader")[2])["present"] is True

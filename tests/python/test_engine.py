@@ -58,6 +58,14 @@ def test_names_and_module_surface(initiator, target):
     assert (notify.name, notify.msg) == ("n", "m")
     assert engine.get_engine_ptr() != 0
     assert engine.get_first_buffer_address(target.name) in (target.plain, target.managed)
+
+
+def test_p2p_ignores_the_port_of_local_hostname():
+    from mooncake_testing import free_port
+    asked = free_port()
+    engine = TransferEngine()
+    assert engine.initialize(f"127.0.0.1:{asked}", "P2PHANDSHAKE", "tcp", "") == 0
+    assert 15000 <= engine.get_rpc_port() <= 17000 and engine.get_rpc_port() != asked
     assert '"cpu:0"' in engine.get_local_topology()
 
 

@@ -72,3 +72,9 @@ def test_setup_rejects_a_bad_engine(master):
     with pytest.raises(RuntimeError, match="engine"):
         store.setup("127.0.0.1", "P2PHANDSHAKE", 16 * MiB, 16 * MiB, "tcp", "",
                     master.rpc_address, engine="not an engine")
+    # The wrapper itself is not the engine (interfaces.md §2.1).
+    wrapper = TransferEngine()
+    assert wrapper.initialize("127.0.0.1", "P2PHANDSHAKE", "tcp", "") == 0
+    with pytest.raises(RuntimeError, match="get_engine"):
+        store.setup("127.0.0.1", "P2PHANDSHAKE", 16 * MiB, 16 * MiB, "tcp", "",
+                    master.rpc_address, engine=wrapper)

@@ -347,8 +347,24 @@ def test_preferred_segments_are_tried_in_order(store_factory):
 
 
 def test_upsert_parts_refuses_non_buffers_before_touching_the_value(store):
+    import numpy as np
     key = unique_key("upsert-parts")
     assert store.put(key, b"old") == 0
     with pytest.raises(RuntimeError):
         store.upsert_parts(key, b"new", 5)
+    with pytest.raises(RuntimeError):
+        store.upsert_parts(key, np.zeros((2, 2), dtype=np.uint8))
     assert store.get(key) == b"old"
+
+
+def test_upsert_with_a_config_a_put_refuses_keeps_the_old_value(store):
+    from mooncake.store import SoftPinAction
+    keys = [unique_key("upsert-config") for _ in range(2)]
+    for key in keys:
+        assert store.put(key, b"old") == 0
+    ttl_without_pin = ReplicateConfig(soft_pin_ttl_ms=1000, soft_pin_action=SoftPinAction.PRESERVE)
+    for config in (ttl_without_pin, ReplicateConfig(replica_num=0)):
+        assert store.upsert(keys[0], b"new", config) == INVALID_PARAMS
+        assert store.upsert_batch(keys, [b"a", b"b"], config) == INVALID_PARAMS
+        assert store.batch_upsert_from(keys, [0, 0], [1, 1], config) == [INVALID_PARAMS] * 2
+    assert [store.get(key) for key in keys] == [b"old", b"old"]

@@ -138,6 +138,17 @@ def test_setup_with_unreachable_master_fails_cleanly(master):
     assert store.put(unique_key(), b"x") == NOT_SET_UP
 
 
+@pytest.mark.parametrize("address, code", [
+    ("redis://127.0.0.1:6379", ErrorCode.UNAVAILABLE_IN_CURRENT_MODE),  # backend not built
+    ("k8s://default/mooncake-leader", ErrorCode.UNAVAILABLE_IN_CURRENT_MODE),
+    ("zk://127.0.0.1:2181", ErrorCode.INVALID_PARAMS),
+])
+def test_master_address_forms_of_other_ha_backends(master, address, code):
+    store = MooncakeDistributedStore()
+    assert store.setup(**setup_args(master, master_server_addr=address)) == code
+    assert store.get_hostname() == ""
+
+
 def test_setup_with_unknown_protocol_fails(master):
     store = MooncakeDistributedStore()
     assert store.setup(**setup_args(master, protocol="carrier-pigeon")) < 0
@@ -161,7 +172,7 @@ def test_calls_before_setup_return_codes_not_crashes():
     assert store.get_batch([key, key]) == [b"", b""]
     assert store.get_buffer(key) is None
     assert store.batch_get_buffer([key]) == [None]
-    # Existence checks and remove_all report any error as -1 (the spec's convention).
+    # Existence checks report any error as -1 (the spec's convention).
     assert store.is_exist(key) == -1
     assert store.batch_is_exist([key]) == [-1]
     assert store.get_size(key) == NOT_SET_UP
@@ -170,7 +181,7 @@ def test_calls_before_setup_return_codes_not_crashes():
     assert store.batch_remove([key]) == [ErrorCode.INVALID_PARAMS]
     assert store.remove_by_regex(".*") == ErrorCode.INVALID_PARAMS
     assert store.upsert(key, b"v") == ErrorCode.INVALID_PARAMS
-    assert store.remove_all() == -1
+    assert store.remove_all() == ErrorCode.INVALID_PARAMS
     assert store.register_buffer(4096, 4096) == NOT_SET_UP
     assert store.unregister_buffer(4096) == NOT_SET_UP
     assert store.put_from(key, 4096, 16) == NOT_SET_UP

@@ -253,6 +253,14 @@ def test_kill9_leader_while_writing_and_reading(ha_masters, ha_workers, etcd, fi
     assert etcd.keys("mooncake-store/").count(f"mooncake-store/{CLUSTER}/master_view") == 1
 
 
+def test_etcd_without_a_leader_is_unavailable_in_current_status(etcd, monkeypatch):
+    from mooncake.store import ErrorCode, MooncakeDistributedStore
+    monkeypatch.setenv("MC_STORE_CLUSTER_ID", CLUSTER)
+    store = MooncakeDistributedStore()
+    assert store.setup(**ha_store_args(etcd)) == ErrorCode.UNAVAILABLE_IN_CURRENT_STATUS
+    assert store.get_hostname() == ""
+
+
 def test_client_closes_cleanly_against_an_ha_cluster(ha_masters, ha_workers, figures):
     """close() unregisters through the leader it follows: the process lives on,
     and the master forgets its segment at once (not after client_ttl)."""
