@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "mooncake/types.h"
+
 namespace mooncake {
 
 struct MasterConfig {
@@ -13,6 +15,8 @@ struct MasterConfig {
     uint64_t default_kv_lease_ttl_ms = 5000;
     // A soft pin lapses when the object was not accessed for this long.
     uint64_t default_kv_soft_pin_ttl_ms = 1'800'000;
+    // Longest soft_pin_ttl_ms a put may ask for (--max_kv_soft_pin_ttl).
+    uint64_t max_kv_soft_pin_ttl_ms = kMaxSoftPinTtlMs;
     bool allow_evict_soft_pinned_objects = true;
     // Share of objects an eviction round frees (0..1].
     double eviction_ratio = 0.05;

@@ -1,7 +1,10 @@
 #include "master/master_flags.h"
 
+#include <arpa/inet.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -29,10 +33,15 @@ DEFINE_bool(enable_http_metadata_server, false, "start the embedded HTTP metadat
 DEFINE_string(http_metadata_server_host, "0.0.0.0", "bind address of the HTTP metadata server");
 DEFINE_int32(http_metadata_server_port, 8080, "port of the HTTP metadata server");
 DEFINE_bool(enable_metric_reporting, true, "log a one-line metrics summary every 10 s");
-DEFINE_int32(metrics_port, 9003, "HTTP port serving /metrics (bound on --rpc_address)");
+DEFINE_int32(metrics_port, 9003, "HTTP port serving /metrics and the admin routes");
+DEFINE_string(metrics_host, "", "bind address of --metrics_port; empty: --rpc_address");
+DEFINE_string(rpc_interface, "",
+              "network interface whose IPv4 address becomes --rpc_address (e.g. eth0)");
 DEFINE_int64(default_kv_lease_ttl, 5000,
              "lease in ms granted by a successful exist / get-replica-list");
 DEFINE_int64(default_kv_soft_pin_ttl, 1800000, "ms after which an unaccessed soft pin lapses");
+DEFINE_int64(max_kv_soft_pin_ttl, 86400000,
+             "longest soft_pin_ttl_ms a put may ask for (clients also refuse more than 86400000)");
 DEFINE_bool(allow_evict_soft_pinned_objects, true,
             "whether eviction may take soft-pinned objects as a last resort");
 DEFINE_double(eviction_ratio, 0.05, "share of objects evicted per eviction round, in [0, 1]");
@@ -62,6 +71,23 @@ DEFINE_string(snapshot_object_store_type, "", "snapshot store: \"local\" (the de
 DEFINE_string(snapshot_local_path, "",
               "directory of the local snapshot store (default: $MOONCAKE_SNAPSHOT_LOCAL_PATH)");
 DEFINE_bool(enable_snapshot_restore, false, "restore the newest snapshot at start");
+// The reference HEAD's etcd OpLog replication: this master replicates to its
+// standbys over its own stream (docs/ha.md), so these are accepted and unused.
+DEFINE_bool(enable_oplog, false, "accepted; HA state is replicated over the standby stream");
+DEFINE_int32(oplog_poll_interval_ms, 1000, "accepted, unused (see --enable_oplog)");
+DEFINE_int32(oplog_batch_max_entries, 1024, "accepted, unused (see --enable_oplog)");
+DEFINE_int32(batch_oplog_retry_timeout_sec, 180, "accepted, unused (see --enable_oplog)");
+DEFINE_int32(snapshot_child_timeout_seconds, 300,
+             "accepted, unused (snapshots are written by a thread, not a child process)");
+DEFINE_string(snapshot_payload_store_type, "", "old name of --snapshot_object_store_type");
+DEFINE_string(snapshot_payload_backend_type, "", "old name of --snapshot_object_store_type");
+DEFINE_string(snapshot_catalog_store_type, "",
+              "snapshot catalog: \"\" or \"embedded\" (the only one; \"payload\" = embedded)");
+DEFINE_string(snapshot_catalog_backend_type, "", "other name of --snapshot_catalog_store_type");
+DEFINE_string(snapshot_catalog_store_connstring, "", "accepted, unused (embedded catalog)");
+DEFINE_string(snapshot_catalog_backend_connstring, "", "accepted, unused (embedded catalog)");
+DEFINE_string(snapshot_backup_dir, "",
+              "a second copy of each snapshot (not supported: must be empty)");
 DEFINE_string(ha_backend_connstring, "",
               "HA backend connection string; for etcd, the endpoints (wins over --etcd_endpoints)");
 DEFINE_string(config_path, "", "JSON config file with the same keys as these flags");
@@ -202,14 +228,35 @@ std::expected<std::string, std::string> FlagText(const std::string& key, const s
     return Reason("key " + Quote(key) + " has an unsupported type " + type);
 }
 
+// The first non-empty value of flags that name one setting.
+std::string FirstSet(std::initializer_list<const std::string*> values) {
+    for (const std::string* value : values) {
+        if (!value->empty()) return *value;
+    }
+    return "";
+}
+
 std::expected<void, std::string> FillSnapshotOptions(MasterServerOptions* options) {
     MasterHaOptions& ha = options->ha;
     ha.enable_snapshot = FLAGS_enable_snapshot;
     ha.enable_snapshot_restore = FLAGS_enable_snapshot_restore;
     if (!ha.enable_snapshot && !ha.enable_snapshot_restore) return {};
-    if (!FLAGS_snapshot_object_store_type.empty() && FLAGS_snapshot_object_store_type != "local") {
-        return Reason("snapshot_object_store_type must be \"local\" (got " +
-                      Quote(FLAGS_snapshot_object_store_type) + ")");
+    const std::string store_type =
+        FirstSet({&FLAGS_snapshot_object_store_type, &FLAGS_snapshot_payload_store_type,
+                  &FLAGS_snapshot_payload_backend_type});
+    if (!store_type.empty() && store_type != "local") {
+        return Reason("snapshot_object_store_type must be \"local\" (got " + Quote(store_type) +
+                      "); s3 is not supported by this mooncake_master");
+    }
+    const std::string catalog =
+        FirstSet({&FLAGS_snapshot_catalog_store_type, &FLAGS_snapshot_catalog_backend_type});
+    if (!catalog.empty() && catalog != "embedded" && catalog != "payload") {
+        return Reason("snapshot_catalog_store_type must be \"embedded\" (got " + Quote(catalog) +
+                      "); redis is not supported by this mooncake_master");
+    }
+    if (!FLAGS_snapshot_backup_dir.empty()) {
+        return Reason("snapshot_backup_dir is not supported by this mooncake_master (got " +
+                      Quote(FLAGS_snapshot_backup_dir) + ")");
     }
     MC_CHECK_FLAG(RequirePositive("snapshot_interval_seconds", FLAGS_snapshot_interval_seconds));
     MC_CHECK_FLAG(RequirePositive("snapshot_retention_count", FLAGS_snapshot_retention_count));
@@ -237,6 +284,10 @@ std::expected<void, std::string> FillHaOptions(MasterServerOptions* options) {
         return {};
     }
     if (endpoints.empty()) return Reason("enable_ha=true needs etcd_endpoints");
+    if (FLAGS_enable_oplog) {
+        LOG(INFO) << "enable_oplog: this master replicates to its standbys over its own stream "
+                     "(docs/ha.md); the OpLog flags are not used";
+    }
     const std::string& address = FLAGS_rpc_address;
     if (address == "0.0.0.0" || address == "::" || address == "[::]") {
         return Reason(
@@ -247,6 +298,28 @@ std::expected<void, std::string> FillHaOptions(MasterServerOptions* options) {
     options->ha.enable_ha = true;
     options->ha.etcd_endpoints = endpoints;
     return {};
+}
+
+// The first IPv4 address of network interface `name` (--rpc_interface).
+std::expected<std::string, std::string> InterfaceIpv4(const std::string& name) {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) {
+        return Reason(std::string("rpc_interface: cannot list interfaces: ") +
+                      std::strerror(errno));
+    }
+    std::string found;
+    for (const ifaddrs* entry = list; entry != nullptr && found.empty(); entry = entry->ifa_next) {
+        if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET ||
+            name != entry->ifa_name) {
+            continue;
+        }
+        char text[INET_ADDRSTRLEN] = {};
+        const auto* ipv4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+        if (::inet_ntop(AF_INET, &ipv4->sin_addr, text, sizeof(text)) != nullptr) found = text;
+    }
+    ::freeifaddrs(list);
+    if (found.empty()) return Reason("rpc_interface " + Quote(name) + " has no IPv4 address");
+    return found;
 }
 
 void FillOffloadConfig(MasterConfig* config) {
@@ -280,8 +353,11 @@ const std::vector<std::string>& MasterFlagNames() {
         "http_metadata_server_port",
         "enable_metric_reporting",
         "metrics_port",
+        "metrics_host",
+        "rpc_interface",
         "default_kv_lease_ttl",
         "default_kv_soft_pin_ttl",
+        "max_kv_soft_pin_ttl",
         "allow_evict_soft_pinned_objects",
         "eviction_ratio",
         "eviction_high_watermark_ratio",
@@ -304,6 +380,18 @@ const std::vector<std::string>& MasterFlagNames() {
         "snapshot_object_store_type",
         "snapshot_local_path",
         "enable_snapshot_restore",
+        "enable_oplog",
+        "oplog_poll_interval_ms",
+        "oplog_batch_max_entries",
+        "batch_oplog_retry_timeout_sec",
+        "snapshot_child_timeout_seconds",
+        "snapshot_payload_store_type",
+        "snapshot_payload_backend_type",
+        "snapshot_catalog_store_type",
+        "snapshot_catalog_backend_type",
+        "snapshot_catalog_store_connstring",
+        "snapshot_catalog_backend_connstring",
+        "snapshot_backup_dir",
         "max_total_finished_tasks",
         "max_total_pending_tasks",
         "max_total_processing_tasks",
@@ -416,6 +504,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     }
     MC_CHECK_FLAG(RequirePositive("default_kv_lease_ttl", FLAGS_default_kv_lease_ttl));
     MC_CHECK_FLAG(RequirePositive("default_kv_soft_pin_ttl", FLAGS_default_kv_soft_pin_ttl));
+    MC_CHECK_FLAG(RequirePositive("max_kv_soft_pin_ttl", FLAGS_max_kv_soft_pin_ttl));
     MC_CHECK_FLAG(RequirePositive("client_ttl", FLAGS_client_ttl));
     MC_CHECK_FLAG(
         RequirePositive("put_start_discard_timeout_sec", FLAGS_put_start_discard_timeout_sec));
@@ -460,6 +549,12 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     if (!metrics_port) return Reason(metrics_port.error());
 
     options.rpc_address = FLAGS_rpc_address;
+    if (!FLAGS_rpc_interface.empty()) {
+        auto address = InterfaceIpv4(FLAGS_rpc_interface);
+        if (!address) return Reason(address.error());
+        options.rpc_address = *address;
+    }
+    options.metrics_host = FLAGS_metrics_host;
     options.rpc_port = *rpc_port != 0 ? *rpc_port : *port;
     options.rpc_threads = FLAGS_rpc_thread_num > 0 ? FLAGS_rpc_thread_num : FLAGS_max_threads;
     options.enable_hot_rpc = FLAGS_enable_hot_rpc;
@@ -508,6 +603,7 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     MasterConfig& config = options.config;
     config.default_kv_lease_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_lease_ttl);
     config.default_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_soft_pin_ttl);
+    config.max_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_max_kv_soft_pin_ttl);
     config.allow_evict_soft_pinned_objects = FLAGS_allow_evict_soft_pinned_objects;
     config.eviction_ratio = FLAGS_eviction_ratio;
     config.eviction_high_watermark_ratio = FLAGS_eviction_high_watermark_ratio;

@@ -73,7 +73,9 @@ std::expected<void, std::string> MasterServer::Start() {
     metrics_ =
         std::make_unique<MetricsServer>([this] { return CollectMetrics(); }, options_.http_limits);
     RegisterAdminEndpoints(*metrics_, *service_);
-    if (auto started = metrics_->Start(options_.rpc_address, options_.metrics_port); !started) {
+    const std::string& metrics_host =
+        options_.metrics_host.empty() ? options_.rpc_address : options_.metrics_host;
+    if (auto started = metrics_->Start(metrics_host, options_.metrics_port); !started) {
         if (!options_.metrics_port_optional) return fail(started.error());
         LOG(WARNING) << started.error() << "; /metrics is disabled (pass --metrics_port to choose "
                      << "another port)";
@@ -136,7 +138,10 @@ std::string MasterServer::ListeningSummary() const {
         summary += ", HTTP metadata server disabled";
     }
     summary +=
-        ", metrics http://" + JoinHostPort(options_.rpc_address, metrics_port()) + "/metrics";
+        ", metrics http://" +
+        JoinHostPort(options_.metrics_host.empty() ? options_.rpc_address : options_.metrics_host,
+                     metrics_port()) +
+        "/metrics";
     summary +=
         options_.cluster_key ? ", cluster authentication on" : ", cluster authentication off";
     return summary;

@@ -55,6 +55,7 @@ struct MasterServerOptions {
     std::string http_metadata_server_host = "0.0.0.0";
     uint16_t http_metadata_server_port = 8080;
     uint16_t metrics_port = 9003;
+    std::string metrics_host;  // bind address of metrics_port; empty: rpc_address
     // When the metrics port is the built-in default rather than a choice of
     // the operator, a busy port only disables /metrics (with a warning)
     // instead of failing start-up, so that two masters on one host do not

@@ -123,7 +123,7 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
         return Error(promoting ? ErrorCode::OBJECT_NOT_FOUND : ErrorCode::OBJECT_ALREADY_EXISTS);
     }
     // A soft-pin length needs a soft pin, and is bounded.
-    if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs ||
+    if (config.soft_pin_ttl_ms > config_.max_kv_soft_pin_ttl_ms ||
         (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
