@@ -52,6 +52,13 @@ DEFINE_bool(enable_offload, false,
             "SSD offload tier under MOONCAKE_OFFLOAD_FILE_STORAGE_PATH (master needs "
             "--enable_offload; docs/ssd_offload.md)");
 DEFINE_int32(http_port, 9300, "port of the client HTTP server (--enable_http_server)");
+// The reference HEAD's, accepted so that its command lines start.
+DEFINE_bool(start_offload_rpc_server, true,
+            "accepted; with --enable_offload this client always serves reads of its SSD "
+            "objects to other clients");
+DEFINE_string(tenant_id, "default", "accepted; every client is in the default tenant");
+DEFINE_bool(use_mmap_arena_allocator, false, "accepted, unused (segments are mmap'ed anyway)");
+DEFINE_string(mmap_arena_pool_size, "8 GB", "accepted, unused (see --use_mmap_arena_allocator)");
 // Additions of this implementation.
 DEFINE_string(local_buffer_size, "256 MB",
               "this process's own staging buffer (dummies bring their own memory)");
@@ -137,6 +144,14 @@ std::expected<StartupConfig, std::string> ConfigFromFlags() {
     config.client.rdma_devices = FLAGS_device_names;
     config.client.master_server_address = FLAGS_master_server_address;
     config.client.enable_ssd_offload = FLAGS_enable_offload;
+    if (FLAGS_enable_offload && !FLAGS_start_offload_rpc_server) {
+        LOG(WARNING) << "--start_offload_rpc_server=false: this client still serves reads of its "
+                        "SSD objects (other clients find them through the master)";
+    }
+    if (FLAGS_tenant_id != "default") {
+        LOG(INFO) << "--tenant_id=" << FLAGS_tenant_id
+                  << ": maps to the default tenant (the master is single-tenant)";
+    }
     config.service.address = FLAGS_service_address;
     config.service.port = static_cast<uint16_t>(FLAGS_port);
     config.service.threads = static_cast<uint32_t>(FLAGS_threads);

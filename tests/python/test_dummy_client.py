@@ -400,3 +400,16 @@ def test_standalone_http_server_and_dummy_segment_calls(standalone_factory):
         assert store.batch_replica_clear(["k"]) == []
     finally:
         store.close()
+
+
+def test_reference_head_client_flags_are_accepted(standalone_factory):
+    from mooncake.store import MooncakeDistributedStore
+    standalone = standalone_factory((), ["--start_offload_rpc_server=false", "--tenant_id=t1",
+                                         "--use_mmap_arena_allocator=true",
+                                         "--mmap_arena_pool_size=1GB"])
+    dummy = MooncakeDistributedStore()
+    assert dummy.setup_dummy(MiB, MiB, standalone.address) == 0
+    key = unique_key()
+    assert dummy.put(key, b"flags") == 0
+    assert dummy.get(key) == b"flags"
+    dummy.close()
