@@ -1,11 +1,14 @@
-"""Console entry point ``transfer_engine_bench``: the bundled benchmark."""
+"""Console entry point ``transfer_engine_bench``: runs the bundled benchmark
+as a child process and returns its exit status (as the reference does)."""
 
-from mooncake.cli import exec_bundled
+import sys
+
+from mooncake.cli import call_bundled
 
 
 def main():
-    exec_bundled("transfer_engine_bench")
+    return call_bundled("transfer_engine_bench")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

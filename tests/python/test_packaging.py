@@ -62,6 +62,17 @@ def test_missing_bundled_program_is_reported(monkeypatch, capsys, module, progra
     assert program in capsys.readouterr().err
 
 
+def test_launchers_restore_execute_bits_and_bench_returns_the_status(monkeypatch, tmp_path):
+    from mooncake import cli_bench
+    program = tmp_path / "transfer_engine_bench"
+    program.write_text("#!/bin/sh\nexit 7\n")
+    program.chmod(0o644)  # as an installer that dropped the bits leaves it
+    monkeypatch.setattr(cli, "_BIN_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["transfer_engine_bench", "--seconds=1"])
+    assert cli_bench.main() == 7  # a child process; its exit status comes back
+    assert os.access(program, os.X_OK)
+
+
 def run_topology_dump(*args, env=None):
     return subprocess.run([sys.executable, "-m", "mooncake.transfer_engine_topology_dump", *args],
                           capture_output=True, text=True, timeout=60,
