@@ -101,9 +101,18 @@ class MooncakeStoreService:
                 _log.info("store set up against master %s", self.config.master_server_address)
                 return
             _log.warning("store setup returned %s; retrying", code)
-            if loop.time() >= deadline or (stop_event is not None and stop_event.is_set()):
+            if stop_event is not None and stop_event.is_set():
+                return  # SIGINT/SIGTERM while retrying: a clean shutdown
+            if loop.time() >= deadline:
                 raise RuntimeError("Failed to start store service")
-            await asyncio.sleep(1)
+            if stop_event is None:
+                await asyncio.sleep(1)
+                continue
+            try:
+                await asyncio.wait_for(stop_event.wait(), timeout=1)
+                return
+            except asyncio.TimeoutError:
+                pass
 
     def close(self):
         if self.store is not None:
@@ -121,7 +130,9 @@ class MooncakeStoreService:
         value = body.get("value") if isinstance(body, dict) else None
         if not key or value is None:
             return _error(400, "Missing key or value")
-        code = await self._run(self.store.put, key, str(value).encode())
+        # As the reference: the value is text, stored UTF-8 encoded; anything
+        # else fails in .encode() and the middleware answers 500.
+        code = await self._run(self.store.put, key, value.encode())
         if code != 0:
             return _error(500, "PUT operation failed")
         return web.json_response({"status": "success"})
@@ -290,6 +301,9 @@ class MooncakeStoreService:
 async def _errors_as_json(request, handler):
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge as error:
+        # The reference's handlers raise on a body above the limit: 500.
+        return web.json_response({"error": error.text}, status=500)
     except web.HTTPException:
         raise
     except Exception as error:
@@ -335,6 +349,9 @@ async def main(argv=None):
     runner = None
     try:
         await service.start_store_service(args.max_wait_time, stop)
+        if service.store is None:
+            _log.info("stopped before the store was set up")
+            return
         app = web.Application(client_max_size=_MAX_BODY, middlewares=[_errors_as_json])
         app.add_routes(service.routes())
         runner = web.AppRunner(app)

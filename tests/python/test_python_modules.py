@@ -226,6 +226,9 @@ def test_rest_store_service(master):
         assert json.loads(request("GET", f"{base}/exist/{key}")[1]) == {"exists": True}
         assert request("GET", f"{base}/get/missing-{key}")[0] == 404
         assert request("PUT", base + "/put", {"key": "", "value": "x"})[0] == 400
+        # The value is text, as in the reference: a number fails in encode().
+        status, body = request("PUT", base + "/put", {"key": unique_key(), "value": 5})
+        assert status == 500 and "error" in json.loads(body)
         # The get above leased key: remove (no force) refuses it for a while.
         assert request("DELETE", f"{base}/remove/{key}")[0] == 500
         unread = unique_key()
@@ -238,6 +241,31 @@ def test_rest_store_service(master):
         assert status == 200 and json.loads(body)["status"].startswith("success removed")
     finally:
         stop_process(service)
+
+
+def test_rest_service_stops_cleanly_while_retrying_setup():
+    pytest.importorskip("aiohttp")
+    env = dict(os.environ, MOONCAKE_MASTER=f"127.0.0.1:{free_port()}",  # nobody there
+               MOONCAKE_TE_META_DATA_SERVER="P2PHANDSHAKE", MOONCAKE_LOCAL_HOSTNAME="127.0.0.1",
+               MOONCAKE_GLOBAL_SEGMENT_SIZE="16MB", MOONCAKE_LOCAL_BUFFER_SIZE="16MB")
+    process = subprocess.Popen([sys.executable, "-m", "mooncake.mooncake_store_service",
+                                "--port", str(free_port()), "--max-wait-time", "60"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.set_blocking(process.stdout.fileno(), False)
+    deadline = time.monotonic() + 30
+    output = b""
+    while b"retrying" not in output and time.monotonic() < deadline:
+        time.sleep(0.5)
+        output += process.stdout.read() or b""
+    assert b"retrying" in output, output
+    process.terminate()
+    try:
+        rest, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output + rest
+    assert b"Traceback" not in output + rest
 
 
 def test_console_commands_are_installed():
