@@ -121,6 +121,8 @@ void BindLifecycle(py::class_<PyTransferEngine>& te) {
             },
             py::arg("device_name") = py::none())
         .def("get_notifies", &PyTransferEngine::TakeNotifies, Release())
+        .def("send_probe", &PyTransferEngine::SendProbe, py::arg("peer_server_name"), Release(),
+             "0 when the peer's engine accepts a connection, else -1")
         .def(
             "_routed_requests",
             [](const PyTransferEngine& self, const std::string& transport) -> uint64_t {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/net_util.h"
+#include "net/socket_util.h"
 #include "transfer/metadata_client.h"
 
 namespace mooncake::python {
@@ -324,6 +325,19 @@ uintptr_t PyTransferEngine::FirstBufferAddress(const std::string& segment_name) 
     if (!segment) return 0;
     auto address = engine->FirstBufferAddress(*segment);
     return address ? static_cast<uintptr_t>(*address) : 0;
+}
+
+int PyTransferEngine::SendProbe(const std::string& peer_segment_name) const {
+    if (!Ready("send_probe")) return -1;
+    auto peer = ParseHostPort(peer_segment_name);
+    if (!peer || !peer->port) {
+        LOG(WARNING) << "send_probe: '" << peer_segment_name << "' is not a host:port segment name";
+        return -1;
+    }
+    auto ip = ResolveIPv4(peer->host);
+    if (!ip) return -1;
+    constexpr int kProbeTimeoutMs = 2000;
+    return net::ConnectTcp(*ip, *peer->port, kProbeTimeoutMs).has_value() ? 0 : -1;
 }
 
 std::vector<TransferNotifyMessage> PyTransferEngine::TakeNotifies() {

@@ -64,6 +64,9 @@ class PyTransferEngine {
     int CheckBatch(uint64_t batch_id);
 
     uintptr_t FirstBufferAddress(const std::string& segment_name);
+    // 0 when the peer's engine accepts a connection on the port its segment
+    // name gives (within 2 s), else -1. Nothing is sent.
+    int SendProbe(const std::string& peer_segment_name) const;
     std::vector<TransferNotifyMessage> TakeNotifies();
     std::shared_ptr<TransferEngine> engine() const;
 

@@ -50,7 +50,6 @@ Result<DictSetup> ConfigFromDict(const py::dict& dict);
 // client_http_port outside 1..65535.
 Status CheckSetupOptions(const SetupOptions& options);
 
-
 // init_all(): "localhost", "P2PHANDSHAKE" and "127.0.0.1:50051" unless the
 // environment names others (MOONCAKE_LOCAL_HOSTNAME,
 // MOONCAKE_TE_META_DATA_SERVER, MOONCAKE_MASTER, MOONCAKE_LOCAL_BUFFER_SIZE).

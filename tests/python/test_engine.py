@@ -60,6 +60,15 @@ def test_names_and_module_surface(initiator, target):
     assert engine.get_first_buffer_address(target.name) in (target.plain, target.managed)
 
 
+def test_send_probe_tells_a_live_peer_from_a_dead_one(initiator, target):
+    from mooncake_testing import free_port
+    engine, _ = initiator
+    assert engine.send_probe(target.name) == 0
+    assert engine.send_probe(f"127.0.0.1:{free_port()}") == -1
+    assert engine.send_probe("not a segment name") == -1
+    assert TransferEngine().send_probe(target.name) == -1  # not initialized
+
+
 def test_p2p_ignores_the_port_of_local_hostname():
     from mooncake_testing import free_port
     asked = free_port()
