@@ -119,6 +119,14 @@ TEST(OffloadConfigTest, EnvironmentAndFallbackNames) {
     }
 }
 
+TEST(OffloadConfigTest, UnknownBackendDescriptorFallsBackToTheDefault) {
+    ::setenv("MOONCAKE_OFFLOAD_STORAGE_BACKEND_DESCRIPTOR", "file_per_key_storage_backend", 1);
+    EXPECT_EQ(OffloadConfig::FromEnv().backend_descriptor, "file_per_key_storage_backend");
+    ::setenv("MOONCAKE_OFFLOAD_STORAGE_BACKEND_DESCRIPTOR", "floppy_backend", 1);
+    EXPECT_EQ(OffloadConfig::FromEnv().backend_descriptor, OffloadConfig{}.backend_descriptor);
+    ::unsetenv("MOONCAKE_OFFLOAD_STORAGE_BACKEND_DESCRIPTOR");
+}
+
 TEST(OffloadConfigTest, RejectsBadPaths) {
     TempDir dir;
     OffloadConfig c = ConfigFor(dir);

@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <string_view>
 
 #include "common/env.h"
 
@@ -83,6 +86,18 @@ OffloadConfig OffloadConfig::FromEnv() {
     }
     auto uring = EnvWithFallback("MOONCAKE_OFFLOAD_USE_URING", "MOONCAKE_USE_URING");
     c.use_uring = uring && (*uring == "true" || *uring == "1");
+    // One backend serves every descriptor (docs/ssd_offload.md); a name the
+    // reference does not know is its error too.
+    static constexpr std::string_view kKnownBackends[] = {
+        "bucket_storage_backend", "file_per_key_storage_backend",
+        "offset_allocator_storage_backend", "distributed_storage_backend",
+        "nvme_kv_storage_backend"};
+    if (std::find(std::begin(kKnownBackends), std::end(kKnownBackends), c.backend_descriptor) ==
+        std::end(kKnownBackends)) {
+        LOG(ERROR) << "MOONCAKE_OFFLOAD_STORAGE_BACKEND_DESCRIPTOR=" << c.backend_descriptor
+                   << " is not a storage backend; using the default";
+        c.backend_descriptor = OffloadConfig{}.backend_descriptor;
+    }
     return c;
 }
 
