@@ -100,178 +100,201 @@ void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSour
     }
 }
 
+// One key through one round.
+struct PutPipeline::KeyRound {
+    size_t index = 0;  // into keys, sources and results
+    bool started = false;
+    std::vector<ReplicaDescriptor> replicas;  // what PutStart handed out
+    std::vector<ReplicaWrite> writes;         // their requests in the round's TransferSync
+    // Segments whose replica could not be written, each for a reason
+    // another segment would not have.
+    std::vector<std::string> unreachable;
+    // Every failure so far was of that kind: a round elsewhere may succeed.
+    bool peer_failures_only = true;
+
+    void RecordFailure(const std::string& segment, ErrorCode code) {
+        if (PeerMayBeAtFault(code)) {
+            AddName(&unreachable, segment);
+        } else {
+            peer_failures_only = false;
+        }
+    }
+};
+
 std::vector<size_t> PutPipeline::RunOnce(std::span<const std::string> keys,
                                          std::span<const PutSource> sources,
                                          const ReplicateConfig& config,
                                          const std::vector<size_t>& work, std::span<Status> results,
                                          std::vector<std::string>* failed_segments) const {
-    // ---- phase 1: PutStart ---------------------------------------------
-    std::vector<std::vector<ReplicaDescriptor>> replicas(work.size());
-    std::vector<bool> started(work.size(), false);
-    auto record_start = [&](size_t w, Result<std::vector<ReplicaDescriptor>> start) {
-        const size_t i = work[w];
-        if (start.has_value()) {
-            replicas[w] = std::move(*start);
-            started[w] = true;
-        } else if (start.error() == ErrorCode::OBJECT_ALREADY_EXISTS) {
-            results[i] = OkStatus();  // write-once: the stored value stays
-        } else {
-            results[i] = Error(start.error());
-        }
-    };
-    if (work.size() == 1) {
-        const size_t i = work[0];
-        record_start(
-            0, context_.master->PutStart(context_.client_id, keys[i], sources[i].size, config));
-    } else if (!work.empty()) {
-        std::vector<std::string> batch_keys;
-        std::vector<uint64_t> batch_sizes;
-        batch_keys.reserve(work.size());
-        batch_sizes.reserve(work.size());
-        for (size_t i : work) {
-            batch_keys.push_back(keys[i]);
-            batch_sizes.push_back(sources[i].size);
-        }
-        auto starts =
-            context_.master->BatchPutStart(context_.client_id, batch_keys, batch_sizes, config);
-        if (starts.has_value() && starts->size() != work.size()) {
-            LOG(ERROR) << "BatchPutStart answered " << starts->size() << " entries for "
-                       << work.size() << " keys";
-            starts = Error(ErrorCode::INTERNAL_ERROR);
-        }
-        for (size_t w = 0; w < work.size(); ++w) {
-            record_start(w, starts.has_value()
-                                ? std::move((*starts)[w])
-                                : Result<std::vector<ReplicaDescriptor>>(Error(starts.error())));
+    const RoundInput in{keys, sources, results};
+    std::vector<KeyRound> round(work.size());
+    for (size_t w = 0; w < work.size(); ++w) round[w].index = work[w];
+    StartAll(in, config, round);
+    WriteAll(in, round);
+    if (context_.unreachable != nullptr) {
+        for (const KeyRound& key : round) {
+            for (const std::string& name : key.unreachable) context_.unreachable->Add(name);
         }
     }
+    return FinishAll(in, round, failed_segments);
+}
 
-    // ---- phase 2: one TransferSync writing every replica ----------------
-    std::vector<TransferRequest> requests;
-    std::vector<std::vector<ReplicaWrite>> writes(work.size());
-    // Per started key: the segments whose replica could not be written, all
-    // for a reason another segment would not have.
-    std::vector<std::vector<std::string>> unreachable(work.size());
-    std::vector<bool> peer_failures_only(work.size(), true);
-    auto record_failure = [&](size_t w, const std::string& segment, ErrorCode code) {
-        if (PeerMayBeAtFault(code)) {
-            AddName(&unreachable[w], segment);
+void PutPipeline::StartAll(const RoundInput& in, const ReplicateConfig& config,
+                           std::vector<KeyRound>& round) const {
+    auto record = [&](KeyRound& key, Result<std::vector<ReplicaDescriptor>> start) {
+        if (start.has_value()) {
+            key.replicas = std::move(*start);
+            key.started = true;
+        } else if (start.error() == ErrorCode::OBJECT_ALREADY_EXISTS) {
+            in.results[key.index] = OkStatus();  // write-once: the stored value stays
         } else {
-            peer_failures_only[w] = false;
+            in.results[key.index] = Error(start.error());
         }
     };
-    for (size_t w = 0; w < work.size(); ++w) {
-        if (!started[w]) continue;
-        const size_t i = work[w];
+    if (round.empty()) return;
+    if (round.size() == 1) {
+        KeyRound& key = round[0];
+        record(key, context_.master->PutStart(context_.client_id, in.keys[key.index],
+                                              in.sources[key.index].size, config));
+        return;
+    }
+    std::vector<std::string> batch_keys;
+    std::vector<uint64_t> batch_sizes;
+    batch_keys.reserve(round.size());
+    batch_sizes.reserve(round.size());
+    for (const KeyRound& key : round) {
+        batch_keys.push_back(in.keys[key.index]);
+        batch_sizes.push_back(in.sources[key.index].size);
+    }
+    auto starts =
+        context_.master->BatchPutStart(context_.client_id, batch_keys, batch_sizes, config);
+    if (starts.has_value() && starts->size() != round.size()) {
+        LOG(ERROR) << "BatchPutStart answered " << starts->size() << " entries for " << round.size()
+                   << " keys";
+        starts = Error(ErrorCode::INTERNAL_ERROR);
+    }
+    for (size_t w = 0; w < round.size(); ++w) {
+        record(round[w], starts.has_value()
+                             ? std::move((*starts)[w])
+                             : Result<std::vector<ReplicaDescriptor>>(Error(starts.error())));
+    }
+}
+
+void PutPipeline::WriteAll(const RoundInput& in, std::vector<KeyRound>& round) const {
+    std::vector<TransferRequest> requests;
+    for (KeyRound& key : round) {
+        if (!key.started) continue;
+        const PutSource& source = in.sources[key.index];
         const size_t begin = requests.size();
         Status built =
-            replicas[w].empty() ? Status(Error(ErrorCode::NO_AVAILABLE_HANDLE)) : OkStatus();
-        if (!built.has_value()) peer_failures_only[w] = false;
-        for (const ReplicaDescriptor& replica : replicas[w]) {
+            key.replicas.empty() ? Status(Error(ErrorCode::NO_AVAILABLE_HANDLE)) : OkStatus();
+        if (!built.has_value()) key.peer_failures_only = false;
+        for (const ReplicaDescriptor& replica : key.replicas) {
             if (!built.has_value()) break;
             const size_t replica_begin = requests.size();
             built = AppendReplicaTransfers(*context_.engine, TransferOpcode::WRITE, replica,
-                                           sources[i].pieces, sources[i].size, &requests);
-            const std::string& segment =
+                                           source.pieces, source.size, &requests);
+            const std::string segment =
                 replica.is_memory_replica() ? replica.memory().transport_endpoint : std::string();
             if (built.has_value()) {
-                writes[w].push_back({segment, replica_begin, requests.size()});
+                key.writes.push_back({segment, replica_begin, requests.size()});
             } else {
-                record_failure(w, segment, built.error());
+                key.RecordFailure(segment, built.error());
             }
         }
         if (!built.has_value()) {
             requests.resize(begin);
-            writes[w].clear();
-            results[i] = Error(built.error());
+            key.writes.clear();
+            in.results[key.index] = Error(built.error());
         }
     }
-    if (!requests.empty()) {
-        std::vector<ErrorCode> codes;
-        Status transferred = context_.engine->TransferSync(requests, &codes);
-        const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error();
-        for (size_t w = 0; w < work.size(); ++w) {
-            const size_t i = work[w];
-            if (!started[w] || !results[i].has_value()) continue;
-            for (const ReplicaWrite& write : writes[w]) {
-                const ErrorCode failure = FirstFailure(codes, write.begin, write.end, fallback);
-                if (failure == ErrorCode::OK) continue;
-                LOG(WARNING) << "Writing the replica of '" << keys[i] << "' on " << write.segment
-                             << " failed: " << ErrorCodeName(failure);
-                record_failure(w, write.segment, failure);
-                if (results[i].has_value()) results[i] = Error(failure);
-            }
+    if (requests.empty()) return;
+    std::vector<ErrorCode> codes;
+    Status transferred = context_.engine->TransferSync(requests, &codes);
+    const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error();
+    for (KeyRound& key : round) {
+        Status& result = in.results[key.index];
+        if (!key.started || !result.has_value()) continue;
+        for (const ReplicaWrite& write : key.writes) {
+            const ErrorCode failure = FirstFailure(codes, write.begin, write.end, fallback);
+            if (failure == ErrorCode::OK) continue;
+            LOG(WARNING) << "Writing the replica of '" << in.keys[key.index] << "' on "
+                         << write.segment << " failed: " << ErrorCodeName(failure);
+            key.RecordFailure(write.segment, failure);
+            if (result.has_value()) result = Error(failure);
         }
     }
-    if (context_.unreachable != nullptr) {
-        for (const auto& names : unreachable) {
-            for (const std::string& name : names) context_.unreachable->Add(name);
-        }
-    }
+}
 
-    // ---- phase 3: PutEnd what was written, PutRevoke the rest ------------
+std::vector<Status> PutPipeline::EndOrRevoke(const RoundInput& in,
+                                             const std::vector<KeyRound>& round,
+                                             const std::vector<size_t>& positions, bool end) const {
+    if (positions.empty()) return {};
+    if (positions.size() == 1) {
+        const std::string& key = in.keys[round[positions[0]].index];
+        return {end ? context_.master->PutEndPipelined(context_.client_id, key)
+                    : context_.master->PutRevoke(context_.client_id, key)};
+    }
+    std::vector<std::string> batch_keys;
+    batch_keys.reserve(positions.size());
+    for (size_t w : positions) batch_keys.push_back(in.keys[round[w].index]);
+    auto answers = end ? context_.master->BatchPutEndPipelined(context_.client_id, batch_keys)
+                       : context_.master->BatchPutRevoke(context_.client_id, batch_keys);
+    if (!answers.has_value() || answers->size() != positions.size()) {
+        const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+        return std::vector<Status>(positions.size(), Error(code));
+    }
+    return std::move(*answers);
+}
+
+std::vector<size_t> PutPipeline::FinishAll(const RoundInput& in, std::vector<KeyRound>& round,
+                                           std::vector<std::string>* failed_segments) const {
+    // Positions in `round` of the started keys, by what their write did.
     std::vector<size_t> to_end;
     std::vector<size_t> to_revoke;
-    for (size_t w = 0; w < work.size(); ++w) {
-        if (!started[w]) continue;
-        (results[work[w]].has_value() ? to_end : to_revoke).push_back(w);
+    for (size_t w = 0; w < round.size(); ++w) {
+        if (!round[w].started) continue;
+        (in.results[round[w].index].has_value() ? to_end : to_revoke).push_back(w);
     }
-    auto finish = [&](const std::vector<size_t>& positions, bool end) -> std::vector<Status> {
-        if (positions.empty()) return {};
-        if (positions.size() == 1) {
-            const std::string& key = keys[work[positions[0]]];
-            return {end ? context_.master->PutEndPipelined(context_.client_id, key)
-                        : context_.master->PutRevoke(context_.client_id, key)};
-        }
-        std::vector<std::string> batch_keys;
-        batch_keys.reserve(positions.size());
-        for (size_t w : positions) batch_keys.push_back(keys[work[w]]);
-        auto answers = end ? context_.master->BatchPutEndPipelined(context_.client_id, batch_keys)
-                           : context_.master->BatchPutRevoke(context_.client_id, batch_keys);
-        if (!answers.has_value() || answers->size() != positions.size()) {
-            const ErrorCode code =
-                answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
-            return std::vector<Status>(positions.size(), Error(code));
-        }
-        return std::move(*answers);
-    };
-    const std::vector<Status> ended = finish(to_end, /*end=*/true);
-    std::vector<bool> may_retry(work.size(), false);
+    const std::vector<Status> ended = EndOrRevoke(in, round, to_end, /*end=*/true);
+    // Decided before failed PutEnds join the revokes: those are not retried.
+    std::vector<bool> may_retry(round.size(), false);
     for (size_t w : to_revoke) {
-        may_retry[w] = !unreachable[w].empty() && peer_failures_only[w];
+        may_retry[w] = !round[w].unreachable.empty() && round[w].peer_failures_only;
     }
     for (size_t k = 0; k < to_end.size(); ++k) {
         if (ended[k].has_value()) continue;
-        const size_t i = work[to_end[k]];
-        LOG(WARNING) << "PutEnd of '" << keys[i] << "' failed: " << ErrorCodeName(ended[k].error());
-        results[i] = Error(ended[k].error());
+        const size_t i = round[to_end[k]].index;
+        LOG(WARNING) << "PutEnd of '" << in.keys[i]
+                     << "' failed: " << ErrorCodeName(ended[k].error());
+        in.results[i] = Error(ended[k].error());
         // Nothing half-visible: try to give the space back as well.
         to_revoke.push_back(to_end[k]);
     }
-    const std::vector<Status> revoked = finish(to_revoke, /*end=*/false);
+    const std::vector<Status> revoked = EndOrRevoke(in, round, to_revoke, /*end=*/false);
     std::vector<size_t> retry;
+    auto retry_elsewhere = [&](const KeyRound& key) {
+        retry.push_back(key.index);
+        for (const std::string& name : key.unreachable) AddName(failed_segments, name);
+    };
     for (size_t k = 0; k < to_revoke.size(); ++k) {
-        const size_t w = to_revoke[k];
+        const KeyRound& key = round[to_revoke[k]];
         if (!revoked[k].has_value() && revoked[k].error() == ErrorCode::OBJECT_NOT_FOUND &&
             failed_segments != nullptr) {
             // The master dropped the unfinished object: its segment was
             // unmounted meanwhile (the owner left). The key is free and the
             // live segments may have room: another round.
-            retry.push_back(work[w]);
-            for (const std::string& name : unreachable[w]) AddName(failed_segments, name);
+            retry_elsewhere(key);
             continue;
         }
         if (!revoked[k].has_value()) {
-            LOG(WARNING) << "PutRevoke of '" << keys[work[w]]
+            LOG(WARNING) << "PutRevoke of '" << in.keys[key.index]
                          << "' failed: " << ErrorCodeName(revoked[k].error())
                          << " (the master reclaims it after put_start_release_timeout_sec)";
             continue;
         }
         // Revoked, so the key is free again: worth a round elsewhere.
-        if (may_retry[w] && failed_segments != nullptr) {
-            retry.push_back(work[w]);
-            for (const std::string& name : unreachable[w]) AddName(failed_segments, name);
-        }
+        if (may_retry[to_revoke[k]] && failed_segments != nullptr) retry_elsewhere(key);
     }
     return retry;
 }

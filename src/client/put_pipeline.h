@@ -50,6 +50,27 @@ class PutPipeline {
                                 const std::vector<size_t>& work, std::span<Status> results,
                                 std::vector<std::string>* failed_segments) const;
 
+    // What every phase of a round reads (and results, which they fill).
+    struct RoundInput {
+        std::span<const std::string> keys;
+        std::span<const PutSource> sources;
+        std::span<Status> results;
+    };
+    struct KeyRound;  // one key's state through a round (put_pipeline.cpp)
+
+    // Phase 1: PutStart, one call (or one batch call) for the whole round.
+    void StartAll(const RoundInput& in, const ReplicateConfig& config,
+                  std::vector<KeyRound>& round) const;
+    // Phase 2: one TransferSync writing every replica of every started key.
+    void WriteAll(const RoundInput& in, std::vector<KeyRound>& round) const;
+    // Phase 3: PutEnd what was written, PutRevoke the rest; returns the
+    // positions worth another round (see RunOnce).
+    std::vector<size_t> FinishAll(const RoundInput& in, std::vector<KeyRound>& round,
+                                  std::vector<std::string>* failed_segments) const;
+    // PutEnd (`end`) or PutRevoke of round[positions...]: one answer each.
+    std::vector<Status> EndOrRevoke(const RoundInput& in, const std::vector<KeyRound>& round,
+                                    const std::vector<size_t>& positions, bool end) const;
+
     const ClientContext& context_;
 };
 
