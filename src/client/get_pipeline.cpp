@@ -14,22 +14,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// One object being read.
-struct PendingRead {
-    size_t position = 0;  // index into keys / outcomes
-    std::vector<ReplicaDescriptor> replicas;
-    std::vector<size_t> order;  // readable replicas, best first
-    size_t attempt = 0;         // index into `order` of the replica tried now
-    uint64_t size = 0;
-    std::span<const MemoryPiece> pieces;
-    MemoryPiece allocated_piece;  // backs `pieces` when the pipeline allocated
-    SteadyClock::time_point lease_deadline = SteadyClock::time_point::max();
-    size_t request_begin = 0;
-    size_t request_end = 0;
-    // Only on some client's SSD: read through the offload tier.
-    const ReplicaDescriptor* disk = nullptr;
-};
-
 // The first LOCAL_DISK replica, or null.
 const ReplicaDescriptor* DiskReplicaOf(const std::vector<ReplicaDescriptor>& replicas) {
     for (const ReplicaDescriptor& replica : replicas) {
@@ -121,13 +105,38 @@ void GetPipeline::RunLocated(std::span<const std::string> keys,
     Read(keys, {}, outcomes, work, std::move(found), located_at);
 }
 
+// One key being read: its replicas, the one tried now, where the bytes go.
+struct GetPipeline::PendingRead {
+    size_t position = 0;  // index into keys / outcomes
+    std::vector<ReplicaDescriptor> replicas;
+    std::vector<size_t> order;  // readable replicas, best first
+    size_t attempt = 0;         // index into `order` of the replica tried now
+    uint64_t size = 0;
+    std::span<const MemoryPiece> pieces;
+    MemoryPiece allocated_piece;  // backs `pieces` when the pipeline allocated
+    SteadyClock::time_point lease_deadline = SteadyClock::time_point::max();
+    size_t request_begin = 0;
+    size_t request_end = 0;
+    // Only on some client's SSD: read through the offload tier.
+    const ReplicaDescriptor* disk = nullptr;
+};
+
 void GetPipeline::Read(std::span<const std::string> keys,
                        std::span<const GetDestination> destinations, std::span<GetOutcome> outcomes,
                        const std::vector<size_t>& work,
                        std::vector<Result<GetReplicaListResult>> found,
                        SteadyClock::time_point query_start) const {
+    std::vector<PendingRead> reads =
+        Prepare(destinations, outcomes, work, std::move(found), query_start);
+    Transfer(keys, reads, outcomes);
+    Settle(keys, reads, outcomes);
+}
+
+std::vector<GetPipeline::PendingRead> GetPipeline::Prepare(
+    std::span<const GetDestination> destinations, std::span<GetOutcome> outcomes,
+    const std::vector<size_t>& work, std::vector<Result<GetReplicaListResult>> found,
+    SteadyClock::time_point query_start) const {
     const bool allocate = destinations.empty();
-    // ---- phase 2: pick replicas, prepare destinations --------------------
     std::vector<PendingRead> reads;
     reads.reserve(work.size());
     for (size_t w = 0; w < work.size(); ++w) {
@@ -187,7 +196,13 @@ void GetPipeline::Read(std::span<const std::string> keys,
                                  : std::span<const MemoryPiece>(destinations[i].pieces);
     }
 
-    // ---- phase 3: one TransferSync per round; failures try the next replica
+    return reads;
+}
+
+void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<PendingRead>& reads,
+                           std::span<GetOutcome> outcomes) const {
+    // Disk reads first; then one TransferSync per round, failures trying the
+    // next replica.
     std::vector<size_t> pending;
     pending.reserve(reads.size());
     for (size_t r = 0; r < reads.size(); ++r) {
@@ -253,8 +268,11 @@ void GetPipeline::Read(std::span<const std::string> keys,
             }
         }
     }
+}
 
-    // ---- phase 4: bytes that outlived their lease are not returned ------
+void GetPipeline::Settle(std::span<const std::string> keys, const std::vector<PendingRead>& reads,
+                         std::span<GetOutcome> outcomes) const {
+    // Bytes that outlived their lease are not returned.
     const SteadyClock::time_point finished = SteadyClock::now();
     for (const PendingRead& read : reads) {
         GetOutcome& outcome = outcomes[read.position];

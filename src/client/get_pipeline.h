@@ -64,6 +64,23 @@ class GetPipeline {
               std::span<GetOutcome> outcomes, const std::vector<size_t>& work,
               std::vector<Result<GetReplicaListResult>> found,
               std::chrono::steady_clock::time_point query_start) const;
+
+    struct PendingRead;  // get_pipeline.cpp
+    // Phase 2: picks the replicas of each found key and where its bytes go
+    // (a slice of the local buffer, or the caller's destination); refusals
+    // go to `outcomes`.
+    std::vector<PendingRead> Prepare(std::span<const GetDestination> destinations,
+                                     std::span<GetOutcome> outcomes,
+                                     const std::vector<size_t>& work,
+                                     std::vector<Result<GetReplicaListResult>> found,
+                                     std::chrono::steady_clock::time_point query_start) const;
+    // Phase 3: reads every pending key, from disk or from its replicas.
+    void Transfer(std::span<const std::string> keys, std::vector<PendingRead>& reads,
+                  std::span<GetOutcome> outcomes) const;
+    // Phase 4: a read that finished after its lease is LEASE_EXPIRED; sizes
+    // of the good ones, slices of the failed ones released.
+    void Settle(std::span<const std::string> keys, const std::vector<PendingRead>& reads,
+                std::span<GetOutcome> outcomes) const;
     // GetReplicaList for keys[work[0..]], one entry per position (the whole
     // batch's error for each when the call failed).
     std::vector<Result<GetReplicaListResult>> Locate(std::span<const std::string> keys,
