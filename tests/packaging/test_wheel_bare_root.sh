@@ -118,7 +118,12 @@ free_port() {
 rpc_port=$(free_port)
 http_port=$(free_port)
 metrics_port=$(free_port)
-in_root /opt/venv/bin/mooncake_master --rpc_address=127.0.0.1 --port="$rpc_port" \
+# Not through in_root: a backgrounded function runs in a subshell, and $!
+# would be that subshell, not the master (which then outlives the test).
+# chroot and env exec, and the console script execs the binary, so $! is the
+# master itself.
+chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
+    /opt/venv/bin/mooncake_master --rpc_address=127.0.0.1 --port="$rpc_port" \
     --enable_http_metadata_server=true --http_metadata_server_host=127.0.0.1 \
     --http_metadata_server_port="$http_port" --metrics_port="$metrics_port" \
     --hot_rpc_port=0 --enable_metric_reporting=false >"$work/master.log" 2>&1 &
