@@ -29,11 +29,9 @@ from mooncake import upsert_ops as _upsert_ops
 
 #: The negative codes the methods return, as an IntEnum (compares with ints).
 ErrorCode = enum.IntEnum("ErrorCode", dict(_store._error_codes))
-_upsert_ops._OBJECT_NOT_FOUND = int(ErrorCode.OBJECT_NOT_FOUND)
 
 # The ObjectDataType values at module level, as the reference exports them.
 globals().update(ObjectDataType.__members__)
-_upsert_ops._INVALID_PARAMS = int(ErrorCode.INVALID_PARAMS)
 
 
 class MooncakeDistributedStore(_store.MooncakeDistributedStore):

@@ -14,6 +14,8 @@ import ctypes
 import logging
 import struct
 
+from mooncake import _store
+
 _log = logging.getLogger("mooncake.store")
 
 _MAGIC = b"MCTS"
@@ -31,7 +33,10 @@ _DTYPE_NAMES = (
     "float8_e8m0fnu",
 )
 
-_OBJECT_NOT_FOUND = -704
+# The native error table: name -> (negative) code.
+ERROR_CODES = dict(_store._error_codes)
+_OBJECT_NOT_FOUND = ERROR_CODES["OBJECT_NOT_FOUND"]
+_INVALID_PARAMS = ERROR_CODES["INVALID_PARAMS"]
 
 _torch = None
 _code_of_dtype = {}
@@ -105,9 +110,6 @@ def _decode(view, copy):
 
 def _view_of_memory(buffer_ptr, length):
     return (ctypes.c_uint8 * length).from_address(buffer_ptr)
-
-
-_INVALID_PARAMS = -600
 
 
 def config_for_derived_keys(config, key_count, owners):

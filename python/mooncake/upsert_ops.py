@@ -15,8 +15,8 @@ Each function returns what its put counterpart returns.
 from mooncake import _store
 from mooncake import tensor_ops as _tensor_ops
 
-# Set by mooncake.store from the native error table (avoids an import cycle).
-_OBJECT_NOT_FOUND = None
+_OBJECT_NOT_FOUND = _tensor_ops.ERROR_CODES["OBJECT_NOT_FOUND"]
+_INVALID_PARAMS = _tensor_ops.ERROR_CODES["INVALID_PARAMS"]
 
 
 def _clear(store, key):
@@ -141,8 +141,6 @@ def batch_upsert_tensor_from(self, keys, buffer_ptrs, sizes):
 # ``split_dim``. Shard ``i`` is stored under ``f"{key}_tp_{i}"``, the keys the
 # ``*_with_tp`` getters read. ``writer_partition`` is the shard this writer
 # stores (each rank writes its own); None stores every shard.
-
-_INVALID_PARAMS = -600
 
 
 def _tp_layout(parallelism):

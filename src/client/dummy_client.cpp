@@ -126,7 +126,7 @@ Status DummyClient::Setup() {
                    << " is more than this machine's memory";
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    auto addresses = ResolveHotRpcHost(address->host);
+    auto addresses = ResolveFramedRpcHost(address->host);
     if (!addresses.has_value()) {
         LOG(ERROR) << "Dummy client: cannot resolve '" << address->host << "'";
         return Error(ErrorCode::INVALID_PARAMS);
@@ -139,7 +139,7 @@ Status DummyClient::Setup() {
     // MC_CLUSTER_SECRET(_FILE): the standalone client may require it.
     auto key = auth::LoadClusterKey();
     if (!key) return Error(key.error());
-    pool_ = std::make_unique<HotRpcPool>(kMaxConnections, kDummyProtocol, std::move(*key));
+    pool_ = std::make_unique<FramedRpcPool>(kMaxConnections, kDummyProtocol, std::move(*key));
     pool_->SetTarget(std::move(*addresses), *address->port);
 
     // The first connection proves that a standalone client answers and can

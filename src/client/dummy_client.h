@@ -144,7 +144,7 @@ class DummyClient final : public ClientFrontEnd {
     const UUID session_id_;
 
     std::shared_ptr<DummyMemory> memory_;  // null when both sizes are 0
-    std::unique_ptr<HotRpcPool> pool_;
+    std::unique_ptr<FramedRpcPool> pool_;
     std::atomic<uint64_t> next_request_id_{0};
 
     // What the standalone client told at the last attach.

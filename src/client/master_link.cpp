@@ -126,7 +126,7 @@ Status MasterLink::Init() {
                   << "), gRPC only";
         return OkStatus();
     }
-    auto addresses = ResolveHotRpcHost(host_);
+    auto addresses = ResolveFramedRpcHost(host_);
     if (!addresses) {
         LOG(WARNING) << "cannot resolve master host " << host_ << "; using gRPC only";
         return OkStatus();

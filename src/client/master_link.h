@@ -44,7 +44,7 @@ class MasterLink {
     // Sends a completing call (PutEnd, BatchPutEnd) without waiting for the
     // answer, when the hot path is up, the master does not replicate commits
     // before answering (then the answer is the durability promise) and the
-    // pool allows it (HotRpcPool::Lease::SendDeferred). The answer is read by
+    // pool allows it (FramedRpcPool::Lease::SendDeferred). The answer is read by
     // the next call on that connection, which this thread's next call is
     // (rpc/framed_rpc_client.h); `check` tells a failure in it, which is logged
     // as `what`. False when nothing was sent: make a plain Call instead.
@@ -113,7 +113,7 @@ class MasterLink {
     UUID master_instance_id_;
     std::atomic<bool> replicates_commits_{true};  // until the master said otherwise
 
-    HotRpcPool pool_;
+    FramedRpcPool pool_;
     std::atomic<bool> hot_healthy_{false};
     std::atomic<bool> logged_down_once_{false};
     std::atomic<int64_t> hot_retry_at_ns_{0};

@@ -1,6 +1,7 @@
 #include "common/net_util.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -60,6 +61,24 @@ std::string JoinHostPort(std::string_view host, uint16_t port) {
 
 bool IsLoopbackHost(std::string_view host) {
     return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+Result<std::string> InterfaceIPv4(std::string_view name) {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return Error(ErrorCode::INTERNAL_ERROR);
+    std::string found;
+    for (const ifaddrs* entry = list; entry != nullptr && found.empty(); entry = entry->ifa_next) {
+        if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET ||
+            name != entry->ifa_name) {
+            continue;
+        }
+        char text[INET_ADDRSTRLEN] = {};
+        const auto* ipv4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+        if (::inet_ntop(AF_INET, &ipv4->sin_addr, text, sizeof(text)) != nullptr) found = text;
+    }
+    ::freeifaddrs(list);
+    if (found.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    return found;
 }
 
 Result<std::string> ResolveIPv4(std::string_view host) {

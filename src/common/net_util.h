@@ -30,6 +30,10 @@ bool IsLoopbackHost(std::string_view host);
 // does not resolve.
 Result<std::string> ResolveIPv4(std::string_view host);
 
+// The first IPv4 address of network interface `name` ("eth0"); INVALID_PARAMS
+// when it has none (or does not exist).
+Result<std::string> InterfaceIPv4(std::string_view name);
+
 // The address servers of a client named `host` bind to: 127.0.0.1 for
 // loopback names (never the machine's external address), the resolved
 // address otherwise.

@@ -431,7 +431,7 @@ std::unique_ptr<FramedRpcConnection> OpenStream(const std::string& leader, uint1
                                                 const auth::ClusterKey* key) {
     auto host = ParseHostPort(leader);
     if (!host) return nullptr;
-    auto addresses = ResolveHotRpcHost(host->host);
+    auto addresses = ResolveFramedRpcHost(host->host);
     if (!addresses) return nullptr;
     auto connection = FramedRpcConnection::Open(
         *addresses, port, SteadyClock::now() + std::chrono::seconds(2), kReplicationProtocol, key);

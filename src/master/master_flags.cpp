@@ -1,10 +1,7 @@
 #include "master/master_flags.h"
 
-#include <arpa/inet.h>
 #include <gflags/gflags.h>
 #include <glog/logging.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +17,7 @@
 #include <sstream>
 
 #include "common/env.h"
+#include "common/net_util.h"
 
 // ---- flags (docs/compat "mooncake_master flags") --------------------------------
 
@@ -300,28 +298,6 @@ std::expected<void, std::string> FillHaOptions(MasterServerOptions* options) {
     return {};
 }
 
-// The first IPv4 address of network interface `name` (--rpc_interface).
-std::expected<std::string, std::string> InterfaceIpv4(const std::string& name) {
-    ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0) {
-        return Reason(std::string("rpc_interface: cannot list interfaces: ") +
-                      std::strerror(errno));
-    }
-    std::string found;
-    for (const ifaddrs* entry = list; entry != nullptr && found.empty(); entry = entry->ifa_next) {
-        if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET ||
-            name != entry->ifa_name) {
-            continue;
-        }
-        char text[INET_ADDRSTRLEN] = {};
-        const auto* ipv4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
-        if (::inet_ntop(AF_INET, &ipv4->sin_addr, text, sizeof(text)) != nullptr) found = text;
-    }
-    ::freeifaddrs(list);
-    if (found.empty()) return Reason("rpc_interface " + Quote(name) + " has no IPv4 address");
-    return found;
-}
-
 void FillOffloadConfig(MasterConfig* config) {
     config->enable_offload = FLAGS_enable_offload;
     config->offload_on_evict = FLAGS_offload_on_evict;
@@ -550,8 +526,10 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
 
     options.rpc_address = FLAGS_rpc_address;
     if (!FLAGS_rpc_interface.empty()) {
-        auto address = InterfaceIpv4(FLAGS_rpc_interface);
-        if (!address) return Reason(address.error());
+        auto address = InterfaceIPv4(FLAGS_rpc_interface);
+        if (!address) {
+            return Reason("rpc_interface " + Quote(FLAGS_rpc_interface) + " has no IPv4 address");
+        }
         options.rpc_address = *address;
     }
     options.metrics_host = FLAGS_metrics_host;

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     while (received == 0) {
         received = stop_signals.Wait(report ? kReportInterval : std::chrono::hours(1));
         if (received == 0 && report) {
-            LOG(INFO) << "master stats: " << mooncake::RenderSummaryLine(server.CollectMetrics());
+            LOG(INFO) << "master stats: "
+                      << mooncake::RenderSummaryLine(server.CollectMetrics(/*walk_objects=*/true));
         }
     }
 

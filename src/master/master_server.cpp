@@ -70,8 +70,8 @@ std::expected<void, std::string> MasterServer::Start() {
         if (auto started = http_metadata_->Start(); !started) return fail(started.error());
     }
 
-    metrics_ =
-        std::make_unique<MetricsServer>([this] { return CollectMetrics(); }, options_.http_limits);
+    metrics_ = std::make_unique<MetricsServer>(
+        [this](bool walk_objects) { return CollectMetrics(walk_objects); }, options_.http_limits);
     RegisterAdminEndpoints(*metrics_, *service_);
     const std::string& metrics_host =
         options_.metrics_host.empty() ? options_.rpc_address : options_.metrics_host;
@@ -147,13 +147,13 @@ std::string MasterServer::ListeningSummary() const {
     return summary;
 }
 
-MasterMetricsSnapshot MasterServer::CollectMetrics() const {
+MasterMetricsSnapshot MasterServer::CollectMetrics(bool walk_objects) const {
     MasterMetricsSnapshot snapshot;
     snapshot.version = MOONCAKE_VERSION;
     snapshot.uptime_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
     snapshot.stats = service_->GetStats();
-    snapshot.stats.soft_pinned_objects = service_->CountSoftPinnedObjects();
+    if (walk_objects) snapshot.stats.soft_pinned_objects = service_->CountSoftPinnedObjects();
     snapshot.calls_by_method = dispatcher_->CallCounts();
     snapshot.failed_calls_by_method = dispatcher_->FailedCallCounts();
     snapshot.results_by_error = dispatcher_->ErrorCounts();

@@ -98,7 +98,9 @@ class MasterServer {
     // "gRPC 0.0.0.0:50051, hot path 0.0.0.0:40123, ..." for the start-up log.
     std::string ListeningSummary() const;
 
-    MasterMetricsSnapshot CollectMetrics() const;
+    // `walk_objects`: also the figures that walk every object (the soft-pinned
+    // count of the summary line).
+    MasterMetricsSnapshot CollectMetrics(bool walk_objects = false) const;
     // Role, epoch and leader of this master; a lone leader without HA.
     ha::HaStatus GetHaStatus() const;
 

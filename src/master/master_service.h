@@ -64,8 +64,8 @@ struct MasterStats {
     uint64_t capacity_bytes = 0;
     uint64_t used_bytes = 0;
     uint64_t object_count = 0;
-    // Filled by MasterServer::CollectMetrics (CountSoftPinnedObjects), not
-    // by GetStats.
+    // Filled only for the summary line (MasterServer::CollectMetrics with
+    // walk_objects, CountSoftPinnedObjects), not by GetStats.
     uint64_t soft_pinned_objects = 0;
     uint64_t clients_alive = 0;
     uint64_t put_starts = 0;

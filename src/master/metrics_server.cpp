@@ -4,27 +4,31 @@
 
 namespace mooncake {
 
-MetricsServer::MetricsServer(std::function<MasterMetricsSnapshot()> collect, HttpLimits limits)
+MetricsServer::MetricsServer(Collect collect, HttpLimits limits)
     : collect_(std::move(collect)), listener_(limits) {
     listener_.Handle("GET", "/metrics", [this](const HttpRequest&) {
-        return HttpResponse{200, kPrometheusContentType, RenderPrometheusMetrics(collect_())};
+        return HttpResponse{200, kPrometheusContentType,
+                            RenderPrometheusMetrics(collect_(/*walk_objects=*/false))};
     });
     listener_.Handle("GET", "/metrics/summary", [this](const HttpRequest&) {
-        return HttpResponse{200, kPrometheusContentType, RenderSummaryLine(collect_()) + "\n"};
+        return HttpResponse{200, kPrometheusContentType,
+                            RenderSummaryLine(collect_(/*walk_objects=*/true)) + "\n"};
     });
     // Role, epoch, leader and replication lag (docs/ha.md).
     listener_.Handle("GET", "/ha/status", [this](const HttpRequest&) {
-        return HttpResponse{200, "application/json", RenderHaStatusJson(collect_())};
+        return HttpResponse{200, "application/json",
+                            RenderHaStatusJson(collect_(/*walk_objects=*/false))};
     });
     // The reference HEAD's role routes (interfaces.md §6.2).
     listener_.Handle("GET", "/role", [this](const HttpRequest&) {
-        return HttpResponse{200, "text/plain", RoleOf(collect_())};
+        return HttpResponse{200, "text/plain", RoleOf(collect_(/*walk_objects=*/false))};
     });
     listener_.Handle("GET", "/ha_status", [this](const HttpRequest&) {
-        return HttpResponse{200, "text/plain", HaStateOf(collect_())};
+        return HttpResponse{200, "text/plain", HaStateOf(collect_(/*walk_objects=*/false))};
     });
     listener_.Handle("GET", "/leader", [this](const HttpRequest&) {
-        return HttpResponse{200, "application/json", RenderLeaderJson(collect_())};
+        return HttpResponse{200, "application/json",
+                            RenderLeaderJson(collect_(/*walk_objects=*/false))};
     });
     listener_.Handle("GET", "/health", [](const HttpRequest&) {
         return HttpResponse{200, "text/plain", "OK"};

@@ -18,8 +18,11 @@ namespace mooncake {
 
 class MetricsServer {
    public:
-    // `collect` is called for every scrape, on an HTTP worker thread.
-    explicit MetricsServer(std::function<MasterMetricsSnapshot()> collect, HttpLimits limits = {});
+    // `collect` is called for every scrape, on an HTTP worker thread;
+    // `walk_objects` asks for the figures that cost a walk over every object
+    // (only the summary line shows them).
+    using Collect = std::function<MasterMetricsSnapshot(bool walk_objects)>;
+    explicit MetricsServer(Collect collect, HttpLimits limits = {});
 
     // More routes on this port (admin endpoints); before Start().
     void Handle(const std::string& method, const std::string& path, HttpHandler handler) {
@@ -31,7 +34,7 @@ class MetricsServer {
     uint16_t port() const { return listener_.port(); }
 
    private:
-    std::function<MasterMetricsSnapshot()> collect_;
+    Collect collect_;
     HttpListener listener_;
 };
 

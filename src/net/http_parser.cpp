@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <utility>
+#include <vector>
 
 #include "common/hex_digit.h"
 
@@ -35,6 +37,22 @@ bool IsToken(std::string_view text) {
     return !text.empty() && std::ranges::all_of(text, [](char c) { return IsTokenChar(c); });
 }
 
+// The name=value pairs of a query string as sent, in order ("a=1&&b" gives
+// ("a", "1") and ("b", "")); views into `query`.
+std::vector<std::pair<std::string_view, std::string_view>> QueryPairs(std::string_view query) {
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    while (!query.empty()) {
+        const size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (pair.empty()) continue;
+        const size_t eq = pair.find('=');
+        pairs.emplace_back(pair.substr(0, eq),
+                           eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    }
+    return pairs;
+}
+
 }  // namespace
 
 std::optional<std::string> PercentDecode(std::string_view text) {
@@ -64,14 +82,8 @@ std::optional<std::string> HttpRequest::Param(const std::string& name) const {
 }
 
 std::optional<std::string> HttpRequest::RawParam(const std::string& name) const {
-    std::string_view rest = query;
-    while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        const size_t eq = pair.find('=');
-        if (pair.substr(0, eq) != name) continue;
-        return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    for (const auto& [key, value] : QueryPairs(query)) {
+        if (key == name) return std::string(value);
     }
     return std::nullopt;
 }
@@ -184,16 +196,10 @@ bool HttpRequestParser::ParseRequestLine(std::string_view line) {
     const size_t query = target.find('?');
     request_.path = std::string(target.substr(0, query));
     if (query == std::string_view::npos) return true;
-    std::string_view rest = target.substr(query + 1);
-    request_.query = std::string(rest);
-    while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        if (pair.empty()) continue;
-        const size_t eq = pair.find('=');
-        auto name = PercentDecode(pair.substr(0, eq));
-        auto value = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    request_.query = std::string(target.substr(query + 1));
+    for (const auto& [raw_name, raw_value] : QueryPairs(request_.query)) {
+        auto name = PercentDecode(raw_name);
+        auto value = PercentDecode(raw_value);
         if (!name || !value) return Fail(400, "bad percent-escape in the query");
         request_.params.emplace_back(std::move(*name), std::move(*value));
     }

@@ -24,7 +24,7 @@ struct AddrInfoDeleter {
     void operator()(addrinfo* info) const { freeaddrinfo(info); }
 };
 
-void SetPortOf(HotRpcAddress* address, uint16_t port) {
+void SetPortOf(FramedRpcAddress* address, uint16_t port) {
     if (address->address.ss_family == AF_INET) {
         reinterpret_cast<sockaddr_in*>(&address->address)->sin_port = htons(port);
     } else if (address->address.ss_family == AF_INET6) {
@@ -33,7 +33,7 @@ void SetPortOf(HotRpcAddress* address, uint16_t port) {
 }
 
 // Non-blocking connect to one address, bounded by `deadline`.
-net::UniqueFd ConnectOne(HotRpcAddress address, uint16_t port, net::SteadyDeadline deadline) {
+net::UniqueFd ConnectOne(FramedRpcAddress address, uint16_t port, net::SteadyDeadline deadline) {
     SetPortOf(&address, port);
     net::UniqueFd fd(
         ::socket(address.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -59,7 +59,7 @@ net::UniqueFd ConnectOne(HotRpcAddress address, uint16_t port, net::SteadyDeadli
 
 }  // namespace
 
-Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host) {
+Result<std::vector<FramedRpcAddress>> ResolveFramedRpcHost(const std::string& host) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -68,16 +68,16 @@ Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     std::unique_ptr<addrinfo, AddrInfoDeleter> info(raw);
-    std::vector<HotRpcAddress> addresses;
+    std::vector<FramedRpcAddress> addresses;
     for (const addrinfo* entry = info.get(); entry != nullptr; entry = entry->ai_next) {
         if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
-        HotRpcAddress address;
+        FramedRpcAddress address;
         std::memcpy(&address.address, entry->ai_addr, entry->ai_addrlen);
         address.length = entry->ai_addrlen;
         addresses.push_back(address);
     }
     // A master bound to 0.0.0.0 listens on IPv4 only; try that first.
-    std::stable_partition(addresses.begin(), addresses.end(), [](const HotRpcAddress& address) {
+    std::stable_partition(addresses.begin(), addresses.end(), [](const FramedRpcAddress& address) {
         return address.address.ss_family == AF_INET;
     });
     if (addresses.empty()) return Error(ErrorCode::INVALID_PARAMS);
@@ -95,10 +95,10 @@ FramedRpcConnection::FramedRpcConnection(net::UniqueFd fd, UUID master_instance_
       recv_capacity_(kRecvBufferBytes) {}
 
 Result<std::unique_ptr<FramedRpcConnection>> FramedRpcConnection::Open(
-    const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
+    const std::vector<FramedRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
     const framed_rpc::Protocol& protocol, const auth::ClusterKey* key) {
     if (port == 0) return Error(ErrorCode::RPC_FAIL);
-    for (const HotRpcAddress& address : addresses) {
+    for (const FramedRpcAddress& address : addresses) {
         net::UniqueFd fd = ConnectOne(address, port, deadline);
         if (!fd.valid()) continue;
         net::SetNoDelay(fd.get());
@@ -285,14 +285,14 @@ thread_local std::vector<OwnDeferred> own_deferred;
 
 }  // namespace
 
-HotRpcPool::HotRpcPool(size_t max_connections, const framed_rpc::Protocol& protocol,
-                       auth::ClusterKeyPtr key)
+FramedRpcPool::FramedRpcPool(size_t max_connections, const framed_rpc::Protocol& protocol,
+                             auth::ClusterKeyPtr key)
     : max_connections_(std::max<size_t>(1, max_connections)),
       protocol_(protocol),
       key_(std::move(key)),
       serial_(next_pool_serial.fetch_add(1)) {}
 
-HotRpcPool::~HotRpcPool() {
+FramedRpcPool::~FramedRpcPool() {
     // The idle connections' deferred callbacks run now, while the pool they
     // report to is whole.
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
@@ -302,7 +302,7 @@ HotRpcPool::~HotRpcPool() {
     }
 }
 
-uint64_t HotRpcPool::OwnDeferredLocked() {
+uint64_t FramedRpcPool::OwnDeferredLocked() {
     for (auto it = own_deferred.begin(); it != own_deferred.end(); ++it) {
         if (it->pool_serial != serial_) continue;
         if (it->sequence > deferred_done_) return it->sequence;
@@ -312,7 +312,7 @@ uint64_t HotRpcPool::OwnDeferredLocked() {
     return 0;
 }
 
-std::unique_ptr<FramedRpcConnection> HotRpcPool::TakeDeferredOwnerLocked() {
+std::unique_ptr<FramedRpcConnection> FramedRpcPool::TakeDeferredOwnerLocked() {
     for (auto it = idle_.begin(); it != idle_.end(); ++it) {
         if (it->get() != deferred_owner_) continue;
         std::unique_ptr<FramedRpcConnection> owner = std::move(*it);
@@ -322,7 +322,7 @@ std::unique_ptr<FramedRpcConnection> HotRpcPool::TakeDeferredOwnerLocked() {
     return nullptr;
 }
 
-void HotRpcPool::DeferredDone() {
+void FramedRpcPool::DeferredDone() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         ++deferred_done_;
@@ -331,7 +331,7 @@ void HotRpcPool::DeferredDone() {
     returned_.notify_all();
 }
 
-Status HotRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
+Status FramedRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (OwnDeferredLocked() == 0) return OkStatus();
@@ -341,7 +341,7 @@ Status HotRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
     return (*lease)->Drain(deadline);
 }
 
-void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) {
+void FramedRpcPool::SetTarget(std::vector<FramedRpcAddress> addresses, uint16_t port) {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -354,7 +354,7 @@ void HotRpcPool::SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port) 
     returned_.notify_all();
 }
 
-void HotRpcPool::SetPort(uint16_t port) {
+void FramedRpcPool::SetPort(uint16_t port) {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -367,12 +367,12 @@ void HotRpcPool::SetPort(uint16_t port) {
     returned_.notify_all();
 }
 
-uint16_t HotRpcPool::port() const {
+uint16_t FramedRpcPool::port() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return port_;
 }
 
-void HotRpcPool::DropIdle() {
+void FramedRpcPool::DropIdle() {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -382,13 +382,13 @@ void HotRpcPool::DropIdle() {
     returned_.notify_all();
 }
 
-size_t HotRpcPool::open_connections() const {
+size_t FramedRpcPool::open_connections() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return open_;
 }
 
-Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
-                                               net::SteadyDeadline open_deadline) {
+Result<FramedRpcPool::Lease> FramedRpcPool::Checkout(net::SteadyDeadline deadline,
+                                                     net::SteadyDeadline open_deadline) {
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
         if (port_ == 0) return Error(ErrorCode::RPC_FAIL);
@@ -426,7 +426,7 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     }
     // Open a new one outside the lock; the slot is reserved meanwhile.
     ++open_;
-    const std::vector<HotRpcAddress> addresses = addresses_;
+    const std::vector<FramedRpcAddress> addresses = addresses_;
     const uint16_t port = port_;
     const uint64_t generation = generation_;
     lock.unlock();
@@ -442,7 +442,7 @@ Result<HotRpcPool::Lease> HotRpcPool::Checkout(net::SteadyDeadline deadline,
     return Lease(this, std::move(*opened), generation);
 }
 
-void HotRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64_t generation) {
+void FramedRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64_t generation) {
     std::unique_ptr<FramedRpcConnection> closing;
     bool wake_all = false;
     {
@@ -466,15 +466,15 @@ void HotRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64
 
 // ---- lease ----------------------------------------------------------------------------
 
-HotRpcPool::Lease::Lease(HotRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
-                         uint64_t generation)
+FramedRpcPool::Lease::Lease(FramedRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
+                            uint64_t generation)
     : pool_(pool), connection_(std::move(connection)), generation_(generation) {}
 
-HotRpcPool::Lease::~Lease() { Release(); }
+FramedRpcPool::Lease::~Lease() { Release(); }
 
-Status HotRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& request,
-                                       FramedRpcConnection::DeferredReply on_reply,
-                                       net::SteadyDeadline deadline) {
+Status FramedRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& request,
+                                          FramedRpcConnection::DeferredReply on_reply,
+                                          net::SteadyDeadline deadline) {
     uint64_t sequence = 0;
     {
         std::lock_guard<std::mutex> lock(pool_->mutex_);
@@ -485,7 +485,7 @@ Status HotRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& requ
         pool_->deferred_owner_ = connection_.get();
         sequence = ++pool_->deferred_sent_;
     }
-    HotRpcPool* pool = pool_;
+    FramedRpcPool* pool = pool_;
     Status sent = connection_->SendDeferred(
         request,
         [pool, on_reply = std::move(on_reply)](Status status, std::string_view payload) {
@@ -509,12 +509,12 @@ Status HotRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& requ
     return OkStatus();
 }
 
-HotRpcPool::Lease::Lease(Lease&& other) noexcept
+FramedRpcPool::Lease::Lease(Lease&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)),
       connection_(std::move(other.connection_)),
       generation_(other.generation_) {}
 
-HotRpcPool::Lease& HotRpcPool::Lease::operator=(Lease&& other) noexcept {
+FramedRpcPool::Lease& FramedRpcPool::Lease::operator=(Lease&& other) noexcept {
     if (this != &other) {
         Release();
         pool_ = std::exchange(other.pool_, nullptr);
@@ -524,7 +524,7 @@ HotRpcPool::Lease& HotRpcPool::Lease::operator=(Lease&& other) noexcept {
     return *this;
 }
 
-void HotRpcPool::Lease::Release() {
+void FramedRpcPool::Lease::Release() {
     if (pool_ != nullptr && connection_ != nullptr) {
         pool_->CheckIn(std::move(connection_), generation_);
     }

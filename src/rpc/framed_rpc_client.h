@@ -15,7 +15,7 @@
 // right after that call's own request went out. The master serves one
 // connection's requests in order, so the next call on it is ordered after
 // the deferred one; the pool keeps a thread's later calls behind its own
-// deferred requests (HotRpcPool::Checkout). This is how a put's PutEnd
+// deferred requests (FramedRpcPool::Checkout). This is how a put's PutEnd
 // leaves the put's critical path (docs/performance.md).
 #pragma once
 
@@ -42,14 +42,14 @@
 namespace mooncake {
 
 // A resolved address of the master host (the port is set per connection).
-struct HotRpcAddress {
+struct FramedRpcAddress {
     sockaddr_storage address{};
     socklen_t length = 0;
 };
 
 // All addresses `host` resolves to, IPv4 first. INVALID_PARAMS when it does
 // not resolve.
-Result<std::vector<HotRpcAddress>> ResolveHotRpcHost(const std::string& host);
+Result<std::vector<FramedRpcAddress>> ResolveFramedRpcHost(const std::string& host);
 
 class FramedRpcConnection {
    public:
@@ -68,7 +68,7 @@ class FramedRpcConnection {
     // version). With `key`, the cluster authentication of
     // common/auth_handshake.h comes first (RPC_FAIL, logged, when it fails).
     static Result<std::unique_ptr<FramedRpcConnection>> Open(
-        const std::vector<HotRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
+        const std::vector<FramedRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
         const framed_rpc::Protocol& protocol = framed_rpc::kMasterProtocol,
         const auth::ClusterKey* key = nullptr);
 
@@ -144,17 +144,17 @@ class FramedRpcConnection {
 
 // Connections to the master's hot port (or another server of `protocol`),
 // at most `max_connections` at once. Thread-safe.
-class HotRpcPool {
+class FramedRpcPool {
    public:
     // With `key`, connections authenticate (FramedRpcConnection::Open).
-    explicit HotRpcPool(size_t max_connections,
-                        const framed_rpc::Protocol& protocol = framed_rpc::kMasterProtocol,
-                        auth::ClusterKeyPtr key = nullptr);
-    ~HotRpcPool();
+    explicit FramedRpcPool(size_t max_connections,
+                           const framed_rpc::Protocol& protocol = framed_rpc::kMasterProtocol,
+                           auth::ClusterKeyPtr key = nullptr);
+    ~FramedRpcPool();
 
     // Where new connections go. Connections to an earlier target are closed
     // as they come back. Port 0 means "no hot path".
-    void SetTarget(std::vector<HotRpcAddress> addresses, uint16_t port);
+    void SetTarget(std::vector<FramedRpcAddress> addresses, uint16_t port);
     void SetPort(uint16_t port);
     uint16_t port() const;
 
@@ -163,7 +163,7 @@ class HotRpcPool {
     class Lease {
        public:
         Lease() = default;
-        Lease(HotRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
+        Lease(FramedRpcPool* pool, std::unique_ptr<FramedRpcConnection> connection,
               uint64_t generation);
         ~Lease();
         Lease(Lease&& other) noexcept;
@@ -185,7 +185,7 @@ class HotRpcPool {
 
        private:
         void Release();
-        HotRpcPool* pool_ = nullptr;
+        FramedRpcPool* pool_ = nullptr;
         std::unique_ptr<FramedRpcConnection> connection_;
         uint64_t generation_ = 0;
     };
@@ -224,7 +224,7 @@ class HotRpcPool {
     const auth::ClusterKeyPtr key_;
     mutable std::mutex mutex_;
     std::condition_variable returned_;
-    std::vector<HotRpcAddress> addresses_;
+    std::vector<FramedRpcAddress> addresses_;
     uint16_t port_ = 0;
     uint64_t generation_ = 0;
     std::vector<std::unique_ptr<FramedRpcConnection>> idle_;

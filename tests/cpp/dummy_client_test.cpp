@@ -856,7 +856,7 @@ TEST_F(DummyClientTest, SetupRefusesWhatCannotWork) {
 // that is not the dummy's, ranges outside it.
 TEST_F(DummyClientTest, ServiceRefusesBadRequests) {
     const auto deadline = [] { return Clock::now() + std::chrono::seconds(30); };
-    auto addresses = ResolveHotRpcHost("127.0.0.1");
+    auto addresses = ResolveFramedRpcHost("127.0.0.1");
     ASSERT_TRUE(addresses.has_value());
     const uint16_t port = static_cast<uint16_t>(std::stoi(standalone_.address().substr(10)));
 

@@ -162,7 +162,7 @@ TEST(HaStreamTest, StandbyFetchesOverTheStreamUntilTheLeaderStopsLeading) {
     ASSERT_NE(first.stream_port(), 0u);
     EXPECT_EQ(first.objects_size(), 1);
 
-    auto addresses = ResolveHotRpcHost("127.0.0.1");
+    auto addresses = ResolveFramedRpcHost("127.0.0.1");
     ASSERT_TRUE(addresses.has_value());
     const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(5); };
     auto stream = FramedRpcConnection::Open(*addresses, static_cast<uint16_t>(first.stream_port()),
