@@ -137,6 +137,11 @@ struct ReplicateConfig {
     // fills this with peers it just failed to reach, so that a put fails
     // over to live segments instead of waiting for the master to notice.
     std::vector<std::string> excluded_segments;
+    // Replace an existing value instead of keeping it (the upsert family):
+    // same size and unread is rewritten in place, otherwise new space is
+    // allocated and the old freed once its readers are done
+    // (docs/python_api.md, "Upsert").
+    bool upsert = false;
 
     // The soft pin the master applies: ENABLE, or with_soft_pin unless DISABLE.
     bool soft_pinned() const {

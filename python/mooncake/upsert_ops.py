@@ -1,72 +1,64 @@
 """The upsert family: puts that replace an existing value.
 
 A plain put of an existing key keeps the old value (and returns 0), as in
-the reference. ``upsert*`` replaces it: the old object is removed, ignoring
-readers' leases (``remove(key, force=True)``), then the value is put. The
-two steps are not atomic: a reader between them sees the key as missing
-(the reference shows REPLICA_IS_NOT_READY instead). A key that is being put
-(REPLICA_IS_NOT_READY) or copied/moved (OBJECT_HAS_REPLICATION_TASK) is not replaced:
-that code is returned and nothing changes; nor does a config a put would
-refuse (INVALID_PARAMS). A put that fails after the old value was removed
-(no space for the new one, a peer lost mid-transfer) leaves the key missing.
+the reference. ``upsert*`` is the same put with the config's upsert mark,
+and the master replaces the value (docs/python_api.md, "Upsert"):
+
+- a missing key is put as usual;
+- a value of the same size that no reader holds a lease on is rewritten in
+  place; otherwise new space is allocated and the old value's space is freed
+  once its readers' leases are over. Readers get REPLICA_IS_NOT_READY until
+  the upsert ends, then the new bytes, never a mix;
+- the pins of the old value are kept (hard pin, soft pin);
+- another client's unfinished put of the key is pre-empted; this client's
+  own gives REPLICA_IS_NOT_READY;
+- a copy or move of the key, or an SSD offload writing it right now, gives
+  OBJECT_HAS_REPLICATION_TASK and nothing changes; a queued offload is
+  cancelled; the key's disk copies are dropped;
+- a config a put would refuse gives INVALID_PARAMS; no space for the new
+  value (NO_AVAILABLE_HANDLE) leaves the old one as it was. An upsert that
+  fails after it started writing (a peer lost mid-transfer) leaves the key
+  missing, never half-written.
+
 Each function returns what its put counterpart returns.
 """
+
+import functools
 
 from mooncake import _store
 from mooncake import tensor_ops as _tensor_ops
 
-_OBJECT_NOT_FOUND = _tensor_ops.ERROR_CODES["OBJECT_NOT_FOUND"]
 _INVALID_PARAMS = _tensor_ops.ERROR_CODES["INVALID_PARAMS"]
 
 
-def _clear(store, key):
-    """0 when the key is free for a put now, else the code that refuses it."""
-    code = store.remove(key, force=True)
-    return 0 if code == _OBJECT_NOT_FOUND else code
+def _replacing(config):
+    """A copy of `config` (None: the default) that replaces existing values."""
+    return _store._upsert_config(config)
 
 
-def _clear_all(store, keys):
-    codes = store.batch_remove(list(keys), force=True)
-    return [0 if code == _OBJECT_NOT_FOUND else code for code in codes]
+def _needs_setup(per_key):
+    """Before setup (or after close) the family answers INVALID_PARAMS, as the
+    reference's does: one code, or one per key when `per_key`."""
+    def wrap(function):
+        @functools.wraps(function)
+        def guarded(self, *args, **kwargs):
+            if self._is_set_up():
+                return function(self, *args, **kwargs)
+            if not per_key:
+                return _INVALID_PARAMS
+            keys = args[0] if args else kwargs.get("keys", [])
+            return [_INVALID_PARAMS] * len(list(keys))
+        return guarded
+    return wrap
 
 
-def _config_refusal(config, key_count):
-    """The code a put would refuse `config` with (0: none), checked before
-    an upsert touches the old values."""
-    return 0 if config is None else _store._check_replicate_config(config, key_count)
-
-
-def _keyed(store, key, put, config=None):
-    """Clears the key, then puts; a bad config changes nothing."""
-    refused = _config_refusal(config, 1)
-    if refused:
-        return refused
-    cleared = _clear(store, key)
-    return cleared if cleared != 0 else put()
-
-
-def _batch(store, keys, put_subset, config=None):
-    """Clears all keys, puts those that could be cleared: put_subset(ready,
-    config for those keys). One code per key; a bad config changes nothing."""
-    keys = list(keys)
-    refused = _config_refusal(config, len(keys))
-    if refused:
-        return [refused] * len(keys)
-    cleared = _clear_all(store, keys)
-    ready = [i for i, code in enumerate(cleared) if code == 0]
-    results = list(cleared)
-    if ready:
-        subset_config, _ = _tensor_ops.config_for_derived_keys(config, len(keys), ready)
-        for i, code in zip(ready, put_subset(ready, subset_config)):
-            results[i] = code
-    return results
-
-
+@_needs_setup(per_key=False)
 def upsert(self, key, value, config=None):
     """Stores value under key, replacing an existing value."""
-    return _keyed(self, key, lambda: self.put(key, value, config), config)
+    return self.put(key, value, _replacing(config))
 
 
+@_needs_setup(per_key=False)
 def upsert_parts(self, key, *parts, config=None):
     """Parts must be 1-D byte buffers; anything else raises RuntimeError
     before the old value is touched."""
@@ -78,57 +70,53 @@ def upsert_parts(self, key, *parts, config=None):
                                "buffer") from None
         if view.ndim != 1:
             raise RuntimeError(f"upsert_parts: parts must be 1-D buffers, got {view.ndim}-D")
-    return _keyed(self, key, lambda: self.put_parts(key, *parts, config=config), config)
+    return self.put_parts(key, *parts, config=_replacing(config))
 
 
+@_needs_setup(per_key=False)
 def upsert_batch(self, keys, values, config=None):
     """One code: 0 when every key was replaced, else the first error."""
-    keys, values = list(keys), list(values)
-    if len(keys) != len(values):
-        return self.put_batch(keys, values, config)  # reports the mismatch
-    codes = _batch(self, keys, lambda ready, subset_config: self._batch_put_parts(
-        [keys[i] for i in ready], [[values[i]] for i in ready], subset_config), config)
-    return next((code for code in codes if code != 0), 0)
+    return self.put_batch(list(keys), list(values), _replacing(config))
 
 
+@_needs_setup(per_key=False)
 def upsert_from(self, key, buffer_ptr, size, config=None):
-    return _keyed(self, key, lambda: self.put_from(key, buffer_ptr, size, config), config)
+    return self.put_from(key, buffer_ptr, size, _replacing(config))
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_from(self, keys, buffer_ptrs, sizes, config=None):
-    keys, buffer_ptrs, sizes = list(keys), list(buffer_ptrs), list(sizes)
-    if not len(keys) == len(buffer_ptrs) == len(sizes):
-        return self.batch_put_from(keys, buffer_ptrs, sizes, config)
-    return _batch(self, keys, lambda ready, subset_config: self.batch_put_from(
-        [keys[i] for i in ready], [buffer_ptrs[i] for i in ready], [sizes[i] for i in ready],
-        subset_config), config)
+    return self.batch_put_from(list(keys), list(buffer_ptrs), list(sizes), _replacing(config))
 
 
+@_needs_setup(per_key=False)
 def upsert_tensor(self, key, tensor):
-    return _keyed(self, key, lambda: _tensor_ops.put_tensor(self, key, tensor))
+    return _tensor_ops.pub_tensor(self, key, tensor, _replacing(None))
 
 
+@_needs_setup(per_key=False)
 def upsert_pub_tensor(self, key, tensor, config=None):
-    return _keyed(self, key, lambda: _tensor_ops.pub_tensor(self, key, tensor, config), config)
+    return _tensor_ops.pub_tensor(self, key, tensor, _replacing(config))
 
 
+@_needs_setup(per_key=False)
 def upsert_tensor_from(self, key, buffer_ptr, size):
     """buffer_ptr holds a stored tensor's bytes (header then data)."""
-    return _keyed(self, key, lambda: self.put_from(key, buffer_ptr, size))
+    return self.put_from(key, buffer_ptr, size, _replacing(None))
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_tensor(self, keys, tensors_list):
     return batch_upsert_pub_tensor(self, keys, tensors_list, None)
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_pub_tensor(self, keys, tensors_list, config=None):
-    keys, tensors_list = list(keys), list(tensors_list)
-    if len(keys) != len(tensors_list):
-        return _tensor_ops.batch_pub_tensor(self, keys, tensors_list, config)
-    return _batch(self, keys, lambda ready, subset_config: _tensor_ops.batch_pub_tensor(
-        self, [keys[i] for i in ready], [tensors_list[i] for i in ready], subset_config), config)
+    return _tensor_ops.batch_pub_tensor(self, list(keys), list(tensors_list),
+                                        _replacing(config))
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_tensor_from(self, keys, buffer_ptrs, sizes):
     return batch_upsert_from(self, keys, buffer_ptrs, sizes)
 
@@ -180,6 +168,7 @@ def _first_error(codes):
     return next((code for code in codes if code != 0), 0)
 
 
+@_needs_setup(per_key=False)
 def upsert_tensor_with_parallelism(self, key, tensor, parallelism=None, config=None,
                                    writer_partition=None):
     """Replaces the shards this writer owns; 0 or the first error."""
@@ -201,6 +190,7 @@ def _from_key(key, parallelism, writer_partition):
     return _tensor_ops._shard_key(key, writer_partition)
 
 
+@_needs_setup(per_key=False)
 def upsert_tensor_with_parallelism_from(self, key, buffer_ptr, size, parallelism=None,
                                         config=None, writer_partition=None):
     """buffer_ptr holds one stored tensor (header then data): the whole tensor,
@@ -209,7 +199,7 @@ def upsert_tensor_with_parallelism_from(self, key, buffer_ptr, size, parallelism
     target = _from_key(key, parallelism, writer_partition)
     if target is None:
         return _INVALID_PARAMS
-    return _keyed(self, target, lambda: self.put_from(target, buffer_ptr, size, config), config)
+    return self.put_from(target, buffer_ptr, size, _replacing(config))
 
 
 def _per_key(values, count, name):
@@ -221,6 +211,7 @@ def _per_key(values, count, name):
     return values
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_tensor_with_parallelism(self, keys, tensors_list, parallelisms=None,
                                          config=None, writer_partitions=None):
     """One code per key: 0 when all its shards were replaced, else the first error."""
@@ -247,6 +238,7 @@ def batch_upsert_tensor_with_parallelism(self, keys, tensors_list, parallelisms=
     return results
 
 
+@_needs_setup(per_key=True)
 def batch_upsert_tensor_with_parallelism_from(self, keys, buffer_ptrs, sizes, parallelisms=None,
                                               config=None, writer_partitions=None):
     keys, buffer_ptrs, sizes = list(keys), list(buffer_ptrs), list(sizes)

@@ -34,7 +34,7 @@ std::string RegexArgument(const py::object& regex_pattern, const py::object& reg
 
 int HealthOf(const ClientPtr& client) { return static_cast<int>(CheckClientHealth(client.get())); }
 
-// The remove family (and the upsert family built on it) answers
+// The remove family (and the upsert family, mooncake.upsert_ops) answers
 // INVALID_PARAMS before setup, as the reference does (interfaces.md §7.1).
 constexpr int kRemoveNotSetUp = ToInt(ErrorCode::INVALID_PARAMS);
 
@@ -132,6 +132,9 @@ void BindRemoves(py::class_<StoreHandle>& store) {
             return client ? client->OffloadRpcReadCount() : 0;
         },
         "Reads of this store's SSD served to other clients.");
+    // Whether calls reach a client (mooncake.upsert_ops answers
+    // INVALID_PARAMS when not).
+    store.def("_is_set_up", [](StoreHandle& self) { return self.client() != nullptr; });
     store.def(
         "health_check",
         [](StoreHandle& self) {

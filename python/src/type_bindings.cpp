@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -251,6 +252,15 @@ void BindReplicateConfig(py::module_& m) {
             return valid.has_value() ? 0 : ToInt(valid.error());
         },
         py::arg("config"), py::arg("key_count"));
+    // The config the upsert family puts with (mooncake.upsert_ops).
+    m.def(
+        "_upsert_config",
+        [](std::optional<ReplicateConfig> c) {
+            ReplicateConfig replacing = c.value_or(ReplicateConfig{});
+            replacing.upsert = true;
+            return replacing;
+        },
+        py::arg("config") = py::none());
 }
 
 void BindReplicaDescriptors(py::module_& m) {

@@ -188,6 +188,28 @@ class MasterServiceImpl {
 
     PutAttempt TryPutStart(const UUID& client_id, const std::string& key, uint64_t value_size,
                            const ReplicateConfig& config, size_t replica_num);
+    // The object a put starts; an upsert carries over the pins of the value
+    // it `replaced` (nullptr: none).
+    static ObjectMeta NewObject(const UUID& client_id, uint64_t value_size,
+                                const ReplicateConfig& config, int64_t now_ms,
+                                const ObjectMeta* replaced);
+    // Upserts (shard locked): why `old` may not be replaced now (OK: it may).
+    // Cancels a queued offload of it.
+    ErrorCode UpsertRefusal(const UUID& client_id, const std::string& key, ObjectMeta& old);
+    // Same size, not leased, every replica complete on a usable segment.
+    bool CanRewriteInPlace(const SegmentPool::ReadView& view, const ObjectMeta& old,
+                           uint64_t value_size, const ReplicateConfig& config,
+                           int64_t now_us) const;
+    // The object at `position` restarts as an unfinished put of `client_id`
+    // into its own replicas.
+    Result<std::vector<ReplicaDescriptor>> RewriteInPlace(
+        const SegmentPool::ReadView& view, ObjectShard& shard, ObjectTable::Position position,
+        const UUID& client_id, const ReplicateConfig& config, int64_t now_ms);
+    // The space of `old`, replaced by a new put of `key`: after its readers'
+    // leases when it was complete, after its put's release timeout when its
+    // writer may still be writing.
+    void ReleaseReplaced(const SegmentPool::ReadView& view, const std::string& key,
+                         const UUID& client_id, const ObjectMeta& old, int64_t now_ms);
     // Frees every replica of `meta` now.
     static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
     // FreeReplicas, or, while `meta` is leased at `now_us`, defers the frees

@@ -118,8 +118,9 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
     // An object evicted to disk still exists: no second value under its key,
     // except the memory copy its holder was asked to promote. A promotion
     // whose disk copy was removed meanwhile must not bring the key back.
+    // An upsert replaces a disk copy like any other value.
     const bool promoting = promotions_.Claim(key, client_id);
-    if (offload_.Contains(key) != promoting) {
+    if (!config.upsert && offload_.Contains(key) != promoting) {
         return Error(promoting ? ErrorCode::OBJECT_NOT_FOUND : ErrorCode::OBJECT_ALREADY_EXISTS);
     }
     // A soft-pin length needs a soft pin, and is bounded.
@@ -165,13 +166,21 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         // A new key gets a placeholder slot right away: one probe for both
         // the existence check and the insertion.
         const auto [position, is_new] = index_.FindOrReserve(where);
-        bool zombie = false;
-        if (!is_new) {
-            const ObjectMeta& old = shard.objects.meta(position);
-            zombie = !old.complete() && now_ms - old.put_start_ms() >= put_discard_ms_;
+        ObjectMeta* old = is_new ? nullptr : &shard.objects.meta(position);
+        if (old != nullptr) {
+            const bool zombie = !old->complete() && now_ms - old->put_start_ms() >= put_discard_ms_;
             if (!zombie) {
-                attempt.result = Error(ErrorCode::OBJECT_ALREADY_EXISTS);
-                return attempt;
+                const ErrorCode refused = config.upsert ? UpsertRefusal(client_id, key, *old)
+                                                        : ErrorCode::OBJECT_ALREADY_EXISTS;
+                if (refused != ErrorCode::OK) {
+                    attempt.result = Error(refused);
+                    return attempt;
+                }
+                if (CanRewriteInPlace(view, *old, value_size, config, now_ms * 1000)) {
+                    attempt.result =
+                        RewriteInPlace(view, shard, position, client_id, config, now_ms);
+                    return attempt;
+                }
             }
         }
 
@@ -192,33 +201,19 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         }
         placed = std::move(*placement);
 
-        ObjectMeta meta(value_size, client_id, now_ms, config.soft_pinned());
-        meta.SetPins(config.with_hard_pin, static_cast<uint32_t>(config.soft_pin_ttl_ms));
+        ObjectMeta meta = NewObject(client_id, value_size, config, now_ms, old);
         for (const PlacedReplica& replica : placed) {
             meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
         }
         if (is_new) {
             index_.Fill(shard, position, std::move(meta));
         } else {
-            // The zombie's writer may still be writing: keep its space out
-            // of use until the release timeout of its put start.
-            const ObjectMeta& old = shard.objects.meta(position);
-            const int64_t release_at_ms = old.put_start_ms() + put_release_ms_;
             index_.Touch(shard, position);  // before the frees (change_log.h)
-            for (size_t i = 0; i < old.replica_count(); ++i) {
-                const ReplicaSlot& slot = old.replica(i);
-                if (release_at_ms <= now_ms) {
-                    view.Free(slot.segment, slot.address, old.size());
-                } else {
-                    deferred_.Add({slot.segment, slot.address, old.size(), release_at_ms});
-                }
-            }
-            LOG(WARNING) << "PutStart of " << key << " by client " << client_id.ToString()
-                         << " pre-empts the unfinished put by client " << old.owner().ToString()
-                         << " started " << (now_ms - old.put_start_ms()) << " ms ago";
+            ReleaseReplaced(view, key, client_id, *old, now_ms);
             index_.Replace(shard, position, std::move(meta));
-            Bump(counters_.zombie_puts_discarded);
         }
+        // The disk copies hold the value being replaced.
+        if (config.upsert && config_.enable_offload) offload_.RemoveKey(key);
     }
 
     std::vector<ReplicaDescriptor> descriptors;
@@ -230,6 +225,107 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
     }
     attempt.result = std::move(descriptors);
     return attempt;
+}
+
+ObjectMeta MasterServiceImpl::NewObject(const UUID& client_id, uint64_t value_size,
+                                        const ReplicateConfig& config, int64_t now_ms,
+                                        const ObjectMeta* replaced) {
+    bool soft_pin = config.soft_pinned();
+    bool hard_pin = config.with_hard_pin;
+    uint32_t soft_pin_ttl_ms = static_cast<uint32_t>(config.soft_pin_ttl_ms);
+    // An upsert keeps the pins of the value it replaces.
+    if (config.upsert && replaced != nullptr && replaced->complete()) {
+        hard_pin = hard_pin || replaced->hard_pinned();
+        if (replaced->soft_pinned()) {
+            soft_pin = true;
+            soft_pin_ttl_ms = std::max(soft_pin_ttl_ms, replaced->soft_pin_ttl_ms());
+        }
+    }
+    ObjectMeta meta(value_size, client_id, now_ms, soft_pin);
+    meta.SetPins(hard_pin, soft_pin_ttl_ms);
+    return meta;
+}
+
+ErrorCode MasterServiceImpl::UpsertRefusal(const UUID& client_id, const std::string& key,
+                                           ObjectMeta& old) {
+    if (!old.complete()) {
+        // Another client's unfinished put is pre-empted: its PutEnd then
+        // fails the owner check. Two puts of one client cannot be told apart
+        // at PutEnd, so the second waits for the first.
+        return old.owner() == client_id ? ErrorCode::REPLICA_IS_NOT_READY : ErrorCode::OK;
+    }
+    if (old.op_in_flight()) return ErrorCode::OBJECT_HAS_REPLICATION_TASK;
+    if (config_.enable_offload) {
+        // A client copying the old bytes to disk now would write a torn file.
+        if (!offload_.CancelQueuedOffload(key)) return ErrorCode::OBJECT_HAS_REPLICATION_TASK;
+        // The pin held the bytes for that copy only; readers' leases remain.
+        old.EndPin();
+    }
+    return ErrorCode::OK;
+}
+
+bool MasterServiceImpl::CanRewriteInPlace(const SegmentPool::ReadView& view, const ObjectMeta& old,
+                                          uint64_t value_size, const ReplicateConfig& config,
+                                          int64_t now_us) const {
+    // A leased value may be being read: it is not overwritten. Nor with HA:
+    // PutStart does not wait for the standbys, so a leader elected before
+    // they heard of the upsert would serve the old value from ranges being
+    // overwritten; new ranges leave it intact there.
+    if (log_ != nullptr) return false;
+    if (!old.complete() || old.size() != value_size || old.IsLeased(now_us)) return false;
+    for (size_t i = 0; i < old.replica_count(); ++i) {
+        const ReplicaSlot& slot = old.replica(i);
+        const SegmentPool::Segment* segment = view.FindActive(slot.segment);
+        if (slot.status != ReplicaStatus::COMPLETE || segment == nullptr ||
+            segment->fenced.load() || IsExcluded(config.excluded_segments, segment->info.name)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::RewriteInPlace(
+    const SegmentPool::ReadView& view, ObjectShard& shard, ObjectTable::Position position,
+    const UUID& client_id, const ReplicateConfig& config, int64_t now_ms) {
+    const ObjectMeta& old = shard.objects.meta(position);
+    ObjectMeta meta = NewObject(client_id, old.size(), config, now_ms, &old);
+    std::vector<ReplicaDescriptor> descriptors;
+    descriptors.reserve(old.replica_count());
+    for (size_t i = 0; i < old.replica_count(); ++i) {
+        const ReplicaSlot slot{old.replica(i).address, old.replica(i).segment,
+                               ReplicaStatus::PROCESSING};
+        meta.AddReplica(slot);
+        descriptors.push_back(Describe(*view.FindActive(slot.segment), slot, old.size()));
+    }
+    // Unfinished again: readers get REPLICA_IS_NOT_READY until PutEnd, and
+    // a revoke (or the writer's death) drops the half-written value.
+    index_.Replace(shard, position, std::move(meta));
+    if (config_.enable_offload) offload_.RemoveKey(std::string(shard.objects.key(position)));
+    return descriptors;
+}
+
+void MasterServiceImpl::ReleaseReplaced(const SegmentPool::ReadView& view, const std::string& key,
+                                        const UUID& client_id, const ObjectMeta& old,
+                                        int64_t now_ms) {
+    if (old.complete()) {
+        ReleaseReplicas(view, old, now_ms * 1000);  // after its readers' leases
+        return;
+    }
+    // The unfinished put's writer may still be writing: keep its space out
+    // of use until the release timeout of its put start.
+    const int64_t release_at_ms = old.put_start_ms() + put_release_ms_;
+    for (size_t i = 0; i < old.replica_count(); ++i) {
+        const ReplicaSlot& slot = old.replica(i);
+        if (release_at_ms <= now_ms) {
+            view.Free(slot.segment, slot.address, old.size());
+        } else {
+            deferred_.Add({slot.segment, slot.address, old.size(), release_at_ms});
+        }
+    }
+    LOG(WARNING) << "PutStart of " << key << " by client " << client_id.ToString()
+                 << " pre-empts the unfinished put by client " << old.owner().ToString()
+                 << " started " << (now_ms - old.put_start_ms()) << " ms ago";
+    if (now_ms - old.put_start_ms() >= put_discard_ms_) Bump(counters_.zombie_puts_discarded);
 }
 
 Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) {

@@ -179,6 +179,19 @@ bool OffloadRegistry::RemoveKey(const std::string& key) {
     return held;
 }
 
+bool OffloadRegistry::CancelQueuedOffload(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    for (const auto& [client, disk] : disks_) {
+        if (disk.in_flight.contains(key)) return false;
+    }
+    for (auto& [client, disk] : disks_) {
+        if (disk.queued.erase(key) > 0) {
+            std::erase_if(disk.queue, [&](const OffloadItem& item) { return item.key == key; });
+        }
+    }
+    return true;
+}
+
 uint64_t OffloadRegistry::RemoveAll() {
     std::lock_guard lock(mutex_);
     const uint64_t count = holders_.size();

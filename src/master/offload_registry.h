@@ -76,6 +76,10 @@ class OffloadRegistry {
     bool RemoveKey(const std::string& key);
     // Removes every disk replica; returns how many keys were on disk.
     uint64_t RemoveAll();
+    // An upsert is about to replace the key's memory value: drops a queued
+    // offload of it (true), or, when a client is copying it to disk right
+    // now, changes nothing (false: the copy must not be torn).
+    bool CancelQueuedOffload(const std::string& key);
 
     // LOCAL_DISK descriptors of the key, one per holder.
     std::vector<ReplicaDescriptor> Find(const std::string& key) const;

@@ -23,6 +23,7 @@ void ToProto(const ReplicateConfig& config, rpc::ReplicateConfig* out) {
     for (const std::string& name : config.preferred_segments) out->add_preferred_segments(name);
     out->set_with_hard_pin(config.with_hard_pin);
     out->set_soft_pin_ttl_ms(config.soft_pin_ttl_ms);
+    out->set_upsert(config.upsert);
 }
 
 ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
@@ -37,6 +38,7 @@ ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
                                      config.preferred_segments().end());
     result.with_hard_pin = config.with_hard_pin();
     result.soft_pin_ttl_ms = config.soft_pin_ttl_ms();
+    result.upsert = config.upsert();
     return result;
 }
 

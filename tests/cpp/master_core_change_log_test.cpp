@@ -184,6 +184,26 @@ TEST_F(ChangeLogServiceTest, FreedSpaceIsReusedOnlyOnceFollowersHoldTheChange) {
     EXPECT_TRUE(service_->PutStart(kWriter, "b", 64 * kKiB, {}).has_value());
 }
 
+TEST_F(ChangeLogServiceTest, UpsertNeverOverwritesWhatAFollowerStillServes) {
+    const UUID client = UUID::Generate();
+    Mount(client, "host:1", 4 * kMiB);
+    const auto first = Put("k", 8 * kKiB);
+    ShadowState shadow;
+    uint64_t version = 0;
+    shadow.Reset(service_->ExportState(&version));
+    // Unread and the same size, but a follower promoted now would serve the
+    // old value from its ranges: the upsert takes new ones.
+    ReplicateConfig upsert;
+    upsert.upsert = true;
+    auto again = service_->PutStart(kWriter, "k", 8 * kKiB, upsert);
+    ASSERT_TRUE(again.has_value());
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_NE((*again)[0].memory().buffer_address, first[0].memory().buffer_address);
+    ASSERT_TRUE(service_->PutEnd(kWriter, "k").has_value());
+    CatchUp(&shadow, &version);
+    ExpectSameState(service_->ExportState(), shadow.ToImage());
+}
+
 TEST_F(ChangeLogServiceTest, EvictionsAreRecordedToo) {
     config_.eviction_high_watermark_ratio = 0.5;
     Restart();

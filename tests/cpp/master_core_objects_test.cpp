@@ -300,6 +300,131 @@ TEST_F(ObjectsTest, UnfinishedPutsAreReclaimedAfterTheReleaseTimeout) {
     EXPECT_EQ(service_->PutEnd(kWriter, "stuck").error(), ErrorCode::OBJECT_NOT_FOUND);
 }
 
+// ---- upserts --------------------------------------------------------------------------
+
+ReplicateConfig Upsert(ReplicateConfig config = {}) {
+    config.upsert = true;
+    return config;
+}
+
+uint64_t AddressOf(const std::vector<ReplicaDescriptor>& replicas) {
+    return replicas.empty() ? 0 : replicas[0].memory().buffer_address;
+}
+
+TEST_F(ObjectsTest, UpsertOfAMissingKeyIsAPut) {
+    auto started = service_->PutStart(kWriter, "k", 1000, Upsert());
+    ASSERT_TRUE(started.has_value());
+    EXPECT_EQ(GetCode("k"), ErrorCode::REPLICA_IS_NOT_READY);
+    ASSERT_TRUE(service_->PutEnd(kWriter, "k").has_value());
+    EXPECT_TRUE(Exists("k"));
+}
+
+TEST_F(ObjectsTest, UpsertOfAnUnreadValueOfTheSameSizeRewritesItInPlace) {
+    ReplicateConfig hard;
+    hard.with_hard_pin = true;
+    const auto first = Put("k", 1000, hard);
+    const uint64_t used = service_->GetStats().used_bytes;
+    auto again = service_->PutStart(kClientB, "k", 1000, Upsert());
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(AddressOf(*again), AddressOf(first));
+    EXPECT_EQ(service_->GetStats().used_bytes, used);
+    // Readers wait for the new bytes; nobody else may end the put.
+    EXPECT_EQ(GetCode("k"), ErrorCode::REPLICA_IS_NOT_READY);
+    EXPECT_EQ(service_->PutEnd(kWriter, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    ASSERT_TRUE(service_->PutEnd(kClientB, "k").has_value());
+    auto got = service_->GetReplicaList("k");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->replicas[0].memory().buffer_address, AddressOf(first));
+    // The hard pin of the old value is kept, the soft pin asked for added.
+    const MasterStateImage image = service_->ExportState();
+    ASSERT_EQ(image.objects.size(), 1u);
+    EXPECT_TRUE(image.objects[0].hard_pin);
+    EXPECT_FALSE(image.objects[0].soft_pin);
+    ReplicateConfig soft;
+    soft.with_soft_pin = true;
+    ASSERT_TRUE(service_->PutStart(kClientB, "k", 1000, Upsert(soft)).has_value());
+    ASSERT_TRUE(service_->PutEnd(kClientB, "k").has_value());
+    const MasterStateImage pinned = service_->ExportState();
+    ASSERT_EQ(pinned.objects.size(), 1u);
+    EXPECT_TRUE(pinned.objects[0].hard_pin);
+    EXPECT_TRUE(pinned.objects[0].soft_pin);
+}
+
+TEST_F(ObjectsTest, UpsertOfAReadOrResizedValueAllocatesAnewAndFreesTheOldAfterItsLease) {
+    const auto first = Put("k", 1000);
+    ASSERT_TRUE(service_->GetReplicaList("k").has_value());  // a reader's lease
+    auto leased = service_->PutStart(kWriter, "k", 1000, Upsert());
+    ASSERT_TRUE(leased.has_value());
+    EXPECT_NE(AddressOf(*leased), AddressOf(first));
+    ASSERT_TRUE(service_->PutEnd(kWriter, "k").has_value());
+    // The old range is held until the reader's lease is over.
+    EXPECT_EQ(service_->GetStats().used_bytes, 2048u);
+    AdvanceMs(config_.default_kv_lease_ttl_ms + 1);
+    service_->RunMaintenance();
+    EXPECT_EQ(service_->GetStats().used_bytes, 1024u);
+
+    // A new size never reuses the old range; unread, it is freed at once.
+    auto resized = service_->PutStart(kWriter, "k", 3072, Upsert());
+    ASSERT_TRUE(resized.has_value());
+    EXPECT_EQ(service_->GetStats().used_bytes, 3072u);
+    ASSERT_TRUE(service_->PutEnd(kWriter, "k").has_value());
+    EXPECT_EQ(service_->GetReplicaList("k")->replicas[0].memory().size, 3072u);
+    EXPECT_EQ(service_->GetStats().object_count, 1u);
+}
+
+TEST_F(ObjectsTest, UpsertThatFindsNoSpaceLeavesTheOldValue) {
+    Put("k", 1000);
+    auto huge = service_->PutStart(kWriter, "k", 64 * kMiB, Upsert());
+    ASSERT_FALSE(huge.has_value());
+    EXPECT_EQ(huge.error(), ErrorCode::NO_AVAILABLE_HANDLE);
+    auto got = service_->GetReplicaList("k");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->replicas[0].memory().size, 1000u);
+}
+
+TEST_F(ObjectsTest, RevokedUpsertDropsTheKey) {
+    Put("k", 1000);
+    ASSERT_TRUE(service_->PutStart(kWriter, "k", 1000, Upsert()).has_value());
+    ASSERT_TRUE(service_->PutRevoke(kWriter, "k").has_value());
+    // The old bytes were (partly) overwritten: nothing to return.
+    EXPECT_EQ(GetCode("k"), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(service_->GetStats().used_bytes, 0u);
+}
+
+TEST_F(ObjectsTest, UpsertPreemptsAnotherClientsUnfinishedPut) {
+    auto first = service_->PutStart(kClientA, "k", 1000, {});
+    ASSERT_TRUE(first.has_value());
+    // The same client's second put cannot be told apart at PutEnd: it waits.
+    EXPECT_EQ(service_->PutStart(kClientA, "k", 1000, Upsert()).error(),
+              ErrorCode::REPLICA_IS_NOT_READY);
+    auto second = service_->PutStart(kClientB, "k", 1000, Upsert());
+    ASSERT_TRUE(second.has_value());
+    // The first writer may still be writing into its range: not reused.
+    EXPECT_NE(AddressOf(*second), AddressOf(*first));
+    EXPECT_EQ(service_->GetStats().used_bytes, 2048u);
+    EXPECT_EQ(service_->PutEnd(kClientA, "k").error(), ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    ASSERT_TRUE(service_->PutEnd(kClientB, "k").has_value());
+    AdvanceMs(config_.put_start_release_timeout_sec * 1000);
+    service_->RunMaintenance();
+    EXPECT_EQ(service_->GetStats().used_bytes, 1024u);
+}
+
+TEST_F(ObjectsTest, UpsertWaitsForACopyInFlight) {
+    Mount(kClientB, "host-b:1", 16 * kMiB);
+    ReplicateConfig on_a;
+    on_a.preferred_segment = "host-a:1";
+    Put("k", 1000, on_a);
+    ASSERT_TRUE(service_->CopyStart(kWriter, "k", {"host-b:1"}).has_value());
+    EXPECT_EQ(service_->PutStart(kWriter, "k", 1000, Upsert()).error(),
+              ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    ASSERT_TRUE(service_->CopyEnd(kWriter, "k").has_value());
+    // Two complete replicas: both rewritten in place once the lease is over.
+    AdvanceMs(config_.default_kv_lease_ttl_ms + 1);
+    auto again = service_->PutStart(kWriter, "k", 1000, Upsert());
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->size(), 2u);
+}
+
 // ---- bad input ----------------------------------------------------------------------
 
 TEST_F(ObjectsTest, BadInputGetsItsCodeAndChangesNothing) {

@@ -189,6 +189,59 @@ TEST_F(MasterOffloadTest, OffloadOfARemovedObjectDoesNotBringItBack) {
     EXPECT_EQ(service_->OffloadHeartbeat(kWriter, 10)->remove, std::vector<std::string>{"a"});
 }
 
+TEST_F(MasterOffloadTest, UpsertCancelsAQueuedOffloadAndWaitsForOneBeingWritten) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    ReplicateConfig upsert;
+    upsert.upsert = true;
+    Put("queued", 100);
+    // Queued, not yet taken: cancelled, and the pin no longer holds the
+    // bytes, so they are rewritten in place.
+    auto first = service_->GetReplicaList("queued");
+    AdvanceSec(10);  // the reader's lease ends
+    auto rewritten = service_->PutStart(kWriter, "queued", 100, upsert);
+    ASSERT_TRUE(rewritten.has_value());
+    EXPECT_EQ((*rewritten)[0].memory().buffer_address, first->replicas[0].memory().buffer_address);
+    ASSERT_TRUE(service_->PutEnd(kWriter, "queued").has_value());
+    // The new value is queued once (the old entry is gone).
+    auto work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work.has_value());
+    ASSERT_EQ(work->offload.size(), 1u);
+    // Being written now: the upsert must not tear that copy.
+    EXPECT_EQ(service_->PutStart(kWriter, "queued", 100, upsert).error(),
+              ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, work->offload, false));
+    EXPECT_EQ(DiskReplicas("queued"), 1u);
+    // Written: the upsert goes ahead and the disk copy of the old value goes.
+    AdvanceSec(10);
+    ASSERT_TRUE(service_->PutStart(kWriter, "queued", 100, upsert).has_value());
+    ASSERT_TRUE(service_->PutEnd(kWriter, "queued").has_value());
+    work = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(work.has_value());
+    EXPECT_EQ(work->remove, std::vector<std::string>{"queued"});
+    EXPECT_EQ(work->offload.size(), 1u);  // the new value, again
+}
+
+TEST_F(MasterOffloadTest, UpsertOfAKeyOnlyOnDiskPutsItInMemory) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 1 * kMiB);
+    Put("a", 600 * kKiB);
+    OffloadAll();
+    AdvanceSec(10);
+    Put("b", 600 * kKiB);  // evicts "a" from memory
+    ASSERT_EQ(DiskReplicas("a"), 1u);
+    ASSERT_TRUE(service_->Remove("b", /*force=*/true));
+    ReplicateConfig upsert;
+    upsert.upsert = true;
+    ASSERT_TRUE(service_->PutStart(kWriter, "a", 10, upsert).has_value());
+    ASSERT_TRUE(service_->PutEnd(kWriter, "a").has_value());
+    auto list = service_->GetReplicaList("a");
+    ASSERT_TRUE(list.has_value());
+    ASSERT_EQ(list->replicas.size(), 1u);
+    EXPECT_TRUE(list->replicas[0].is_memory_replica());
+    EXPECT_EQ(list->replicas[0].memory().size, 10u);
+}
+
 TEST_F(MasterOffloadTest, RescanReportRecreatesObjectsAfterRestart) {
     ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
     EXPECT_FALSE(Exists("old"));

@@ -222,6 +222,24 @@ result = store.put_from(args["key"], address, size)
     assert second.get(key) == value
 
 
+def test_upserts_through_a_dummy_replace_values(standalone, dummy_factory):
+    writer = dummy_factory(standalone.address)
+    reader = dummy_factory(standalone.address)
+    key = unique_key("dummy-upsert")
+    assert writer.put(key, b"old value") == 0
+    assert writer.put(key, b"ignored") == 0  # a put keeps the old value
+    assert reader.get(key) == b"old value"
+    assert writer.upsert(key, b"new value, longer") == 0
+    assert reader.get(key) == b"new value, longer"
+    time.sleep(0.3)  # past the 200 ms lease: same size, rewritten in place
+    assert writer.upsert(key, b"NEW VALUE, LONGER") == 0
+    assert reader.get(key) == b"NEW VALUE, LONGER"
+    keys = [unique_key("dummy-upsert") for _ in range(3)]
+    assert writer.put_batch(keys, [b"a", b"b", b"c"]) == 0
+    assert writer.upsert_batch(keys, [b"A", b"BB", b"C"]) == 0
+    assert reader.get_batch(keys) == [b"A", b"BB", b"C"]
+
+
 def test_shared_memory_data_paths(standalone):
     """get_buffer, put_from and get_into move no bytes through the socket:
     they use the memory this process shares with the standalone client."""

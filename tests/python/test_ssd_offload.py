@@ -190,6 +190,38 @@ def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
         store.stop()
 
 
+def test_upsert_replaces_the_disk_copy_too(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    store = offload_store(master, tmp_path)
+    try:
+        key = unique_key("ssd-upsert")
+        old, new = value_of(key), value_of(key + "-new")
+        put_with_retry(store, key, old)
+        wait_until(lambda: on_disk(store, key), what="the first disk copy")
+        time.sleep(0.3)  # no lease left: the value is rewritten in place
+        assert store.upsert(key, new) == 0
+        assert store.get(key) == new
+        # The new value gets its own disk copy; once memory no longer holds
+        # it, the disk answers, with the new bytes.
+        wait_until(lambda: on_disk(store, key), what="the new disk copy")
+        fillers = [unique_key("ssd-fill") for _ in range(24)]  # 96 MiB > 64 MiB
+        for filler in fillers:  # not read meanwhile: the key is the coldest
+            put_with_retry(store, filler, value_of(filler))
+        assert not has_memory(store, key), "the upserted key was never evicted"
+        assert store.get(key) == new
+        read, data = store.run(GET_INTO, key=key, size=VALUE)
+        assert read == VALUE and data == new
+    finally:
+        store.stop()
+    # After a restart the rescan finds the new value's file, not the old one.
+    restarted = offload_store(master, tmp_path)
+    try:
+        wait_until(lambda: restarted.is_exist(key) == 1, what="the rescanned key")
+        assert restarted.get(key) == new
+    finally:
+        restarted.stop()
+
+
 def metric_value(master, name):
     for line in master.metrics().splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
