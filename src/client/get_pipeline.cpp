@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -199,18 +200,12 @@ std::vector<GetPipeline::PendingRead> GetPipeline::Prepare(
     return reads;
 }
 
-void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<PendingRead>& reads,
-                           std::span<GetOutcome> outcomes) const {
-    // Disk reads first; then one TransferSync per round, failures trying the
-    // next replica.
-    std::vector<size_t> pending;
-    pending.reserve(reads.size());
-    for (size_t r = 0; r < reads.size(); ++r) {
+void GetPipeline::ReadFromDisk(std::span<const std::string> keys, std::vector<PendingRead>& reads,
+                               std::span<const size_t> which,
+                               std::span<GetOutcome> outcomes) const {
+    // Each read writes its own destination and its own outcome.
+    auto read_one = [&](size_t r) {
         PendingRead& read = reads[r];
-        if (read.disk == nullptr) {
-            pending.push_back(r);
-            continue;
-        }
         Status read_back =
             context_.disk->ReadDisk(keys[read.position], *read.disk, read.pieces, read.size);
         if (!read_back.has_value()) {
@@ -218,7 +213,35 @@ void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<Pendin
                          << "' from disk failed: " << ErrorCodeName(read_back.error());
             outcomes[read.position].error = read_back.error();
         }
+    };
+    const size_t threads = std::min(which.size(), kDiskReadThreads);
+    if (threads <= 1) {
+        for (size_t r : which) read_one(r);
+        return;
     }
+    std::atomic<size_t> next{0};
+    auto drain = [&] {
+        for (size_t i = next.fetch_add(1); i < which.size(); i = next.fetch_add(1)) {
+            read_one(which[i]);
+        }
+    };
+    std::vector<std::jthread> helpers;
+    helpers.reserve(threads - 1);
+    for (size_t t = 1; t < threads; ++t) helpers.emplace_back(drain);
+    drain();
+}
+
+void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<PendingRead>& reads,
+                           std::span<GetOutcome> outcomes) const {
+    // Disk reads first; then one TransferSync per round, failures trying the
+    // next replica.
+    std::vector<size_t> pending;
+    std::vector<size_t> from_disk;
+    pending.reserve(reads.size());
+    for (size_t r = 0; r < reads.size(); ++r) {
+        (reads[r].disk == nullptr ? pending : from_disk).push_back(r);
+    }
+    if (!from_disk.empty()) ReadFromDisk(keys, reads, from_disk, outcomes);
     std::vector<TransferRequest> requests;
     std::vector<ErrorCode> codes;
     while (!pending.empty()) {

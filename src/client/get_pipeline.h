@@ -77,6 +77,14 @@ class GetPipeline {
     // Phase 3: reads every pending key, from disk or from its replicas.
     void Transfer(std::span<const std::string> keys, std::vector<PendingRead>& reads,
                   std::span<GetOutcome> outcomes) const;
+    // The reads[which[...]] that only a disk holds, on up to
+    // kDiskReadThreads threads.
+    void ReadFromDisk(std::span<const std::string> keys, std::vector<PendingRead>& reads,
+                      std::span<const size_t> which, std::span<GetOutcome> outcomes) const;
+    // A file read is a chain of syscalls, a copy and a checksum, all on the
+    // CPU when the page cache or a fast NVMe serves it: a batch's files are
+    // read side by side.
+    static constexpr size_t kDiskReadThreads = 4;
     // Phase 4: a read that finished after its lease is LEASE_EXPIRED; sizes
     // of the good ones, slices of the failed ones released.
     void Settle(std::span<const std::string> keys, const std::vector<PendingRead>& reads,
