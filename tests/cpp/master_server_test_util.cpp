@@ -14,11 +14,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace mooncake::testing {
 
@@ -311,7 +313,15 @@ HttpReply HttpGet(uint16_t port, const std::string& path) {
 }
 
 std::optional<double> ScrapeMetric(uint16_t metrics_port, const std::string& series) {
-    const HttpReply reply = HttpGet(metrics_port, "/metrics");
+    HttpReply reply = HttpGet(metrics_port, "/metrics");
+    // A scrape that did not get through (seen once in CI under a full
+    // parallel ctest, status unknown) is tried again before giving up.
+    for (int retry = 0; retry < 3 && reply.status != 200; ++retry) {
+        std::fprintf(stderr, "ScrapeMetric: /metrics on port %u answered %d; retrying\n",
+                     static_cast<unsigned>(metrics_port), reply.status);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        reply = HttpGet(metrics_port, "/metrics");
+    }
     if (reply.status != 200) return std::nullopt;
     for (const std::string& line : NonEmptyLines(reply.body)) {
         if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
