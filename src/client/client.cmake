@@ -13,6 +13,7 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/client_front_end.cpp
     ${CMAKE_CURRENT_LIST_DIR}/client_range_reads.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_client.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/dummy_client_gets.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_memory.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp
     ${CMAKE_CURRENT_LIST_DIR}/get_pipeline.cpp

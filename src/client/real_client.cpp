@@ -61,6 +61,38 @@ Status RealClient::Setup() {
     auto info = master_->GetServiceInfo();
     if (!info.has_value()) return Error(info.error());
 
+    MC_RETURN_IF_ERROR(StartEngine());
+    MC_RETURN_IF_ERROR(SetUpMemory());
+    selector_ = std::make_unique<ReplicaSelector>(context_.segment_name);
+    context_.selector = selector_.get();
+    context_.unreachable = &unreachable_;
+    if (context_.has_segment) {
+        Status mounted = master_->MountSegment(context_.client_id, segment_);
+        if (!mounted.has_value()) {
+            LOG(ERROR) << "Mounting segment " << segment_.name
+                       << " failed: " << ErrorCodeName(mounted.error());
+            return mounted;
+        }
+        segment_mounted_ = true;
+    }
+    MC_RETURN_IF_ERROR(StartDiskTier());
+    runtime_segments_ = std::make_unique<RuntimeSegments>(
+        master_.get(), engine_.get(), context_.client_id, context_.segment_name);
+    executor_ = std::make_unique<TaskExecutor>(context_);
+    heartbeat_ = std::make_unique<Heartbeat>(
+        master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
+        [this] { return PrepareRemount(); },
+        [this](std::vector<TaskAssignment> tasks) { executor_->Submit(std::move(tasks)); });
+    executor_->Start();
+    heartbeat_->Start();
+    LOG(INFO) << "Client " << context_.segment_name << " (" << context_.client_id.ToString()
+              << ") ready: segment " << segment_.size << " bytes, local buffer "
+              << (local_buffer_ ? local_buffer_->size() : 0) << " bytes, master "
+              << config_.master_server_address << ", transport " << engine_->protocol();
+    return OkStatus();
+}
+
+Status RealClient::StartEngine() {
     if (config_.engine) {
         engine_ = config_.engine;
     } else {
@@ -74,12 +106,14 @@ Status RealClient::Setup() {
         if (!engine.has_value()) return Error(engine.error());
         engine_ = std::move(*engine);
     }
-
     context_.client_id = UUID::Generate();
     context_.segment_name = engine_->segment_name();
     context_.master = master_.get();
     context_.engine = engine_.get();
+    return OkStatus();
+}
 
+Status RealClient::SetUpMemory() {
     if (config_.global_segment_size > 0) {
         const uint64_t size = RoundUpToPageSize(config_.global_segment_size);
         auto base = engine_->AllocateSharedMemory(size);
@@ -104,42 +138,19 @@ Status RealClient::Setup() {
         local_buffer_ = std::move(*buffer);
         context_.local_buffer = local_buffer_;
     }
-    selector_ = std::make_unique<ReplicaSelector>(context_.segment_name);
-    context_.selector = selector_.get();
-    context_.unreachable = &unreachable_;
+    return OkStatus();
+}
 
-    if (context_.has_segment) {
-        Status mounted = master_->MountSegment(context_.client_id, segment_);
-        if (!mounted.has_value()) {
-            LOG(ERROR) << "Mounting segment " << segment_.name
-                       << " failed: " << ErrorCodeName(mounted.error());
-            return mounted;
-        }
-        segment_mounted_ = true;
-    }
-
-    if (config_.enable_ssd_offload) {
-        const std::string host = context_.segment_name.substr(0, context_.segment_name.rfind(':'));
-        auto tier = OffloadTier::Start(context_, config_.ssd_offload_path, host);
-        if (!tier.has_value()) return Error(tier.error());
-        offload_ = std::move(*tier);
-        context_.disk = offload_.get();
-    } else {
+Status RealClient::StartDiskTier() {
+    if (!config_.enable_ssd_offload) {
         context_.disk = &remote_disk_;
+        return OkStatus();
     }
-    runtime_segments_ = std::make_unique<RuntimeSegments>(
-        master_.get(), engine_.get(), context_.client_id, context_.segment_name);
-    executor_ = std::make_unique<TaskExecutor>(context_);
-    heartbeat_ = std::make_unique<Heartbeat>(
-        master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
-        [this] { return PrepareRemount(); },
-        [this](std::vector<TaskAssignment> tasks) { executor_->Submit(std::move(tasks)); });
-    executor_->Start();
-    heartbeat_->Start();
-    LOG(INFO) << "Client " << context_.segment_name << " (" << context_.client_id.ToString()
-              << ") ready: segment " << segment_.size << " bytes, local buffer "
-              << (local_buffer_ ? local_buffer_->size() : 0) << " bytes, master "
-              << config_.master_server_address << ", transport " << engine_->protocol();
+    const std::string host = context_.segment_name.substr(0, context_.segment_name.rfind(':'));
+    auto tier = OffloadTier::Start(context_, config_.ssd_offload_path, host);
+    if (!tier.has_value()) return Error(tier.error());
+    offload_ = std::move(*tier);
+    context_.disk = offload_.get();
     return OkStatus();
 }
 

@@ -74,6 +74,12 @@ class RealClient final : public ClientFrontEnd {
 
     explicit RealClient(const ClientConfig& config);
     Status Setup();
+    // Setup's steps: the transfer engine (owned or shared) and this
+    // client's identity; the segment and the local buffer; the SSD tier, or
+    // reads of other clients' disks only.
+    Status StartEngine();
+    Status SetUpMemory();
+    Status StartDiskTier();
     // INVALID_PARAMS unless [address, address + size) is non-empty and lies
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;

@@ -69,7 +69,13 @@ class RealClientService::ConnectionHandler final : public FramedRpcServer::Frame
     }
 
    private:
+    // Checks the session and takes a request slot, then Dispatch.
     void Serve(const dummy_rpc::Request& request, dummy_rpc::Response* response);
+    void Dispatch(const dummy_rpc::Request& request, dummy_rpc::Response* response);
+    // remove, remove_by_regex, remove_all.
+    void ServeRemoval(const dummy_rpc::Request& request, dummy_rpc::Response* response);
+    // Copy and move tasks: create, query.
+    void ServeTask(const dummy_rpc::Request& request, dummy_rpc::Response* response);
     void ServeAttach(const dummy_rpc::AttachRequest& attach, dummy_rpc::Response* response);
     void ServePut(const dummy_rpc::PutRequest& put, dummy_rpc::Response* response);
     void ServeGetInto(const dummy_rpc::GetIntoRequest& get, dummy_rpc::Response* response);
@@ -125,6 +131,11 @@ void RealClientService::ConnectionHandler::Serve(const dummy_rpc::Request& reque
         RealClientService& service;
         ~SlotRelease() { service.ReleaseSlot(); }
     } release{service_};
+    Dispatch(request, response);
+}
+
+void RealClientService::ConnectionHandler::Dispatch(const dummy_rpc::Request& request,
+                                                    dummy_rpc::Response* response) {
     switch (request.body_case()) {
         case dummy_rpc::Request::kPut:
             ServePut(request.put(), response);
@@ -142,61 +153,63 @@ void RealClientService::ConnectionHandler::Serve(const dummy_rpc::Request& reque
             ServeReplicaDesc(request.get_replica_desc(), response);
             break;
         case dummy_rpc::Request::kRemove:
-            response->set_error_code(
-                WireCode(client_.Remove(request.remove().key(), request.remove().force())));
+        case dummy_rpc::Request::kRemoveByRegex:
+        case dummy_rpc::Request::kRemoveAll:
+            ServeRemoval(request, response);
             break;
-        case dummy_rpc::Request::kRemoveByRegex: {
-            auto removed = client_.RemoveByRegex(request.remove_by_regex().regex(),
-                                                 request.remove_by_regex().force());
-            if (removed.has_value()) {
-                response->set_count(*removed);
-            } else {
-                response->set_error_code(CodeToWire(removed.error()));
-            }
+        case dummy_rpc::Request::kCreateCopyTask:
+        case dummy_rpc::Request::kCreateMoveTask:
+        case dummy_rpc::Request::kQueryTask:
+            ServeTask(request, response);
             break;
-        }
-        case dummy_rpc::Request::kRemoveAll: {
-            auto removed = client_.RemoveAll(request.remove_all().force());
-            if (removed.has_value()) {
-                response->set_count(*removed);
-            } else {
-                response->set_error_code(CodeToWire(removed.error()));
-            }
-            break;
-        }
-        case dummy_rpc::Request::kCreateCopyTask: {
-            const auto& copy = request.create_copy_task();
-            auto created = client_.CreateCopyTask(
-                copy.key(), std::vector<std::string>(copy.targets().begin(), copy.targets().end()));
-            if (created.has_value()) {
-                ToProto(*created, response->mutable_task_id());
-            } else {
-                response->set_error_code(CodeToWire(created.error()));
-            }
-            break;
-        }
-        case dummy_rpc::Request::kCreateMoveTask: {
-            const auto& move = request.create_move_task();
-            auto created = client_.CreateMoveTask(move.key(), move.source(), move.target());
-            if (created.has_value()) {
-                ToProto(*created, response->mutable_task_id());
-            } else {
-                response->set_error_code(CodeToWire(created.error()));
-            }
-            break;
-        }
-        case dummy_rpc::Request::kQueryTask: {
-            auto task = client_.QueryTask(FromProto(request.query_task().task_id()));
-            if (task.has_value()) {
-                ToProto(*task, response->mutable_task());
-            } else {
-                response->set_error_code(CodeToWire(task.error()));
-            }
-            break;
-        }
         default:
             response->set_error_code(CodeToWire(ErrorCode::INVALID_PARAMS));
             break;
+    }
+}
+
+void RealClientService::ConnectionHandler::ServeRemoval(const dummy_rpc::Request& request,
+                                                        dummy_rpc::Response* response) {
+    if (request.body_case() == dummy_rpc::Request::kRemove) {
+        response->set_error_code(
+            WireCode(client_.Remove(request.remove().key(), request.remove().force())));
+        return;
+    }
+    auto removed = request.body_case() == dummy_rpc::Request::kRemoveByRegex
+                       ? client_.RemoveByRegex(request.remove_by_regex().regex(),
+                                               request.remove_by_regex().force())
+                       : client_.RemoveAll(request.remove_all().force());
+    if (removed.has_value()) {
+        response->set_count(*removed);
+    } else {
+        response->set_error_code(CodeToWire(removed.error()));
+    }
+}
+
+void RealClientService::ConnectionHandler::ServeTask(const dummy_rpc::Request& request,
+                                                     dummy_rpc::Response* response) {
+    if (request.body_case() == dummy_rpc::Request::kQueryTask) {
+        auto task = client_.QueryTask(FromProto(request.query_task().task_id()));
+        if (task.has_value()) {
+            ToProto(*task, response->mutable_task());
+        } else {
+            response->set_error_code(CodeToWire(task.error()));
+        }
+        return;
+    }
+    Result<UUID> created = Error(ErrorCode::INVALID_PARAMS);
+    if (request.body_case() == dummy_rpc::Request::kCreateCopyTask) {
+        const auto& copy = request.create_copy_task();
+        created = client_.CreateCopyTask(
+            copy.key(), std::vector<std::string>(copy.targets().begin(), copy.targets().end()));
+    } else {
+        const auto& move = request.create_move_task();
+        created = client_.CreateMoveTask(move.key(), move.source(), move.target());
+    }
+    if (created.has_value()) {
+        ToProto(*created, response->mutable_task_id());
+    } else {
+        response->set_error_code(CodeToWire(created.error()));
     }
 }
 

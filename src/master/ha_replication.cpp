@@ -443,103 +443,147 @@ std::unique_ptr<FramedRpcConnection> OpenStream(const std::string& leader, uint1
     return std::move(*connection);
 }
 
+// A standby's way to the leader: a gRPC channel, and the framed stream the
+// leader's last gRPC reply offered (the fast path).
+class LeaderChannel {
+   public:
+    explicit LeaderChannel(const auth::ClusterKey* key) : key_(key) {}
+
+    // Points the channel at `leader`: a new gRPC channel when the leader
+    // changed or failed too often, so a restarted leader on the same address
+    // is seen at once, not after gRPC's reconnect back-off.
+    void Follow(const std::string& leader) {
+        if (leader == leader_ && failures_ < kFailuresBeforeNewChannel) return;
+        grpc::ChannelArguments arguments;
+        arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+        arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+        arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+        arguments.SetMaxReceiveMessageSize(-1);
+        stub_ = ha::rpc::HaReplication::NewStub(
+            grpc::CreateCustomChannel(leader, grpc::InsecureChannelCredentials(), arguments));
+        leader_ = leader;
+        failures_ = 0;
+        CloseStream();
+        stream_port_ = 0;
+    }
+
+    void CloseStream() {
+        stream_.reset();
+        fetch_sent_ = false;
+    }
+
+    // One reply to `request`, on the stream when there is one, else over
+    // gRPC; false (counted as a failure) when neither answered. `on_stream`
+    // says where it came from.
+    bool Fetch(const ha::rpc::FetchStateRequest& request, ha::rpc::StateImage* reply,
+               bool* on_stream) {
+        *on_stream = FetchOnStream(request, reply);
+        if (*on_stream || FetchOverGrpc(request, reply)) {
+            failures_ = 0;
+            return true;
+        }
+        ++failures_;
+        return false;
+    }
+
+    // Sends the next fetch on the stream now: it acknowledges the reply just
+    // received before that reply's records are applied.
+    void SendNextOnStream(const ha::rpc::FetchStateRequest& next) {
+        fetch_sent_ =
+            stream_->SendDeferred(next, Parser(), SteadyClock::now() + kFetchDeadline).has_value();
+    }
+
+   private:
+    // A stream reply, parsed when it is read.
+    FramedRpcConnection::DeferredReply Parser() {
+        return [this](Status status, std::string_view payload) {
+            streamed_.Clear();
+            streamed_ok_ =
+                status.has_value() &&
+                streamed_.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
+        };
+    }
+
+    bool FetchOnStream(const ha::rpc::FetchStateRequest& request, ha::rpc::StateImage* reply) {
+        if (!stream_ && stream_port_ != 0) {
+            stream_ = OpenStream(leader_, stream_port_, key_);
+            if (!stream_) stream_port_ = 0;  // learnt again from the next gRPC reply
+        }
+        if (!stream_) return false;
+        const auto deadline = SteadyClock::now() + kFetchDeadline;
+        const bool sent =
+            fetch_sent_ || stream_->SendDeferred(request, Parser(), deadline).has_value();
+        fetch_sent_ = false;
+        streamed_ok_ = false;
+        if (sent && stream_->Drain(deadline).has_value() && streamed_ok_) {
+            reply->Swap(&streamed_);
+            return true;
+        }
+        // The leader closed it (not leading any more, or stopped): gRPC
+        // tells which.
+        stream_.reset();
+        stream_port_ = 0;
+        return false;
+    }
+
+    bool FetchOverGrpc(const ha::rpc::FetchStateRequest& request, ha::rpc::StateImage* reply) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
+        const std::string token = auth::AttachGrpcToken(key_, &context);
+        const grpc::Status status = stub_->FetchState(&context, request, reply);
+        // The leader's proof: a stranger on its address cannot feed this
+        // standby a made-up state.
+        if (!status.ok() || !auth::ServerProvedKey(key_, context, token)) {
+            LOG_EVERY_T(WARNING, 10.0)
+                << "HA: fetch from " << leader_ << " failed: "
+                << (status.ok() ? "the leader did not prove the cluster secret"
+                                : status.error_message());
+            return false;
+        }
+        stream_port_ = static_cast<uint16_t>(reply->stream_port());
+        return true;
+    }
+
+    const auth::ClusterKey* const key_;
+    // Declared before `stream_`, whose destruction may still call back.
+    ha::rpc::StateImage streamed_;
+    bool streamed_ok_ = false;
+    std::string leader_;
+    std::unique_ptr<ha::rpc::HaReplication::Stub> stub_;
+    std::unique_ptr<FramedRpcConnection> stream_;
+    // The next fetch is on the stream already: sent, as the
+    // acknowledgement, when the last reply arrived.
+    bool fetch_sent_ = false;
+    uint16_t stream_port_ = 0;  // the leader's, from its last gRPC reply
+    int failures_ = 0;
+};
+
 }  // namespace
 
 void ImageFollower::Run() {
-    // A stream reply, parsed when it is read. Declared before `stream`,
-    // whose destruction may still call back.
-    ha::rpc::StateImage streamed;
-    bool streamed_ok = false;
-    const auto on_streamed = [&](Status status, std::string_view payload) {
-        streamed.Clear();
-        streamed_ok = status.has_value() &&
-                      streamed.ParseFromArray(payload.data(), static_cast<int>(payload.size()));
-    };
-    std::string connected_to;
-    std::unique_ptr<ha::rpc::HaReplication::Stub> stub;
-    std::unique_ptr<FramedRpcConnection> stream;
-    // The next fetch is on the stream already: sent, as the acknowledgement,
-    // when the last reply arrived.
-    bool stream_fetch_sent = false;
+    LeaderChannel channel(key_.get());
     const Acknowledge acknowledge_on_stream = [&](const ha::rpc::FetchStateRequest& next) {
-        stream_fetch_sent =
-            stream->SendDeferred(next, on_streamed, SteadyClock::now() + kFetchDeadline)
-                .has_value();
+        channel.SendNextOnStream(next);
     };
-    uint16_t stream_port = 0;  // the leader's, from its last gRPC reply
-    int failures = 0;
     while (!stop_.load()) {
         const std::string leader = leader_address_();
         if (leader.empty() || leader == self_address_) {
-            stream.reset();
-            stream_fetch_sent = false;
+            channel.CloseStream();
             std::this_thread::sleep_for(kFollowerPause);
             continue;
         }
-        if (leader != connected_to || failures >= kFailuresBeforeNewChannel) {
-            // A restarted leader on the same address is seen at once, not
-            // after gRPC's reconnect back-off.
-            grpc::ChannelArguments arguments;
-            arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-            arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-            arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-            arguments.SetMaxReceiveMessageSize(-1);
-            stub = ha::rpc::HaReplication::NewStub(
-                grpc::CreateCustomChannel(leader, grpc::InsecureChannelCredentials(), arguments));
-            connected_to = leader;
-            failures = 0;
-            stream.reset();
-            stream_fetch_sent = false;
-            stream_port = 0;
-        }
+        channel.Follow(leader);
         ha::rpc::FetchStateRequest request;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             request = NextRequestLocked();
         }
         ha::rpc::StateImage reply;
-        bool fetched = false;
-        if (!stream && stream_port != 0) {
-            stream = OpenStream(leader, stream_port, key_.get());
-            if (!stream) stream_port = 0;  // learnt again from the next gRPC reply
-        }
         bool on_stream = false;
-        if (stream) {
-            const auto deadline = SteadyClock::now() + kFetchDeadline;
-            const bool sent = stream_fetch_sent ||
-                              stream->SendDeferred(request, on_streamed, deadline).has_value();
-            stream_fetch_sent = false;
-            streamed_ok = false;
-            fetched = sent && stream->Drain(deadline).has_value() && streamed_ok;
-            if (fetched) {
-                reply.Swap(&streamed);
-                on_stream = true;
-            } else {
-                // The leader closed it (not leading any more, or stopped):
-                // gRPC tells which.
-                stream.reset();
-                stream_port = 0;
-            }
+        if (!channel.Fetch(request, &reply, &on_stream)) {
+            std::this_thread::sleep_for(kFollowerPause);
+            continue;
         }
-        if (!fetched) {
-            grpc::ClientContext context;
-            context.set_deadline(std::chrono::system_clock::now() + kFetchDeadline);
-            const std::string token = auth::AttachGrpcToken(key_.get(), &context);
-            const grpc::Status status = stub->FetchState(&context, request, &reply);
-            // The leader's proof: a stranger on its address cannot feed
-            // this standby a made-up state.
-            if (!status.ok() || !auth::ServerProvedKey(key_.get(), context, token)) {
-                LOG_EVERY_T(WARNING, 10.0)
-                    << "HA: fetch from " << leader << " failed: "
-                    << (status.ok() ? "the leader did not prove the cluster secret"
-                                    : status.error_message());
-                ++failures;
-                std::this_thread::sleep_for(kFollowerPause);
-                continue;
-            }
-            stream_port = static_cast<uint16_t>(reply.stream_port());
-        }
-        failures = 0;
         // On the stream the next fetch, which acknowledges this reply, goes
         // out before the records are applied: the leader's durable changes
         // wait for the acknowledgement only.

@@ -317,85 +317,93 @@ void FillOffloadConfig(MasterConfig* config) {
 
 }  // namespace
 
+namespace {
+
+// Every flag a config file may set (and the reference's spelling of each).
+constexpr const char* kMasterFlagNames[] = {
+    "port",
+    "rpc_address",
+    "rpc_port",
+    "max_threads",
+    "rpc_thread_num",
+    "enable_http_metadata_server",
+    "http_metadata_server_host",
+    "http_metadata_server_port",
+    "enable_metric_reporting",
+    "metrics_port",
+    "metrics_host",
+    "rpc_interface",
+    "default_kv_lease_ttl",
+    "default_kv_soft_pin_ttl",
+    "max_kv_soft_pin_ttl",
+    "allow_evict_soft_pinned_objects",
+    "eviction_ratio",
+    "eviction_high_watermark_ratio",
+    "client_ttl",
+    "put_start_discard_timeout_sec",
+    "put_start_release_timeout_sec",
+    "cluster_id",
+    "root_fs_dir",
+    "global_file_segment_size",
+    "enable_disk_eviction",
+    "quota_bytes",
+    "memory_allocator",
+    "enable_ha",
+    "etcd_endpoints",
+    "ha_backend_type",
+    "ha_backend_connstring",
+    "enable_snapshot",
+    "snapshot_interval_seconds",
+    "snapshot_retention_count",
+    "snapshot_object_store_type",
+    "snapshot_local_path",
+    "enable_snapshot_restore",
+    "enable_oplog",
+    "oplog_poll_interval_ms",
+    "oplog_batch_max_entries",
+    "batch_oplog_retry_timeout_sec",
+    "snapshot_child_timeout_seconds",
+    "snapshot_payload_store_type",
+    "snapshot_payload_backend_type",
+    "snapshot_catalog_store_type",
+    "snapshot_catalog_backend_type",
+    "snapshot_catalog_store_connstring",
+    "snapshot_catalog_backend_connstring",
+    "snapshot_backup_dir",
+    "max_total_finished_tasks",
+    "max_total_pending_tasks",
+    "max_total_processing_tasks",
+    "pending_task_timeout_sec",
+    "processing_task_timeout_sec",
+    "max_retry_attempts",
+    "enable_hot_rpc",
+    "hot_rpc_port",
+    "http_max_connections",
+    "http_max_header_bytes",
+    "http_max_buffered_bytes",
+    "http_request_timeout_ms",
+    "http_idle_timeout_ms",
+    "http_metadata_max_value_bytes",
+    "http_metadata_max_total_bytes",
+    "hot_rpc_max_connections",
+    "hot_rpc_max_buffered_bytes",
+    "cluster_secret_file",
+    "enable_offload",
+    "offload_on_evict",
+    "offload_force_evict",
+    "offloading_queue_limit",
+    "offload_cap_ratio",
+    "promotion_on_hit",
+    "promotion_admission_threshold",
+    "promotion_queue_limit",
+    "promotion_max_per_heartbeat",
+};
+
+}  // namespace
+
 const std::vector<std::string>& MasterFlagNames() {
-    static const std::vector<std::string> names = {
-        "port",
-        "rpc_address",
-        "rpc_port",
-        "max_threads",
-        "rpc_thread_num",
-        "enable_http_metadata_server",
-        "http_metadata_server_host",
-        "http_metadata_server_port",
-        "enable_metric_reporting",
-        "metrics_port",
-        "metrics_host",
-        "rpc_interface",
-        "default_kv_lease_ttl",
-        "default_kv_soft_pin_ttl",
-        "max_kv_soft_pin_ttl",
-        "allow_evict_soft_pinned_objects",
-        "eviction_ratio",
-        "eviction_high_watermark_ratio",
-        "client_ttl",
-        "put_start_discard_timeout_sec",
-        "put_start_release_timeout_sec",
-        "cluster_id",
-        "root_fs_dir",
-        "global_file_segment_size",
-        "enable_disk_eviction",
-        "quota_bytes",
-        "memory_allocator",
-        "enable_ha",
-        "etcd_endpoints",
-        "ha_backend_type",
-        "ha_backend_connstring",
-        "enable_snapshot",
-        "snapshot_interval_seconds",
-        "snapshot_retention_count",
-        "snapshot_object_store_type",
-        "snapshot_local_path",
-        "enable_snapshot_restore",
-        "enable_oplog",
-        "oplog_poll_interval_ms",
-        "oplog_batch_max_entries",
-        "batch_oplog_retry_timeout_sec",
-        "snapshot_child_timeout_seconds",
-        "snapshot_payload_store_type",
-        "snapshot_payload_backend_type",
-        "snapshot_catalog_store_type",
-        "snapshot_catalog_backend_type",
-        "snapshot_catalog_store_connstring",
-        "snapshot_catalog_backend_connstring",
-        "snapshot_backup_dir",
-        "max_total_finished_tasks",
-        "max_total_pending_tasks",
-        "max_total_processing_tasks",
-        "pending_task_timeout_sec",
-        "processing_task_timeout_sec",
-        "max_retry_attempts",
-        "enable_hot_rpc",
-        "hot_rpc_port",
-        "http_max_connections",
-        "http_max_header_bytes",
-        "http_max_buffered_bytes",
-        "http_request_timeout_ms",
-        "http_idle_timeout_ms",
-        "http_metadata_max_value_bytes",
-        "http_metadata_max_total_bytes",
-        "hot_rpc_max_connections",
-        "hot_rpc_max_buffered_bytes",
-        "cluster_secret_file",
-        "enable_offload",
-        "offload_on_evict",
-        "offload_force_evict",
-        "offloading_queue_limit",
-        "offload_cap_ratio",
-        "promotion_on_hit",
-        "promotion_admission_threshold",
-        "promotion_queue_limit",
-        "promotion_max_per_heartbeat",
-    };
+    static const std::vector<std::string> names(std::begin(kMasterFlagNames),
+                                                std::end(kMasterFlagNames));
     return names;
 }
 
@@ -452,9 +460,10 @@ std::expected<void, std::string> ApplyMasterConfigFile(const std::string& path) 
     return {};
 }
 
-std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
-    if (!FLAGS_config_path.empty()) MC_CHECK_FLAG(ApplyMasterConfigFile(FLAGS_config_path));
+namespace {
 
+// The flags' values on their own: choices this master supports, ranges.
+std::expected<void, std::string> CheckFlagValues() {
     if (FLAGS_ha_backend_type != "etcd") {
         return Reason("ha_backend_type must be \"etcd\" (got " + Quote(FLAGS_ha_backend_type) +
                       "); redis and k8s are not supported by this mooncake_master");
@@ -478,26 +487,17 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
         return Reason("eviction_high_watermark_ratio must be within (0, 1] (got " +
                       DoubleText(FLAGS_eviction_high_watermark_ratio) + ")");
     }
-    MC_CHECK_FLAG(RequirePositive("default_kv_lease_ttl", FLAGS_default_kv_lease_ttl));
-    MC_CHECK_FLAG(RequirePositive("default_kv_soft_pin_ttl", FLAGS_default_kv_soft_pin_ttl));
-    MC_CHECK_FLAG(RequirePositive("max_kv_soft_pin_ttl", FLAGS_max_kv_soft_pin_ttl));
-    MC_CHECK_FLAG(RequirePositive("client_ttl", FLAGS_client_ttl));
-    MC_CHECK_FLAG(
-        RequirePositive("put_start_discard_timeout_sec", FLAGS_put_start_discard_timeout_sec));
-    MC_CHECK_FLAG(
-        RequirePositive("put_start_release_timeout_sec", FLAGS_put_start_release_timeout_sec));
-    MC_CHECK_FLAG(RequirePositive("pending_task_timeout_sec", FLAGS_pending_task_timeout_sec));
-    MC_CHECK_FLAG(
-        RequirePositive("processing_task_timeout_sec", FLAGS_processing_task_timeout_sec));
-    MC_CHECK_FLAG(RequireNonNegative("max_total_finished_tasks", FLAGS_max_total_finished_tasks));
-    MC_CHECK_FLAG(RequireNonNegative("max_total_pending_tasks", FLAGS_max_total_pending_tasks));
-    MC_CHECK_FLAG(
-        RequireNonNegative("max_total_processing_tasks", FLAGS_max_total_processing_tasks));
-    MC_CHECK_FLAG(RequireNonNegative("max_retry_attempts", FLAGS_max_retry_attempts));
-    MC_CHECK_FLAG(RequirePositive("global_file_segment_size", FLAGS_global_file_segment_size));
-    MC_CHECK_FLAG(RequireNonNegative("quota_bytes", FLAGS_quota_bytes));
-    MC_CHECK_FLAG(RequirePositive("max_threads", FLAGS_max_threads));
-    const std::pair<const char*, int64_t> limits[] = {
+    const std::pair<const char*, int64_t> positive[] = {
+        {"default_kv_lease_ttl", FLAGS_default_kv_lease_ttl},
+        {"default_kv_soft_pin_ttl", FLAGS_default_kv_soft_pin_ttl},
+        {"max_kv_soft_pin_ttl", FLAGS_max_kv_soft_pin_ttl},
+        {"client_ttl", FLAGS_client_ttl},
+        {"put_start_discard_timeout_sec", FLAGS_put_start_discard_timeout_sec},
+        {"put_start_release_timeout_sec", FLAGS_put_start_release_timeout_sec},
+        {"pending_task_timeout_sec", FLAGS_pending_task_timeout_sec},
+        {"processing_task_timeout_sec", FLAGS_processing_task_timeout_sec},
+        {"global_file_segment_size", FLAGS_global_file_segment_size},
+        {"max_threads", FLAGS_max_threads},
         {"http_max_connections", FLAGS_http_max_connections},
         {"http_max_header_bytes", FLAGS_http_max_header_bytes},
         {"http_max_buffered_bytes", FLAGS_http_max_buffered_bytes},
@@ -507,12 +507,22 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
         {"http_metadata_max_total_bytes", FLAGS_http_metadata_max_total_bytes},
         {"hot_rpc_max_connections", FLAGS_hot_rpc_max_connections},
         {"hot_rpc_max_buffered_bytes", FLAGS_hot_rpc_max_buffered_bytes}};
-    for (const auto& [name, value] : limits) {
-        MC_CHECK_FLAG(RequirePositive(name, value));
-    }
-    MC_CHECK_FLAG(RequireNonNegative("rpc_thread_num", FLAGS_rpc_thread_num));
+    for (const auto& [name, value] : positive) MC_CHECK_FLAG(RequirePositive(name, value));
+    const std::pair<const char*, int64_t> non_negative[] = {
+        {"max_total_finished_tasks", FLAGS_max_total_finished_tasks},
+        {"max_total_pending_tasks", FLAGS_max_total_pending_tasks},
+        {"max_total_processing_tasks", FLAGS_max_total_processing_tasks},
+        {"max_retry_attempts", FLAGS_max_retry_attempts},
+        {"quota_bytes", FLAGS_quota_bytes},
+        {"rpc_thread_num", FLAGS_rpc_thread_num}};
+    for (const auto& [name, value] : non_negative) MC_CHECK_FLAG(RequireNonNegative(name, value));
+    return {};
+}
 
-    MasterServerOptions options;
+// Where the master listens, and the limits of its listeners. `legacy_port`
+// is --port (the RPC port unless --rpc_port is given).
+std::expected<void, std::string> FillListenerOptions(MasterServerOptions* options,
+                                                     uint16_t* legacy_port) {
     auto port = PortFrom("port", FLAGS_port);
     if (!port) return Reason(port.error());
     auto rpc_port = PortFrom("rpc_port", FLAGS_rpc_port);
@@ -523,46 +533,47 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
     if (!http_port) return Reason(http_port.error());
     auto metrics_port = PortFrom("metrics_port", FLAGS_metrics_port);
     if (!metrics_port) return Reason(metrics_port.error());
+    *legacy_port = *port;
 
-    options.rpc_address = FLAGS_rpc_address;
+    options->rpc_address = FLAGS_rpc_address;
     if (!FLAGS_rpc_interface.empty()) {
         auto address = InterfaceIPv4(FLAGS_rpc_interface);
         if (!address) {
             return Reason("rpc_interface " + Quote(FLAGS_rpc_interface) + " has no IPv4 address");
         }
-        options.rpc_address = *address;
+        options->rpc_address = *address;
     }
-    options.metrics_host = FLAGS_metrics_host;
-    options.rpc_port = *rpc_port != 0 ? *rpc_port : *port;
-    options.rpc_threads = FLAGS_rpc_thread_num > 0 ? FLAGS_rpc_thread_num : FLAGS_max_threads;
-    options.enable_hot_rpc = FLAGS_enable_hot_rpc;
-    options.hot_rpc_port = *hot_port;
-    options.enable_http_metadata_server = FLAGS_enable_http_metadata_server;
-    options.http_metadata_server_host = FLAGS_http_metadata_server_host;
-    options.http_metadata_server_port = *http_port;
-    options.metrics_port = *metrics_port;
-    options.metrics_port_optional = gflags::GetCommandLineFlagInfoOrDie("metrics_port").is_default;
-    options.enable_metric_reporting = FLAGS_enable_metric_reporting;
-    options.http_limits.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
-    options.http_limits.max_header_bytes = static_cast<size_t>(FLAGS_http_max_header_bytes);
-    options.http_limits.max_buffered_bytes = static_cast<size_t>(FLAGS_http_max_buffered_bytes);
-    options.http_limits.request_timeout = std::chrono::milliseconds(FLAGS_http_request_timeout_ms);
-    options.http_limits.idle_timeout = std::chrono::milliseconds(FLAGS_http_idle_timeout_ms);
-    options.http_metadata_max_value_bytes =
+    options->metrics_host = FLAGS_metrics_host;
+    options->rpc_port = *rpc_port != 0 ? *rpc_port : *port;
+    options->rpc_threads = FLAGS_rpc_thread_num > 0 ? FLAGS_rpc_thread_num : FLAGS_max_threads;
+    options->enable_hot_rpc = FLAGS_enable_hot_rpc;
+    options->hot_rpc_port = *hot_port;
+    options->enable_http_metadata_server = FLAGS_enable_http_metadata_server;
+    options->http_metadata_server_host = FLAGS_http_metadata_server_host;
+    options->http_metadata_server_port = *http_port;
+    options->metrics_port = *metrics_port;
+    options->metrics_port_optional = gflags::GetCommandLineFlagInfoOrDie("metrics_port").is_default;
+    options->enable_metric_reporting = FLAGS_enable_metric_reporting;
+    options->http_limits.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
+    options->http_limits.max_header_bytes = static_cast<size_t>(FLAGS_http_max_header_bytes);
+    options->http_limits.max_buffered_bytes = static_cast<size_t>(FLAGS_http_max_buffered_bytes);
+    options->http_limits.request_timeout = std::chrono::milliseconds(FLAGS_http_request_timeout_ms);
+    options->http_limits.idle_timeout = std::chrono::milliseconds(FLAGS_http_idle_timeout_ms);
+    options->http_metadata_max_value_bytes =
         static_cast<size_t>(FLAGS_http_metadata_max_value_bytes);
-    options.http_metadata_max_total_bytes =
+    options->http_metadata_max_total_bytes =
         static_cast<size_t>(FLAGS_http_metadata_max_total_bytes);
-    options.hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
-    options.hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
-    auto key = auth::LoadClusterKey(FLAGS_cluster_secret_file);
-    if (!key) return Reason("cannot load the cluster secret (see the log line above)");
-    options.cluster_key = std::move(*key);
-    MC_CHECK_FLAG(FillHaOptions(&options));
+    options->hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
+    options->hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
+    return {};
+}
 
-    // Two of our own listeners on one port would fail half-way through the
-    // start-up with a less helpful message; say it now.
+// Two of our own listeners on one port would fail half-way through the
+// start-up with a less helpful message; say it now.
+std::expected<void, std::string> CheckDistinctPorts(const MasterServerOptions& options,
+                                                    uint16_t legacy_port) {
     std::vector<std::pair<std::string, uint16_t>> listeners = {
-        {options.rpc_port == *port ? "port" : "rpc_port", options.rpc_port},
+        {options.rpc_port == legacy_port ? "port" : "rpc_port", options.rpc_port},
         {"metrics_port", options.metrics_port}};
     if (options.enable_hot_rpc) listeners.emplace_back("hot_rpc_port", options.hot_rpc_port);
     if (options.enable_http_metadata_server) {
@@ -577,28 +588,49 @@ std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
             }
         }
     }
+    return {};
+}
 
-    MasterConfig& config = options.config;
-    config.default_kv_lease_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_lease_ttl);
-    config.default_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_soft_pin_ttl);
-    config.max_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_max_kv_soft_pin_ttl);
-    config.allow_evict_soft_pinned_objects = FLAGS_allow_evict_soft_pinned_objects;
-    config.eviction_ratio = FLAGS_eviction_ratio;
-    config.eviction_high_watermark_ratio = FLAGS_eviction_high_watermark_ratio;
-    config.client_ttl_sec = FLAGS_client_ttl;
-    config.put_start_discard_timeout_sec = FLAGS_put_start_discard_timeout_sec;
-    config.put_start_release_timeout_sec = FLAGS_put_start_release_timeout_sec;
-    config.cluster_id = FLAGS_cluster_id;
-    config.memory_allocator = FLAGS_memory_allocator;
-    config.max_total_finished_tasks = static_cast<uint64_t>(FLAGS_max_total_finished_tasks);
-    config.max_total_pending_tasks = static_cast<uint64_t>(FLAGS_max_total_pending_tasks);
-    config.max_total_processing_tasks = static_cast<uint64_t>(FLAGS_max_total_processing_tasks);
-    config.pending_task_timeout_sec = FLAGS_pending_task_timeout_sec;
-    config.processing_task_timeout_sec = FLAGS_processing_task_timeout_sec;
-    config.max_retry_attempts = static_cast<uint32_t>(FLAGS_max_retry_attempts);
-    FillOffloadConfig(&config);
+// The logic's settings (MasterConfig).
+void FillMasterConfig(MasterConfig* config) {
+    config->default_kv_lease_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_lease_ttl);
+    config->default_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_default_kv_soft_pin_ttl);
+    config->max_kv_soft_pin_ttl_ms = static_cast<uint64_t>(FLAGS_max_kv_soft_pin_ttl);
+    config->allow_evict_soft_pinned_objects = FLAGS_allow_evict_soft_pinned_objects;
+    config->eviction_ratio = FLAGS_eviction_ratio;
+    config->eviction_high_watermark_ratio = FLAGS_eviction_high_watermark_ratio;
+    config->client_ttl_sec = FLAGS_client_ttl;
+    config->put_start_discard_timeout_sec = FLAGS_put_start_discard_timeout_sec;
+    config->put_start_release_timeout_sec = FLAGS_put_start_release_timeout_sec;
+    config->cluster_id = FLAGS_cluster_id;
+    config->memory_allocator = FLAGS_memory_allocator;
+    config->max_total_finished_tasks = static_cast<uint64_t>(FLAGS_max_total_finished_tasks);
+    config->max_total_pending_tasks = static_cast<uint64_t>(FLAGS_max_total_pending_tasks);
+    config->max_total_processing_tasks = static_cast<uint64_t>(FLAGS_max_total_processing_tasks);
+    config->pending_task_timeout_sec = FLAGS_pending_task_timeout_sec;
+    config->processing_task_timeout_sec = FLAGS_processing_task_timeout_sec;
+    config->max_retry_attempts = static_cast<uint32_t>(FLAGS_max_retry_attempts);
+    FillOffloadConfig(config);
+}
+
+}  // namespace
+
+std::expected<MasterServerOptions, std::string> LoadMasterServerOptions() {
+    if (!FLAGS_config_path.empty()) MC_CHECK_FLAG(ApplyMasterConfigFile(FLAGS_config_path));
+    MC_CHECK_FLAG(CheckFlagValues());
+
+    MasterServerOptions options;
+    uint16_t legacy_port = 0;
+    MC_CHECK_FLAG(FillListenerOptions(&options, &legacy_port));
+    auto key = auth::LoadClusterKey(FLAGS_cluster_secret_file);
+    if (!key) return Reason("cannot load the cluster secret (see the log line above)");
+    options.cluster_key = std::move(*key);
+    MC_CHECK_FLAG(FillHaOptions(&options));
+    MC_CHECK_FLAG(CheckDistinctPorts(options, legacy_port));
+
+    FillMasterConfig(&options.config);
     // The logic has the last word on its own settings.
-    if (auto reason = ValidateMasterConfig(config)) return Reason(*reason);
+    if (auto reason = ValidateMasterConfig(options.config)) return Reason(*reason);
 
     if (!FLAGS_root_fs_dir.empty()) {
         LOG(WARNING) << "root_fs_dir=" << FLAGS_root_fs_dir

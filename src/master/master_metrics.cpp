@@ -132,86 +132,94 @@ std::string RenderLeaderJson(const MasterMetricsSnapshot& snapshot) {
            ", \"view_version\": " + std::to_string(ha.epoch) + "}\n";
 }
 
-std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
-    const MasterStats& s = snapshot.stats;
-    PrometheusText page;
-    page.LabeledGauge("mooncake_master_build_info", "Version of the running mooncake_master.",
-                      "version", {{snapshot.version, 1.0}});
-    page.Gauge("mooncake_master_uptime_seconds", "Seconds since the master started.",
-               snapshot.uptime_seconds);
+namespace {
 
-    page.Gauge("mooncake_master_segments_mounted", "Segments currently mounted.",
-               s.segments_mounted);
-    page.Gauge("mooncake_master_capacity_bytes", "Total bytes of all mounted segments.",
-               s.capacity_bytes);
-    page.Gauge("mooncake_master_used_bytes", "Bytes allocated to replicas in mounted segments.",
-               s.used_bytes);
-    page.Gauge("mooncake_master_usage_ratio", "used_bytes / capacity_bytes (0 when empty).",
-               UsageRatio(s));
-    page.Gauge("mooncake_master_object_count", "Objects in the index (complete or being put).",
-               s.object_count);
-    page.Gauge("mooncake_master_clients_alive", "Clients that pinged within client_ttl.",
-               s.clients_alive);
+// Segments, objects, operation counters and tasks.
+void RenderStore(const MasterStats& s, PrometheusText* page) {
+    page->Gauge("mooncake_master_segments_mounted", "Segments currently mounted.",
+                s.segments_mounted);
+    page->Gauge("mooncake_master_capacity_bytes", "Total bytes of all mounted segments.",
+                s.capacity_bytes);
+    page->Gauge("mooncake_master_used_bytes", "Bytes allocated to replicas in mounted segments.",
+                s.used_bytes);
+    page->Gauge("mooncake_master_usage_ratio", "used_bytes / capacity_bytes (0 when empty).",
+                UsageRatio(s));
+    page->Gauge("mooncake_master_object_count", "Objects in the index (complete or being put).",
+                s.object_count);
+    page->Gauge("mooncake_master_clients_alive", "Clients that pinged within client_ttl.",
+                s.clients_alive);
 
-    page.Counter("mooncake_master_put_starts_total", "Successful PutStart calls (per key).",
-                 s.put_starts);
-    page.Counter("mooncake_master_put_ends_total", "Successful PutEnd calls (per key).",
-                 s.put_ends);
-    page.Counter("mooncake_master_put_revokes_total", "Successful PutRevoke calls (per key).",
-                 s.put_revokes);
-    page.Counter("mooncake_master_gets_total", "Get-replica-list calls that found the object.",
-                 s.gets);
-    page.Counter("mooncake_master_removes_total", "Objects removed by remove calls.", s.removes);
-    page.Counter("mooncake_master_evictions_total", "Objects evicted.", s.evictions);
-    page.Counter("mooncake_master_eviction_rounds_total", "Eviction rounds run.",
-                 s.eviction_rounds);
-    page.Counter("mooncake_master_zombie_puts_discarded_total",
-                 "Unfinished puts pre-empted or reclaimed after their timeout.",
-                 s.zombie_puts_discarded);
-    page.Counter("mooncake_master_clients_expired_total",
-                 "Clients declared dead after client_ttl without a ping.", s.clients_expired);
+    page->Counter("mooncake_master_put_starts_total", "Successful PutStart calls (per key).",
+                  s.put_starts);
+    page->Counter("mooncake_master_put_ends_total", "Successful PutEnd calls (per key).",
+                  s.put_ends);
+    page->Counter("mooncake_master_put_revokes_total", "Successful PutRevoke calls (per key).",
+                  s.put_revokes);
+    page->Counter("mooncake_master_gets_total", "Get-replica-list calls that found the object.",
+                  s.gets);
+    page->Counter("mooncake_master_removes_total", "Objects removed by remove calls.", s.removes);
+    page->Counter("mooncake_master_evictions_total", "Objects evicted.", s.evictions);
+    page->Counter("mooncake_master_eviction_rounds_total", "Eviction rounds run.",
+                  s.eviction_rounds);
+    page->Counter("mooncake_master_zombie_puts_discarded_total",
+                  "Unfinished puts pre-empted or reclaimed after their timeout.",
+                  s.zombie_puts_discarded);
+    page->Counter("mooncake_master_clients_expired_total",
+                  "Clients declared dead after client_ttl without a ping.", s.clients_expired);
 
-    page.Gauge("mooncake_master_tasks_pending", "Copy/move tasks waiting for a client.",
-               s.tasks_pending);
-    page.Gauge("mooncake_master_tasks_processing", "Copy/move tasks assigned to a client.",
-               s.tasks_processing);
-    page.Gauge("mooncake_master_tasks_finished", "Finished copy/move tasks kept in the table.",
-               s.tasks_finished);
+    page->Gauge("mooncake_master_tasks_pending", "Copy/move tasks waiting for a client.",
+                s.tasks_pending);
+    page->Gauge("mooncake_master_tasks_processing", "Copy/move tasks assigned to a client.",
+                s.tasks_processing);
+    page->Gauge("mooncake_master_tasks_finished", "Finished copy/move tasks kept in the table.",
+                s.tasks_finished);
+}
 
-    RenderOffload(s, &page);
-
+// Requests per method and results per error code.
+void RenderCalls(const MasterMetricsSnapshot& snapshot, PrometheusText* page) {
     std::vector<std::pair<std::string, double>> calls;
     calls.reserve(snapshot.calls_by_method.size());
     for (const auto& [method, count] : snapshot.calls_by_method) {
         calls.emplace_back(method, static_cast<double>(count));
     }
-    page.LabeledCounter("mooncake_master_rpc_calls_total",
-                        "Requests served per method (gRPC and hot path).", "method", calls);
+    page->LabeledCounter("mooncake_master_rpc_calls_total",
+                         "Requests served per method (gRPC and hot path).", "method", calls);
 
     std::vector<std::pair<std::string, double>> errors;
     errors.reserve(snapshot.results_by_error.size());
     for (const auto& [code, count] : snapshot.results_by_error) {
         errors.emplace_back(std::string(ErrorCodeName(code)), static_cast<double>(count));
     }
-    page.LabeledCounter("mooncake_master_rpc_errors_total",
-                        "Results returned with an error code (one per key for batch calls).",
-                        "code", errors);
+    page->LabeledCounter("mooncake_master_rpc_errors_total",
+                         "Results returned with an error code (one per key for batch calls).",
+                         "code", errors);
+}
 
-    if (snapshot.hot_path) {
-        const auto& hot = *snapshot.hot_path;
-        page.Gauge("mooncake_master_hot_rpc_connections", "Open hot-path connections.",
-                   hot.connections_open);
-        page.Counter("mooncake_master_hot_rpc_connections_accepted_total",
-                     "Hot-path connections accepted.", hot.connections_accepted);
-        page.Counter("mooncake_master_hot_rpc_connections_refused_total",
-                     "Hot-path connections refused over the connection cap.",
-                     hot.connections_refused);
-        page.Counter("mooncake_master_hot_rpc_protocol_errors_total",
-                     "Hot-path connections closed for a bad handshake or frame.",
-                     hot.protocol_errors);
-        page.Counter("mooncake_master_hot_rpc_requests_total", "Requests served on the hot path.",
-                     hot.requests);
-    }
+void RenderHotPath(const MasterMetricsSnapshot::HotPath& hot, PrometheusText* page) {
+    page->Gauge("mooncake_master_hot_rpc_connections", "Open hot-path connections.",
+                hot.connections_open);
+    page->Counter("mooncake_master_hot_rpc_connections_accepted_total",
+                  "Hot-path connections accepted.", hot.connections_accepted);
+    page->Counter("mooncake_master_hot_rpc_connections_refused_total",
+                  "Hot-path connections refused over the connection cap.", hot.connections_refused);
+    page->Counter("mooncake_master_hot_rpc_protocol_errors_total",
+                  "Hot-path connections closed for a bad handshake or frame.", hot.protocol_errors);
+    page->Counter("mooncake_master_hot_rpc_requests_total", "Requests served on the hot path.",
+                  hot.requests);
+}
+
+}  // namespace
+
+std::string RenderPrometheusMetrics(const MasterMetricsSnapshot& snapshot) {
+    PrometheusText page;
+    page.LabeledGauge("mooncake_master_build_info", "Version of the running mooncake_master.",
+                      "version", {{snapshot.version, 1.0}});
+    page.Gauge("mooncake_master_uptime_seconds", "Seconds since the master started.",
+               snapshot.uptime_seconds);
+    RenderStore(snapshot.stats, &page);
+    RenderOffload(snapshot.stats, &page);
+    RenderCalls(snapshot, &page);
+    if (snapshot.hot_path) RenderHotPath(*snapshot.hot_path, &page);
     page.Gauge("mooncake_master_grpc_streams", "Open gRPC Stream calls.", snapshot.grpc_streams);
     if (snapshot.ha) RenderHa(*snapshot.ha, &page);
     if (snapshot.http_metadata) {
