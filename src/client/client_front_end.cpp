@@ -1,5 +1,7 @@
 #include "client/client_front_end.h"
 
+#include <glog/logging.h>
+
 #include "client/client_config_util.h"
 
 namespace mooncake {
@@ -33,6 +35,15 @@ std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool le
 }
 
 }  // namespace
+
+Status ClientFrontEnd::SetUpOrClose(ClientFrontEnd& client, const std::string& what) {
+    Status ready = client.Setup();
+    if (!ready.has_value()) {
+        LOG(ERROR) << what << " failed: " << ErrorCodeName(ready.error());
+        client.Close();  // undoes whatever Setup got done
+    }
+    return ready;
+}
 
 std::shared_lock<std::shared_mutex> ClientFrontEnd::LockOpen() const {
     if (closing_.load(std::memory_order_relaxed)) return {};

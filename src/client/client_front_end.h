@@ -140,6 +140,12 @@ class ClientFrontEnd : public Client {
    protected:
     ClientFrontEnd() = default;
 
+    // Connects the backend to its master or standalone client.
+    virtual Status Setup() = 0;
+    // Setup, or, when it fails, logs "`what` failed: <code>", closes what
+    // Setup got done and returns the code.
+    static Status SetUpOrClose(ClientFrontEnd& client, const std::string& what);
+
     // True when [buffer, buffer + size) is memory the caller may have the
     // client write into (registered, or the dummy's shared memory).
     virtual bool IsCallerMemory(const void* buffer, size_t size) const = 0;
@@ -160,5 +166,12 @@ class ClientFrontEnd : public Client {
     // cannot starve it: new calls are refused from then on.
     std::atomic<bool> closing_{false};
 };
+
+// A backend's factory result as the public Client.
+template <typename Backend>
+Result<std::unique_ptr<Client>> AsClient(Result<std::unique_ptr<Backend>> made) {
+    if (!made.has_value()) return Error(made.error());
+    return std::unique_ptr<Client>(std::move(*made));
+}
 
 }  // namespace mooncake

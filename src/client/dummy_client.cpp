@@ -28,21 +28,14 @@ using dummy_wire::CodeFromWire;
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::ConnectDummy(const DummyClientConfig& config) {
-    auto client = DummyClient::Connect(config);
-    if (!client.has_value()) return Error(client.error());
-    return std::unique_ptr<Client>(std::move(*client));
+    return AsClient(DummyClient::Connect(config));
 }
 
 Result<std::unique_ptr<DummyClient>> DummyClient::Connect(const DummyClientConfig& config) {
     InitLoggingOnce("mooncake_dummy_client");
     std::unique_ptr<DummyClient> client(new DummyClient(config));
-    Status ready = client->Setup();
-    if (!ready.has_value()) {
-        LOG(ERROR) << "Dummy client for the standalone client at '" << config.server_address
-                   << "' failed: " << ErrorCodeName(ready.error());
-        client->Close();
-        return Error(ready.error());
-    }
+    MC_RETURN_IF_ERROR(SetUpOrClose(
+        *client, "Dummy client for the standalone client at '" + config.server_address + "'"));
     return client;
 }
 

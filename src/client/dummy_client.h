@@ -77,7 +77,7 @@ class DummyClient final : public ClientFrontEnd {
     struct SizeAnswer;
 
     explicit DummyClient(const DummyClientConfig& config);
-    Status Setup();
+    Status Setup() override;
 
     // Memory outside the shared memory may be registered too: its bytes are
     // staged through the local buffer part (one memcpy). AllocFromMemPool

@@ -28,22 +28,14 @@ std::vector<Result<size_t>> SizesOf(const std::vector<GetOutcome>& outcomes) {
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Create(const ClientConfig& config) {
-    auto client = RealClient::Create(config);
-    if (!client.has_value()) return Error(client.error());
-    return std::unique_ptr<Client>(std::move(*client));
+    return AsClient(RealClient::Create(config));
 }
 
 Result<std::unique_ptr<RealClient>> RealClient::Create(const ClientConfig& config) {
     InitLoggingOnce("mooncake_client");
     MC_RETURN_IF_ERROR(ValidateClientConfig(config));
     std::unique_ptr<RealClient> client(new RealClient(config));
-    Status ready = client->Setup();
-    if (!ready.has_value()) {
-        LOG(ERROR) << "Client setup for '" << config.local_hostname
-                   << "' failed: " << ErrorCodeName(ready.error());
-        client->Close();  // undoes whatever Setup got done
-        return Error(ready.error());
-    }
+    MC_RETURN_IF_ERROR(SetUpOrClose(*client, "Client setup for '" + config.local_hostname + "'"));
     return client;
 }
 

@@ -73,7 +73,7 @@ class RealClient final : public ClientFrontEnd {
                      std::vector<Result<size_t>>& results);
 
     explicit RealClient(const ClientConfig& config);
-    Status Setup();
+    Status Setup() override;
     // Setup's steps: the transfer engine (owned or shared) and this
     // client's identity; the segment and the local buffer; the SSD tier, or
     // reads of other clients' disks only.
