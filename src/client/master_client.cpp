@@ -172,11 +172,13 @@ Status MasterClient::ReMountSegments(const UUID& client_id,
     return StatusFromWire(response.remount_segment().error_code());
 }
 
-Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
+Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                                    uint32_t grace_period_seconds) {
     rpc::MasterRequest request;
     auto* body = request.mutable_unmount_segment();
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment_id, body->mutable_segment_id());
+    body->set_grace_period_seconds(grace_period_seconds);
     rpc::MasterResponse response;
     MC_RETURN_IF_ERROR(Call(&request, &response));
     return StatusFromWire(response.unmount_segment().error_code());

@@ -80,7 +80,10 @@ class MasterClient {
 
     Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
     Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
-    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    // grace_period_seconds > 0: the master keeps the segment readable and
+    // places nothing new there; a second call with 0 unmounts it.
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                          uint32_t grace_period_seconds = 0);
     // On a clean close: the master unmounts the client's segments and
     // forgets the client at once.
     Status UnregisterClient(const UUID& client_id);

@@ -120,14 +120,18 @@ Status RuntimeSegments::Unmount(const UUID& id, bool allocated, uint32_t grace_p
             return Error(kNotOurs);
         }
         it->second.leaving = true;
-        if (grace_period_seconds > 0) {
-            pending_.emplace(
-                std::chrono::steady_clock::now() + std::chrono::seconds(grace_period_seconds), id);
-            wake_.notify_all();
-            return OkStatus();
-        }
     }
-    return Finish(id);
+    if (grace_period_seconds == 0) return Finish(id);
+    // Readers keep their replicas; new objects go elsewhere meanwhile.
+    Status draining = master_->UnmountSegment(client_id_, id, grace_period_seconds);
+    LOG_IF(WARNING, !draining.has_value())
+        << "Segment " << id.hi << "-" << id.lo << ": the master did not take the grace period ("
+        << ErrorCodeName(draining.error()) << "); unmounting it after the period anyway";
+    std::lock_guard lock(mutex_);
+    pending_.emplace(std::chrono::steady_clock::now() + std::chrono::seconds(grace_period_seconds),
+                     id);
+    wake_.notify_all();
+    return OkStatus();
 }
 
 Status RuntimeSegments::Finish(const UUID& id) {

@@ -81,7 +81,7 @@ Json SegmentDetailJson(const SegmentDetail& segment) {
     json["size_human"] = GibText(segment.size);
     json["te_endpoint"] = segment.name;
     json["protocol"] = "tcp";
-    json["status"] = "OK";
+    json["status"] = segment.draining ? "GRACEFULLY_UNMOUNTING" : "OK";
     json["allocator_used_bytes"] = segment.used;
     json["allocator_capacity_bytes"] = segment.capacity;
     json["allocator_usage_percent"] =

@@ -265,8 +265,9 @@ Status MasterService::ReMountSegments(const UUID& client_id,
                                       const std::vector<SegmentInfo>& segments) {
     return impl_->ReMountSegments(client_id, segments);
 }
-Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
-    return impl_->UnmountSegment(client_id, segment_id);
+Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                                     uint32_t grace_period_seconds) {
+    return impl_->UnmountSegment(client_id, segment_id, grace_period_seconds);
 }
 Status MasterService::UnregisterClient(const UUID& client_id) {
     return impl_->UnregisterClient(client_id);

@@ -102,6 +102,7 @@ struct SegmentDetail {
     uint64_t size = 0;
     uint64_t used = 0;
     uint64_t capacity = 0;
+    bool draining = false;  // being unmounted after a grace period
 };
 
 class MasterService {
@@ -131,7 +132,10 @@ class MasterService {
     Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
     // Drops every replica in the segment (objects left without a replica are
     // removed). SEGMENT_NOT_FOUND if it is not mounted by this client.
-    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    // grace_period_seconds > 0: the segment stays readable and takes no new
+    // objects until the client unmounts it for good (grace 0).
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                          uint32_t grace_period_seconds = 0);
     // A client that closes cleanly: unmounts all its segments and forgets it
     // at once (it is not counted as expired). Idempotent.
     Status UnregisterClient(const UUID& client_id);

@@ -72,7 +72,8 @@ class MasterServiceImpl {
     // Segments and clients (master_service_segments.cpp).
     Status MountSegment(const UUID& client_id, const SegmentInfo& segment);
     Status ReMountSegments(const UUID& client_id, const std::vector<SegmentInfo>& segments);
-    Status UnmountSegment(const UUID& client_id, const UUID& segment_id);
+    Status UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                          uint32_t grace_period_seconds);
     Status UnregisterClient(const UUID& client_id);
     std::vector<std::string> GetAllSegments() const;
     Result<SegmentUsage> QuerySegment(const std::string& name) const;

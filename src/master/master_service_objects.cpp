@@ -188,7 +188,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
                                        config.excluded_segments);
         if (placement && placement->empty()) {
             for (const SegmentPool::Segment* segment : view.active()) {
-                if (segment->capacity >= value_size && !segment->fenced.load() &&
+                if (segment->capacity >= value_size && segment->TakesNewObjects() &&
                     !IsExcluded(config.excluded_segments, segment->info.name)) {
                     attempt.eviction_may_help = true;
                 }
@@ -277,7 +277,8 @@ bool MasterServiceImpl::CanRewriteInPlace(const SegmentPool::ReadView& view, con
         const ReplicaSlot& slot = old.replica(i);
         const SegmentPool::Segment* segment = view.FindActive(slot.segment);
         if (slot.status != ReplicaStatus::COMPLETE || segment == nullptr ||
-            segment->fenced.load() || IsExcluded(config.excluded_segments, segment->info.name)) {
+            !segment->TakesNewObjects() ||
+            IsExcluded(config.excluded_segments, segment->info.name)) {
             return false;
         }
     }

@@ -54,7 +54,15 @@ Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
     return first_failure;
 }
 
-Status MasterServiceImpl::UnmountSegment(const UUID& client_id, const UUID& segment_id) {
+Status MasterServiceImpl::UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                                         uint32_t grace_period_seconds) {
+    if (grace_period_seconds > 0) {
+        MC_RETURN_IF_ERROR(pool_.Drain(client_id, segment_id));
+        LOG(INFO) << "Client " << client_id.ToString() << " unmounts segment "
+                  << segment_id.ToString() << " in " << grace_period_seconds
+                  << " s; until then it is read only";
+        return OkStatus();
+    }
     uint32_t retired = 0;
     {
         std::lock_guard<std::mutex> lock(membership_mutex_);
@@ -131,7 +139,8 @@ std::vector<SegmentDetail> MasterServiceImpl::GetSegmentsDetail() const {
     for (const SegmentPool::Segment* segment : view.active()) {
         details.push_back({segment->info.name, segment->info.id, segment->client,
                            segment->info.base, segment->info.size,
-                           segment->used.load(std::memory_order_relaxed), segment->capacity});
+                           segment->used.load(std::memory_order_relaxed), segment->capacity,
+                           segment->draining.load(std::memory_order_relaxed)});
     }
     return details;
 }

@@ -326,7 +326,8 @@ void RequestDispatcher::UnmountSegment(const rpc::UnmountSegmentRequest& request
     const ErrorCode code =
         CodeOfStatus(request.unregister_client()
                          ? service_.UnregisterClient(client)
-                         : service_.UnmountSegment(client, FromProto(request.segment_id())));
+                         : service_.UnmountSegment(client, FromProto(request.segment_id()),
+                                                   request.grace_period_seconds()));
     CountResult(code);
     response->set_error_code(CodeToWire(code));
 }

@@ -36,7 +36,7 @@ SegmentPool::Segment* SegmentPool::ReadView::FindActive(uint32_t id) const {
 }
 
 std::optional<uint64_t> SegmentPool::ReadView::Allocate(Segment& segment, uint64_t size) const {
-    if (segment.retiring || segment.fenced.load(std::memory_order_relaxed)) return std::nullopt;
+    if (!segment.TakesNewObjects()) return std::nullopt;
     Result<OffsetAllocation> allocation;
     {
         std::lock_guard<std::mutex> lock(segment.mutex);
@@ -130,6 +130,16 @@ bool SegmentPool::LiftFence(const UUID& segment_id) {
     if (it == by_uuid_.end()) return false;
     it->second->fenced.store(false, std::memory_order_relaxed);
     return true;
+}
+
+Status SegmentPool::Drain(const UUID& client, const UUID& segment_id) {
+    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    auto it = by_uuid_.find(segment_id);
+    if (it == by_uuid_.end() || it->second->client != client) {
+        return Error(ErrorCode::SEGMENT_NOT_FOUND);
+    }
+    it->second->draining.store(true, std::memory_order_relaxed);
+    return OkStatus();
 }
 
 std::optional<UUID> SegmentPool::MountedBy(const UUID& segment_id) const {

@@ -55,7 +55,15 @@ class SegmentPool {
         // of before this client's expiry) may still read its ranges, so
         // nothing is allocated in it until the master lifts the fence.
         std::atomic<bool> fenced{false};
+        // Unmounted after a grace period: still readable, takes no new
+        // objects (GRACEFULLY_UNMOUNTING).
+        std::atomic<bool> draining{false};
 
+        // Whether placement may put a new replica here.
+        bool TakesNewObjects() const {
+            return !retiring && !fenced.load(std::memory_order_relaxed) &&
+                   !draining.load(std::memory_order_relaxed);
+        }
         uint64_t free_bytes() const {
             const uint64_t now_used = used.load(std::memory_order_relaxed);
             return now_used >= capacity ? 0 : capacity - now_used;
@@ -118,6 +126,9 @@ class SegmentPool {
     // The client that has mounted segment `segment_id`, if any.
     std::optional<UUID> MountedBy(const UUID& segment_id) const;
 
+    // Starts a graceful unmount: the segment keeps its replicas and takes no
+    // new ones. SEGMENT_NOT_FOUND unless `client` mounted it.
+    Status Drain(const UUID& client, const UUID& segment_id);
     // Takes the segment out of placement; returns its pool id for the
     // replica sweep and Forget. SEGMENT_NOT_FOUND unless `client` mounted it.
     Result<uint32_t> Retire(const UUID& client, const UUID& segment_id);

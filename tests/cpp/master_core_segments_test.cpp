@@ -83,6 +83,31 @@ TEST_F(SegmentsTest, UnmountDropsReplicasAndOrphanedObjects) {
     EXPECT_EQ(service_->PutEnd(kWriter, "alice-pending").error(), ErrorCode::OBJECT_NOT_FOUND);
 }
 
+TEST_F(SegmentsTest, GracefulUnmountKeepsReplicasReadableAndTakesNoNewObjects) {
+    const SegmentInfo alice = Mount(kAlice, "alice:1", 4 * kMiB);
+    Mount(kBob, "bob:1", 4 * kMiB);
+    Put("on-alice", 1000, Only("alice:1"));
+    // Only its owner may start the grace period.
+    EXPECT_EQ(service_->UnmountSegment(kBob, alice.id, 5).error(), ErrorCode::SEGMENT_NOT_FOUND);
+    ASSERT_TRUE(service_->UnmountSegment(kAlice, alice.id, 5).has_value());
+
+    auto details = service_->GetSegmentsDetail();
+    ASSERT_EQ(details.size(), 2u);
+    for (const SegmentDetail& detail : details) {
+        EXPECT_EQ(detail.draining, detail.name == "alice:1") << detail.name;
+    }
+    // Still readable; a put that prefers it goes elsewhere.
+    auto read = service_->GetReplicaList("on-alice");
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(Endpoints(read->replicas), std::vector<std::string>{"alice:1"});
+    EXPECT_EQ(Endpoints(Put("new", 1000, Only("alice:1"))), std::vector<std::string>{"bob:1"});
+
+    // The second call, after the period, unmounts it.
+    ASSERT_TRUE(service_->UnmountSegment(kAlice, alice.id).has_value());
+    EXPECT_EQ(GetCode("on-alice"), ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(service_->GetAllSegments(), std::vector<std::string>{"bob:1"});
+}
+
 TEST_F(SegmentsTest, SilentClientsExpire) {
     config_.client_ttl_sec = 10;
     Restart();

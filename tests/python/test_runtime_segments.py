@@ -151,7 +151,14 @@ def test_file_segment_refusals(master, shm_file):
         store.close()
 
 
-def test_unmount_with_grace_period_keeps_data_readable_then_drops_it(store, shm_file):
+def segment_status(master, segment_id):
+    url = f"http://127.0.0.1:{master.metrics_port}/get_segments_detail"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        detail = json.loads(reply.read())
+    return {s["segment_id"]: s["status"] for s in detail["segments"]}.get(segment_id)
+
+
+def test_unmount_with_grace_period_keeps_data_readable_then_drops_it(master, store, shm_file):
     _, path = shm_file(16 * MiB)
     reply = store.mount_segment(path, 16 * MiB)
     assert reply["ret"] == 0
@@ -169,9 +176,20 @@ def test_unmount_with_grace_period_keeps_data_readable_then_drops_it(store, shm_
     assert store.unmount_segment(reply["segment_ids"], grace_period_seconds=2) == 0
     assert store.unmount_segment(reply["segment_ids"]) == -1  # already leaving
     assert store.get(in_file[0]) == values[in_file[0]]  # still readable
+    # The master shows it leaving and places nothing new in it meanwhile.
+    assert segment_status(master, reply["segment_ids"][0]) == "GRACEFULLY_UNMOUNTING"
+    later = {unique_key(): os.urandom(MiB // 2) for _ in range(8)}
+    for key, value in later.items():
+        assert store.put(key, value) == 0
+    with open(path, "rb") as file:
+        content = file.read()
+    assert not [k for k, v in later.items() if content.find(v[:4096]) >= 0], \
+        "a put during the grace period landed in the leaving segment"
     wait_until(lambda: store.get(in_file[0]) == b"", deadline_s=10, what="unmount after grace")
     assert time.monotonic() - start >= 1.5
-    kept = [key for key in keys if key not in in_file]
+    assert segment_status(master, reply["segment_ids"][0]) is None
+    kept = [key for key in keys if key not in in_file] + list(later)
+    values.update(later)
     for key in kept:
         assert store.get(key) == values[key]
 
