@@ -19,6 +19,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -133,21 +134,118 @@ int RunTarget() {
     return 0;
 }
 
-int RunInitiator() {
+// The block size of the initiator, or nothing (after saying why) when its
+// flags cannot make a run.
+std::optional<uint64_t> ParseInitiatorFlags() {
     if (FLAGS_segment_id.empty()) {
         std::fprintf(stderr, "--segment_id (the target's segment name) is required\n");
-        return 2;
+        return std::nullopt;
     }
     if (FLAGS_operation != "read" && FLAGS_operation != "write") {
         std::fprintf(stderr, "--operation must be read or write\n");
-        return 2;
+        return std::nullopt;
     }
     auto block = ParseSize(FLAGS_block_size);
     if (!block || *block == 0 || FLAGS_batch_size == 0 || FLAGS_threads == 0 ||
         FLAGS_duration <= 0) {
         std::fprintf(stderr, "--block_size, --batch_size, --threads and --duration must be > 0\n");
-        return 2;
+        return std::nullopt;
     }
+    return *block;
+}
+
+// The target's largest registered range is the benchmark's playground.
+const SegmentRange* LargestRange(const SegmentDescriptor& descriptor) {
+    const SegmentRange* range = nullptr;
+    for (const SegmentRange& candidate : descriptor.ranges) {
+        if (range == nullptr || candidate.length > range->length) range = &candidate;
+    }
+    return range;
+}
+
+// What the initiator threads share. Thread t moves the `per_thread` bytes
+// at offset t * per_thread, locally and in the target's range alike.
+struct InitiatorPlan {
+    TransferEngineImpl* engine = nullptr;
+    SegmentHandle handle = 0;
+    TransferOpcode opcode = TransferOpcode::READ;
+    uint8_t* local = nullptr;
+    uint64_t remote = 0;
+    uint64_t block = 0;
+    uint64_t per_thread = 0;
+    std::chrono::time_point<Clock, std::chrono::duration<double, std::nano>> end;
+};
+
+struct ThreadStats {
+    std::vector<double> latencies;  // per batch, in microseconds
+    uint64_t bytes = 0;
+};
+
+// Submits batches until the plan's end or until any thread failed.
+void RunInitiatorThread(const InitiatorPlan& plan, size_t t, std::atomic<bool>& failed,
+                        ThreadStats& stats) {
+    std::vector<TransferRequest> requests(FLAGS_batch_size);
+    for (size_t i = 0; i < FLAGS_batch_size; ++i) {
+        const uint64_t offset = t * plan.per_thread + i * plan.block;
+        requests[i] = TransferRequest{plan.opcode, plan.local + offset, plan.handle,
+                                      plan.remote + offset, plan.block};
+    }
+    TransferEngineImpl& engine = *plan.engine;
+    while (Clock::now() < plan.end && !failed.load()) {
+        const auto batch_start = Clock::now();
+        auto batch = engine.AllocateBatch(FLAGS_batch_size);
+        Status status =
+            batch ? engine.SubmitTransfer(*batch, requests) : Status(Error(batch.error()));
+        if (status) status = engine.WaitBatch(*batch, std::chrono::seconds(60));
+        if (batch) (void)engine.FreeBatch(*batch);
+        if (!status) {
+            std::fprintf(stderr, "Batch failed: %s\n",
+                         std::string(ErrorCodeName(status.error())).c_str());
+            failed.store(true);
+            return;
+        }
+        stats.latencies.push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - batch_start).count());
+        stats.bytes += plan.per_thread;
+    }
+}
+
+void ReportInitiator(const std::vector<ThreadStats>& stats, double elapsed, uint64_t block,
+                     const TransferEngineImpl& engine) {
+    std::vector<double> all;
+    uint64_t total = 0;
+    for (const ThreadStats& thread : stats) {
+        all.insert(all.end(), thread.latencies.begin(), thread.latencies.end());
+        total += thread.bytes;
+    }
+    std::sort(all.begin(), all.end());
+    double sum = 0;
+    for (double value : all) sum += value;
+    const auto percentile = [&](double p) {
+        return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))];
+    };
+    std::printf("%s %s: %zu threads x %" PRIu64 " requests x %" PRIu64 " bytes, %.1f s\n",
+                FLAGS_operation.c_str(), FLAGS_segment_id.c_str(), size_t(FLAGS_threads),
+                FLAGS_batch_size, block, elapsed);
+    std::printf("throughput: %.3f GB/s (%.3f GiB/s), %zu batches\n", total / elapsed / 1e9,
+                total / elapsed / (1u << 30), all.size());
+    const double in_unit = InReportUnit(total / elapsed);
+    if (in_unit >= 0) {
+        std::printf("Test completed: duration %.2f, batch count %zu, throughput %.*f %s/s\n",
+                    elapsed, all.size(), int(FLAGS_report_precision), in_unit,
+                    FLAGS_report_unit.c_str());
+    }
+    std::printf("batch latency: avg %.1f us, p50 %.1f us, p99 %.1f us\n",
+                all.empty() ? 0.0 : sum / all.size(), percentile(0.5), percentile(0.99));
+    std::printf("transport: memcpy %" PRIu64 ", shm %" PRIu64 ", tcp %" PRIu64 ", rdma %" PRIu64
+                " requests\n",
+                engine.RoutedRequests("memcpy"), engine.RoutedRequests("shm"),
+                engine.RoutedRequests("tcp"), engine.RoutedRequests("rdma"));
+}
+
+int RunInitiator() {
+    auto block = ParseInitiatorFlags();
+    if (!block) return 2;
     auto engine = CreateEngine();
     if (!engine) return 1;
     auto handle = engine->OpenSegment(FLAGS_segment_id);
@@ -156,12 +254,9 @@ int RunInitiator() {
                      std::string(ErrorCodeName(handle.error())).c_str());
         return 1;
     }
-    // The target's largest registered range is the benchmark's playground.
+    // Held while the threads run: `range` points into it.
     auto descriptor = engine->PeerDescriptor(*handle);
-    const SegmentRange* range = nullptr;
-    for (const SegmentRange& candidate : descriptor->ranges) {
-        if (range == nullptr || candidate.length > range->length) range = &candidate;
-    }
+    const SegmentRange* range = LargestRange(*descriptor);
     const uint64_t per_thread = *block * FLAGS_batch_size;
     if (range == nullptr || range->length < per_thread * FLAGS_threads) {
         std::fprintf(stderr,
@@ -178,75 +273,27 @@ int RunInitiator() {
         return 1;
     }
     std::memset(local, 0x5A, local_size);
-    const TransferOpcode opcode =
-        FLAGS_operation == "read" ? TransferOpcode::READ : TransferOpcode::WRITE;
+    InitiatorPlan plan;
+    plan.engine = engine.get();
+    plan.handle = *handle;
+    plan.opcode = FLAGS_operation == "read" ? TransferOpcode::READ : TransferOpcode::WRITE;
+    plan.local = local;
+    plan.remote = range->address;
+    plan.block = *block;
+    plan.per_thread = per_thread;
 
     std::atomic<bool> failed{false};
-    std::vector<std::vector<double>> latencies(FLAGS_threads);
-    std::vector<uint64_t> bytes(FLAGS_threads, 0);
+    std::vector<ThreadStats> stats(FLAGS_threads);
     const auto start = Clock::now();
-    const auto end = start + std::chrono::duration<double>(FLAGS_duration);
+    plan.end = start + std::chrono::duration<double>(FLAGS_duration);
     std::vector<std::thread> threads;
     for (size_t t = 0; t < FLAGS_threads; ++t) {
-        threads.emplace_back([&, t] {
-            std::vector<TransferRequest> requests(FLAGS_batch_size);
-            for (size_t i = 0; i < FLAGS_batch_size; ++i) {
-                const uint64_t offset = t * per_thread + i * *block;
-                requests[i] = TransferRequest{opcode, local + offset, *handle,
-                                              range->address + offset, *block};
-            }
-            while (Clock::now() < end && !failed.load()) {
-                const auto batch_start = Clock::now();
-                auto batch = engine->AllocateBatch(FLAGS_batch_size);
-                Status status =
-                    batch ? engine->SubmitTransfer(*batch, requests) : Status(Error(batch.error()));
-                if (status) status = engine->WaitBatch(*batch, std::chrono::seconds(60));
-                if (batch) (void)engine->FreeBatch(*batch);
-                if (!status) {
-                    std::fprintf(stderr, "Batch failed: %s\n",
-                                 std::string(ErrorCodeName(status.error())).c_str());
-                    failed.store(true);
-                    return;
-                }
-                latencies[t].push_back(
-                    std::chrono::duration<double, std::micro>(Clock::now() - batch_start).count());
-                bytes[t] += per_thread;
-            }
-        });
+        threads.emplace_back([&, t] { RunInitiatorThread(plan, t, failed, stats[t]); });
     }
     for (std::thread& thread : threads) thread.join();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     if (failed.load()) return 1;
-
-    std::vector<double> all;
-    uint64_t total = 0;
-    for (size_t t = 0; t < FLAGS_threads; ++t) {
-        all.insert(all.end(), latencies[t].begin(), latencies[t].end());
-        total += bytes[t];
-    }
-    std::sort(all.begin(), all.end());
-    double sum = 0;
-    for (double value : all) sum += value;
-    const auto percentile = [&](double p) {
-        return all.empty() ? 0.0 : all[std::min(all.size() - 1, size_t(p * all.size()))];
-    };
-    std::printf("%s %s: %zu threads x %" PRIu64 " requests x %" PRIu64 " bytes, %.1f s\n",
-                FLAGS_operation.c_str(), FLAGS_segment_id.c_str(), size_t(FLAGS_threads),
-                FLAGS_batch_size, *block, elapsed);
-    std::printf("throughput: %.3f GB/s (%.3f GiB/s), %zu batches\n", total / elapsed / 1e9,
-                total / elapsed / (1u << 30), all.size());
-    const double in_unit = InReportUnit(total / elapsed);
-    if (in_unit >= 0) {
-        std::printf("Test completed: duration %.2f, batch count %zu, throughput %.*f %s/s\n",
-                    elapsed, all.size(), int(FLAGS_report_precision), in_unit,
-                    FLAGS_report_unit.c_str());
-    }
-    std::printf("batch latency: avg %.1f us, p50 %.1f us, p99 %.1f us\n",
-                all.empty() ? 0.0 : sum / all.size(), percentile(0.5), percentile(0.99));
-    std::printf("transport: memcpy %" PRIu64 ", shm %" PRIu64 ", tcp %" PRIu64 ", rdma %" PRIu64
-                " requests\n",
-                engine->RoutedRequests("memcpy"), engine->RoutedRequests("shm"),
-                engine->RoutedRequests("tcp"), engine->RoutedRequests("rdma"));
+    ReportInitiator(stats, elapsed, *block, *engine);
     return 0;
 }
 

@@ -93,95 +93,111 @@ void TcpTransport::Submit(std::vector<TransferTask> tasks) {
     }
 }
 
-void TcpTransport::RunStream(const std::shared_ptr<Submission>& submission) {
-    const std::string& endpoint = submission->endpoint;
-    TcpPipeline pipeline(submission->instance, endpoint);
-    // A WRITE claimed while READs are in flight waits here (see below).
+// One connection's share of a submission; lives for one RunStream call.
+struct TcpTransport::Stream {
+    explicit Stream(Submission& owner)
+        : submission(owner), pipeline(owner.instance, owner.endpoint) {}
+
+    Submission& submission;
+    TcpPipeline pipeline;
+    // A WRITE claimed while READs are in flight waits here (see FillWindow).
     TcpChunk* held = nullptr;
     bool retried = false;
     std::vector<TcpChunk*> batch;
+};
 
-    // After an I/O failure: one retry on a fresh connection when the failed
-    // one came from the pool and never answered (the peer may have closed it
-    // while idle); otherwise the peer is gone for this submission.
-    auto recover = [&]() -> bool {
-        const bool may_retry = pipeline.reused() && !pipeline.received_any() && !retried;
-        pipeline.Break();
-        if (may_retry) {
-            retried = true;
-            auto fresh = pool_.AcquireFresh(endpoint);
-            if (fresh) {
-                pipeline.Attach(std::move(*fresh));
-                if (pipeline.Resend()) return true;
-                pipeline.Break();
-            }
-        }
-        LOG(WARNING) << "TCP transfer with " << endpoint << " failed: connection lost";
-        for (TcpChunk* chunk : pipeline.TakeInFlight()) {
-            chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
-        }
-        submission->failed.store(true);
-        return false;
-    };
-
+void TcpTransport::RunStream(const std::shared_ptr<Submission>& submission) {
+    Stream stream(*submission);
+    TcpPipeline& pipeline = stream.pipeline;
     for (;;) {
         // Refill the window once half of it drained, so that requests leave
         // in groups (one syscall for many small ones).
         if (pipeline.in_flight() == 0 || (pipeline.in_flight_bytes() <= options_.window_bytes / 2 &&
                                           pipeline.in_flight() <= options_.window_chunks / 2)) {
-            batch.clear();
-            size_t count = pipeline.in_flight();
-            uint64_t bytes = pipeline.in_flight_bytes();
-            bool reads_pending = pipeline.reads_in_flight() > 0;
-            while (count == 0 ||
-                   (count < options_.window_chunks && bytes < options_.window_bytes)) {
-                TcpChunk* chunk =
-                    held != nullptr ? std::exchange(held, nullptr) : submission->Claim();
-                if (chunk == nullptr) break;
-                if (submission->failed.load() || chunk->progress->cancelled() || stopped_.load()) {
-                    chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
-                    continue;
-                }
-                // Never send a WRITE payload while READ data is coming back:
-                // the server could block sending us that data while we block
-                // sending it the payload. Headers and replies are small
-                // enough for the socket buffers, so other orders are safe.
-                if (!chunk->progress->is_read() && reads_pending) {
-                    held = chunk;
-                    break;
-                }
-                if (!pipeline.connected()) {
-                    auto acquired = pool_.Acquire(endpoint);
-                    if (!acquired) {
-                        LOG(WARNING) << "TCP transfer: cannot connect to " << endpoint;
-                        submission->failed.store(true);
-                        chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
-                        continue;
-                    }
-                    pipeline.Attach(std::move(*acquired));
-                }
-                batch.push_back(chunk);
-                ++count;
-                bytes += chunk->length;
-                reads_pending |= chunk->progress->is_read();
-            }
-            if (!batch.empty() && !pipeline.Send(batch) && !recover()) {
+            FillWindow(stream);
+            if (!stream.batch.empty() && !pipeline.Send(stream.batch) && !Recover(stream)) {
                 continue;  // the peer is gone: the loop fails what is left
             }
         }
         if (pipeline.in_flight() == 0) {
-            if (held != nullptr) continue;
+            if (stream.held != nullptr) continue;
             break;
         }
-        TcpChunk* chunk = nullptr;
-        ErrorCode code = ErrorCode::OK;
-        if (pipeline.ReceiveNext(&chunk, &code) == TcpPipeline::Outcome::kBrokenLink) {
-            recover();
+        ReceiveOne(stream);
+    }
+}
+
+void TcpTransport::FillWindow(Stream& stream) {
+    TcpPipeline& pipeline = stream.pipeline;
+    Submission& submission = stream.submission;
+    stream.batch.clear();
+    size_t count = pipeline.in_flight();
+    uint64_t bytes = pipeline.in_flight_bytes();
+    bool reads_pending = pipeline.reads_in_flight() > 0;
+    while (count == 0 || (count < options_.window_chunks && bytes < options_.window_bytes)) {
+        TcpChunk* chunk =
+            stream.held != nullptr ? std::exchange(stream.held, nullptr) : submission.Claim();
+        if (chunk == nullptr) break;
+        if (submission.failed.load() || chunk->progress->cancelled() || stopped_.load()) {
+            chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
             continue;
         }
-        if (code == ErrorCode::TRANSFER_FAIL) submission->failed.store(true);  // stale peer
-        chunk->progress->ChunkDone(code);
+        // Never send a WRITE payload while READ data is coming back: the
+        // server could block sending us that data while we block sending it
+        // the payload. Headers and replies are small enough for the socket
+        // buffers, so other orders are safe.
+        if (!chunk->progress->is_read() && reads_pending) {
+            stream.held = chunk;
+            break;
+        }
+        if (!pipeline.connected()) {
+            auto acquired = pool_.Acquire(submission.endpoint);
+            if (!acquired) {
+                LOG(WARNING) << "TCP transfer: cannot connect to " << submission.endpoint;
+                submission.failed.store(true);
+                chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
+                continue;
+            }
+            pipeline.Attach(std::move(*acquired));
+        }
+        stream.batch.push_back(chunk);
+        ++count;
+        bytes += chunk->length;
+        reads_pending |= chunk->progress->is_read();
     }
+}
+
+bool TcpTransport::Recover(Stream& stream) {
+    TcpPipeline& pipeline = stream.pipeline;
+    const std::string& endpoint = stream.submission.endpoint;
+    const bool may_retry = pipeline.reused() && !pipeline.received_any() && !stream.retried;
+    pipeline.Break();
+    if (may_retry) {
+        stream.retried = true;
+        auto fresh = pool_.AcquireFresh(endpoint);
+        if (fresh) {
+            pipeline.Attach(std::move(*fresh));
+            if (pipeline.Resend()) return true;
+            pipeline.Break();
+        }
+    }
+    LOG(WARNING) << "TCP transfer with " << endpoint << " failed: connection lost";
+    for (TcpChunk* chunk : pipeline.TakeInFlight()) {
+        chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
+    }
+    stream.submission.failed.store(true);
+    return false;
+}
+
+void TcpTransport::ReceiveOne(Stream& stream) {
+    TcpChunk* chunk = nullptr;
+    ErrorCode code = ErrorCode::OK;
+    if (stream.pipeline.ReceiveNext(&chunk, &code) == TcpPipeline::Outcome::kBrokenLink) {
+        Recover(stream);
+        return;
+    }
+    if (code == ErrorCode::TRANSFER_FAIL) stream.submission.failed.store(true);  // stale peer
+    chunk->progress->ChunkDone(code);
 }
 
 Result<std::string> TcpTransport::Call(const std::string& endpoint, uint8_t opcode,

@@ -62,7 +62,20 @@ class TcpTransport final : public Transport {
 
    private:
     struct Submission;
+    struct Stream;
+    // Sends and receives chunks of `submission` on one connection until no
+    // chunk is left to claim and none is in flight.
     void RunStream(const std::shared_ptr<Submission>& submission);
+    // Claims chunks into stream.batch until the window is full, connecting
+    // first when needed; chunks that cannot go fail at once.
+    void FillWindow(Stream& stream);
+    // After an I/O failure: one retry on a fresh connection when the failed
+    // one came from the pool and never answered (the peer may have closed it
+    // while idle); otherwise the peer is gone for this submission and the
+    // chunks in flight fail. True when the retry is on its way.
+    bool Recover(Stream& stream);
+    // Waits for the next reply and completes its chunk.
+    void ReceiveOne(Stream& stream);
     // One request/response exchange for control operations.
     Result<std::string> Call(const std::string& endpoint, uint8_t opcode,
                              const std::string& payload, uint64_t max_response);

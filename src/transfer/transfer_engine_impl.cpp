@@ -65,9 +65,23 @@ Result<std::unique_ptr<TransferEngineImpl>> TransferEngineImpl::Create(
 }
 
 Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
-    auto host_port = ParseHostPort(config.local_hostname);
+    auto host_port = ResolveLocalAddress(config.local_hostname);
+    if (!host_port) return Error(host_port.error());
+    MC_RETURN_IF_ERROR(OpenMetadata(config));
+    MC_RETURN_IF_ERROR(ReadTransportSettings(config));
+    MC_RETURN_IF_ERROR(CreateBaseTransports());
+    MC_RETURN_IF_ERROR(CreateStatusPage());
+    MC_RETURN_IF_ERROR(StartServer(config, *host_port));
+    if (protocol_ == "rdma") MC_RETURN_IF_ERROR(StartRdma(config));
+    MC_RETURN_IF_ERROR(Announce());
+    LogStarted();
+    return OkStatus();
+}
+
+Result<HostPort> TransferEngineImpl::ResolveLocalAddress(const std::string& local_hostname) {
+    auto host_port = ParseHostPort(local_hostname);
     if (!host_port) {
-        LOG(ERROR) << "Transfer engine: bad local_hostname '" << config.local_hostname
+        LOG(ERROR) << "Transfer engine: bad local_hostname '" << local_hostname
                    << "' (want host or host:port)";
         return Error(ErrorCode::INVALID_PARAMS);
     }
@@ -77,7 +91,10 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     bind_address_ = *bind_address;
+    return host_port;
+}
 
+Status TransferEngineImpl::OpenMetadata(const TransferEngineConfig& config) {
     if (config.metadata_server != kP2PHandshake) {
         auto metadata = CreateMetadataStore(config.metadata_server);
         if (!metadata) return Error(metadata.error());
@@ -96,7 +113,10 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         cluster_id_ = GetEnvString("MC_STORE_CLUSTER_ID", "mooncake");
     }
     if (cluster_id_.empty()) cluster_id_ = "mooncake";
+    return OkStatus();
+}
 
+Status TransferEngineImpl::ReadTransportSettings(const TransferEngineConfig& config) {
     protocol_ = config.protocol;
     if (protocol_ != "tcp" && protocol_ != "rdma") {
         LOG(ERROR) << "Transfer engine: unknown protocol '" << protocol_ << "' (want tcp or rdma)";
@@ -112,7 +132,10 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     use_shm_ = GetEnvBool("MC_STORE_SHM", true);
     // MC_TRANSFER_TIMEOUT: seconds a TCP transfer may go without progress.
     io_timeout_ms_ = 1000 * BoundedIntFromEnv("MC_TRANSFER_TIMEOUT", 1, 3600, kDefaultIoTimeoutSec);
+    return OkStatus();
+}
 
+Status TransferEngineImpl::CreateBaseTransports() {
     // MC_CLUSTER_SECRET(_FILE): peers must prove the cluster secret.
     auto key = auth::LoadClusterKey();
     if (!key) return Error(key.error());
@@ -127,7 +150,10 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
         static_cast<size_t>(BoundedIntFromEnv("MC_TCP_STREAMS", 1, 64, kDefaultTcpStreams));
     tcp_options.worker_threads = std::max<size_t>(8, 2 * tcp_options.streams_per_peer);
     tcp_ = std::make_unique<TcpTransport>(tcp_options);
+    return OkStatus();
+}
 
+Status TransferEngineImpl::CreateStatusPage() {
     auto page = ShmRegion::Create(sizeof(SegmentStatusPage), "mooncake-status");
     if (!page) return Error(page.error());
     status_page_region_ = std::move(*page);
@@ -137,38 +163,45 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     status_page_->removal_epoch.store(0);
     status_page_->alive.store(1);
     status_page_->magic.store(SegmentStatusPage::kMagic, std::memory_order_release);
+    return OkStatus();
+}
 
+Status TransferEngineImpl::StartServer(const TransferEngineConfig& config,
+                                       const HostPort& host_port) {
     PortRange auto_ports;
     if (config.auto_port_first != 0 && config.auto_port_last >= config.auto_port_first) {
         auto_ports = {config.auto_port_first, config.auto_port_last};
     }
-    auto server =
-        TcpServer::Start(bind_address_, host_port->port, this, io_timeout_ms_, auto_ports);
+    auto server = TcpServer::Start(bind_address_, host_port.port, this, io_timeout_ms_, auto_ports);
     if (!server) return Error(server.error());
     server_ = std::move(*server);
-    segment_name_ = JoinHostPort(host_port->host, server_->port());
+    segment_name_ = JoinHostPort(host_port.host, server_->port());
+    return OkStatus();
+}
 
-    if (protocol_ == "rdma") {
-        TransportOptions options;
-        options.segment_name = segment_name_;
-        options.bind_address = bind_address_;
-        options.rdma_devices = config.rdma_devices;
-        auto rdma = CreateTransport("rdma", options);
-        if (!rdma) {
-            LOG(ERROR) << "Transfer engine: protocol rdma requested but the RDMA transport is "
-                          "unavailable here (no libibverbs build or no usable device); set "
-                          "protocol=tcp or MC_FORCE_TCP=true";
-            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
-        }
-        rdma_ = std::move(*rdma);
-        auto started = rdma_->Start(this);
-        if (!started) {
-            LOG(ERROR) << "Transfer engine: the RDMA transport failed to start";
-            rdma_.reset();
-            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
-        }
+Status TransferEngineImpl::StartRdma(const TransferEngineConfig& config) {
+    TransportOptions options;
+    options.segment_name = segment_name_;
+    options.bind_address = bind_address_;
+    options.rdma_devices = config.rdma_devices;
+    auto rdma = CreateTransport("rdma", options);
+    if (!rdma) {
+        LOG(ERROR) << "Transfer engine: protocol rdma requested but the RDMA transport is "
+                      "unavailable here (no libibverbs build or no usable device); set "
+                      "protocol=tcp or MC_FORCE_TCP=true";
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     }
+    rdma_ = std::move(*rdma);
+    auto started = rdma_->Start(this);
+    if (!started) {
+        LOG(ERROR) << "Transfer engine: the RDMA transport failed to start";
+        rdma_.reset();
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
+    return OkStatus();
+}
 
+Status TransferEngineImpl::Announce() {
     LocalEngineDirectory::Add(instance_id_, memory_);
     if (auto published = Publish(); !published) {
         LOG(ERROR) << "Transfer engine: cannot publish the segment descriptor to "
@@ -178,7 +211,10 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
     published_ = true;
     if (metadata_) PublishRpcMeta();
     ready_.store(true, std::memory_order_release);
+    return OkStatus();
+}
 
+void TransferEngineImpl::LogStarted() const {
     std::string transports = use_memcpy_ ? "memcpy, " : "";
     transports += use_shm_ ? "shm, tcp" : "tcp";
     if (rdma_) transports += ", rdma";
@@ -187,7 +223,6 @@ Status TransferEngineImpl::Start(const TransferEngineConfig& config) {
               << (metadata_ ? metadata_->url() + " key " + MetadataKey(segment_name_)
                             : std::string(kP2PHandshake))
               << ", protocol " << protocol_ << ", transports: " << transports;
-    return OkStatus();
 }
 
 TransferEngineImpl::~TransferEngineImpl() {
@@ -376,122 +411,6 @@ Result<nlohmann::json> TransferEngineImpl::HandleTransportControl(const std::str
         if (candidate->name() == transport) return candidate->HandleControlMessage(from, body);
     }
     return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
-}
-
-// ---------------------------------------------------------------------------
-// Memory
-
-Status TransferEngineImpl::RegisterRegionLocked(RegisteredRegion region) {
-    std::vector<Transport*> hooked;
-    auto undo_hooks = [&] {
-        for (Transport* transport : hooked) transport->OnUnregisterMemory(region);
-    };
-    for (Transport* transport : AllTransports()) {
-        nlohmann::json published = nlohmann::json::object();
-        if (auto status = transport->OnRegisterMemory(region, &published); !status) {
-            LOG(ERROR) << "Transport " << transport->name() << " refused to register "
-                       << region.length << " bytes: " << ErrorCodeName(status.error());
-            undo_hooks();
-            return status;
-        }
-        hooked.push_back(transport);
-        if (published.is_object() && !published.empty()) {
-            region.transports[std::string(transport->name())] = std::move(published);
-        }
-    }
-    const uint64_t address = region.address;
-    const bool remote = region.remote_accessible;
-    const uint64_t length = region.length;
-    if (auto added = memory_->Add(region); !added) {
-        LOG(WARNING) << "Register of [0x" << std::hex << address << std::dec << ", +" << length
-                     << ") refused: overlaps a registered range";
-        undo_hooks();
-        return added;
-    }
-    if (remote) {
-        version_.fetch_add(1);
-        if (auto published = Publish(); !published) {
-            (void)memory_->Remove(address);
-            undo_hooks();
-            version_.fetch_add(1);
-            return published;
-        }
-    }
-    VLOG(1) << "Registered [0x" << std::hex << address << std::dec << ", +" << length << ")"
-            << (remote ? " remotely accessible" : " local only");
-    return OkStatus();
-}
-
-Status TransferEngineImpl::UnregisterRegionLocked(uint64_t address) {
-    auto region = memory_->Remove(address);
-    if (!region) return Error(ErrorCode::INVALID_PARAMS);
-    if (region->remote_accessible) {
-        // Same-host peers copying without asking see the epoch move and
-        // refetch the descriptor.
-        const uint64_t epoch = removal_epoch_.fetch_add(1) + 1;
-        status_page_->removal_epoch.store(epoch, std::memory_order_release);
-        version_.fetch_add(1);
-        if (auto published = Publish(); !published) {
-            LOG(WARNING) << "Unregistered [0x" << std::hex << address << std::dec
-                         << "] but could not republish the descriptor";
-        }
-    }
-    for (Transport* transport : AllTransports()) transport->OnUnregisterMemory(*region);
-    return OkStatus();
-}
-
-Result<void*> TransferEngineImpl::AllocateSharedMemory(size_t length) {
-    if (length == 0) return Error(ErrorCode::INVALID_PARAMS);
-    auto region = ShmRegion::Create(length, "mooncake-segment");
-    if (!region) return Error(region.error());
-    RegisteredRegion registered;
-    registered.address = reinterpret_cast<uint64_t>((*region)->data());
-    registered.length = length;
-    registered.remote_accessible = true;
-    registered.shm = (*region)->file_info();
-    std::lock_guard lock(registration_mutex_);
-    MC_RETURN_IF_ERROR(RegisterRegionLocked(std::move(registered)));
-    void* data = (*region)->data();
-    shared_regions_.emplace(reinterpret_cast<uint64_t>(data), std::move(*region));
-    LOG(INFO) << "Transfer engine " << segment_name_ << ": allocated " << length
-              << " bytes of shared memory at " << data;
-    return data;
-}
-
-Status TransferEngineImpl::FreeSharedMemory(void* address) {
-    std::lock_guard lock(registration_mutex_);
-    auto it = shared_regions_.find(reinterpret_cast<uint64_t>(address));
-    if (it == shared_regions_.end()) return Error(ErrorCode::INVALID_PARAMS);
-    MC_RETURN_IF_ERROR(UnregisterRegionLocked(it->first));
-    shared_regions_.erase(it);
-    return OkStatus();
-}
-
-Status TransferEngineImpl::RegisterLocalMemory(void* address, size_t length,
-                                               bool remote_accessible) {
-    const auto start = reinterpret_cast<uint64_t>(address);
-    if (address == nullptr || length == 0 || start + length < start) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    RegisteredRegion region;
-    region.address = start;
-    region.length = length;
-    region.remote_accessible = remote_accessible;
-    std::lock_guard lock(registration_mutex_);
-    return RegisterRegionLocked(std::move(region));
-}
-
-Status TransferEngineImpl::UnregisterLocalMemory(void* address) {
-    std::lock_guard lock(registration_mutex_);
-    if (shared_regions_.contains(reinterpret_cast<uint64_t>(address))) {
-        LOG(WARNING) << "UnregisterLocalMemory on shared memory: use FreeSharedMemory";
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    return UnregisterRegionLocked(reinterpret_cast<uint64_t>(address));
-}
-
-bool TransferEngineImpl::IsRegistered(const void* address, size_t length) const {
-    return memory_->Contains(reinterpret_cast<uint64_t>(address), length);
 }
 
 // ---------------------------------------------------------------------------

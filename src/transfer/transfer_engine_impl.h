@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/net_util.h"
 #include "mooncake/transfer_engine.h"
 #include "transfer/memcpy_transport.h"
 #include "transfer/memory_registry.h"
@@ -43,6 +44,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     const std::string& protocol() const { return protocol_; }
     uint16_t rpc_port() const { return server_->port(); }
 
+    // Local memory (transfer_engine_memory.cpp).
     Result<void*> AllocateSharedMemory(size_t length);
     Status FreeSharedMemory(void* address);
     Status RegisterLocalMemory(void* address, size_t length, bool remote_accessible);
@@ -123,7 +125,24 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
         TransferTask task;
     };
 
+    // Start runs the phases below in this order; the first failure ends it.
     Status Start(const TransferEngineConfig& config);
+    // Parses "host[:port]" and sets bind_address_ to the address it names.
+    Result<HostPort> ResolveLocalAddress(const std::string& local_hostname);
+    // The metadata store (none in P2PHANDSHAKE mode) and the key prefix.
+    Status OpenMetadata(const TransferEngineConfig& config);
+    Status ReadTransportSettings(const TransferEngineConfig& config);
+    // The cluster key and the transports every engine has: memcpy, shm, tcp.
+    Status CreateBaseTransports();
+    // The page same-host peers watch to see this instance alive.
+    Status CreateStatusPage();
+    // Listens; the port it got names the segment.
+    Status StartServer(const TransferEngineConfig& config, const HostPort& host_port);
+    Status StartRdma(const TransferEngineConfig& config);
+    // Makes the engine findable (in-process directory, metadata) and only
+    // then answers control messages.
+    Status Announce();
+    void LogStarted() const;
 
     // ---- descriptor ----
     SegmentDescriptor BuildDescriptor() const;
@@ -142,7 +161,7 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     std::shared_ptr<const SegmentDescriptor> Refresh(
         Peer& peer, const std::shared_ptr<const SegmentDescriptor>& used);
 
-    // ---- memory ----
+    // ---- memory (transfer_engine_memory.cpp) ----
     // Must hold registration_mutex_.
     Status RegisterRegionLocked(RegisteredRegion region);
     Status UnregisterRegionLocked(uint64_t address);
