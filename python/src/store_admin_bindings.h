@@ -1,5 +1,6 @@
-// MooncakeDistributedStore methods beyond puts and gets: the remove family
-// and health_check, with the reference's names and keyword arguments.
+// MooncakeDistributedStore methods beyond puts and gets: setup and close,
+// the remove family, health_check and segments, with the reference's names
+// and keyword arguments.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -10,6 +11,8 @@ namespace mooncake::python {
 
 namespace py = pybind11;
 
+// setup, init_all, setup_dummy, close, get_hostname (setup_bindings.cpp).
+void BindSetup(py::class_<StoreHandle>& store);
 // remove, batch_remove, remove_by_regex, remove_all, health_check.
 void BindRemoves(py::class_<StoreHandle>& store);
 // mount_segment, unmount_segment, allocate_and_mount_segment,

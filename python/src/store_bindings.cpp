@@ -11,9 +11,7 @@
 
 #include "bindings.h"
 #include "buffer_handle.h"
-#include "engine_bindings.h"
 #include "py_convert.h"
-#include "setup_config.h"
 #include "store_admin_bindings.h"
 #include "store_handle.h"
 
@@ -79,25 +77,6 @@ int ExistToInt(const Result<bool>& exists) {
     return kErrorAsMinusOne;
 }
 
-int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
-              const SetupOptions& options = {}) {
-    if (!config.has_value()) return ToInt(config.error());
-    if (Status checked = CheckSetupOptions(options); !checked.has_value()) {
-        return ToInt(checked.error());
-    }
-    ClientConfig with_options = *config;
-    // The reference's spelling of "pick the NICs yourself".
-    if (with_options.rdma_devices == "auto-discovery") with_options.rdma_devices.clear();
-    with_options.enable_ssd_offload = options.enable_ssd_offload;
-    with_options.ssd_offload_path = options.ssd_offload_path;
-    py::gil_scoped_release release;
-    Status ready = self.Setup(with_options);
-    if (ready.has_value() && options.enable_client_http_server) {
-        self.StartHttpServer(static_cast<uint16_t>(options.client_http_port));
-    }
-    return StatusToInt(ready);
-}
-
 std::vector<const void*> ConstPointers(const std::vector<uintptr_t>& addresses) {
     std::vector<const void*> pointers;
     pointers.reserve(addresses.size());
@@ -117,115 +96,8 @@ py::tuple TaskCreated(const Result<UUID>& created) {
     return py::make_tuple(UuidToTuple(UUID{}), ToInt(created.error()));
 }
 
-void BindSetup(py::class_<StoreHandle>& store) {
-    store
-        .def(
-            "setup",
-            [](StoreHandle& self, const py::dict& config) {
-                Result<DictSetup> setup = ConfigFromDict(config);
-                if (!setup.has_value()) return ToInt(setup.error());
-                return SetupWith(self, setup->config, setup->options);
-            },
-            py::arg("config"),
-            "setup(dict): the keys of the positional form and its keyword options; values are "
-            "read through str() and sizes may be strings such as \"16MB\" or \"4 GB\". Unknown "
-            "keys are ignored. Returns 0 or a negative error code (INVALID_PARAMS for a bad "
-            "size such as \"50%\", a bad port, or an option this build does not support).")
-        .def(
-            "setup",
-            [](StoreHandle& self, const std::string& local_hostname,
-               const std::string& metadata_server, py::object global_segment_size,
-               py::object local_buffer_size, const std::string& protocol,
-               const std::string& rdma_devices, const std::string& master_server_addr,
-               const py::object& engine, bool enable_ssd_offload,
-               const std::string& ssd_offload_path, const std::string& tenant_id,
-               bool enable_client_http_server, int64_t client_http_port) {
-                const SetupOptions options{enable_ssd_offload, ssd_offload_path, tenant_id,
-                                           enable_client_http_server, client_http_port};
-                auto segment = SizeFromPy(global_segment_size, "global_segment_size");
-                if (!segment.has_value()) return ToInt(segment.error());
-                auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
-                if (!buffer.has_value()) return ToInt(buffer.error());
-                ClientConfig config;
-                config.local_hostname = local_hostname;
-                config.metadata_server = metadata_server;
-                config.global_segment_size = *segment;
-                config.local_buffer_size = *buffer;
-                config.protocol = protocol;
-                config.rdma_devices = rdma_devices;
-                config.master_server_address = master_server_addr;
-                if (!engine.is_none()) {
-                    auto shared = EngineFromPy(engine);
-                    if (!shared.has_value()) return ToInt(shared.error());
-                    config.engine = *shared;
-                }
-                return SetupWith(self, config, options);
-            },
-            py::arg("local_hostname"), py::arg("metadata_server"),
-            py::arg("global_segment_size") = 16777216, py::arg("local_buffer_size") = 1073741824,
-            py::arg("protocol") = "tcp", py::arg("rdma_devices") = "",
-            py::arg("master_server_addr") = "127.0.0.1:50051", py::arg("engine") = py::none(),
-            py::arg("enable_ssd_offload") = false, py::arg("ssd_offload_path") = "",
-            py::arg("tenant_id") = "default", py::arg("enable_client_http_server") = false,
-            py::arg("client_http_port") = 9300,
-            "Connects to the master, mounts a segment of global_segment_size bytes and "
-            "allocates a local buffer of local_buffer_size bytes. engine: None (the store "
-            "starts its own transfer engine) or mooncake.engine.TransferEngine.get_engine() "
-            "to share; enable_ssd_offload starts the SSD tier under ssd_offload_path (master needs "
-            "--enable_offload); "
-            "enable_client_http_server serves /health and /metrics on client_http_port; "
-            "tenant_id is "
-            "accepted, all clients share the default tenant. Returns 0 or a negative error "
-            "code.")
-        .def(
-            "init_all",
-            [](StoreHandle& self, const std::string& protocol, const std::string& device_name,
-               py::object mount_segment_size) {
-                auto segment = SizeFromPy(mount_segment_size, "mount_segment_size");
-                if (!segment.has_value()) return ToInt(segment.error());
-                return SetupWith(self, ConfigForInitAll(protocol, device_name, *segment));
-            },
-            py::arg("protocol"), py::arg("device_name"), py::arg("mount_segment_size") = 16777216,
-            "setup() with local_hostname \"localhost\", metadata \"P2PHANDSHAKE\" and master "
-            "\"127.0.0.1:50051\", unless MOONCAKE_LOCAL_HOSTNAME, MOONCAKE_TE_META_DATA_SERVER, "
-            "MOONCAKE_MASTER (and MOONCAKE_LOCAL_BUFFER_SIZE) say otherwise.")
-        .def(
-            "setup_dummy",
-            [](StoreHandle& self, py::object mem_pool_size, py::object local_buffer_size,
-               const std::string& server_address) {
-                auto pool = SizeFromPy(mem_pool_size, "mem_pool_size");
-                if (!pool.has_value()) return ToInt(pool.error());
-                auto buffer = SizeFromPy(local_buffer_size, "local_buffer_size");
-                if (!buffer.has_value()) return ToInt(buffer.error());
-                DummyClientConfig config;
-                config.mem_pool_size = *pool;
-                config.local_buffer_size = *buffer;
-                config.server_address = server_address;
-                py::gil_scoped_release release;
-                return StatusToInt(self.SetupDummy(config));
-            },
-            py::arg("mem_pool_size"), py::arg("local_buffer_size"), py::arg("server_address"),
-            "Sets the store up as a dummy client of the standalone mooncake_client serving "
-            "server_address (\"host:port\", its --port) on this host: shared memory of "
-            "mem_pool_size (alloc_from_mem_pool) + local_buffer_size (staging and get results) "
-            "bytes. Returns 0 or a negative error code (RPC_FAIL when nothing answers there).")
-        .def(
-            "close",
-            [](StoreHandle& self) {
-                py::gil_scoped_release release;
-                return StatusToInt(self.Close());
-            },
-            "Unmounts the segment and releases the client; 0 also when not set up.")
-        .def(
-            "get_hostname",
-            [](StoreHandle& self) -> std::string {
-                ClientPtr client = self.client();
-                return client ? client->GetHostname() : std::string();
-            },
-            "\"host:port\", this store's segment name; \"\" when not set up.");
-}
-
-void BindPutsAndGets(py::class_<StoreHandle>& store) {
+// put and put_parts: one value from one or more bytes-like objects.
+void BindPuts(py::class_<StoreHandle>& store) {
     store
         .def(
             "put",
@@ -257,7 +129,12 @@ void BindPutsAndGets(py::class_<StoreHandle>& store) {
                 return StatusToInt(client->Put(key, spans, ConfigOrDefault(config)));
             },
             py::arg("key"), py::arg("config") = py::none(),
-            "Stores the concatenation of the bytes-like parts as one value.")
+            "Stores the concatenation of the bytes-like parts as one value.");
+}
+
+// put_batch and _batch_put_parts: many values in one call.
+void BindBatchPuts(py::class_<StoreHandle>& store) {
+    store
         .def(
             "put_batch",
             [](StoreHandle& self, const std::vector<std::string>& keys, py::sequence values,
@@ -314,7 +191,12 @@ void BindPutsAndGets(py::class_<StoreHandle>& store) {
                 FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
                 return StatusesToInts(statuses);
             },
-            py::arg("keys"), py::arg("values"), py::arg("config") = py::none())
+            py::arg("keys"), py::arg("values"), py::arg("config") = py::none());
+}
+
+// get, get_batch, get_buffer and batch_get_buffer: values as bytes or BufferHandles.
+void BindGets(py::class_<StoreHandle>& store) {
+    store
         .def(
             "get",
             [](StoreHandle& self, const std::string& key) -> py::bytes {
@@ -369,7 +251,8 @@ void BindPutsAndGets(py::class_<StoreHandle>& store) {
             py::arg("keys"), "One BufferHandle per key, None for missing keys.");
 }
 
-void BindZeroCopy(py::class_<StoreHandle>& store) {
+// register_buffer, unregister_buffer and alloc_from_mem_pool: memory for zero-copy calls.
+void BindBufferRegistration(py::class_<StoreHandle>& store) {
     store
         .def(
             "register_buffer",
@@ -400,7 +283,12 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
                 return address.has_value() ? reinterpret_cast<uintptr_t>(*address) : 0;
             },
             py::arg("size"),
-            "Registered memory from the local buffer: its address, or 0 on failure.")
+            "Registered memory from the local buffer: its address, or 0 on failure.");
+}
+
+// put_from, put_from_with_metadata and get_into: zero-copy calls for one key.
+void BindSingleKeyZeroCopy(py::class_<StoreHandle>& store) {
+    store
         .def(
             "put_from",
             [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr, size_t size,
@@ -441,7 +329,12 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
                 return ResultToInt(client->GetInto(key, AsPointer(buffer_ptr), size));
             },
             py::arg("key"), py::arg("buffer_ptr"), py::arg("size"),
-            "Reads the value into registered memory: bytes read, or a negative error code.")
+            "Reads the value into registered memory: bytes read, or a negative error code.");
+}
+
+// batch_put_from and batch_get_into: zero-copy calls for many keys, one buffer each.
+void BindBatchZeroCopy(py::class_<StoreHandle>& store) {
+    store
         .def(
             "batch_put_from",
             [](StoreHandle& self, const std::vector<std::string>& keys,
@@ -477,42 +370,51 @@ void BindZeroCopy(py::class_<StoreHandle>& store) {
                 FitToKeys(results, keys.size(), Result<size_t>(Error(ErrorCode::INTERNAL_ERROR)));
                 return SizesToInts(results);
             },
-            py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"))
-        .def(
-            "get_into_ranges",
-            [](StoreHandle& self, const std::vector<uintptr_t>& buffer_ptrs,
-               const std::vector<std::vector<std::string>>& all_keys,
-               const Client::RangeOffsets& all_dst_offsets,
-               const Client::RangeOffsets& all_src_offsets, const Client::RangeOffsets& all_sizes)
-                -> std::vector<std::vector<std::vector<int64_t>>> {
-                using Codes = std::vector<std::vector<std::vector<int64_t>>>;
-                ClientPtr client = self.client();
-                if (!client) {
-                    Codes codes(buffer_ptrs.size());
-                    for (size_t b = 0; b < codes.size() && b < all_sizes.size(); ++b) {
-                        for (const auto& ranges : all_sizes[b]) {
-                            codes[b].emplace_back(ranges.size(), kNotSetUp);
-                        }
-                    }
-                    return codes;
-                }
-                Client::RangeResults results;
-                {
-                    py::gil_scoped_release release;
-                    results = client->GetIntoRanges(MutablePointers(buffer_ptrs), all_keys,
-                                                    all_dst_offsets, all_src_offsets, all_sizes);
-                }
-                Codes codes(results.size());
-                for (size_t b = 0; b < results.size(); ++b) {
-                    for (const auto& key_results : results[b]) {
-                        codes[b].push_back(SizesToInts(key_results));
+            py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"));
+}
+
+// get_into_ranges: byte ranges of values read into registered buffers.
+void BindRangeReads(py::class_<StoreHandle>& store) {
+    store.def(
+        "get_into_ranges",
+        [](StoreHandle& self, const std::vector<uintptr_t>& buffer_ptrs,
+           const std::vector<std::vector<std::string>>& all_keys,
+           const Client::RangeOffsets& all_dst_offsets, const Client::RangeOffsets& all_src_offsets,
+           const Client::RangeOffsets& all_sizes)
+            -> std::vector<std::vector<std::vector<int64_t>>> {
+            using Codes = std::vector<std::vector<std::vector<int64_t>>>;
+            ClientPtr client = self.client();
+            if (!client) {
+                Codes codes(buffer_ptrs.size());
+                for (size_t b = 0; b < codes.size() && b < all_sizes.size(); ++b) {
+                    for (const auto& ranges : all_sizes[b]) {
+                        codes[b].emplace_back(ranges.size(), kNotSetUp);
                     }
                 }
                 return codes;
-            },
-            py::arg("buffer_ptrs"), py::arg("all_keys"), py::arg("all_dst_offsets"),
-            py::arg("all_src_offsets"), py::arg("all_sizes"),
-            "Range reads shaped [buffer][key][range]: bytes copied or a negative code per range.")
+            }
+            Client::RangeResults results;
+            {
+                py::gil_scoped_release release;
+                results = client->GetIntoRanges(MutablePointers(buffer_ptrs), all_keys,
+                                                all_dst_offsets, all_src_offsets, all_sizes);
+            }
+            Codes codes(results.size());
+            for (size_t b = 0; b < results.size(); ++b) {
+                for (const auto& key_results : results[b]) {
+                    codes[b].push_back(SizesToInts(key_results));
+                }
+            }
+            return codes;
+        },
+        py::arg("buffer_ptrs"), py::arg("all_keys"), py::arg("all_dst_offsets"),
+        py::arg("all_src_offsets"), py::arg("all_sizes"),
+        "Range reads shaped [buffer][key][range]: bytes copied or a negative code per range.");
+}
+
+// batch_put_from_multi_buffers and batch_get_into_multi_buffers: values in several buffers.
+void BindMultiBufferZeroCopy(py::class_<StoreHandle>& store) {
+    store
         .def(
             "batch_put_from_multi_buffers",
             [](StoreHandle& self, const std::vector<std::string>& keys,
@@ -689,8 +591,14 @@ void BindStore(py::module_& m) {
                                   "and reads and writes objects.");
     store.def(py::init<>());
     BindSetup(store);
-    BindPutsAndGets(store);
-    BindZeroCopy(store);
+    BindPuts(store);
+    BindBatchPuts(store);
+    BindGets(store);
+    BindBufferRegistration(store);
+    BindSingleKeyZeroCopy(store);
+    BindBatchZeroCopy(store);
+    BindRangeReads(store);
+    BindMultiBufferZeroCopy(store);
     BindQueries(store);
     BindTaskCalls(store);
     BindRemoves(store);

@@ -159,9 +159,8 @@ void BindReplicateConfigExtras(py::class_<ReplicateConfig>& config) {
                        "ObjectDataType tag (default UNKNOWN); accepted, not used by this master.");
 }
 
-void BindReplicateConfig(py::module_& m) {
-    py::class_<ReplicateConfig> config(m, "ReplicateConfig",
-                                       "How a put places its replicas. Every field is optional.");
+// SoftPinAction (inside ReplicateConfig and at module level) and ObjectDataType.
+void BindReplicateConfigEnums(py::module_& m, py::class_<ReplicateConfig>& config) {
     py::enum_<SoftPinAction>(config, "SoftPinAction")
         .value("PRESERVE", SoftPinAction::PRESERVE)
         .value("ENABLE", SoftPinAction::ENABLE)
@@ -179,6 +178,10 @@ void BindReplicateConfig(py::module_& m) {
         .value("METADATA", ObjectDataType::METADATA)
         .value("GENERAL", ObjectDataType::GENERAL)
         .export_values();
+}
+
+// The constructor, replica_num, with_soft_pin, preferred_segment, prefer_alloc_in_same_node.
+void BindReplicateConfigFields(py::class_<ReplicateConfig>& config) {
     config
         .def(py::init([](size_t replica_num, bool with_soft_pin, std::string preferred_segment,
                          py::object prefer_alloc_in_same_node, std::vector<std::string> preferred,
@@ -216,8 +219,12 @@ void BindReplicateConfig(py::module_& m) {
             [](ReplicateConfig& c, py::object value) {
                 c.prefer_alloc_in_same_node = TruthFromPy(value);
             },
-            "Place multi-buffer puts on this host's own segment.")
-        .def("__repr__", &ReplicateConfigRepr)
+            "Place multi-buffer puts on this host's own segment.");
+}
+
+// repr(), str(), == and pickling.
+void BindReplicateConfigProtocols(py::class_<ReplicateConfig>& config) {
+    config.def("__repr__", &ReplicateConfigRepr)
         .def("__str__", &ReplicateConfigStr)
         .def("__eq__",
              [](const ReplicateConfig& a, const ReplicateConfig& b) {
@@ -242,7 +249,10 @@ void BindReplicateConfig(py::module_& m) {
                 c.data_type = static_cast<ObjectDataType>(state[9].cast<int>());
                 return c;
             }));
-    BindReplicateConfigExtras(config);
+}
+
+// _check_replicate_config and _upsert_config: what the upsert family (mooncake.upsert_ops) asks.
+void BindUpsertConfigHelpers(py::module_& m) {
     // What a put would answer for `config` before doing anything: the upsert
     // family checks it before it touches the old value.
     m.def(
@@ -261,6 +271,17 @@ void BindReplicateConfig(py::module_& m) {
             return replacing;
         },
         py::arg("config") = py::none());
+}
+
+void BindReplicateConfig(py::module_& m) {
+    py::class_<ReplicateConfig> config(m, "ReplicateConfig",
+                                       "How a put places its replicas. Every field is optional.");
+    // Enums first: the constructor's defaults are of their types.
+    BindReplicateConfigEnums(m, config);
+    BindReplicateConfigFields(config);
+    BindReplicateConfigProtocols(config);
+    BindReplicateConfigExtras(config);
+    BindUpsertConfigHelpers(m);
 }
 
 void BindReplicaDescriptors(py::module_& m) {
