@@ -39,6 +39,13 @@ struct TransferEngineConfig {
     // MC_MIN_PRC_PORT..MC_MAX_PRC_PORT, 15000-17000, as the reference's.)
     uint16_t auto_port_first = 0;
     uint16_t auto_port_last = 0;
+    // With a metadata service (not P2PHANDSHAKE): name the segment
+    // local_hostname exactly as given, as the reference's engine does
+    // ("10.0.0.5" stays "10.0.0.5"; peers find the endpoint in the
+    // descriptor), and listen on a free port unless MC_LEGACY_RPC_PORT_BINDING
+    // is set. The Python TransferEngine sets it; the store does not, so that
+    // every store of a host gets a name of its own.
+    bool name_as_given = false;
 };
 
 enum class TransferOpcode : uint8_t {

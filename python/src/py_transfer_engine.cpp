@@ -82,6 +82,7 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
         .protocol = protocol == "rdma" ? "rdma" : "tcp",
         .rdma_devices = device_name,
         .cluster_id = "",
+        .name_as_given = true,  // with a metadata service (interfaces.md §10.2)
     };
     if (p2p) {
         // As the reference's P2P engine: the port of local_hostname is

@@ -172,10 +172,20 @@ Status TransferEngineImpl::StartServer(const TransferEngineConfig& config,
     if (config.auto_port_first != 0 && config.auto_port_last >= config.auto_port_first) {
         auto_ports = {config.auto_port_first, config.auto_port_last};
     }
-    auto server = TcpServer::Start(bind_address_, host_port.port, this, io_timeout_ms_, auto_ports);
+    // A name kept as given is only a name: the engine listens on a free port
+    // (the descriptor says which) unless MC_LEGACY_RPC_PORT_BINDING asks for
+    // the one in local_hostname, as the reference's engine does.
+    std::optional<uint16_t> port = host_port.port;
+    if (metadata_ && config.name_as_given && !GetEnv("MC_LEGACY_RPC_PORT_BINDING")) {
+        port = std::nullopt;
+    }
+    auto server = TcpServer::Start(bind_address_, port, this, io_timeout_ms_, auto_ports);
     if (!server) return Error(server.error());
     server_ = std::move(*server);
-    segment_name_ = JoinHostPort(host_port.host, server_->port());
+    // P2P peers dial the name, so it always carries the port.
+    segment_name_ = metadata_ && config.name_as_given
+                        ? config.local_hostname
+                        : JoinHostPort(host_port.host, server_->port());
     return OkStatus();
 }
 

@@ -36,7 +36,9 @@ def main():
         return 1
     managed_addr = engine.allocate_managed_buffer(managed_bytes) if managed_bytes else 0
     print(json.dumps({
-        "name": f"{hostname}:{engine.get_rpc_port()}",
+        # P2P names carry the port the engine picked; with a metadata
+        # service the name is the hostname as given (interfaces.md §10.2).
+        "name": f"{hostname}:{engine.get_rpc_port()}" if metadata == "P2PHANDSHAKE" else hostname,
         "plain": plain_addr if plain_bytes else 0,
         "managed": managed_addr,
     }), flush=True)

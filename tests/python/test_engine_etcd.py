@@ -44,7 +44,11 @@ def no_foreign_cluster_id(monkeypatch):
 
 @pytest.fixture
 def target(etcd_url):
-    peer = EnginePeer(plain_bytes=4 * MiB, managed_bytes=4 * MiB, metadata=etcd_url)
+    # Named by a host:port of its own, and listening on that port (so that a
+    # P2P engine can dial the name, too).
+    peer = EnginePeer(hostname=f"127.0.0.1:{free_port()}", plain_bytes=4 * MiB,
+                      managed_bytes=4 * MiB, metadata=etcd_url,
+                      env={"MC_LEGACY_RPC_PORT_BINDING": "1"})
     yield peer
     peer.stop()
 
@@ -53,7 +57,7 @@ def test_engines_find_each_other_through_etcd(etcd, etcd_url, target):
     descriptor = json.loads(etcd.get(segment_key(target.name)))
     assert descriptor["name"] == target.name
     engine = local_engine(metadata=etcd_url)
-    name = f"127.0.0.1:{engine.get_rpc_port()}"
+    name = "127.0.0.1"  # local_hostname as given
     assert etcd.get(segment_key(name)) is not None
     local = engine.allocate_managed_buffer(MiB)
     try:
@@ -96,11 +100,35 @@ def test_lookups_go_to_etcd_not_to_the_peer(etcd, etcd_url, target):
 def test_bare_host_port_means_etcd(etcd, target):
     engine = TransferEngine()
     assert engine.initialize("127.0.0.1", etcd.endpoint, "tcp", "") == 0
-    assert etcd.get(segment_key(f"127.0.0.1:{engine.get_rpc_port()}")) is not None
+    assert etcd.get(segment_key("127.0.0.1")) is not None
     assert engine.get_first_buffer_address(target.name) in (target.plain, target.managed)
     ext = TransferEngine()
-    assert ext.initialize_ext("127.0.0.1", etcd.endpoint, "tcp", "", "etcd") == 0
-    assert etcd.get(segment_key(f"127.0.0.1:{ext.get_rpc_port()}")) is not None
+    assert ext.initialize_ext("localhost", etcd.endpoint, "tcp", "", "etcd") == 0
+    assert etcd.get(segment_key("localhost")) is not None
+
+
+def test_names_are_local_hostname_as_given_and_the_port_is_free(etcd, target):
+    """With a metadata service the segment name is local_hostname verbatim;
+    the port in it is only a name unless MC_LEGACY_RPC_PORT_BINDING is set
+    (interfaces.md §10.2). Peers find the real port in the descriptor."""
+    named = f"127.0.0.1:{free_port()}"
+    engine = TransferEngine()
+    assert engine.initialize(named, etcd.endpoint, "tcp", "") == 0
+    descriptor = json.loads(etcd.get(segment_key(named)))
+    assert descriptor["name"] == named
+    assert str(engine.get_rpc_port()) != named.rsplit(":", 1)[1]
+    # The legacy binding listens on the named port (the target fixture).
+    assert json.loads(etcd.get(segment_key(target.name)))["name"] == target.name
+    # Another engine reaches it by that name.
+    other = local_engine(hostname="localhost", metadata=f"etcd://{etcd.endpoint}")
+    local = other.allocate_managed_buffer(4096)
+    try:
+        remote = engine.allocate_managed_buffer(4096)
+        other.write_bytes_to_buffer(local, b"x" * 4096, 4096)
+        assert other.transfer_sync_write(named, local, remote, 4096) == 0
+        assert engine.read_bytes_from_buffer(remote, 4096) == b"x" * 4096
+    finally:
+        other.free_managed_buffer(local, 4096)
 
 
 def test_unreachable_or_malformed_etcd_fails_initialize():

@@ -162,15 +162,17 @@ def test_unmount_with_grace_period_keeps_data_readable_then_drops_it(master, sto
     _, path = shm_file(16 * MiB)
     reply = store.mount_segment(path, 16 * MiB)
     assert reply["ret"] == 0
-    # Fill the mounted file segment: the store's own 64 MiB segment gets
-    # values too, so find one that landed in the file.
-    keys = [unique_key() for _ in range(16)]
-    values = {key: os.urandom(MiB // 2) for key in keys}
-    for key in keys:
+    # The store's own 64 MiB segment gets values too (placement spreads them
+    # by free space): put until some landed in the file.
+    keys, values, in_file = [], {}, []
+    while not in_file and len(keys) < 64:
+        key = unique_key()
+        keys.append(key)
+        values[key] = os.urandom(MiB // 2)
         assert store.put(key, values[key]) == 0
-    with open(path, "rb") as file:
-        content = file.read()
-    in_file = [key for key in keys if content.find(values[key][:4096]) >= 0]
+        with open(path, "rb") as file:
+            content = file.read()
+        in_file = [k for k in keys if content.find(values[k][:4096]) >= 0]
     assert in_file, "no value was placed in the mounted segment"
     start = time.monotonic()
     assert store.unmount_segment(reply["segment_ids"], grace_period_seconds=2) == 0
