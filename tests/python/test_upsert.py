@@ -54,7 +54,13 @@ def test_readers_in_another_process_never_see_a_mix(master_factory, store_factor
     # in turn, each value one byte repeated.
     while time.monotonic() < deadline:
         written += 1
-        code = store.upsert(key, uniform(sizes[(written // 2) % 2], written % 251 + 1))
+        value = uniform(sizes[(written // 2) % 2], written % 251 + 1)
+        code = store.upsert(key, value)
+        # Old values the reader holds leases on keep their space until the
+        # leases end: a full pool is a clean refusal, tried again.
+        while code == NO_AVAILABLE_HANDLE and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+            code = store.upsert(key, value)
         assert code == 0, f"upsert {written} failed with {code}"
     thread.join()
     seen, torn, empty = outcome["result"]
@@ -84,8 +90,10 @@ def test_unread_value_of_the_same_size_is_rewritten_in_place(master_factory, sto
     assert store.get(key) == uniform(4096, 3)
 
 
-def test_upsert_without_space_keeps_the_old_value(store_factory):
-    store = store_factory(global_segment_size=16 * MiB, local_buffer_size=64 * MiB)
+def test_upsert_without_space_keeps_the_old_value(master_factory, store_factory):
+    # A master of its own: no other store's segment could take the value.
+    store = store_factory(on_master=master_factory(), global_segment_size=16 * MiB,
+                          local_buffer_size=64 * MiB)
     key = unique_key("upsert-full")
     assert store.put(key, uniform(MiB, 7)) == 0
     assert store.upsert(key, uniform(32 * MiB, 8)) == NO_AVAILABLE_HANDLE
