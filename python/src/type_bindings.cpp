@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "bindings.h"
-#include "client/client_config_util.h"
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
 #include "py_convert.h"
@@ -251,18 +250,8 @@ void BindReplicateConfigProtocols(py::class_<ReplicateConfig>& config) {
             }));
 }
 
-// _check_replicate_config and _upsert_config: what the upsert family (mooncake.upsert_ops) asks.
-void BindUpsertConfigHelpers(py::module_& m) {
-    // What a put would answer for `config` before doing anything: the upsert
-    // family checks it before it touches the old value.
-    m.def(
-        "_check_replicate_config",
-        [](const ReplicateConfig& c, size_t key_count) {
-            Status valid = ValidateReplicateConfig(c, key_count);
-            return valid.has_value() ? 0 : ToInt(valid.error());
-        },
-        py::arg("config"), py::arg("key_count"));
-    // The config the upsert family puts with (mooncake.upsert_ops).
+// _upsert_config: the config the upsert family (mooncake.upsert_ops) puts with.
+void BindUpsertConfig(py::module_& m) {
     m.def(
         "_upsert_config",
         [](std::optional<ReplicateConfig> c) {
@@ -281,7 +270,7 @@ void BindReplicateConfig(py::module_& m) {
     BindReplicateConfigFields(config);
     BindReplicateConfigProtocols(config);
     BindReplicateConfigExtras(config);
-    BindUpsertConfigHelpers(m);
+    BindUpsertConfig(m);
 }
 
 void BindReplicaDescriptors(py::module_& m) {

@@ -213,6 +213,16 @@ class MasterServiceImpl {
                          const UUID& client_id, const ObjectMeta& old, int64_t now_ms);
     // Frees every replica of `meta` now.
     static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
+    // Frees the slot's `size` bytes now when `release_at_ms` <= `now_ms`,
+    // else once release_at_ms has passed.
+    void FreeAt(const SegmentPool::ReadView& view, const ReplicaSlot& slot, uint64_t size,
+                int64_t release_at_ms, int64_t now_ms);
+    // FreeAt for every replica of `meta`.
+    void ReleaseReplicasAt(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                           int64_t release_at_ms, int64_t now_ms);
+    // When readers leased at `now_us` are done with `meta` (ms, rounded up);
+    // 0 when none is.
+    static int64_t ReadersDoneMs(const ObjectMeta& meta, int64_t now_us);
     // FreeReplicas, or, while `meta` is leased at `now_us`, defers the frees
     // to the lease's end (a forced remove must not hand out space being read).
     void ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta, int64_t now_us);

@@ -66,20 +66,32 @@ void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const Ob
     }
 }
 
+void MasterServiceImpl::FreeAt(const SegmentPool::ReadView& view, const ReplicaSlot& slot,
+                               uint64_t size, int64_t release_at_ms, int64_t now_ms) {
+    if (release_at_ms <= now_ms) {
+        view.Free(slot.segment, slot.address, size);
+    } else {
+        deferred_.Add({slot.segment, slot.address, size, release_at_ms});
+    }
+}
+
+int64_t MasterServiceImpl::ReadersDoneMs(const ObjectMeta& meta, int64_t now_us) {
+    // Rounded up: the deferred list is timed in whole milliseconds.
+    return meta.IsLeased(now_us) ? (meta.lease_deadline_us() + 999) / 1000 : 0;
+}
+
+void MasterServiceImpl::ReleaseReplicasAt(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                                          int64_t release_at_ms, int64_t now_ms) {
+    for (size_t i = 0; i < meta.replica_count(); ++i) {
+        FreeAt(view, meta.replica(i), meta.size(), release_at_ms, now_ms);
+    }
+}
+
 void MasterServiceImpl::ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta,
                                         int64_t now_us) {
-    if (!meta.IsLeased(now_us)) {
-        FreeReplicas(view, meta);
-        return;
-    }
     // A forced remove of a leased object: readers may still be copying its
-    // bytes, so the space is reused only once the lease has run out (rounded
-    // up: the deferred list is timed in whole milliseconds).
-    const int64_t release_at_ms = (meta.lease_deadline_us() + 999) / 1000;
-    for (size_t i = 0; i < meta.replica_count(); ++i) {
-        deferred_.Add(
-            {meta.replica(i).segment, meta.replica(i).address, meta.size(), release_at_ms});
-    }
+    // bytes, so the space is reused only once the lease has run out.
+    ReleaseReplicasAt(view, meta, ReadersDoneMs(meta, now_us), now_us / 1000);
 }
 
 bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
@@ -179,6 +191,8 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
                 if (CanRewriteInPlace(view, *old, value_size, config, now_ms * 1000)) {
                     attempt.result =
                         RewriteInPlace(view, shard, position, client_id, config, now_ms);
+                    // The disk copies hold the value being replaced.
+                    if (config_.enable_offload) offload_.RemoveKey(key);
                     return attempt;
                 }
             }
@@ -301,7 +315,6 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::RewriteInPlace(
     // Unfinished again: readers get REPLICA_IS_NOT_READY until PutEnd, and
     // a revoke (or the writer's death) drops the half-written value.
     index_.Replace(shard, position, std::move(meta));
-    if (config_.enable_offload) offload_.RemoveKey(std::string(shard.objects.key(position)));
     return descriptors;
 }
 
@@ -314,15 +327,7 @@ void MasterServiceImpl::ReleaseReplaced(const SegmentPool::ReadView& view, const
     }
     // The unfinished put's writer may still be writing: keep its space out
     // of use until the release timeout of its put start.
-    const int64_t release_at_ms = old.put_start_ms() + put_release_ms_;
-    for (size_t i = 0; i < old.replica_count(); ++i) {
-        const ReplicaSlot& slot = old.replica(i);
-        if (release_at_ms <= now_ms) {
-            view.Free(slot.segment, slot.address, old.size());
-        } else {
-            deferred_.Add({slot.segment, slot.address, old.size(), release_at_ms});
-        }
-    }
+    ReleaseReplicasAt(view, old, old.put_start_ms() + put_release_ms_, now_ms);
     LOG(WARNING) << "PutStart of " << key << " by client " << client_id.ToString()
                  << " pre-empts the unfinished put by client " << old.owner().ToString()
                  << " started " << (now_ms - old.put_start_ms()) << " ms ago";

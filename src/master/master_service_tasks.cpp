@@ -302,19 +302,15 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
     }
     NoteKey(key);  // before the frees (change_log.h)
+    // Readers holding a lease may still be reading the source: its space is
+    // reused only once the lease has run out.
+    const int64_t now_us = clock_->NowUs();
+    const int64_t release_at_ms = ReadersDoneMs(meta, now_us);
     for (size_t r = meta.replica_count(); r-- > 0;) {
         ReplicaSlot& slot = meta.replica(r);
         if (slot.status == ReplicaStatus::PROCESSING) slot.status = ReplicaStatus::COMPLETE;
         if (!slot.move_source) continue;
-        // Readers holding a lease may still be reading the source: its space
-        // is reused only once the lease has run out.
-        if (meta.IsLeased(clock_->NowUs())) {
-            // Rounded up: the deferred list is timed in whole milliseconds.
-            const int64_t release_at_ms = (meta.lease_deadline_us() + 999) / 1000;
-            deferred_.Add({slot.segment, slot.address, meta.size(), release_at_ms});
-        } else {
-            view.Free(slot.segment, slot.address, meta.size());
-        }
+        FreeAt(view, slot, meta.size(), release_at_ms, now_us / 1000);
         meta.RemoveReplica(r);
     }
     meta.set_op_in_flight(false);

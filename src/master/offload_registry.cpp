@@ -153,6 +153,12 @@ void OffloadRegistry::RemoveReplicas(const UUID& client, const std::vector<std::
     key_count_.store(holders_.size(), std::memory_order_relaxed);
 }
 
+void OffloadRegistry::DropQueuedLocked(Disk& disk, const std::string& key) {
+    if (disk.queued.erase(key) > 0) {
+        std::erase_if(disk.queue, [&](const OffloadItem& item) { return item.key == key; });
+    }
+}
+
 bool OffloadRegistry::RemoveKey(const std::string& key) {
     std::lock_guard lock(mutex_);
     bool held = false;
@@ -171,9 +177,7 @@ bool OffloadRegistry::RemoveKey(const std::string& key) {
     // A queued offload of a removed object must not bring it back.
     for (auto& [client, disk] : disks_) {
         disk.in_flight.erase(key);
-        if (disk.queued.erase(key) > 0) {
-            std::erase_if(disk.queue, [&](const OffloadItem& item) { return item.key == key; });
-        }
+        DropQueuedLocked(disk, key);
     }
     key_count_.store(holders_.size(), std::memory_order_relaxed);
     return held;
@@ -185,9 +189,7 @@ bool OffloadRegistry::CancelQueuedOffload(const std::string& key) {
         if (disk.in_flight.contains(key)) return false;
     }
     for (auto& [client, disk] : disks_) {
-        if (disk.queued.erase(key) > 0) {
-            std::erase_if(disk.queue, [&](const OffloadItem& item) { return item.key == key; });
-        }
+        DropQueuedLocked(disk, key);
     }
     return true;
 }

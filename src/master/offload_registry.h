@@ -105,6 +105,8 @@ class OffloadRegistry {
     };
 
     void DropReplicaLocked(const UUID& client, Disk& disk, const std::string& key);
+    // Takes `key` out of the disk's offload queue, if it is queued.
+    static void DropQueuedLocked(Disk& disk, const std::string& key);
     void AddReplicaLocked(const UUID& client, Disk& disk, const OffloadItem& item);
 
     const uint64_t queue_limit_;
