@@ -167,7 +167,14 @@ class StandaloneClient {
         pid_ = -1;
         return status;
     }
-    void Pause() { kill(pid_, SIGSTOP); }
+    // Returns once the process is stopped: SIGSTOP takes effect
+    // asynchronously, and a request sent before that would still be answered.
+    void Pause() {
+        kill(pid_, SIGSTOP);
+        int status = 0;
+        while (waitpid(pid_, &status, WUNTRACED) < 0 && errno == EINTR) {
+        }
+    }
     void Resume() { kill(pid_, SIGCONT); }
 
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
