@@ -20,6 +20,7 @@ add_library(mooncake_client_objects OBJECT
     ${CMAKE_CURRENT_LIST_DIR}/heartbeat.cpp
     ${CMAKE_CURRENT_LIST_DIR}/offload_tier.cpp
     ${CMAKE_CURRENT_LIST_DIR}/local_buffer.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/put_credits.cpp
     ${CMAKE_CURRENT_LIST_DIR}/put_pipeline.cpp
     ${CMAKE_CURRENT_LIST_DIR}/real_client.cpp
     ${CMAKE_CURRENT_LIST_DIR}/real_client_segments.cpp

@@ -11,6 +11,7 @@
 #include "client/local_buffer.h"
 #include "client/master_client.h"
 #include "client/memory_piece.h"
+#include "client/put_credits.h"
 #include "client/replica_selector.h"
 #include "client/unreachable_segments.h"
 #include "mooncake/transfer_engine.h"
@@ -49,6 +50,8 @@ struct ClientContext {
     // Reads of objects that are only on some client's SSD; null without
     // the offload tier (such objects then give INVALID_REPLICA).
     DiskReader* disk = nullptr;
+    // Space granted ahead of small puts; null: every put starts at the master.
+    PutCredits* credits = nullptr;
 };
 
 }  // namespace mooncake

@@ -82,6 +82,7 @@ void Heartbeat::Beat() {
         }
     }
     if (!ping->tasks.empty()) on_tasks_(std::move(ping->tasks));
+    if (after_ping_) after_ping_();
 }
 
 }  // namespace mooncake

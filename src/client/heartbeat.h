@@ -31,6 +31,10 @@ class Heartbeat {
     Heartbeat(const Heartbeat&) = delete;
     Heartbeat& operator=(const Heartbeat&) = delete;
 
+    // Runs `work` on the heartbeat thread after every answered ping (set
+    // before Start).
+    void SetAfterPing(std::function<void()> work) { after_ping_ = std::move(work); }
+
     void Start();
     // Returns once the thread has stopped (after the ping in flight, which
     // is bounded by the master client's deadline). Idempotent.
@@ -49,6 +53,7 @@ class Heartbeat {
     const std::chrono::milliseconds interval_;
     const SegmentsFn segments_;
     const TasksFn on_tasks_;
+    std::function<void()> after_ping_;
 
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -111,6 +111,16 @@ class MasterClient {
     Result<std::vector<Status>> BatchPutRevoke(const UUID& client_id,
                                                const std::vector<std::string>& keys);
 
+    // Put credits (master_client_credits.cpp; MasterService::GrantPutCredits
+    // and BatchPutCommit).
+    Result<PutCreditGrant> GrantPutCredits(const UUID& client_id, uint64_t value_size, size_t count,
+                                           size_t replica_num,
+                                           const std::vector<uint64_t>& release);
+    Result<std::vector<Status>> BatchPutCommit(const UUID& client_id,
+                                               const std::vector<std::string>& keys,
+                                               const std::vector<uint64_t>& credit_ids,
+                                               const ReplicateConfig& config);
+
     Result<GetReplicaListResult> GetReplicaList(const std::string& key);
     Result<std::vector<Result<GetReplicaListResult>>> BatchGetReplicaList(
         const std::vector<std::string>& keys);

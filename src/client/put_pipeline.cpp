@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <map>
 #include <string_view>
 #include <unordered_map>
 
@@ -81,8 +82,9 @@ void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSour
 
     for (int round = 1; !work.empty(); ++round) {
         std::vector<std::string> failed_segments;
-        std::vector<size_t> retry = RunOnce(keys, sources, effective, work, results,
-                                            round < kMaxPutRounds ? &failed_segments : nullptr);
+        std::vector<size_t> retry =
+            RunOnce(keys, sources, effective, work, results,
+                    round < kMaxPutRounds ? &failed_segments : nullptr, round == 1);
         if (retry.empty()) break;
         LOG(INFO) << "Putting " << retry.size() << " key(s) again without "
                   << failed_segments.size() << " unreachable segment(s)"
@@ -104,7 +106,9 @@ void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSour
 struct PutPipeline::KeyRound {
     size_t index = 0;  // into keys, sources and results
     bool started = false;
-    std::vector<ReplicaDescriptor> replicas;  // what PutStart handed out
+    uint64_t credit = 0;  // the put credit written into; 0: started by PutStart
+    PutCredits::Clock::time_point credit_until;
+    std::vector<ReplicaDescriptor> replicas;  // what PutStart (or the credit) handed out
     std::vector<ReplicaWrite> writes;         // their requests in the round's TransferSync
     // Segments whose replica could not be written, each for a reason
     // another segment would not have.
@@ -125,11 +129,12 @@ std::vector<size_t> PutPipeline::RunOnce(std::span<const std::string> keys,
                                          std::span<const PutSource> sources,
                                          const ReplicateConfig& config,
                                          const std::vector<size_t>& work, std::span<Status> results,
-                                         std::vector<std::string>* failed_segments) const {
-    const RoundInput in{keys, sources, results};
+                                         std::vector<std::string>* failed_segments,
+                                         bool use_credits) const {
+    const RoundInput in{keys, sources, results, config, use_credits};
     std::vector<KeyRound> round(work.size());
     for (size_t w = 0; w < work.size(); ++w) round[w].index = work[w];
-    StartAll(in, config, round);
+    StartAll(in, round);
     WriteAll(in, round);
     if (context_.unreachable != nullptr) {
         for (const KeyRound& key : round) {
@@ -139,8 +144,34 @@ std::vector<size_t> PutPipeline::RunOnce(std::span<const std::string> keys,
     return FinishAll(in, round, failed_segments);
 }
 
-void PutPipeline::StartAll(const RoundInput& in, const ReplicateConfig& config,
-                           std::vector<KeyRound>& round) const {
+void PutPipeline::TakeCredits(const RoundInput& in, std::vector<KeyRound>& round) const {
+    PutCredits* credits = context_.credits;
+    if (credits == nullptr || !in.use_credits) return;
+    // The eligible keys by value size: one grant at most per size.
+    std::map<uint64_t, std::vector<size_t>> by_size;
+    for (size_t w = 0; w < round.size(); ++w) {
+        const uint64_t size = in.sources[round[w].index].size;
+        if (credits->Eligible(size, in.config)) by_size[size].push_back(w);
+    }
+    for (const auto& [size, positions] : by_size) {
+        std::vector<PutCredits::Credit> taken =
+            credits->Take(size, in.config.replica_num, positions.size());
+        for (size_t k = 0; k < taken.size(); ++k) {
+            KeyRound& key = round[positions[k]];
+            key.credit = taken[k].id;
+            key.credit_until = taken[k].usable_until;
+            key.replicas = std::move(taken[k].replicas);
+            key.started = true;
+        }
+    }
+}
+
+void PutPipeline::StartAll(const RoundInput& in, std::vector<KeyRound>& round) const {
+    TakeCredits(in, round);
+    std::vector<KeyRound*> pending;
+    for (KeyRound& key : round) {
+        if (!key.started) pending.push_back(&key);
+    }
     auto record = [&](KeyRound& key, Result<std::vector<ReplicaDescriptor>> start) {
         if (start.has_value()) {
             key.replicas = std::move(*start);
@@ -151,32 +182,32 @@ void PutPipeline::StartAll(const RoundInput& in, const ReplicateConfig& config,
             in.results[key.index] = Error(start.error());
         }
     };
-    if (round.empty()) return;
-    if (round.size() == 1) {
-        KeyRound& key = round[0];
+    if (pending.empty()) return;
+    if (pending.size() == 1) {
+        KeyRound& key = *pending[0];
         record(key, context_.master->PutStart(context_.client_id, in.keys[key.index],
-                                              in.sources[key.index].size, config));
+                                              in.sources[key.index].size, in.config));
         return;
     }
     std::vector<std::string> batch_keys;
     std::vector<uint64_t> batch_sizes;
-    batch_keys.reserve(round.size());
-    batch_sizes.reserve(round.size());
-    for (const KeyRound& key : round) {
-        batch_keys.push_back(in.keys[key.index]);
-        batch_sizes.push_back(in.sources[key.index].size);
+    batch_keys.reserve(pending.size());
+    batch_sizes.reserve(pending.size());
+    for (const KeyRound* key : pending) {
+        batch_keys.push_back(in.keys[key->index]);
+        batch_sizes.push_back(in.sources[key->index].size);
     }
     auto starts =
-        context_.master->BatchPutStart(context_.client_id, batch_keys, batch_sizes, config);
-    if (starts.has_value() && starts->size() != round.size()) {
-        LOG(ERROR) << "BatchPutStart answered " << starts->size() << " entries for " << round.size()
-                   << " keys";
+        context_.master->BatchPutStart(context_.client_id, batch_keys, batch_sizes, in.config);
+    if (starts.has_value() && starts->size() != pending.size()) {
+        LOG(ERROR) << "BatchPutStart answered " << starts->size() << " entries for "
+                   << pending.size() << " keys";
         starts = Error(ErrorCode::INTERNAL_ERROR);
     }
-    for (size_t w = 0; w < round.size(); ++w) {
-        record(round[w], starts.has_value()
-                             ? std::move((*starts)[w])
-                             : Result<std::vector<ReplicaDescriptor>>(Error(starts.error())));
+    for (size_t w = 0; w < pending.size(); ++w) {
+        record(*pending[w], starts.has_value()
+                                ? std::move((*starts)[w])
+                                : Result<std::vector<ReplicaDescriptor>>(Error(starts.error())));
     }
 }
 
@@ -253,7 +284,7 @@ std::vector<size_t> PutPipeline::FinishAll(const RoundInput& in, std::vector<Key
     std::vector<size_t> to_end;
     std::vector<size_t> to_revoke;
     for (size_t w = 0; w < round.size(); ++w) {
-        if (!round[w].started) continue;
+        if (!round[w].started || round[w].credit != 0) continue;
         (in.results[round[w].index].has_value() ? to_end : to_revoke).push_back(w);
     }
     const std::vector<Status> ended = EndOrRevoke(in, round, to_end, /*end=*/true);
@@ -272,7 +303,7 @@ std::vector<size_t> PutPipeline::FinishAll(const RoundInput& in, std::vector<Key
         to_revoke.push_back(to_end[k]);
     }
     const std::vector<Status> revoked = EndOrRevoke(in, round, to_revoke, /*end=*/false);
-    std::vector<size_t> retry;
+    std::vector<size_t> retry = CommitAll(in, round, failed_segments);
     auto retry_elsewhere = [&](const KeyRound& key) {
         retry.push_back(key.index);
         for (const std::string& name : key.unreachable) AddName(failed_segments, name);
@@ -295,6 +326,71 @@ std::vector<size_t> PutPipeline::FinishAll(const RoundInput& in, std::vector<Key
         }
         // Revoked, so the key is free again: worth a round elsewhere.
         if (may_retry[to_revoke[k]] && failed_segments != nullptr) retry_elsewhere(key);
+    }
+    return retry;
+}
+
+std::vector<size_t> PutPipeline::CommitAll(const RoundInput& in, std::vector<KeyRound>& round,
+                                           std::vector<std::string>* failed_segments) const {
+    std::vector<size_t> retry;
+    // Another round, started at the master and away from unreachable peers.
+    auto retry_without_credit = [&](KeyRound& key, ErrorCode code) {
+        if (failed_segments == nullptr) {
+            in.results[key.index] = Error(code);
+            return;
+        }
+        in.results[key.index] = OkStatus();
+        retry.push_back(key.index);
+        for (const std::string& name : key.unreachable) AddName(failed_segments, name);
+    };
+    std::vector<size_t> to_commit;
+    std::vector<std::string> keys;
+    std::vector<uint64_t> ids;
+    for (size_t w = 0; w < round.size(); ++w) {
+        KeyRound& key = round[w];
+        if (key.credit == 0) continue;
+        if (in.results[key.index].has_value()) {
+            to_commit.push_back(w);
+            keys.push_back(in.keys[key.index]);
+            ids.push_back(key.credit);
+            continue;
+        }
+        // A failed write leaves no value there: the space goes back.
+        context_.credits->Discard(key.credit);
+        if (!key.unreachable.empty() && key.peer_failures_only) {
+            retry_without_credit(key, in.results[key.index].error());
+        }
+    }
+    if (to_commit.empty()) return retry;
+    auto answers = context_.master->BatchPutCommit(context_.client_id, keys, ids, in.config);
+    if (answers.has_value() && answers->size() != to_commit.size()) {
+        answers = Error(ErrorCode::RPC_FAIL);
+    }
+    for (size_t k = 0; k < to_commit.size(); ++k) {
+        KeyRound& key = round[to_commit[k]];
+        // The call failed: whether it published is unknown. A PutStart of
+        // a published key finds it (write-once) and counts as put.
+        const ErrorCode code =
+            answers.has_value()
+                ? ((*answers)[k].has_value() ? ErrorCode::OK : (*answers)[k].error())
+                : answers.error();
+        if (code == ErrorCode::OK) continue;
+        if (code == ErrorCode::OBJECT_ALREADY_EXISTS || code == ErrorCode::INVALID_KEY) {
+            // Not used: still ours at the master.
+            in.results[key.index] =
+                code == ErrorCode::INVALID_KEY ? Status(Error(code)) : OkStatus();
+            context_.credits->GiveBack(in.sources[key.index].size, in.config.replica_num,
+                                       {key.credit, std::move(key.replicas), key.credit_until});
+            continue;
+        }
+        LOG(INFO) << "Committing '" << keys[k]
+                  << "' from a put credit failed: " << ErrorCodeName(code)
+                  << "; putting it the usual way";
+        // INVALID_PARAMS: the master does not know the credit (it restarted,
+        // or reclaimed it): none of ours is worth keeping.
+        if (code == ErrorCode::INVALID_PARAMS) context_.credits->DropAll();
+        context_.credits->Discard(key.credit);
+        retry_without_credit(key, code);
     }
     return retry;
 }

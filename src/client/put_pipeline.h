@@ -1,7 +1,9 @@
 // The write path shared by every put flavour (staged, zero-copy, batch,
 // multi-buffer): PutStart, one TransferSync writing every replica of every
 // key, PutEnd; PutRevoke for whatever failed, so a reader never sees a
-// partial object. A key whose replica could not be written because its
+// partial object. A small value with a put credit (client/put_credits.h)
+// skips PutStart: it is written into the credit's space and published by
+// one BatchPutCommit for the whole call. A key whose replica could not be written because its
 // peer is unreachable is revoked and started again with that segment
 // excluded (a dead peer keeps its segment until the master notices), a
 // bounded number of times. Runs entirely in the caller's thread. The PutEnd
@@ -45,27 +47,35 @@ class PutPipeline {
     // When `failed_segments` is given, returns the positions worth another
     // round (their write failed for an unreachable peer and was revoked)
     // and adds those peers' segment names to it.
+    // `use_credits`: the first round only (a retry avoids segments).
     std::vector<size_t> RunOnce(std::span<const std::string> keys,
                                 std::span<const PutSource> sources, const ReplicateConfig& config,
                                 const std::vector<size_t>& work, std::span<Status> results,
-                                std::vector<std::string>* failed_segments) const;
+                                std::vector<std::string>* failed_segments, bool use_credits) const;
 
     // What every phase of a round reads (and results, which they fill).
     struct RoundInput {
         std::span<const std::string> keys;
         std::span<const PutSource> sources;
         std::span<Status> results;
+        const ReplicateConfig& config;
+        bool use_credits = false;
     };
     struct KeyRound;  // one key's state through a round (put_pipeline.cpp)
 
-    // Phase 1: PutStart, one call (or one batch call) for the whole round.
-    void StartAll(const RoundInput& in, const ReplicateConfig& config,
-                  std::vector<KeyRound>& round) const;
+    // Phase 1: a credit for each small key that can have one, PutStart (one
+    // call, or one batch call) for the others.
+    void StartAll(const RoundInput& in, std::vector<KeyRound>& round) const;
+    void TakeCredits(const RoundInput& in, std::vector<KeyRound>& round) const;
     // Phase 2: one TransferSync writing every replica of every started key.
     void WriteAll(const RoundInput& in, std::vector<KeyRound>& round) const;
     // Phase 3: PutEnd what was written, PutRevoke the rest; returns the
     // positions worth another round (see RunOnce).
     std::vector<size_t> FinishAll(const RoundInput& in, std::vector<KeyRound>& round,
+                                  std::vector<std::string>* failed_segments) const;
+    // Phase 3 for the keys written into credits: one BatchPutCommit;
+    // returns the positions worth another round (without credits).
+    std::vector<size_t> CommitAll(const RoundInput& in, std::vector<KeyRound>& round,
                                   std::vector<std::string>* failed_segments) const;
     // PutEnd (`end`) or PutRevoke of round[positions...]: one answer each.
     std::vector<Status> EndOrRevoke(const RoundInput& in, const std::vector<KeyRound>& round,

@@ -70,11 +70,14 @@ Status RealClient::Setup() {
     MC_RETURN_IF_ERROR(StartDiskTier());
     runtime_segments_ = std::make_unique<RuntimeSegments>(
         master_.get(), engine_.get(), context_.client_id, context_.segment_name);
+    credits_ = std::make_unique<PutCredits>(master_.get(), context_.client_id);
+    context_.credits = credits_.get();
     executor_ = std::make_unique<TaskExecutor>(context_);
     heartbeat_ = std::make_unique<Heartbeat>(
         master_.get(), context_.client_id, Heartbeat::IntervalFor(info->client_ttl_sec),
         [this] { return PrepareRemount(); },
         [this](std::vector<TaskAssignment> tasks) { executor_->Submit(std::move(tasks)); });
+    heartbeat_->SetAfterPing([this] { credits_->ReleaseExpired(); });
     executor_->Start();
     heartbeat_->Start();
     LOG(INFO) << "Client " << context_.segment_name << " (" << context_.client_id.ToString()
@@ -154,6 +157,7 @@ Status RealClient::Close() {
     if (executor_) executor_->Stop();
     if (runtime_segments_) runtime_segments_->Stop();
     if (offload_) offload_->Stop();
+    if (credits_) credits_->ReleaseAll();
     if (master_ && (segment_mounted_ || heartbeat_)) {
         // Unmounts the segment too, and the master forgets us now rather
         // than expiring us (logged and counted as a crash) after client_ttl.
@@ -190,6 +194,8 @@ Status RealClient::Close() {
     engine_.reset();
     context_.local_buffer.reset();
     local_buffer_.reset();
+    context_.credits = nullptr;
+    credits_.reset();
     context_.master = nullptr;
     master_.reset();
     if (!context_.client_id.IsNil()) LOG(INFO) << "Client " << context_.segment_name << " closed";
@@ -218,6 +224,8 @@ std::vector<SegmentInfo> RealClient::MountedSegments() const {
 }
 
 std::vector<SegmentInfo> RealClient::PrepareRemount() {
+    // A restarted master knows none of our credits (nor would it honour them).
+    credits_->DropAll();
     // The master that asks for a re-mount may be a restarted one whose
     // embedded metadata server no longer holds our descriptor: without it
     // no peer could open our segment, whatever the master places there.

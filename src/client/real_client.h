@@ -105,6 +105,7 @@ class RealClient final : public ClientFrontEnd {
     GetPipeline get_pipeline_{context_};
     std::unique_ptr<TaskExecutor> executor_;
     std::unique_ptr<Heartbeat> heartbeat_;
+    std::unique_ptr<PutCredits> credits_;
     // mount_segment and friends (real_client_segments.cpp).
     std::unique_ptr<RuntimeSegments> runtime_segments_;
     // SSD offload (config_.enable_ssd_offload); null otherwise.

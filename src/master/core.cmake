@@ -8,6 +8,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/eviction.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_config.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/master_service_credits.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_objects.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_offload.cpp
     ${CMAKE_CURRENT_LIST_DIR}/master_service_replica_clear.cpp
@@ -20,6 +21,7 @@ add_library(mooncake_master_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/offload_registry.cpp
     ${CMAKE_CURRENT_LIST_DIR}/placement.cpp
     ${CMAKE_CURRENT_LIST_DIR}/promotion_queue.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/put_credit_table.cpp
     ${CMAKE_CURRENT_LIST_DIR}/replication_ops.cpp
     ${CMAKE_CURRENT_LIST_DIR}/segment_pool.cpp
     ${CMAKE_CURRENT_LIST_DIR}/task_table.cpp)

@@ -28,6 +28,9 @@ struct MasterConfig {
     int64_t put_start_discard_timeout_sec = 30;
     // The space of a pre-empted or unfinished PutStart is reused after this.
     int64_t put_start_release_timeout_sec = 600;
+    // Grant put credits (space a client fills and publishes in one call;
+    // docs/performance.md). Never with HA or snapshots.
+    bool enable_put_credits = true;
     std::string cluster_id = "mooncake_cluster";
     std::string memory_allocator = "offset";
 

@@ -49,6 +49,9 @@ DEFINE_int64(put_start_discard_timeout_sec, 30,
              "an unfinished PutStart may be pre-empted by a new one after this many seconds");
 DEFINE_int64(put_start_release_timeout_sec, 600,
              "the space of an unfinished PutStart may be reclaimed after this many seconds");
+DEFINE_bool(enable_put_credits, true,
+            "grant clients space ahead of small puts, so that a put takes one master round trip "
+            "(never with HA or snapshots)");
 DEFINE_string(cluster_id, "mooncake_cluster", "cluster name");
 DEFINE_string(root_fs_dir, "", "root of the disk tier (empty = disabled; not supported yet)");
 DEFINE_int64(global_file_segment_size, std::numeric_limits<int64_t>::max(),
@@ -342,6 +345,7 @@ constexpr const char* kMasterFlagNames[] = {
     "client_ttl",
     "put_start_discard_timeout_sec",
     "put_start_release_timeout_sec",
+    "enable_put_credits",
     "cluster_id",
     "root_fs_dir",
     "global_file_segment_size",
@@ -602,6 +606,7 @@ void FillMasterConfig(MasterConfig* config) {
     config->client_ttl_sec = FLAGS_client_ttl;
     config->put_start_discard_timeout_sec = FLAGS_put_start_discard_timeout_sec;
     config->put_start_release_timeout_sec = FLAGS_put_start_release_timeout_sec;
+    config->enable_put_credits = FLAGS_enable_put_credits;
     config->cluster_id = FLAGS_cluster_id;
     config->memory_allocator = FLAGS_memory_allocator;
     config->max_total_finished_tasks = static_cast<uint64_t>(FLAGS_max_total_finished_tasks);

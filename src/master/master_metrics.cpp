@@ -155,6 +155,17 @@ void RenderStore(const MasterStats& s, PrometheusText* page) {
                   s.put_ends);
     page->Counter("mooncake_master_put_revokes_total", "Successful PutRevoke calls (per key).",
                   s.put_revokes);
+    page->Counter("mooncake_master_put_credits_granted_total",
+                  "Put credits granted (space reserved ahead of small puts).",
+                  s.put_credits_granted);
+    page->Counter("mooncake_master_put_credit_commits_total",
+                  "Puts published from a credit in one call (also counted as starts and ends).",
+                  s.put_credit_commits);
+    page->Gauge("mooncake_master_put_credits_outstanding", "Put credits held by clients now.",
+                s.put_credits_outstanding);
+    page->Gauge("mooncake_master_put_credit_reserved_bytes",
+                "Bytes reserved by put credits (included in used_bytes).",
+                s.put_credit_reserved_bytes);
     page->Counter("mooncake_master_gets_total", "Get-replica-list calls that found the object.",
                   s.gets);
     page->Counter("mooncake_master_removes_total", "Objects removed by remove calls.", s.removes);

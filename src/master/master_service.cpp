@@ -104,6 +104,7 @@ void MasterServiceImpl::RunMaintenance() {
     LiftDueFences(now_ms);
     ReleaseDeferred(now_ms);
     ReclaimUnfinishedPuts(now_ms);
+    ReclaimDueCredits(now_ms);
     ReclaimStaleReplicationOps(now_ms);
     tasks_.ExpireTimeouts(now_ms, clock_->EpochMs());
     EvictAboveWatermark(now_ms);
@@ -207,12 +208,16 @@ MasterStats MasterServiceImpl::GetStats() const {
     MasterStats stats;
     stats.segments_mounted = pool_.mounted_count();
     stats.capacity_bytes = pool_.capacity_bytes();
-    stats.used_bytes = pool_.used_bytes();
+    stats.used_bytes = pool_.object_bytes();
     stats.object_count = index_.size();
     stats.clients_alive = clients_.size();
     stats.put_starts = counters_.put_starts.load(std::memory_order_relaxed);
     stats.put_ends = counters_.put_ends.load(std::memory_order_relaxed);
     stats.put_revokes = counters_.put_revokes.load(std::memory_order_relaxed);
+    stats.put_credits_granted = counters_.put_credits_granted.load(std::memory_order_relaxed);
+    stats.put_credit_commits = counters_.put_credit_commits.load(std::memory_order_relaxed);
+    stats.put_credits_outstanding = credits_.size();
+    stats.put_credit_reserved_bytes = pool_.reserved_bytes();
     stats.gets = counters_.gets.load(std::memory_order_relaxed);
     stats.removes = counters_.removes.load(std::memory_order_relaxed);
     stats.evictions = counters_.evictions.load(std::memory_order_relaxed);
@@ -315,6 +320,17 @@ std::vector<Status> MasterService::BatchPutEnd(const UUID& client_id,
     results.reserve(keys.size());
     for (const std::string& key : keys) results.push_back(impl_->PutEnd(client_id, key));
     return results;
+}
+Result<PutCreditGrant> MasterService::GrantPutCredits(const UUID& client_id, uint64_t value_size,
+                                                      size_t count, size_t replica_num,
+                                                      const std::vector<uint64_t>& release) {
+    return impl_->GrantPutCredits(client_id, value_size, count, replica_num, release);
+}
+std::vector<Status> MasterService::BatchPutCommit(const UUID& client_id,
+                                                  const std::vector<std::string>& keys,
+                                                  const std::vector<uint64_t>& credit_ids,
+                                                  const ReplicateConfig& config) {
+    return impl_->BatchPutCommit(client_id, keys, credit_ids, config);
 }
 std::vector<Status> MasterService::BatchPutRevoke(const UUID& client_id,
                                                   const std::vector<std::string>& keys) {

@@ -62,7 +62,7 @@ struct ImportStats {
 struct MasterStats {
     uint64_t segments_mounted = 0;
     uint64_t capacity_bytes = 0;
-    uint64_t used_bytes = 0;
+    uint64_t used_bytes = 0;  // allocated to objects; put credits apart
     uint64_t object_count = 0;
     // Filled only for the summary line (MasterServer::CollectMetrics with
     // walk_objects, CountSoftPinnedObjects), not by GetStats.
@@ -71,6 +71,12 @@ struct MasterStats {
     uint64_t put_starts = 0;
     uint64_t put_ends = 0;
     uint64_t put_revokes = 0;
+    // Put credits (docs/performance.md): granted and committed (counters),
+    // held now and the bytes they reserve (gauges).
+    uint64_t put_credits_granted = 0;
+    uint64_t put_credit_commits = 0;
+    uint64_t put_credits_outstanding = 0;
+    uint64_t put_credit_reserved_bytes = 0;
     uint64_t gets = 0;  // get-replica-list calls that found the object
     uint64_t removes = 0;
     uint64_t evictions = 0;  // objects evicted
@@ -170,6 +176,29 @@ class MasterService {
         const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config);
     std::vector<Status> BatchPutEnd(const UUID& client_id, const std::vector<std::string>& keys);
     std::vector<Status> BatchPutRevoke(const UUID& client_id, const std::vector<std::string>& keys);
+
+    // Put credits (master/put_credit_table.h). Releases the credits in
+    // `release` (ids the client will not use), then grants up to `count`
+    // credits for values of `value_size` bytes with `replica_num` replicas
+    // each, placed as PutStart places them without preferences. Fewer when
+    // space is short or the client holds PutCreditTable::kMaxPerClient.
+    // UNAVAILABLE_IN_CURRENT_STATUS when credits are off (flag, HA,
+    // snapshots); INVALID_PARAMS for a nil client, size 0 or above 1 MiB,
+    // more than 256 credits; NO_AVAILABLE_HANDLE when none fits even after
+    // eviction. count 0 only releases.
+    Result<PutCreditGrant> GrantPutCredits(const UUID& client_id, uint64_t value_size, size_t count,
+                                           size_t replica_num,
+                                           const std::vector<uint64_t>& release);
+    // Publishes keys[i] as a complete object in the space of credit
+    // credit_ids[i] (written by the client), with the pins of `config`.
+    // Per key: INVALID_KEY; INVALID_PARAMS for an unknown credit (released,
+    // reclaimed, another client's, or granted before a master restart: the
+    // client then puts the usual way); OBJECT_ALREADY_EXISTS (the credit
+    // stays the client's); SEGMENT_NOT_FOUND when a replica's segment was
+    // unmounted meanwhile (the credit is gone).
+    std::vector<Status> BatchPutCommit(const UUID& client_id, const std::vector<std::string>& keys,
+                                       const std::vector<uint64_t>& credit_ids,
+                                       const ReplicateConfig& config);
 
     // Grants a lease. OBJECT_NOT_FOUND when absent, REPLICA_IS_NOT_READY while
     // the put has not ended.

@@ -44,6 +44,7 @@
 #include "master/object_index.h"
 #include "master/offload_registry.h"
 #include "master/promotion_queue.h"
+#include "master/put_credit_table.h"
 #include "master/replication_ops.h"
 #include "master/segment_pool.h"
 #include "master/task_table.h"
@@ -103,6 +104,20 @@ class MasterServiceImpl {
                          const std::string& key, const std::vector<uint32_t>& segments,
                          bool whole_object);
 
+    // Put credits (master_service_credits.cpp).
+    // Largest value a credit is granted for, and most credits per grant.
+    static constexpr uint64_t kMaxCreditedValueSize = 1 << 20;
+    static constexpr size_t kMaxCreditsPerGrant = 256;
+    // Longest window in which a client may begin writing into a credit.
+    static constexpr int64_t kMaxCreditUsableMs = 2000;
+    Result<PutCreditGrant> GrantPutCredits(const UUID& client_id, uint64_t value_size, size_t count,
+                                           size_t replica_num,
+                                           const std::vector<uint64_t>& release);
+    std::vector<Status> BatchPutCommit(const UUID& client_id, const std::vector<std::string>& keys,
+                                       const std::vector<uint64_t>& credit_ids,
+                                       const ReplicateConfig& config);
+    size_t OutstandingPutCredits() const { return credits_.size(); }
+
     // Tasks (master_service_tasks.cpp).
     Result<UUID> CreateCopyTask(const std::string& key, const std::vector<std::string>& targets);
     Result<UUID> CreateMoveTask(const std::string& key, const std::string& source,
@@ -160,6 +175,8 @@ class MasterServiceImpl {
         std::atomic<uint64_t> offloaded{0};
         std::atomic<uint64_t> disk_gets{0};  // get-replica-list answered from disk only
         std::atomic<uint64_t> promotions_handed_out{0};
+        std::atomic<uint64_t> put_credits_granted{0};
+        std::atomic<uint64_t> put_credit_commits{0};
     };
 
     // Outcome of one placement attempt inside PutStart.
@@ -246,7 +263,20 @@ class MasterServiceImpl {
     // Retires, sweeps and forgets segments; returns objects removed.
     uint64_t SweepRetiredSegments(const std::vector<uint32_t>& segment_ids);
 
+    // Put credit helpers (master_service_credits.cpp).
+    int64_t CreditUsableMs() const;
+    // Adds up to `count` credits to `grant`; false when it fell short and
+    // an eviction round might make room.
+    bool TryGrant(const UUID& client_id, uint64_t value_size, size_t count, size_t replica_num,
+                  PutCreditGrant& grant);
+    void ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids);
+    // Frees the space of credits taken out of credits_ (no shard lock held).
+    void FreeCredits(const std::vector<PutCreditRecord>& credits);
+    Status CommitOne(const UUID& client_id, const std::string& key, uint64_t credit_id,
+                     const ReplicateConfig& config);
+
     // Maintenance steps.
+    void ReclaimDueCredits(int64_t now_ms);
     void ExpireClients(int64_t now_ms);
     // Lifts the allocation fences of re-mounted segments that are due.
     void LiftDueFences(int64_t now_ms);
@@ -306,6 +336,7 @@ class MasterServiceImpl {
     Evictor evictor_;
     OffloadRegistry offload_;
     PromotionQueue promotions_;
+    PutCreditTable credits_;
     Counters counters_;
     std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 

@@ -87,6 +87,8 @@ Status MasterServiceImpl::UnregisterClient(const UUID& client_id) {
         known = clients_.Remove(client_id);
     }
     const uint64_t removed = SweepRetiredSegments(retired);
+    // It writes no more: what it had not committed is free at once.
+    FreeCredits(credits_.TakeClient(client_id));
     DropLocalDisk(client_id);
     tasks_.ReleaseClient(client_id, clock_->NowMs(), clock_->EpochMs());
     LOG_IF(INFO, known || !retired.empty())
@@ -139,7 +141,7 @@ std::vector<SegmentDetail> MasterServiceImpl::GetSegmentsDetail() const {
     for (const SegmentPool::Segment* segment : view.active()) {
         details.push_back({segment->info.name, segment->info.id, segment->client,
                            segment->info.base, segment->info.size,
-                           segment->used.load(std::memory_order_relaxed), segment->capacity,
+                           SegmentPool::ReportedUsed(*segment), segment->capacity,
                            segment->draining.load(std::memory_order_relaxed)});
     }
     return details;

@@ -43,6 +43,13 @@ void RequestDispatcher::CountCall(Body method) {
     if (slot < kMethodSlots) calls_[slot].fetch_add(1, std::memory_order_relaxed);
 }
 
+void RequestDispatcher::CountAlso(Body method, bool failed) {
+    const auto slot = static_cast<size_t>(method);
+    if (slot >= kMethodSlots) return;
+    calls_[slot].fetch_add(1, std::memory_order_relaxed);
+    if (failed) failed_calls_[slot].fetch_add(1, std::memory_order_relaxed);
+}
+
 void RequestDispatcher::CountResult(ErrorCode code) {
     const int32_t slot = -ToInt(code);
     if (slot > 0 && slot < kErrorSlots) errors_[slot].fetch_add(1, std::memory_order_relaxed);
@@ -204,6 +211,41 @@ void RequestDispatcher::BatchPutEnd(const rpc::BatchKeysRequest& request,
         CountResult(CodeOfStatus(status));
         response->add_error_codes(CodeToWire(CodeOfStatus(status)));
     }
+}
+
+void RequestDispatcher::GrantPutCredits(const rpc::GrantPutCreditsRequest& request,
+                                        rpc::GrantPutCreditsResponse* response) {
+    const std::vector<uint64_t> release(request.release().begin(), request.release().end());
+    auto grant = service_.GrantPutCredits(FromProto(request.client_id()), request.value_size(),
+                                          request.count(), request.replica_num(), release);
+    CountResult(CodeOf(grant));
+    response->set_error_code(CodeToWire(CodeOf(grant)));
+    if (!grant) return;
+    response->set_usable_ms(grant->usable_ms);
+    response->mutable_credits()->Reserve(static_cast<int>(grant->credits.size()));
+    for (const PutCredit& credit : grant->credits) {
+        rpc::PutCredit* out = response->add_credits();
+        out->set_id(credit.id);
+        ToProto(credit.replicas, out->mutable_replicas());
+    }
+}
+
+void RequestDispatcher::BatchPutCommit(const rpc::BatchPutCommitRequest& request,
+                                       rpc::BatchStatusResponse* response) {
+    const std::vector<uint64_t> credits(request.credits().begin(), request.credits().end());
+    bool failed = false;
+    for (const Status& status :
+         service_.BatchPutCommit(FromProto(request.client_id()), KeysOf(request.keys()), credits,
+                                 FromProto(request.config()))) {
+        CountResult(CodeOfStatus(status));
+        failed = failed || !status.has_value();
+        response->add_error_codes(CodeToWire(CodeOfStatus(status)));
+    }
+    // Request counts (the summary line, rpc_calls_total) show the puts a
+    // user made, whichever way they reached the master.
+    const bool single = request.keys_size() == 1;
+    CountAlso(single ? Body::kPutStart : Body::kBatchPutStart, failed);
+    CountAlso(single ? Body::kPutEnd : Body::kBatchPutEnd, failed);
 }
 
 void RequestDispatcher::BatchPutRevoke(const rpc::BatchKeysRequest& request,

@@ -58,6 +58,10 @@ class RequestDispatcher {
     // The transports call these around every handler: the call count for
     // /metrics, and the change hook by the method's MethodEffect.
     void CountCall(rpc::MasterRequest::BodyCase method);
+    // Charges one more call of `method` (failed or not) without making it
+    // the current call: a put-credit commit also counts as the PutStart and
+    // PutEnd it replaces.
+    void CountAlso(rpc::MasterRequest::BodyCase method, bool failed);
     void AfterCall(rpc::MasterRequest::BodyCase method);
 
     // Serves one envelope. The response echoes request_id and carries the

@@ -73,9 +73,23 @@ void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t
     FreeNow(segment_id, address, size);
 }
 
-void SegmentPool::ReadView::FreeNow(uint32_t segment_id, uint64_t address, uint64_t size) const {
-    Segment* segment = Find(segment_id);
+void SegmentPool::ReadView::MarkReserved(uint32_t segment_id, uint64_t size, bool held) const {
+    Segment* segment = FindActive(segment_id);
     if (segment == nullptr) return;
+    const uint64_t bytes = segment->allocator.RoundedSize(size);
+    if (held) {
+        segment->reserved.fetch_add(bytes, std::memory_order_relaxed);
+        pool_.reserved_total_.fetch_add(bytes, std::memory_order_relaxed);
+    } else {
+        segment->reserved.fetch_sub(bytes, std::memory_order_relaxed);
+        pool_.reserved_total_.fetch_sub(bytes, std::memory_order_relaxed);
+    }
+}
+
+void SegmentPool::ReadView::FreeNow(uint32_t segment_id, uint64_t address, uint64_t size) const {
+    // A retiring segment left the totals when it was retired.
+    Segment* segment = Find(segment_id);
+    if (segment == nullptr || segment->retiring) return;
     uint64_t freed = 0;
     {
         std::lock_guard<std::mutex> lock(segment->mutex);
@@ -160,6 +174,8 @@ void SegmentPool::RetireLocked(Segment& segment) {
     }
     capacity_total_.fetch_sub(segment.capacity, std::memory_order_relaxed);
     used_total_.fetch_sub(segment.used.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    reserved_total_.fetch_sub(segment.reserved.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
     if (log_ != nullptr) log_->NoteMembership();
 }
 
@@ -203,6 +219,11 @@ std::vector<std::string> SegmentPool::Names() const {
     return names;
 }
 
+uint64_t SegmentPool::ReportedUsed(const Segment& segment) {
+    const uint64_t used = segment.used.load(std::memory_order_relaxed);
+    return used - std::min(used, segment.reserved.load(std::memory_order_relaxed));
+}
+
 Result<std::pair<uint64_t, uint64_t>> SegmentPool::UsageOf(std::string_view name) const {
     std::shared_lock<WriterPreferringMutex> lock(mutex_);
     auto it = by_name_.find(std::string(name));
@@ -210,7 +231,7 @@ Result<std::pair<uint64_t, uint64_t>> SegmentPool::UsageOf(std::string_view name
     uint64_t used = 0;
     uint64_t capacity = 0;
     for (const Segment* segment : it->second) {
-        used += segment->used.load(std::memory_order_relaxed);
+        used += ReportedUsed(*segment);
         capacity += segment->capacity;
     }
     return std::make_pair(used, capacity);

@@ -12,6 +12,7 @@
 // allocator has its own mutex below that.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -48,6 +49,10 @@ class SegmentPool {
         const uint64_t capacity;
         // Mirrors allocator.used_bytes() for reads without the mutex.
         std::atomic<uint64_t> used{0};
+        // The part of `used` that put credits hold (allocated ahead of
+        // objects, master/put_credit_table.h): reported apart, so that
+        // usage shows objects only.
+        std::atomic<uint64_t> reserved{0};
         // Unmounted; replicas on it are being dropped. Guarded by the pool's
         // lock (written exclusively, read by ReadView holders).
         bool retiring = false;
@@ -102,6 +107,10 @@ class SegmentPool {
         // (change_log.h), then FreeNow gives it back.
         void Free(uint32_t segment_id, uint64_t address, uint64_t size) const;
         void FreeNow(uint32_t segment_id, uint64_t address, uint64_t size) const;
+        // Counts `size` bytes allocated in the segment as held by a put
+        // credit (`held`), or no longer (committed, or about to be freed).
+        // Skipped for a segment no longer mounted.
+        void MarkReserved(uint32_t segment_id, uint64_t size, bool held) const;
 
        private:
         const SegmentPool& pool_;
@@ -139,14 +148,23 @@ class SegmentPool {
 
     // Distinct names of mounted segments, sorted.
     std::vector<std::string> Names() const;
-    // Used and capacity bytes of the mounted segments named `name`;
+    // What usage reports show of a segment: `used` less put credits.
+    static uint64_t ReportedUsed(const Segment& segment);
+    // Used (as ReportedUsed) and capacity bytes of the mounted segments named `name`;
     // SEGMENT_NOT_FOUND when there are none.
     Result<std::pair<uint64_t, uint64_t>> UsageOf(std::string_view name) const;
     bool ClientHasSegment(const UUID& client) const;
     size_t mounted_count() const;
 
-    // Totals over mounted segments.
+    // Totals over mounted segments. used_bytes counts every allocation
+    // (what eviction looks at); reserved_bytes the part put credits hold.
     uint64_t used_bytes() const { return used_total_.load(std::memory_order_relaxed); }
+    uint64_t reserved_bytes() const { return reserved_total_.load(std::memory_order_relaxed); }
+    // What usage reports show: allocations of objects (complete or being put).
+    uint64_t object_bytes() const {
+        const uint64_t used = used_bytes();
+        return used - std::min(used, reserved_bytes());
+    }
     uint64_t capacity_bytes() const { return capacity_total_.load(std::memory_order_relaxed); }
 
    private:
@@ -163,6 +181,7 @@ class SegmentPool {
     std::unordered_map<std::string, std::vector<Segment*>> by_name_;  // guarded by mutex_
     // Changed by ReadView holders, hence mutable.
     mutable std::atomic<uint64_t> used_total_{0};
+    mutable std::atomic<uint64_t> reserved_total_{0};
     std::atomic<uint64_t> capacity_total_{0};
 };
 

@@ -45,6 +45,10 @@ enum class MethodEffect {
     X(BatchPutEnd, BatchPutEnd, batch_put_end, BatchKeysRequest, BatchStatusResponse, kCompletes)  \
     X(BatchPutRevoke, BatchPutRevoke, batch_put_revoke, BatchKeysRequest, BatchStatusResponse,     \
       kStarts)                                                                                     \
+    X(GrantPutCredits, GrantPutCredits, grant_put_credits, GrantPutCreditsRequest,                 \
+      GrantPutCreditsResponse, kLocal)                                                             \
+    X(BatchPutCommit, BatchPutCommit, batch_put_commit, BatchPutCommitRequest,                     \
+      BatchStatusResponse, kCompletes)                                                             \
     X(GetReplicaList, GetReplicaList, get_replica_list, KeyRequest, GetReplicaListResponse,        \
       kReads)                                                                                      \
     X(BatchGetReplicaList, BatchGetReplicaList, batch_get_replica_list, BatchKeysRequest,          \

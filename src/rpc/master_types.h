@@ -51,6 +51,19 @@ struct MoveStartResult {
     ReplicaDescriptor target;
 };
 
+// Space for one future object of a fixed size (master/put_credit_table.h):
+// where to write each replica, and the id that publishes it.
+struct PutCredit {
+    uint64_t id = 0;
+    std::vector<ReplicaDescriptor> replicas;
+};
+struct PutCreditGrant {
+    std::vector<PutCredit> credits;
+    // How long after the grant request was sent a write into these credits
+    // may begin (shorter than the re-mount fence of a restarted master).
+    uint64_t usable_ms = 0;
+};
+
 struct SegmentUsage {
     uint64_t used = 0;
     uint64_t capacity = 0;

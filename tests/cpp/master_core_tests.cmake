@@ -1,6 +1,7 @@
 # Unit tests of the master's logic (in-process, ManualClock where time matters).
 mooncake_add_test(master_core_test
     master_core_config_test.cpp
+    master_core_credits_test.cpp
     master_core_eviction_test.cpp
     master_core_lock_test.cpp
     master_core_object_table_test.cpp

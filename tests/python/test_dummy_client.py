@@ -240,6 +240,30 @@ def test_upserts_through_a_dummy_replace_values(standalone, dummy_factory):
     assert reader.get_batch(keys) == [b"A", b"BB", b"C"]
 
 
+def credit_commits(master):
+    for line in master.metrics().splitlines():
+        if line.startswith("mooncake_master_put_credit_commits_total "):
+            return float(line.split()[1])
+    raise AssertionError("no mooncake_master_put_credit_commits_total in /metrics")
+
+
+def test_small_dummy_puts_take_put_credits(standalone, dummy_factory):
+    """The standalone client puts a dummy's small values through put credits
+    (one master call per put or batch): every one of them, exact bytes."""
+    writer = dummy_factory(standalone.address)
+    reader = dummy_factory(standalone.address)
+    before = credit_commits(standalone.master)
+    keys = [unique_key("dummy-credit") for _ in range(9)]
+    values = [os.urandom(4096 + i) for i in range(len(keys))]
+    assert writer.put(keys[0], values[0]) == 0
+    assert writer.put_batch(keys[1:], values[1:]) == 0
+    assert reader.get_batch(keys) == values
+    assert credit_commits(standalone.master) - before == len(keys)
+    # A put of a taken key keeps the stored value, credit or not.
+    assert writer.put(keys[0], os.urandom(4096)) == 0
+    assert reader.get(keys[0]) == values[0]
+
+
 def test_shared_memory_data_paths(standalone):
     """get_buffer, put_from and get_into move no bytes through the socket:
     they use the memory this process shares with the standalone client."""

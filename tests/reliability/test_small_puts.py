@@ -6,7 +6,9 @@ another process that learns of a returned put reads exactly its bytes
 as absent or complete, never partial;
 a writer killed -9 in a stream of small puts leaves every returned put
 readable and its unfinished put's space comes back; a master restarted under
-a stream of small puts leaves nothing wrong behind and puts resume."""
+a stream of small puts leaves nothing wrong behind and puts resume.
+Each runs with a preferred segment (PutStart + PutEnd) and without one,
+where the writer puts through put credits (one BatchPutCommit per put)."""
 
 import threading
 import time
@@ -25,7 +27,9 @@ WRITER = WORKER_PRELUDE + """
 import os, threading
 from mooncake.store import ReplicateConfig
 from reliability_helpers import value_for
-config = ReplicateConfig(preferred_segment=args["target"])
+# No target: placed by the master, so small puts go through put credits.
+config = (ReplicateConfig(preferred_segment=args["target"]) if args["target"]
+          else ReplicateConfig())
 progress = os.open(args["progress"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 stop = threading.Event()
 outcome = {"ok": 0, "failed": 0}
@@ -110,10 +114,29 @@ def start_writer(writer, prefix, target, progress, limit=10**9):
                limit=limit)
 
 
+# "preferred": every put names the holder's segment, so it is started at the
+# master; "credits": no preference, so the writer's small puts use credits.
+PLACEMENTS = pytest.mark.parametrize("placement", ["preferred", "credits"])
+
+
+def target_for(placement, holder):
+    return holder.get_hostname() if placement == "preferred" else None
+
+
+def check_credit_use(master, placement, figures):
+    commits = metric(master, "mooncake_master_put_credit_commits_total")
+    figures["put_credit_commits"] = commits
+    if placement == "credits":
+        assert commits > 0
+    else:
+        assert commits == 0
+
+
+@PLACEMENTS
 @pytest.mark.parametrize("pipelined", [False, True], ids=["awaited", "pipelined"])
 def test_other_processes_see_returned_small_puts_whole(master_factory, store_factory,
                                                        remote_factory, tmp_path, figures,
-                                                       pipelined):
+                                                       pipelined, placement):
     master = master_factory(["--default_kv_lease_ttl=500"])
     holder = store_factory(on_master=master, global_segment_size=256 * MiB)
     env = {"MC_PIPELINE_PUT_END": "1"} if pipelined else None
@@ -121,7 +144,7 @@ def test_other_processes_see_returned_small_puts_whole(master_factory, store_fac
     readers = [remote_factory(on_master=master, global_segment_size=16 * MiB) for _ in range(2)]
     progress = str(tmp_path / "progress")
     open(progress, "w").close()
-    start_writer(writer, "small-seen", holder.get_hostname(), progress, limit=40000)
+    start_writer(writer, "small-seen", target_for(placement, holder), progress, limit=40000)
     wait_until(lambda: last_returned(progress) >= 0, what="the writer's first put")
     reports = [None] * len(readers)
 
@@ -151,10 +174,12 @@ def test_other_processes_see_returned_small_puts_whole(master_factory, store_fac
         key = f"small-seen/4096/{i}"
         assert checker.matches(key, holder.get(key)), key
     figures["bytes_verified"] = checker.bytes_verified
+    check_credit_use(master, placement, figures)
 
 
+@PLACEMENTS
 def test_writer_killed_in_a_stream_of_small_puts(master_factory, store_factory, remote_factory,
-                                                 tmp_path, figures):
+                                                 tmp_path, figures, placement):
     release_s = 3
     master = master_factory(["--put_start_discard_timeout_sec=1",
                              f"--put_start_release_timeout_sec={release_s}",
@@ -166,7 +191,7 @@ def test_writer_killed_in_a_stream_of_small_puts(master_factory, store_factory, 
         open(progress, "w").close()
         writer = remote_factory(on_master=master, global_segment_size=0,
                                 local_buffer_size=16 * MiB)
-        start_writer(writer, prefix, holder.get_hostname(), progress)
+        start_writer(writer, prefix, target_for(placement, holder), progress)
         wait_until(lambda: last_returned(progress) >= 200, what="the writer's puts")
         time.sleep(0.05 * attempt)
         writer.kill()
@@ -185,25 +210,29 @@ def test_writer_killed_in_a_stream_of_small_puts(master_factory, store_factory, 
         assert data == b"" or data == value_for(upcoming), f"{upcoming}: {len(data)} bytes"
         figures.add("returned_puts_verified", last + 1)
 
-    # Unfinished puts of the killed writers give their space back.
+    check_credit_use(master, placement, figures)
+    # Unfinished puts (and unused credits) of the killed writers give their
+    # space back.
     def nothing_left():
         holder.remove_all()
         return (metric(master, "mooncake_master_object_count") == 0 and
-                metric(master, "mooncake_master_used_bytes") == 0)
+                metric(master, "mooncake_master_used_bytes") == 0 and
+                metric(master, "mooncake_master_put_credit_reserved_bytes") == 0)
     wait_until(nothing_left, deadline_s=60, interval_s=0.1,
                what="the killed writers' space to be reclaimed")
     figures["reclaimed_after_kill_s"] = round(time.monotonic() - killed_at, 2)
 
 
+@PLACEMENTS
 def test_master_restart_under_a_stream_of_small_puts(master_factory, store_factory,
-                                                     remote_factory, tmp_path, figures):
+                                                     remote_factory, tmp_path, figures, placement):
     flags = ["--client_ttl=3", "--default_kv_lease_ttl=500"]
     first = master_factory(flags)
     holder = store_factory(on_master=first, global_segment_size=256 * MiB)
     writer = remote_factory(on_master=first, global_segment_size=16 * MiB)
     progress = str(tmp_path / "progress")
     open(progress, "w").close()
-    start_writer(writer, "small-restart", holder.get_hostname(), progress)
+    start_writer(writer, "small-restart", target_for(placement, holder), progress)
     wait_until(lambda: last_returned(progress) >= 200, what="the writer's puts")
     first.process.kill()
     first.process.wait()
@@ -231,4 +260,6 @@ def test_master_restart_under_a_stream_of_small_puts(master_factory, store_facto
         data = holder.get(key)
         assert data == b"" or data == value_for(key), key
     assert metric(second, "mooncake_master_object_count") >= len(after[-300:])
+    # The restarted master knew none of the writer's credits: it granted new ones.
+    check_credit_use(second, placement, figures)
     figures["bytes_verified"] = checker.bytes_verified
