@@ -25,8 +25,10 @@ constexpr size_t kMaxStocks = 8;
 constexpr auto kRetryAfterShortage = 50ms;
 // After the master refused credits altogether (flag, HA, snapshots).
 constexpr auto kRetryAfterRefusal = 10s;
-// Released in one call once this many wait.
+// Released in one call once this many wait; at most this many per call
+// (GrantPutCredits refuses more).
 constexpr size_t kReleaseBatch = 64;
+constexpr size_t kMaxRelease = 1024;
 
 size_t GrantCap(uint64_t size) {
     return static_cast<size_t>(std::clamp<uint64_t>(kGrantBytes / size, 1, kMaxGrant));
@@ -84,18 +86,18 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
             ask = std::min(std::max(count - taken.size(), stock.next_grant), kMaxGrant);
             stock.next_grant = std::min(stock.next_grant * 2, GrantCap(size));
         }
-        if (ask > 0 || to_release_.size() >= kReleaseBatch) release.swap(to_release_);
+        if (ask > 0 || to_release_.size() >= kReleaseBatch) TakeReleases(release);
     }
     if (ask == 0 && release.empty()) return taken;
     const Clock::time_point asked_at = Clock::now();
     auto grant = master_->GrantPutCredits(client_id_, size, ask, replica_num, release);
     std::lock_guard<std::mutex> lock(mutex_);
     if (!grant) {
-        // Releasing twice is harmless: unknown ids are skipped.
-        if (grant.error() != ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS &&
-            grant.error() != ErrorCode::NO_AVAILABLE_HANDLE) {
-            to_release_.insert(to_release_.end(), release.begin(), release.end());
-        }
+        // The master processes releases first, so only a failed call may
+        // have lost them: sent again (unknown ids are skipped), at most
+        // PutCreditTable::kMaxPerClient; beyond that the master reclaims
+        // them after put_start_release_timeout_sec.
+        if (grant.error() == ErrorCode::RPC_FAIL) Requeue(std::move(release));
         if (grant.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS) {
             refused_until_ = asked_at + kRetryAfterRefusal;
             VLOG(1) << "The master grants no put credits; puts use PutStart";
@@ -108,6 +110,8 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
     const auto window = std::chrono::milliseconds(grant->usable_ms);
     const auto usable_until = asked_at + window - std::min<Clock::duration>(100ms, window / 4);
     Stock& stock = stocks_[{size, replica_num}];
+    // Nothing granted (this client holds the most it may): not asked again at once.
+    if (grant->credits.empty()) stock.retry_after = asked_at + kRetryAfterShortage;
     for (PutCredit& granted : grant->credits) {
         Credit credit{granted.id, std::move(granted.replicas), usable_until};
         if (taken.size() < count) {
@@ -126,6 +130,13 @@ void PutCredits::GiveBack(uint64_t size, size_t replica_num, Credit credit) {
         credits.begin(), credits.end(), credit.usable_until,
         [](const Credit& held, Clock::time_point until) { return held.usable_until < until; });
     credits.insert(at, std::move(credit));
+}
+
+void PutCredits::Requeue(std::vector<uint64_t> ids) {
+    to_release_.insert(to_release_.end(), ids.begin(), ids.end());
+    if (to_release_.size() > kMaxRelease) {
+        to_release_.erase(to_release_.begin(), to_release_.end() - kMaxRelease);
+    }
 }
 
 void PutCredits::Discard(uint64_t id) {
@@ -154,11 +165,17 @@ void PutCredits::ReleaseAll() {
     Flush();
 }
 
+void PutCredits::TakeReleases(std::vector<uint64_t>& release) {
+    const size_t n = std::min(to_release_.size(), kMaxRelease);
+    release.assign(to_release_.end() - n, to_release_.end());
+    to_release_.resize(to_release_.size() - n);
+}
+
 void PutCredits::Flush() {
     std::vector<uint64_t> release;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        release.swap(to_release_);
+        TakeReleases(release);
     }
     if (release.empty()) return;
     auto released = master_->GrantPutCredits(client_id_, 1, 0, 1, release);
@@ -166,6 +183,8 @@ void PutCredits::Flush() {
         LOG(WARNING) << "Releasing " << release.size()
                      << " put credits failed: " << ErrorCodeName(released.error())
                      << " (the master reclaims them after put_start_release_timeout_sec)";
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (released.error() == ErrorCode::RPC_FAIL) Requeue(std::move(release));
     }
 }
 

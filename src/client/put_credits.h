@@ -75,6 +75,10 @@ class PutCredits {
     void CollectExpiredLocked(Clock::time_point now, bool all);
     // Sends to_release_ (with nothing granted) when it holds any.
     void Flush();
+    // Moves up to kMaxRelease ids of to_release_ into `release`.
+    void TakeReleases(std::vector<uint64_t>& release);
+    // Puts ids whose release call failed back into to_release_ (bounded).
+    void Requeue(std::vector<uint64_t> ids);
 
     MasterClient* const master_;
     const UUID client_id_;
