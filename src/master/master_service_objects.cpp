@@ -247,10 +247,11 @@ ObjectMeta MasterServiceImpl::NewObject(const UUID& client_id, uint64_t value_si
     bool soft_pin = config.soft_pinned();
     bool hard_pin = config.with_hard_pin;
     uint32_t soft_pin_ttl_ms = static_cast<uint32_t>(config.soft_pin_ttl_ms);
-    // An upsert keeps the pins of the value it replaces.
+    // An upsert keeps the pins of the value it replaces, except a soft pin
+    // it asks to clear (SoftPinAction::DISABLE).
     if (config.upsert && replaced != nullptr && replaced->complete()) {
         hard_pin = hard_pin || replaced->hard_pinned();
-        if (replaced->soft_pinned()) {
+        if (replaced->soft_pinned() && config.soft_pin_action != SoftPinAction::DISABLE) {
             soft_pin = true;
             soft_pin_ttl_ms = std::max(soft_pin_ttl_ms, replaced->soft_pin_ttl_ms());
         }

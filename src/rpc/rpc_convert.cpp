@@ -24,6 +24,7 @@ void ToProto(const ReplicateConfig& config, rpc::ReplicateConfig* out) {
     out->set_with_hard_pin(config.with_hard_pin);
     out->set_soft_pin_ttl_ms(config.soft_pin_ttl_ms);
     out->set_upsert(config.upsert);
+    out->set_clear_soft_pin(config.soft_pin_action == SoftPinAction::DISABLE);
 }
 
 ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
@@ -39,6 +40,7 @@ ReplicateConfig FromProto(const rpc::ReplicateConfig& config) {
     result.with_hard_pin = config.with_hard_pin();
     result.soft_pin_ttl_ms = config.soft_pin_ttl_ms();
     result.upsert = config.upsert();
+    if (config.clear_soft_pin()) result.soft_pin_action = SoftPinAction::DISABLE;
     return result;
 }
 

@@ -348,6 +348,16 @@ TEST_F(ObjectsTest, UpsertOfAnUnreadValueOfTheSameSizeRewritesItInPlace) {
     ASSERT_EQ(pinned.objects.size(), 1u);
     EXPECT_TRUE(pinned.objects[0].hard_pin);
     EXPECT_TRUE(pinned.objects[0].soft_pin);
+    // A plain upsert keeps that soft pin; SoftPinAction::DISABLE drops it.
+    ASSERT_TRUE(service_->PutStart(kClientB, "k", 1000, Upsert()).has_value());
+    ASSERT_TRUE(service_->PutEnd(kClientB, "k").has_value());
+    EXPECT_TRUE(service_->ExportState().objects[0].soft_pin);
+    ReplicateConfig unpin;
+    unpin.soft_pin_action = SoftPinAction::DISABLE;
+    ASSERT_TRUE(service_->PutStart(kClientB, "k", 1000, Upsert(unpin)).has_value());
+    ASSERT_TRUE(service_->PutEnd(kClientB, "k").has_value());
+    EXPECT_FALSE(service_->ExportState().objects[0].soft_pin);
+    EXPECT_TRUE(service_->ExportState().objects[0].hard_pin);
 }
 
 TEST_F(ObjectsTest, UpsertOfAReadOrResizedValueAllocatesAnewAndFreesTheOldAfterItsLease) {

@@ -177,6 +177,21 @@ TEST(RpcConvertTest, ReplicateConfigSaturatesReplicaCount) {
     EXPECT_EQ(back.preferred_segment, "h:9");
 }
 
+TEST(RpcConvertTest, ReplicateConfigCarriesASoftPinToClear) {
+    ReplicateConfig config;
+    config.with_soft_pin = true;
+    config.soft_pin_action = SoftPinAction::DISABLE;
+    config.upsert = true;
+    rpc::ReplicateConfig wire;
+    ToProto(config, &wire);
+    const ReplicateConfig back = FromProto(wire);
+    EXPECT_EQ(back.soft_pin_action, SoftPinAction::DISABLE);
+    EXPECT_FALSE(back.soft_pinned());
+    EXPECT_TRUE(back.upsert);
+    ToProto(ReplicateConfig{}, &wire);
+    EXPECT_EQ(FromProto(wire).soft_pin_action, SoftPinAction::PRESERVE);
+}
+
 // ---- Prometheus text ----------------------------------------------------------------------
 
 TEST(PrometheusTextTest, FamiliesHaveHelpTypeAndSamples) {

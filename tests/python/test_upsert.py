@@ -4,6 +4,7 @@ failed upsert that could not start keeps the old value, an unread value of
 the same size is rewritten in place."""
 
 import threading
+import urllib.request
 import time
 
 from conftest import MiB
@@ -111,3 +112,27 @@ def test_upsert_keeps_a_hard_pin(master_factory, store_factory):
     for i in range(40):
         store.put(unique_key("filler"), uniform(MiB, 9))
     assert store.get(pinned) == uniform(2 * MiB, 2)
+
+
+def soft_pinned_count(master):
+    """The "soft-pinned: N" of the master's summary line."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{master.metrics_port}/metrics/summary",
+                                timeout=5) as reply:
+        line = reply.read().decode()
+    return int(line.split("(soft-pinned: ")[1].split(")")[0])
+
+
+def test_upsert_keeps_a_soft_pin_unless_told_to_clear_it(master_factory, store_factory):
+    from mooncake.store import ReplicateConfig, SoftPinAction
+    master = master_factory()
+    store = store_factory(on_master=master, global_segment_size=16 * MiB)
+    key = unique_key("upsert-soft")
+    assert store.put(key, b"pinned", ReplicateConfig(with_soft_pin=True)) == 0
+    assert soft_pinned_count(master) == 1
+    assert store.upsert(key, b"still pinned") == 0
+    assert soft_pinned_count(master) == 1
+    unpin = ReplicateConfig()
+    unpin.soft_pin_action = SoftPinAction.DISABLE
+    assert store.upsert(key, b"unpinned now", unpin) == 0
+    assert soft_pinned_count(master) == 0
+    assert store.get(key) == b"unpinned now"
