@@ -5,6 +5,7 @@
 //   master_service_objects.cpp   put / get / exist / remove (the hot path)
 //   master_service_segments.cpp  mount / unmount / client liveness
 //   master_service_tasks.cpp     copy / move tasks and their execution
+//   master_service_credits.cpp   put credits (space granted ahead of small puts)
 //   object_index, segment_pool, placement, eviction, client_registry,
 //   task_table, deferred_free_list, replication_ops: the parts.
 //
@@ -15,7 +16,7 @@
 //   4. ObjectShard::mutex     one shard at a time, never two
 //   5. Segment::mutex         inside SegmentPool::ReadView::Allocate/Free
 //      TaskTable lock -> ClientRegistry lock
-//      ReplicationOps, DeferredFreeList locks (leaves)
+//      ReplicationOps, DeferredFreeList, PutCreditTable locks (leaves)
 // So: take a ReadView before locking a shard, never while holding one; the
 // task table is only called with no shard held. No lock is held while
 // waiting for anything but another lock.
