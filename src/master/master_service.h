@@ -195,7 +195,7 @@ class MasterService {
     // reclaimed, another client's, or granted before a master restart: the
     // client then puts the usual way); OBJECT_ALREADY_EXISTS (the credit
     // stays the client's); SEGMENT_NOT_FOUND when a replica's segment was
-    // unmounted meanwhile (the credit is gone).
+    // unmounted or began a graceful unmount meanwhile (the credit is gone).
     std::vector<Status> BatchPutCommit(const UUID& client_id, const std::vector<std::string>& keys,
                                        const std::vector<uint64_t>& credit_ids,
                                        const ReplicateConfig& config);

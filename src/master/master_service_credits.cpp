@@ -112,8 +112,10 @@ Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& ke
     const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
     for (const ReplicaSlot& slot : credit->replicas) {
-        if (view.FindActive(slot.segment) != nullptr) continue;
-        // Unmounted since the grant: the value is not kept there.
+        const SegmentPool::Segment* segment = view.FindActive(slot.segment);
+        if (segment != nullptr && segment->TakesNewObjects()) continue;
+        // Unmounted (or being unmounted) since the grant: the value is not
+        // kept there; the client puts it the usual way.
         for (const ReplicaSlot& each : credit->replicas) {
             view.MarkReserved(each.segment, credit->size, /*held=*/false);
             view.Free(each.segment, each.address, credit->size);

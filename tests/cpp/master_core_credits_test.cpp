@@ -206,6 +206,19 @@ TEST_F(CreditsTest, ACreditOnAnUnmountedSegmentPublishesNothing) {
     EXPECT_EQ(service_->GetStats().put_credits_outstanding, 0u);
 }
 
+TEST_F(CreditsTest, ACreditOnADrainingSegmentPublishesNothing) {
+    const std::vector<PutCredit> credits = Grant(1);
+    ASSERT_EQ(credits.size(), 1u);
+    ASSERT_TRUE(service_->UnmountSegment(kOwner, segment_.id, /*grace_period_seconds=*/5));
+    EXPECT_EQ(Commit("k", credits[0].id), ErrorCode::SEGMENT_NOT_FOUND);
+    EXPECT_FALSE(Exists("k"));
+    EXPECT_EQ(service_->GetStats().put_credit_reserved_bytes, 0u);
+    // Nor is anything granted there while it drains.
+    auto grant = service_->GrantPutCredits(kWriter, 1000, 1, 1, {});
+    ASSERT_FALSE(grant.has_value());
+    EXPECT_EQ(grant.error(), ErrorCode::NO_AVAILABLE_HANDLE);
+}
+
 TEST_F(CreditsTest, ARestartedMasterKnowsNoCreditAndFencesTheSegmentLonger) {
     auto grant = service_->GrantPutCredits(kWriter, 1000, 1, 1, {});
     ASSERT_TRUE(grant.has_value());
