@@ -68,7 +68,11 @@ Result<std::unique_ptr<TcpServer>> TcpServer::Start(const std::string& bind_addr
             LOG(ERROR) << "Transfer engine cannot listen on " << bind_address
                        << " with any port in " << auto_ports.first << "-" << auto_ports.last << ": "
                        << strerror(error);
-            return Error(ErrorCode::INVALID_PARAMS);
+            // Every port taken is a state of the host (INTERNAL_ERROR, as
+            // the reference answers when its port retries run out); an
+            // address no port works with is the caller's (INVALID_PARAMS).
+            return Error(error == EADDRINUSE || error == EACCES ? ErrorCode::INTERNAL_ERROR
+                                                                : ErrorCode::INVALID_PARAMS);
         }
     }
     const uint16_t bound_port = net::LocalPort(listener.get());

@@ -65,8 +65,9 @@ class TcpServer {
    public:
     // Listens on bind_address:port. Without a port, tries the ports of
     // `auto_ports` from a random starting point.
-    // INVALID_PARAMS (with a log line) when the port is taken or the address
-    // cannot be bound. `handler` must outlive the server.
+    // INVALID_PARAMS (with a log line) when the port given is taken or the
+    // address cannot be bound; INTERNAL_ERROR when no port is given and
+    // every one of `auto_ports` is taken. `handler` must outlive the server.
     static Result<std::unique_ptr<TcpServer>> Start(const std::string& bind_address,
                                                     std::optional<uint16_t> port,
                                                     TcpRequestHandler* handler, int io_timeout_ms,

@@ -8,6 +8,7 @@
 #include "transfer/memory_registry.h"
 #include "transfer/metadata_client.h"
 #include "transfer/segment_descriptor.h"
+#include "transfer/tcp_server.h"
 #include "transfer/transfer_batch.h"
 #include "transfer/wire_protocol.h"
 
@@ -213,6 +214,51 @@ TEST(MetadataStoreTest, PicksTheBackendByScheme) {
         ASSERT_FALSE(store.has_value()) << bad;
         EXPECT_EQ(store.error(), ErrorCode::INVALID_PARAMS) << bad;
     }
+}
+
+// A handler the server never reaches: Start fails before any connection.
+class UnusedHandler : public TcpRequestHandler {
+   public:
+    const UUID& instance_id() const override { return id_; }
+    const MemoryRegistry& memory() const override { return memory_; }
+    std::string DescriptorJson() override { return "{}"; }
+    Result<nlohmann::json> HandleTransportControl(const std::string&, const std::string&,
+                                                  const nlohmann::json&) override {
+        return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+    }
+
+   private:
+    UUID id_ = UUID::Generate();
+    MemoryRegistry memory_;
+};
+
+TEST(TcpServerTest, EveryAutomaticPortTakenIsAnInternalError) {
+    // Two neighbouring ports, both held here.
+    std::vector<UniqueFd> held;
+    uint16_t first = 0;
+    for (uint16_t port = 20000; port < 30000 && held.size() < 2; port += 2) {
+        held.clear();
+        for (uint16_t candidate : {port, static_cast<uint16_t>(port + 1)}) {
+            auto listener = net::ListenTcp("127.0.0.1", candidate);
+            if (!listener) break;
+            held.push_back(std::move(*listener));
+        }
+        first = port;
+    }
+    ASSERT_EQ(held.size(), 2u);
+    UnusedHandler handler;
+    auto taken = TcpServer::Start("127.0.0.1", std::nullopt, &handler, 1000,
+                                  PortRange{first, static_cast<uint16_t>(first + 1)});
+    ASSERT_FALSE(taken.has_value());
+    EXPECT_EQ(taken.error(), ErrorCode::INTERNAL_ERROR);
+    // The port asked for, taken: the caller's mistake.
+    auto named = TcpServer::Start("127.0.0.1", first, &handler, 1000);
+    ASSERT_FALSE(named.has_value());
+    EXPECT_EQ(named.error(), ErrorCode::INVALID_PARAMS);
+    held.clear();
+    auto free = TcpServer::Start("127.0.0.1", std::nullopt, &handler, 1000,
+                                 PortRange{first, static_cast<uint16_t>(first + 1)});
+    EXPECT_TRUE(free.has_value());
 }
 
 }  // namespace
