@@ -32,8 +32,11 @@ struct ClientConfig {
     std::string metadata_server;
     uint64_t global_segment_size = 16ull << 20;  // 0: contributes no memory
     uint64_t local_buffer_size = 1ull << 30;     // 0: puts and gets fail
-    std::string protocol = "tcp";                // "tcp" or "rdma"
-    std::string rdma_devices;                    // "mlx5_0,mlx5_1"; empty: auto
+    // "tcp", "rdma", or "rpc_only": no transfer engine, only the master's
+    // calls (exist, replica lists, removes, ...); puts, gets, segments and
+    // buffer registration then fail with UNAVAILABLE_IN_CURRENT_MODE.
+    std::string protocol = "tcp";
+    std::string rdma_devices;  // "mlx5_0,mlx5_1"; empty: auto
     std::string master_server_address = "127.0.0.1:50051";
     // An engine to share (e.g. the Python TransferEngine's): the client
     // mounts its segment in it instead of starting its own, and leaves it

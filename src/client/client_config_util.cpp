@@ -33,8 +33,11 @@ Status ValidateClientConfig(const ClientConfig& config) {
         return Refuse("metadata_server", config.metadata_server,
                       "must be an http:// or etcd:// URL or P2PHANDSHAKE");
     }
-    if (config.protocol != "tcp" && config.protocol != "rdma") {
-        return Refuse("protocol", config.protocol, "must be 'tcp' or 'rdma'");
+    if (config.protocol != "tcp" && config.protocol != "rdma" && config.protocol != "rpc_only") {
+        return Refuse("protocol", config.protocol, "must be 'tcp', 'rdma' or 'rpc_only'");
+    }
+    if (config.protocol == "rpc_only" && config.enable_ssd_offload) {
+        return Refuse("enable_ssd_offload", "true", "needs a transfer engine (not 'rpc_only')");
     }
     // The reference's other HA backends: a known form this build lacks.
     for (const char* scheme : {"redis://", "k8s://"}) {

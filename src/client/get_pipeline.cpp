@@ -242,6 +242,12 @@ void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<Pendin
         (reads[r].disk == nullptr ? pending : from_disk).push_back(r);
     }
     if (!from_disk.empty()) ReadFromDisk(keys, reads, from_disk, outcomes);
+    if (context_.engine == nullptr) {  // protocol rpc_only: memory is out of reach
+        for (size_t r : pending) {
+            outcomes[reads[r].position].error = ErrorCode::UNAVAILABLE_IN_CURRENT_MODE;
+        }
+        return;
+    }
     std::vector<TransferRequest> requests;
     std::vector<ErrorCode> codes;
     while (!pending.empty()) {

@@ -49,6 +49,12 @@ void PutPipeline::Run(std::span<const std::string> keys, std::span<const PutSour
             if (disk != nullptr) disk->PutsDone();
         }
     } tell_disk_tier{context_.disk};
+    if (context_.engine == nullptr) {  // protocol rpc_only: no way to write the bytes
+        for (Status& result : results) {
+            if (result.has_value()) result = Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+        }
+        return;
+    }
     // The positions this call puts: valid so far, first of their key. Keys
     // are write-once, so a key repeated in the call is put once.
     std::vector<size_t> work;

@@ -83,13 +83,20 @@ Status RealClient::Setup() {
     LOG(INFO) << "Client " << context_.segment_name << " (" << context_.client_id.ToString()
               << ") ready: segment " << segment_.size << " bytes, local buffer "
               << (local_buffer_ ? local_buffer_->size() : 0) << " bytes, master "
-              << config_.master_server_address << ", transport " << engine_->protocol();
+              << config_.master_server_address << ", transport "
+              << (engine_ ? engine_->protocol() : std::string("none (rpc_only)"));
     return OkStatus();
 }
 
 Status RealClient::StartEngine() {
     if (config_.engine) {
         engine_ = config_.engine;
+    } else if (config_.protocol == "rpc_only") {
+        // Master calls only: nothing to listen on, publish or register.
+        context_.client_id = UUID::Generate();
+        context_.segment_name = config_.local_hostname;
+        context_.master = master_.get();
+        return OkStatus();
     } else {
         auto engine = TransferEngine::Create(TransferEngineConfig{
             .local_hostname = config_.local_hostname,
@@ -109,6 +116,12 @@ Status RealClient::StartEngine() {
 }
 
 Status RealClient::SetUpMemory() {
+    if (!engine_) {
+        LOG_IF(WARNING, config_.global_segment_size > 0 || config_.local_buffer_size > 0)
+            << "protocol rpc_only: no segment is mounted and no local buffer made "
+               "(global_segment_size and local_buffer_size ignored)";
+        return OkStatus();
+    }
     if (config_.global_segment_size > 0) {
         const uint64_t size = RoundUpToPageSize(config_.global_segment_size);
         auto base = engine_->AllocateSharedMemory(size);
@@ -206,6 +219,7 @@ std::string RealClient::GetHostname() const { return context_.segment_name; }
 
 Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
     if (address == nullptr || size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     if (!engine_->IsRegistered(address, size)) {
         LOG(WARNING) << "Zero-copy range " << address << "+" << size
                      << " is not registered (RegisterBuffer it first)";
@@ -229,7 +243,7 @@ std::vector<SegmentInfo> RealClient::PrepareRemount() {
     // The master that asks for a re-mount may be a restarted one whose
     // embedded metadata server no longer holds our descriptor: without it
     // no peer could open our segment, whatever the master places there.
-    Status published = engine_->RepublishDescriptor();
+    Status published = engine_ ? engine_->RepublishDescriptor() : OkStatus();
     if (!published.has_value()) {
         LOG(WARNING) << "Publishing the descriptor of " << context_.segment_name
                      << " again failed: " << ErrorCodeName(published.error())
@@ -247,7 +261,7 @@ uint64_t RealClient::local_buffer_used_bytes() const {
 
 Status RealClient::DoPut(const std::string& key, std::span<const ConstBytes> parts, uint64_t size,
                          const ReplicateConfig& config) {
-    if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
+    if (local_buffer_ == nullptr) return Error(NoStagingCode());
     auto staging = local_buffer_->Allocate(size);
     if (!staging.has_value()) return Error(staging.error());
     CopyParts(parts, (*staging)->mutable_data());
@@ -267,7 +281,7 @@ void RealClient::DoBatchPut(const std::vector<std::string>& keys,
     for (size_t i = 0; i < keys.size(); ++i) {
         if (!results[i].has_value()) continue;
         if (local_buffer_ == nullptr) {
-            results[i] = Error(ErrorCode::BUFFER_OVERFLOW);
+            results[i] = Error(NoStagingCode());
             continue;
         }
         auto slice = local_buffer_->Allocate(sizes[i]);
@@ -326,7 +340,7 @@ void RealClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys
 // ---- gets -------------------------------------------------------------------
 
 Result<std::shared_ptr<Buffer>> RealClient::DoGet(const std::string& key) {
-    if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
+    if (local_buffer_ == nullptr) return Error(NoStagingCode());
     GetOutcome outcome;
     get_pipeline_.Run(std::span<const std::string>(&key, 1), {},
                       std::span<GetOutcome>(&outcome, 1));
@@ -337,7 +351,7 @@ Result<std::shared_ptr<Buffer>> RealClient::DoGet(const std::string& key) {
 void RealClient::DoBatchGet(const std::vector<std::string>& keys,
                             std::vector<Result<std::shared_ptr<Buffer>>>& results) {
     if (local_buffer_ == nullptr) {
-        results = Filled<Result<std::shared_ptr<Buffer>>>(keys.size(), ErrorCode::BUFFER_OVERFLOW);
+        results = Filled<Result<std::shared_ptr<Buffer>>>(keys.size(), NoStagingCode());
         return;
     }
     std::vector<GetOutcome> outcomes(keys.size());
@@ -420,6 +434,7 @@ void RealClient::DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys
 
 Status RealClient::DoRegisterBuffer(void* buffer, size_t size) {
     if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     std::lock_guard<std::mutex> memory_lock(memory_mutex_);
     // Only the local side of transfers: peers never read or write it.
     MC_RETURN_IF_ERROR(engine_->RegisterLocalMemory(buffer, size, /*remote_accessible=*/false));
@@ -434,13 +449,14 @@ Status RealClient::DoUnregisterBuffer(void* buffer) {
     if (user_buffers_.find(buffer) == user_buffers_.end()) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
+    if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     MC_RETURN_IF_ERROR(engine_->UnregisterLocalMemory(buffer));
     user_buffers_.erase(buffer);
     return OkStatus();
 }
 
 Result<void*> RealClient::DoAllocFromMemPool(size_t size) {
-    if (local_buffer_ == nullptr) return Error(ErrorCode::BUFFER_OVERFLOW);
+    if (local_buffer_ == nullptr) return Error(NoStagingCode());
     auto slice = local_buffer_->Allocate(size);
     if (!slice.has_value()) return Error(slice.error());
     void* address = (*slice)->mutable_data();

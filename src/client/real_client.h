@@ -66,6 +66,12 @@ class RealClient final : public ClientFrontEnd {
    private:
     MOONCAKE_CLIENT_BACKEND_PRIMITIVES(override)
 
+    // Why a staged put or get cannot run: no local buffer (a pure server),
+    // or no transfer engine at all (protocol rpc_only).
+    ErrorCode NoStagingCode() const {
+        return engine_ ? ErrorCode::BUFFER_OVERFLOW : ErrorCode::UNAVAILABLE_IN_CURRENT_MODE;
+    }
+
     // Runs the get pipeline into the destinations of the keys whose result
     // is OK; fills in the sizes read or the errors.
     void RunGetsInto(const std::vector<std::string>& keys,

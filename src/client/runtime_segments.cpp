@@ -44,6 +44,7 @@ RuntimeSegments::~RuntimeSegments() {
 }
 
 Result<UUID> RuntimeSegments::MountFile(const std::string& path, uint64_t size, uint64_t offset) {
+    if (engine_ == nullptr) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);  // rpc_only
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (!fd.valid()) {
         PLOG(WARNING) << "mount_segment: cannot open " << path << " read-write";
@@ -74,6 +75,7 @@ Result<UUID> RuntimeSegments::MountFile(const std::string& path, uint64_t size, 
 
 Result<UUID> RuntimeSegments::Allocate(uint64_t size) {
     if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (engine_ == nullptr) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);  // rpc_only
     auto base = engine_->AllocateSharedMemory(size);
     if (!base.has_value()) return Error(base.error());
     Entry entry;

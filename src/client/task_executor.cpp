@@ -75,7 +75,9 @@ void TaskExecutor::Loop() {
 void TaskExecutor::Execute(const TaskAssignment& task) {
     LOG(INFO) << "Running " << TaskTypeName(task.type) << " task " << task.id.ToString()
               << " for key '" << task.key << "'";
-    Status done = task.type == TaskType::REPLICA_MOVE ? RunMove(task) : RunCopy(task);
+    Status done = context_.engine == nullptr ? Status(Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE))
+                  : task.type == TaskType::REPLICA_MOVE ? RunMove(task)
+                                                        : RunCopy(task);
     std::string message;
     if (!done.has_value()) {
         message = std::string(TaskTypeName(task.type)) +

@@ -155,6 +155,33 @@ def test_setup_with_unknown_protocol_fails(master):
     assert store.get_hostname() == ""
 
 
+def test_rpc_only_store_makes_master_calls_only(master, store, store_factory):
+    """protocol="rpc_only": no transfer engine; what needs only the master
+    works, what moves bytes fails cleanly."""
+    key = unique_key("rpc-only")
+    unread = unique_key("rpc-only-unread")
+    assert store.put(key, b"v" * 100) == 0
+    assert store.put(unread, b"u") == 0
+    admin = store_factory(protocol="rpc_only")
+    assert admin.get_hostname() == "127.0.0.1"
+    assert admin.is_exist(key) == 1
+    assert admin.get_size(key) == 100
+    replicas = admin.get_replica_desc(key)
+    assert len(replicas) == 1 and replicas[0].is_memory_replica()
+    assert admin.put(unique_key("rpc-only-put"), b"x" * 10) == \
+        ErrorCode.UNAVAILABLE_IN_CURRENT_MODE.value
+    assert admin.get(key) == b""
+    buffer = bytearray(4096)
+    import ctypes
+    address = ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
+    assert admin.register_buffer(address, len(buffer)) < 0
+    # (key is leased by the reads above; a key nobody read goes at once.)
+    assert admin.remove(unread) == 0
+    assert store.is_exist(unread) == 0
+    admin.close()
+    assert store.get(key) == b"v" * 100  # the other store carries on
+
+
 def test_second_setup_is_refused_until_close(store, master):
     hostname = store.get_hostname()
     assert store.setup(**setup_args(master)) == NOT_SET_UP
