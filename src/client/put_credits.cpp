@@ -12,13 +12,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Credits asked for the first time a size is put: a client putting one
-// value reserves little. Each grant then doubles, up to about 1 MiB of
+// Each grant doubles from PutCredits::kFirstGrant, up to about 1 MiB of
 // values (and PutCreditTable's bounds) per grant.
-constexpr size_t kFirstGrant = 4;
 constexpr uint64_t kGrantBytes = 1 << 20;
 constexpr size_t kMaxGrant = 256;
-// Sizes kept in stock at once; the least recently granted goes first.
+// Sizes kept in stock at once; beyond that the smallest size's stock goes.
 constexpr size_t kMaxStocks = 8;
 // After a grant fell short (no space), the PutStart path for a while: it
 // evicts and reports the shortage itself.
@@ -72,9 +70,9 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
         if (now < refused_until_) return taken;
         CollectExpiredLocked(now, /*all=*/false);
         if (stocks_.size() >= kMaxStocks && !stocks_.contains({size, replica_num})) {
-            auto oldest = stocks_.begin();
-            for (const Credit& credit : oldest->second.credits) to_release_.push_back(credit.id);
-            stocks_.erase(oldest);
+            auto smallest = stocks_.begin();
+            for (const Credit& credit : smallest->second.credits) to_release_.push_back(credit.id);
+            stocks_.erase(smallest);
         }
         Stock& stock = stocks_[{size, replica_num}];
         const size_t from_stock = std::min(count, stock.credits.size());
@@ -82,7 +80,6 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
                   std::back_inserter(taken));
         stock.credits.erase(stock.credits.begin(), stock.credits.begin() + from_stock);
         if (taken.size() < count && now >= stock.retry_after) {
-            if (stock.next_grant == 0) stock.next_grant = kFirstGrant;
             ask = std::min(std::max(count - taken.size(), stock.next_grant), kMaxGrant);
             stock.next_grant = std::min(stock.next_grant * 2, GrantCap(size));
         }
@@ -158,10 +155,7 @@ void PutCredits::ReleaseExpired() {
 }
 
 void PutCredits::ReleaseAll() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        CollectExpiredLocked(Clock::now(), /*all=*/true);
-    }
+    DropAll();
     Flush();
 }
 

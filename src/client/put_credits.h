@@ -29,6 +29,9 @@ class PutCredits {
 
     // Values above this go the PutStart way: credits pay off for small ones.
     static constexpr uint64_t kMaxCreditedSize = 64 * 1024;
+    // Credits asked for the first time a size is put (and again after
+    // credits expired unused): a client putting one value reserves little.
+    static constexpr size_t kFirstGrant = 4;
 
     struct Credit {
         uint64_t id = 0;
@@ -65,8 +68,8 @@ class PutCredits {
 
    private:
     struct Stock {
-        std::vector<Credit> credits;  // usable_until ascending
-        size_t next_grant = 0;        // credits to ask for next time
+        std::vector<Credit> credits;      // usable_until ascending
+        size_t next_grant = kFirstGrant;  // credits to ask for next time
         Clock::time_point retry_after;
     };
     using StockKey = std::pair<uint64_t, size_t>;  // size, replica_num

@@ -67,12 +67,8 @@ bool MasterServiceImpl::TryGrant(const UUID& client_id, uint64_t value_size, siz
         credit.id = credits_.Add(std::move(record));
         grant.credits.push_back(std::move(credit));
     }
-    if (grant.credits.size() == count) return true;
     // Short of space: whether an eviction round might make room.
-    for (const SegmentPool::Segment* segment : view.active()) {
-        if (segment->capacity >= value_size && segment->TakesNewObjects()) return false;
-    }
-    return true;
+    return grant.credits.size() == count || !SomeSegmentCouldHold(view, value_size);
 }
 
 void MasterServiceImpl::ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids) {
@@ -89,9 +85,7 @@ std::vector<Status> MasterServiceImpl::BatchPutCommit(const UUID& client_id,
                                                       const std::vector<uint64_t>& credit_ids,
                                                       const ReplicateConfig& config) {
     // The pins are checked as PutStart checks them; no credit is used then.
-    const bool pins_valid = config.soft_pin_ttl_ms <= config_.max_kv_soft_pin_ttl_ms &&
-                            (config.soft_pin_ttl_ms == 0 || config.soft_pinned());
-    if (keys.size() != credit_ids.size() || !pins_valid || config.upsert) {
+    if (keys.size() != credit_ids.size() || !PinsAreValid(config) || config.upsert) {
         return std::vector<Status>(keys.size(), Error(ErrorCode::INVALID_PARAMS));
     }
     std::vector<Status> results;
@@ -116,10 +110,7 @@ Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& ke
         if (segment != nullptr && segment->TakesNewObjects()) continue;
         // Unmounted (or being unmounted) since the grant: the value is not
         // kept there; the client puts it the usual way.
-        for (const ReplicaSlot& each : credit->replicas) {
-            view.MarkReserved(each.segment, credit->size, /*held=*/false);
-            view.Free(each.segment, each.address, credit->size);
-        }
+        FreeCredit(view, *credit);
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
     }
     // As in PutStart: a key whose object is only on disk still exists,
@@ -134,7 +125,7 @@ Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& ke
     std::lock_guard<std::mutex> lock(shard.mutex);
     const auto [position, is_new] = index_.FindOrReserve(where);
     ObjectMeta* old = is_new ? nullptr : &shard.objects.meta(position);
-    if (old != nullptr && (old->complete() || now_ms - old->put_start_ms() < put_discard_ms_)) {
+    if (old != nullptr && !IsZombie(*old, now_ms)) {
         // The credit stays the client's: it may fill it with another key.
         credits_.Restore(credit_id, std::move(*credit));
         return Error(ErrorCode::OBJECT_ALREADY_EXISTS);
@@ -163,11 +154,14 @@ Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& ke
 void MasterServiceImpl::FreeCredits(const std::vector<PutCreditRecord>& credits) {
     if (credits.empty()) return;
     SegmentPool::ReadView view(pool_);
-    for (const PutCreditRecord& credit : credits) {
-        for (const ReplicaSlot& slot : credit.replicas) {
-            view.MarkReserved(slot.segment, credit.size, /*held=*/false);
-            view.Free(slot.segment, slot.address, credit.size);
-        }
+    for (const PutCreditRecord& credit : credits) FreeCredit(view, credit);
+}
+
+void MasterServiceImpl::FreeCredit(const SegmentPool::ReadView& view,
+                                   const PutCreditRecord& credit) {
+    for (const ReplicaSlot& slot : credit.replicas) {
+        view.MarkReserved(slot.segment, credit.size, /*held=*/false);
+        view.Free(slot.segment, slot.address, credit.size);
     }
 }
 

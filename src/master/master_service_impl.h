@@ -199,6 +199,16 @@ class MasterServiceImpl {
     static bool IsValidKey(const std::string& key) {
         return !key.empty() && key.size() <= kMaxKeyLength;
     }
+    // A soft-pin length needs a soft pin, and is bounded.
+    bool PinsAreValid(const ReplicateConfig& config) const {
+        return config.soft_pin_ttl_ms <= config_.max_kv_soft_pin_ttl_ms &&
+               (config.soft_pin_ttl_ms == 0 || config.soft_pinned());
+    }
+    // An unfinished put past put_start_discard_timeout_sec: a new put of its
+    // key may pre-empt it.
+    bool IsZombie(const ObjectMeta& meta, int64_t now_ms) const {
+        return !meta.complete() && now_ms - meta.put_start_ms() >= put_discard_ms_;
+    }
     static void Bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
         counter.fetch_add(by, std::memory_order_relaxed);
     }
@@ -273,6 +283,7 @@ class MasterServiceImpl {
     void ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids);
     // Frees the space of credits taken out of credits_ (no shard lock held).
     void FreeCredits(const std::vector<PutCreditRecord>& credits);
+    static void FreeCredit(const SegmentPool::ReadView& view, const PutCreditRecord& credit);
     Status CommitOne(const UUID& client_id, const std::string& key, uint64_t credit_id,
                      const ReplicateConfig& config);
 

@@ -135,11 +135,7 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
     if (!config.upsert && offload_.Contains(key) != promoting) {
         return Error(promoting ? ErrorCode::OBJECT_NOT_FOUND : ErrorCode::OBJECT_ALREADY_EXISTS);
     }
-    // A soft-pin length needs a soft pin, and is bounded.
-    if (config.soft_pin_ttl_ms > config_.max_kv_soft_pin_ttl_ms ||
-        (config.soft_pin_ttl_ms != 0 && !config.soft_pinned())) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
+    if (!PinsAreValid(config)) return Error(ErrorCode::INVALID_PARAMS);
     const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
 
     const uint64_t generation = eviction_generation_.load();
@@ -180,8 +176,7 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         const auto [position, is_new] = index_.FindOrReserve(where);
         ObjectMeta* old = is_new ? nullptr : &shard.objects.meta(position);
         if (old != nullptr) {
-            const bool zombie = !old->complete() && now_ms - old->put_start_ms() >= put_discard_ms_;
-            if (!zombie) {
+            if (!IsZombie(*old, now_ms)) {
                 const ErrorCode refused = config.upsert ? UpsertRefusal(client_id, key, *old)
                                                         : ErrorCode::OBJECT_ALREADY_EXISTS;
                 if (refused != ErrorCode::OK) {
@@ -201,12 +196,8 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
         auto placement = PlaceReplicas(view, value_size, replica_num, Preferences(config),
                                        config.excluded_segments);
         if (placement && placement->empty()) {
-            for (const SegmentPool::Segment* segment : view.active()) {
-                if (segment->capacity >= value_size && segment->TakesNewObjects() &&
-                    !IsExcluded(config.excluded_segments, segment->info.name)) {
-                    attempt.eviction_may_help = true;
-                }
-            }
+            attempt.eviction_may_help =
+                SomeSegmentCouldHold(view, value_size, config.excluded_segments);
         }
         if (!placement || placement->empty()) {
             if (is_new) index_.Unreserve(shard, position);

@@ -64,6 +64,15 @@ std::optional<PlacedReplica> AllocateOnName(const SegmentPool::ReadView& view,
     return std::nullopt;
 }
 
+bool SomeSegmentCouldHold(const SegmentPool::ReadView& view, uint64_t size,
+                          std::span<const std::string> excluded) {
+    return std::any_of(view.active().begin(), view.active().end(),
+                       [&](const SegmentPool::Segment* segment) {
+                           return segment->capacity >= size && segment->TakesNewObjects() &&
+                                  !IsExcluded(excluded, segment->info.name);
+                       });
+}
+
 bool IsExcluded(std::span<const std::string> excluded, std::string_view name) {
     return std::find(excluded.begin(), excluded.end(), name) != excluded.end();
 }

@@ -50,6 +50,11 @@ Result<std::vector<PlacedReplica>> PlaceReplicas(const SegmentPool::ReadView& vi
 // preferred_segments.
 std::vector<std::string> Preferences(const ReplicateConfig& config);
 
+// True when some segment not in `excluded` takes new objects and is large
+// enough for `size` bytes: an eviction round might then make room there.
+bool SomeSegmentCouldHold(const SegmentPool::ReadView& view, uint64_t size,
+                          std::span<const std::string> excluded = {});
+
 // True when `name` is listed in `excluded`.
 bool IsExcluded(std::span<const std::string> excluded, std::string_view name);
 
