@@ -497,12 +497,12 @@ TEST_F(MasterClientTest, HungMasterGivesRpcFailWithinTheDeadline) {
 // Restart on the same gRPC port; the hot port is fixed or chosen anew.
 void ExpectRestartIsFound(std::unique_ptr<MasterProcess>& master, bool pin_hot_port,
                           bool use_hot_path) {
-    MasterPorts ports = master->ports();
-    if (pin_hot_port) ports.hot = master->hot_rpc_port();
-    // Re-run the first master on pinned ports so that the restart can reuse them.
+    const uint16_t rpc_port = master->ports().rpc;
+    const uint16_t hot_port = pin_hot_port ? master->hot_rpc_port() : 0;
+    // Re-run the first master on a pinned hot port so that the restart can reuse it.
     master.reset();
     std::string error;
-    master = MasterProcess::Start({}, ports, &error);
+    master = MasterProcess::Restart({}, rpc_port, hot_port, &error);
     ASSERT_NE(master, nullptr) << error;
 
     MasterClientOptions options;
@@ -520,8 +520,7 @@ void ExpectRestartIsFound(std::unique_ptr<MasterProcess>& master, bool pin_hot_p
     master->Kill();
     EXPECT_EQ(CodeOf(client->Ping(id)), ErrorCode::RPC_FAIL);
     master.reset();
-    if (!pin_hot_port) ports.hot = 0;
-    master = MasterProcess::Start({}, ports, &error);
+    master = MasterProcess::Restart({}, rpc_port, hot_port, &error);
     ASSERT_NE(master, nullptr) << error;
 
     // The restarted master does not know the client: NEED_REMOUNT.

@@ -160,11 +160,29 @@ MasterPorts PickMasterPorts() {
 std::unique_ptr<MasterProcess> MasterProcess::Start(const std::vector<std::string>& extra_args,
                                                     std::optional<MasterPorts> ports,
                                                     std::string* error) {
-    const int attempts = ports ? 1 : 4;
+    if (ports) return Launch(extra_args, [&] { return *ports; }, 1, error);
+    return Launch(extra_args, PickMasterPorts, 4, error);
+}
+
+std::unique_ptr<MasterProcess> MasterProcess::Restart(const std::vector<std::string>& extra_args,
+                                                      uint16_t rpc_port, uint16_t hot_port,
+                                                      std::string* error) {
+    auto pick = [&] {
+        MasterPorts ports = PickMasterPorts();
+        ports.rpc = rpc_port;
+        ports.hot = hot_port;
+        return ports;
+    };
+    return Launch(extra_args, pick, 4, error);
+}
+
+std::unique_ptr<MasterProcess> MasterProcess::Launch(const std::vector<std::string>& extra_args,
+                                                     const std::function<MasterPorts()>& pick_ports,
+                                                     int attempts, std::string* error) {
     std::string last_error;
     for (int attempt = 0; attempt < attempts; ++attempt) {
         std::unique_ptr<MasterProcess> process(new MasterProcess());
-        process->ports_ = ports ? *ports : PickMasterPorts();
+        process->ports_ = pick_ports();
         process->output_path_ = NewOutputPath();
         std::vector<std::string> args = DefaultArgs(process->ports_);
         args.insert(args.end(), extra_args.begin(), extra_args.end());

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,12 @@ class MasterProcess {
     static std::unique_ptr<MasterProcess> Start(const std::vector<std::string>& extra_args = {},
                                                 std::optional<MasterPorts> ports = std::nullopt,
                                                 std::string* error = nullptr);
+    // Starts a master again on `rpc_port` (and `hot_port`, 0: the master
+    // picks one), as a restart does; the ports nobody reconnects to (HTTP,
+    // metrics) are fresh, and picked again when another process took one.
+    static std::unique_ptr<MasterProcess> Restart(const std::vector<std::string>& extra_args,
+                                                  uint16_t rpc_port, uint16_t hot_port,
+                                                  std::string* error = nullptr);
     ~MasterProcess();
 
     const MasterPorts& ports() const { return ports_; }
@@ -70,6 +77,9 @@ class MasterProcess {
 
    private:
     MasterProcess() = default;
+    static std::unique_ptr<MasterProcess> Launch(const std::vector<std::string>& extra_args,
+                                                 const std::function<MasterPorts()>& pick_ports,
+                                                 int attempts, std::string* error);
     bool WaitReady(std::chrono::seconds timeout, std::string* error);
 
     pid_t pid_ = -1;
