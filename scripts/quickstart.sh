@@ -50,34 +50,5 @@ metrics=$(curl -fsS http://127.0.0.1:9003/metrics)
 printf '%s\n' "$metrics" | awk '!/^#/ && shown < 12 { print; shown++ }'
 
 echo "--- hello world"
-.venv/bin/python - <<'PY'
-from mooncake.store import MooncakeDistributedStore
-
-# 1. Create store instance
-store = MooncakeDistributedStore()
-
-# 2. Setup with all required parameters
-store.setup(
-    "localhost",           # Your node's address
-    "http://localhost:8080/metadata",    # HTTP metadata server
-    512*1024*1024,          # 512MB segment size
-    128*1024*1024,          # 128MB local buffer
-    "tcp",                             # Use TCP (RDMA for high performance)
-    "",                            # Leave empty; Mooncake auto-picks RDMA devices when needed
-    "localhost:50051"        # Master service
-)
-
-# 3. Store data
-store.put("hello_key", b"Hello, Mooncake Store!")
-
-# 4. Retrieve data
-data = store.get("hello_key")
-print(data.decode())  # Output: Hello, Mooncake Store!
-
-# 5. Clean up
-store.close()
-
-# Not part of the example: make a failure visible.
-assert data == b"Hello, Mooncake Store!", f"hello world failed: got {data!r}"
-PY
+.venv/bin/python scripts/hello_world.py
 echo "quickstart: done (master log: $log)"

@@ -1,39 +1,15 @@
 """The spec's hello world, verbatim, against a master on the ports it names."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from mooncake_testing import MasterProcess, port_is_free
+from mooncake_testing import REPO_ROOT, MasterProcess, port_is_free
 
-HELLO_WORLD = '''
-from mooncake.store import MooncakeDistributedStore
-
-# 1. Create store instance
-store = MooncakeDistributedStore()
-
-# 2. Setup with all required parameters
-store.setup(
-    "localhost",           # Your node's address
-    "http://localhost:8080/metadata",    # HTTP metadata server
-    512*1024*1024,          # 512MB segment size
-    128*1024*1024,          # 128MB local buffer
-    "tcp",                             # Use TCP (RDMA for high performance)
-    "",                            # Leave empty; Mooncake auto-picks RDMA devices when needed
-    "localhost:50051"        # Master service
-)
-
-# 3. Store data
-store.put("hello_key", b"Hello, Mooncake Store!")
-
-# 4. Retrieve data
-data = store.get("hello_key")
-print(data.decode())  # Output: Hello, Mooncake Store!
-
-# 5. Clean up
-store.close()
-'''
+# The same file scripts/quickstart.sh runs.
+HELLO_WORLD = os.path.join(REPO_ROOT, "scripts", "hello_world.py")
 
 
 def test_hello_world_verbatim(master_binary):
@@ -45,7 +21,7 @@ def test_hello_world_verbatim(master_binary):
     except Exception as error:  # lost a race for the fixed ports
         pytest.skip(f"could not start a master on 50051/8080: {error}")
     try:
-        finished = subprocess.run([sys.executable, "-c", HELLO_WORLD], capture_output=True,
+        finished = subprocess.run([sys.executable, HELLO_WORLD], capture_output=True,
                                   text=True, timeout=180)
     finally:
         master.stop()
