@@ -160,6 +160,33 @@ def rss_bytes(pid):
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+class Sampler:
+    """Calls sample() every interval_s in a daemon thread while a `with`
+    block runs; subclasses define sample() and keep what it measures."""
+
+    def __init__(self, interval_s):
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+        return False
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self._interval_s)
+
+    def sample(self):
+        raise NotImplementedError
+
+
 class CallTimer:
     """Times calls: `with timer: ...`; keeps the count and the slowest."""
 
@@ -213,7 +240,7 @@ def replica_segments(store, key):
 __all__ = [
     "SUITE_PATHS", "WORKER_PRELUDE",
     "CallTimer", "INVALID_KEY", "INVALID_PARAMS", "MiB", "OBJECT_NOT_FOUND", "RPC_FAIL",
-    "REPLICA_IS_NOT_READY", "STAMP_OVERHEAD", "ValueChecker", "digest", "make_key",
+    "REPLICA_IS_NOT_READY", "STAMP_OVERHEAD", "Sampler", "ValueChecker", "digest", "make_key",
     "master_metrics", "metric", "parse_metrics", "replica_segments", "rss_bytes", "send_garbage",
     "size_of", "stamped_value", "stamped_writer", "value_for", "wait_until",
 ]

@@ -15,10 +15,9 @@ part of the baseline, growth beyond it would be a leak).
 """
 
 import concurrent.futures
-import threading
 import time
 
-from reliability_helpers import (SUITE_PATHS, WORKER_PRELUDE, MiB, metric, rss_bytes,
+from reliability_helpers import (SUITE_PATHS, WORKER_PRELUDE, MiB, Sampler, metric, rss_bytes,
                                  wait_until)
 
 PROCESSES = 8
@@ -120,29 +119,16 @@ result = {"counts": counts, "bytes_verified": bytes_verified[0],
 """
 
 
-class RssSampler:
+class RssSampler(Sampler):
     """Peak resident memory of a process, sampled in a thread."""
 
     def __init__(self, pid, interval_s=0.1):
+        super().__init__(interval_s)
         self._pid = pid
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self.peak = 0
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(30)
-        return False
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes(self._pid))
-            self._stop.wait(self._interval_s)
+    def sample(self):
+        self.peak = max(self.peak, rss_bytes(self._pid))
 
 
 def run_load(workers, seconds, seed):

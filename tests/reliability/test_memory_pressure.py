@@ -21,14 +21,14 @@ What the design guarantees (src/master/eviction.h, master_service.cpp):
 import concurrent.futures
 import math
 import random
-import threading
 import time
 
 import numpy as np
 
 from mooncake.store import ReplicateConfig
-from reliability_helpers import (OBJECT_NOT_FOUND, SUITE_PATHS, WORKER_PRELUDE, MiB, ValueChecker,
-                                 make_key, master_metrics, metric, value_for, wait_until)
+from reliability_helpers import (OBJECT_NOT_FOUND, SUITE_PATHS, WORKER_PRELUDE, MiB, Sampler,
+                                 ValueChecker, make_key, master_metrics, metric, value_for,
+                                 wait_until)
 
 NO_AVAILABLE_HANDLE = -200
 SEGMENT = 32 * MiB
@@ -70,36 +70,23 @@ result = {"keys": keys, "retries": retries, "bytes": written}
 """
 
 
-class UsageSampler:
+class UsageSampler(Sampler):
     """Samples used/capacity from /metrics in a thread while the test writes."""
 
     def __init__(self, master, interval_s=0.02):
+        super().__init__(interval_s)
         self._master = master
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self.samples = []  # (monotonic time, used, capacity)
         self.errors = 0
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(30)
-        return False
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                sample = master_metrics(self._master)
-            except OSError:
-                self.errors += 1
-                continue
-            self.samples.append((time.monotonic(), sample.get("mooncake_master_used_bytes", 0.0),
-                                 sample.get("mooncake_master_capacity_bytes", 0.0)))
-            self._stop.wait(self._interval_s)
+    def sample(self):
+        try:
+            metrics = master_metrics(self._master)
+        except OSError:
+            self.errors += 1
+            return
+        self.samples.append((time.monotonic(), metrics.get("mooncake_master_used_bytes", 0.0),
+                             metrics.get("mooncake_master_capacity_bytes", 0.0)))
 
     def longest_over(self, ratio):
         """Longest span (s) from a sample above `ratio` to the next sample at
