@@ -35,6 +35,39 @@ for path in args["paths"]:
         sys.path.insert(0, path)
 """
 
+# Worker scripts that leave a loop running in the worker between two run()
+# calls define `loop()`, the threading.Event `stop` it watches and the dict
+# `outcome` it fills, and end with START_LOOP; a later run(STOP_LOOP,
+# join_s=...) stops the loop and returns a copy of `outcome`.
+START_LOOP = """
+import threading, __main__
+thread = threading.Thread(target=loop, daemon=True)
+thread.start()
+__main__.background_loop = (stop, thread, outcome)
+"""
+STOP_LOOP = """
+import __main__
+stop, thread, outcome = __main__.background_loop
+stop.set()
+thread.join(args["join_s"])
+result = dict(outcome)
+"""
+
+
+def progress_indices(path):
+    """The indices a worker loop appended to its progress file (one a line)."""
+    with open(path) as progress:
+        return [int(line) for line in progress.read().split()]
+
+
+def last_index(path):
+    """The last index in a progress file; -1 while it is empty. (Only the
+    last line is parsed: readers poll long files in tight loops.)"""
+    with open(path) as progress:
+        lines = progress.read().split()
+    return int(lines[-1]) if lines else -1
+
+
 # The master's answer codes the suite checks for (see ErrorCode).
 RPC_FAIL = -900
 OBJECT_NOT_FOUND = -704
@@ -238,9 +271,9 @@ def replica_segments(store, key):
 
 
 __all__ = [
-    "SUITE_PATHS", "WORKER_PRELUDE",
+    "START_LOOP", "STOP_LOOP", "SUITE_PATHS", "WORKER_PRELUDE",
     "CallTimer", "INVALID_KEY", "INVALID_PARAMS", "MiB", "OBJECT_NOT_FOUND", "RPC_FAIL",
-    "REPLICA_IS_NOT_READY", "STAMP_OVERHEAD", "Sampler", "ValueChecker", "digest", "make_key",
-    "master_metrics", "metric", "parse_metrics", "replica_segments", "rss_bytes", "send_garbage",
+    "REPLICA_IS_NOT_READY", "STAMP_OVERHEAD", "Sampler", "ValueChecker", "digest", "last_index", "make_key",
+    "master_metrics", "metric", "parse_metrics", "progress_indices", "replica_segments", "rss_bytes", "send_garbage",
     "size_of", "stamped_value", "stamped_writer", "value_for", "wait_until",
 ]

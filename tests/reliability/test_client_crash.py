@@ -8,8 +8,8 @@ import signal
 import time
 
 from mooncake.store import ReplicateConfig
-from reliability_helpers import (REPLICA_IS_NOT_READY, MiB, ValueChecker, digest, make_key,
-                                 metric, value_for, wait_until)
+from reliability_helpers import (REPLICA_IS_NOT_READY, START_LOOP, STOP_LOOP, MiB, ValueChecker,
+                                 digest, last_index, make_key, metric, value_for, wait_until)
 
 VALUE_SIZE = 32 * MiB
 # Attempts at landing a signal between PutStart and PutEnd (each attempt
@@ -27,7 +27,7 @@ buffer = np.frombuffer(bytearray(args["content"]), dtype=np.uint8)
 assert store.register_buffer(buffer.ctypes.data, size) == 0
 progress = os.open(args["progress"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 stop = threading.Event()
-outcomes = {}
+outcome = {}
 config = ReplicateConfig(preferred_segment=args["target"])
 
 def loop():
@@ -35,22 +35,9 @@ def loop():
     while not stop.is_set():
         os.write(progress, f"{i}\\n".encode())
         key = f"{args['prefix']}/{size}/{i}"
-        outcomes[key] = store.put_from(key, buffer.ctypes.data, size, config)
+        outcome[key] = store.put_from(key, buffer.ctypes.data, size, config)
         i += 1
-
-thread = threading.Thread(target=loop, daemon=True)
-thread.start()
-import __main__
-__main__.put_loop = (stop, thread, outcomes)
-"""
-
-STOP_PUT_LOOP = """
-import __main__
-stop, thread, outcomes = __main__.put_loop
-stop.set()
-thread.join(120)
-result = dict(outcomes)
-"""
+""" + START_LOOP
 
 # Store worker processes import ReplicateConfig lazily.
 PRELUDE = "from mooncake.store import ReplicateConfig\n"
@@ -60,12 +47,6 @@ def unfinished_puts(master):
     samples = {name: metric(master, f"mooncake_master_{name}_total")
                for name in ("put_starts", "put_ends", "put_revokes")}
     return samples["put_starts"] - samples["put_ends"] - samples["put_revokes"]
-
-
-def last_started(progress_path):
-    with open(progress_path) as progress:
-        lines = progress.read().split()
-    return int(lines[-1]) if lines else -1
 
 
 def start_put_loop(remote, prefix, content, target, progress_path):
@@ -113,14 +94,14 @@ def test_client_killed_mid_put(master_factory, store_factory, remote_factory, tm
         victim = remote_factory(on_master=master, global_segment_size=0,
                                 local_buffer_size=16 * MiB)
         start_put_loop(victim, prefix, content, holder.get_hostname(), progress)
-        wait_until(lambda: last_started(progress) >= 1, what="the victim's first puts")
+        wait_until(lambda: last_index(progress) >= 1, what="the victim's first puts")
         time.sleep(random.uniform(0.0, 0.3))
         victim.kill()
         killed_at = time.monotonic()
         figures.add("faults_injected")
         landed = unfinished_puts(master) > 0
 
-        in_flight = last_started(progress)
+        in_flight = last_index(progress)
         # Every key the victim touched is complete or absent (puts that
         # returned may have been evicted since: the holder's segment is
         # small), never partial; the put in flight is invisible.
@@ -178,7 +159,7 @@ def test_client_frozen_mid_put_is_preempted_without_corruption(master_factory, s
     victim = remote_factory(on_master=master, global_segment_size=0, local_buffer_size=16 * MiB)
     progress = str(tmp_path / "progress")
     start_put_loop(victim, "crash-freeze", poison, holder.get_hostname(), progress)
-    wait_until(lambda: last_started(progress) >= 1, what="the victim's first puts")
+    wait_until(lambda: last_index(progress) >= 1, what="the victim's first puts")
 
     frozen = False
     attempts = 0
@@ -194,7 +175,7 @@ def test_client_frozen_mid_put_is_preempted_without_corruption(master_factory, s
     assert frozen, f"no SIGSTOP landed inside a put in {attempts} attempts"
     figures["freeze_attempts"] = attempts
     frozen_at = time.monotonic()
-    zombie = f"crash-freeze/{VALUE_SIZE}/{last_started(progress)}"
+    zombie = f"crash-freeze/{VALUE_SIZE}/{last_index(progress)}"
 
     # While frozen: invisible, not partial.
     assert holder.is_exist(zombie) == 0
@@ -218,7 +199,7 @@ def test_client_frozen_mid_put_is_preempted_without_corruption(master_factory, s
 
     # Resume the zombie: it finishes its copy into its own old range.
     os.kill(victim.process.pid, signal.SIGCONT)
-    outcomes = victim.run(STOP_PUT_LOOP)
+    outcomes = victim.run(STOP_LOOP, join_s=120)
     assert outcomes[zombie] != 0, "the pre-empted put must not report success"
     figures["zombie_put_result"] = outcomes[zombie]
     for reader in (holder, neighbor):

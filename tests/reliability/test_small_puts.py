@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from reliability_helpers import (SUITE_PATHS, WORKER_PRELUDE, MiB, ValueChecker, metric,
-                                 value_for, wait_until)
+from reliability_helpers import (START_LOOP, STOP_LOOP, SUITE_PATHS, WORKER_PRELUDE, MiB,
+                                 ValueChecker, last_index, metric, progress_indices, value_for,
+                                 wait_until)
 
 SMALL = 4096
 
@@ -44,35 +45,20 @@ def loop():
         else:
             outcome["failed"] += 1
         i += 1
-
-thread = threading.Thread(target=loop, daemon=True)
-thread.start()
-import __main__
-__main__.writer = (stop, thread, outcome)
-"""
-
-STOP_WRITER = """
-import __main__
-stop, thread, outcome = __main__.writer
-stop.set()
-thread.join(60)
-result = dict(outcome)
-"""
+""" + START_LOOP
 
 # Polls the progress file for `seconds`: the last returned put must read
 # exactly, the next one (possibly in flight) absent or exactly.
 READER = WORKER_PRELUDE + """
 import os, time
-from reliability_helpers import value_for
+from reliability_helpers import last_index, value_for
 checked = absent_next = complete_next = late = 0
 wrong = []
 deadline = time.monotonic() + args["seconds"]
 while time.monotonic() < deadline and not wrong:
-    with open(args["progress"]) as f:
-        lines = f.read().split()
-    if not lines:
+    last = last_index(args["progress"])
+    if last < 0:
         continue
-    last = int(lines[-1])
     key = f"{args['prefix']}/4096/{last}"
     data = store.get(key)
     if data == b"" and args["allow_late"]:
@@ -98,15 +84,8 @@ result = dict(checked=checked, absent_next=absent_next, complete_next=complete_n
 """
 
 
-def last_returned(progress_path):
-    with open(progress_path) as progress:
-        lines = progress.read().split()
-    return int(lines[-1]) if lines else -1
-
-
 def returned_after(progress_path, index):
-    with open(progress_path) as progress:
-        return [int(line) for line in progress.read().split() if int(line) > index]
+    return [i for i in progress_indices(progress_path) if i > index]
 
 
 def start_writer(writer, prefix, target, progress, limit=10**9):
@@ -145,7 +124,7 @@ def test_other_processes_see_returned_small_puts_whole(master_factory, store_fac
     progress = str(tmp_path / "progress")
     open(progress, "w").close()
     start_writer(writer, "small-seen", target_for(placement, holder), progress, limit=40000)
-    wait_until(lambda: last_returned(progress) >= 0, what="the writer's first put")
+    wait_until(lambda: last_index(progress) >= 0, what="the writer's first put")
     reports = [None] * len(readers)
 
     def read(n):
@@ -156,7 +135,7 @@ def test_other_processes_see_returned_small_puts_whole(master_factory, store_fac
         thread.start()
     for thread in threads:
         thread.join()
-    outcome = writer.run(STOP_WRITER)
+    outcome = writer.run(STOP_LOOP, join_s=60)
     assert outcome["failed"] == 0, outcome
     for report in reports:
         assert report["wrong"] == [], report
@@ -170,7 +149,7 @@ def test_other_processes_see_returned_small_puts_whole(master_factory, store_fac
         assert figures["returned_but_not_yet_visible"] == 0
     # Everything the writer was told succeeded is there, byte for byte.
     checker = ValueChecker()
-    for i in range(0, last_returned(progress) + 1, 97):
+    for i in range(0, last_index(progress) + 1, 97):
         key = f"small-seen/4096/{i}"
         assert checker.matches(key, holder.get(key)), key
     figures["bytes_verified"] = checker.bytes_verified
@@ -192,12 +171,12 @@ def test_writer_killed_in_a_stream_of_small_puts(master_factory, store_factory, 
         writer = remote_factory(on_master=master, global_segment_size=0,
                                 local_buffer_size=16 * MiB)
         start_writer(writer, prefix, target_for(placement, holder), progress)
-        wait_until(lambda: last_returned(progress) >= 200, what="the writer's puts")
+        wait_until(lambda: last_index(progress) >= 200, what="the writer's puts")
         time.sleep(0.05 * attempt)
         writer.kill()
         killed_at = time.monotonic()
         figures.add("faults_injected")
-        last = last_returned(progress)
+        last = last_index(progress)
         # Every put that returned is readable, byte for byte; the one after
         # it (in flight at the kill) is absent or whole.
         expected = [f"{prefix}/4096/{i}" for i in range(last + 1)]
@@ -233,18 +212,18 @@ def test_master_restart_under_a_stream_of_small_puts(master_factory, store_facto
     progress = str(tmp_path / "progress")
     open(progress, "w").close()
     start_writer(writer, "small-restart", target_for(placement, holder), progress)
-    wait_until(lambda: last_returned(progress) >= 200, what="the writer's puts")
+    wait_until(lambda: last_index(progress) >= 200, what="the writer's puts")
     first.process.kill()
     first.process.wait()
     figures.add("faults_injected")
-    before_restart = last_returned(progress)
+    before_restart = last_index(progress)
     second = master_factory(flags, port=first.port, http_port=first.http_port)
     restarted_at = time.monotonic()
     # Puts resume once the clients mounted their segments again.
     wait_until(lambda: len(returned_after(progress, before_restart)) >= 200, deadline_s=60,
                what="puts to resume after the restart")
     figures["restart_to_puts_resumed_s"] = round(time.monotonic() - restarted_at, 2)
-    outcome = writer.run(STOP_WRITER)
+    outcome = writer.run(STOP_LOOP, join_s=60)
     figures["small_puts"] = outcome["ok"]
     figures["failed_small_puts"] = outcome["failed"]
     # Whatever the new master knows reads whole; what it was told after the
