@@ -259,6 +259,14 @@ class RemoteStore:
             raise AttributeError(name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
+    # `with RemoteStore() as store:` stops the worker however the block ends.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
     def kill(self):
         """SIGKILL: the worker gets no chance to close its store."""
         if self.process.poll() is None:

@@ -50,6 +50,21 @@ def put_with_retry(store, key, value, deadline_s=30):
         time.sleep(0.05)
 
 
+def put_values(store, prefix, count, size=VALUE):
+    """Puts `count` fresh keys with their values; returns the keys."""
+    keys = [unique_key(prefix) for _ in range(count)]
+    for key in keys:
+        put_with_retry(store, key, value_of(key, size))
+    return keys
+
+
+def put_on_disk(store, prefix, count=1, size=VALUE):
+    """put_values, then waits until every one of them has its disk copy."""
+    keys = put_values(store, prefix, count, size)
+    wait_until(lambda: all(on_disk(store, key) for key in keys), what="disk copies")
+    return keys
+
+
 def on_disk(store, key):
     return any(d["local_disk"] for d in store.get_replica_desc(key))
 
@@ -91,13 +106,10 @@ def client_metrics(port):
 def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, on_evict, io):
     master = master_factory(MASTER_ARGS + [f"--offload_on_evict={str(on_evict).lower()}"])
     http_port = free_port()
-    store = offload_store(master, tmp_path,
-                          env={"MOONCAKE_OFFLOAD_USE_URING": str(io == "io_uring").lower()},
-                          enable_client_http_server=True, client_http_port=http_port)
-    try:
-        keys = [unique_key("ssd") for _ in range(128 if not on_evict else 48)]  # 512 / 192 MiB
-        for key in keys:
-            put_with_retry(store, key, value_of(key))
+    with offload_store(master, tmp_path,
+                       env={"MOONCAKE_OFFLOAD_USE_URING": str(io == "io_uring").lower()},
+                       enable_client_http_server=True, client_http_port=http_port) as store:
+        keys = put_values(store, "ssd", 128 if not on_evict else 48)  # 512 / 192 MiB
         evicted = [key for key in keys if not has_memory(store, key)]
         assert evicted, "nothing was evicted: the test does not test the disk tier"
         assert all(on_disk(store, key) for key in evicted)
@@ -113,71 +125,45 @@ def test_values_beyond_memory_stay_readable_from_disk(master_factory, tmp_path, 
         assert client["mooncake_client_offload_objects"] >= len(evicted)
         assert client["mooncake_client_offload_disk_reads"] >= len(evicted)
         assert client["mooncake_client_offload_read_failures"] == 0
-    finally:
-        store.stop()
 
 
 def test_another_client_reads_through_the_owner(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
-    owner = offload_store(master, tmp_path)
-    reader = RemoteStore()
-    try:
+    with offload_store(master, tmp_path) as owner, RemoteStore() as reader:
         assert reader.setup(**setup_args(master, global_segment_size=0)) == 0
-        keys = [unique_key("remote") for _ in range(24)]  # 96 MiB into a 64 MiB segment
-        for key in keys:
-            put_with_retry(owner, key, value_of(key))
+        keys = put_values(owner, "remote", 24)  # 96 MiB into a 64 MiB segment
         evicted = [key for key in keys if not has_memory(owner, key)]
         assert evicted
         for key in evicted:
             assert reader.get(key) == value_of(key)
         assert owner.get_offload_rpc_read_count() >= len(evicted)
         assert reader.get_offload_rpc_read_count() == 0
-    finally:
-        reader.stop()
-        owner.stop()
 
 
 def fill_and_close(master, path, count=6):
     """Writes `count` values, waits until each has its disk copy, closes."""
-    store = offload_store(master, path)
-    keys = [unique_key("restart") for _ in range(count)]
-    try:
-        for key in keys:
-            put_with_retry(store, key, value_of(key))
-        wait_until(lambda: all(on_disk(store, key) for key in keys), what="disk copies")
-    finally:
-        store.stop()
-    return keys
+    with offload_store(master, path) as store:
+        return put_on_disk(store, "restart", count)
 
 
 def test_client_restart_finds_its_files_again(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
     keys = fill_and_close(master, tmp_path)
-    probe = RemoteStore()
-    try:
+    with RemoteStore() as probe:
         assert probe.setup(**setup_args(master, global_segment_size=0)) == 0
         # The closed client took its memory and disk replicas along.
         assert all(probe.is_exist(key) == 0 for key in keys)
-        restarted = offload_store(master, tmp_path)
-        try:
+        with offload_store(master, tmp_path) as restarted:
             for key in keys:
                 assert on_disk(restarted, key)
                 assert restarted.get(key) == value_of(key)
                 assert probe.get(key) == value_of(key)
-        finally:
-            restarted.stop()
-    finally:
-        probe.stop()
 
 
 def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
-    store = offload_store(master, tmp_path)
-    try:
-        keys = [unique_key("mrestart") for _ in range(4)]
-        for key in keys:
-            put_with_retry(store, key, value_of(key))
-        wait_until(lambda: all(on_disk(store, key) for key in keys), what="disk copies")
+    with offload_store(master, tmp_path) as store:
+        keys = put_on_disk(store, "mrestart", 4)
         port, http_port = master.port, master.http_port
         master.stop()
         master = master_factory(MASTER_ARGS, port=port, http_port=http_port)
@@ -186,40 +172,29 @@ def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
                    what="keys reported again")
         for key in keys:
             assert store.get(key) == value_of(key)
-    finally:
-        store.stop()
 
 
 def test_upsert_replaces_the_disk_copy_too(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
-    store = offload_store(master, tmp_path)
-    try:
-        key = unique_key("ssd-upsert")
-        old, new = value_of(key), value_of(key + "-new")
-        put_with_retry(store, key, old)
-        wait_until(lambda: on_disk(store, key), what="the first disk copy")
+    with offload_store(master, tmp_path) as store:
+        [key] = put_on_disk(store, "ssd-upsert")  # waits for the first disk copy
+        new = value_of(key + "-new")
         time.sleep(0.3)  # no lease left: the value is rewritten in place
         assert store.upsert(key, new) == 0
         assert store.get(key) == new
         # The new value gets its own disk copy; once memory no longer holds
         # it, the disk answers, with the new bytes.
         wait_until(lambda: on_disk(store, key), what="the new disk copy")
-        fillers = [unique_key("ssd-fill") for _ in range(24)]  # 96 MiB > 64 MiB
-        for filler in fillers:  # not read meanwhile: the key is the coldest
-            put_with_retry(store, filler, value_of(filler))
+        # 96 MiB > 64 MiB, not read meanwhile: the key is the coldest.
+        put_values(store, "ssd-fill", 24)
         assert not has_memory(store, key), "the upserted key was never evicted"
         assert store.get(key) == new
         read, data = store.run(GET_INTO, key=key, size=VALUE)
         assert read == VALUE and data == new
-    finally:
-        store.stop()
     # After a restart the rescan finds the new value's file, not the old one.
-    restarted = offload_store(master, tmp_path)
-    try:
+    with offload_store(master, tmp_path) as restarted:
         wait_until(lambda: restarted.is_exist(key) == 1, what="the rescanned key")
         assert restarted.get(key) == new
-    finally:
-        restarted.stop()
 
 
 def metric_value(master, name):
@@ -234,9 +209,7 @@ def test_hot_disk_objects_are_promoted_back_to_memory(master_factory, tmp_path):
                                            "--promotion_admission_threshold=3",
                                            "--promotion_max_per_heartbeat=4"])
     keys = fill_and_close(master, tmp_path)  # the restarted client has them on disk only
-    store = offload_store(master, tmp_path)
-    reader = RemoteStore()
-    try:
+    with offload_store(master, tmp_path) as store, RemoteStore() as reader:
         assert reader.setup(**setup_args(master, global_segment_size=0)) == 0
         hot, cold = keys[:2], keys[2:]
         # Every lookup of a disk-only key counts, get_replica_desc's too:
@@ -260,9 +233,6 @@ def test_hot_disk_objects_are_promoted_back_to_memory(master_factory, tmp_path):
         # A promoted key is an ordinary object: removing it removes both copies.
         wait_until(lambda: store.remove(hot[0]) == 0, what="the read lease to end")
         assert reader.get(hot[0]) == b""
-    finally:
-        reader.stop()
-        store.stop()
 
 
 @pytest.mark.parametrize("damage", ["bit_flip", "truncate"])
@@ -281,8 +251,7 @@ def test_damaged_file_is_an_error_never_wrong_bytes(master_factory, tmp_path, da
                 file.write(bytes([byte[0] ^ 0x10]))
             else:
                 file.truncate(size - 1000)
-    store = offload_store(master, tmp_path)
-    try:
+    with offload_store(master, tmp_path) as store:
         # One batch reads the four files side by side: each entry is its own
         # value or empty, the damaged ones empty.
         batch = store.get_batch(keys)
@@ -295,19 +264,14 @@ def test_damaged_file_is_an_error_never_wrong_bytes(master_factory, tmp_path, da
             read, got = store.run(GET_INTO, key=key, size=VALUE)
             assert (read, got) == ((VALUE, first) if first else (read, b""))
             assert first or read < 0
-    finally:
-        store.stop()
 
 
 def test_disk_size_limit_is_respected(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
     limit = 40 * MiB
-    store = offload_store(master, tmp_path,
-                          env={"MOONCAKE_OFFLOAD_TOTAL_SIZE_LIMIT_BYTES": str(limit)})
-    try:
-        keys = [unique_key("limit") for _ in range(24)]
-        for key in keys:
-            put_with_retry(store, key, value_of(key))
+    with offload_store(master, tmp_path,
+                       env={"MOONCAKE_OFFLOAD_TOTAL_SIZE_LIMIT_BYTES": str(limit)}) as store:
+        keys = put_values(store, "limit", 24)
         wait_until(lambda: sum(on_disk(store, key) for key in keys) >= 5, what="disk copies")
         files = glob.glob(os.path.join(tmp_path, "file_per_key_dir", "*", "*.mco"))
         assert sum(os.path.getsize(path) for path in files) <= limit + VALUE
@@ -315,33 +279,23 @@ def test_disk_size_limit_is_respected(master_factory, tmp_path):
         for key in keys:
             data = store.get(key)
             assert data in (b"", value_of(key))
-    finally:
-        store.stop()
 
 
 def test_unmount_local_disk_segment(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
-    store = offload_store(master, tmp_path)
-    try:
-        key = unique_key("unmount")
-        put_with_retry(store, key, value_of(key, 1024))
-        wait_until(lambda: on_disk(store, key), what="disk copy")
+    with offload_store(master, tmp_path) as store:
+        [key] = put_on_disk(store, "unmount", size=1024)
         assert store.unmount_local_disk_segment(0) == 0
         assert not on_disk(store, key)
         assert store.get(key) == value_of(key, 1024)  # memory replica remains
-    finally:
-        store.stop()
 
 
 def test_setup_without_offload_on_the_master_fails(master_factory, tmp_path):
     master = master_factory([])
-    store = RemoteStore(env=OFFLOAD_ENV)
-    try:
+    with RemoteStore(env=OFFLOAD_ENV) as store:
         code = store.setup(**setup_args(master, enable_ssd_offload=True,
                                         ssd_offload_path=str(tmp_path)))
         assert code == -1300  # UNABLE_OFFLOAD
-    finally:
-        store.stop()
 
 
 def test_dummy_client_reads_disk_objects_through_its_standalone_client(master_factory, tmp_path,
@@ -357,9 +311,7 @@ def test_dummy_client_reads_disk_objects_through_its_standalone_client(master_fa
     try:
         assert dummy.setup_dummy(16 * MiB, 16 * MiB, standalone.address) == 0
         size = 2 * MiB
-        keys = [unique_key("dummy") for _ in range(48)]  # 96 MiB into a 64 MiB segment
-        for key in keys:
-            put_with_retry(dummy, key, value_of(key, size))
+        keys = put_values(dummy, "dummy", 48, size)  # 96 MiB into a 64 MiB segment
         assert any(not has_memory(dummy, key) for key in keys)
         for key in keys:
             assert dummy.get(key) == value_of(key, size), key
@@ -389,8 +341,8 @@ def test_full_disk_gives_clean_errors_and_loses_nothing_stored(master_factory, s
     code, every file that made it to disk stays readable byte for byte, and
     once the tier stops offloading, puts work again from memory alone."""
     master = master_factory(MASTER_ARGS)
-    store = offload_store(master, small_volume, env={"MOONCAKE_OFFLOAD_ENABLE_EVICTION": "false"})
-    try:
+    with offload_store(master, small_volume,
+                       env={"MOONCAKE_OFFLOAD_ENABLE_EVICTION": "false"}) as store:
         keys = [unique_key("full") for _ in range(40)]  # 160 MiB of 4 MiB values
         returned, codes = [], {}
         for key in keys:
@@ -415,5 +367,3 @@ def test_full_disk_gives_clean_errors_and_loses_nothing_stored(master_factory, s
             data = store.get(key)
             assert data in (b"", None) or data == value_of(key), key
         assert (metric_value(master, "mooncake_master_offload_queued_total") or 0) > 0
-    finally:
-        store.stop()
