@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from mooncake_testing import wait_or_kill
+
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_worker.py")
 MiB = 1024 * 1024
 
@@ -54,11 +56,7 @@ class EnginePeer:
                 self.call(op="exit")
             except (RuntimeError, BrokenPipeError, OSError):
                 pass
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, 10)
 
     def kill(self, sig):
         self.process.send_signal(sig)
@@ -69,3 +67,4 @@ def local_engine(hostname="127.0.0.1", metadata="P2PHANDSHAKE"):
     engine = TransferEngine()
     assert engine.initialize(hostname, metadata, "tcp", "") == 0
     return engine
+

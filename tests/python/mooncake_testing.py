@@ -59,54 +59,57 @@ def wait_until(condition, deadline_s=DEFAULT_DEADLINE_S, interval_s=0.05, what="
         time.sleep(interval_s)
 
 
-def find_master_binary():
-    """MOONCAKE_MASTER_BIN, the binary bundled with the installed package, the
-    one on PATH, or the newest one in a build directory of this checkout."""
-    explicit = os.environ.get("MOONCAKE_MASTER_BIN")
+def _find_program(name, variable, build_subdir):
+    """$variable as it is (executable or not: the caller decides), the
+    binary bundled with the installed package, the one on PATH, or the
+    newest one in a build directory of this checkout; None when none is."""
+    explicit = os.environ.get(variable)
     if explicit:
-        if not os.access(explicit, os.X_OK):
-            raise MasterUnavailable(f"MOONCAKE_MASTER_BIN={explicit} is not executable")
         return explicit
     try:
         from mooncake.cli import bundled_program
-        bundled = bundled_program("mooncake_master")
+        bundled = bundled_program(name)
         if bundled:
             return bundled
     except ImportError:
         pass
-    on_path = shutil.which("mooncake_master")
+    on_path = shutil.which(name)
     if on_path:
         return on_path
-    built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", "src", "master",
-                                                     "mooncake_master"))
+    built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", build_subdir, name))
              if os.access(path, os.X_OK)]
-    if built:
-        return max(built, key=os.path.getmtime)
-    raise MasterUnavailable(
-        "no mooncake_master found: set MOONCAKE_MASTER_BIN, install the package, or build it")
+    return max(built, key=os.path.getmtime) if built else None
+
+
+def wait_or_kill(process, timeout_s):
+    """Waits up to timeout_s for `process` to exit, then SIGKILLs it (a
+    stuck process must not hang the suite)."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def find_master_binary():
+    """MOONCAKE_MASTER_BIN, the binary bundled with the installed package, the
+    one on PATH, or the newest one in a build directory of this checkout."""
+    found = _find_program("mooncake_master", "MOONCAKE_MASTER_BIN", os.path.join("src", "master"))
+    if found is None:
+        raise MasterUnavailable(
+            "no mooncake_master found: set MOONCAKE_MASTER_BIN, install the package, or build it")
+    # Only an explicit MOONCAKE_MASTER_BIN can be a path that does not run.
+    if not os.access(found, os.X_OK):
+        raise MasterUnavailable(f"MOONCAKE_MASTER_BIN={found} is not executable")
+    return found
 
 
 def find_client_binary():
     """The standalone mooncake_client, found like mooncake_master:
     MOONCAKE_CLIENT_BIN, the bundled one, PATH, the newest build; None when
-    there is none."""
-    explicit = os.environ.get("MOONCAKE_CLIENT_BIN")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    try:
-        from mooncake.cli import bundled_program
-        bundled = bundled_program("mooncake_client")
-        if bundled:
-            return bundled
-    except ImportError:
-        pass
-    on_path = shutil.which("mooncake_client")
-    if on_path:
-        return on_path
-    built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", "src", "tools",
-                                                     "mooncake_client"))
-             if os.access(path, os.X_OK)]
-    return max(built, key=os.path.getmtime) if built else None
+    there is none (or MOONCAKE_CLIENT_BIN is not executable)."""
+    found = _find_program("mooncake_client", "MOONCAKE_CLIENT_BIN", os.path.join("src", "tools"))
+    return found if found and os.access(found, os.X_OK) else None
 
 
 class MasterProcess:
@@ -200,11 +203,7 @@ class MasterProcess:
     def stop(self):
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, 20)
         self.process = None
         if self.log is not None:
             self.log.close()
@@ -280,11 +279,7 @@ class RemoteStore:
                 self.call("__exit__")
             except (RemoteError, AssertionError, BrokenPipeError, OSError):
                 pass
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, 30)
         self._close_pipes()
 
     def _close_pipes(self):

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import setup_args
-from mooncake_testing import DEFAULT_DEADLINE_S, free_port, unique_key
+from mooncake_testing import DEFAULT_DEADLINE_S, free_port, unique_key, wait_or_kill
 
 from mooncake.mooncake_config import (DEFAULT_GLOBAL_SEGMENT_SIZE, DEFAULT_LOCAL_BUFFER_SIZE,
                                       MooncakeConfig, _parse_bool, _parse_segment_size)
@@ -159,11 +159,7 @@ def start_module(module, args, env=None, ready_url=None):
 
 def stop_process(process):
     process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    wait_or_kill(process, 10)
 
 
 def test_http_metadata_server_serves_a_store(master):
