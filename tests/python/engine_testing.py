@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mooncake_testing import wait_or_kill
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_worker.py")
@@ -68,3 +70,30 @@ def local_engine(hostname="127.0.0.1", metadata="P2PHANDSHAKE"):
     assert engine.initialize(hostname, metadata, "tcp", "") == 0
     return engine
 
+
+# The two module fixtures of the engine test files, made for each module's
+# sizes: `target = target_fixture(BUFFER)` in a module defines its fixture.
+
+def target_fixture(buffer_bytes):
+    """`target`: one peer process for the whole module, with buffer_bytes of
+    plain and of managed memory."""
+    @pytest.fixture(scope="module", name="target")
+    def target():
+        peer = EnginePeer(plain_bytes=buffer_bytes, managed_bytes=buffer_bytes)
+        yield peer
+        peer.stop()
+    return target
+
+
+def initiator_fixture(buffer_bytes):
+    """`initiator`: (an engine in this process, the address of a managed
+    buffer of buffer_bytes it allocated), for the whole module; the buffer
+    must be freed cleanly at the end."""
+    @pytest.fixture(scope="module", name="initiator")
+    def initiator():
+        engine = local_engine()
+        local = engine.allocate_managed_buffer(buffer_bytes)
+        assert local != 0
+        yield engine, local
+        assert engine.free_managed_buffer(local, buffer_bytes) == 0
+    return initiator

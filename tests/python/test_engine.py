@@ -9,26 +9,13 @@ import time
 
 import pytest
 
-from engine_testing import EnginePeer, MiB, local_engine
+from engine_testing import MiB, initiator_fixture, target_fixture
 from mooncake.engine import TransferEngine, TransferNotify, TransferOpcode
 
 BUFFER = 4 * MiB
 
-
-@pytest.fixture(scope="module")
-def target():
-    peer = EnginePeer(plain_bytes=BUFFER, managed_bytes=BUFFER)
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture(scope="module")
-def initiator():
-    engine = local_engine()
-    local = engine.allocate_managed_buffer(BUFFER)
-    assert local != 0
-    yield engine, local
-    assert engine.free_managed_buffer(local, BUFFER) == 0
+target = target_fixture(BUFFER)
+initiator = initiator_fixture(BUFFER)
 
 
 # "plain" memory is reached over TCP, "managed" memory over shared memory.

@@ -9,26 +9,15 @@ import time
 
 import pytest
 
-from engine_testing import EnginePeer, MiB, local_engine
+from engine_testing import EnginePeer, MiB, initiator_fixture, local_engine, target_fixture
 from mooncake.engine import TransferEngine, TransferOpcode
 
 BUFFER = 1 * MiB
 BAD_PEER = 2**64 - 1
 
-
-@pytest.fixture(scope="module")
-def target():
-    peer = EnginePeer(plain_bytes=BUFFER, managed_bytes=BUFFER)
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture(scope="module")
-def initiator():
-    engine = local_engine()
-    local = engine.allocate_managed_buffer(4 * BUFFER)
-    yield engine, local
-    engine.free_managed_buffer(local, 4 * BUFFER)
+target = target_fixture(BUFFER)
+# Larger than the peer's memory: the tests send more than the peer holds.
+initiator = initiator_fixture(4 * BUFFER)
 
 
 @pytest.mark.parametrize("kind", ["plain", "managed"])
