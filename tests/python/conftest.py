@@ -1,6 +1,8 @@
 """Fixtures: a real mooncake_master per session (and custom ones per test),
 stores in this process, and stores in worker processes."""
 
+import contextlib
+
 import pytest
 
 from mooncake_testing import MasterProcess, RemoteStore, find_master_binary, MasterUnavailable
@@ -41,38 +43,41 @@ def master(master_binary):
     process.stop()
 
 
+# The factories stop what they made after the test through an ExitStack:
+# in reverse order, and each one even when stopping another failed.
+
+
 @pytest.fixture
 def master_factory(master_binary):
     """start(extra_args) -> a MasterProcess with those flags, stopped after the test."""
-    started = []
+    with contextlib.ExitStack() as started:
+        def start(extra_args=(), **kwargs):
+            process = MasterProcess(master_binary, extra_args, **kwargs).start()
+            started.callback(process.stop)
+            return process
 
-    def start(extra_args=(), **kwargs):
-        process = MasterProcess(master_binary, extra_args, **kwargs).start()
-        started.append(process)
-        return process
+        yield start
 
-    yield start
-    for process in reversed(started):
-        process.stop()
+
+def set_up(store, master, **overrides):
+    """store.setup() on `master` with STORE_DEFAULTS and the overrides; a
+    failure fails the test with the master's log."""
+    code = store.setup(**setup_args(master, **overrides))
+    assert code == 0, f"setup failed with {code}; master log:\n{master.log_text()}"
 
 
 @pytest.fixture
 def store_factory(master):
     """make(master=None, **setup overrides) -> a set-up store in this process."""
     from mooncake.store import MooncakeDistributedStore
-    stores = []
+    with contextlib.ExitStack() as stores:
+        def make(on_master=None, **overrides):
+            store = MooncakeDistributedStore()
+            set_up(store, on_master or master, **overrides)
+            stores.callback(store.close)
+            return store
 
-    def make(on_master=None, **overrides):
-        target = on_master or master
-        store = MooncakeDistributedStore()
-        code = store.setup(**setup_args(target, **overrides))
-        assert code == 0, f"setup failed with {code}; master log:\n{target.log_text()}"
-        stores.append(store)
-        return store
-
-    yield make
-    for store in reversed(stores):
-        store.close()
+        yield make
 
 
 @pytest.fixture
@@ -83,16 +88,11 @@ def store(store_factory):
 @pytest.fixture
 def remote_factory(master):
     """make(master=None, **setup overrides) -> a set-up store in a worker process."""
-    workers = []
+    with contextlib.ExitStack() as workers:
+        def make(on_master=None, env=None, **overrides):
+            # Stopped after the test even when its setup fails.
+            worker = workers.enter_context(RemoteStore(env=env))
+            set_up(worker, on_master or master, **overrides)
+            return worker
 
-    def make(on_master=None, env=None, **overrides):
-        target = on_master or master
-        worker = RemoteStore(env=env)
-        workers.append(worker)
-        code = worker.setup(**setup_args(target, **overrides))
-        assert code == 0, f"worker setup failed with {code}; master log:\n{target.log_text()}"
-        return worker
-
-    yield make
-    for worker in reversed(workers):
-        worker.stop()
+        yield make

@@ -13,7 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import MiB, setup_args
+from conftest import MiB, set_up, setup_args
 from mooncake_testing import RemoteStore, free_port, unique_key, wait_until
 
 # Short leases and a 1 s offload heartbeat keep the test fast.
@@ -32,9 +32,7 @@ def value_of(key, size=VALUE):
 
 def offload_store(master, path, env=None, **overrides):
     worker = RemoteStore(env=dict(OFFLOAD_ENV, **(env or {})))
-    code = worker.setup(**setup_args(master, enable_ssd_offload=True, ssd_offload_path=str(path),
-                                     **overrides))
-    assert code == 0, f"setup failed with {code}; master log:\n{master.log_text()}"
+    set_up(worker, master, enable_ssd_offload=True, ssd_offload_path=str(path), **overrides)
     return worker
 
 

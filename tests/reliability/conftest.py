@@ -42,6 +42,7 @@ _api = _load_api_conftest()
 MiB = _api.MiB
 STORE_DEFAULTS = _api.STORE_DEFAULTS
 setup_args = _api.setup_args
+set_up = _api.set_up
 master_binary = _api.master_binary
 master = _api.master
 master_factory = _api.master_factory
