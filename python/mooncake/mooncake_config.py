@@ -73,6 +73,37 @@ def _require_text(name, value):
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
 
 
+def _as_given(value):
+    return value
+
+
+# The settings from_file and load_from_env read beyond the three required
+# ones: field (also its JSON key), MOONCAKE_* variable, default, parser.
+_OPTIONAL_FIELDS = (
+    ("global_segment_size", "MOONCAKE_GLOBAL_SEGMENT_SIZE", DEFAULT_GLOBAL_SEGMENT_SIZE,
+     _parse_segment_size),
+    ("local_buffer_size", "MOONCAKE_LOCAL_BUFFER_SIZE", DEFAULT_LOCAL_BUFFER_SIZE,
+     _parse_segment_size),
+    ("protocol", "MOONCAKE_PROTOCOL", "tcp", _as_given),
+    ("device_name", "MOONCAKE_DEVICE", "", _as_given),
+    ("enable_ssd_offload", "MOONCAKE_OFFLOAD_ENABLED", False, _parse_bool),
+    ("ssd_offload_path", "MOONCAKE_OFFLOAD_FILE_STORAGE_PATH", "", str),
+    ("tenant_id", "MOONCAKE_TENANT_ID", "default", str),
+    ("enable_client_http_server", "MOONCAKE_ENABLE_CLIENT_HTTP_SERVER", False, _parse_bool),
+    ("client_http_port", "MOONCAKE_CLIENT_HTTP_PORT", 9300, int),
+)
+# A JSON null stands for the default in these text settings (tenant_id: null
+# is "default"); the other nulls are checked as they are.
+_NULL_MEANS_DEFAULT = frozenset(("ssd_offload_path", "tenant_id"))
+
+
+def _optional_fields(read):
+    """{field: parsed value} of _OPTIONAL_FIELDS, each read as
+    read(field, variable, default)."""
+    return {field: parse(read(field, variable, default))
+            for field, variable, default, parse in _OPTIONAL_FIELDS}
+
+
 @dataclass
 class MooncakeConfig:
     """The arguments of MooncakeDistributedStore.setup()."""
@@ -113,26 +144,14 @@ class MooncakeConfig:
             if name not in config:
                 raise ValueError(f"Missing required config field: {name}")
 
-        def text_or(name, default):
-            value = config.get(name)
-            return default if value is None else str(value)
+        def read(field, variable, default):
+            value = config.get(field, default)
+            return default if value is None and field in _NULL_MEANS_DEFAULT else value
 
-        return MooncakeConfig(
-            local_hostname=config["local_hostname"],
-            metadata_server=config["metadata_server"],
-            global_segment_size=_parse_segment_size(
-                config.get("global_segment_size", DEFAULT_GLOBAL_SEGMENT_SIZE)),
-            local_buffer_size=_parse_segment_size(
-                config.get("local_buffer_size", DEFAULT_LOCAL_BUFFER_SIZE)),
-            protocol=config.get("protocol", "tcp"),
-            device_name=config.get("device_name", ""),
-            master_server_address=config["master_server_address"],
-            enable_ssd_offload=_parse_bool(config.get("enable_ssd_offload", False)),
-            ssd_offload_path=text_or("ssd_offload_path", ""),
-            tenant_id=text_or("tenant_id", "default"),
-            enable_client_http_server=_parse_bool(config.get("enable_client_http_server", False)),
-            client_http_port=int(config.get("client_http_port", 9300)),
-        )
+        return MooncakeConfig(local_hostname=config["local_hostname"],
+                              metadata_server=config["metadata_server"],
+                              master_server_address=config["master_server_address"],
+                              **_optional_fields(read))
 
     @staticmethod
     def load_from_env() -> "MooncakeConfig":
@@ -147,20 +166,8 @@ class MooncakeConfig:
         return MooncakeConfig(
             local_hostname=os.getenv("MOONCAKE_LOCAL_HOSTNAME", "localhost"),
             metadata_server=os.getenv("MOONCAKE_TE_META_DATA_SERVER", "P2PHANDSHAKE"),
-            global_segment_size=_parse_segment_size(
-                os.getenv("MOONCAKE_GLOBAL_SEGMENT_SIZE", DEFAULT_GLOBAL_SEGMENT_SIZE)),
-            local_buffer_size=_parse_segment_size(
-                os.getenv("MOONCAKE_LOCAL_BUFFER_SIZE", DEFAULT_LOCAL_BUFFER_SIZE)),
-            protocol=os.getenv("MOONCAKE_PROTOCOL", "tcp"),
-            device_name=os.getenv("MOONCAKE_DEVICE", ""),
             master_server_address=master,
-            enable_ssd_offload=_parse_bool(os.getenv("MOONCAKE_OFFLOAD_ENABLED", "false")),
-            ssd_offload_path=os.getenv("MOONCAKE_OFFLOAD_FILE_STORAGE_PATH", ""),
-            tenant_id=os.getenv("MOONCAKE_TENANT_ID", "default"),
-            enable_client_http_server=_parse_bool(
-                os.getenv("MOONCAKE_ENABLE_CLIENT_HTTP_SERVER", "false")),
-            client_http_port=int(os.getenv("MOONCAKE_CLIENT_HTTP_PORT", "9300")),
-        )
+            **_optional_fields(lambda field, variable, default: os.getenv(variable, default)))
 
 
 __all__ = [
