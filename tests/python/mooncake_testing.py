@@ -59,6 +59,16 @@ def wait_until(condition, deadline_s=DEFAULT_DEADLINE_S, interval_s=0.05, what="
         time.sleep(interval_s)
 
 
+def wait_or_kill(process, timeout_s):
+    """Waits up to timeout_s for `process` to exit, then SIGKILLs it (a
+    stuck process must not hang the suite)."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _find_program(name, variable, build_subdir):
     """$variable as it is (executable or not: the caller decides), the
     binary bundled with the installed package, the one on PATH, or the
@@ -79,16 +89,6 @@ def _find_program(name, variable, build_subdir):
     built = [path for path in glob.glob(os.path.join(REPO_ROOT, "build*", build_subdir, name))
              if os.access(path, os.X_OK)]
     return max(built, key=os.path.getmtime) if built else None
-
-
-def wait_or_kill(process, timeout_s):
-    """Waits up to timeout_s for `process` to exit, then SIGKILLs it (a
-    stuck process must not hang the suite)."""
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def find_master_binary():
