@@ -8,38 +8,45 @@
 #                           wheel carries no libmooncake_client.so of its own
 mooncake_require_targets(mooncake_master_client mooncake_transfer)
 
-add_library(mooncake_client_objects OBJECT
-    ${CMAKE_CURRENT_LIST_DIR}/client_config_util.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/client_front_end.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/client_range_reads.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/dummy_client.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/dummy_client_gets.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/dummy_memory.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/dummy_session.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/get_pipeline.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/heartbeat.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/offload_tier.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/local_buffer.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/put_credits.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/put_pipeline.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/real_client.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/real_client_segments.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/runtime_segments.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/client_http_server.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/real_client_service.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/replica_selector.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/replica_transfer.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/sliced_arena.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/task_executor.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/unreachable_segments.cpp)
+# What the client code links: publicly for the object and static libraries,
+# privately for the shared one (its interface is the public headers only).
+set(MOONCAKE_CLIENT_DEPS
+    mooncake_master_client
+    mooncake_offload
+    mooncake_transfer
+    mooncake_http_listener
+    mooncake_common)
+mooncake_add_library(mooncake_client_objects OBJECT
+    SOURCES
+        client_config_util.cpp
+        client_front_end.cpp
+        client_range_reads.cpp
+        dummy_client.cpp
+        dummy_client_gets.cpp
+        dummy_memory.cpp
+        dummy_session.cpp
+        get_pipeline.cpp
+        heartbeat.cpp
+        offload_tier.cpp
+        local_buffer.cpp
+        put_credits.cpp
+        put_pipeline.cpp
+        real_client.cpp
+        real_client_segments.cpp
+        runtime_segments.cpp
+        client_http_server.cpp
+        real_client_service.cpp
+        replica_selector.cpp
+        replica_transfer.cpp
+        sliced_arena.cpp
+        task_executor.cpp
+        unreachable_segments.cpp
+    PUBLIC ${MOONCAKE_CLIENT_DEPS})
 set_target_properties(mooncake_client_objects PROPERTIES POSITION_INDEPENDENT_CODE ON)
-target_link_libraries(mooncake_client_objects
-    PUBLIC mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
 
 add_library(mooncake_client_static STATIC $<TARGET_OBJECTS:mooncake_client_objects>)
 set_target_properties(mooncake_client_static PROPERTIES POSITION_INDEPENDENT_CODE ON)
-target_link_libraries(mooncake_client_static
-    PUBLIC mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
+target_link_libraries(mooncake_client_static PUBLIC ${MOONCAKE_CLIENT_DEPS})
 
 add_library(mooncake_client SHARED $<TARGET_OBJECTS:mooncake_client_objects>)
 set_target_properties(mooncake_client PROPERTIES
@@ -51,8 +58,7 @@ target_include_directories(mooncake_client PUBLIC
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 # The public headers use std::expected and std::span.
 target_compile_features(mooncake_client PUBLIC cxx_std_23)
-target_link_libraries(mooncake_client
-    PRIVATE mooncake_master_client mooncake_offload mooncake_transfer mooncake_http_listener mooncake_common)
+target_link_libraries(mooncake_client PRIVATE ${MOONCAKE_CLIENT_DEPS})
 # Export the public API only (see the map file for why).
 set(MOONCAKE_CLIENT_SYMBOL_MAP ${CMAKE_CURRENT_LIST_DIR}/libmooncake_client.map)
 target_link_options(mooncake_client PRIVATE

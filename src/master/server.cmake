@@ -7,23 +7,23 @@
 
 mooncake_require_targets(mooncake_master_core)
 
-add_library(mooncake_master_server STATIC
-    ${CMAKE_CURRENT_SOURCE_DIR}/admin_endpoints.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/grpc_service.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/hot_rpc_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/http_metadata_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/master_flags.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/master_metrics.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/master_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/master_server_ha.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/ha_replication.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/state_image.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_log.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/metrics_server.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/prometheus_text.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher.cpp
-    ${CMAKE_CURRENT_SOURCE_DIR}/request_dispatcher_offload.cpp)
-target_link_libraries(mooncake_master_server
+mooncake_add_library(mooncake_master_server STATIC
+    SOURCES
+        admin_endpoints.cpp
+        grpc_service.cpp
+        hot_rpc_server.cpp
+        http_metadata_server.cpp
+        master_flags.cpp
+        master_metrics.cpp
+        master_server.cpp
+        master_server_ha.cpp
+        ha_replication.cpp
+        state_image.cpp
+        snapshot_log.cpp
+        metrics_server.cpp
+        prometheus_text.cpp
+        request_dispatcher.cpp
+        request_dispatcher_offload.cpp
     PUBLIC mooncake_rpc mooncake_http_listener mooncake_master_core mooncake_ha gflags
     PRIVATE mooncake_httplib nlohmann_json::nlohmann_json)
 target_compile_definitions(mooncake_master_server PRIVATE

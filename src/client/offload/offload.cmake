@@ -1,13 +1,14 @@
 # mooncake_offload: the client's SSD tier (docs/ssd_offload.md). No
 # networking; the store client links it.
-add_library(mooncake_offload STATIC
-    ${CMAKE_CURRENT_LIST_DIR}/crc32c.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/disk_store.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/file_io.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/object_file.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/offload_config.cpp)
+mooncake_add_library(mooncake_offload STATIC
+    SOURCES
+        crc32c.cpp
+        disk_store.cpp
+        file_io.cpp
+        object_file.cpp
+        offload_config.cpp
+    PUBLIC mooncake_common)
 set_target_properties(mooncake_offload PROPERTIES POSITION_INDEPENDENT_CODE ON)
-target_link_libraries(mooncake_offload PUBLIC mooncake_common)
 
 # io_uring (MOONCAKE_OFFLOAD_USE_URING) when liburing is installed (Debian
 # liburing-dev); without it the tier uses pread/pwrite and says so at start.

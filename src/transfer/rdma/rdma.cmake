@@ -5,19 +5,21 @@
 # verbs.h, so the tests can drive it over an in-memory fabric on machines
 # without a NIC. libibverbs itself is not linked: ibverbs_loader.cpp opens it
 # when an RDMA transport is created.
-target_sources(mooncake_transfer PRIVATE
-    ${CMAKE_CURRENT_LIST_DIR}/chunking.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/device_context.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/device_pairing.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/device_selection.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/endpoint_info.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/gid.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/handshake.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/ibverbs_loader.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/ibverbs_provider.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/memory_table.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/queue_pair_state.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/rdma_transport.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/tunables.cpp)
+set(mooncake_rdma_sources
+    chunking.cpp
+    device_context.cpp
+    device_pairing.cpp
+    device_selection.cpp
+    endpoint_info.cpp
+    gid.cpp
+    handshake.cpp
+    ibverbs_loader.cpp
+    ibverbs_provider.cpp
+    memory_table.cpp
+    queue_pair_state.cpp
+    rdma_transport.cpp
+    tunables.cpp)
+list(TRANSFORM mooncake_rdma_sources PREPEND ${CMAKE_CURRENT_LIST_DIR}/)
+target_sources(mooncake_transfer PRIVATE ${mooncake_rdma_sources})
 target_link_libraries(mooncake_transfer PRIVATE mooncake_ibverbs)
 set(MOONCAKE_TRANSFER_HAVE_RDMA 1)
