@@ -2,13 +2,13 @@
 // foreground, logs to stderr (glog), stops cleanly on SIGTERM / SIGINT.
 // Flags and the config file: master_flags.cpp and docs/master.md.
 
-#include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <chrono>
 #include <string>
 
 #include "common/daemon.h"
+#include "common/daemon_flags.h"
 #include "master/master_flags.h"
 #include "master/master_server.h"
 
@@ -26,17 +26,14 @@ constexpr char kProgram[] = "mooncake_master";
 int main(int argc, char** argv) {
     mooncake::StopSignals stop_signals;
 
-    gflags::SetVersionString(MOONCAKE_VERSION);
-    gflags::SetUsageMessage(
-        "mooncake_master [--flag=value ...]\n"
-        "The metadata service of the Mooncake store (see docs/master.md).");
-    // Log to stderr unless the command line says otherwise.
-    FLAGS_logtostderr = true;
-    gflags::ParseCommandLineFlags(&argc, &argv, true);
-    if (argc > 1)
-        return mooncake::FailStartup(kProgram,
-                                     std::string("unexpected argument '") + argv[1] + "'");
-    google::InitGoogleLogging(argv[0]);
+    if (int failed = mooncake::ParseDaemonCommandLine(
+            kProgram, MOONCAKE_VERSION,
+            "mooncake_master [--flag=value ...]\n"
+            "The metadata service of the Mooncake store (see docs/master.md).",
+            &argc, &argv);
+        failed != 0) {
+        return failed;
+    }
 
     auto options = mooncake::LoadMasterServerOptions();
     if (!options) return mooncake::FailStartup(kProgram, options.error());
