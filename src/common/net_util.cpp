@@ -81,6 +81,18 @@ Result<std::string> InterfaceIPv4(std::string_view name) {
     return found;
 }
 
+void AddrInfoDeleter::operator()(addrinfo* info) const { freeaddrinfo(info); }
+
+std::expected<AddrInfoList, int> LookUpAddresses(const char* node, const char* service,
+                                                 const addrinfo& hints) {
+    addrinfo* raw = nullptr;
+    const int rc = getaddrinfo(node, service, &hints, &raw);
+    AddrInfoList list(raw);
+    if (rc != 0) return std::unexpected(rc);
+    if (list == nullptr) return std::unexpected(EAI_NONAME);
+    return list;
+}
+
 Result<std::string> ResolveIPv4(std::string_view host) {
     std::string name(host);
     in_addr numeric{};
@@ -89,14 +101,11 @@ Result<std::string> ResolveIPv4(std::string_view host) {
     addrinfo hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
-    addrinfo* info = nullptr;
-    if (getaddrinfo(name.c_str(), nullptr, &hints, &info) != 0 || info == nullptr) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
+    auto info = LookUpAddresses(name.c_str(), nullptr, hints);
+    if (!info) return Error(ErrorCode::INVALID_PARAMS);
     char text[INET_ADDRSTRLEN] = {};
-    const auto* address = reinterpret_cast<const sockaddr_in*>(info->ai_addr);
+    const auto* address = reinterpret_cast<const sockaddr_in*>((*info)->ai_addr);
     inet_ntop(AF_INET, &address->sin_addr, text, sizeof(text));
-    freeaddrinfo(info);
     return std::string(text);
 }
 

@@ -2,11 +2,15 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "mooncake/result.h"
+
+struct addrinfo;  // <netdb.h>
 
 namespace mooncake {
 
@@ -24,6 +28,17 @@ std::string JoinHostPort(std::string_view host, uint16_t port);
 
 // True for "localhost", "127.x.x.x" and "::1".
 bool IsLoopbackHost(std::string_view host);
+
+// getaddrinfo's result list, freed with freeaddrinfo.
+struct AddrInfoDeleter {
+    void operator()(addrinfo* info) const;
+};
+using AddrInfoList = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+
+// getaddrinfo(node, service, &hints) as an owned, non-empty list, or
+// getaddrinfo's error code (EAI_*; EAI_NONAME for an empty list).
+std::expected<AddrInfoList, int> LookUpAddresses(const char* node, const char* service,
+                                                 const addrinfo& hints);
 
 // The numeric IPv4 address for `host` ("localhost" -> "127.0.0.1"); numeric
 // input is returned as it is. RPC_FAIL-free: INVALID_PARAMS when the name

@@ -25,10 +25,6 @@ std::string ErrnoText(int error_number) {
 
 namespace {
 
-struct AddrInfoDeleter {
-    void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
-
 // One bound (not yet listening) socket for address:port, or a reason.
 std::expected<UniqueFd, ListenError> BindTcp(const std::string& address, uint16_t port) {
     const std::string where = JoinHostPort(address, port);
@@ -40,12 +36,11 @@ std::expected<UniqueFd, ListenError> BindTcp(const std::string& address, uint16_
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* raw = nullptr;
     const std::string port_text = std::to_string(port);
-    const int rc =
-        getaddrinfo(address.empty() ? nullptr : address.c_str(), port_text.c_str(), &hints, &raw);
-    if (rc != 0 || raw == nullptr) return fail(EINVAL, gai_strerror(rc));
-    std::unique_ptr<addrinfo, AddrInfoDeleter> info(raw);
+    auto found =
+        LookUpAddresses(address.empty() ? nullptr : address.c_str(), port_text.c_str(), hints);
+    if (!found) return fail(EINVAL, gai_strerror(found.error()));
+    const addrinfo* info = found->get();
     UniqueFd fd(::socket(info->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return fail(errno, ErrnoText(errno));
     const int yes = 1;
@@ -271,37 +266,36 @@ void AdvanceIov(iovec*& iov, int& count, size_t done) {
     }
 }
 
-}  // namespace
-
-Status SendAllV(int fd, iovec* iov, int count) {
+// Calls `io` (sendmsg or recvmsg) until every byte of the vector moved,
+// retrying on EINTR. `zero_is_eof`: a return of 0 means the peer closed.
+// A template so the syscall is called directly: this is the data path.
+template <typename Io>
+Status MoveAllV(iovec* iov, int count, bool zero_is_eof, Io io) {
     while (count > 0) {
         msghdr message{};
         message.msg_iov = iov;
         message.msg_iovlen = static_cast<size_t>(count);
-        const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
-        if (sent < 0) {
+        const ssize_t moved = io(&message);
+        if (moved < 0) {
             if (errno == EINTR) continue;
             return Error(ErrorCode::TRANSFER_FAIL);
         }
-        AdvanceIov(iov, count, static_cast<size_t>(sent));
+        if (moved == 0 && zero_is_eof) return Error(ErrorCode::TRANSFER_FAIL);
+        AdvanceIov(iov, count, static_cast<size_t>(moved));
     }
     return OkStatus();
 }
 
+}  // namespace
+
+Status SendAllV(int fd, iovec* iov, int count) {
+    return MoveAllV(iov, count, /*zero_is_eof=*/false,
+                    [fd](msghdr* message) { return ::sendmsg(fd, message, MSG_NOSIGNAL); });
+}
+
 Status RecvAllV(int fd, iovec* iov, int count) {
-    while (count > 0) {
-        msghdr message{};
-        message.msg_iov = iov;
-        message.msg_iovlen = static_cast<size_t>(count);
-        const ssize_t received = ::recvmsg(fd, &message, MSG_WAITALL);
-        if (received < 0) {
-            if (errno == EINTR) continue;
-            return Error(ErrorCode::TRANSFER_FAIL);
-        }
-        if (received == 0) return Error(ErrorCode::TRANSFER_FAIL);
-        AdvanceIov(iov, count, static_cast<size_t>(received));
-    }
-    return OkStatus();
+    return MoveAllV(iov, count, /*zero_is_eof=*/true,
+                    [fd](msghdr* message) { return ::recvmsg(fd, message, MSG_WAITALL); });
 }
 
 Status Discard(int fd, uint64_t length) {
