@@ -257,13 +257,18 @@ bool TcpServer::Reply(Connection* connection, const wire::RequestHeader& request
     return net::SendAllV(connection->fd.get(), iov, payload_length > 0 ? 2 : 1).has_value();
 }
 
+bool TcpServer::CheckLength(Connection* connection, const wire::RequestHeader& request,
+                            uint64_t max_length, const char* what) {
+    if (request.length != 0 && request.length <= max_length) return true;
+    // One rate limit for all three kinds: a peer sending garbage floods them alike.
+    LOG_EVERY_N(WARNING, 100) << "Bad " << what << " of " << request.length << " bytes from "
+                              << connection->peer;
+    Reply(connection, request, wire::ReplyStatus::kBadRequest);
+    return false;
+}
+
 bool TcpServer::HandleRead(Connection* connection, const wire::RequestHeader& request) {
-    if (request.length == 0 || request.length > wire::kMaxDataLength) {
-        LOG_EVERY_N(WARNING, 100) << "Bad READ of " << request.length << " bytes from "
-                                  << connection->peer;
-        Reply(connection, request, wire::ReplyStatus::kBadRequest);
-        return false;
-    }
+    if (!CheckLength(connection, request, wire::kMaxDataLength, "READ")) return false;
     if (request.instance != handler_->instance_id()) {
         return Reply(connection, request, wire::ReplyStatus::kStaleInstance);
     }
@@ -279,13 +284,7 @@ bool TcpServer::HandleRead(Connection* connection, const wire::RequestHeader& re
 }
 
 bool TcpServer::HandleWrite(Connection* connection, const wire::RequestHeader& request) {
-    if (request.length == 0 || request.length > wire::kMaxDataLength) {
-        // The payload cannot be skipped safely: drop the connection.
-        LOG_EVERY_N(WARNING, 100) << "Bad WRITE of " << request.length << " bytes from "
-                                  << connection->peer;
-        Reply(connection, request, wire::ReplyStatus::kBadRequest);
-        return false;
-    }
+    if (!CheckLength(connection, request, wire::kMaxDataLength, "WRITE")) return false;
     wire::ReplyStatus refusal = wire::ReplyStatus::kOk;
     if (request.instance != handler_->instance_id()) {
         refusal = wire::ReplyStatus::kStaleInstance;
@@ -319,10 +318,7 @@ bool TcpServer::HandleGetDescriptor(Connection* connection, const wire::RequestH
 }
 
 bool TcpServer::HandleTransportControl(Connection* connection, const wire::RequestHeader& request) {
-    if (request.length == 0 || request.length > wire::kMaxControlRequestLength) {
-        LOG_EVERY_N(WARNING, 100) << "Bad control message of " << request.length << " bytes from "
-                                  << connection->peer;
-        Reply(connection, request, wire::ReplyStatus::kBadRequest);
+    if (!CheckLength(connection, request, wire::kMaxControlRequestLength, "control message")) {
         return false;
     }
     std::string payload(request.length, '\0');

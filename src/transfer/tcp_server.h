@@ -104,6 +104,11 @@ class TcpServer {
     void AcceptLoop();
     void Serve(Connection* connection);
     // Each returns false when the connection must be closed.
+    // False, after a kBadRequest reply, for a length of 0 or over
+    // `max_length`: the caller drops the connection, whose payload (if any)
+    // cannot be skipped safely. `what` names the request in the log.
+    bool CheckLength(Connection* connection, const wire::RequestHeader& request,
+                     uint64_t max_length, const char* what);
     bool HandleRead(Connection* connection, const wire::RequestHeader& request);
     bool HandleWrite(Connection* connection, const wire::RequestHeader& request);
     bool HandleGetDescriptor(Connection* connection, const wire::RequestHeader& request);

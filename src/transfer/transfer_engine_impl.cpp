@@ -48,6 +48,17 @@ bool SameView(const SegmentDescriptor& a, const SegmentDescriptor& b) {
            a.removal_epoch == b.removal_epoch;
 }
 
+// Removes `key` from `map` and returns what it held, or null when absent.
+// The caller holds the map's lock; the entry is released outside it.
+template <typename Map>
+typename Map::mapped_type TakeEntry(Map& map, const typename Map::key_type& key) {
+    auto it = map.find(key);
+    if (it == map.end()) return nullptr;
+    auto value = std::move(it->second);
+    map.erase(it);
+    return value;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -451,12 +462,10 @@ Status TransferEngineImpl::CloseSegment(SegmentHandle handle) {
     std::shared_ptr<Peer> peer;
     {
         std::lock_guard lock(peers_mutex_);
-        auto it = peers_.find(handle);
-        if (it == peers_.end()) return Error(ErrorCode::INVALID_PARAMS);
-        peer = std::move(it->second);
-        peers_.erase(it);
-        handle_by_name_.erase(peer->name);
+        peer = TakeEntry(peers_, handle);
+        if (peer != nullptr) handle_by_name_.erase(peer->name);
     }
+    if (peer == nullptr) return Error(ErrorCode::INVALID_PARAMS);
     auto descriptor = peer->Current();
     for (Transport* transport : AllTransports()) transport->ForgetPeer(*descriptor);
     return OkStatus();
@@ -649,11 +658,9 @@ Status TransferEngineImpl::FreeBatch(BatchId id) {
     std::shared_ptr<TransferBatch> batch;
     {
         std::lock_guard lock(batches_mutex_);
-        auto it = batches_.find(id);
-        if (it == batches_.end()) return Error(ErrorCode::INVALID_PARAMS);
-        batch = std::move(it->second);
-        batches_.erase(it);
+        batch = TakeEntry(batches_, id);
     }
+    if (batch == nullptr) return Error(ErrorCode::INVALID_PARAMS);
     if (!batch->idle()) Drain(*batch);
     return OkStatus();
 }

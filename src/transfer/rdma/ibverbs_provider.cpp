@@ -142,15 +142,18 @@ struct Resources {
     uint32_t gid_index = 0;
 };
 
+// A destructor cannot report a failed release (rc, an errno value) other
+// than in the log.
+void WarnIfReleaseFailed(int rc, const char* call, const std::string& device) {
+    if (rc != 0) LOG(WARNING) << call << " on " << device << " failed: " << std::strerror(rc);
+}
+
 class IbvMemoryRegion final : public MemoryRegion {
    public:
     IbvMemoryRegion(std::shared_ptr<Resources> resources, ibv_mr* mr)
         : resources_(std::move(resources)), mr_(mr) {}
     ~IbvMemoryRegion() override {
-        if (int rc = ibv_dereg_mr(mr_); rc != 0) {
-            LOG(WARNING) << "ibv_dereg_mr on " << resources_->name
-                         << " failed: " << std::strerror(rc);
-        }
+        WarnIfReleaseFailed(ibv_dereg_mr(mr_), "ibv_dereg_mr", resources_->name);
     }
     uint32_t lkey() const override { return mr_->lkey; }
     uint32_t rkey() const override { return mr_->rkey; }
@@ -165,10 +168,7 @@ class IbvQueuePair final : public QueuePair {
     IbvQueuePair(std::shared_ptr<Resources> resources, ibv_qp* qp)
         : resources_(std::move(resources)), qp_(qp) {}
     ~IbvQueuePair() override {
-        if (int rc = ibv_destroy_qp(qp_); rc != 0) {
-            LOG(WARNING) << "ibv_destroy_qp on " << resources_->name
-                         << " failed: " << std::strerror(rc);
-        }
+        WarnIfReleaseFailed(ibv_destroy_qp(qp_), "ibv_destroy_qp", resources_->name);
     }
 
     uint32_t qp_num() const override { return qp_->qp_num; }
