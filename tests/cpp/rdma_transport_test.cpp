@@ -204,6 +204,19 @@ Result<nlohmann::json> HarnessContext::SendControlMessage(const SegmentDescripto
                                                         nlohmann::json::parse(message.dump()));
 }
 
+// The handshake `from`'s first device sends to `to`'s device `target_device`
+// for queue pairs `queue_pairs`, built by hand so tests can tamper with it.
+ConnectRequest MakeConnectRequest(Node& from, Node& to, std::string target_device,
+                                  std::vector<QueuePairAddress> queue_pairs) {
+    ConnectRequest request;
+    request.requester_instance = from.instance();
+    request.responder_instance = to.instance();
+    request.device = from.transport().endpoints()[0];
+    request.target_device = std::move(target_device);
+    request.queue_pairs = std::move(queue_pairs);
+    return request;
+}
+
 TransferTask MakeTask(TransferOpcode opcode, void* local, uint64_t remote, size_t length,
                       const std::shared_ptr<const SegmentDescriptor>& peer,
                       TransferCallback on_done, const std::atomic<bool>* cancelled = nullptr) {
@@ -241,6 +254,21 @@ class RdmaTransportTest : public ::testing::Test {
                                    RdmaTunables tunables = SmallTunables()) {
         return std::make_unique<Node>(name, &directory_, fabric_, TwoIbDevices(first_lid), tunables,
                                       "mlx5_0,mlx5_1");
+    }
+
+    // What most tests start from: node a with a local-only buffer and node b
+    // with a remotely accessible one, both of `size` bytes. Check
+    // HasFailure() after it: a failed registration is reported here.
+    struct TwoNodes {
+        std::unique_ptr<Node> a, b;
+        Buffer local, remote;
+    };
+    TwoNodes MakeTwoNodes(size_t size, RdmaTunables a_tunables = SmallTunables()) {
+        TwoNodes nodes{MakeNode("a:1", 10, a_tunables), MakeNode("b:1", 20), Buffer(size),
+                       Buffer(size)};
+        EXPECT_TRUE(nodes.a->Register(nodes.local, false));
+        EXPECT_TRUE(nodes.b->Register(nodes.remote, true));
+        return nodes;
     }
 
     // Submits one task and waits for its outcome.
@@ -429,11 +457,9 @@ TEST_F(RdmaTransportTest, ManySmallTasksStayWithinQueueAndCompletionLimits) {
 }
 
 TEST_F(RdmaTransportTest, UnregisteredLocalMemoryIsRefused) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
-    Buffer registered(8192), unregistered(8192), remote(8192);
-    ASSERT_TRUE(a->Register(registered, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, registered, remote] = MakeTwoNodes(8192);
+    ASSERT_FALSE(HasFailure());
+    Buffer unregistered(8192);
     auto peer = b->Descriptor();
     EXPECT_EQ(RunOne(*a, TransferOpcode::READ, unregistered.data(), remote.address(), 4096, peer),
               ErrorCode::INVALID_PARAMS);
@@ -450,11 +476,9 @@ TEST_F(RdmaTransportTest, UnregisteredLocalMemoryIsRefused) {
 }
 
 TEST_F(RdmaTransportTest, TheNicRefusesMemoryOutsideTheKeysAndTheConnectionIsRebuilt) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
-    Buffer local(16384), remote(16384), neighbour(16384);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(16384);
+    ASSERT_FALSE(HasFailure());
+    Buffer neighbour(16384);
     ASSERT_TRUE(b->Register(neighbour, false));
     FillPattern(local.data(), local.size(), 5);
     auto peer = b->Descriptor();
@@ -494,11 +518,8 @@ TEST_F(RdmaTransportTest, TheNicRefusesMemoryOutsideTheKeysAndTheConnectionIsReb
 }
 
 TEST_F(RdmaTransportTest, InjectedErrorsFailOnlyTheirTasks) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
-    Buffer local(4096), remote(4096);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(4096);
+    ASSERT_FALSE(HasFailure());
     auto peer = b->Descriptor();
     fabric_.FailNext(1);
     EXPECT_EQ(RunOne(*a, TransferOpcode::READ, local.data(), remote.address(), 4096, peer),
@@ -557,12 +578,9 @@ TEST_F(RdmaTransportTest, CancelledWorkIsNeverPosted) {
 }
 
 TEST_F(RdmaTransportTest, StopWaitsForPostedWork) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
     constexpr size_t kTasks = 40;
-    Buffer local(kTasks * 8192), remote(kTasks * 8192);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(kTasks * 8192);
+    ASSERT_FALSE(HasFailure());
     FillPattern(local.data(), local.size(), 4);
     auto peer = b->Descriptor();
     // Connect first so that the paused fabric only holds data requests.
@@ -611,11 +629,8 @@ TEST_F(RdmaTransportTest, StopWaitsForPostedWork) {
 TEST_F(RdmaTransportTest, StopFlushesWorkThatNeverCompletes) {
     RdmaTunables tunables = SmallTunables();
     tunables.stop_grace = std::chrono::milliseconds(100);
-    auto a = MakeNode("a:1", 10, tunables);
-    auto b = MakeNode("b:1", 20);
-    Buffer local(65536), remote(65536);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(65536, tunables);
+    ASSERT_FALSE(HasFailure());
     auto peer = b->Descriptor();
     ASSERT_EQ(RunOne(*a, TransferOpcode::READ, local.data(), remote.address(), 65536, peer),
               ErrorCode::OK);
@@ -644,11 +659,8 @@ TEST_F(RdmaTransportTest, StopFlushesWorkThatNeverCompletes) {
 }
 
 TEST_F(RdmaTransportTest, ForgetPeerDestroysItsQueuePairs) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
-    Buffer local(65536), remote(65536);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(65536);
+    ASSERT_FALSE(HasFailure());
     auto peer = b->Descriptor();
     ASSERT_EQ(RunOne(*a, TransferOpcode::READ, local.data(), remote.address(), 65536, peer),
               ErrorCode::OK);
@@ -670,12 +682,7 @@ TEST_F(RdmaTransportTest, ForgetPeerDestroysItsQueuePairs) {
 TEST_F(RdmaTransportTest, RefusesHostileHandshakesWithoutCreatingAnything) {
     auto a = MakeNode("a:1", 10);
     auto b = MakeNode("b:1", 20);
-    ConnectRequest request;
-    request.requester_instance = a->instance();
-    request.responder_instance = b->instance();
-    request.device = a->transport().endpoints()[0];
-    request.target_device = "mlx5_0";
-    request.queue_pairs = {{0x500, 1}, {0x501, 2}};
+    ConnectRequest request = MakeConnectRequest(*a, *b, "mlx5_0", {{0x500, 1}, {0x501, 2}});
     const nlohmann::json good = EncodeConnectRequest(request);
 
     std::vector<std::pair<std::string, nlohmann::json>> hostile;
@@ -733,12 +740,7 @@ TEST_F(RdmaTransportTest, RefusesHostileHandshakesWithoutCreatingAnything) {
 TEST_F(RdmaTransportTest, BoundsPassiveConnectionsPerPeer) {
     auto a = MakeNode("a:1", 10);
     auto b = MakeNode("b:1", 20);
-    ConnectRequest request;
-    request.requester_instance = a->instance();
-    request.responder_instance = b->instance();
-    request.device = a->transport().endpoints()[0];
-    request.target_device = "mlx5_1";
-    request.queue_pairs = {{0x700, 1}};
+    ConnectRequest request = MakeConnectRequest(*a, *b, "mlx5_1", {{0x700, 1}});
     for (size_t i = 0; i < kMaxPassiveConnectionsPerPeer + 6; ++i) {
         ASSERT_TRUE(b->transport().HandleControlMessage("a:1", EncodeConnectRequest(request)));
     }
@@ -755,11 +757,8 @@ TEST_F(RdmaTransportTest, BoundsPassiveConnectionsPerPeer) {
 }
 
 TEST_F(RdmaTransportTest, RestartedPeerGetsFreshConnections) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
-    Buffer local(8192), remote(8192);
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(8192);
+    ASSERT_FALSE(HasFailure());
     auto old_peer = b->Descriptor();
     ASSERT_EQ(RunOne(*a, TransferOpcode::READ, local.data(), remote.address(), 8192, old_peer),
               ErrorCode::OK);
@@ -781,15 +780,11 @@ TEST_F(RdmaTransportTest, RestartedPeerGetsFreshConnections) {
 }
 
 TEST_F(RdmaTransportTest, EveryCallbackRunsExactlyOnceUnderFaults) {
-    auto a = MakeNode("a:1", 10);
-    auto b = MakeNode("b:1", 20);
     constexpr size_t kThreads = 4;
     constexpr size_t kTasksPerThread = 100;
     constexpr size_t kSlot = 64 << 10;
-    Buffer local(kThreads * kTasksPerThread * kSlot / 8);
-    Buffer remote(local.size());
-    ASSERT_TRUE(a->Register(local, false));
-    ASSERT_TRUE(b->Register(remote, true));
+    auto [a, b, local, remote] = MakeTwoNodes(kThreads * kTasksPerThread * kSlot / 8);
+    ASSERT_FALSE(HasFailure());
     auto peer = b->Descriptor();
     Outcomes outcomes(kThreads * kTasksPerThread);
     std::atomic<bool> running{true};

@@ -127,6 +127,33 @@ std::unique_ptr<TransferEngineImpl> MakeEngine(const std::string& metadata = "P2
     return engine ? std::move(*engine) : nullptr;
 }
 
+// What most tests start from: a target started with `flags`, an engine of
+// ours and the target's segment opened by it. A step that fails is reported
+// and leaves the later members empty: check HasFailure() after it.
+struct Session {
+    std::unique_ptr<Target> target;
+    std::unique_ptr<TransferEngineImpl> engine;
+    SegmentHandle handle = 0;
+};
+
+Session StartSession(const std::vector<std::string>& flags) {
+    Session session;
+    session.target = StartTarget(flags);
+    if (session.target == nullptr) {
+        ADD_FAILURE() << "the target did not start";
+        return session;
+    }
+    session.engine = MakeEngine();
+    if (session.engine == nullptr) return session;  // MakeEngine reported it
+    auto handle = session.engine->OpenSegment(session.target->segment);
+    if (!handle) {
+        ADD_FAILURE() << "OpenSegment: " << ErrorCodeName(handle.error());
+        return session;
+    }
+    session.handle = *handle;
+    return session;
+}
+
 // Page-aligned, pre-faulted local memory.
 class LocalBuffer {
    public:
@@ -154,16 +181,14 @@ TransferRequest Read(void* local, SegmentHandle segment, uint64_t remote, size_t
 
 // Writes then reads back every test size at an odd offset, checking the
 // bytes in the target's memory and in ours.
-void RoundTripAllSizes(TransferEngineImpl& engine, Target& target) {
-    auto handle = engine.OpenSegment(target.segment);
-    ASSERT_TRUE(handle.has_value());
+void RoundTripAllSizes(TransferEngineImpl& engine, Target& target, SegmentHandle handle) {
     LocalBuffer source(64 * kMiB + 8);
     LocalBuffer sink(64 * kMiB + 8);
     ASSERT_NE(source.data(), nullptr);
     ASSERT_NE(sink.data(), nullptr);
 
     // The initial pattern proves we read the target's memory.
-    ASSERT_TRUE(engine.TransferSync({Read(sink.data(), *handle, target.base, 8192)}).has_value());
+    ASSERT_TRUE(engine.TransferSync({Read(sink.data(), handle, target.base, 8192)}).has_value());
     EXPECT_FALSE(FindPatternMismatch(sink.data(), 8192, /*seed=*/1).has_value());
 
     for (size_t length : kTestSizes) {
@@ -171,12 +196,12 @@ void RoundTripAllSizes(TransferEngineImpl& engine, Target& target) {
         ASSERT_LE(length + 3, target.size);
         const uint64_t remote = target.base + 3;
         FillPattern(source.data(), length, /*seed=*/length * 31);
-        auto wrote = engine.TransferSync({Write(source.data(), *handle, remote, length)});
+        auto wrote = engine.TransferSync({Write(source.data(), handle, remote, length)});
         ASSERT_TRUE(wrote.has_value()) << ErrorCodeName(wrote.error());
         EXPECT_EQ(target.Hash(remote, length), HashBytes(source.data(), length));
 
         std::memset(sink.data(), 0, length);
-        auto got = engine.TransferSync({Read(sink.data(), *handle, remote, length)});
+        auto got = engine.TransferSync({Read(sink.data(), handle, remote, length)});
         ASSERT_TRUE(got.has_value()) << ErrorCodeName(got.error());
         auto mismatch = FindPatternMismatch(sink.data(), length, length * 31);
         EXPECT_FALSE(mismatch.has_value()) << "first bad byte at " << mismatch.value_or(0);
@@ -184,11 +209,9 @@ void RoundTripAllSizes(TransferEngineImpl& engine, Target& target) {
 }
 
 TEST(TransferEngineTest, TcpReadsAndWritesAreByteExactForAllSizes) {
-    auto target = StartTarget({"--size=" + std::to_string(80 * kMiB)});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    RoundTripAllSizes(*engine, *target);
+    auto [target, engine, handle] = StartSession({"--size=" + std::to_string(80 * kMiB)});
+    ASSERT_FALSE(HasFailure());
+    RoundTripAllSizes(*engine, *target, handle);
     // Anonymous memory of another process: only TCP reaches it.
     EXPECT_GT(engine->RoutedRequests("tcp"), 0u);
     EXPECT_EQ(engine->RoutedRequests("shm"), 0u);
@@ -196,11 +219,9 @@ TEST(TransferEngineTest, TcpReadsAndWritesAreByteExactForAllSizes) {
 }
 
 TEST(TransferEngineTest, SharedMemoryReadsAndWritesAreByteExactForAllSizes) {
-    auto target = StartTarget({"--size=" + std::to_string(80 * kMiB), "--shm"});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    RoundTripAllSizes(*engine, *target);
+    auto [target, engine, handle] = StartSession({"--size=" + std::to_string(80 * kMiB), "--shm"});
+    ASSERT_FALSE(HasFailure());
+    RoundTripAllSizes(*engine, *target, handle);
     EXPECT_GT(engine->RoutedRequests("shm"), 0u);
     EXPECT_EQ(engine->RoutedRequests("tcp"), 0u);
 }
@@ -264,12 +285,8 @@ void ConcurrentBatches(bool shm) {
     const size_t region = 4 * kMiB;
     std::vector<std::string> flags = {"--size=" + std::to_string(threads * region)};
     if (shm) flags.push_back("--shm");
-    auto target = StartTarget(flags);
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(target->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [target, engine, handle] = StartSession(flags);
+    ASSERT_FALSE(::testing::Test::HasFailure());
 
     std::atomic<int> failures{0};
     std::vector<std::thread> workers;
@@ -287,9 +304,9 @@ void ConcurrentBatches(bool shm) {
                     const uint64_t seed = t * 1000 + iteration * 10 + i;
                     FillPattern(source.data() + offset, sizes[i], seed);
                     writes.push_back(
-                        Write(source.data() + offset, *handle, remote_base + offset, sizes[i]));
+                        Write(source.data() + offset, handle, remote_base + offset, sizes[i]));
                     reads.push_back(
-                        Read(sink.data() + offset, *handle, remote_base + offset, sizes[i]));
+                        Read(sink.data() + offset, handle, remote_base + offset, sizes[i]));
                     offset += sizes[i] + 5;
                 }
                 std::memset(sink.data(), 0, offset);
@@ -324,12 +341,8 @@ TEST(TransferEngineTest, MixedReadsAndWritesOnOneConnectionDoNotDeadlock) {
     // must never wait on each other.
     ScopedEnv one_stream("MC_TCP_STREAMS", "1");
     ScopedEnv short_timeout("MC_TRANSFER_TIMEOUT", "5");
-    auto target = StartTarget({"--size=" + std::to_string(64 * kMiB)});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(target->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [target, engine, handle] = StartSession({"--size=" + std::to_string(64 * kMiB)});
+    ASSERT_FALSE(HasFailure());
     LocalBuffer source(32 * kMiB);
     LocalBuffer sink(32 * kMiB);
     FillPattern(source.data(), 32 * kMiB, 4242);
@@ -338,8 +351,8 @@ TEST(TransferEngineTest, MixedReadsAndWritesOnOneConnectionDoNotDeadlock) {
         // Reads of the initial pattern (first half) interleaved with writes
         // (second half).
         requests.push_back(
-            Read(sink.data() + i * 8 * kMiB, *handle, target->base + i * 8 * kMiB, 8 * kMiB));
-        requests.push_back(Write(source.data() + i * 8 * kMiB, *handle,
+            Read(sink.data() + i * 8 * kMiB, handle, target->base + i * 8 * kMiB, 8 * kMiB));
+        requests.push_back(Write(source.data() + i * 8 * kMiB, handle,
                                  target->base + 32 * kMiB + i * 8 * kMiB, 8 * kMiB));
     }
     auto result = engine->TransferSync(requests);
@@ -350,12 +363,8 @@ TEST(TransferEngineTest, MixedReadsAndWritesOnOneConnectionDoNotDeadlock) {
 }
 
 TEST(TransferEngineTest, PeerKilledMidTransferYieldsErrorNotHang) {
-    auto target = StartTarget({"--size=" + std::to_string(128 * kMiB)});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(target->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [target, engine, handle] = StartSession({"--size=" + std::to_string(128 * kMiB)});
+    ASSERT_FALSE(HasFailure());
 
     std::atomic<int> completed{0};
     auto reader = std::async(std::launch::async, [&]() -> ErrorCode {
@@ -363,7 +372,7 @@ TEST(TransferEngineTest, PeerKilledMidTransferYieldsErrorNotHang) {
         for (;;) {
             std::vector<TransferRequest> requests;
             for (int i = 0; i < 8; ++i) {
-                requests.push_back(Read(sink.data() + i * 16 * kMiB, *handle,
+                requests.push_back(Read(sink.data() + i * 16 * kMiB, handle,
                                         target->base + i * 16 * kMiB, 16 * kMiB));
             }
             auto result = engine->TransferSync(requests, nullptr, 120s);
@@ -383,26 +392,22 @@ TEST(TransferEngineTest, PeerKilledMidTransferYieldsErrorNotHang) {
 
     // The dead peer keeps failing cleanly.
     LocalBuffer sink(4096);
-    EXPECT_EQ(engine->TransferSync({Read(sink.data(), *handle, target->base, 4096)}).error(),
+    EXPECT_EQ(engine->TransferSync({Read(sink.data(), handle, target->base, 4096)}).error(),
               ErrorCode::TRANSFER_FAIL);
 }
 
 TEST(TransferEngineTest, SharedMemoryPeerKilledIsDetected) {
-    auto target = StartTarget({"--size=" + std::to_string(kMiB), "--shm"});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(target->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [target, engine, handle] = StartSession({"--size=" + std::to_string(kMiB), "--shm"});
+    ASSERT_FALSE(HasFailure());
     LocalBuffer sink(4096);
-    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), *handle, target->base, 4096)}));
+    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), handle, target->base, 4096)}));
     EXPECT_EQ(CountMappings("mooncake-segment"), 1);
     // Not reaped: a zombie must count as dead too.
     target->process.KillNoWait();
     const auto start = std::chrono::steady_clock::now();
     ErrorCode code = ErrorCode::OK;
     while (code == ErrorCode::OK && std::chrono::steady_clock::now() - start < 60s) {
-        auto result = engine->TransferSync({Write(sink.data(), *handle, target->base, 4096)});
+        auto result = engine->TransferSync({Write(sink.data(), handle, target->base, 4096)});
         code = result ? ErrorCode::OK : result.error();
     }
     EXPECT_EQ(code, ErrorCode::TRANSFER_FAIL);
@@ -437,12 +442,9 @@ TEST(TransferEngineTest, StalledPeerTimesOutInsteadOfHanging) {
 }
 
 TEST(TransferEngineTest, RequestsOutsideRegisteredRangesAreRefused) {
-    auto target = StartTarget({"--size=" + std::to_string(kMiB), "--guard=65536"});
-    ASSERT_NE(target, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(target->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [target, engine, handle] =
+        StartSession({"--size=" + std::to_string(kMiB), "--guard=65536"});
+    ASSERT_FALSE(HasFailure());
     const uint64_t guard_hash = target->Hash(target->guard, target->guard_size);
     const uint64_t tail_hash = target->Hash(target->base + target->size - 4096, 4096);
 
@@ -450,11 +452,11 @@ TEST(TransferEngineTest, RequestsOutsideRegisteredRangesAreRefused) {
     FillPattern(local.data(), 65536, 9);
     const uint64_t end = target->base + target->size;
     for (const TransferRequest& request : {
-             Write(local.data(), *handle, end - 10, 20),         // straddles the end
-             Write(local.data(), *handle, target->guard, 4096),  // inside the guard
-             Write(local.data(), *handle, target->base - 4096, 4097),
-             Read(local.data(), *handle, end, 1),
-             Write(local.data(), *handle, UINT64_MAX - 10, 100),  // wraps
+             Write(local.data(), handle, end - 10, 20),         // straddles the end
+             Write(local.data(), handle, target->guard, 4096),  // inside the guard
+             Write(local.data(), handle, target->base - 4096, 4097),
+             Read(local.data(), handle, end, 1),
+             Write(local.data(), handle, UINT64_MAX - 10, 100),  // wraps
          }) {
         auto result = engine->TransferSync({request});
         EXPECT_EQ(result.error(), ErrorCode::INVALID_PARAMS);
@@ -462,9 +464,9 @@ TEST(TransferEngineTest, RequestsOutsideRegisteredRangesAreRefused) {
     EXPECT_EQ(target->Hash(target->guard, target->guard_size), guard_hash);
     EXPECT_EQ(target->Hash(target->base + target->size - 4096, 4096), tail_hash);
     // Malformed requests.
-    EXPECT_EQ(engine->TransferSync({Write(nullptr, *handle, target->base, 1)}).error(),
+    EXPECT_EQ(engine->TransferSync({Write(nullptr, handle, target->base, 1)}).error(),
               ErrorCode::INVALID_PARAMS);
-    EXPECT_EQ(engine->TransferSync({Write(local.data(), *handle, target->base, 0)}).error(),
+    EXPECT_EQ(engine->TransferSync({Write(local.data(), handle, target->base, 0)}).error(),
               ErrorCode::INVALID_PARAMS);
 }
 
@@ -791,14 +793,11 @@ TEST(TransferEngineTest, RestartedPeerOnSamePortIsDetectedAndRetried) {
     // instance id tells them apart. The address is far below the usual mmap
     // area and outside the sanitizers' shadow ranges.
     const std::string fixed = "--fixed_address=" + std::to_string(0x7e0000000000ULL);
-    auto first = StartTarget({"--size=" + std::to_string(kMiB), fixed, "--seed=11"});
-    ASSERT_NE(first, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(first->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [first, engine, handle] =
+        StartSession({"--size=" + std::to_string(kMiB), fixed, "--seed=11"});
+    ASSERT_FALSE(HasFailure());
     LocalBuffer sink(kMiB);
-    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), *handle, first->base, kMiB)}));
+    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), handle, first->base, kMiB)}));
     EXPECT_FALSE(FindPatternMismatch(sink.data(), kMiB, 11).has_value());
     const std::string segment = first->segment;
     const uint64_t base = first->base;
@@ -812,11 +811,11 @@ TEST(TransferEngineTest, RestartedPeerOnSamePortIsDetectedAndRetried) {
     // Same handle, no reopen: the stale instance is noticed, the descriptor
     // refreshed and the read retried against the new instance.
     std::memset(sink.data(), 0, kMiB);
-    auto result = engine->TransferSync({Read(sink.data(), *handle, base, kMiB)});
+    auto result = engine->TransferSync({Read(sink.data(), handle, base, kMiB)});
     ASSERT_TRUE(result.has_value()) << ErrorCodeName(result.error());
     EXPECT_FALSE(FindPatternMismatch(sink.data(), kMiB, 22).has_value());
     // The cached descriptor now names the new instance.
-    auto refreshed = engine->PeerDescriptor(*handle);
+    auto refreshed = engine->PeerDescriptor(handle);
     auto current = FetchDescriptorRaw(segment);
     ASSERT_NE(refreshed, nullptr);
     ASSERT_TRUE(current.has_value());
@@ -824,14 +823,11 @@ TEST(TransferEngineTest, RestartedPeerOnSamePortIsDetectedAndRetried) {
 }
 
 TEST(TransferEngineTest, RestartedSharedMemoryPeerIsDetected) {
-    auto first = StartTarget({"--size=" + std::to_string(kMiB), "--shm", "--seed=11"});
-    ASSERT_NE(first, nullptr);
-    auto engine = MakeEngine();
-    ASSERT_NE(engine, nullptr);
-    auto handle = engine->OpenSegment(first->segment);
-    ASSERT_TRUE(handle.has_value());
+    auto [first, engine, handle] =
+        StartSession({"--size=" + std::to_string(kMiB), "--shm", "--seed=11"});
+    ASSERT_FALSE(HasFailure());
     LocalBuffer sink(kMiB);
-    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), *handle, first->base, kMiB)}));
+    ASSERT_TRUE(engine->TransferSync({Read(sink.data(), handle, first->base, kMiB)}));
     const std::string segment = first->segment;
     const uint64_t old_base = first->base;
     first->Quit();
@@ -840,12 +836,12 @@ TEST(TransferEngineTest, RestartedSharedMemoryPeerIsDetected) {
         {"--size=" + std::to_string(kMiB), "--shm", "--seed=22", "--hostname=" + segment});
     ASSERT_NE(second, nullptr);
     std::memset(sink.data(), 0, kMiB);
-    auto result = engine->TransferSync({Read(sink.data(), *handle, second->base, kMiB)});
+    auto result = engine->TransferSync({Read(sink.data(), handle, second->base, kMiB)});
     ASSERT_TRUE(result.has_value()) << ErrorCodeName(result.error());
     EXPECT_FALSE(FindPatternMismatch(sink.data(), kMiB, 22).has_value());
     if (old_base != second->base) {
         // The first instance's memory is not reachable any more.
-        EXPECT_FALSE(engine->TransferSync({Read(sink.data(), *handle, old_base, kMiB)}));
+        EXPECT_FALSE(engine->TransferSync({Read(sink.data(), handle, old_base, kMiB)}));
     }
     EXPECT_GT(engine->RoutedRequests("shm"), 0u);
 }

@@ -44,11 +44,16 @@ using testing::FillPattern;
 using testing::FindPatternMismatch;
 using testing::HashBytes;
 
-int RunTarget() {
+// An engine as --hostname and --metadata say.
+Result<std::unique_ptr<TransferEngineImpl>> CreateEngine() {
     TransferEngineConfig config;
     config.local_hostname = FLAGS_hostname;
     config.metadata_server = FLAGS_metadata;
-    auto engine = TransferEngineImpl::Create(config);
+    return TransferEngineImpl::Create(config);
+}
+
+int RunTarget() {
+    auto engine = CreateEngine();
     if (!engine) {
         std::printf("FAILED %s\n", std::string(ErrorCodeName(engine.error())).c_str());
         std::fflush(stdout);
@@ -114,10 +119,7 @@ int RunTarget() {
 }
 
 int RunInitiator() {
-    TransferEngineConfig config;
-    config.local_hostname = FLAGS_hostname;
-    config.metadata_server = FLAGS_metadata;
-    auto engine = TransferEngineImpl::Create(config);
+    auto engine = CreateEngine();
     if (!engine) {
         std::printf("RESULT fail create %s\n", std::string(ErrorCodeName(engine.error())).c_str());
         return 1;
