@@ -24,17 +24,28 @@ namespace mooncake::fuzz {
 
 namespace {
 
-void CheckRequestHeader(Input& input) {
-    std::array<uint8_t, wire::kRequestHeaderSize> bytes{};
+// Little-endian, as the wire is.
+uint32_t LoadLe32(const uint8_t* p) {
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+// Fills `bytes` from the input (zero-padded when it runs out) and decodes
+// them into `header`; checks that they decode exactly when they start with
+// `magic`. Returns whether they decoded.
+template <typename Header, size_t kSize>
+bool DecodeFromInput(Input& input, uint32_t magic, std::array<uint8_t, kSize>& bytes,
+                     Header* header) {
     const std::string_view raw = input.Bytes(bytes.size());
     if (!raw.empty()) std::memcpy(bytes.data(), raw.data(), raw.size());
+    const bool decoded = wire::Decode(bytes.data(), header);
+    FUZZ_CHECK(decoded == (LoadLe32(bytes.data()) == magic));
+    return decoded;
+}
 
+void CheckRequestHeader(Input& input) {
+    std::array<uint8_t, wire::kRequestHeaderSize> bytes{};
     wire::RequestHeader header;
-    const bool decoded = wire::Decode(bytes.data(), &header);
-    const uint32_t magic =
-        bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
-    FUZZ_CHECK(decoded == (magic == wire::kRequestMagic));
-    if (!decoded) return;
+    if (!DecodeFromInput(input, wire::kRequestMagic, bytes, &header)) return;
     FUZZ_CHECK(wire::OpcodeName(header.opcode) != nullptr);
 
     std::array<uint8_t, wire::kRequestHeaderSize> again{};
@@ -46,27 +57,29 @@ void CheckRequestHeader(Input& input) {
 
 void CheckResponseHeader(Input& input) {
     std::array<uint8_t, wire::kResponseHeaderSize> bytes{};
-    const std::string_view raw = input.Bytes(bytes.size());
-    if (!raw.empty()) std::memcpy(bytes.data(), raw.data(), raw.size());
-
     wire::ResponseHeader header;
-    const bool decoded = wire::Decode(bytes.data(), &header);
-    const uint32_t magic =
-        bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
-    FUZZ_CHECK(decoded == (magic == wire::kResponseMagic));
-    if (!decoded) return;
+    if (!DecodeFromInput(input, wire::kResponseMagic, bytes, &header)) return;
 
     std::array<uint8_t, wire::kResponseHeaderSize> again{};
     wire::Encode(header, again.data());
     std::array<uint8_t, wire::kResponseHeaderSize> expected = bytes;
     std::memset(expected.data() + 12, 0, 4);  // reserved
-    const int32_t raw_error = static_cast<int32_t>(bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) |
-                                                   (static_cast<uint32_t>(bytes[11]) << 24));
+    const int32_t raw_error = static_cast<int32_t>(LoadLe32(bytes.data() + 8));
     if (ToInt(ErrorCodeFromInt(raw_error)) == raw_error) {
         FUZZ_CHECK(again == expected);
     } else {
         FUZZ_CHECK(header.error == ErrorCode::INTERNAL_ERROR);
     }
+}
+
+// `header` encoded and decoded again; checks that it decodes.
+template <size_t kSize, typename Header>
+Header ReEncoded(const Header& header) {
+    std::array<uint8_t, kSize> bytes{};
+    wire::Encode(header, bytes.data());
+    Header decoded;
+    FUZZ_CHECK(wire::Decode(bytes.data(), &decoded));
+    return decoded;
 }
 
 void CheckRoundTrip(Input& input) {
@@ -76,10 +89,7 @@ void CheckRoundTrip(Input& input) {
     request.address = input.U64();
     request.length = input.U64();
     request.request_id = input.U64();
-    std::array<uint8_t, wire::kRequestHeaderSize> bytes{};
-    wire::Encode(request, bytes.data());
-    wire::RequestHeader decoded;
-    FUZZ_CHECK(wire::Decode(bytes.data(), &decoded));
+    const wire::RequestHeader decoded = ReEncoded<wire::kRequestHeaderSize>(request);
     FUZZ_CHECK(decoded.opcode == request.opcode && decoded.instance == request.instance &&
                decoded.address == request.address && decoded.length == request.length &&
                decoded.request_id == request.request_id);
@@ -89,10 +99,7 @@ void CheckRoundTrip(Input& input) {
     response.error = ErrorCodeFromInt(-static_cast<int32_t>(input.U16() % 1200));
     response.length = input.U64();
     response.request_id = input.U64();
-    std::array<uint8_t, wire::kResponseHeaderSize> response_bytes{};
-    wire::Encode(response, response_bytes.data());
-    wire::ResponseHeader response_decoded;
-    FUZZ_CHECK(wire::Decode(response_bytes.data(), &response_decoded));
+    const wire::ResponseHeader response_decoded = ReEncoded<wire::kResponseHeaderSize>(response);
     FUZZ_CHECK(response_decoded.status == response.status &&
                response_decoded.error == response.error &&
                response_decoded.length == response.length &&
