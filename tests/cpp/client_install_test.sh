@@ -9,6 +9,7 @@ set -euo pipefail
 build_dir=$1
 source_dir=$2
 master_bin=$3
+source "$(dirname "$0")/master_test_ports.sh"
 
 work=$(mktemp -d /tmp/mooncake_install_test.XXXXXX)
 master_pid=
@@ -31,9 +32,6 @@ cmake -S "$source_dir/examples" -B "$work/example-build" \
     -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release >"$work/configure.log"
 cmake --build "$work/example-build" -j2 >"$work/build.log"
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 rpc_port=$(free_port)
 http_port=$(free_port)
 metrics_port=$(free_port)
@@ -43,17 +41,7 @@ metrics_port=$(free_port)
     --hot_rpc_port=0 --enable_metric_reporting=false --default_kv_lease_ttl=200 \
     >"$work/master.log" 2>&1 &
 master_pid=$!
-
-ready=0
-for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$rpc_port") 2>/dev/null &&
-        (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
-        ready=1
-        break
-    fi
-    sleep 0.1
-done
-if [[ $ready != 1 ]]; then
+if ! wait_for_master "$master_pid" "$rpc_port" "$http_port"; then
     echo "mooncake_master did not start:" >&2
     cat "$work/master.log" >&2
     exit 1

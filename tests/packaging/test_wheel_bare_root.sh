@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 source tests/packaging/bare_root.sh
+source tests/cpp/master_test_ports.sh
 
 skip() {
     echo "test_wheel_bare_root: SKIP: $*"
@@ -112,9 +113,6 @@ done
 echo "test_wheel_bare_root: ldd resolves all $count ELF files inside the bare root"
 
 # 5. The bundled master, started through the console script, and the hello world.
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 rpc_port=$(free_port)
 http_port=$(free_port)
 metrics_port=$(free_port)
@@ -128,17 +126,7 @@ chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
     --http_metadata_server_port="$http_port" --metrics_port="$metrics_port" \
     --hot_rpc_port=0 --enable_metric_reporting=false >"$work/master.log" 2>&1 &
 master_pid=$!
-ready=0
-for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$rpc_port") 2>/dev/null &&
-        (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; then
-        ready=1
-        break
-    fi
-    kill -0 "$master_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ $ready != 1 ]]; then
+if ! wait_for_master "$master_pid" "$rpc_port" "$http_port"; then
     cat "$work/master.log" >&2
     fail "mooncake_master from the wheel did not start in the bare root"
 fi
