@@ -25,7 +25,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "master/master_service.h"
+#include "master/master_service_types.h"
 
 namespace mooncake {
 

@@ -1,7 +1,7 @@
 // Which clients are alive: the last time each mounted or pinged.
 //
 // A client is known from its first mount (or re-mount) until it is silent
-// for the client TTL; MasterServiceImpl then unmounts its segments. A ping
+// for the client TTL; MasterService then unmounts its segments. A ping
 // from a client not known here is answered with NEED_REMOUNT.
 //
 // Thread-safe; a leaf lock (nothing is locked while holding it).

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "master/master_service.h"
+#include "master/master_service_types.h"
 #include "mooncake/error_code.h"
 
 namespace mooncake {

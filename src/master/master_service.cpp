@@ -1,12 +1,10 @@
-// MasterService: forwarding to MasterServiceImpl, plus the impl's
-// construction, background thread, maintenance and statistics.
+// MasterService: construction, background thread, maintenance and
+// statistics.
 #include "master/master_service.h"
 
 #include <glog/logging.h>
 
 #include <cmath>
-
-#include "master/master_service_impl.h"
 
 namespace mooncake {
 
@@ -32,9 +30,9 @@ EvictionPolicy PolicyOf(const MasterConfig& config) {
 
 }  // namespace
 
-// ---- MasterServiceImpl: lifecycle ------------------------------------------
+// ---- lifecycle ------------------------------------------------------------
 
-MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock> clock)
+MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
     : config_(std::move(config)),
       clock_(clock ? std::move(clock) : SystemClock::Instance()),
       lease_ttl_ms_(static_cast<int64_t>(config_.default_kv_lease_ttl_ms)),
@@ -57,9 +55,9 @@ MasterServiceImpl::MasterServiceImpl(MasterConfig config, std::shared_ptr<Clock>
     }
 }
 
-MasterServiceImpl::~MasterServiceImpl() { StopBackgroundThread(); }
+MasterService::~MasterService() { StopBackgroundThread(); }
 
-void MasterServiceImpl::StartBackgroundThread() {
+void MasterService::StartBackgroundThread() {
     std::lock_guard<std::mutex> lock(background_mutex_);
     if (background_thread_.joinable()) return;
     background_stop_ = false;
@@ -77,7 +75,7 @@ void MasterServiceImpl::StartBackgroundThread() {
     });
 }
 
-void MasterServiceImpl::StopBackgroundThread() {
+void MasterService::StopBackgroundThread() {
     std::thread thread;
     {
         std::lock_guard<std::mutex> lock(background_mutex_);
@@ -88,7 +86,7 @@ void MasterServiceImpl::StopBackgroundThread() {
     if (thread.joinable()) thread.join();
 }
 
-void MasterServiceImpl::WakeBackgroundIfAboveWatermark() {
+void MasterService::WakeBackgroundIfAboveWatermark() {
     if (background_wake_.load(std::memory_order_relaxed) || !AboveHighWatermark()) return;
     if (!background_wake_.exchange(true)) {
         std::lock_guard<std::mutex> lock(background_mutex_);
@@ -98,7 +96,7 @@ void MasterServiceImpl::WakeBackgroundIfAboveWatermark() {
 
 // ---- maintenance -------------------------------------------------------------
 
-void MasterServiceImpl::RunMaintenance() {
+void MasterService::RunMaintenance() {
     const int64_t now_ms = clock_->NowMs();
     ExpireClients(now_ms);
     LiftDueFences(now_ms);
@@ -110,7 +108,7 @@ void MasterServiceImpl::RunMaintenance() {
     EvictAboveWatermark(now_ms);
 }
 
-void MasterServiceImpl::ReleaseDeferred(int64_t now_ms) {
+void MasterService::ReleaseDeferred(int64_t now_ms) {
     std::vector<DeferredFree> due = deferred_.TakeDue(now_ms);
     if (due.empty()) return;
     SegmentPool::ReadView view(pool_);
@@ -118,7 +116,7 @@ void MasterServiceImpl::ReleaseDeferred(int64_t now_ms) {
     VLOG(1) << "Released " << due.size() << " deferred ranges";
 }
 
-void MasterServiceImpl::ReclaimUnfinishedPuts(int64_t now_ms) {
+void MasterService::ReclaimUnfinishedPuts(int64_t now_ms) {
     uint64_t reclaimed = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -143,14 +141,14 @@ void MasterServiceImpl::ReclaimUnfinishedPuts(int64_t now_ms) {
     if (reclaimed > 0) LOG(INFO) << "Reclaimed " << reclaimed << " unfinished puts";
 }
 
-bool MasterServiceImpl::AboveHighWatermark() const {
+bool MasterService::AboveHighWatermark() const {
     const uint64_t capacity = pool_.capacity_bytes();
     if (capacity == 0) return false;
     return static_cast<double>(pool_.used_bytes()) >
            config_.eviction_high_watermark_ratio * static_cast<double>(capacity);
 }
 
-uint64_t MasterServiceImpl::RunEvictionRound(uint64_t min_objects, int64_t now_ms) {
+uint64_t MasterService::RunEvictionRound(uint64_t min_objects, int64_t now_ms) {
     EvictionGoal goal;
     goal.min_objects = min_objects;
     goal.target_used_bytes = static_cast<uint64_t>(std::floor(
@@ -175,7 +173,7 @@ uint64_t MasterServiceImpl::RunEvictionRound(uint64_t min_objects, int64_t now_m
     return evicted;
 }
 
-void MasterServiceImpl::EvictAboveWatermark(int64_t now_ms) {
+void MasterService::EvictAboveWatermark(int64_t now_ms) {
     if (!AboveHighWatermark()) return;
     std::lock_guard<std::mutex> lock(eviction_mutex_);
     if (!AboveHighWatermark()) return;
@@ -184,7 +182,7 @@ void MasterServiceImpl::EvictAboveWatermark(int64_t now_ms) {
     RunEvictionRound(min_objects, now_ms);
 }
 
-void MasterServiceImpl::EvictForAllocation(uint64_t seen_generation) {
+void MasterService::EvictForAllocation(uint64_t seen_generation) {
     std::lock_guard<std::mutex> lock(eviction_mutex_);
     // Someone evicted while we waited for the lock: try their result first.
     if (eviction_generation_.load() != seen_generation) return;
@@ -204,7 +202,7 @@ void MasterServiceImpl::EvictForAllocation(uint64_t seen_generation) {
     }
 }
 
-MasterStats MasterServiceImpl::GetStats() const {
+MasterStats MasterService::GetStats() const {
     MasterStats stats;
     stats.segments_mounted = pool_.mounted_count();
     stats.capacity_bytes = pool_.capacity_bytes();
@@ -239,7 +237,7 @@ MasterStats MasterServiceImpl::GetStats() const {
     return stats;
 }
 
-uint64_t MasterServiceImpl::CountSoftPinnedObjects() {
+uint64_t MasterService::CountSoftPinnedObjects() {
     uint64_t count = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -250,211 +248,5 @@ uint64_t MasterServiceImpl::CountSoftPinnedObjects() {
     }
     return count;
 }
-
-// ---- MasterService: forwarding ------------------------------------------------
-
-MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
-    : impl_(std::make_unique<MasterServiceImpl>(std::move(config), std::move(clock))) {}
-
-MasterService::~MasterService() = default;
-
-const MasterConfig& MasterService::config() const { return impl_->config(); }
-void MasterService::StartBackgroundThread() { impl_->StartBackgroundThread(); }
-void MasterService::StopBackgroundThread() { impl_->StopBackgroundThread(); }
-void MasterService::RunMaintenance() { impl_->RunMaintenance(); }
-
-Status MasterService::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
-    return impl_->MountSegment(client_id, segment);
-}
-Status MasterService::ReMountSegments(const UUID& client_id,
-                                      const std::vector<SegmentInfo>& segments) {
-    return impl_->ReMountSegments(client_id, segments);
-}
-Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id,
-                                     uint32_t grace_period_seconds) {
-    return impl_->UnmountSegment(client_id, segment_id, grace_period_seconds);
-}
-Status MasterService::UnregisterClient(const UUID& client_id) {
-    return impl_->UnregisterClient(client_id);
-}
-std::vector<std::string> MasterService::GetAllSegments() const { return impl_->GetAllSegments(); }
-std::vector<SegmentDetail> MasterService::GetSegmentsDetail() const {
-    return impl_->GetSegmentsDetail();
-}
-std::vector<std::string> MasterService::GetAllKeys() const { return impl_->GetAllKeys(); }
-Result<SegmentUsage> MasterService::QuerySegment(const std::string& name) const {
-    return impl_->QuerySegment(name);
-}
-
-Result<std::vector<ReplicaDescriptor>> MasterService::PutStart(const UUID& client_id,
-                                                               const std::string& key,
-                                                               uint64_t value_size,
-                                                               const ReplicateConfig& config) {
-    return impl_->PutStart(client_id, key, value_size, config);
-}
-Status MasterService::PutEnd(const UUID& client_id, const std::string& key) {
-    return impl_->PutEnd(client_id, key);
-}
-Status MasterService::PutRevoke(const UUID& client_id, const std::string& key) {
-    return impl_->PutRevoke(client_id, key);
-}
-
-std::vector<Result<std::vector<ReplicaDescriptor>>> MasterService::BatchPutStart(
-    const UUID& client_id, const std::vector<std::string>& keys,
-    const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config) {
-    std::vector<Result<std::vector<ReplicaDescriptor>>> results;
-    results.reserve(keys.size());
-    const bool sizes_match = keys.size() == value_sizes.size();
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (!sizes_match) {
-            results.emplace_back(Error(ErrorCode::INVALID_PARAMS));
-        } else {
-            results.push_back(impl_->PutStart(client_id, keys[i], value_sizes[i], config));
-        }
-    }
-    return results;
-}
-std::vector<Status> MasterService::BatchPutEnd(const UUID& client_id,
-                                               const std::vector<std::string>& keys) {
-    std::vector<Status> results;
-    results.reserve(keys.size());
-    for (const std::string& key : keys) results.push_back(impl_->PutEnd(client_id, key));
-    return results;
-}
-Result<PutCreditGrant> MasterService::GrantPutCredits(const UUID& client_id, uint64_t value_size,
-                                                      size_t count, size_t replica_num,
-                                                      const std::vector<uint64_t>& release) {
-    return impl_->GrantPutCredits(client_id, value_size, count, replica_num, release);
-}
-std::vector<Status> MasterService::BatchPutCommit(const UUID& client_id,
-                                                  const std::vector<std::string>& keys,
-                                                  const std::vector<uint64_t>& credit_ids,
-                                                  const ReplicateConfig& config) {
-    return impl_->BatchPutCommit(client_id, keys, credit_ids, config);
-}
-std::vector<Status> MasterService::BatchPutRevoke(const UUID& client_id,
-                                                  const std::vector<std::string>& keys) {
-    std::vector<Status> results;
-    results.reserve(keys.size());
-    for (const std::string& key : keys) results.push_back(impl_->PutRevoke(client_id, key));
-    return results;
-}
-
-Result<GetReplicaListResult> MasterService::GetReplicaList(const std::string& key) {
-    return impl_->GetReplicaList(key);
-}
-std::vector<Result<GetReplicaListResult>> MasterService::BatchGetReplicaList(
-    const std::vector<std::string>& keys) {
-    std::vector<Result<GetReplicaListResult>> results;
-    results.reserve(keys.size());
-    for (const std::string& key : keys) results.push_back(impl_->GetReplicaList(key));
-    return results;
-}
-Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
-MasterService::GetReplicaListByRegex(const std::string& regex) {
-    return impl_->GetReplicaListByRegex(regex);
-}
-Result<bool> MasterService::ExistKey(const std::string& key) { return impl_->ExistKey(key); }
-std::vector<Result<bool>> MasterService::BatchExistKey(const std::vector<std::string>& keys) {
-    std::vector<Result<bool>> results;
-    results.reserve(keys.size());
-    for (const std::string& key : keys) results.push_back(impl_->ExistKey(key));
-    return results;
-}
-
-Status MasterService::Remove(const std::string& key, bool force) {
-    return impl_->Remove(key, force);
-}
-Result<int64_t> MasterService::RemoveByRegex(const std::string& regex, bool force) {
-    return impl_->RemoveByRegex(regex, force);
-}
-int64_t MasterService::RemoveAll(bool force) { return impl_->RemoveAll(force); }
-
-std::vector<std::string> MasterService::BatchReplicaClear(const UUID& client_id,
-                                                          const std::vector<std::string>& keys,
-                                                          const std::string& segment_name) {
-    return impl_->BatchReplicaClear(client_id, keys, segment_name);
-}
-
-Result<PingResult> MasterService::Ping(const UUID& client_id) { return impl_->Ping(client_id); }
-
-Result<UUID> MasterService::CreateCopyTask(const std::string& key,
-                                           const std::vector<std::string>& targets) {
-    return impl_->CreateCopyTask(key, targets);
-}
-Result<UUID> MasterService::CreateMoveTask(const std::string& key, const std::string& source,
-                                           const std::string& target) {
-    return impl_->CreateMoveTask(key, source, target);
-}
-Result<TaskInfo> MasterService::QueryTask(const UUID& task_id) const {
-    return impl_->QueryTask(task_id);
-}
-std::vector<TaskAssignment> MasterService::FetchTasks(const UUID& client_id, size_t max_tasks) {
-    return impl_->FetchTasks(client_id, max_tasks);
-}
-Status MasterService::MarkTaskComplete(const UUID& client_id, const UUID& task_id,
-                                       TaskStatus status, const std::string& message) {
-    return impl_->MarkTaskComplete(client_id, task_id, status, message);
-}
-Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const std::string& key,
-                                                 const std::vector<std::string>& targets) {
-    return impl_->CopyStart(client_id, key, targets);
-}
-Status MasterService::CopyEnd(const UUID& client_id, const std::string& key) {
-    return impl_->CopyEnd(client_id, key);
-}
-Status MasterService::CopyRevoke(const UUID& client_id, const std::string& key) {
-    return impl_->CopyRevoke(client_id, key);
-}
-Result<MoveStartResult> MasterService::MoveStart(const UUID& client_id, const std::string& key,
-                                                 const std::string& source,
-                                                 const std::string& target) {
-    return impl_->MoveStart(client_id, key, source, target);
-}
-Status MasterService::MoveEnd(const UUID& client_id, const std::string& key) {
-    return impl_->MoveEnd(client_id, key);
-}
-Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) {
-    return impl_->MoveRevoke(client_id, key);
-}
-
-MasterStats MasterService::GetStats() const { return impl_->GetStats(); }
-
-uint64_t MasterService::CountSoftPinnedObjects() { return impl_->CountSoftPinnedObjects(); }
-
-Status MasterService::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
-                                     bool offloading, uint64_t capacity_bytes) {
-    return impl_->MountLocalDisk(client_id, endpoint, offloading, capacity_bytes);
-}
-Status MasterService::UnmountLocalDisk(const UUID& client_id) {
-    return impl_->UnmountLocalDisk(client_id);
-}
-Result<OffloadWork> MasterService::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
-    return impl_->OffloadHeartbeat(client_id, max_items);
-}
-Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
-                                           const std::vector<OffloadItem>& items,
-                                           bool from_rescan) {
-    return impl_->NotifyOffloadSuccess(client_id, items, from_rescan);
-}
-Status MasterService::NotifyDiskEvicted(const UUID& client_id,
-                                        const std::vector<std::string>& keys) {
-    return impl_->NotifyDiskEvicted(client_id, keys);
-}
-std::vector<LocalDiskStats> MasterService::GetLocalDiskStats() const {
-    return impl_->GetLocalDiskStats();
-}
-
-MasterStateImage MasterService::ExportState() { return impl_->ExportState(); }
-Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
-    return impl_->ImportState(image);
-}
-ChangeLog& MasterService::EnableChangeLog() { return impl_->EnableChangeLog(); }
-ChangeLog* MasterService::change_log() { return impl_->change_log(); }
-uint64_t MasterService::FlushChanges() { return impl_->FlushChanges(); }
-MasterStateImage MasterService::ExportState(uint64_t* version) {
-    return impl_->ExportState(version);
-}
-void MasterService::ReleaseHeldFrees(uint64_t acked) { impl_->ReleaseHeldFrees(acked); }
 
 }  // namespace mooncake

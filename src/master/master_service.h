@@ -4,112 +4,64 @@
 // No networking here: the gRPC service, the hot-path socket and the HTTP
 // endpoints are thin adapters over this class, and tests drive it directly.
 // All methods are thread-safe.
+//
+// Where things are:
+//   master_service.cpp           construction, background thread, maintenance, stats
+//   master_service_objects.cpp   put / get / exist / remove (the hot path), batches
+//   master_service_segments.cpp  mount / unmount / client liveness
+//   master_service_tasks.cpp     copy / move tasks and their execution
+//   master_service_credits.cpp   put credits (space granted ahead of small puts)
+//   master_service_offload.cpp   SSD offload
+//   master_service_state.cpp     state images and the change log
+//   object_index, segment_pool, placement, eviction, client_registry,
+//   task_table, deferred_free_list, replication_ops: the parts.
+//
+// Lock order (a thread holding a lock may only take locks further down):
+//   1. membership_mutex_      mount / remount / unmount / client expiry
+//   2. eviction_mutex_        one eviction round at a time
+//   3. SegmentPool lock       exclusive for mount/retire/forget; shared in a ReadView
+//   4. ObjectShard::mutex     one shard at a time, never two
+//   5. Segment::mutex         inside SegmentPool::ReadView::Allocate/Free
+//      TaskTable lock -> ClientRegistry lock
+//      ReplicationOps, DeferredFreeList, PutCreditTable locks (leaves)
+// So: take a ReadView before locking a shard, never while holding one; the
+// task table is only called with no shard held. No lock is held while
+// waiting for anything but another lock.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "common/clock.h"
+#include "master/change_log.h"
+#include "master/client_registry.h"
+#include "master/deferred_free_list.h"
+#include "master/eviction.h"
 #include "master/master_config.h"
+#include "master/master_service_types.h"
+#include "master/object_index.h"
 #include "master/offload_registry.h"
+#include "master/promotion_queue.h"
+#include "master/put_credit_table.h"
+#include "master/replication_ops.h"
+#include "master/segment_pool.h"
+#include "master/task_table.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "rpc/master_types.h"
 
 namespace mooncake {
-
-class MasterServiceImpl;
-class ChangeLog;
-
-// The master's metadata as a value, to rebuild it elsewhere: on an HA
-// standby when it is promoted, or from a snapshot after a restart
-// (master_service_state.cpp, docs/ha.md).
-struct MasterStateImage {
-    struct Segment {
-        UUID client;
-        SegmentInfo info;
-    };
-    struct Replica {
-        UUID segment;
-        uint64_t address = 0;
-    };
-    struct Object {
-        std::string key;
-        uint64_t size = 0;
-        bool soft_pin = false;
-        bool hard_pin = false;
-        uint32_t soft_pin_ttl_ms = 0;  // the put's own soft-pin length; 0: default
-        std::vector<Replica> replicas;
-    };
-    std::vector<Segment> segments;
-    // Complete objects with their complete replicas.
-    std::vector<Object> objects;
-    // Space that unfinished puts and copies in flight hold: kept out of use
-    // after a restore, because their writers may still be writing there.
-    std::vector<Object> reserved;
-};
-
-struct ImportStats {
-    uint64_t segments = 0;
-    uint64_t objects = 0;
-    uint64_t skipped_objects = 0;  // unknown segment or overlapping range
-};
-
-// Counters and gauges for /metrics and the periodic log line.
-struct MasterStats {
-    uint64_t segments_mounted = 0;
-    uint64_t capacity_bytes = 0;
-    uint64_t used_bytes = 0;  // allocated to objects; put credits apart
-    uint64_t object_count = 0;
-    // Filled only for the summary line (MasterServer::CollectMetrics with
-    // walk_objects, CountSoftPinnedObjects), not by GetStats.
-    uint64_t soft_pinned_objects = 0;
-    uint64_t clients_alive = 0;
-    uint64_t put_starts = 0;
-    uint64_t put_ends = 0;
-    uint64_t put_revokes = 0;
-    // Put credits (docs/performance.md): granted and committed (counters),
-    // held now and the bytes they reserve (gauges).
-    uint64_t put_credits_granted = 0;
-    uint64_t put_credit_commits = 0;
-    uint64_t put_credits_outstanding = 0;
-    uint64_t put_credit_reserved_bytes = 0;
-    uint64_t gets = 0;  // get-replica-list calls that found the object
-    uint64_t removes = 0;
-    uint64_t evictions = 0;  // objects evicted
-    uint64_t eviction_rounds = 0;
-    uint64_t zombie_puts_discarded = 0;
-    uint64_t clients_expired = 0;
-    uint64_t tasks_pending = 0;     // gauge
-    uint64_t tasks_processing = 0;  // gauge
-    uint64_t tasks_finished = 0;    // counter: tasks that reached SUCCESS or FAILED
-    // SSD offload (docs/ssd_offload.md).
-    uint64_t offload_queued = 0;          // counter: keys queued for offload
-    uint64_t offload_queue_rejected = 0;  // counter: queue full (KEYS_ULTRA_LIMIT)
-    uint64_t offloaded = 0;               // counter: LOCAL_DISK replicas reported written
-    uint64_t disk_gets = 0;               // counter: reads answered by disk replicas only
-    // Promotion of disk-only objects back to memory (--promotion_on_hit).
-    uint64_t promotions_queued = 0;           // counter
-    uint64_t promotions_rejected = 0;         // counter: the queues were full
-    uint64_t promotions_handed_out = 0;       // counter: given to clients by heartbeats
-    uint64_t promotion_queue_length = 0;      // gauge
-    std::vector<LocalDiskStats> local_disks;  // one per client with a local disk mounted
-};
-
-// One mounted segment as the admin endpoint /get_segments_detail lists it.
-struct SegmentDetail {
-    std::string name;
-    UUID id;
-    UUID client;
-    uint64_t base = 0;
-    uint64_t size = 0;
-    uint64_t used = 0;
-    uint64_t capacity = 0;
-    bool draining = false;  // being unmounted after a grace period
-};
 
 class MasterService {
    public:
@@ -119,7 +71,7 @@ class MasterService {
     MasterService(const MasterService&) = delete;
     MasterService& operator=(const MasterService&) = delete;
 
-    const MasterConfig& config() const;
+    const MasterConfig& config() const { return config_; }
 
     // Starts the background thread that runs maintenance (eviction above the
     // watermark, client expiry, zombie-put reclaim, task timeouts).
@@ -150,7 +102,7 @@ class MasterService {
     // Mounted segments in mount order (admin endpoints).
     std::vector<SegmentDetail> GetSegmentsDetail() const;
     // Keys of every complete object, in no particular order (admin endpoints).
-    std::vector<std::string> GetAllKeys() const;
+    std::vector<std::string> GetAllKeys();
 
     // ---- objects ----------------------------------------------------------
     // INVALID_KEY for an empty or too long key; INVALID_PARAMS for size 0,
@@ -293,7 +245,7 @@ class MasterService {
                                 bool from_rescan);
     // The client's disk eviction is about to delete these files.
     Status NotifyDiskEvicted(const UUID& client_id, const std::vector<std::string>& keys);
-    std::vector<LocalDiskStats> GetLocalDiskStats() const;
+    std::vector<LocalDiskStats> GetLocalDiskStats() const { return offload_.Stats(); }
 
     // ---- state images (HA, snapshots) ----------------------------------------
     // A consistent image: no mount, put or remove runs while it is taken.
@@ -309,7 +261,7 @@ class MasterService {
     // ---- change log (HA standbys, snapshots; change_log.h) -----------------
     // Starts noting changes and holding frees. Call once, before serving.
     ChangeLog& EnableChangeLog();
-    ChangeLog* change_log();
+    ChangeLog* change_log() { return log_.get(); }
     // Turns the changes noted so far into records; returns the log version.
     uint64_t FlushChanges();
     // Flush, then ExportState; `version` = the log version the image holds.
@@ -319,7 +271,247 @@ class MasterService {
     void ReleaseHeldFrees(uint64_t acked);
 
    private:
-    std::unique_ptr<MasterServiceImpl> impl_;
+    // Tasks handed out in one ping reply.
+    static constexpr size_t kMaxTasksPerPing = 16;
+    // Background maintenance period when nothing wakes it earlier.
+    static constexpr int64_t kMaintenanceIntervalMs = 200;
+    // A memory replica queued for offload is pinned this long at most: the
+    // owner must have read it by then (docs/ssd_offload.md).
+    static constexpr int64_t kOffloadPinMs = 60'000;
+    // Largest value a credit is granted for, and most credits per grant.
+    static constexpr uint64_t kMaxCreditedValueSize = 1 << 20;
+    static constexpr size_t kMaxCreditsPerGrant = 256;
+    // Longest window in which a client may begin writing into a credit.
+    static constexpr int64_t kMaxCreditUsableMs = 2000;
+
+    struct Counters {
+        std::atomic<uint64_t> put_starts{0};
+        std::atomic<uint64_t> put_ends{0};
+        std::atomic<uint64_t> put_revokes{0};
+        std::atomic<uint64_t> gets{0};
+        std::atomic<uint64_t> removes{0};
+        std::atomic<uint64_t> evictions{0};
+        std::atomic<uint64_t> eviction_rounds{0};
+        std::atomic<uint64_t> zombie_puts_discarded{0};
+        std::atomic<uint64_t> clients_expired{0};
+        std::atomic<uint64_t> offload_queued{0};
+        std::atomic<uint64_t> offload_queue_rejected{0};
+        std::atomic<uint64_t> offloaded{0};
+        std::atomic<uint64_t> disk_gets{0};  // get-replica-list answered from disk only
+        std::atomic<uint64_t> promotions_handed_out{0};
+        std::atomic<uint64_t> put_credits_granted{0};
+        std::atomic<uint64_t> put_credit_commits{0};
+    };
+
+    // Outcome of one placement attempt inside PutStart.
+    struct PutAttempt {
+        Result<std::vector<ReplicaDescriptor>> result;
+        // NO_AVAILABLE_HANDLE that evicting might cure (some segment could
+        // hold the object if it were emptier).
+        bool eviction_may_help = false;
+    };
+
+    // HA: a change made through an ObjectMeta reference (change_log.h).
+    void NoteKey(std::string_view key) {
+        if (log_) log_->NoteKey(key);
+    }
+    // The state of `keys` (and the mounted segments) for the change log.
+    std::vector<ChangeRecord> DescribeChanges(const std::vector<std::string>& keys,
+                                              bool membership);
+
+    static bool IsValidKey(const std::string& key) {
+        return !key.empty() && key.size() <= kMaxKeyLength;
+    }
+    // A soft-pin length needs a soft pin, and is bounded.
+    bool PinsAreValid(const ReplicateConfig& config) const {
+        return config.soft_pin_ttl_ms <= config_.max_kv_soft_pin_ttl_ms &&
+               (config.soft_pin_ttl_ms == 0 || config.soft_pinned());
+    }
+    // An unfinished put past put_start_discard_timeout_sec: a new put of its
+    // key may pre-empt it.
+    bool IsZombie(const ObjectMeta& meta, int64_t now_ms) const {
+        return !meta.complete() && now_ms - meta.put_start_ms() >= put_discard_ms_;
+    }
+    static void Bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
+        counter.fetch_add(by, std::memory_order_relaxed);
+    }
+    static ReplicaDescriptor Describe(const SegmentPool::Segment& segment, const ReplicaSlot& slot,
+                                      uint64_t size);
+
+    PutAttempt TryPutStart(const UUID& client_id, const std::string& key, uint64_t value_size,
+                           const ReplicateConfig& config, size_t replica_num);
+    // The object a put starts; an upsert carries over the pins of the value
+    // it `replaced` (nullptr: none).
+    static ObjectMeta NewObject(const UUID& client_id, uint64_t value_size,
+                                const ReplicateConfig& config, int64_t now_ms,
+                                const ObjectMeta* replaced);
+    // Upserts (shard locked): why `old` may not be replaced now (OK: it may).
+    // Cancels a queued offload of it.
+    ErrorCode UpsertRefusal(const UUID& client_id, const std::string& key, ObjectMeta& old);
+    // Same size, not leased, every replica complete on a usable segment.
+    bool CanRewriteInPlace(const SegmentPool::ReadView& view, const ObjectMeta& old,
+                           uint64_t value_size, const ReplicateConfig& config,
+                           int64_t now_us) const;
+    // The object at `position` restarts as an unfinished put of `client_id`
+    // into its own replicas.
+    Result<std::vector<ReplicaDescriptor>> RewriteInPlace(
+        const SegmentPool::ReadView& view, ObjectShard& shard, ObjectTable::Position position,
+        const UUID& client_id, const ReplicateConfig& config, int64_t now_ms);
+    // The space of `old`, replaced by a new put of `key`: after its readers'
+    // leases when it was complete, after its put's release timeout when its
+    // writer may still be writing.
+    void ReleaseReplaced(const SegmentPool::ReadView& view, const std::string& key,
+                         const UUID& client_id, const ObjectMeta& old, int64_t now_ms);
+    // Frees every replica of `meta` now.
+    static void FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta);
+    // Frees the slot's `size` bytes now when `release_at_ms` <= `now_ms`,
+    // else once release_at_ms has passed.
+    void FreeAt(const SegmentPool::ReadView& view, const ReplicaSlot& slot, uint64_t size,
+                int64_t release_at_ms, int64_t now_ms);
+    // FreeAt for every replica of `meta`.
+    void ReleaseReplicasAt(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                           int64_t release_at_ms, int64_t now_ms);
+    // When readers leased at `now_us` are done with `meta` (ms, rounded up);
+    // 0 when none is.
+    static int64_t ReadersDoneMs(const ObjectMeta& meta, int64_t now_us);
+    // FreeReplicas, or, while `meta` is leased at `now_us`, defers the frees
+    // to the lease's end (a forced remove must not hand out space being read).
+    void ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta, int64_t now_us);
+    // For remove_all / remove_by_regex: frees and erases the object at
+    // `position` (shard locked by the caller) unless it is unfinished,
+    // leased (unless `ignore_lease`) or being copied/moved. True when it
+    // was removed.
+    bool RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
+                      ObjectTable::Position position, int64_t now_ms, bool ignore_lease = false);
+    // Erases an object, ending its copy/move record if it has one.
+    void EraseObject(ObjectShard& shard, ObjectTable::Position position);
+    // The object at `where` (its shard locked by the caller), or nullptr.
+    ObjectMeta* FindObject(const KeyLocation& where) {
+        const auto position = index_.Find(where);
+        return position == ObjectIndex::kNotFound ? nullptr : &where.shard.objects.meta(position);
+    }
+
+    // Removes replicas on the given (retired) segments from every object;
+    // objects left without a replica are removed. Returns objects removed.
+    uint64_t DropReplicasOn(const std::unordered_set<uint32_t>& segment_ids);
+    // Retires, sweeps and forgets segments; returns objects removed.
+    uint64_t SweepRetiredSegments(const std::vector<uint32_t>& segment_ids);
+
+    // True when `key` was cleared (see BatchReplicaClear;
+    // master_service_replica_clear.cpp).
+    bool ReplicaClearOne(const SegmentPool::ReadView& view, const UUID& client_id,
+                         const std::string& key, const std::vector<uint32_t>& segments,
+                         bool whole_object);
+
+    // Put credit helpers (master_service_credits.cpp).
+    int64_t CreditUsableMs() const;
+    // Adds up to `count` credits to `grant`; false when it fell short and
+    // an eviction round might make room.
+    bool TryGrant(const UUID& client_id, uint64_t value_size, size_t count, size_t replica_num,
+                  PutCreditGrant& grant);
+    void ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids);
+    // Frees the space of credits taken out of credits_ (no shard lock held).
+    void FreeCredits(const std::vector<PutCreditRecord>& credits);
+    static void FreeCredit(const SegmentPool::ReadView& view, const PutCreditRecord& credit);
+    Status CommitOne(const UUID& client_id, const std::string& key, uint64_t credit_id,
+                     const ReplicateConfig& config);
+
+    // Maintenance steps.
+    void ReclaimDueCredits(int64_t now_ms);
+    void ExpireClients(int64_t now_ms);
+    // Lifts the allocation fences of re-mounted segments that are due.
+    void LiftDueFences(int64_t now_ms);
+    void ReleaseDeferred(int64_t now_ms);
+    void ReclaimUnfinishedPuts(int64_t now_ms);
+    void ReclaimStaleReplicationOps(int64_t now_ms);
+    bool AboveHighWatermark() const;
+    void EvictAboveWatermark(int64_t now_ms);
+    // After a failed allocation: one round unless another thread ran one
+    // since `seen_generation`.
+    void EvictForAllocation(uint64_t seen_generation);
+    uint64_t RunEvictionRound(uint64_t min_objects, int64_t now_ms);
+    void WakeBackgroundIfAboveWatermark();
+
+    // Offload helpers (master_service_offload.cpp).
+    // Queues the object for the client owning its first replica's segment
+    // and pins it (a lease) until the copy is written (shard locked).
+    // OK, UNABLE_OFFLOADING (owner has no disk) or KEYS_ULTRA_LIMIT.
+    ErrorCode QueueOffload(const SegmentPool::ReadView& view, const std::string& key,
+                           ObjectMeta& meta);
+    // On-evict mode: whether eviction keeps `meta` (queued for a disk copy
+    // first). Objects already on disk are evicted at once.
+    bool KeepForOffload(const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta);
+    // Heartbeat work: fills each item's memory replicas and how long the
+    // offload pin still holds them (none when it holds for under 1 ms).
+    void DescribeOffloadSources(std::vector<OffloadItem>& items);
+    // GetReplicaList of an object with no memory replica.
+    Result<GetReplicaListResult> DiskOnlyReplicaList(const std::string& key);
+    // Removes keys only on disk (not in the index) that `matches`; returns how many.
+    int64_t RemoveDiskOnly(const std::function<bool(const std::string&)>& matches);
+    // A client is gone: its disk replicas with it.
+    void DropLocalDisk(const UUID& client_id);
+
+    // Copy/move helpers (master_service_tasks.cpp).
+    // Frees the PROCESSING replicas of an op in flight and clears its marks.
+    void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
+                           ObjectMeta& meta);
+    // CopyRevoke / MoveRevoke: undoes `client_id`'s op of `kind` on `key`.
+    Status RevokeReplicationOp(const UUID& client_id, const std::string& key,
+                               ReplicationOp::Kind kind);
+    std::vector<TaskAssignment> AssignTasks(const UUID& client_id, size_t max_tasks);
+
+    const MasterConfig config_;
+    const std::shared_ptr<Clock> clock_;
+    const int64_t lease_ttl_ms_;
+    const int64_t lease_ttl_us_;
+    const int64_t client_ttl_ms_;
+    const int64_t put_discard_ms_;
+    const int64_t put_release_ms_;
+
+    ObjectIndex index_;
+    SegmentPool pool_;
+    ClientRegistry clients_;
+    TaskTable tasks_;
+    DeferredFreeList deferred_;
+    ReplicationOps ops_;
+    Evictor evictor_;
+    OffloadRegistry offload_;
+    PromotionQueue promotions_;
+    PutCreditTable credits_;
+    Counters counters_;
+    std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
+
+    std::mutex membership_mutex_;
+    // Re-mounted segments and when their allocation fence may be lifted:
+    // a lease granted before the re-mount (by a previous master, or before
+    // the client expired) has ended by then.
+    struct Fence {
+        UUID segment;
+        int64_t lift_at_ms = 0;
+    };
+    std::vector<Fence> fences_;  // guarded by membership_mutex_
+    std::mutex eviction_mutex_;
+    std::atomic<uint64_t> eviction_generation_{0};
+    // A synchronous round that found nothing to evict is not repeated for
+    // kEmptyEvictionBackoffMs unless something may have become evictable
+    // meanwhile (a put ended, an offload report ended pins): when everything
+    // is leased, every failing put would otherwise rescan the whole index.
+    static constexpr int64_t kEmptyEvictionBackoffMs = 100;
+    std::optional<int64_t> empty_round_at_ms_;      // guarded by eviction_mutex_
+    uint64_t offloads_this_round_ = 0;              // guarded by eviction_mutex_
+    uint64_t evictable_events_at_empty_round_ = 0;  // guarded by eviction_mutex_
+    // Offload reports that ended pins (NotifyOffloadSuccess).
+    std::atomic<uint64_t> pin_ends_{0};
+    uint64_t EvictableEvents() const {
+        return counters_.put_ends.load(std::memory_order_relaxed) +
+               pin_ends_.load(std::memory_order_relaxed);
+    }
+
+    std::mutex background_mutex_;
+    std::condition_variable background_cv_;
+    bool background_stop_ = false;  // guarded by background_mutex_
+    std::atomic<bool> background_wake_{false};
+    std::thread background_thread_;
 };
 
 }  // namespace mooncake

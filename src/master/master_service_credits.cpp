@@ -4,22 +4,21 @@
 
 #include <algorithm>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 #include "master/placement.h"
 
 namespace mooncake {
 
-int64_t MasterServiceImpl::CreditUsableMs() const {
+int64_t MasterService::CreditUsableMs() const {
     // A restarted master fences a re-mounted segment for the lease TTL
     // (ReMountSegments); credits of its predecessor stop being written to
     // well before the fence lifts.
     return std::clamp<int64_t>(lease_ttl_ms_ / 2, 1, kMaxCreditUsableMs);
 }
 
-Result<PutCreditGrant> MasterServiceImpl::GrantPutCredits(const UUID& client_id,
-                                                          uint64_t value_size, size_t count,
-                                                          size_t replica_num,
-                                                          const std::vector<uint64_t>& release) {
+Result<PutCreditGrant> MasterService::GrantPutCredits(const UUID& client_id, uint64_t value_size,
+                                                      size_t count, size_t replica_num,
+                                                      const std::vector<uint64_t>& release) {
     if (client_id.IsNil() || release.size() > PutCreditTable::kMaxPerClient) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
@@ -49,8 +48,8 @@ Result<PutCreditGrant> MasterServiceImpl::GrantPutCredits(const UUID& client_id,
     return grant;
 }
 
-bool MasterServiceImpl::TryGrant(const UUID& client_id, uint64_t value_size, size_t count,
-                                 size_t replica_num, PutCreditGrant& grant) {
+bool MasterService::TryGrant(const UUID& client_id, uint64_t value_size, size_t count,
+                             size_t replica_num, PutCreditGrant& grant) {
     const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
     while (grant.credits.size() < count) {
@@ -71,7 +70,7 @@ bool MasterServiceImpl::TryGrant(const UUID& client_id, uint64_t value_size, siz
     return grant.credits.size() == count || !SomeSegmentCouldHold(view, value_size);
 }
 
-void MasterServiceImpl::ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids) {
+void MasterService::ReleasePutCredits(const UUID& client_id, const std::vector<uint64_t>& ids) {
     std::vector<PutCreditRecord> released;
     for (uint64_t id : ids) {
         // Skipped: reclaimed already, or never this client's.
@@ -80,10 +79,10 @@ void MasterServiceImpl::ReleasePutCredits(const UUID& client_id, const std::vect
     FreeCredits(released);
 }
 
-std::vector<Status> MasterServiceImpl::BatchPutCommit(const UUID& client_id,
-                                                      const std::vector<std::string>& keys,
-                                                      const std::vector<uint64_t>& credit_ids,
-                                                      const ReplicateConfig& config) {
+std::vector<Status> MasterService::BatchPutCommit(const UUID& client_id,
+                                                  const std::vector<std::string>& keys,
+                                                  const std::vector<uint64_t>& credit_ids,
+                                                  const ReplicateConfig& config) {
     // The pins are checked as PutStart checks them; no credit is used then.
     if (keys.size() != credit_ids.size() || !PinsAreValid(config) || config.upsert) {
         return std::vector<Status>(keys.size(), Error(ErrorCode::INVALID_PARAMS));
@@ -97,8 +96,8 @@ std::vector<Status> MasterServiceImpl::BatchPutCommit(const UUID& client_id,
     return results;
 }
 
-Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& key,
-                                    uint64_t credit_id, const ReplicateConfig& config) {
+Status MasterService::CommitOne(const UUID& client_id, const std::string& key, uint64_t credit_id,
+                                const ReplicateConfig& config) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     // Unknown: reclaimed, released, or granted by a master before a restart.
     std::optional<PutCreditRecord> credit = credits_.Take(client_id, credit_id);
@@ -151,21 +150,20 @@ Status MasterServiceImpl::CommitOne(const UUID& client_id, const std::string& ke
     return OkStatus();
 }
 
-void MasterServiceImpl::FreeCredits(const std::vector<PutCreditRecord>& credits) {
+void MasterService::FreeCredits(const std::vector<PutCreditRecord>& credits) {
     if (credits.empty()) return;
     SegmentPool::ReadView view(pool_);
     for (const PutCreditRecord& credit : credits) FreeCredit(view, credit);
 }
 
-void MasterServiceImpl::FreeCredit(const SegmentPool::ReadView& view,
-                                   const PutCreditRecord& credit) {
+void MasterService::FreeCredit(const SegmentPool::ReadView& view, const PutCreditRecord& credit) {
     for (const ReplicaSlot& slot : credit.replicas) {
         view.MarkReserved(slot.segment, credit.size, /*held=*/false);
         view.Free(slot.segment, slot.address, credit.size);
     }
 }
 
-void MasterServiceImpl::ReclaimDueCredits(int64_t now_ms) {
+void MasterService::ReclaimDueCredits(int64_t now_ms) {
     std::vector<PutCreditRecord> due = credits_.TakeDue(now_ms);
     if (due.empty()) return;
     FreeCredits(due);

@@ -1,9 +1,9 @@
-// Puts, gets, exist and removes: the master's hot path.
+// Puts, gets, exist and removes: the master's hot path, and their batches.
 #include <glog/logging.h>
 
 #include <regex>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 #include "master/placement.h"
 
 namespace mooncake {
@@ -14,6 +14,16 @@ namespace {
 constexpr size_t kMaxRegexLength = 4096;
 // Most segment names a put may exclude (placement scans them per segment).
 constexpr size_t kMaxExcludedSegments = 1024;
+
+// One result per key, in order: the batch calls are their single calls in a
+// loop (each key succeeds or fails on its own).
+template <typename Call>
+auto EachKey(const std::vector<std::string>& keys, Call call) {
+    std::vector<decltype(call(std::string()))> results;
+    results.reserve(keys.size());
+    for (const std::string& key : keys) results.push_back(call(key));
+    return results;
+}
 
 Result<std::regex> CompileRegex(const std::string& pattern) {
     if (pattern.size() > kMaxRegexLength) return Error(ErrorCode::INVALID_PARAMS);
@@ -52,22 +62,22 @@ std::vector<std::string> MatchingKeys(ObjectShard& shard, const std::regex& rege
 
 }  // namespace
 
-ReplicaDescriptor MasterServiceImpl::Describe(const SegmentPool::Segment& segment,
-                                              const ReplicaSlot& slot, uint64_t size) {
+ReplicaDescriptor MasterService::Describe(const SegmentPool::Segment& segment,
+                                          const ReplicaSlot& slot, uint64_t size) {
     ReplicaDescriptor descriptor;
     descriptor.status = slot.status;
     descriptor.location = MemoryDescriptor{segment.info.name, slot.address, size};
     return descriptor;
 }
 
-void MasterServiceImpl::FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta) {
+void MasterService::FreeReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta) {
     for (size_t i = 0; i < meta.replica_count(); ++i) {
         view.Free(meta.replica(i).segment, meta.replica(i).address, meta.size());
     }
 }
 
-void MasterServiceImpl::FreeAt(const SegmentPool::ReadView& view, const ReplicaSlot& slot,
-                               uint64_t size, int64_t release_at_ms, int64_t now_ms) {
+void MasterService::FreeAt(const SegmentPool::ReadView& view, const ReplicaSlot& slot,
+                           uint64_t size, int64_t release_at_ms, int64_t now_ms) {
     if (release_at_ms <= now_ms) {
         view.Free(slot.segment, slot.address, size);
     } else {
@@ -75,28 +85,28 @@ void MasterServiceImpl::FreeAt(const SegmentPool::ReadView& view, const ReplicaS
     }
 }
 
-int64_t MasterServiceImpl::ReadersDoneMs(const ObjectMeta& meta, int64_t now_us) {
+int64_t MasterService::ReadersDoneMs(const ObjectMeta& meta, int64_t now_us) {
     // Rounded up: the deferred list is timed in whole milliseconds.
     return meta.IsLeased(now_us) ? (meta.lease_deadline_us() + 999) / 1000 : 0;
 }
 
-void MasterServiceImpl::ReleaseReplicasAt(const SegmentPool::ReadView& view, const ObjectMeta& meta,
-                                          int64_t release_at_ms, int64_t now_ms) {
+void MasterService::ReleaseReplicasAt(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                                      int64_t release_at_ms, int64_t now_ms) {
     for (size_t i = 0; i < meta.replica_count(); ++i) {
         FreeAt(view, meta.replica(i), meta.size(), release_at_ms, now_ms);
     }
 }
 
-void MasterServiceImpl::ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta,
-                                        int64_t now_us) {
+void MasterService::ReleaseReplicas(const SegmentPool::ReadView& view, const ObjectMeta& meta,
+                                    int64_t now_us) {
     // A forced remove of a leased object: readers may still be copying its
     // bytes, so the space is reused only once the lease has run out.
     ReleaseReplicasAt(view, meta, ReadersDoneMs(meta, now_us), now_us / 1000);
 }
 
-bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
-                                     ObjectTable::Position position, int64_t now_ms,
-                                     bool ignore_lease) {
+bool MasterService::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
+                                 ObjectTable::Position position, int64_t now_ms,
+                                 bool ignore_lease) {
     const ObjectMeta& meta = shard.objects.meta(position);
     if (!meta.complete() || meta.op_in_flight()) return false;
     // now_ms * 1000 is at or before the precise now: on the safe side.
@@ -108,7 +118,7 @@ bool MasterServiceImpl::RemoveIfIdle(const SegmentPool::ReadView& view, ObjectSh
     return true;
 }
 
-void MasterServiceImpl::EraseObject(ObjectShard& shard, ObjectTable::Position position) {
+void MasterService::EraseObject(ObjectShard& shard, ObjectTable::Position position) {
     if (shard.objects.meta(position).op_in_flight()) {
         ops_.End(std::string(shard.objects.key(position)));
     }
@@ -117,10 +127,10 @@ void MasterServiceImpl::EraseObject(ObjectShard& shard, ObjectTable::Position po
 
 // ---- puts ---------------------------------------------------------------------
 
-Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& client_id,
-                                                                   const std::string& key,
-                                                                   uint64_t value_size,
-                                                                   const ReplicateConfig& config) {
+Result<std::vector<ReplicaDescriptor>> MasterService::PutStart(const UUID& client_id,
+                                                               const std::string& key,
+                                                               uint64_t value_size,
+                                                               const ReplicateConfig& config) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (value_size == 0 || config.replica_num == 0 ||
         config.excluded_segments.size() > kMaxExcludedSegments ||
@@ -156,11 +166,10 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::PutStart(const UUID& c
     return attempt.result;
 }
 
-MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_id,
-                                                             const std::string& key,
-                                                             uint64_t value_size,
-                                                             const ReplicateConfig& config,
-                                                             size_t replica_num) {
+MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, const std::string& key,
+                                                     uint64_t value_size,
+                                                     const ReplicateConfig& config,
+                                                     size_t replica_num) {
     PutAttempt attempt{Error(ErrorCode::NO_AVAILABLE_HANDLE), false};
     const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
@@ -232,9 +241,9 @@ MasterServiceImpl::PutAttempt MasterServiceImpl::TryPutStart(const UUID& client_
     return attempt;
 }
 
-ObjectMeta MasterServiceImpl::NewObject(const UUID& client_id, uint64_t value_size,
-                                        const ReplicateConfig& config, int64_t now_ms,
-                                        const ObjectMeta* replaced) {
+ObjectMeta MasterService::NewObject(const UUID& client_id, uint64_t value_size,
+                                    const ReplicateConfig& config, int64_t now_ms,
+                                    const ObjectMeta* replaced) {
     bool soft_pin = config.soft_pinned();
     bool hard_pin = config.with_hard_pin;
     uint32_t soft_pin_ttl_ms = static_cast<uint32_t>(config.soft_pin_ttl_ms);
@@ -252,8 +261,8 @@ ObjectMeta MasterServiceImpl::NewObject(const UUID& client_id, uint64_t value_si
     return meta;
 }
 
-ErrorCode MasterServiceImpl::UpsertRefusal(const UUID& client_id, const std::string& key,
-                                           ObjectMeta& old) {
+ErrorCode MasterService::UpsertRefusal(const UUID& client_id, const std::string& key,
+                                       ObjectMeta& old) {
     if (!old.complete()) {
         // Another client's unfinished put is pre-empted: its PutEnd then
         // fails the owner check. Two puts of one client cannot be told apart
@@ -270,9 +279,9 @@ ErrorCode MasterServiceImpl::UpsertRefusal(const UUID& client_id, const std::str
     return ErrorCode::OK;
 }
 
-bool MasterServiceImpl::CanRewriteInPlace(const SegmentPool::ReadView& view, const ObjectMeta& old,
-                                          uint64_t value_size, const ReplicateConfig& config,
-                                          int64_t now_us) const {
+bool MasterService::CanRewriteInPlace(const SegmentPool::ReadView& view, const ObjectMeta& old,
+                                      uint64_t value_size, const ReplicateConfig& config,
+                                      int64_t now_us) const {
     // A leased value may be being read: it is not overwritten. Nor with HA:
     // PutStart does not wait for the standbys, so a leader elected before
     // they heard of the upsert would serve the old value from ranges being
@@ -291,7 +300,7 @@ bool MasterServiceImpl::CanRewriteInPlace(const SegmentPool::ReadView& view, con
     return true;
 }
 
-Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::RewriteInPlace(
+Result<std::vector<ReplicaDescriptor>> MasterService::RewriteInPlace(
     const SegmentPool::ReadView& view, ObjectShard& shard, ObjectTable::Position position,
     const UUID& client_id, const ReplicateConfig& config, int64_t now_ms) {
     const ObjectMeta& old = shard.objects.meta(position);
@@ -310,9 +319,8 @@ Result<std::vector<ReplicaDescriptor>> MasterServiceImpl::RewriteInPlace(
     return descriptors;
 }
 
-void MasterServiceImpl::ReleaseReplaced(const SegmentPool::ReadView& view, const std::string& key,
-                                        const UUID& client_id, const ObjectMeta& old,
-                                        int64_t now_ms) {
+void MasterService::ReleaseReplaced(const SegmentPool::ReadView& view, const std::string& key,
+                                    const UUID& client_id, const ObjectMeta& old, int64_t now_ms) {
     if (old.complete()) {
         ReleaseReplicas(view, old, now_ms * 1000);  // after its readers' leases
         return;
@@ -326,7 +334,7 @@ void MasterServiceImpl::ReleaseReplaced(const SegmentPool::ReadView& view, const
     if (now_ms - old.put_start_ms() >= put_discard_ms_) Bump(counters_.zombie_puts_discarded);
 }
 
-Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) {
+Status MasterService::PutEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_ms = clock_->NowMs();
     // Eager offload names the segment owner: the pool before the shard.
@@ -354,7 +362,7 @@ Status MasterServiceImpl::PutEnd(const UUID& client_id, const std::string& key) 
     return OkStatus();
 }
 
-Status MasterServiceImpl::PutRevoke(const UUID& client_id, const std::string& key) {
+Status MasterService::PutRevoke(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
@@ -376,7 +384,7 @@ Status MasterServiceImpl::PutRevoke(const UUID& client_id, const std::string& ke
 
 // ---- reads --------------------------------------------------------------------
 
-Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string& key) {
+Result<GetReplicaListResult> MasterService::GetReplicaList(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_us = clock_->NowUs();
     const int64_t now_ms = now_us / 1000;
@@ -410,7 +418,7 @@ Result<GetReplicaListResult> MasterServiceImpl::GetReplicaList(const std::string
 }
 
 Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
-MasterServiceImpl::GetReplicaListByRegex(const std::string& regex) {
+MasterService::GetReplicaListByRegex(const std::string& regex) {
     auto compiled = CompileRegex(regex);
     if (!compiled) return Error(compiled.error());
     std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> found;
@@ -439,7 +447,7 @@ MasterServiceImpl::GetReplicaListByRegex(const std::string& regex) {
     return found;
 }
 
-Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
+Result<bool> MasterService::ExistKey(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_ms = clock_->NowMs();
     const KeyLocation where = index_.Locate(key);
@@ -457,7 +465,7 @@ Result<bool> MasterServiceImpl::ExistKey(const std::string& key) {
 
 // ---- removes ------------------------------------------------------------------
 
-Status MasterServiceImpl::Remove(const std::string& key, bool force) {
+Status MasterService::Remove(const std::string& key, bool force) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_us = clock_->NowUs();
     SegmentPool::ReadView view(pool_);
@@ -483,7 +491,7 @@ Status MasterServiceImpl::Remove(const std::string& key, bool force) {
     return OkStatus();
 }
 
-Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool force) {
+Result<int64_t> MasterService::RemoveByRegex(const std::string& regex, bool force) {
     auto compiled = CompileRegex(regex);
     if (!compiled) return Error(compiled.error());
     int64_t removed = 0;
@@ -509,7 +517,7 @@ Result<int64_t> MasterServiceImpl::RemoveByRegex(const std::string& regex, bool 
     return removed;
 }
 
-int64_t MasterServiceImpl::RemoveAll(bool force) {
+int64_t MasterService::RemoveAll(bool force) {
     int64_t removed = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -525,6 +533,43 @@ int64_t MasterServiceImpl::RemoveAll(bool force) {
     Bump(counters_.removes, static_cast<uint64_t>(removed));
     LOG(INFO) << "RemoveAll removed " << removed << " objects";
     return removed;
+}
+
+// ---- batches ------------------------------------------------------------------
+
+std::vector<Result<std::vector<ReplicaDescriptor>>> MasterService::BatchPutStart(
+    const UUID& client_id, const std::vector<std::string>& keys,
+    const std::vector<uint64_t>& value_sizes, const ReplicateConfig& config) {
+    std::vector<Result<std::vector<ReplicaDescriptor>>> results;
+    results.reserve(keys.size());
+    const bool sizes_match = keys.size() == value_sizes.size();
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!sizes_match) {
+            results.emplace_back(Error(ErrorCode::INVALID_PARAMS));
+        } else {
+            results.push_back(PutStart(client_id, keys[i], value_sizes[i], config));
+        }
+    }
+    return results;
+}
+
+std::vector<Status> MasterService::BatchPutEnd(const UUID& client_id,
+                                               const std::vector<std::string>& keys) {
+    return EachKey(keys, [&](const std::string& key) { return PutEnd(client_id, key); });
+}
+
+std::vector<Status> MasterService::BatchPutRevoke(const UUID& client_id,
+                                                  const std::vector<std::string>& keys) {
+    return EachKey(keys, [&](const std::string& key) { return PutRevoke(client_id, key); });
+}
+
+std::vector<Result<GetReplicaListResult>> MasterService::BatchGetReplicaList(
+    const std::vector<std::string>& keys) {
+    return EachKey(keys, [&](const std::string& key) { return GetReplicaList(key); });
+}
+
+std::vector<Result<bool>> MasterService::BatchExistKey(const std::vector<std::string>& keys) {
+    return EachKey(keys, [&](const std::string& key) { return ExistKey(key); });
 }
 
 }  // namespace mooncake

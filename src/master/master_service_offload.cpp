@@ -2,12 +2,12 @@
 // put end, LOCAL_DISK replicas reported by clients (docs/ssd_offload.md).
 #include <glog/logging.h>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 
 namespace mooncake {
 
-Status MasterServiceImpl::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
-                                         bool offloading, uint64_t capacity_bytes) {
+Status MasterService::MountLocalDisk(const UUID& client_id, const std::string& endpoint,
+                                     bool offloading, uint64_t capacity_bytes) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     {
@@ -20,13 +20,13 @@ Status MasterServiceImpl::MountLocalDisk(const UUID& client_id, const std::strin
     return OkStatus();
 }
 
-Status MasterServiceImpl::UnmountLocalDisk(const UUID& client_id) {
+Status MasterService::UnmountLocalDisk(const UUID& client_id) {
     if (!offload_.IsMounted(client_id)) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     DropLocalDisk(client_id);
     return OkStatus();
 }
 
-void MasterServiceImpl::DropLocalDisk(const UUID& client_id) {
+void MasterService::DropLocalDisk(const UUID& client_id) {
     const std::vector<std::string> orphaned = offload_.Unmount(client_id);
     promotions_.Forget(client_id);
     LOG_IF(INFO, !orphaned.empty())
@@ -34,7 +34,7 @@ void MasterServiceImpl::DropLocalDisk(const UUID& client_id) {
         << " keys are on no disk any more";
 }
 
-Result<OffloadWork> MasterServiceImpl::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
+Result<OffloadWork> MasterService::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     // SEGMENT_NOT_FOUND tells a client whose master restarted to mount again
     // and rescan.
@@ -49,7 +49,7 @@ Result<OffloadWork> MasterServiceImpl::OffloadHeartbeat(const UUID& client_id, s
     return work;
 }
 
-void MasterServiceImpl::DescribeOffloadSources(std::vector<OffloadItem>& items) {
+void MasterService::DescribeOffloadSources(std::vector<OffloadItem>& items) {
     const int64_t now_us = clock_->NowUs();
     SegmentPool::ReadView view(pool_);
     for (OffloadItem& item : items) {
@@ -72,9 +72,9 @@ void MasterServiceImpl::DescribeOffloadSources(std::vector<OffloadItem>& items) 
     }
 }
 
-Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
-                                               const std::vector<OffloadItem>& items,
-                                               bool from_rescan) {
+Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
+                                           const std::vector<OffloadItem>& items,
+                                           bool from_rescan) {
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     std::vector<OffloadItem> valid;
     std::vector<std::string> stale;
@@ -110,15 +110,15 @@ Status MasterServiceImpl::NotifyOffloadSuccess(const UUID& client_id,
     return OkStatus();
 }
 
-Status MasterServiceImpl::NotifyDiskEvicted(const UUID& client_id,
-                                            const std::vector<std::string>& keys) {
+Status MasterService::NotifyDiskEvicted(const UUID& client_id,
+                                        const std::vector<std::string>& keys) {
     if (!offload_.IsMounted(client_id)) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     offload_.RemoveReplicas(client_id, keys);
     return OkStatus();
 }
 
-ErrorCode MasterServiceImpl::QueueOffload(const SegmentPool::ReadView& view, const std::string& key,
-                                          ObjectMeta& meta) {
+ErrorCode MasterService::QueueOffload(const SegmentPool::ReadView& view, const std::string& key,
+                                      ObjectMeta& meta) {
     const SegmentPool::Segment* segment = nullptr;
     for (size_t i = 0; i < meta.replica_count() && segment == nullptr; ++i) {
         if (meta.replica(i).status == ReplicaStatus::COMPLETE) {
@@ -140,8 +140,8 @@ ErrorCode MasterServiceImpl::QueueOffload(const SegmentPool::ReadView& view, con
     return ErrorCode::OK;
 }
 
-bool MasterServiceImpl::KeepForOffload(const SegmentPool::ReadView& view, std::string_view key,
-                                       ObjectMeta& meta) {
+bool MasterService::KeepForOffload(const SegmentPool::ReadView& view, std::string_view key,
+                                   ObjectMeta& meta) {
     const std::string name(key);
     if (offload_.Contains(name)) return false;  // the disk copy remains
     const auto cap = static_cast<uint64_t>(static_cast<double>(config_.offloading_queue_limit) *
@@ -159,7 +159,7 @@ bool MasterServiceImpl::KeepForOffload(const SegmentPool::ReadView& view, std::s
     return !config_.offload_force_evict;
 }
 
-Result<GetReplicaListResult> MasterServiceImpl::DiskOnlyReplicaList(const std::string& key) {
+Result<GetReplicaListResult> MasterService::DiskOnlyReplicaList(const std::string& key) {
     GetReplicaListResult result;
     result.replicas = offload_.Find(key);
     if (result.replicas.empty()) return Error(ErrorCode::OBJECT_NOT_FOUND);
@@ -173,7 +173,7 @@ Result<GetReplicaListResult> MasterServiceImpl::DiskOnlyReplicaList(const std::s
     return result;
 }
 
-int64_t MasterServiceImpl::RemoveDiskOnly(const std::function<bool(const std::string&)>& matches) {
+int64_t MasterService::RemoveDiskOnly(const std::function<bool(const std::string&)>& matches) {
     if (offload_.Empty()) return 0;
     int64_t removed = 0;
     for (const std::string& key : offload_.AllKeys()) {

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 
 namespace mooncake {
 
-std::vector<std::string> MasterServiceImpl::BatchReplicaClear(const UUID& client_id,
-                                                              const std::vector<std::string>& keys,
-                                                              const std::string& segment_name) {
+std::vector<std::string> MasterService::BatchReplicaClear(const UUID& client_id,
+                                                          const std::vector<std::string>& keys,
+                                                          const std::string& segment_name) {
     std::vector<std::string> cleared;
     SegmentPool::ReadView view(pool_);
     std::vector<uint32_t> segments;
@@ -30,9 +30,9 @@ std::vector<std::string> MasterServiceImpl::BatchReplicaClear(const UUID& client
     return cleared;
 }
 
-bool MasterServiceImpl::ReplicaClearOne(const SegmentPool::ReadView& view, const UUID& client_id,
-                                        const std::string& key,
-                                        const std::vector<uint32_t>& segments, bool whole_object) {
+bool MasterService::ReplicaClearOne(const SegmentPool::ReadView& view, const UUID& client_id,
+                                    const std::string& key, const std::vector<uint32_t>& segments,
+                                    bool whole_object) {
     const int64_t now_us = clock_->NowUs();
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);

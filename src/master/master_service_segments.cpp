@@ -1,11 +1,11 @@
 // Mounting and unmounting segments, client liveness and expiry.
 #include <glog/logging.h>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 
 namespace mooncake {
 
-Status MasterServiceImpl::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
+Status MasterService::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     std::lock_guard<std::mutex> lock(membership_mutex_);
     Status status = pool_.Mount(client_id, segment);
@@ -22,8 +22,8 @@ Status MasterServiceImpl::MountSegment(const UUID& client_id, const SegmentInfo&
     return OkStatus();
 }
 
-Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
-                                          const std::vector<SegmentInfo>& segments) {
+Status MasterService::ReMountSegments(const UUID& client_id,
+                                      const std::vector<SegmentInfo>& segments) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     const int64_t now_ms = clock_->NowMs();
     std::lock_guard<std::mutex> lock(membership_mutex_);
@@ -54,8 +54,8 @@ Status MasterServiceImpl::ReMountSegments(const UUID& client_id,
     return first_failure;
 }
 
-Status MasterServiceImpl::UnmountSegment(const UUID& client_id, const UUID& segment_id,
-                                         uint32_t grace_period_seconds) {
+Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_id,
+                                     uint32_t grace_period_seconds) {
     if (grace_period_seconds > 0) {
         MC_RETURN_IF_ERROR(pool_.Drain(client_id, segment_id));
         LOG(INFO) << "Client " << client_id.ToString() << " unmounts segment "
@@ -76,7 +76,7 @@ Status MasterServiceImpl::UnmountSegment(const UUID& client_id, const UUID& segm
     return OkStatus();
 }
 
-Status MasterServiceImpl::UnregisterClient(const UUID& client_id) {
+Status MasterService::UnregisterClient(const UUID& client_id) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     std::vector<uint32_t> retired;
     bool known = false;
@@ -97,7 +97,7 @@ Status MasterServiceImpl::UnregisterClient(const UUID& client_id) {
     return OkStatus();
 }
 
-uint64_t MasterServiceImpl::SweepRetiredSegments(const std::vector<uint32_t>& segment_ids) {
+uint64_t MasterService::SweepRetiredSegments(const std::vector<uint32_t>& segment_ids) {
     if (segment_ids.empty()) return 0;
     const uint64_t removed =
         DropReplicasOn(std::unordered_set<uint32_t>(segment_ids.begin(), segment_ids.end()));
@@ -105,7 +105,7 @@ uint64_t MasterServiceImpl::SweepRetiredSegments(const std::vector<uint32_t>& se
     return removed;
 }
 
-uint64_t MasterServiceImpl::DropReplicasOn(const std::unordered_set<uint32_t>& segment_ids) {
+uint64_t MasterService::DropReplicasOn(const std::unordered_set<uint32_t>& segment_ids) {
     // The segments are retired: nothing new is placed on them and their
     // space is not freed replica by replica (the memory leaves with the
     // client). Each shard is visited once, under its own lock only.
@@ -132,9 +132,9 @@ uint64_t MasterServiceImpl::DropReplicasOn(const std::unordered_set<uint32_t>& s
     return removed;
 }
 
-std::vector<std::string> MasterServiceImpl::GetAllSegments() const { return pool_.Names(); }
+std::vector<std::string> MasterService::GetAllSegments() const { return pool_.Names(); }
 
-std::vector<SegmentDetail> MasterServiceImpl::GetSegmentsDetail() const {
+std::vector<SegmentDetail> MasterService::GetSegmentsDetail() const {
     SegmentPool::ReadView view(pool_);
     std::vector<SegmentDetail> details;
     details.reserve(view.active().size());
@@ -147,7 +147,7 @@ std::vector<SegmentDetail> MasterServiceImpl::GetSegmentsDetail() const {
     return details;
 }
 
-std::vector<std::string> MasterServiceImpl::GetAllKeys() {
+std::vector<std::string> MasterService::GetAllKeys() {
     std::vector<std::string> keys;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
@@ -168,13 +168,13 @@ std::vector<std::string> MasterServiceImpl::GetAllKeys() {
     return keys;
 }
 
-Result<SegmentUsage> MasterServiceImpl::QuerySegment(const std::string& name) const {
+Result<SegmentUsage> MasterService::QuerySegment(const std::string& name) const {
     auto usage = pool_.UsageOf(name);
     if (!usage) return Error(usage.error());
     return SegmentUsage{usage->first, usage->second};
 }
 
-Result<PingResult> MasterServiceImpl::Ping(const UUID& client_id) {
+Result<PingResult> MasterService::Ping(const UUID& client_id) {
     PingResult result;
     if (!clients_.Refresh(client_id, clock_->NowMs())) {
         result.status = ClientStatus::NEED_REMOUNT;
@@ -184,7 +184,7 @@ Result<PingResult> MasterServiceImpl::Ping(const UUID& client_id) {
     return result;
 }
 
-void MasterServiceImpl::ExpireClients(int64_t now_ms) {
+void MasterService::ExpireClients(int64_t now_ms) {
     std::vector<UUID> expired;
     std::vector<uint32_t> retired;
     {
@@ -212,7 +212,7 @@ void MasterServiceImpl::ExpireClients(int64_t now_ms) {
                  << " segments unmounted, " << removed << " objects lost their last replica";
 }
 
-void MasterServiceImpl::LiftDueFences(int64_t now_ms) {
+void MasterService::LiftDueFences(int64_t now_ms) {
     std::lock_guard<std::mutex> lock(membership_mutex_);
     std::erase_if(fences_, [&](const Fence& fence) {
         if (fence.lift_at_ms > now_ms) return false;

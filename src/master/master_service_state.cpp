@@ -2,7 +2,7 @@
 // empty master (HA promotion, snapshot restore; docs/ha.md).
 #include <glog/logging.h>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 
 namespace mooncake {
 
@@ -40,7 +40,7 @@ void DescribeObject(const SegmentPool::ReadView& view, std::string_view key, con
 
 }  // namespace
 
-MasterStateImage MasterServiceImpl::ExportState() {
+MasterStateImage MasterService::ExportState() {
     MasterStateImage image;
     // Membership first (lock order 1), then the pool shared, then every
     // shard: with all shards held no put, remove or eviction can change an
@@ -66,7 +66,7 @@ MasterStateImage MasterServiceImpl::ExportState() {
     return image;
 }
 
-Result<ImportStats> MasterServiceImpl::ImportState(const MasterStateImage& image) {
+Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
     std::lock_guard<std::mutex> membership(membership_mutex_);
     if (pool_.mounted_count() != 0) return Error(ErrorCode::INVALID_PARAMS);
     const int64_t now_ms = clock_->NowMs();
@@ -134,7 +134,7 @@ Result<ImportStats> MasterServiceImpl::ImportState(const MasterStateImage& image
 
 // ---- change log ----------------------------------------------------------------
 
-ChangeLog& MasterServiceImpl::EnableChangeLog() {
+ChangeLog& MasterService::EnableChangeLog() {
     if (!log_) {
         log_ = std::make_unique<ChangeLog>();
         index_.SetChangeLog(log_.get());
@@ -143,8 +143,8 @@ ChangeLog& MasterServiceImpl::EnableChangeLog() {
     return *log_;
 }
 
-std::vector<ChangeRecord> MasterServiceImpl::DescribeChanges(const std::vector<std::string>& keys,
-                                                             bool membership) {
+std::vector<ChangeRecord> MasterService::DescribeChanges(const std::vector<std::string>& keys,
+                                                         bool membership) {
     std::vector<ChangeRecord> records;
     records.reserve(keys.size() + (membership ? 1 : 0));
     SegmentPool::ReadView view(pool_);
@@ -173,14 +173,14 @@ std::vector<ChangeRecord> MasterServiceImpl::DescribeChanges(const std::vector<s
     return records;
 }
 
-uint64_t MasterServiceImpl::FlushChanges() {
+uint64_t MasterService::FlushChanges() {
     if (!log_) return 0;
     std::lock_guard<std::mutex> flush(log_->flush_mutex());
     ChangeLog::Drained drained = log_->Drain();
     return log_->Append(DescribeChanges(drained.keys, drained.membership), drained.notes_upto);
 }
 
-MasterStateImage MasterServiceImpl::ExportState(uint64_t* version) {
+MasterStateImage MasterService::ExportState(uint64_t* version) {
     if (!log_) {
         *version = 0;
         return ExportState();
@@ -194,7 +194,7 @@ MasterStateImage MasterServiceImpl::ExportState(uint64_t* version) {
     return ExportState();
 }
 
-void MasterServiceImpl::ReleaseHeldFrees(uint64_t acked) {
+void MasterService::ReleaseHeldFrees(uint64_t acked) {
     if (!log_) return;
     std::vector<HeldFree> due = log_->Release(acked);
     if (due.empty()) return;

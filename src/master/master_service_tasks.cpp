@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "master/master_service_impl.h"
+#include "master/master_service.h"
 #include "master/placement.h"
 
 namespace mooncake {
@@ -48,8 +48,8 @@ bool HasReplicaOnName(const SegmentPool::ReadView& view, const ObjectMeta& meta,
 
 // ---- the task table -----------------------------------------------------------
 
-Result<UUID> MasterServiceImpl::CreateCopyTask(const std::string& key,
-                                               const std::vector<std::string>& targets) {
+Result<UUID> MasterService::CreateCopyTask(const std::string& key,
+                                           const std::vector<std::string>& targets) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
     TaskSpec spec;
@@ -78,8 +78,8 @@ Result<UUID> MasterServiceImpl::CreateCopyTask(const std::string& key,
     return id;
 }
 
-Result<UUID> MasterServiceImpl::CreateMoveTask(const std::string& key, const std::string& source,
-                                               const std::string& target) {
+Result<UUID> MasterService::CreateMoveTask(const std::string& key, const std::string& source,
+                                           const std::string& target) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (source == target) return Error(ErrorCode::INVALID_PARAMS);
     TaskSpec spec;
@@ -107,25 +107,24 @@ Result<UUID> MasterServiceImpl::CreateMoveTask(const std::string& key, const std
     return id;
 }
 
-Result<TaskInfo> MasterServiceImpl::QueryTask(const UUID& task_id) const {
+Result<TaskInfo> MasterService::QueryTask(const UUID& task_id) const {
     return tasks_.Query(task_id);
 }
 
-std::vector<TaskAssignment> MasterServiceImpl::AssignTasks(const UUID& client_id,
-                                                           size_t max_tasks) {
+std::vector<TaskAssignment> MasterService::AssignTasks(const UUID& client_id, size_t max_tasks) {
     if (max_tasks == 0) return {};
     const bool has_segment = pool_.ClientHasSegment(client_id);
     return tasks_.Assign(client_id, has_segment, max_tasks, clients_, clock_->NowMs(),
                          clock_->EpochMs());
 }
 
-std::vector<TaskAssignment> MasterServiceImpl::FetchTasks(const UUID& client_id, size_t max_tasks) {
+std::vector<TaskAssignment> MasterService::FetchTasks(const UUID& client_id, size_t max_tasks) {
     if (!clients_.IsAlive(client_id)) return {};
     return AssignTasks(client_id, max_tasks);
 }
 
-Status MasterServiceImpl::MarkTaskComplete(const UUID& client_id, const UUID& task_id,
-                                           TaskStatus status, const std::string& message) {
+Status MasterService::MarkTaskComplete(const UUID& client_id, const UUID& task_id,
+                                       TaskStatus status, const std::string& message) {
     Status result =
         tasks_.Complete(client_id, task_id, status, message, clock_->NowMs(), clock_->EpochMs());
     if (result) {
@@ -137,8 +136,8 @@ Status MasterServiceImpl::MarkTaskComplete(const UUID& client_id, const UUID& ta
 
 // ---- execution primitives -----------------------------------------------------
 
-void MasterServiceImpl::UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
-                                          ObjectMeta& meta) {
+void MasterService::UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
+                                      ObjectMeta& meta) {
     NoteKey(key);  // before the frees (change_log.h)
     for (size_t r = meta.replica_count(); r-- > 0;) {
         ReplicaSlot& slot = meta.replica(r);
@@ -152,8 +151,8 @@ void MasterServiceImpl::UndoReplicationOp(const SegmentPool::ReadView& view, con
     ops_.End(key);
 }
 
-Result<CopyStartResult> MasterServiceImpl::CopyStart(const UUID& client_id, const std::string& key,
-                                                     const std::vector<std::string>& targets) {
+Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const std::string& key,
+                                                 const std::vector<std::string>& targets) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
     const std::vector<std::string> names = Deduplicated(targets);
@@ -203,7 +202,7 @@ Result<CopyStartResult> MasterServiceImpl::CopyStart(const UUID& client_id, cons
     return result;
 }
 
-Status MasterServiceImpl::CopyEnd(const UUID& client_id, const std::string& key) {
+Status MasterService::CopyEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
@@ -225,13 +224,13 @@ Status MasterServiceImpl::CopyEnd(const UUID& client_id, const std::string& key)
     return OkStatus();
 }
 
-Status MasterServiceImpl::CopyRevoke(const UUID& client_id, const std::string& key) {
+Status MasterService::CopyRevoke(const UUID& client_id, const std::string& key) {
     return RevokeReplicationOp(client_id, key, ReplicationOp::Kind::kCopy);
 }
 
-Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, const std::string& key,
-                                                     const std::string& source,
-                                                     const std::string& target) {
+Result<MoveStartResult> MasterService::MoveStart(const UUID& client_id, const std::string& key,
+                                                 const std::string& source,
+                                                 const std::string& target) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     if (source == target) return Error(ErrorCode::INVALID_PARAMS);
     const int64_t now_ms = clock_->NowMs();
@@ -283,7 +282,7 @@ Result<MoveStartResult> MasterServiceImpl::MoveStart(const UUID& client_id, cons
     return result;
 }
 
-Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key) {
+Status MasterService::MoveEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
@@ -318,12 +317,12 @@ Status MasterServiceImpl::MoveEnd(const UUID& client_id, const std::string& key)
     return OkStatus();
 }
 
-Status MasterServiceImpl::MoveRevoke(const UUID& client_id, const std::string& key) {
+Status MasterService::MoveRevoke(const UUID& client_id, const std::string& key) {
     return RevokeReplicationOp(client_id, key, ReplicationOp::Kind::kMove);
 }
 
-Status MasterServiceImpl::RevokeReplicationOp(const UUID& client_id, const std::string& key,
-                                              ReplicationOp::Kind kind) {
+Status MasterService::RevokeReplicationOp(const UUID& client_id, const std::string& key,
+                                          ReplicationOp::Kind kind) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
@@ -338,7 +337,7 @@ Status MasterServiceImpl::RevokeReplicationOp(const UUID& client_id, const std::
     return OkStatus();
 }
 
-void MasterServiceImpl::ReclaimStaleReplicationOps(int64_t now_ms) {
+void MasterService::ReclaimStaleReplicationOps(int64_t now_ms) {
     std::vector<std::string> stale = ops_.StaleKeys(now_ms, put_release_ms_);
     for (const std::string& key : stale) {
         SegmentPool::ReadView view(pool_);

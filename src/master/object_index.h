@@ -2,7 +2,7 @@
 // for different keys rarely wait on each other.
 //
 // The index only stores; the rules (who may put, remove, evict what) live in
-// MasterServiceImpl, which locks a shard, looks the object up and changes it
+// MasterService, which locks a shard, looks the object up and changes it
 // through the helpers below so the counters stay right.
 #pragma once
 

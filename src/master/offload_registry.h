@@ -5,7 +5,7 @@
 // Kept apart from the object index on purpose: a disk replica lives as
 // long as the client's file, not as long as the memory replica (it is
 // what remains after eviction), and a client restart re-reports it.
-// MasterServiceImpl consults it on get / exist / remove and feeds it on
+// MasterService consults it on get / exist / remove and feeds it on
 // put end, eviction and client death.
 //
 // Thread-safe; a leaf lock (nothing is locked while holding it).

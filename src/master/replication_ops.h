@@ -6,7 +6,7 @@
 // when lives here, so that the rare copy or move costs the millions of
 // ordinary objects no memory.
 //
-// Thread-safe; a leaf lock. MasterServiceImpl changes an entry only while
+// Thread-safe; a leaf lock. MasterService changes an entry only while
 // holding the shard lock of its key, so entry and flag change together.
 #pragma once
 

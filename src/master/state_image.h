@@ -7,7 +7,7 @@
 
 #include "ha.pb.h"
 #include "master/change_log.h"
-#include "master/master_service.h"
+#include "master/master_service_types.h"
 #include "mooncake/result.h"
 
 namespace mooncake {

@@ -4,7 +4,7 @@
 // which calls a client may repeat, and which calls HA replicates and waits
 // for. Adding a master method touches proto/master.proto (its messages, its
 // body in MasterRequest/MasterResponse, its rpc), the logic
-// (MasterServiceImpl), its handler (RequestDispatcher) and its client stub,
+// (MasterService), its handler (RequestDispatcher) and its client stub,
 // and one row here.
 //
 //   X(Method, Case, field, Request, Response, Effect)

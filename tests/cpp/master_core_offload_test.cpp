@@ -9,7 +9,7 @@
 namespace mooncake::testing {
 namespace {
 
-// MasterServiceImpl::kOffloadPinMs: how long a queued object stays pinned.
+// MasterService::kOffloadPinMs: how long a queued object stays pinned.
 constexpr int64_t kOffloadPinMsForTest = 60'000;
 
 class MasterOffloadTest : public MasterCoreTest {
