@@ -204,34 +204,21 @@ void MasterService::EvictForAllocation(uint64_t seen_generation) {
 
 MasterStats MasterService::GetStats() const {
     MasterStats stats;
+#define MOONCAKE_COPY_COUNTER(name) stats.name = counters_.name.load(std::memory_order_relaxed);
+    MOONCAKE_MASTER_COUNTERS(MOONCAKE_COPY_COUNTER)
+#undef MOONCAKE_COPY_COUNTER
     stats.segments_mounted = pool_.mounted_count();
     stats.capacity_bytes = pool_.capacity_bytes();
     stats.used_bytes = pool_.object_bytes();
     stats.object_count = index_.size();
     stats.clients_alive = clients_.size();
-    stats.put_starts = counters_.put_starts.load(std::memory_order_relaxed);
-    stats.put_ends = counters_.put_ends.load(std::memory_order_relaxed);
-    stats.put_revokes = counters_.put_revokes.load(std::memory_order_relaxed);
-    stats.put_credits_granted = counters_.put_credits_granted.load(std::memory_order_relaxed);
-    stats.put_credit_commits = counters_.put_credit_commits.load(std::memory_order_relaxed);
     stats.put_credits_outstanding = credits_.size();
     stats.put_credit_reserved_bytes = pool_.reserved_bytes();
-    stats.gets = counters_.gets.load(std::memory_order_relaxed);
-    stats.removes = counters_.removes.load(std::memory_order_relaxed);
-    stats.evictions = counters_.evictions.load(std::memory_order_relaxed);
-    stats.eviction_rounds = counters_.eviction_rounds.load(std::memory_order_relaxed);
-    stats.zombie_puts_discarded = counters_.zombie_puts_discarded.load(std::memory_order_relaxed);
-    stats.clients_expired = counters_.clients_expired.load(std::memory_order_relaxed);
     stats.tasks_pending = tasks_.pending_count();
     stats.tasks_processing = tasks_.processing_count();
     stats.tasks_finished = tasks_.finished_total();
-    stats.offload_queued = counters_.offload_queued.load(std::memory_order_relaxed);
-    stats.offload_queue_rejected = counters_.offload_queue_rejected.load(std::memory_order_relaxed);
-    stats.offloaded = counters_.offloaded.load(std::memory_order_relaxed);
-    stats.disk_gets = counters_.disk_gets.load(std::memory_order_relaxed);
     stats.promotions_queued = promotions_.admitted();
     stats.promotions_rejected = promotions_.rejected();
-    stats.promotions_handed_out = counters_.promotions_handed_out.load(std::memory_order_relaxed);
     stats.promotion_queue_length = promotions_.queued();
     stats.local_disks = offload_.Stats();
     return stats;

@@ -284,23 +284,21 @@ class MasterService {
     // Longest window in which a client may begin writing into a credit.
     static constexpr int64_t kMaxCreditUsableMs = 2000;
 
+    // The event counters. GetStats copies each into the MasterStats field
+    // of the same name: one list, so that no counter is kept and never
+    // reported (disk_gets: get-replica-list calls answered from disk only).
+    // clang-format off
+#define MOONCAKE_MASTER_COUNTERS(X)                                                  \
+    X(put_starts) X(put_ends) X(put_revokes) X(gets) X(removes) X(evictions)         \
+    X(eviction_rounds) X(zombie_puts_discarded) X(clients_expired) X(offload_queued) \
+    X(offload_queue_rejected) X(offloaded) X(disk_gets) X(promotions_handed_out)     \
+    X(put_credits_granted) X(put_credit_commits)
+    // clang-format on
+
     struct Counters {
-        std::atomic<uint64_t> put_starts{0};
-        std::atomic<uint64_t> put_ends{0};
-        std::atomic<uint64_t> put_revokes{0};
-        std::atomic<uint64_t> gets{0};
-        std::atomic<uint64_t> removes{0};
-        std::atomic<uint64_t> evictions{0};
-        std::atomic<uint64_t> eviction_rounds{0};
-        std::atomic<uint64_t> zombie_puts_discarded{0};
-        std::atomic<uint64_t> clients_expired{0};
-        std::atomic<uint64_t> offload_queued{0};
-        std::atomic<uint64_t> offload_queue_rejected{0};
-        std::atomic<uint64_t> offloaded{0};
-        std::atomic<uint64_t> disk_gets{0};  // get-replica-list answered from disk only
-        std::atomic<uint64_t> promotions_handed_out{0};
-        std::atomic<uint64_t> put_credits_granted{0};
-        std::atomic<uint64_t> put_credit_commits{0};
+#define MOONCAKE_MASTER_COUNTER_FIELD(name) std::atomic<uint64_t> name{0};
+        MOONCAKE_MASTER_COUNTERS(MOONCAKE_MASTER_COUNTER_FIELD)
+#undef MOONCAKE_MASTER_COUNTER_FIELD
     };
 
     // Outcome of one placement attempt inside PutStart.
@@ -455,6 +453,15 @@ class MasterService {
     // Frees the PROCESSING replicas of an op in flight and clears its marks.
     void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
                            ObjectMeta& meta);
+    // The object at `where` (its shard locked by the caller) with the op of
+    // `kind` that `client_id` started on it, for the End and Revoke calls:
+    // OBJECT_NOT_FOUND, or OBJECT_NO_REPLICATION_TASK when no such op runs.
+    struct OwnOp {
+        ObjectMeta* meta = nullptr;
+        ReplicationOp op;
+    };
+    Result<OwnOp> FindOwnOp(const KeyLocation& where, const std::string& key, const UUID& client_id,
+                            ReplicationOp::Kind kind);
     // CopyRevoke / MoveRevoke: undoes `client_id`'s op of `kind` on `key`.
     Status RevokeReplicationOp(const UUID& client_id, const std::string& key,
                                ReplicationOp::Kind kind);

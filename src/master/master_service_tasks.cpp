@@ -206,13 +206,9 @@ Status MasterService::CopyEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
-    ObjectMeta* object = FindObject(where);
-    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    ObjectMeta& meta = *object;
-    const auto op = meta.op_in_flight() ? ops_.Find(key) : std::nullopt;
-    if (!op || op->kind != ReplicationOp::Kind::kCopy || op->client != client_id) {
-        return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
-    }
+    const auto found = FindOwnOp(where, key, client_id, ReplicationOp::Kind::kCopy);
+    if (!found) return Error(found.error());
+    ObjectMeta& meta = *found->meta;
     NoteKey(key);
     for (size_t r = 0; r < meta.replica_count(); ++r) {
         if (meta.replica(r).status == ReplicaStatus::PROCESSING) {
@@ -287,14 +283,10 @@ Status MasterService::MoveEnd(const UUID& client_id, const std::string& key) {
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
-    ObjectMeta* object = FindObject(where);
-    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    ObjectMeta& meta = *object;
-    const auto op = meta.op_in_flight() ? ops_.Find(key) : std::nullopt;
-    if (!op || op->kind != ReplicationOp::Kind::kMove || op->client != client_id) {
-        return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
-    }
-    if (meta.FindReplicaOn(op->target_segment) == meta.replica_count()) {
+    const auto found = FindOwnOp(where, key, client_id, ReplicationOp::Kind::kMove);
+    if (!found) return Error(found.error());
+    ObjectMeta& meta = *found->meta;
+    if (meta.FindReplicaOn(found->op.target_segment) == meta.replica_count()) {
         // The target was unmounted meanwhile: keep the source, fail the move.
         LOG(WARNING) << "MoveEnd of " << key << ": the target segment is gone";
         UndoReplicationOp(view, key, meta);
@@ -327,14 +319,22 @@ Status MasterService::RevokeReplicationOp(const UUID& client_id, const std::stri
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
+    const auto found = FindOwnOp(where, key, client_id, kind);
+    if (!found) return Error(found.error());
+    UndoReplicationOp(view, key, *found->meta);
+    return OkStatus();
+}
+
+Result<MasterService::OwnOp> MasterService::FindOwnOp(const KeyLocation& where,
+                                                      const std::string& key, const UUID& client_id,
+                                                      ReplicationOp::Kind kind) {
     ObjectMeta* object = FindObject(where);
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const auto op = object->op_in_flight() ? ops_.Find(key) : std::nullopt;
     if (!op || op->kind != kind || op->client != client_id) {
         return Error(ErrorCode::OBJECT_NO_REPLICATION_TASK);
     }
-    UndoReplicationOp(view, key, *object);
-    return OkStatus();
+    return OwnOp{object, *op};
 }
 
 void MasterService::ReclaimStaleReplicationOps(int64_t now_ms) {
