@@ -156,10 +156,6 @@ void FillReplicaList(const Result<GetReplicaListResult>& result,
     response->set_lease_ttl_ms(result->lease_ttl_ms);
 }
 
-ErrorCode CodeOfStatus(const Status& status) {
-    return status.has_value() ? ErrorCode::OK : status.error();
-}
-
 }  // namespace
 
 void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
@@ -171,17 +167,13 @@ void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
 }
 
 void RequestDispatcher::PutEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.PutEnd(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.PutEnd(FromProto(request.client_id()), request.key())));
 }
 
 void RequestDispatcher::PutRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.PutRevoke(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.PutRevoke(FromProto(request.client_id()), request.key())));
 }
 
 void RequestDispatcher::BatchPutStart(const rpc::BatchPutStartRequest& request,
@@ -208,8 +200,7 @@ void RequestDispatcher::BatchPutEnd(const rpc::BatchKeysRequest& request,
                                     rpc::BatchStatusResponse* response) {
     for (const Status& status :
          service_.BatchPutEnd(FromProto(request.client_id()), KeysOf(request.keys()))) {
-        CountResult(CodeOfStatus(status));
-        response->add_error_codes(CodeToWire(CodeOfStatus(status)));
+        response->add_error_codes(Counted(status));
     }
 }
 
@@ -218,8 +209,7 @@ void RequestDispatcher::GrantPutCredits(const rpc::GrantPutCreditsRequest& reque
     const std::vector<uint64_t> release(request.release().begin(), request.release().end());
     auto grant = service_.GrantPutCredits(FromProto(request.client_id()), request.value_size(),
                                           request.count(), request.replica_num(), release);
-    CountResult(CodeOf(grant));
-    response->set_error_code(CodeToWire(CodeOf(grant)));
+    response->set_error_code(Counted(grant));
     if (!grant) return;
     response->set_usable_ms(grant->usable_ms);
     response->mutable_credits()->Reserve(static_cast<int>(grant->credits.size()));
@@ -237,9 +227,8 @@ void RequestDispatcher::BatchPutCommit(const rpc::BatchPutCommitRequest& request
     for (const Status& status :
          service_.BatchPutCommit(FromProto(request.client_id()), KeysOf(request.keys()), credits,
                                  FromProto(request.config()))) {
-        CountResult(CodeOfStatus(status));
         failed = failed || !status.has_value();
-        response->add_error_codes(CodeToWire(CodeOfStatus(status)));
+        response->add_error_codes(Counted(status));
     }
     // Request counts (the summary line, rpc_calls_total) show the puts a
     // user made, whichever way they reached the master.
@@ -252,8 +241,7 @@ void RequestDispatcher::BatchPutRevoke(const rpc::BatchKeysRequest& request,
                                        rpc::BatchStatusResponse* response) {
     for (const Status& status :
          service_.BatchPutRevoke(FromProto(request.client_id()), KeysOf(request.keys()))) {
-        CountResult(CodeOfStatus(status));
-        response->add_error_codes(CodeToWire(CodeOfStatus(status)));
+        response->add_error_codes(Counted(status));
     }
 }
 
@@ -279,8 +267,7 @@ void RequestDispatcher::BatchGetReplicaList(const rpc::BatchKeysRequest& request
 void RequestDispatcher::GetReplicaListByRegex(const rpc::RegexRequest& request,
                                               rpc::GetReplicaListByRegexResponse* response) {
     auto result = service_.GetReplicaListByRegex(request.regex());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (!result) return;
     response->mutable_objects()->Reserve(static_cast<int>(result->size()));
     for (const auto& [key, replicas] : *result) {
@@ -292,8 +279,7 @@ void RequestDispatcher::GetReplicaListByRegex(const rpc::RegexRequest& request,
 
 void RequestDispatcher::ExistKey(const rpc::KeyRequest& request, rpc::ExistKeyResponse* response) {
     auto result = service_.ExistKey(request.key());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     response->set_exists(result.value_or(false));
 }
 
@@ -302,9 +288,8 @@ void RequestDispatcher::BatchExistKey(const rpc::BatchKeysRequest& request,
     auto results = service_.BatchExistKey(KeysOf(request.keys()));
     response->mutable_results()->Reserve(static_cast<int>(results.size()));
     for (const auto& result : results) {
-        CountResult(CodeOf(result));
         auto* entry = response->add_results();
-        entry->set_error_code(CodeToWire(CodeOf(result)));
+        entry->set_error_code(Counted(result));
         entry->set_exists(result.value_or(false));
     }
 }
@@ -312,16 +297,13 @@ void RequestDispatcher::BatchExistKey(const rpc::BatchKeysRequest& request,
 // ---- removal ------------------------------------------------------------------
 
 void RequestDispatcher::Remove(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code = CodeOfStatus(service_.Remove(request.key(), request.force()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(service_.Remove(request.key(), request.force())));
 }
 
 void RequestDispatcher::RemoveByRegex(const rpc::RegexRequest& request,
                                       rpc::CountResponse* response) {
     auto result = service_.RemoveByRegex(request.regex(), request.force());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     response->set_count(result.value_or(0));
 }
 
@@ -345,10 +327,8 @@ void RequestDispatcher::BatchReplicaClear(const rpc::BatchReplicaClearRequest& r
 
 void RequestDispatcher::MountSegment(const rpc::MountSegmentRequest& request,
                                      rpc::StatusResponse* response) {
-    const ErrorCode code = CodeOfStatus(
-        service_.MountSegment(FromProto(request.client_id()), FromProto(request.segment())));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(
+        service_.MountSegment(FromProto(request.client_id()), FromProto(request.segment()))));
 }
 
 void RequestDispatcher::ReMountSegment(const rpc::ReMountSegmentRequest& request,
@@ -356,22 +336,18 @@ void RequestDispatcher::ReMountSegment(const rpc::ReMountSegmentRequest& request
     std::vector<SegmentInfo> segments;
     segments.reserve(request.segments_size());
     for (const rpc::Segment& segment : request.segments()) segments.push_back(FromProto(segment));
-    const ErrorCode code =
-        CodeOfStatus(service_.ReMountSegments(FromProto(request.client_id()), segments));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.ReMountSegments(FromProto(request.client_id()), segments)));
 }
 
 void RequestDispatcher::UnmountSegment(const rpc::UnmountSegmentRequest& request,
                                        rpc::StatusResponse* response) {
     const UUID client = FromProto(request.client_id());
-    const ErrorCode code =
-        CodeOfStatus(request.unregister_client()
-                         ? service_.UnregisterClient(client)
-                         : service_.UnmountSegment(client, FromProto(request.segment_id()),
-                                                   request.grace_period_seconds()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(request.unregister_client()
+                    ? service_.UnregisterClient(client)
+                    : service_.UnmountSegment(client, FromProto(request.segment_id()),
+                                              request.grace_period_seconds())));
 }
 
 void RequestDispatcher::GetAllSegments(const rpc::GetAllSegmentsRequest& /*request*/,
@@ -385,8 +361,7 @@ void RequestDispatcher::GetAllSegments(const rpc::GetAllSegmentsRequest& /*reque
 void RequestDispatcher::QuerySegment(const rpc::QuerySegmentRequest& request,
                                      rpc::QuerySegmentResponse* response) {
     auto result = service_.QuerySegment(request.name());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (!result) return;
     response->set_used(result->used);
     response->set_capacity(result->capacity);
@@ -396,8 +371,7 @@ void RequestDispatcher::QuerySegment(const rpc::QuerySegmentRequest& request,
 
 void RequestDispatcher::Ping(const rpc::PingRequest& request, rpc::PingResponse* response) {
     auto result = service_.Ping(FromProto(request.client_id()));
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (!result) return;
     response->set_client_status(ToProto(result->status));
     for (const TaskAssignment& task : result->tasks) ToProto(task, response->add_tasks());
@@ -422,24 +396,21 @@ void RequestDispatcher::CreateCopyTask(const rpc::CreateCopyTaskRequest& request
                                        rpc::CreateTaskResponse* response) {
     const std::vector<std::string> targets(request.targets().begin(), request.targets().end());
     auto result = service_.CreateCopyTask(request.key(), targets);
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (result) ToProto(*result, response->mutable_task_id());
 }
 
 void RequestDispatcher::CreateMoveTask(const rpc::CreateMoveTaskRequest& request,
                                        rpc::CreateTaskResponse* response) {
     auto result = service_.CreateMoveTask(request.key(), request.source(), request.target());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (result) ToProto(*result, response->mutable_task_id());
 }
 
 void RequestDispatcher::QueryTask(const rpc::QueryTaskRequest& request,
                                   rpc::QueryTaskResponse* response) {
     auto result = service_.QueryTask(FromProto(request.task_id()));
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (result) ToProto(*result, response->mutable_task());
 }
 
@@ -454,67 +425,53 @@ void RequestDispatcher::FetchTasks(const rpc::FetchTasksRequest& request,
 
 void RequestDispatcher::MarkTaskComplete(const rpc::MarkTaskCompleteRequest& request,
                                          rpc::StatusResponse* response) {
-    ErrorCode code = ErrorCode::OK;
-    auto status = TaskStatusFromProto(request.status());
+    const auto status = TaskStatusFromProto(request.status());
     if (!status) {
-        code = status.error();
-    } else {
-        code = CodeOfStatus(service_.MarkTaskComplete(FromProto(request.client_id()),
-                                                      FromProto(request.task_id()), *status,
-                                                      request.message()));
+        response->set_error_code(Counted(status));
+        return;
     }
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(service_.MarkTaskComplete(
+        FromProto(request.client_id()), FromProto(request.task_id()), *status, request.message())));
 }
 
 void RequestDispatcher::CopyStart(const rpc::CopyStartRequest& request,
                                   rpc::CopyStartResponse* response) {
     const std::vector<std::string> targets(request.targets().begin(), request.targets().end());
     auto result = service_.CopyStart(FromProto(request.client_id()), request.key(), targets);
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (!result) return;
     ToProto(result->source, response->mutable_source());
     ToProto(result->targets, response->mutable_targets());
 }
 
 void RequestDispatcher::CopyEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.CopyEnd(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.CopyEnd(FromProto(request.client_id()), request.key())));
 }
 
 void RequestDispatcher::CopyRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.CopyRevoke(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.CopyRevoke(FromProto(request.client_id()), request.key())));
 }
 
 void RequestDispatcher::MoveStart(const rpc::MoveStartRequest& request,
                                   rpc::MoveStartResponse* response) {
     auto result = service_.MoveStart(FromProto(request.client_id()), request.key(),
                                      request.source(), request.target());
-    CountResult(CodeOf(result));
-    response->set_error_code(CodeToWire(CodeOf(result)));
+    response->set_error_code(Counted(result));
     if (!result) return;
     ToProto(result->source, response->mutable_source());
     ToProto(result->target, response->mutable_target());
 }
 
 void RequestDispatcher::MoveEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.MoveEnd(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.MoveEnd(FromProto(request.client_id()), request.key())));
 }
 
 void RequestDispatcher::MoveRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfStatus(service_.MoveRevoke(FromProto(request.client_id()), request.key()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.MoveRevoke(FromProto(request.client_id()), request.key())));
 }
 
 }  // namespace mooncake

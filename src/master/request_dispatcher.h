@@ -23,6 +23,7 @@
 #include "mooncake/error_code.h"
 #include "mooncake/types.h"
 #include "rpc/master_methods.h"
+#include "rpc/rpc_convert.h"
 
 namespace mooncake {
 
@@ -98,6 +99,15 @@ class RequestDispatcher {
     static constexpr int32_t kErrorSlots = 2048;
 
     void CountResult(ErrorCode code);
+    // The wire code of a call's outcome (a Result or Status; for a batch,
+    // one key's), charged to the error counters as it is written, so that
+    // the counts are the codes clients see.
+    template <typename Outcome>
+    int32_t Counted(const Outcome& outcome) {
+        const ErrorCode code = CodeOf(outcome);
+        CountResult(code);
+        return CodeToWire(code);
+    }
     // (body field name, slots[field number]) for every method.
     static std::vector<std::pair<std::string, uint64_t>> PerMethod(
         const std::array<std::atomic<uint64_t>, kMethodSlots>& slots);

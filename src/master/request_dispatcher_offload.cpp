@@ -10,10 +10,6 @@ namespace mooncake {
 
 namespace {
 
-ErrorCode CodeOfOffload(const Status& status) {
-    return status.has_value() ? ErrorCode::OK : status.error();
-}
-
 std::vector<OffloadItem> ItemsOf(
     const google::protobuf::RepeatedPtrField<rpc::OffloadObject>& wire) {
     std::vector<OffloadItem> items;
@@ -26,18 +22,14 @@ std::vector<OffloadItem> ItemsOf(
 
 void RequestDispatcher::MountLocalDisk(const rpc::MountLocalDiskRequest& request,
                                        rpc::StatusResponse* response) {
-    const ErrorCode code =
-        CodeOfOffload(service_.MountLocalDisk(FromProto(request.client_id()), request.endpoint(),
-                                              request.offloading(), request.capacity_bytes()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.MountLocalDisk(FromProto(request.client_id()), request.endpoint(),
+                                        request.offloading(), request.capacity_bytes())));
 }
 
 void RequestDispatcher::UnmountLocalDisk(const rpc::ClientIdRequest& request,
                                          rpc::StatusResponse* response) {
-    const ErrorCode code = CodeOfOffload(service_.UnmountLocalDisk(FromProto(request.client_id())));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(service_.UnmountLocalDisk(FromProto(request.client_id()))));
 }
 
 void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& request,
@@ -47,9 +39,7 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
     const uint64_t wanted = request.max_items() == 0 ? kMaxItems : request.max_items();
     auto work = service_.OffloadHeartbeat(FromProto(request.client_id()),
                                           static_cast<size_t>(std::min(wanted, kMaxItems)));
-    const ErrorCode code = work ? ErrorCode::OK : work.error();
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(work));
     if (!work) return;
     for (const OffloadItem& item : work->offload) {
         rpc::OffloadObject* object = response->add_offload();
@@ -64,19 +54,15 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
 
 void RequestDispatcher::NotifyOffloadSuccess(const rpc::NotifyOffloadSuccessRequest& request,
                                              rpc::StatusResponse* response) {
-    const ErrorCode code = CodeOfOffload(service_.NotifyOffloadSuccess(
-        FromProto(request.client_id()), ItemsOf(request.items()), request.from_rescan()));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(Counted(service_.NotifyOffloadSuccess(
+        FromProto(request.client_id()), ItemsOf(request.items()), request.from_rescan())));
 }
 
 void RequestDispatcher::NotifyDiskEvicted(const rpc::NotifyDiskEvictedRequest& request,
                                           rpc::StatusResponse* response) {
     const std::vector<std::string> keys(request.keys().begin(), request.keys().end());
-    const ErrorCode code =
-        CodeOfOffload(service_.NotifyDiskEvicted(FromProto(request.client_id()), keys));
-    CountResult(code);
-    response->set_error_code(CodeToWire(code));
+    response->set_error_code(
+        Counted(service_.NotifyDiskEvicted(FromProto(request.client_id()), keys)));
 }
 
 }  // namespace mooncake
