@@ -453,6 +453,10 @@ class MasterService {
     // Frees the PROCESSING replicas of an op in flight and clears its marks.
     void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
                            ObjectMeta& meta);
+    // The complete object at `where` (its shard locked by the caller) that
+    // no copy/move holds, for CopyStart and MoveStart: OBJECT_NOT_FOUND,
+    // REPLICA_IS_NOT_READY or OBJECT_HAS_REPLICATION_TASK otherwise.
+    Result<ObjectMeta*> FindReplicable(const KeyLocation& where);
     // The object at `where` (its shard locked by the caller) with the op of
     // `kind` that `client_id` started on it, for the End and Revoke calls:
     // OBJECT_NOT_FOUND, or OBJECT_NO_REPLICATION_TASK when no such op runs.

@@ -164,11 +164,9 @@ Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const st
     }
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
-    ObjectMeta* object = FindObject(where);
-    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    ObjectMeta& meta = *object;
-    if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    if (meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    const auto found = FindReplicable(where);
+    if (!found) return Error(found.error());
+    ObjectMeta& meta = **found;
     const size_t source = FindCompleteReplica(view, meta);
     if (source == meta.replica_count()) return Error(ErrorCode::OBJECT_NOT_FOUND);
 
@@ -237,11 +235,9 @@ Result<MoveStartResult> MasterService::MoveStart(const UUID& client_id, const st
     }
     const KeyLocation where = index_.Locate(key);
     std::lock_guard<std::mutex> lock(where.shard.mutex);
-    ObjectMeta* object = FindObject(where);
-    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-    ObjectMeta& meta = *object;
-    if (!meta.complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    if (meta.op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    const auto found = FindReplicable(where);
+    if (!found) return Error(found.error());
+    ObjectMeta& meta = **found;
     const size_t on_source = FindCompleteReplica(view, meta, source);
     if (on_source == meta.replica_count()) return Error(ErrorCode::INVALID_PARAMS);
 
@@ -323,6 +319,14 @@ Status MasterService::RevokeReplicationOp(const UUID& client_id, const std::stri
     if (!found) return Error(found.error());
     UndoReplicationOp(view, key, *found->meta);
     return OkStatus();
+}
+
+Result<ObjectMeta*> MasterService::FindReplicable(const KeyLocation& where) {
+    ObjectMeta* object = FindObject(where);
+    if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
+    if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+    if (object->op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    return object;
 }
 
 Result<MasterService::OwnOp> MasterService::FindOwnOp(const KeyLocation& where,
