@@ -158,6 +158,12 @@ void FillReplicaList(const Result<GetReplicaListResult>& result,
 
 }  // namespace
 
+void RequestDispatcher::AnswerClientKeyCall(ClientKeyCall call, const rpc::KeyRequest& request,
+                                            rpc::StatusResponse* response) {
+    response->set_error_code(
+        Counted((service_.*call)(FromProto(request.client_id()), request.key())));
+}
+
 void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
                                  rpc::PutStartResponse* response) {
     auto result = service_.PutStart(FromProto(request.client_id()), request.key(),
@@ -167,13 +173,11 @@ void RequestDispatcher::PutStart(const rpc::PutStartRequest& request,
 }
 
 void RequestDispatcher::PutEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.PutEnd(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::PutEnd, request, response);
 }
 
 void RequestDispatcher::PutRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.PutRevoke(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::PutRevoke, request, response);
 }
 
 void RequestDispatcher::BatchPutStart(const rpc::BatchPutStartRequest& request,
@@ -445,13 +449,11 @@ void RequestDispatcher::CopyStart(const rpc::CopyStartRequest& request,
 }
 
 void RequestDispatcher::CopyEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.CopyEnd(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::CopyEnd, request, response);
 }
 
 void RequestDispatcher::CopyRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.CopyRevoke(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::CopyRevoke, request, response);
 }
 
 void RequestDispatcher::MoveStart(const rpc::MoveStartRequest& request,
@@ -465,13 +467,11 @@ void RequestDispatcher::MoveStart(const rpc::MoveStartRequest& request,
 }
 
 void RequestDispatcher::MoveEnd(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.MoveEnd(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::MoveEnd, request, response);
 }
 
 void RequestDispatcher::MoveRevoke(const rpc::KeyRequest& request, rpc::StatusResponse* response) {
-    response->set_error_code(
-        Counted(service_.MoveRevoke(FromProto(request.client_id()), request.key())));
+    AnswerClientKeyCall(&MasterService::MoveRevoke, request, response);
 }
 
 }  // namespace mooncake

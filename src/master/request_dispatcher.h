@@ -108,6 +108,11 @@ class RequestDispatcher {
         CountResult(code);
         return CodeToWire(code);
     }
+    // The handlers of the calls that take a client and a key and answer a
+    // status (put, copy and move ends and revokes) differ only in the call.
+    using ClientKeyCall = Status (MasterService::*)(const UUID&, const std::string&);
+    void AnswerClientKeyCall(ClientKeyCall call, const rpc::KeyRequest& request,
+                             rpc::StatusResponse* response);
     // (body field name, slots[field number]) for every method.
     static std::vector<std::pair<std::string, uint64_t>> PerMethod(
         const std::array<std::atomic<uint64_t>, kMethodSlots>& slots);
