@@ -46,18 +46,9 @@ class MasterFrameHandler final : public FramedRpcServer::FrameHandler {
     rpc::MasterResponse response_;
 };
 
-FramedRpcServer::Options FramedOptions(const HotRpcServer::Options& options) {
-    FramedRpcServer::Options framed;
-    framed.address = options.address;
-    framed.port = options.port;
-    framed.max_connections = options.max_connections;
-    framed.max_buffered_bytes = options.max_buffered_bytes;
-    framed.protocol = framed_rpc::kMasterProtocol;
-    framed.instance_id = options.master_instance_id;
-    framed.handshake_timeout = options.handshake_timeout;
-    framed.frame_timeout = options.frame_timeout;
-    framed.cluster_key = options.cluster_key;
-    return framed;
+FramedRpcServer::Options WithMasterProtocol(HotRpcServer::Options options) {
+    options.protocol = framed_rpc::kMasterProtocol;
+    return options;
 }
 
 }  // namespace
@@ -67,6 +58,6 @@ HotRpcServer::HotRpcServer(RequestDispatcher& dispatcher, Options options)
           [&dispatcher](const std::string& peer) -> std::unique_ptr<FramedRpcServer::FrameHandler> {
               return std::make_unique<MasterFrameHandler>(dispatcher, peer);
           },
-          FramedOptions(options)) {}
+          WithMasterProtocol(std::move(options))) {}
 
 }  // namespace mooncake

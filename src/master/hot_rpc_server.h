@@ -18,19 +18,9 @@ namespace mooncake {
 
 class HotRpcServer {
    public:
-    struct Options {
-        std::string address = "0.0.0.0";
-        uint16_t port = 0;  // 0 picks a free port
-        size_t max_connections = 4096;
-        size_t max_buffered_bytes = 256u << 20;  // see FramedRpcServer::Options
-        UUID master_instance_id;                 // sent in the handshake
-        // Time a new connection has to send its hello, and a started frame
-        // to arrive in full.
-        std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
-        std::chrono::milliseconds frame_timeout{std::chrono::seconds(30)};
-        // Set: clients must prove the cluster secret (docs/authentication.md).
-        auth::ClusterKeyPtr cluster_key;
-    };
+    // The framed server's options (framed_rpc_server.h); `protocol` is
+    // always framed_rpc::kMasterProtocol, whatever it holds.
+    using Options = FramedRpcServer::Options;
 
     // Counters for /metrics.
     using Stats = FramedRpcServer::Stats;

@@ -49,7 +49,7 @@ std::expected<void, std::string> MasterServer::Start() {
         HotRpcServer::Options hot_options;
         hot_options.address = options_.rpc_address;
         hot_options.port = options_.hot_rpc_port;
-        hot_options.master_instance_id = instance_id_;
+        hot_options.instance_id = instance_id_;
         hot_options.max_connections = options_.hot_rpc_max_connections;
         hot_options.max_buffered_bytes = options_.hot_rpc_max_buffered_bytes;
         hot_options.cluster_key = options_.cluster_key;
