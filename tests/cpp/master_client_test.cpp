@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,22 @@ ReplicateConfig OneReplica() {
     ReplicateConfig config;
     config.replica_num = 1;
     return config;
+}
+
+// Runs call(t, i) for i in [0, calls_per_thread) on each of `threads`
+// threads at once; returns how many of the calls returned false.
+int FailedCalls(int threads, int calls_per_thread, const std::function<bool(int t, int i)>& call) {
+    std::atomic<int> failures{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int i = 0; i < calls_per_thread; ++i) {
+                if (!call(t, i)) ++failures;
+            }
+        });
+    }
+    for (auto& worker : workers) worker.join();
+    return failures.load();
 }
 
 class MasterClientTest : public ::testing::Test {
@@ -301,30 +318,21 @@ TEST_F(MasterClientTest, ManyThreadsShareOneClient) {
 
     constexpr int kThreads = 16;
     constexpr int kKeysPerThread = 150;
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < kKeysPerThread; ++i) {
-                const std::string key = "t" + std::to_string(t) + "-" + std::to_string(i);
-                auto started = client->PutStart(id, key, 256, OneReplica());
-                if (!started || started->size() != 1) {
-                    ++failures;
-                    continue;
-                }
-                if (!client->PutEnd(id, key)) ++failures;
-                auto listed = client->GetReplicaList(key);
-                if (!listed || listed->replicas.size() != 1 ||
-                    listed->replicas[0].memory().buffer_address !=
-                        started->front().memory().buffer_address) {
-                    ++failures;
-                }
-                if (client->ExistKey(key).value_or(false) != true) ++failures;
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+    const int failures = FailedCalls(kThreads, kKeysPerThread, [&](int t, int i) {
+        const std::string key = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto started = client->PutStart(id, key, 256, OneReplica());
+        if (!started || started->size() != 1) return false;
+        bool ok = client->PutEnd(id, key).has_value();
+        auto listed = client->GetReplicaList(key);
+        if (!listed || listed->replicas.size() != 1 ||
+            listed->replicas[0].memory().buffer_address !=
+                started->front().memory().buffer_address) {
+            ok = false;
+        }
+        if (client->ExistKey(key).value_or(false) != true) ok = false;
+        return ok;
+    });
+    EXPECT_EQ(failures, 0);
     EXPECT_TRUE(client->UsingHotPath());
     auto all = client->GetReplicaListByRegex("^t[0-9]+-[0-9]+$");
     ASSERT_TRUE(all.has_value());
@@ -351,37 +359,23 @@ TEST_F(MasterClientTest, PipelinedPutEndsAreSeenByTheThreadsLaterCalls) {
     ASSERT_TRUE(client->MountSegment(id, MakeSegment("127.0.0.1:22002")));
     constexpr int kThreads = 8;
     constexpr int kKeysPerThread = 300;
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < kKeysPerThread; ++i) {
-                const std::string key = "p" + std::to_string(t) + "-" + std::to_string(i);
-                auto started = client->PutStart(id, key, 128, OneReplica());
-                if (!started || !client->PutEndPipelined(id, key)) {
-                    ++failures;
-                    continue;
-                }
-                // Alternate the next call: a read, an existence check, a batch.
-                bool seen = false;
-                switch (i % 3) {
-                    case 0:
-                        seen = client->GetReplicaList(key).has_value();
-                        break;
-                    case 1:
-                        seen = client->ExistKey(key).value_or(false);
-                        break;
-                    default: {
-                        auto found = client->BatchExistKey({key});
-                        seen = found && found->size() == 1 && (*found)[0].value_or(false);
-                    }
-                }
-                if (!seen) ++failures;
+    const int failures = FailedCalls(kThreads, kKeysPerThread, [&](int t, int i) {
+        const std::string key = "p" + std::to_string(t) + "-" + std::to_string(i);
+        auto started = client->PutStart(id, key, 128, OneReplica());
+        if (!started || !client->PutEndPipelined(id, key)) return false;
+        // Alternate the next call: a read, an existence check, a batch.
+        switch (i % 3) {
+            case 0:
+                return client->GetReplicaList(key).has_value();
+            case 1:
+                return client->ExistKey(key).value_or(false);
+            default: {
+                auto found = client->BatchExistKey({key});
+                return found && found->size() == 1 && (*found)[0].value_or(false);
             }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+        }
+    });
+    EXPECT_EQ(failures, 0);
     EXPECT_TRUE(client->UsingHotPath());
     auto all = client->GetReplicaListByRegex("^p[0-9]+-[0-9]+$");
     ASSERT_TRUE(all.has_value());
@@ -420,17 +414,10 @@ TEST_F(MasterClientTest, CallersWaitForASmallPool) {
     auto connected = MasterClient::Connect(master_->grpc_address(), options);
     ASSERT_TRUE(connected.has_value());
     auto& client = *connected;
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-        threads.emplace_back([&] {
-            for (int i = 0; i < 200; ++i) {
-                if (client->ExistKey("k" + std::to_string(i)).value_or(true)) ++failures;
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+    const int failures = FailedCalls(8, 200, [&](int /*t*/, int i) {
+        return !client->ExistKey("k" + std::to_string(i)).value_or(true);
+    });
+    EXPECT_EQ(failures, 0);
     EXPECT_TRUE(client->UsingHotPath());
     auto open = ScrapeMetric(master_->ports().metrics, "mooncake_master_hot_rpc_connections");
     ASSERT_TRUE(open.has_value());

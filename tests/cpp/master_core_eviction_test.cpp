@@ -22,6 +22,13 @@ class EvictionTest : public MasterCoreTest {
         MountOne();
     }
     void MountOne() { Mount(kOwner, "node:1", kSlots * kObjectSize); }
+    // Restarts with config_ but a watermark of 1.0, which never triggers the
+    // background eviction: only a failed allocation evicts.
+    void RestartWithoutBackgroundEviction() {
+        config_.eviction_high_watermark_ratio = 1.0;
+        Restart();
+        MountOne();
+    }
 
     // Puts objects "k0".."k{count-1}", one millisecond apart (k0 oldest).
     void Fill(int count, const std::string& prefix = "k", ReplicateConfig config = {}) {
@@ -105,10 +112,8 @@ TEST_F(EvictionTest, LeasedAndUnfinishedObjectsAreNeverEvicted) {
 }
 
 TEST_F(EvictionTest, AFailedAllocationEvictsSynchronously) {
-    config_.eviction_high_watermark_ratio = 1.0;  // no background trigger
     config_.eviction_ratio = 0.05;
-    Restart();
-    MountOne();
+    RestartWithoutBackgroundEviction();
     Fill(kSlots);
     service_->RunMaintenance();
     EXPECT_EQ(service_->GetStats().evictions, 0u);
@@ -123,9 +128,7 @@ TEST_F(EvictionTest, AFailedAllocationEvictsSynchronously) {
 }
 
 TEST_F(EvictionTest, NoSpaceWhenEverythingIsLeased) {
-    config_.eviction_high_watermark_ratio = 1.0;
-    Restart();
-    MountOne();
+    RestartWithoutBackgroundEviction();
     Fill(kSlots);
     for (int i = 0; i < kSlots; ++i) ASSERT_TRUE(service_->GetReplicaList("k" + std::to_string(i)));
     const MasterStats before = service_->GetStats();
@@ -160,9 +163,7 @@ TEST_F(EvictionTest, SoftPinnedObjectsGoLast) {
 }
 
 TEST_F(EvictionTest, SoftPinnedObjectsAreTakenWhenNothingElseIsLeft) {
-    config_.eviction_high_watermark_ratio = 1.0;
-    Restart();
-    MountOne();
+    RestartWithoutBackgroundEviction();
     ReplicateConfig pinned;
     pinned.with_soft_pin = true;
     Fill(kSlots, "pinned", pinned);
@@ -174,10 +175,8 @@ TEST_F(EvictionTest, SoftPinnedObjectsAreTakenWhenNothingElseIsLeft) {
 }
 
 TEST_F(EvictionTest, SoftPinnedObjectsStayWhenTheConfigSaysSo) {
-    config_.eviction_high_watermark_ratio = 1.0;
     config_.allow_evict_soft_pinned_objects = false;
-    Restart();
-    MountOne();
+    RestartWithoutBackgroundEviction();
     ReplicateConfig pinned;
     pinned.with_soft_pin = true;
     Fill(kSlots, "pinned", pinned);
@@ -232,9 +231,7 @@ TEST_F(EvictionTest, SoftPinTtlNeedsASoftPinAndABound) {
 }
 
 TEST_F(EvictionTest, HardPinnedObjectsAreNeverEvicted) {
-    config_.eviction_high_watermark_ratio = 1.0;
-    Restart();
-    MountOne();
+    RestartWithoutBackgroundEviction();
     ReplicateConfig hard;
     hard.with_hard_pin = true;
     Fill(kSlots, "hard", hard);

@@ -19,6 +19,30 @@ class PlacementTest : public MasterCoreTest {
         config.preferred_segment = preferred;
         return config;
     }
+
+    // Segments "old0:1".."old2:1" with `filled` bytes taken in each, then an
+    // empty "new:1", all of 64 MiB.
+    void MountThreeFilledAndOneEmpty(uint64_t filled) {
+        for (int i = 0; i < 3; ++i) {
+            const std::string name = "old" + std::to_string(i) + ":1";
+            Mount(kClients[i], name, 64 * kMiB);
+            Put("fill" + std::to_string(i), filled, Replicas(1, name));
+        }
+        Mount(kClients[3], "new:1", 64 * kMiB);
+    }
+
+    // Puts `count` objects of `size` bytes, one replica each; how many went
+    // to each segment name.
+    std::map<std::string, int> PlacementsOf(int count, uint64_t size) {
+        std::map<std::string, int> hits;
+        for (int round = 0; round < count; ++round) {
+            auto replicas = Put("k" + std::to_string(round), size);
+            EXPECT_EQ(replicas.size(), 1u);
+            if (replicas.size() != 1) break;
+            ++hits[replicas[0].memory().transport_endpoint];
+        }
+        return hits;
+    }
 };
 
 TEST_F(PlacementTest, ReplicasLandOnDistinctSegmentNames) {
@@ -113,21 +137,11 @@ TEST_F(PlacementTest, ReplicasNeverOverlap) {
 // A new, empty segment draws more puts than an equal share (it has the
 // most free space) but not all of them.
 TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
-    for (int i = 0; i < 3; ++i) {
-        const std::string name = "old" + std::to_string(i) + ":1";
-        Mount(kClients[i], name, 64 * kMiB);
-        Put("fill" + std::to_string(i), 32 * kMiB, Replicas(1, name));
-    }
-    Mount(kClients[3], "new:1", 64 * kMiB);
+    MountThreeFilledAndOneEmpty(32 * kMiB);
     // Weights (free + capacity / 4): 48 + 48 + 48 + 80 MiB; the expected
     // share of "new" is 36 %.
-    std::map<std::string, int> hits;
     constexpr int kPuts = 2000;
-    for (int round = 0; round < kPuts; ++round) {
-        auto replicas = Put("k" + std::to_string(round), 4 * kKiB);
-        ASSERT_EQ(replicas.size(), 1u);
-        ++hits[replicas[0].memory().transport_endpoint];
-    }
+    std::map<std::string, int> hits = PlacementsOf(kPuts, 4 * kKiB);
     EXPECT_GT(hits["new:1"], kPuts * 30 / 100) << "equal share would be 25 %";
     EXPECT_LT(hits["new:1"], kPuts * 55 / 100) << "it must not take everything";
     for (int i = 0; i < 3; ++i) {
@@ -138,20 +152,10 @@ TEST_F(PlacementTest, EmptySegmentGetsMoreThanItsShareButNotEverything) {
 // A peer rejoining a pool whose other segments are nearly full still shares
 // the writes with them instead of taking every one.
 TEST_F(PlacementTest, EmptySegmentInAFullPoolDoesNotTakeEverything) {
-    for (int i = 0; i < 3; ++i) {
-        const std::string name = "old" + std::to_string(i) + ":1";
-        Mount(kClients[i], name, 64 * kMiB);
-        Put("fill" + std::to_string(i), 60 * kMiB, Replicas(1, name));
-    }
-    Mount(kClients[3], "new:1", 64 * kMiB);
+    MountThreeFilledAndOneEmpty(60 * kMiB);
     // Weights: 20 + 20 + 20 + 80 MiB; the expected share of "new" is 57 %.
-    std::map<std::string, int> hits;
     constexpr int kPuts = 2000;
-    for (int round = 0; round < kPuts; ++round) {
-        auto replicas = Put("k" + std::to_string(round), 1 * kKiB);
-        ASSERT_EQ(replicas.size(), 1u);
-        ++hits[replicas[0].memory().transport_endpoint];
-    }
+    std::map<std::string, int> hits = PlacementsOf(kPuts, 1 * kKiB);
     EXPECT_GT(hits["new:1"], kPuts * 45 / 100);
     EXPECT_LT(hits["new:1"], kPuts * 70 / 100);
 }

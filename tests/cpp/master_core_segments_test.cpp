@@ -9,6 +9,12 @@ const UUID kBob{0xB0B, 2};
 
 class SegmentsTest : public MasterCoreTest {
    protected:
+    // Alice mounts alice:1 and alice:2, Bob bob:1, each of `size` bytes.
+    void MountTwoForAliceOneForBob(uint64_t size) {
+        Mount(kAlice, "alice:1", size);
+        Mount(kAlice, "alice:2", size);
+        Mount(kBob, "bob:1", size);
+    }
     ReplicateConfig OnBoth(const std::string& preferred) {
         ReplicateConfig config;
         config.replica_num = 2;
@@ -156,9 +162,7 @@ TEST_F(SegmentsTest, SilentClientsExpire) {
 TEST_F(SegmentsTest, UnregisterForgetsTheClientAtOnce) {
     config_.client_ttl_sec = 10;
     Restart();
-    Mount(kAlice, "alice:1", 4 * kMiB);
-    Mount(kAlice, "alice:2", 4 * kMiB);
-    Mount(kBob, "bob:1", 4 * kMiB);
+    MountTwoForAliceOneForBob(4 * kMiB);
     Put("alice-only", 1000, Only("alice:1"));
     Put("bob-only", 1000, Only("bob:1"));
     ASSERT_EQ(service_->GetStats().clients_alive, 2u);
@@ -217,9 +221,7 @@ TEST_F(SegmentsTest, ReMountKeepsWhatIsMountedAndAddsTheRest) {
 TEST_F(SegmentsTest, ExpiryUnmountsEverySegmentOfTheClient) {
     config_.client_ttl_sec = 5;
     Restart();
-    Mount(kAlice, "alice:1", 1 * kMiB);
-    Mount(kAlice, "alice:2", 1 * kMiB);
-    Mount(kBob, "bob:1", 1 * kMiB);
+    MountTwoForAliceOneForBob(1 * kMiB);
     Put("a1", 100, Only("alice:1"));
     Put("a2", 100, Only("alice:2"));
     for (int i = 0; i < 6; ++i) {

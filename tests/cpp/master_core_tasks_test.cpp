@@ -31,6 +31,11 @@ class TasksTest : public MasterCoreTest {
         Put(key, size, config);
     }
     TaskStatus StatusOf(const UUID& id) { return service_->QueryTask(id)->status; }
+    // Puts "k" on Alice's segment and asks for a task copying it to Bob's.
+    Result<UUID> CopyKToBob() {
+        PutOnAlice("k");
+        return service_->CreateCopyTask("k", {"bob:1"});
+    }
 
     SegmentInfo alice_segment_;
     SegmentInfo bob_segment_;
@@ -42,8 +47,7 @@ class TasksTest : public MasterCoreTest {
 };
 
 TEST_F(TasksTest, CopyTaskLifecycle) {
-    PutOnAlice("k");
-    auto id = service_->CreateCopyTask("k", {"bob:1"});
+    auto id = CopyKToBob();
     ASSERT_TRUE(id.has_value());
     TaskInfo info = service_->QueryTask(*id).value();
     EXPECT_EQ(info.status, TaskStatus::PENDING);
@@ -94,8 +98,7 @@ TEST_F(TasksTest, CopyTaskLifecycle) {
 }
 
 TEST_F(TasksTest, OrphanedTasksGoToAnyLiveClientWithASegment) {
-    PutOnAlice("k");
-    auto id = service_->CreateCopyTask("k", {"bob:1"});
+    auto id = CopyKToBob();
     ASSERT_TRUE(id.has_value());
     // Alice goes silent and expires; her replica goes with her, but the task
     // stays in the table until someone runs (and fails) it or it times out.
@@ -119,8 +122,7 @@ TEST_F(TasksTest, OrphanedTasksGoToAnyLiveClientWithASegment) {
 }
 
 TEST_F(TasksTest, PendingTaskFailsWhenNoOneTakesIt) {
-    PutOnAlice("k");
-    auto id = service_->CreateCopyTask("k", {"bob:1"});
+    auto id = CopyKToBob();
     ASSERT_TRUE(id.has_value());
     AdvanceSec(99);
     service_->RunMaintenance();
@@ -134,8 +136,7 @@ TEST_F(TasksTest, PendingTaskFailsWhenNoOneTakesIt) {
 }
 
 TEST_F(TasksTest, ProcessingTasksAreRetriedThenFailed) {
-    PutOnAlice("k");
-    auto id = service_->CreateCopyTask("k", {"bob:1"});
+    auto id = CopyKToBob();
     ASSERT_TRUE(id.has_value());
     // max_retry_attempts = 2: three assignments, then failure.
     for (uint32_t attempt = 0; attempt <= 2; ++attempt) {
@@ -157,8 +158,7 @@ TEST_F(TasksTest, ProcessingTasksAreRetriedThenFailed) {
 }
 
 TEST_F(TasksTest, ReportsAreChecked) {
-    PutOnAlice("k");
-    auto id = service_->CreateCopyTask("k", {"bob:1"});
+    auto id = CopyKToBob();
     ASSERT_TRUE(id.has_value());
     // Not assigned yet.
     EXPECT_EQ(service_->MarkTaskComplete(kAlice, *id, TaskStatus::SUCCESS, "").error(),

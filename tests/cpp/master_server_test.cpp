@@ -57,6 +57,17 @@ class MasterServerTest : public ::testing::Test {
 
     rpc::MasterService::Stub& stub() { return master_->stub(); }
 
+    // One unary call of the stub with a deadline; the call itself (not the
+    // error code in its answer) must succeed.
+    template <typename Request, typename Response>
+    Response Call(grpc::Status (rpc::MasterService::Stub::*method)(grpc::ClientContext*,
+                                                                   const Request&, Response*),
+                  const Request& request) {
+        Response response;
+        EXPECT_TRUE((stub().*method)(ContextWithDeadline().get(), request, &response).ok());
+        return response;
+    }
+
     // Mounts a segment named `name` for `client`; returns the segment id.
     UUID Mount(const UUID& client, const std::string& name, uint64_t size = kSegmentSize,
                uint64_t base = kSegmentBase) {
@@ -67,9 +78,7 @@ class MasterServerTest : public ::testing::Test {
         request.mutable_segment()->set_name(name);
         request.mutable_segment()->set_base(base);
         request.mutable_segment()->set_size(size);
-        rpc::StatusResponse response;
-        EXPECT_TRUE(stub().MountSegment(ContextWithDeadline().get(), request, &response).ok());
-        EXPECT_EQ(response.error_code(), 0);
+        EXPECT_EQ(Call(&rpc::MasterService::Stub::MountSegment, request).error_code(), 0);
         return segment_id;
     }
 
@@ -81,18 +90,14 @@ class MasterServerTest : public ::testing::Test {
         request.set_value_size(size);
         request.mutable_config()->set_replica_num(replicas);
         request.mutable_config()->set_preferred_segment(preferred);
-        rpc::PutStartResponse response;
-        EXPECT_TRUE(stub().PutStart(ContextWithDeadline().get(), request, &response).ok());
-        return response;
+        return Call(&rpc::MasterService::Stub::PutStart, request);
     }
 
     int32_t PutEnd(const UUID& client, const std::string& key) {
         rpc::KeyRequest request;
         *request.mutable_client_id() = ToWire(client);
         request.set_key(key);
-        rpc::StatusResponse response;
-        EXPECT_TRUE(stub().PutEnd(ContextWithDeadline().get(), request, &response).ok());
-        return response.error_code();
+        return Call(&rpc::MasterService::Stub::PutEnd, request).error_code();
     }
 
     void Put(const UUID& client, const std::string& key, uint64_t size = 4096,
@@ -104,33 +109,25 @@ class MasterServerTest : public ::testing::Test {
     rpc::GetReplicaListResponse GetReplicaList(const std::string& key) {
         rpc::KeyRequest request;
         request.set_key(key);
-        rpc::GetReplicaListResponse response;
-        EXPECT_TRUE(stub().GetReplicaList(ContextWithDeadline().get(), request, &response).ok());
-        return response;
+        return Call(&rpc::MasterService::Stub::GetReplicaList, request);
     }
 
     rpc::ExistKeyResponse ExistKey(const std::string& key) {
         rpc::KeyRequest request;
         request.set_key(key);
-        rpc::ExistKeyResponse response;
-        EXPECT_TRUE(stub().ExistKey(ContextWithDeadline().get(), request, &response).ok());
-        return response;
+        return Call(&rpc::MasterService::Stub::ExistKey, request);
     }
 
     int32_t Remove(const std::string& key) {
         rpc::KeyRequest request;
         request.set_key(key);
-        rpc::StatusResponse response;
-        EXPECT_TRUE(stub().Remove(ContextWithDeadline().get(), request, &response).ok());
-        return response.error_code();
+        return Call(&rpc::MasterService::Stub::Remove, request).error_code();
     }
 
     rpc::QuerySegmentResponse QuerySegment(const std::string& name) {
         rpc::QuerySegmentRequest request;
         request.set_name(name);
-        rpc::QuerySegmentResponse response;
-        EXPECT_TRUE(stub().QuerySegment(ContextWithDeadline().get(), request, &response).ok());
-        return response;
+        return Call(&rpc::MasterService::Stub::QuerySegment, request);
     }
 
     double Metric(const std::string& series) {
