@@ -453,9 +453,11 @@ class MasterService {
     // Frees the PROCESSING replicas of an op in flight and clears its marks.
     void UndoReplicationOp(const SegmentPool::ReadView& view, const std::string& key,
                            ObjectMeta& meta);
-    // The complete object at `where` (its shard locked by the caller) that
-    // no copy/move holds, for CopyStart and MoveStart: OBJECT_NOT_FOUND,
-    // REPLICA_IS_NOT_READY or OBJECT_HAS_REPLICATION_TASK otherwise.
+    // The complete object at `where` (its shard locked by the caller), for
+    // the task calls: OBJECT_NOT_FOUND or REPLICA_IS_NOT_READY otherwise.
+    Result<ObjectMeta*> FindComplete(const KeyLocation& where);
+    // FindComplete, and no copy/move holds the object (CopyStart, MoveStart):
+    // else OBJECT_HAS_REPLICATION_TASK.
     Result<ObjectMeta*> FindReplicable(const KeyLocation& where);
     // The object at `where` (its shard locked by the caller) with the op of
     // `kind` that `client_id` started on it, for the End and Revoke calls:

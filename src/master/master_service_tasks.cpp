@@ -60,15 +60,14 @@ Result<UUID> MasterService::CreateCopyTask(const std::string& key,
         SegmentPool::ReadView view(pool_);
         const KeyLocation where = index_.Locate(key);
         std::lock_guard<std::mutex> lock(where.shard.mutex);
-        ObjectMeta* object = FindObject(where);
-        if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-        if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+        const auto found = FindComplete(where);
+        if (!found) return Error(found.error());
         // A target that is not mounted is a bad request (INVALID_PARAMS, as
         // the reference answers), not a missing resource.
         for (const std::string& target : spec.targets) {
             if (view.FindByName(target) == nullptr) return Error(ErrorCode::INVALID_PARAMS);
         }
-        const ObjectMeta& meta = *object;
+        const ObjectMeta& meta = **found;
         const size_t source = FindCompleteReplica(view, meta);
         if (source == meta.replica_count()) return Error(ErrorCode::OBJECT_NOT_FOUND);
         spec.preferred_client = view.Find(meta.replica(source).segment)->client;
@@ -91,13 +90,12 @@ Result<UUID> MasterService::CreateMoveTask(const std::string& key, const std::st
         SegmentPool::ReadView view(pool_);
         const KeyLocation where = index_.Locate(key);
         std::lock_guard<std::mutex> lock(where.shard.mutex);
-        ObjectMeta* object = FindObject(where);
-        if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
-        if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
+        const auto found = FindComplete(where);
+        if (!found) return Error(found.error());
         if (view.FindByName(source) == nullptr || view.FindByName(target) == nullptr) {
             return Error(ErrorCode::INVALID_PARAMS);
         }
-        const ObjectMeta& meta = *object;
+        const ObjectMeta& meta = **found;
         const size_t on_source = FindCompleteReplica(view, meta, source);
         if (on_source == meta.replica_count()) return Error(ErrorCode::INVALID_PARAMS);
         spec.preferred_client = view.Find(meta.replica(on_source).segment)->client;
@@ -321,12 +319,17 @@ Status MasterService::RevokeReplicationOp(const UUID& client_id, const std::stri
     return OkStatus();
 }
 
-Result<ObjectMeta*> MasterService::FindReplicable(const KeyLocation& where) {
+Result<ObjectMeta*> MasterService::FindComplete(const KeyLocation& where) {
     ObjectMeta* object = FindObject(where);
     if (object == nullptr) return Error(ErrorCode::OBJECT_NOT_FOUND);
     if (!object->complete()) return Error(ErrorCode::REPLICA_IS_NOT_READY);
-    if (object->op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
     return object;
+}
+
+Result<ObjectMeta*> MasterService::FindReplicable(const KeyLocation& where) {
+    auto found = FindComplete(where);
+    if (found && (*found)->op_in_flight()) return Error(ErrorCode::OBJECT_HAS_REPLICATION_TASK);
+    return found;
 }
 
 Result<MasterService::OwnOp> MasterService::FindOwnOp(const KeyLocation& where,
