@@ -22,6 +22,11 @@ class EvictionTest : public MasterCoreTest {
         MountOne();
     }
     void MountOne() { Mount(kOwner, "node:1", kSlots * kObjectSize); }
+    static ReplicateConfig SoftPinned() {
+        ReplicateConfig config;
+        config.with_soft_pin = true;
+        return config;
+    }
     // Restarts with config_ but a watermark of 1.0, which never triggers the
     // background eviction: only a failed allocation evicts.
     void RestartWithoutBackgroundEviction() {
@@ -152,9 +157,7 @@ TEST_F(EvictionTest, ObjectsLargerThanEverySegmentEvictNothing) {
 // ---- soft pin ---------------------------------------------------------------------
 
 TEST_F(EvictionTest, SoftPinnedObjectsGoLast) {
-    ReplicateConfig pinned;
-    pinned.with_soft_pin = true;
-    Fill(10, "pinned", pinned);  // the oldest
+    Fill(10, "pinned", SoftPinned());  // the oldest
     Fill(85);
     service_->RunMaintenance();
     // 19 evicted, all unpinned, though the pinned ones are older.
@@ -164,9 +167,7 @@ TEST_F(EvictionTest, SoftPinnedObjectsGoLast) {
 
 TEST_F(EvictionTest, SoftPinnedObjectsAreTakenWhenNothingElseIsLeft) {
     RestartWithoutBackgroundEviction();
-    ReplicateConfig pinned;
-    pinned.with_soft_pin = true;
-    Fill(kSlots, "pinned", pinned);
+    Fill(kSlots, "pinned", SoftPinned());
     EXPECT_TRUE(service_->PutStart(kWriter, "new", kObjectSize, {}).has_value());
     // 20 % of the objects, oldest first, though all are pinned.
     EXPECT_EQ(service_->GetStats().evictions, 20u);
@@ -177,9 +178,7 @@ TEST_F(EvictionTest, SoftPinnedObjectsAreTakenWhenNothingElseIsLeft) {
 TEST_F(EvictionTest, SoftPinnedObjectsStayWhenTheConfigSaysSo) {
     config_.allow_evict_soft_pinned_objects = false;
     RestartWithoutBackgroundEviction();
-    ReplicateConfig pinned;
-    pinned.with_soft_pin = true;
-    Fill(kSlots, "pinned", pinned);
+    Fill(kSlots, "pinned", SoftPinned());
     EXPECT_EQ(service_->PutStart(kWriter, "new", kObjectSize, {}).error(),
               ErrorCode::NO_AVAILABLE_HANDLE);
     EXPECT_EQ(service_->GetStats().object_count, static_cast<uint64_t>(kSlots));
@@ -189,9 +188,7 @@ TEST_F(EvictionTest, SoftPinLapsesWhenNotAccessed) {
     config_.default_kv_soft_pin_ttl_ms = 60'000;
     Restart();
     MountOne();
-    ReplicateConfig pinned;
-    pinned.with_soft_pin = true;
-    Fill(2, "pinned", pinned);
+    Fill(2, "pinned", SoftPinned());
     Fill(93);
     // pinned1 is read now and then, pinned0 never again.
     for (int minute = 0; minute < 2; ++minute) {

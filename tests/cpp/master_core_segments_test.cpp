@@ -9,8 +9,11 @@ const UUID kBob{0xB0B, 2};
 
 class SegmentsTest : public MasterCoreTest {
    protected:
-    // Alice mounts alice:1 and alice:2, Bob bob:1, each of `size` bytes.
-    void MountTwoForAliceOneForBob(uint64_t size) {
+    // Restarts with a client TTL of `ttl_sec`; then Alice mounts alice:1 and
+    // alice:2, Bob bob:1, each of `size` bytes.
+    void RestartWithTwoForAliceOneForBob(int64_t ttl_sec, uint64_t size) {
+        config_.client_ttl_sec = ttl_sec;
+        Restart();
         Mount(kAlice, "alice:1", size);
         Mount(kAlice, "alice:2", size);
         Mount(kBob, "bob:1", size);
@@ -160,9 +163,7 @@ TEST_F(SegmentsTest, SilentClientsExpire) {
 }
 
 TEST_F(SegmentsTest, UnregisterForgetsTheClientAtOnce) {
-    config_.client_ttl_sec = 10;
-    Restart();
-    MountTwoForAliceOneForBob(4 * kMiB);
+    RestartWithTwoForAliceOneForBob(10, 4 * kMiB);
     Put("alice-only", 1000, Only("alice:1"));
     Put("bob-only", 1000, Only("bob:1"));
     ASSERT_EQ(service_->GetStats().clients_alive, 2u);
@@ -219,9 +220,7 @@ TEST_F(SegmentsTest, ReMountKeepsWhatIsMountedAndAddsTheRest) {
 }
 
 TEST_F(SegmentsTest, ExpiryUnmountsEverySegmentOfTheClient) {
-    config_.client_ttl_sec = 5;
-    Restart();
-    MountTwoForAliceOneForBob(1 * kMiB);
+    RestartWithTwoForAliceOneForBob(5, 1 * kMiB);
     Put("a1", 100, Only("alice:1"));
     Put("a2", 100, Only("alice:2"));
     for (int i = 0; i < 6; ++i) {
