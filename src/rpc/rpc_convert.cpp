@@ -167,98 +167,83 @@ Result<TaskInfo> FromProto(const rpc::TaskInfo& task) {
     return result;
 }
 
-rpc::ReplicaStatus ToProto(ReplicaStatus status) {
-    switch (status) {
-        case ReplicaStatus::UNDEFINED:
-            return rpc::REPLICA_UNDEFINED;
-        case ReplicaStatus::INITIALIZED:
-            return rpc::REPLICA_INITIALIZED;
-        case ReplicaStatus::PROCESSING:
-            return rpc::REPLICA_PROCESSING;
-        case ReplicaStatus::COMPLETE:
-            return rpc::REPLICA_COMPLETE;
-        case ReplicaStatus::REMOVED:
-            return rpc::REPLICA_REMOVED;
-        case ReplicaStatus::FAILED:
-            return rpc::REPLICA_FAILED;
+// ---- enums ----------------------------------------------------------------------
+// One table per enum, read both ways, so that the two directions cannot
+// disagree. Every value of the enum is in its table (the round-trip test in
+// master_server_unit_test.cpp walks them all).
+
+namespace {
+
+template <typename Native, typename Wire>
+struct EnumPair {
+    Native native;
+    Wire wire;
+};
+
+template <typename Native, typename Wire, size_t N>
+Wire WireOf(const EnumPair<Native, Wire> (&table)[N], Native native, Wire fallback) {
+    for (const auto& pair : table) {
+        if (pair.native == native) return pair.wire;
     }
-    return rpc::REPLICA_UNDEFINED;
+    return fallback;
+}
+
+// INVALID_PARAMS for a number the table does not know (a newer peer's).
+template <typename Native, typename Wire, size_t N>
+Result<Native> NativeOf(const EnumPair<Native, Wire> (&table)[N], int wire) {
+    for (const auto& pair : table) {
+        if (static_cast<int>(pair.wire) == wire) return pair.native;
+    }
+    return Error(ErrorCode::INVALID_PARAMS);
+}
+
+constexpr EnumPair<ReplicaStatus, rpc::ReplicaStatus> kReplicaStatuses[] = {
+    {ReplicaStatus::UNDEFINED, rpc::REPLICA_UNDEFINED},
+    {ReplicaStatus::INITIALIZED, rpc::REPLICA_INITIALIZED},
+    {ReplicaStatus::PROCESSING, rpc::REPLICA_PROCESSING},
+    {ReplicaStatus::COMPLETE, rpc::REPLICA_COMPLETE},
+    {ReplicaStatus::REMOVED, rpc::REPLICA_REMOVED},
+    {ReplicaStatus::FAILED, rpc::REPLICA_FAILED},
+};
+constexpr EnumPair<TaskType, rpc::TaskType> kTaskTypes[] = {
+    {TaskType::REPLICA_COPY, rpc::TASK_REPLICA_COPY},
+    {TaskType::REPLICA_MOVE, rpc::TASK_REPLICA_MOVE},
+};
+constexpr EnumPair<TaskStatus, rpc::TaskStatus> kTaskStatuses[] = {
+    {TaskStatus::PENDING, rpc::TASK_PENDING},
+    {TaskStatus::PROCESSING, rpc::TASK_PROCESSING},
+    {TaskStatus::SUCCESS, rpc::TASK_SUCCESS},
+    {TaskStatus::FAILED, rpc::TASK_FAILED},
+};
+constexpr EnumPair<ClientStatus, rpc::ClientStatus> kClientStatuses[] = {
+    {ClientStatus::OK, rpc::CLIENT_OK},
+    {ClientStatus::NEED_REMOUNT, rpc::CLIENT_NEED_REMOUNT},
+};
+
+}  // namespace
+
+rpc::ReplicaStatus ToProto(ReplicaStatus status) {
+    return WireOf(kReplicaStatuses, status, rpc::REPLICA_UNDEFINED);
 }
 
 ReplicaStatus ReplicaStatusFromProto(int value) {
-    switch (value) {
-        case rpc::REPLICA_INITIALIZED:
-            return ReplicaStatus::INITIALIZED;
-        case rpc::REPLICA_PROCESSING:
-            return ReplicaStatus::PROCESSING;
-        case rpc::REPLICA_COMPLETE:
-            return ReplicaStatus::COMPLETE;
-        case rpc::REPLICA_REMOVED:
-            return ReplicaStatus::REMOVED;
-        case rpc::REPLICA_FAILED:
-            return ReplicaStatus::FAILED;
-        default:
-            return ReplicaStatus::UNDEFINED;
-    }
+    return NativeOf(kReplicaStatuses, value).value_or(ReplicaStatus::UNDEFINED);
 }
 
-rpc::TaskType ToProto(TaskType type) {
-    return type == TaskType::REPLICA_MOVE ? rpc::TASK_REPLICA_MOVE : rpc::TASK_REPLICA_COPY;
-}
+rpc::TaskType ToProto(TaskType type) { return WireOf(kTaskTypes, type, rpc::TASK_REPLICA_COPY); }
 
-Result<TaskType> TaskTypeFromProto(int value) {
-    switch (value) {
-        case rpc::TASK_REPLICA_COPY:
-            return TaskType::REPLICA_COPY;
-        case rpc::TASK_REPLICA_MOVE:
-            return TaskType::REPLICA_MOVE;
-        default:
-            return Error(ErrorCode::INVALID_PARAMS);
-    }
-}
+Result<TaskType> TaskTypeFromProto(int value) { return NativeOf(kTaskTypes, value); }
 
 rpc::TaskStatus ToProto(TaskStatus status) {
-    switch (status) {
-        case TaskStatus::PENDING:
-            return rpc::TASK_PENDING;
-        case TaskStatus::PROCESSING:
-            return rpc::TASK_PROCESSING;
-        case TaskStatus::SUCCESS:
-            return rpc::TASK_SUCCESS;
-        case TaskStatus::FAILED:
-            return rpc::TASK_FAILED;
-    }
-    return rpc::TASK_FAILED;
+    return WireOf(kTaskStatuses, status, rpc::TASK_FAILED);
 }
 
-Result<TaskStatus> TaskStatusFromProto(int value) {
-    switch (value) {
-        case rpc::TASK_PENDING:
-            return TaskStatus::PENDING;
-        case rpc::TASK_PROCESSING:
-            return TaskStatus::PROCESSING;
-        case rpc::TASK_SUCCESS:
-            return TaskStatus::SUCCESS;
-        case rpc::TASK_FAILED:
-            return TaskStatus::FAILED;
-        default:
-            return Error(ErrorCode::INVALID_PARAMS);
-    }
-}
+Result<TaskStatus> TaskStatusFromProto(int value) { return NativeOf(kTaskStatuses, value); }
 
 rpc::ClientStatus ToProto(ClientStatus status) {
-    return status == ClientStatus::NEED_REMOUNT ? rpc::CLIENT_NEED_REMOUNT : rpc::CLIENT_OK;
+    return WireOf(kClientStatuses, status, rpc::CLIENT_OK);
 }
 
-Result<ClientStatus> ClientStatusFromProto(int value) {
-    switch (value) {
-        case rpc::CLIENT_OK:
-            return ClientStatus::OK;
-        case rpc::CLIENT_NEED_REMOUNT:
-            return ClientStatus::NEED_REMOUNT;
-        default:
-            return Error(ErrorCode::INVALID_PARAMS);
-    }
-}
+Result<ClientStatus> ClientStatusFromProto(int value) { return NativeOf(kClientStatuses, value); }
 
 }  // namespace mooncake

@@ -164,6 +164,27 @@ TEST(RpcConvertTest, TaskInfoRoundTripAndUnknownEnums) {
     EXPECT_EQ(ReplicaStatusFromProto(1000), ReplicaStatus::UNDEFINED);
 }
 
+TEST(RpcConvertTest, EveryEnumValueRoundTripsToItsOwnWireNumber) {
+    for (int i = 0; i <= static_cast<int>(ReplicaStatus::FAILED); ++i) {
+        const auto status = static_cast<ReplicaStatus>(i);
+        EXPECT_EQ(static_cast<int>(ToProto(status)), i);
+        EXPECT_EQ(ReplicaStatusFromProto(ToProto(status)), status);
+    }
+    for (TaskType type : {TaskType::REPLICA_COPY, TaskType::REPLICA_MOVE}) {
+        EXPECT_EQ(static_cast<int>(ToProto(type)), static_cast<int>(type));
+        EXPECT_EQ(TaskTypeFromProto(ToProto(type)), type);
+    }
+    for (TaskStatus status :
+         {TaskStatus::PENDING, TaskStatus::PROCESSING, TaskStatus::SUCCESS, TaskStatus::FAILED}) {
+        EXPECT_EQ(static_cast<int>(ToProto(status)), static_cast<int>(status));
+        EXPECT_EQ(TaskStatusFromProto(ToProto(status)), status);
+    }
+    for (ClientStatus status : {ClientStatus::OK, ClientStatus::NEED_REMOUNT}) {
+        EXPECT_EQ(static_cast<int>(ToProto(status)), static_cast<int>(status));
+        EXPECT_EQ(ClientStatusFromProto(ToProto(status)), status);
+    }
+}
+
 TEST(RpcConvertTest, ReplicateConfigSaturatesReplicaCount) {
     ReplicateConfig config;
     config.replica_num = (1ULL << 40);
