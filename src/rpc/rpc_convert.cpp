@@ -1,5 +1,7 @@
 #include "rpc/rpc_convert.h"
 
+#include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace mooncake {
@@ -182,19 +184,18 @@ struct EnumPair {
 
 template <typename Native, typename Wire, size_t N>
 Wire WireOf(const EnumPair<Native, Wire> (&table)[N], Native native, Wire fallback) {
-    for (const auto& pair : table) {
-        if (pair.native == native) return pair.wire;
-    }
-    return fallback;
+    const auto* found = std::ranges::find(table, native, &EnumPair<Native, Wire>::native);
+    return found == std::end(table) ? fallback : found->wire;
 }
 
 // INVALID_PARAMS for a number the table does not know (a newer peer's).
 template <typename Native, typename Wire, size_t N>
 Result<Native> NativeOf(const EnumPair<Native, Wire> (&table)[N], int wire) {
-    for (const auto& pair : table) {
-        if (static_cast<int>(pair.wire) == wire) return pair.native;
-    }
-    return Error(ErrorCode::INVALID_PARAMS);
+    const auto* found = std::ranges::find(table, wire, [](const EnumPair<Native, Wire>& pair) {
+        return static_cast<int>(pair.wire);
+    });
+    if (found == std::end(table)) return Error(ErrorCode::INVALID_PARAMS);
+    return found->native;
 }
 
 constexpr EnumPair<ReplicaStatus, rpc::ReplicaStatus> kReplicaStatuses[] = {
