@@ -6,6 +6,7 @@
 #include <limits>
 #include <string_view>
 
+#include "client/master_client_call.h"
 #include "client/master_failover.h"
 #include "client/master_link.h"
 #include "common/cluster_auth.h"
@@ -82,20 +83,24 @@ Status RequireUtf8(const ReplicateConfig& config) {
     return OkStatus();
 }
 
-std::vector<Status> StatusesFromWire(const google::protobuf::RepeatedField<int32_t>& codes) {
-    std::vector<Status> statuses;
-    statuses.reserve(codes.size());
-    for (int32_t code : codes) statuses.push_back(StatusFromWire(code));
-    return statuses;
+// What the replies carry, for MasterClient::CallAndRead / CallForResults
+// (master_client_call.h), which have checked the reply's error code.
+Result<std::vector<ReplicaDescriptor>> ReplicasOf(const rpc::PutStartResponse& reply) {
+    return FromProto(reply.replicas());
 }
 
-Result<GetReplicaListResult> ReplicaListFromProto(const rpc::GetReplicaListResponse& reply) {
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
+Result<GetReplicaListResult> ReplicaListOf(const rpc::GetReplicaListResponse& reply) {
     GetReplicaListResult result;
     result.replicas = FromProto(reply.replicas());
     result.lease_ttl_ms = reply.lease_ttl_ms();
     return result;
 }
+
+Result<bool> ExistsOf(const rpc::ExistKeyResponse& reply) { return reply.exists(); }
+
+Result<int64_t> CountOf(const rpc::CountResponse& reply) { return reply.count(); }
+
+Result<UUID> TaskIdOf(const rpc::CreateTaskResponse& reply) { return FromProto(reply.task_id()); }
 
 Result<std::vector<TaskAssignment>> TasksFromProto(
     const google::protobuf::RepeatedPtrField<rpc::TaskAssignment>& tasks) {
@@ -156,9 +161,7 @@ Status MasterClient::MountSegment(const UUID& client_id, const SegmentInfo& segm
     auto* body = request.mutable_mount_segment();
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment, body->mutable_segment());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.mount_segment().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::mount_segment);
 }
 
 Status MasterClient::ReMountSegments(const UUID& client_id,
@@ -167,9 +170,7 @@ Status MasterClient::ReMountSegments(const UUID& client_id,
     auto* body = request.mutable_remount_segment();
     ToProto(client_id, body->mutable_client_id());
     for (const SegmentInfo& segment : segments) ToProto(segment, body->add_segments());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.remount_segment().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::remount_segment);
 }
 
 Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_id,
@@ -179,9 +180,7 @@ Status MasterClient::UnmountSegment(const UUID& client_id, const UUID& segment_i
     ToProto(client_id, body->mutable_client_id());
     ToProto(segment_id, body->mutable_segment_id());
     body->set_grace_period_seconds(grace_period_seconds);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.unmount_segment().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::unmount_segment);
 }
 
 Status MasterClient::UnregisterClient(const UUID& client_id) {
@@ -189,30 +188,27 @@ Status MasterClient::UnregisterClient(const UUID& client_id) {
     auto* body = request.mutable_unmount_segment();
     ToProto(client_id, body->mutable_client_id());
     body->set_unregister_client(true);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.unmount_segment().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::unmount_segment);
 }
 
 Result<std::vector<std::string>> MasterClient::GetAllSegments() {
     rpc::MasterRequest request;
     request.mutable_get_all_segments();
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.get_all_segments();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return std::vector<std::string>(reply.segment_names().begin(), reply.segment_names().end());
+    return CallAndRead(&request, &rpc::MasterResponse::get_all_segments,
+                       [](const auto& reply) -> Result<std::vector<std::string>> {
+                           return std::vector<std::string>(reply.segment_names().begin(),
+                                                           reply.segment_names().end());
+                       });
 }
 
 Result<SegmentUsage> MasterClient::QuerySegment(const std::string& name) {
     rpc::MasterRequest request;
     MC_RETURN_IF_ERROR(RequireUtf8("a segment name", name));
     request.mutable_query_segment()->set_name(name);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.query_segment();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return SegmentUsage{reply.used(), reply.capacity()};
+    return CallAndRead(&request, &rpc::MasterResponse::query_segment,
+                       [](const auto& reply) -> Result<SegmentUsage> {
+                           return SegmentUsage{reply.used(), reply.capacity()};
+                       });
 }
 
 Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client_id,
@@ -226,34 +222,29 @@ Result<std::vector<ReplicaDescriptor>> MasterClient::PutStart(const UUID& client
     body->set_key(key);
     body->set_value_size(value_size);
     ToProto(config, body->mutable_config());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.put_start();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return FromProto(reply.replicas());
+    return CallAndRead(&request, &rpc::MasterResponse::put_start, ReplicasOf);
 }
 
 namespace {
 
-template <typename Body>
-void FillKeyRequest(const UUID& client_id, const std::string& key, Body* body) {
+void FillKeyRequest(const UUID& client_id, const std::string& key, rpc::KeyRequest* body) {
     ToProto(client_id, body->mutable_client_id());
     body->set_key(key);
 }
 
-void FillKeys(const std::vector<std::string>& keys, rpc::BatchKeysRequest* body) {
-    body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
-    for (const std::string& key : keys) body->add_keys(key);
-}
-
 }  // namespace
 
-Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
+Status MasterClient::CallWithKey(rpc::KeyRequest* (rpc::MasterRequest::*body)(),
+                                 ReplyOf<rpc::StatusResponse> reply, const UUID& client_id,
+                                 const std::string& key) {
     rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_put_end());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.put_end().error_code());
+    FillKeyRequest(client_id, key, (request.*body)());
+    return CallForStatus(&request, reply);
+}
+
+Status MasterClient::PutEnd(const UUID& client_id, const std::string& key) {
+    return CallWithKey(&rpc::MasterRequest::mutable_put_end, &rpc::MasterResponse::put_end,
+                       client_id, key);
 }
 
 Status MasterClient::PutEndPipelined(const UUID& client_id, const std::string& key) {
@@ -266,17 +257,12 @@ Status MasterClient::PutEndPipelined(const UUID& client_id, const std::string& k
         if (direct_link_->CallPipelined(&request, "PutEnd of '" + key + "'", check))
             return OkStatus();
     }
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.put_end().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::put_end);
 }
 
 Status MasterClient::PutRevoke(const UUID& client_id, const std::string& key) {
-    rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_put_revoke());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.put_revoke().error_code());
+    return CallWithKey(&rpc::MasterRequest::mutable_put_revoke, &rpc::MasterResponse::put_revoke,
+                       client_id, key);
 }
 
 Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchPutStart(
@@ -286,26 +272,11 @@ Result<std::vector<Result<std::vector<ReplicaDescriptor>>>> MasterClient::BatchP
     MC_RETURN_IF_ERROR(RequireUtf8(config));
     auto* body = request.mutable_batch_put_start();
     ToProto(client_id, body->mutable_client_id());
-    body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
-    for (const std::string& key : keys) body->add_keys(key);
+    FillKeys(keys, body);
     body->mutable_value_sizes()->Add(value_sizes.begin(), value_sizes.end());
     ToProto(config, body->mutable_config());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.batch_put_start();
-    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
-        return Error(ErrorCode::RPC_FAIL);
-    }
-    std::vector<Result<std::vector<ReplicaDescriptor>>> results;
-    results.reserve(keys.size());
-    for (const rpc::PutStartResponse& entry : reply.results()) {
-        if (entry.error_code() != 0) {
-            results.push_back(Error(ErrorCodeFromInt(entry.error_code())));
-        } else {
-            results.push_back(FromProto(entry.replicas()));
-        }
-    }
-    return results;
+    return CallForResults<std::vector<ReplicaDescriptor>>(
+        &request, &rpc::MasterResponse::batch_put_start, keys.size(), ReplicasOf);
 }
 
 Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
@@ -314,11 +285,7 @@ Result<std::vector<Status>> MasterClient::BatchPutEnd(const UUID& client_id,
     auto* body = request.mutable_batch_put_end();
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& codes = response.batch_put_end().error_codes();
-    if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
-    return StatusesFromWire(codes);
+    return CallForStatuses(&request, &rpc::MasterResponse::batch_put_end, keys.size());
 }
 
 Result<std::vector<Status>> MasterClient::BatchPutEndPipelined(
@@ -349,95 +316,59 @@ Result<std::vector<Status>> MasterClient::BatchPutRevoke(const UUID& client_id,
     auto* body = request.mutable_batch_put_revoke();
     ToProto(client_id, body->mutable_client_id());
     FillKeys(keys, body);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& codes = response.batch_put_revoke().error_codes();
-    if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
-    return StatusesFromWire(codes);
+    return CallForStatuses(&request, &rpc::MasterResponse::batch_put_revoke, keys.size());
 }
 
 Result<GetReplicaListResult> MasterClient::GetReplicaList(const std::string& key) {
     rpc::MasterRequest request;
     request.mutable_get_replica_list()->set_key(key);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return ReplicaListFromProto(response.get_replica_list());
+    return CallAndRead(&request, &rpc::MasterResponse::get_replica_list, ReplicaListOf);
 }
 
 Result<std::vector<Result<GetReplicaListResult>>> MasterClient::BatchGetReplicaList(
     const std::vector<std::string>& keys) {
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_get_replica_list());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.batch_get_replica_list();
-    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
-        return Error(ErrorCode::RPC_FAIL);
-    }
-    std::vector<Result<GetReplicaListResult>> results;
-    results.reserve(keys.size());
-    for (const rpc::GetReplicaListResponse& entry : reply.results()) {
-        results.push_back(ReplicaListFromProto(entry));
-    }
-    return results;
+    return CallForResults<GetReplicaListResult>(
+        &request, &rpc::MasterResponse::batch_get_replica_list, keys.size(), ReplicaListOf);
 }
 
 Result<std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>>
 MasterClient::GetReplicaListByRegex(const std::string& regex) {
+    using Objects = std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>>;
     rpc::MasterRequest request;
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_get_replica_list_by_regex()->set_regex(regex);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.get_replica_list_by_regex();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    std::vector<std::pair<std::string, std::vector<ReplicaDescriptor>>> objects;
-    objects.reserve(reply.objects_size());
-    for (const rpc::KeyReplicas& object : reply.objects()) {
-        objects.emplace_back(object.key(), FromProto(object.replicas()));
-    }
-    return objects;
+    return CallAndRead(&request, &rpc::MasterResponse::get_replica_list_by_regex,
+                       [](const auto& reply) -> Result<Objects> {
+                           Objects objects;
+                           objects.reserve(reply.objects_size());
+                           for (const rpc::KeyReplicas& object : reply.objects()) {
+                               objects.emplace_back(object.key(), FromProto(object.replicas()));
+                           }
+                           return objects;
+                       });
 }
 
 Result<bool> MasterClient::ExistKey(const std::string& key) {
     rpc::MasterRequest request;
     request.mutable_exist_key()->set_key(key);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.exist_key();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return reply.exists();
+    return CallAndRead(&request, &rpc::MasterResponse::exist_key, ExistsOf);
 }
 
 Result<std::vector<Result<bool>>> MasterClient::BatchExistKey(
     const std::vector<std::string>& keys) {
     rpc::MasterRequest request;
     FillKeys(keys, request.mutable_batch_exist_key());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.batch_exist_key();
-    if (static_cast<size_t>(reply.results_size()) != keys.size()) {
-        return Error(ErrorCode::RPC_FAIL);
-    }
-    std::vector<Result<bool>> results;
-    results.reserve(keys.size());
-    for (const rpc::ExistKeyResponse& entry : reply.results()) {
-        if (entry.error_code() != 0) {
-            results.push_back(Error(ErrorCodeFromInt(entry.error_code())));
-        } else {
-            results.push_back(entry.exists());
-        }
-    }
-    return results;
+    return CallForResults<bool>(&request, &rpc::MasterResponse::batch_exist_key, keys.size(),
+                                ExistsOf);
 }
 
 Status MasterClient::Remove(const std::string& key, bool force) {
     rpc::MasterRequest request;
     request.mutable_remove()->set_key(key);
     request.mutable_remove()->set_force(force);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.remove().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::remove);
 }
 
 Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex, bool force) {
@@ -445,21 +376,13 @@ Result<int64_t> MasterClient::RemoveByRegex(const std::string& regex, bool force
     MC_RETURN_IF_ERROR(RequireUtf8("a regex", regex));
     request.mutable_remove_by_regex()->set_regex(regex);
     request.mutable_remove_by_regex()->set_force(force);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.remove_by_regex();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return reply.count();
+    return CallAndRead(&request, &rpc::MasterResponse::remove_by_regex, CountOf);
 }
 
 Result<int64_t> MasterClient::RemoveAll(bool force) {
     rpc::MasterRequest request;
     request.mutable_remove_all()->set_force(force);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.remove_all();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return reply.count();
+    return CallAndRead(&request, &rpc::MasterResponse::remove_all, CountOf);
 }
 
 Result<std::vector<std::string>> MasterClient::BatchReplicaClear(
@@ -468,27 +391,26 @@ Result<std::vector<std::string>> MasterClient::BatchReplicaClear(
     MC_RETURN_IF_ERROR(RequireUtf8("a segment name", segment_name));
     auto* body = request.mutable_batch_replica_clear();
     ToProto(client_id, body->mutable_client_id());
-    for (const std::string& key : keys) body->add_keys(key);
+    FillKeys(keys, body);
     body->set_segment_name(segment_name);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.batch_replica_clear();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return std::vector<std::string>(reply.cleared_keys().begin(), reply.cleared_keys().end());
+    return CallAndRead(&request, &rpc::MasterResponse::batch_replica_clear,
+                       [](const auto& reply) -> Result<std::vector<std::string>> {
+                           return std::vector<std::string>(reply.cleared_keys().begin(),
+                                                           reply.cleared_keys().end());
+                       });
 }
 
 Result<PingResult> MasterClient::Ping(const UUID& client_id) {
     rpc::MasterRequest request;
     ToProto(client_id, request.mutable_ping()->mutable_client_id());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.ping();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    auto status = ClientStatusFromProto(reply.client_status());
-    if (!status) return Error(ErrorCode::RPC_FAIL);
-    auto tasks = TasksFromProto(reply.tasks());
-    if (!tasks) return Error(tasks.error());
-    return PingResult{*status, std::move(*tasks)};
+    return CallAndRead(&request, &rpc::MasterResponse::ping,
+                       [](const auto& reply) -> Result<PingResult> {
+                           auto status = ClientStatusFromProto(reply.client_status());
+                           if (!status) return Error(ErrorCode::RPC_FAIL);
+                           auto tasks = TasksFromProto(reply.tasks());
+                           if (!tasks) return Error(tasks.error());
+                           return PingResult{*status, std::move(*tasks)};
+                       });
 }
 
 Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
@@ -500,11 +422,7 @@ Result<UUID> MasterClient::CreateCopyTask(const std::string& key,
     auto* body = request.mutable_create_copy_task();
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.create_copy_task();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return FromProto(reply.task_id());
+    return CallAndRead(&request, &rpc::MasterResponse::create_copy_task, TaskIdOf);
 }
 
 Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::string& source,
@@ -516,23 +434,18 @@ Result<UUID> MasterClient::CreateMoveTask(const std::string& key, const std::str
     body->set_key(key);
     body->set_source(source);
     body->set_target(target);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.create_move_task();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return FromProto(reply.task_id());
+    return CallAndRead(&request, &rpc::MasterResponse::create_move_task, TaskIdOf);
 }
 
 Result<TaskInfo> MasterClient::QueryTask(const UUID& task_id) {
     rpc::MasterRequest request;
     ToProto(task_id, request.mutable_query_task()->mutable_task_id());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.query_task();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    auto task = FromProto(reply.task());
-    if (!task) return Error(ErrorCode::RPC_FAIL);
-    return task;
+    return CallAndRead(&request, &rpc::MasterResponse::query_task,
+                       [](const auto& reply) -> Result<TaskInfo> {
+                           auto task = FromProto(reply.task());
+                           if (!task) return Error(ErrorCode::RPC_FAIL);
+                           return task;
+                       });
 }
 
 Result<std::vector<TaskAssignment>> MasterClient::FetchTasks(const UUID& client_id,
@@ -542,11 +455,8 @@ Result<std::vector<TaskAssignment>> MasterClient::FetchTasks(const UUID& client_
     ToProto(client_id, body->mutable_client_id());
     body->set_max_tasks(
         static_cast<uint32_t>(std::min<size_t>(max_tasks, std::numeric_limits<uint32_t>::max())));
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.fetch_tasks();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return TasksFromProto(reply.tasks());
+    return CallAndRead(&request, &rpc::MasterResponse::fetch_tasks,
+                       [](const auto& reply) { return TasksFromProto(reply.tasks()); });
 }
 
 Status MasterClient::MarkTaskComplete(const UUID& client_id, const UUID& task_id, TaskStatus status,
@@ -557,9 +467,7 @@ Status MasterClient::MarkTaskComplete(const UUID& client_id, const UUID& task_id
     ToProto(task_id, body->mutable_task_id());
     body->set_status(ToProto(status));
     body->set_message(message);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.mark_task_complete().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::mark_task_complete);
 }
 
 Result<CopyStartResult> MasterClient::CopyStart(const UUID& client_id, const std::string& key,
@@ -569,27 +477,21 @@ Result<CopyStartResult> MasterClient::CopyStart(const UUID& client_id, const std
     ToProto(client_id, body->mutable_client_id());
     body->set_key(key);
     for (const std::string& target : targets) body->add_targets(target);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.copy_start();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return CopyStartResult{FromProto(reply.source()), FromProto(reply.targets())};
+    return CallAndRead(
+        &request, &rpc::MasterResponse::copy_start,
+        [](const auto& reply) -> Result<CopyStartResult> {
+            return CopyStartResult{FromProto(reply.source()), FromProto(reply.targets())};
+        });
 }
 
 Status MasterClient::CopyEnd(const UUID& client_id, const std::string& key) {
-    rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_copy_end());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.copy_end().error_code());
+    return CallWithKey(&rpc::MasterRequest::mutable_copy_end, &rpc::MasterResponse::copy_end,
+                       client_id, key);
 }
 
 Status MasterClient::CopyRevoke(const UUID& client_id, const std::string& key) {
-    rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_copy_revoke());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.copy_revoke().error_code());
+    return CallWithKey(&rpc::MasterRequest::mutable_copy_revoke, &rpc::MasterResponse::copy_revoke,
+                       client_id, key);
 }
 
 Result<MoveStartResult> MasterClient::MoveStart(const UUID& client_id, const std::string& key,
@@ -601,27 +503,21 @@ Result<MoveStartResult> MasterClient::MoveStart(const UUID& client_id, const std
     body->set_key(key);
     body->set_source(source);
     body->set_target(target);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.move_start();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    return MoveStartResult{FromProto(reply.source()), FromProto(reply.target())};
+    return CallAndRead(
+        &request, &rpc::MasterResponse::move_start,
+        [](const auto& reply) -> Result<MoveStartResult> {
+            return MoveStartResult{FromProto(reply.source()), FromProto(reply.target())};
+        });
 }
 
 Status MasterClient::MoveEnd(const UUID& client_id, const std::string& key) {
-    rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_move_end());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.move_end().error_code());
+    return CallWithKey(&rpc::MasterRequest::mutable_move_end, &rpc::MasterResponse::move_end,
+                       client_id, key);
 }
 
 Status MasterClient::MoveRevoke(const UUID& client_id, const std::string& key) {
-    rpc::MasterRequest request;
-    FillKeyRequest(client_id, key, request.mutable_move_revoke());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.move_revoke().error_code());
+    return CallWithKey(&rpc::MasterRequest::mutable_move_revoke, &rpc::MasterResponse::move_revoke,
+                       client_id, key);
 }
 
 // ---- HA: following the leader (docs/ha.md) ----------------------------------------------

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -60,8 +61,10 @@ class MasterLink;
 template <typename Link>
 class LeaderFollower;
 namespace rpc {
+class KeyRequest;
 class MasterRequest;
 class MasterResponse;
+class StatusResponse;
 }  // namespace rpc
 
 class MasterClient {
@@ -178,6 +181,33 @@ class MasterClient {
     // impl->Call, and with HA a switch to the new leader and a retry when the
     // leader failed (master_client_failover.cpp).
     Status Call(rpc::MasterRequest* request, rpc::MasterResponse* response);
+
+    // The reply a call expects: a MasterResponse accessor such as
+    // &rpc::MasterResponse::put_end.
+    template <typename Reply>
+    using ReplyOf = const Reply& (rpc::MasterResponse::*)() const;
+    // Call and the reply's own error code (master_client_call.h).
+    template <typename Reply>
+    Status CallForStatus(rpc::MasterRequest* request, ReplyOf<Reply> reply);
+    // Call, then `read(reply)` once the reply's own error code is OK.
+    template <typename Reply, typename Read>
+    std::invoke_result_t<Read, const Reply&> CallAndRead(rpc::MasterRequest* request,
+                                                         ReplyOf<Reply> reply, Read read);
+    // The calls that name one key of a client and expect a status (PutEnd,
+    // CopyRevoke, ...): `body` is the request's accessor, such as
+    // &rpc::MasterRequest::mutable_put_end.
+    Status CallWithKey(rpc::KeyRequest* (rpc::MasterRequest::*body)(),
+                       ReplyOf<rpc::StatusResponse> reply, const UUID& client_id,
+                       const std::string& key);
+    // A batch call answered with one error code per key (`count` keys).
+    template <typename Reply>
+    Result<std::vector<Status>> CallForStatuses(rpc::MasterRequest* request, ReplyOf<Reply> reply,
+                                                size_t count);
+    // A batch call answered with one result per key (`count` keys): the
+    // entry's error, or `read(entry)` for an OK one.
+    template <typename T, typename Reply, typename Read>
+    Result<std::vector<Result<T>>> CallForResults(rpc::MasterRequest* request, ReplyOf<Reply> reply,
+                                                  size_t count, Read read);
 
     std::shared_ptr<MasterLink> direct_link_;               // direct address
     std::unique_ptr<LeaderFollower<MasterLink>> follower_;  // "etcd://" address

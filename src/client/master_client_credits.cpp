@@ -1,5 +1,6 @@
 // MasterClient: the put-credit calls (master/put_credit_table.h).
 #include "client/master_client.h"
+#include "client/master_client_call.h"
 #include "master.pb.h"
 #include "rpc/rpc_convert.h"
 
@@ -15,17 +16,16 @@ Result<PutCreditGrant> MasterClient::GrantPutCredits(const UUID& client_id, uint
     body->set_count(static_cast<uint32_t>(count));
     body->set_replica_num(static_cast<uint32_t>(replica_num));
     body->mutable_release()->Add(release.begin(), release.end());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& reply = response.grant_put_credits();
-    MC_RETURN_IF_ERROR(StatusFromWire(reply.error_code()));
-    PutCreditGrant grant;
-    grant.usable_ms = reply.usable_ms();
-    grant.credits.reserve(reply.credits_size());
-    for (const rpc::PutCredit& credit : reply.credits()) {
-        grant.credits.push_back({credit.id(), FromProto(credit.replicas())});
-    }
-    return grant;
+    return CallAndRead(&request, &rpc::MasterResponse::grant_put_credits,
+                       [](const auto& reply) -> Result<PutCreditGrant> {
+                           PutCreditGrant grant;
+                           grant.usable_ms = reply.usable_ms();
+                           grant.credits.reserve(reply.credits_size());
+                           for (const rpc::PutCredit& credit : reply.credits()) {
+                               grant.credits.push_back({credit.id(), FromProto(credit.replicas())});
+                           }
+                           return grant;
+                       });
 }
 
 Result<std::vector<Status>> MasterClient::BatchPutCommit(const UUID& client_id,
@@ -35,18 +35,10 @@ Result<std::vector<Status>> MasterClient::BatchPutCommit(const UUID& client_id,
     rpc::MasterRequest request;
     auto* body = request.mutable_batch_put_commit();
     ToProto(client_id, body->mutable_client_id());
-    body->mutable_keys()->Reserve(static_cast<int>(keys.size()));
-    for (const std::string& key : keys) body->add_keys(key);
+    FillKeys(keys, body);
     body->mutable_credits()->Add(credit_ids.begin(), credit_ids.end());
     ToProto(config, body->mutable_config());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    const auto& codes = response.batch_put_commit().error_codes();
-    if (static_cast<size_t>(codes.size()) != keys.size()) return Error(ErrorCode::RPC_FAIL);
-    std::vector<Status> statuses;
-    statuses.reserve(keys.size());
-    for (int32_t code : codes) statuses.push_back(StatusFromWire(code));
-    return statuses;
+    return CallForStatuses(&request, &rpc::MasterResponse::batch_put_commit, keys.size());
 }
 
 }  // namespace mooncake

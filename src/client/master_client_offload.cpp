@@ -1,6 +1,7 @@
 // MasterClient: the SSD offload calls (docs/ssd_offload.md). Apart from
 // master_client.cpp, which holds the object, segment and task calls.
 #include "client/master_client.h"
+#include "client/master_client_call.h"
 #include "master.pb.h"
 #include "rpc/rpc_convert.h"
 
@@ -28,17 +29,13 @@ Status MasterClient::MountLocalDisk(const UUID& client_id, const std::string& en
     body->set_endpoint(endpoint);
     body->set_offloading(offloading);
     body->set_capacity_bytes(capacity_bytes);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.mount_local_disk().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::mount_local_disk);
 }
 
 Status MasterClient::UnmountLocalDisk(const UUID& client_id) {
     rpc::MasterRequest request;
     ToProto(client_id, request.mutable_unmount_local_disk()->mutable_client_id());
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.unmount_local_disk().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::unmount_local_disk);
 }
 
 Result<OffloadWork> MasterClient::OffloadHeartbeat(const UUID& client_id, size_t max_items) {
@@ -73,9 +70,7 @@ Status MasterClient::NotifyOffloadSuccess(const UUID& client_id,
     ToProto(client_id, body->mutable_client_id());
     AddItems(items, body->mutable_items());
     body->set_from_rescan(from_rescan);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.notify_offload_success().error_code());
+    return CallForStatus(&request, &rpc::MasterResponse::notify_offload_success);
 }
 
 Status MasterClient::NotifyDiskEvicted(const UUID& client_id,
@@ -83,10 +78,8 @@ Status MasterClient::NotifyDiskEvicted(const UUID& client_id,
     rpc::MasterRequest request;
     auto* body = request.mutable_notify_disk_evicted();
     ToProto(client_id, body->mutable_client_id());
-    for (const std::string& key : keys) body->add_keys(key);
-    rpc::MasterResponse response;
-    MC_RETURN_IF_ERROR(Call(&request, &response));
-    return StatusFromWire(response.notify_disk_evicted().error_code());
+    FillKeys(keys, body);
+    return CallForStatus(&request, &rpc::MasterResponse::notify_disk_evicted);
 }
 
 }  // namespace mooncake
