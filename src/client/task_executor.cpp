@@ -98,14 +98,8 @@ Status TaskExecutor::RunCopy(const TaskAssignment& task) {
     if (task.targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
     auto start = context_.master->CopyStart(context_.client_id, task.key, task.targets);
     if (!start.has_value()) return Error(start.error());
-    Status copied = CopyBytes(start->source, start->targets);
-    if (copied.has_value()) {
-        Status ended = context_.master->CopyEnd(context_.client_id, task.key);
-        if (ended.has_value()) return ended;
-        copied = ended;
-    }
-    (void)context_.master->CopyRevoke(context_.client_id, task.key);
-    return copied;
+    return EndOrRevoke(CopyBytes(start->source, start->targets), task.key, &MasterClient::CopyEnd,
+                       &MasterClient::CopyRevoke);
 }
 
 Status TaskExecutor::RunMove(const TaskAssignment& task) {
@@ -113,13 +107,19 @@ Status TaskExecutor::RunMove(const TaskAssignment& task) {
     auto start =
         context_.master->MoveStart(context_.client_id, task.key, task.source, task.targets[0]);
     if (!start.has_value()) return Error(start.error());
-    Status copied = CopyBytes(start->source, std::span<const ReplicaDescriptor>(&start->target, 1));
+    return EndOrRevoke(
+        CopyBytes(start->source, std::span<const ReplicaDescriptor>(&start->target, 1)), task.key,
+        &MasterClient::MoveEnd, &MasterClient::MoveRevoke);
+}
+
+Status TaskExecutor::EndOrRevoke(Status copied, const std::string& key, KeyCall end,
+                                 KeyCall revoke) {
     if (copied.has_value()) {
-        Status ended = context_.master->MoveEnd(context_.client_id, task.key);
+        Status ended = (context_.master->*end)(context_.client_id, key);
         if (ended.has_value()) return ended;
         copied = ended;
     }
-    (void)context_.master->MoveRevoke(context_.client_id, task.key);
+    (void)(context_.master->*revoke)(context_.client_id, key);
     return copied;
 }
 

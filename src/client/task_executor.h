@@ -50,6 +50,11 @@ class TaskExecutor {
     void Execute(const TaskAssignment& task);
     Status RunCopy(const TaskAssignment& task);
     Status RunMove(const TaskAssignment& task);
+    // The last step of a copy or a move of `key`: `end` once `copied` is OK
+    // (CopyEnd, MoveEnd), `revoke` when the copy or the end failed, so that
+    // the master gives the targets back.
+    using KeyCall = Status (MasterClient::*)(const UUID& client_id, const std::string& key);
+    Status EndOrRevoke(Status copied, const std::string& key, KeyCall end, KeyCall revoke);
     // Writes the bytes of `source` into every replica of `targets`.
     Status CopyBytes(const ReplicaDescriptor& source, std::span<const ReplicaDescriptor> targets);
     Status CopyDirect(const ReplicaDescriptor& source, std::span<const ReplicaDescriptor> targets);
