@@ -76,27 +76,35 @@ Status ClientFrontEnd::Put(const std::string& key, std::span<const ConstBytes> p
     return DoPut(key, parts, *size, config);
 }
 
-std::vector<Status> ClientFrontEnd::BatchPut(const std::vector<std::string>& keys,
-                                             const std::vector<std::vector<ConstBytes>>& values,
-                                             const ReplicateConfig& config) {
+template <typename PutCall>
+std::vector<Status> ClientFrontEnd::CheckedPutBatch(const std::vector<std::string>& keys,
+                                                    bool lengths_match,
+                                                    const ReplicateConfig& config, PutCall put) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
     bool refused = false;
-    std::vector<Status> results =
-        PutBatchChecks(keys, keys.size() == values.size(), config, &refused);
-    if (refused) return results;
-    std::vector<uint64_t> sizes(keys.size(), 0);
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (!results[i].has_value()) continue;
-        auto size = ValueSize(values[i]);
-        if (size.has_value()) {
-            sizes[i] = *size;
-        } else {
-            results[i] = Error(size.error());
-        }
-    }
-    DoBatchPut(keys, values, sizes, config, results);
+    std::vector<Status> results = PutBatchChecks(keys, lengths_match, config, &refused);
+    if (!refused) put(results);
     return results;
+}
+
+std::vector<Status> ClientFrontEnd::BatchPut(const std::vector<std::string>& keys,
+                                             const std::vector<std::vector<ConstBytes>>& values,
+                                             const ReplicateConfig& config) {
+    const auto put = [&](std::vector<Status>& results) {
+        std::vector<uint64_t> sizes(keys.size(), 0);
+        for (size_t i = 0; i < keys.size(); ++i) {
+            if (!results[i].has_value()) continue;
+            auto size = ValueSize(values[i]);
+            if (size.has_value()) {
+                sizes[i] = *size;
+            } else {
+                results[i] = Error(size.error());
+            }
+        }
+        DoBatchPut(keys, values, sizes, config, results);
+    };
+    return CheckedPutBatch(keys, keys.size() == values.size(), config, put);
 }
 
 Status ClientFrontEnd::PutFrom(const std::string& key, const void* buffer, size_t size,
@@ -112,30 +120,23 @@ std::vector<Status> ClientFrontEnd::BatchPutFrom(const std::vector<std::string>&
                                                  const std::vector<const void*>& buffers,
                                                  const std::vector<size_t>& sizes,
                                                  const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    bool refused = false;
-    std::vector<Status> results = PutBatchChecks(
-        keys, SameLength(keys.size(), buffers.size(), sizes.size()), config, &refused);
-    if (refused) return results;
-    DoBatchPutFrom(keys, buffers, sizes, config, results);
-    return results;
+    return CheckedPutBatch(keys, SameLength(keys.size(), buffers.size(), sizes.size()), config,
+                           [&](std::vector<Status>& results) {
+                               DoBatchPutFrom(keys, buffers, sizes, config, results);
+                           });
 }
 
 std::vector<Status> ClientFrontEnd::BatchPutFromMultiBuffers(
     const std::vector<std::string>& keys, const std::vector<std::vector<const void*>>& buffers,
     const std::vector<std::vector<size_t>>& sizes, const ReplicateConfig& config) {
-    auto lock = LockOpen();
-    if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
-    bool refused = false;
-    std::vector<Status> results = PutBatchChecks(
-        keys, SameLength(keys.size(), buffers.size(), sizes.size()), config, &refused);
-    if (refused) return results;
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (results[i].has_value()) results[i] = CheckPieceList(buffers[i], sizes[i]);
-    }
-    DoBatchPutFromMultiBuffers(keys, buffers, sizes, config, results);
-    return results;
+    const auto put = [&](std::vector<Status>& results) {
+        for (size_t i = 0; i < keys.size(); ++i) {
+            if (results[i].has_value()) results[i] = CheckPieceList(buffers[i], sizes[i]);
+        }
+        DoBatchPutFromMultiBuffers(keys, buffers, sizes, config, results);
+    };
+    return CheckedPutBatch(keys, SameLength(keys.size(), buffers.size(), sizes.size()), config,
+                           put);
 }
 
 // ---- gets -------------------------------------------------------------------

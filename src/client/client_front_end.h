@@ -142,8 +142,15 @@ class ClientFrontEnd : public Client {
 
     // Connects the backend to its master or standalone client.
     virtual Status Setup() = 0;
-    // Setup, or, when it fails, logs "`what` failed: <code>", closes what
-    // Setup got done and returns the code.
+    // The backends' factories: `client` once Setup succeeded, or, when it
+    // fails, logs "`what` failed: <code>", closes what Setup got done and
+    // returns the code.
+    template <typename Backend>
+    static Result<std::unique_ptr<Backend>> SetUpOrClose(std::unique_ptr<Backend> client,
+                                                         const std::string& what) {
+        MC_RETURN_IF_ERROR(SetUpOrClose(*client, what));
+        return client;
+    }
     static Status SetUpOrClose(ClientFrontEnd& client, const std::string& what);
 
     // True when [buffer, buffer + size) is memory the caller may have the
@@ -160,12 +167,44 @@ class ClientFrontEnd : public Client {
     MOONCAKE_CLIENT_BACKEND_PRIMITIVES(= 0)
 
    private:
+    // What every batch put does around `put(results)`, the call into its
+    // backend: holds the client open, and refuses the whole batch
+    // (`lengths_match` false, bad replication settings) or single keys
+    // before (client_front_end.cpp).
+    template <typename PutCall>
+    std::vector<Status> CheckedPutBatch(const std::vector<std::string>& keys, bool lengths_match,
+                                        const ReplicateConfig& config, PutCall put);
+
     mutable std::shared_mutex lifecycle_mutex_;
     bool closed_ = false;  // guarded by lifecycle_mutex_
     // Set before Close waits for the lock, so that a steady stream of calls
     // cannot starve it: new calls are refused from then on.
     std::atomic<bool> closing_{false};
 };
+
+// How both backends take in the zero-copy pieces of a batch put: `stage(i,
+// buffer, size)` (a Status) for each piece of each key, in order. Keys already
+// refused in `results` are skipped; a key's first failing piece becomes its
+// result and its later pieces are not staged. BatchPutFrom's keys have one
+// piece each.
+template <typename Stage>
+void StagePutPieces(const std::vector<const void*>& buffers, const std::vector<size_t>& sizes,
+                    std::vector<Status>& results, Stage stage) {
+    for (size_t i = 0; i < results.size(); ++i) {
+        if (results[i].has_value()) results[i] = stage(i, buffers[i], sizes[i]);
+    }
+}
+
+template <typename Stage>
+void StagePutPieces(const std::vector<std::vector<const void*>>& buffers,
+                    const std::vector<std::vector<size_t>>& sizes, std::vector<Status>& results,
+                    Stage stage) {
+    for (size_t i = 0; i < results.size(); ++i) {
+        for (size_t p = 0; results[i].has_value() && p < buffers[i].size(); ++p) {
+            results[i] = stage(i, buffers[i][p], sizes[i][p]);
+        }
+    }
+}
 
 // A backend's factory result as the public Client.
 template <typename Backend>

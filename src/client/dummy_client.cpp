@@ -33,10 +33,9 @@ Result<std::unique_ptr<Client>> Client::ConnectDummy(const DummyClientConfig& co
 
 Result<std::unique_ptr<DummyClient>> DummyClient::Connect(const DummyClientConfig& config) {
     InitLoggingOnce("mooncake_dummy_client");
-    std::unique_ptr<DummyClient> client(new DummyClient(config));
-    MC_RETURN_IF_ERROR(SetUpOrClose(
-        *client, "Dummy client for the standalone client at '" + config.server_address + "'"));
-    return client;
+    return SetUpOrClose(
+        std::unique_ptr<DummyClient>(new DummyClient(config)),
+        "Dummy client for the standalone client at '" + config.server_address + "'");
 }
 
 DummyClient::DummyClient(const DummyClientConfig& config)
@@ -214,6 +213,47 @@ Status DummyClient::Call(dummy_rpc::Request* request, dummy_rpc::Response* respo
     return OkStatus();
 }
 
+Status DummyClient::CallForEach(dummy_rpc::Request* request, dummy_rpc::Response* response,
+                                BodyCase expected, size_t count, bool* maybe_delivered) {
+    MC_RETURN_IF_ERROR(Call(request, response, expected, maybe_delivered));
+    const auto is_count = [count](int size) { return static_cast<size_t>(size) == count; };
+    bool answers_each = false;
+    switch (response->body_case()) {
+        case dummy_rpc::Response::kStatuses:
+            answers_each = is_count(response->statuses().error_codes_size());
+            break;
+        case dummy_rpc::Response::kExists:
+            answers_each = is_count(response->exists().error_codes_size()) &&
+                           is_count(response->exists().exists_size());
+            break;
+        case dummy_rpc::Response::kSizes:
+            answers_each = is_count(response->sizes().error_codes_size()) &&
+                           is_count(response->sizes().sizes_size());
+            break;
+        case dummy_rpc::Response::kReplicas:
+            answers_each = is_count(response->replicas().lists_size());
+            break;
+        default:
+            break;
+    }
+    if (!answers_each) {
+        // An answer to something else: what was asked may have been done.
+        *maybe_delivered = true;
+        return Error(ErrorCode::RPC_FAIL);
+    }
+    return OkStatus();
+}
+
+Status DummyClient::QueryKeys(dummy_rpc::KeysRequest* (dummy_rpc::Request::*body)(),
+                              const std::vector<std::string>& keys, BodyCase expected,
+                              dummy_rpc::Response* response) {
+    dummy_rpc::Request request;
+    dummy_rpc::KeysRequest* list = (request.*body)();
+    for (const std::string& key : keys) list->add_keys(key);
+    bool maybe_delivered = false;  // a query stages no memory to quarantine
+    return CallForEach(&request, response, expected, keys.size(), &maybe_delivered);
+}
+
 void DummyClient::Quarantine(std::vector<ItemPlan>& plans) {
     std::lock_guard<std::mutex> lock(server_mutex_);
     uint64_t bytes = 0;
@@ -273,12 +313,8 @@ std::vector<Status> DummyClient::PutPlanned(const std::vector<std::string>& keys
     if (sent.empty()) return results;
     dummy_rpc::Response response;
     bool maybe_delivered = false;
-    Status called = Call(&request, &response, dummy_rpc::Response::kStatuses, &maybe_delivered);
-    if (called.has_value() &&
-        static_cast<size_t>(response.statuses().error_codes_size()) != sent.size()) {
-        maybe_delivered = true;
-        called = Error(ErrorCode::RPC_FAIL);
-    }
+    const Status called = CallForEach(&request, &response, dummy_rpc::Response::kStatuses,
+                                      sent.size(), &maybe_delivered);
     if (!called.has_value()) {
         if (maybe_delivered) Quarantine(plans);
         for (size_t i : sent) results[i] = called;
@@ -342,20 +378,28 @@ Status DummyClient::DoPutFrom(const std::string& key, const void* buffer, size_t
     return PutPlanned({key}, plans, config)[0];
 }
 
+template <typename Buffers, typename Sizes>
+void DummyClient::PutPieces(const std::vector<std::string>& keys, const Buffers& buffers,
+                            const Sizes& sizes, const ReplicateConfig& config,
+                            std::vector<Status>& results) {
+    std::vector<ItemPlan> plans(keys.size());
+    StagePutPieces(buffers, sizes, results, [&](size_t i, const void* data, size_t length) {
+        return PlanPutPiece(data, length, &plans[i]);
+    });
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (!results[i].has_value()) {
+            plans[i] = ItemPlan{};  // gives back the staging of earlier pieces
+            plans[i].error = results[i].error();
+        }
+    }
+    results = PutPlanned(keys, plans, config);
+}
+
 void DummyClient::DoBatchPutFrom(const std::vector<std::string>& keys,
                                  const std::vector<const void*>& buffers,
                                  const std::vector<size_t>& sizes, const ReplicateConfig& config,
                                  std::vector<Status>& results) {
-    std::vector<ItemPlan> plans(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = results[i];
-        if (valid.has_value()) valid = PlanPutPiece(buffers[i], sizes[i], &plans[i]);
-        if (!valid.has_value()) {
-            plans[i] = ItemPlan{};
-            plans[i].error = valid.error();
-        }
-    }
-    results = PutPlanned(keys, plans, config);
+    PutPieces(keys, buffers, sizes, config, results);
 }
 
 void DummyClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys,
@@ -363,18 +407,7 @@ void DummyClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& key
                                              const std::vector<std::vector<size_t>>& sizes,
                                              const ReplicateConfig& config,
                                              std::vector<Status>& results) {
-    std::vector<ItemPlan> plans(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-        Status valid = results[i];
-        for (size_t p = 0; valid.has_value() && p < buffers[i].size(); ++p) {
-            valid = PlanPutPiece(buffers[i][p], sizes[i][p], &plans[i]);
-        }
-        if (!valid.has_value()) {
-            plans[i] = ItemPlan{};  // gives back the staging of earlier pieces
-            plans[i].error = valid.error();
-        }
-    }
-    results = PutPlanned(keys, plans, config);
+    PutPieces(keys, buffers, sizes, config, results);
 }
 
 // ---- memory -----------------------------------------------------------------
@@ -410,16 +443,10 @@ Result<void*> DummyClient::DoAllocFromMemPool(size_t size) {
 Result<bool> DummyClient::DoIsExist(const std::string& key) { return DoBatchIsExist({key})[0]; }
 
 std::vector<Result<bool>> DummyClient::DoBatchIsExist(const std::vector<std::string>& keys) {
-    dummy_rpc::Request request;
-    for (const std::string& key : keys) request.mutable_is_exist()->add_keys(key);
     dummy_rpc::Response response;
-    bool maybe_delivered = false;
-    Status called = Call(&request, &response, dummy_rpc::Response::kExists, &maybe_delivered);
+    const Status called = QueryKeys(&dummy_rpc::Request::mutable_is_exist, keys,
+                                    dummy_rpc::Response::kExists, &response);
     const dummy_rpc::ExistList& exists = response.exists();
-    if (called.has_value() && (static_cast<size_t>(exists.error_codes_size()) != keys.size() ||
-                               static_cast<size_t>(exists.exists_size()) != keys.size())) {
-        called = Error(ErrorCode::RPC_FAIL);
-    }
     if (!called.has_value()) return Filled<Result<bool>>(keys.size(), called.error());
     std::vector<Result<bool>> results;
     results.reserve(keys.size());
@@ -443,15 +470,9 @@ Result<uint64_t> DummyClient::DoGetSize(const std::string& key) {
 std::vector<Result<std::vector<ReplicaDescriptor>>> DummyClient::DoBatchGetReplicaDesc(
     const std::vector<std::string>& keys) {
     using Entry = Result<std::vector<ReplicaDescriptor>>;
-    dummy_rpc::Request request;
-    for (const std::string& key : keys) request.mutable_get_replica_desc()->add_keys(key);
     dummy_rpc::Response response;
-    bool maybe_delivered = false;
-    Status called = Call(&request, &response, dummy_rpc::Response::kReplicas, &maybe_delivered);
-    if (called.has_value() &&
-        static_cast<size_t>(response.replicas().lists_size()) != keys.size()) {
-        called = Error(ErrorCode::RPC_FAIL);
-    }
+    const Status called = QueryKeys(&dummy_rpc::Request::mutable_get_replica_desc, keys,
+                                    dummy_rpc::Response::kReplicas, &response);
     if (!called.has_value()) return Filled<Entry>(keys.size(), called.error());
     std::vector<Entry> results;
     results.reserve(keys.size());

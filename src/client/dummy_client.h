@@ -93,6 +93,16 @@ class DummyClient final : public ClientFrontEnd {
     Status Call(dummy_rpc::Request* request, dummy_rpc::Response* response,
                 dummy_rpc::Response::BodyCase expected, bool* maybe_delivered);
     Status Attach(FramedRpcConnection& connection, net::SteadyDeadline deadline);
+    // Call for an answer with one entry per item sent (`count`): RPC_FAIL,
+    // as maybe delivered, when one of its lists has another length.
+    Status CallForEach(dummy_rpc::Request* request, dummy_rpc::Response* response,
+                       dummy_rpc::Response::BodyCase expected, size_t count, bool* maybe_delivered);
+    // CallForEach of a query about `keys` (get_size, is_exist,
+    // get_replica_desc): `body` is the request's accessor, such as
+    // &dummy_rpc::Request::mutable_is_exist.
+    Status QueryKeys(dummy_rpc::KeysRequest* (dummy_rpc::Request::*body)(),
+                     const std::vector<std::string>& keys, dummy_rpc::Response::BodyCase expected,
+                     dummy_rpc::Response* response);
 
     // Sends the planned put of every key whose plan has no error.
     std::vector<Status> PutPlanned(const std::vector<std::string>& keys,
@@ -104,6 +114,11 @@ class DummyClient final : public ClientFrontEnd {
                                        std::vector<ItemPlan>& plans, const ReplicateConfig& config);
     // A zero-copy piece (shared memory) or a staged copy of registered memory.
     Status PlanPutPiece(const void* data, size_t length, ItemPlan* plan);
+    // DoBatchPutFrom(MultiBuffers): plans every piece of every key, then
+    // PutPlanned (dummy_client.cpp).
+    template <typename Buffers, typename Sizes>
+    void PutPieces(const std::vector<std::string>& keys, const Buffers& buffers, const Sizes& sizes,
+                   const ReplicateConfig& config, std::vector<Status>& results);
     // Get into caller memory: plans every key, sends one request, copies
     // staged bytes back.
     // Keys whose result is an error on entry are left out.

@@ -24,16 +24,10 @@ using dummy_wire::CodeFromWire;
 std::vector<DummyClient::SizeAnswer> DummyClient::QuerySizes(const std::vector<std::string>& keys) {
     std::vector<SizeAnswer> answers(keys.size());
     if (keys.empty()) return answers;
-    dummy_rpc::Request request;
-    for (const std::string& key : keys) request.mutable_get_size()->add_keys(key);
     dummy_rpc::Response response;
-    bool maybe_delivered = false;
-    Status called = Call(&request, &response, dummy_rpc::Response::kSizes, &maybe_delivered);
+    const Status called = QueryKeys(&dummy_rpc::Request::mutable_get_size, keys,
+                                    dummy_rpc::Response::kSizes, &response);
     const dummy_rpc::SizeList& sizes = response.sizes();
-    if (called.has_value() && (static_cast<size_t>(sizes.error_codes_size()) != keys.size() ||
-                               static_cast<size_t>(sizes.sizes_size()) != keys.size())) {
-        called = Error(ErrorCode::RPC_FAIL);
-    }
     for (size_t i = 0; i < keys.size(); ++i) {
         if (!called.has_value()) {
             answers[i].error = called.error();
@@ -56,13 +50,9 @@ std::vector<Result<size_t>> DummyClient::GetIntoPlanned(const std::vector<std::s
     if (sent.empty()) return results;
     dummy_rpc::Response response;
     bool maybe_delivered = false;
-    Status called = Call(&request, &response, dummy_rpc::Response::kSizes, &maybe_delivered);
+    const Status called = CallForEach(&request, &response, dummy_rpc::Response::kSizes, sent.size(),
+                                      &maybe_delivered);
     const dummy_rpc::SizeList& sizes = response.sizes();
-    if (called.has_value() && (static_cast<size_t>(sizes.error_codes_size()) != sent.size() ||
-                               static_cast<size_t>(sizes.sizes_size()) != sent.size())) {
-        maybe_delivered = true;
-        called = Error(ErrorCode::RPC_FAIL);
-    }
     if (!called.has_value()) {
         if (maybe_delivered) Quarantine(plans);
         for (size_t i : sent) results[i] = Error(called.error());

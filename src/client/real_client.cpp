@@ -34,9 +34,8 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientConfig& config) {
 Result<std::unique_ptr<RealClient>> RealClient::Create(const ClientConfig& config) {
     InitLoggingOnce("mooncake_client");
     MC_RETURN_IF_ERROR(ValidateClientConfig(config));
-    std::unique_ptr<RealClient> client(new RealClient(config));
-    MC_RETURN_IF_ERROR(SetUpOrClose(*client, "Client setup for '" + config.local_hostname + "'"));
-    return client;
+    return SetUpOrClose(std::unique_ptr<RealClient>(new RealClient(config)),
+                        "Client setup for '" + config.local_hostname + "'");
 }
 
 RealClient::RealClient(const ClientConfig& config) : config_(config) {}
@@ -228,6 +227,13 @@ Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
     return OkStatus();
 }
 
+Status RealClient::AddZeroCopyPiece(const void* buffer, size_t size, PutSource* source) const {
+    MC_RETURN_IF_ERROR(CheckZeroCopyRange(buffer, size));
+    source->pieces.push_back(MemoryPiece{const_cast<void*>(buffer), size});
+    source->size += size;
+    return OkStatus();
+}
+
 std::vector<SegmentInfo> RealClient::MountedSegments() const {
     std::vector<SegmentInfo> segments;
     if (context_.has_segment) segments.push_back(segment_);
@@ -298,8 +304,8 @@ void RealClient::DoBatchPut(const std::vector<std::string>& keys,
 
 Status RealClient::DoPutFrom(const std::string& key, const void* buffer, size_t size,
                              const ReplicateConfig& config) {
-    MC_RETURN_IF_ERROR(CheckZeroCopyRange(buffer, size));
-    const PutSource source{{MemoryPiece{const_cast<void*>(buffer), size}}, size};
+    PutSource source;
+    MC_RETURN_IF_ERROR(AddZeroCopyPiece(buffer, size, &source));
     Status result = OkStatus();
     put_pipeline_.Run(std::span<const std::string>(&key, 1), std::span<const PutSource>(&source, 1),
                       config, std::span<Status>(&result, 1));
@@ -311,11 +317,9 @@ void RealClient::DoBatchPutFrom(const std::vector<std::string>& keys,
                                 const std::vector<size_t>& sizes, const ReplicateConfig& config,
                                 std::vector<Status>& results) {
     std::vector<PutSource> sources(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (results[i].has_value()) results[i] = CheckZeroCopyRange(buffers[i], sizes[i]);
-        if (!results[i].has_value()) continue;
-        sources[i] = PutSource{{MemoryPiece{const_cast<void*>(buffers[i]), sizes[i]}}, sizes[i]};
-    }
+    StagePutPieces(buffers, sizes, results, [&](size_t i, const void* buffer, size_t size) {
+        return AddZeroCopyPiece(buffer, size, &sources[i]);
+    });
     put_pipeline_.Run(keys, sources, config, results);
 }
 
@@ -325,15 +329,9 @@ void RealClient::DoBatchPutFromMultiBuffers(const std::vector<std::string>& keys
                                             const ReplicateConfig& config,
                                             std::vector<Status>& results) {
     std::vector<PutSource> sources(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-        PutSource source;
-        for (size_t p = 0; results[i].has_value() && p < buffers[i].size(); ++p) {
-            results[i] = CheckZeroCopyRange(buffers[i][p], sizes[i][p]);
-            source.pieces.push_back(MemoryPiece{const_cast<void*>(buffers[i][p]), sizes[i][p]});
-            source.size += sizes[i][p];
-        }
-        if (results[i].has_value()) sources[i] = std::move(source);
-    }
+    StagePutPieces(buffers, sizes, results, [&](size_t i, const void* buffer, size_t size) {
+        return AddZeroCopyPiece(buffer, size, &sources[i]);
+    });
     put_pipeline_.Run(keys, sources, config, results);
 }
 

@@ -89,6 +89,10 @@ class RealClient final : public ClientFrontEnd {
     // INVALID_PARAMS unless [address, address + size) is non-empty and lies
     // in memory registered for transfers (RegisterBuffer or the local buffer).
     Status CheckZeroCopyRange(const void* address, size_t size) const;
+    // CheckZeroCopyRange, then the range as the next piece of `source`. A
+    // key refused halfway keeps the pieces before: the put pipeline skips
+    // the keys whose result is an error.
+    Status AddZeroCopyPiece(const void* buffer, size_t size, PutSource* source) const;
     bool IsCallerMemory(const void* buffer, size_t size) const override {
         return engine_ != nullptr && engine_->IsRegistered(buffer, size);
     }
