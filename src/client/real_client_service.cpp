@@ -87,6 +87,36 @@ class RealClientService::ConnectionHandler final : public FramedRpcServer::Frame
     // one lies outside the dummy's memory or there are none.
     Status Translate(const dummy_rpc::DataItem& item, std::vector<void*>* addresses,
                      std::vector<size_t>* lengths) const;
+    // The items of a put or get_into whose ranges Translate: their keys,
+    // buffers and lengths, and their positions among the items. Each other
+    // item's refusal goes into codes[i].
+    template <typename Pointer>
+    struct TranslatedItems {
+        std::vector<std::string> keys;
+        std::vector<std::vector<Pointer>> buffers;
+        std::vector<std::vector<size_t>> sizes;
+        std::vector<size_t> positions;
+    };
+    template <typename Pointer>
+    TranslatedItems<Pointer> TranslateItems(
+        const google::protobuf::RepeatedPtrField<dummy_rpc::DataItem>& items,
+        std::vector<int32_t>& codes) const {
+        TranslatedItems<Pointer> translated;
+        std::vector<void*> addresses;
+        std::vector<size_t> lengths;
+        for (int i = 0; i < items.size(); ++i) {
+            Status valid = Translate(items[i], &addresses, &lengths);
+            if (!valid.has_value()) {
+                codes[i] = WireCode(valid);
+                continue;
+            }
+            translated.keys.push_back(items[i].key());
+            translated.buffers.emplace_back(addresses.begin(), addresses.end());
+            translated.sizes.push_back(lengths);
+            translated.positions.push_back(static_cast<size_t>(i));
+        }
+        return translated;
+    }
 
     RealClientService& service_;
     Client& client_;
@@ -250,24 +280,7 @@ void RealClientService::ConnectionHandler::ServePut(const dummy_rpc::PutRequest&
     const ReplicateConfig config = put.has_config() ? FromProto(put.config()) : ReplicateConfig{};
     const size_t count = static_cast<size_t>(put.items_size());
     std::vector<int32_t> codes(count, 0);
-    std::vector<std::string> keys;
-    std::vector<std::vector<const void*>> buffers;
-    std::vector<std::vector<size_t>> sizes;
-    std::vector<size_t> positions;
-    std::vector<void*> addresses;
-    std::vector<size_t> lengths;
-    for (size_t i = 0; i < count; ++i) {
-        const dummy_rpc::DataItem& item = put.items(static_cast<int>(i));
-        Status valid = Translate(item, &addresses, &lengths);
-        if (!valid.has_value()) {
-            codes[i] = WireCode(valid);
-            continue;
-        }
-        keys.push_back(item.key());
-        buffers.emplace_back(addresses.begin(), addresses.end());
-        sizes.push_back(lengths);
-        positions.push_back(i);
-    }
+    const auto [keys, buffers, sizes, positions] = TranslateItems<const void*>(put.items(), codes);
     if (positions.size() == 1 && buffers[0].size() == 1) {
         codes[positions[0]] =
             WireCode(client_.PutFrom(keys[0], buffers[0][0], sizes[0][0], config));
@@ -288,24 +301,7 @@ void RealClientService::ConnectionHandler::ServeGetInto(const dummy_rpc::GetInto
     const size_t count = static_cast<size_t>(get.items_size());
     std::vector<int32_t> codes(count, 0);
     std::vector<uint64_t> read(count, 0);
-    std::vector<std::string> keys;
-    std::vector<std::vector<void*>> buffers;
-    std::vector<std::vector<size_t>> sizes;
-    std::vector<size_t> positions;
-    std::vector<void*> addresses;
-    std::vector<size_t> lengths;
-    for (size_t i = 0; i < count; ++i) {
-        const dummy_rpc::DataItem& item = get.items(static_cast<int>(i));
-        Status valid = Translate(item, &addresses, &lengths);
-        if (!valid.has_value()) {
-            codes[i] = WireCode(valid);
-            continue;
-        }
-        keys.push_back(item.key());
-        buffers.push_back(addresses);
-        sizes.push_back(lengths);
-        positions.push_back(i);
-    }
+    const auto [keys, buffers, sizes, positions] = TranslateItems<void*>(get.items(), codes);
     std::vector<Result<size_t>> results;
     if (positions.size() == 1 && buffers[0].size() == 1) {
         results.push_back(client_.GetInto(keys[0], buffers[0][0], sizes[0][0]));
