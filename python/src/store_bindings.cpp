@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "bindings.h"
@@ -52,18 +54,47 @@ std::vector<Result<std::shared_ptr<Buffer>>> BatchGetBuffers(StoreHandle& self,
     return got;
 }
 
-std::vector<int> StatusesToInts(const std::vector<Status>& statuses) {
+std::vector<int> ToInts(const std::vector<Status>& statuses) {
     std::vector<int> codes;
     codes.reserve(statuses.size());
     for (const Status& status : statuses) codes.push_back(StatusToInt(status));
     return codes;
 }
 
-std::vector<int64_t> SizesToInts(const std::vector<Result<size_t>>& results) {
+std::vector<int64_t> ToInts(const std::vector<Result<size_t>>& results) {
     std::vector<int64_t> codes;
     codes.reserve(results.size());
     for (const auto& result : results) codes.push_back(ResultToInt(result));
     return codes;
+}
+
+// `call(client)` with the GIL released; UNAVAILABLE_IN_CURRENT_STATUS (what
+// a closed client answers, kNotSetUp) when the store is not set up.
+template <typename Call>
+std::invoke_result_t<Call, Client&> CallWithoutGil(StoreHandle& self, Call call) {
+    ClientPtr client = self.client();
+    if (!client) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
+    py::gil_scoped_release release;
+    return call(*client);
+}
+
+// The zero-copy batch calls: one code per key. A store not set up, and
+// argument lists of other lengths than the keys (`lengths_match` false), are
+// refused for every key; `call(client)` runs with the GIL released and its
+// results are made to fit the keys.
+template <typename Call>
+auto BatchCodes(StoreHandle& self, size_t key_count, bool lengths_match, Call call)
+    -> decltype(ToInts(call(std::declval<Client&>()))) {
+    using Codes = decltype(ToInts(call(std::declval<Client&>())));
+    ClientPtr client = self.client();
+    if (!client) return Codes(key_count, kNotSetUp);
+    if (!lengths_match) return Codes(key_count, kInvalidParams);
+    if (key_count == 0) return {};
+    py::gil_scoped_release release;
+    auto results = call(*client);
+    using Entry = typename decltype(results)::value_type;
+    FitToKeys(results, key_count, Entry(Error(ErrorCode::INTERNAL_ERROR)));
+    return ToInts(results);
 }
 
 // 1 exists, 0 does not, negative code on error.
@@ -189,7 +220,7 @@ void BindBatchPuts(py::class_<StoreHandle>& store) {
                 }
                 auto statuses = client->BatchPut(keys, parts, ConfigOrDefault(config));
                 FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
-                return StatusesToInts(statuses);
+                return ToInts(statuses);
             },
             py::arg("keys"), py::arg("values"), py::arg("config") = py::none());
 }
@@ -200,13 +231,7 @@ void BindGets(py::class_<StoreHandle>& store) {
         .def(
             "get",
             [](StoreHandle& self, const std::string& key) -> py::bytes {
-                ClientPtr client = self.client();
-                if (!client) return py::bytes();
-                Result<std::shared_ptr<Buffer>> got;
-                {
-                    py::gil_scoped_release release;
-                    got = client->Get(key);
-                }
+                auto got = CallWithoutGil(self, [&](Client& client) { return client.Get(key); });
                 if (!got.has_value()) return py::bytes();
                 return CopyToBytes((*got)->data(), (*got)->size());
             },
@@ -225,13 +250,7 @@ void BindGets(py::class_<StoreHandle>& store) {
         .def(
             "get_buffer",
             [](StoreHandle& self, const std::string& key) -> py::object {
-                ClientPtr client = self.client();
-                if (!client) return py::none();
-                Result<std::shared_ptr<Buffer>> got;
-                {
-                    py::gil_scoped_release release;
-                    got = client->Get(key);
-                }
+                auto got = CallWithoutGil(self, [&](Client& client) { return client.Get(key); });
                 if (!got.has_value()) return py::none();
                 return py::cast(std::make_shared<BufferHandle>(std::move(*got)));
             },
@@ -340,17 +359,12 @@ void BindBatchZeroCopy(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::vector<std::string>& keys,
                const std::vector<uintptr_t>& buffer_ptrs, const std::vector<size_t>& sizes,
                const OptionalConfig& config) -> std::vector<int> {
-                ClientPtr client = self.client();
-                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
-                if (buffer_ptrs.size() != keys.size() || sizes.size() != keys.size()) {
-                    return std::vector<int>(keys.size(), kInvalidParams);
-                }
-                if (keys.empty()) return {};
-                py::gil_scoped_release release;
-                auto statuses = client->BatchPutFrom(keys, ConstPointers(buffer_ptrs), sizes,
-                                                     ConfigOrDefault(config));
-                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
-                return StatusesToInts(statuses);
+                const bool lengths_match =
+                    buffer_ptrs.size() == keys.size() && sizes.size() == keys.size();
+                return BatchCodes(self, keys.size(), lengths_match, [&](Client& client) {
+                    return client.BatchPutFrom(keys, ConstPointers(buffer_ptrs), sizes,
+                                               ConfigOrDefault(config));
+                });
             },
             py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"),
             py::arg("config") = py::none())
@@ -359,16 +373,11 @@ void BindBatchZeroCopy(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::vector<std::string>& keys,
                const std::vector<uintptr_t>& buffer_ptrs,
                const std::vector<size_t>& sizes) -> std::vector<int64_t> {
-                ClientPtr client = self.client();
-                if (!client) return std::vector<int64_t>(keys.size(), kNotSetUp);
-                if (buffer_ptrs.size() != keys.size() || sizes.size() != keys.size()) {
-                    return std::vector<int64_t>(keys.size(), kInvalidParams);
-                }
-                if (keys.empty()) return {};
-                py::gil_scoped_release release;
-                auto results = client->BatchGetInto(keys, MutablePointers(buffer_ptrs), sizes);
-                FitToKeys(results, keys.size(), Result<size_t>(Error(ErrorCode::INTERNAL_ERROR)));
-                return SizesToInts(results);
+                const bool lengths_match =
+                    buffer_ptrs.size() == keys.size() && sizes.size() == keys.size();
+                return BatchCodes(self, keys.size(), lengths_match, [&](Client& client) {
+                    return client.BatchGetInto(keys, MutablePointers(buffer_ptrs), sizes);
+                });
             },
             py::arg("keys"), py::arg("buffer_ptrs"), py::arg("sizes"));
 }
@@ -402,7 +411,7 @@ void BindRangeReads(py::class_<StoreHandle>& store) {
             Codes codes(results.size());
             for (size_t b = 0; b < results.size(); ++b) {
                 for (const auto& key_results : results[b]) {
-                    codes[b].push_back(SizesToInts(key_results));
+                    codes[b].push_back(ToInts(key_results));
                 }
             }
             return codes;
@@ -421,20 +430,15 @@ void BindMultiBufferZeroCopy(py::class_<StoreHandle>& store) {
                const std::vector<std::vector<uintptr_t>>& all_buffer_ptrs,
                const std::vector<std::vector<size_t>>& all_sizes,
                const OptionalConfig& config) -> std::vector<int> {
-                ClientPtr client = self.client();
-                if (!client) return std::vector<int>(keys.size(), kNotSetUp);
-                if (all_buffer_ptrs.size() != keys.size() || all_sizes.size() != keys.size()) {
-                    return std::vector<int>(keys.size(), kInvalidParams);
-                }
-                if (keys.empty()) return {};
-                py::gil_scoped_release release;
-                std::vector<std::vector<const void*>> buffers;
-                buffers.reserve(all_buffer_ptrs.size());
-                for (const auto& ptrs : all_buffer_ptrs) buffers.push_back(ConstPointers(ptrs));
-                auto statuses = client->BatchPutFromMultiBuffers(keys, buffers, all_sizes,
-                                                                 ConfigOrDefault(config));
-                FitToKeys(statuses, keys.size(), Status(Error(ErrorCode::INTERNAL_ERROR)));
-                return StatusesToInts(statuses);
+                const bool lengths_match =
+                    all_buffer_ptrs.size() == keys.size() && all_sizes.size() == keys.size();
+                return BatchCodes(self, keys.size(), lengths_match, [&](Client& client) {
+                    std::vector<std::vector<const void*>> buffers;
+                    buffers.reserve(all_buffer_ptrs.size());
+                    for (const auto& ptrs : all_buffer_ptrs) buffers.push_back(ConstPointers(ptrs));
+                    return client.BatchPutFromMultiBuffers(keys, buffers, all_sizes,
+                                                           ConfigOrDefault(config));
+                });
             },
             py::arg("keys"), py::arg("all_buffer_ptrs"), py::arg("all_sizes"),
             py::arg("config") = py::none())
@@ -448,19 +452,15 @@ void BindMultiBufferZeroCopy(py::class_<StoreHandle>& store) {
                 // Reads always prefer the nearest replica; the flag (the
                 // reference's name, or this package's older prefer_same_node)
                 // is accepted for compatibility and changes nothing.
-                ClientPtr client = self.client();
-                if (!client) return std::vector<int64_t>(keys.size(), kNotSetUp);
-                if (all_buffer_ptrs.size() != keys.size() || all_sizes.size() != keys.size()) {
-                    return std::vector<int64_t>(keys.size(), kInvalidParams);
-                }
-                if (keys.empty()) return {};
-                py::gil_scoped_release release;
-                std::vector<std::vector<void*>> buffers;
-                buffers.reserve(all_buffer_ptrs.size());
-                for (const auto& ptrs : all_buffer_ptrs) buffers.push_back(MutablePointers(ptrs));
-                auto results = client->BatchGetIntoMultiBuffers(keys, buffers, all_sizes);
-                FitToKeys(results, keys.size(), Result<size_t>(Error(ErrorCode::INTERNAL_ERROR)));
-                return SizesToInts(results);
+                const bool lengths_match =
+                    all_buffer_ptrs.size() == keys.size() && all_sizes.size() == keys.size();
+                return BatchCodes(self, keys.size(), lengths_match, [&](Client& client) {
+                    std::vector<std::vector<void*>> buffers;
+                    buffers.reserve(all_buffer_ptrs.size());
+                    for (const auto& ptrs : all_buffer_ptrs)
+                        buffers.push_back(MutablePointers(ptrs));
+                    return client.BatchGetIntoMultiBuffers(keys, buffers, all_sizes);
+                });
             },
             py::arg("keys"), py::arg("all_buffer_ptrs"), py::arg("all_sizes"),
             py::arg("prefer_alloc_in_same_node") = true, py::kw_only(),
@@ -541,14 +541,8 @@ void BindTaskCalls(py::class_<StoreHandle>& store) {
         .def(
             "create_copy_task",
             [](StoreHandle& self, const std::string& key, const std::vector<std::string>& targets) {
-                ClientPtr client = self.client();
-                if (!client) return TaskCreated(Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS));
-                Result<UUID> created;
-                {
-                    py::gil_scoped_release release;
-                    created = client->CreateCopyTask(key, targets);
-                }
-                return TaskCreated(created);
+                return TaskCreated(CallWithoutGil(
+                    self, [&](Client& client) { return client.CreateCopyTask(key, targets); }));
             },
             py::arg("key"), py::arg("targets"),
             "(task_id, 0) with task_id = (hi, lo), or ((0, 0), negative error code).")
@@ -556,27 +550,17 @@ void BindTaskCalls(py::class_<StoreHandle>& store) {
             "create_move_task",
             [](StoreHandle& self, const std::string& key, const std::string& source,
                const std::string& target) {
-                ClientPtr client = self.client();
-                if (!client) return TaskCreated(Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS));
-                Result<UUID> created;
-                {
-                    py::gil_scoped_release release;
-                    created = client->CreateMoveTask(key, source, target);
-                }
-                return TaskCreated(created);
+                return TaskCreated(CallWithoutGil(self, [&](Client& client) {
+                    return client.CreateMoveTask(key, source, target);
+                }));
             },
             py::arg("key"), py::arg("source"), py::arg("target"))
         .def(
             "query_task",
             [](StoreHandle& self, py::object task_id) -> py::tuple {
                 const UUID id = UuidFromPy(task_id);
-                ClientPtr client = self.client();
-                if (!client) return py::make_tuple(py::none(), kNotSetUp);
-                Result<TaskInfo> info;
-                {
-                    py::gil_scoped_release release;
-                    info = client->QueryTask(id);
-                }
+                Result<TaskInfo> info =
+                    CallWithoutGil(self, [&](Client& client) { return client.QueryTask(id); });
                 if (!info.has_value()) return py::make_tuple(py::none(), ToInt(info.error()));
                 return py::make_tuple(py::cast(std::move(*info)), 0);
             },
