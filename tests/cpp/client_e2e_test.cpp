@@ -15,18 +15,9 @@
 #include "client_test_util.h"
 #include "mooncake/client.h"
 
-namespace mooncake {
+// In the namespace of the test utilities, which it uses throughout.
+namespace mooncake::testing {
 namespace {
-
-using testing::HelperProcess;
-using testing::MakeClientConfig;
-using testing::MakeValue;
-using testing::MasterProcess;
-using testing::PutValue;
-using testing::ValueMatches;
-using testing::WaitFor;
-
-constexpr uint64_t kMiB = 1ull << 20;
 
 // "" when the value read back is (seed, size); otherwise what went wrong.
 std::string CheckValue(Client& client, const std::string& key, uint64_t seed, size_t size) {
@@ -309,7 +300,7 @@ TEST_F(ClientE2ETest, PureServerPutAndGetFailAndLeaveNoKey) {
 }
 
 TEST_F(ClientE2ETest, CloseUnmountsAndTheClientCanBeCreatedAgain) {
-    const std::string hostname = "localhost:" + std::to_string(testing::PickFreePort());
+    const std::string hostname = "localhost:" + std::to_string(PickFreePort());
     auto owner = NewClient(64 * kMiB, 64 * kMiB, hostname);
     auto other = NewClient();
     ASSERT_NE(owner, nullptr);
@@ -374,14 +365,7 @@ TEST_F(ClientE2ETest, SeveralClientsLiveInOneProcess) {
 TEST_F(ClientE2ETest, BatchResultsLineUpWithKeys) {
     auto client = NewClient();
     ASSERT_NE(client, nullptr);
-    std::vector<std::string> keys;
-    std::vector<std::vector<uint8_t>> values;
-    std::vector<std::vector<ConstBytes>> parts;
-    for (int i = 0; i < 5; ++i) {
-        keys.push_back("batch_" + std::to_string(i));
-        values.push_back(MakeValue(100 + i, 1000 * (i + 1)));
-    }
-    for (const auto& value : values) parts.push_back({ConstBytes(value.data(), value.size())});
+    auto [keys, values, parts] = MakeValueBatch("batch_", 5, 100);
     auto put = client->BatchPut(keys, parts, {});
     ASSERT_EQ(put.size(), 5u);
     for (const Status& status : put) EXPECT_TRUE(status.has_value());
@@ -510,7 +494,7 @@ TEST_F(ClientE2ETest, ZeroCopyBatchesAndMemPool) {
     std::vector<const void*> sources;
     std::vector<size_t> sizes;
     for (size_t i = 0; i < kCount; ++i) {
-        testing::FillValue(200 + i, bytes + i * kSize, kSize);
+        FillValue(200 + i, bytes + i * kSize, kSize);
         keys.push_back("zc_batch_" + std::to_string(i));
         sources.push_back(bytes + i * kSize);
         sizes.push_back(kSize);
@@ -626,4 +610,4 @@ TEST_F(ClientLeaseTest, BytesThatArriveAfterTheLeaseAreNotReturned) {
 }
 
 }  // namespace
-}  // namespace mooncake
+}  // namespace mooncake::testing

@@ -11,19 +11,9 @@
 #include "client_test_util.h"
 #include "mooncake/client.h"
 
-namespace mooncake {
+// In the namespace of the test utilities, which it uses throughout.
+namespace mooncake::testing {
 namespace {
-
-using testing::HelperProcess;
-using testing::MakeClientConfig;
-using testing::MakeValue;
-using testing::MasterProcess;
-using testing::PutValue;
-using testing::ReadsBack;
-using testing::ValueMatches;
-using testing::WaitFor;
-
-constexpr uint64_t kMiB = 1ull << 20;
 
 TEST(ClientFaultTest, MasterRestartFailsCallsThenRemountsAndWorks) {
     MasterProcess master({"--default_kv_lease_ttl=300", "--client_ttl=4"});
@@ -142,4 +132,4 @@ TEST(ClientFaultTest, CloseWhileCallsAreInFlight) {
 }
 
 }  // namespace
-}  // namespace mooncake
+}  // namespace mooncake::testing

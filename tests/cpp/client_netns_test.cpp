@@ -8,15 +8,9 @@
 #include "client_test_util.h"
 #include "mooncake/client.h"
 
-namespace mooncake {
+// In the namespace of the test utilities, which it uses throughout.
+namespace mooncake::testing {
 namespace {
-
-using testing::HelperProcess;
-using testing::MakeClientConfig;
-using testing::MasterProcess;
-using testing::NamespacePair;
-
-constexpr uint64_t kMiB = 1ull << 20;
 
 TEST(ClientNetnsTest, ClientsOnTwoHostsReadEachOthersSegmentsOverTcp) {
     NamespacePair hosts;
@@ -56,4 +50,4 @@ TEST(ClientNetnsTest, ClientsOnTwoHostsReadEachOthersSegmentsOverTcp) {
 }
 
 }  // namespace
-}  // namespace mooncake
+}  // namespace mooncake::testing

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/master_client.h"
@@ -158,17 +159,17 @@ int main(int argc, char** argv) {
                 .push_back(Seconds(SteadyClock::now() - start) * 1e6);
         }
     }
-    std::printf("master round trip (ExistKey)   p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(round_trip, 0.5), Percentile(round_trip, 0.99));
-    std::printf("PutStart + PutEnd awaited      p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(awaited_ends, 0.5), Percentile(awaited_ends, 0.99));
-    std::printf("PutStart + PutEnd pipelined    p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(pipelined_ends, 0.5), Percentile(pipelined_ends, 0.99));
-    std::printf("4 KiB get                      p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(small_get, 0.5), Percentile(small_get, 0.99));
-    std::printf("4 KiB put                      p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(small_put, 0.5), Percentile(small_put, 0.99));
-    std::printf("4 KiB put, put credit          p50 %6.1f us  p99 %6.1f us\n",
-                Percentile(credit_put, 0.5), Percentile(credit_put, 0.99));
+    const std::pair<const char*, const std::vector<double>*> rows[] = {
+        {"master round trip (ExistKey)", &round_trip},
+        {"PutStart + PutEnd awaited", &awaited_ends},
+        {"PutStart + PutEnd pipelined", &pipelined_ends},
+        {"4 KiB get", &small_get},
+        {"4 KiB put", &small_put},
+        {"4 KiB put, put credit", &credit_put},
+    };
+    for (const auto& [name, samples] : rows) {
+        std::printf("%-30s p50 %6.1f us  p99 %6.1f us\n", name, Percentile(*samples, 0.5),
+                    Percentile(*samples, 0.99));
+    }
     return intact ? 0 : 1;
 }

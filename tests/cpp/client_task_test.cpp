@@ -10,17 +10,9 @@
 #include "client_test_util.h"
 #include "mooncake/client.h"
 
-namespace mooncake {
+// In the namespace of the test utilities, which it uses throughout.
+namespace mooncake::testing {
 namespace {
-
-using testing::HelperProcess;
-using testing::MakeClientConfig;
-using testing::MakeValue;
-using testing::MasterProcess;
-using testing::ValueMatches;
-using testing::WaitFor;
-
-constexpr uint64_t kMiB = 1ull << 20;
 
 class ClientTaskTest : public ::testing::Test {
    protected:
@@ -158,8 +150,7 @@ TEST_F(ClientTaskTest, TasksOnMissingKeysOrSegmentsAreRefused) {
               ErrorCode::OBJECT_NOT_FOUND);
     ASSERT_TRUE(PutOn(*client, "present", 1, 100, client->GetHostname()).has_value());
     EXPECT_EQ(client->CreateCopyTask("present", {}).error(), ErrorCode::INVALID_PARAMS);
-    EXPECT_EQ(client->CreateCopyTask("present", {"nowhere:1"}).error(),
-              ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(client->CreateCopyTask("present", {"nowhere:1"}).error(), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(client->CreateMoveTask("present", client->GetHostname(), "nowhere:1").error(),
               ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(client->CreateCopyTask("", {client->GetHostname()}).error(), ErrorCode::INVALID_KEY);
@@ -167,4 +158,4 @@ TEST_F(ClientTaskTest, TasksOnMissingKeysOrSegmentsAreRefused) {
 }
 
 }  // namespace
-}  // namespace mooncake
+}  // namespace mooncake::testing

@@ -12,8 +12,6 @@
 //   desc KEY                                  -> OK <endpoint>,<endpoint>... | ERR <code>
 //   close                                     -> OK | ERR <code>
 //   quit                                      -> (exits)
-#include <cstdio>
-#include <iostream>
 #include <sstream>
 #include <string>
 
@@ -22,12 +20,11 @@
 
 using mooncake::Client;
 using mooncake::ClientConfig;
-using mooncake::ErrorCode;
-using mooncake::ToInt;
+using mooncake::testing::CommonReply;
+using mooncake::testing::ErrReply;
+using mooncake::testing::ServeCommands;
 
 namespace {
-
-std::string Err(ErrorCode code) { return "ERR " + std::to_string(ToInt(code)); }
 
 std::string Handle(Client& client, const std::string& line) {
     std::istringstream in(line);
@@ -45,31 +42,23 @@ std::string Handle(Client& client, const std::string& line) {
         const std::vector<uint8_t> value = mooncake::testing::MakeValue(seed, size);
         const mooncake::ConstBytes part(value.data(), value.size());
         auto put = client.Put(key, std::span<const mooncake::ConstBytes>(&part, 1), config);
-        return put.has_value() ? "OK" : Err(put.error());
+        return put.has_value() ? "OK" : ErrReply(put.error());
     }
     if (verb == "get") {
         uint64_t seed = 0;
         in >> seed;
         auto got = client.Get(key);
-        if (!got.has_value()) return Err(got.error());
+        if (!got.has_value()) return ErrReply(got.error());
         const auto& buffer = *got;
         if (!mooncake::testing::ValueMatches(seed, buffer->data(), buffer->size())) {
             return "MISMATCH";
         }
         return "OK " + std::to_string(buffer->size());
     }
-    if (verb == "exist") {
-        auto exists = client.IsExist(key);
-        if (!exists.has_value()) return Err(exists.error());
-        return *exists ? "OK 1" : "OK 0";
-    }
-    if (verb == "remove") {
-        auto removed = client.Remove(key);
-        return removed.has_value() ? "OK" : Err(removed.error());
-    }
+    if (auto reply = CommonReply(client, verb, key)) return *reply;
     if (verb == "desc") {
         auto replicas = client.GetReplicaDesc(key);
-        if (!replicas.has_value()) return Err(replicas.error());
+        if (!replicas.has_value()) return ErrReply(replicas.error());
         std::string endpoints;
         for (const auto& replica : *replicas) {
             if (!replica.is_memory_replica()) continue;
@@ -80,7 +69,7 @@ std::string Handle(Client& client, const std::string& line) {
     }
     if (verb == "close") {
         auto closed = client.Close();
-        return closed.has_value() ? "OK" : Err(closed.error());
+        return closed.has_value() ? "OK" : ErrReply(closed.error());
     }
     return "ERR unknown-command";
 }
@@ -102,16 +91,5 @@ int main(int argc, char** argv) {
         if (const char* v = value_of("buffer")) config.local_buffer_size = std::stoull(v);
         if (const char* v = value_of("protocol")) config.protocol = v;
     }
-    auto client = Client::Create(config);
-    if (!client.has_value()) {
-        std::cout << "FAILED " << ToInt(client.error()) << std::endl;
-        return 1;
-    }
-    std::cout << "READY " << (*client)->GetHostname() << std::endl;
-    std::string line;
-    while (std::getline(std::cin, line)) {
-        if (line == "quit") break;
-        std::cout << Handle(**client, line) << std::endl;
-    }
-    return 0;
+    return ServeCommands(Client::Create(config), Handle);
 }

@@ -322,6 +322,20 @@ ClientConfig MakeClientConfig(const MasterProcess& master, uint64_t segment_size
 HelperProcess::~HelperProcess() { Kill(); }
 
 bool HelperProcess::Start(const ClientConfig& config, const std::string& netns) {
+    return StartProgram(
+        {
+            CLIENT_TEST_HELPER_BIN,
+            "--host=" + config.local_hostname,
+            "--metadata=" + config.metadata_server,
+            "--master=" + config.master_server_address,
+            "--segment=" + std::to_string(config.global_segment_size),
+            "--buffer=" + std::to_string(config.local_buffer_size),
+            "--protocol=" + config.protocol,
+        },
+        netns);
+}
+
+bool HelperProcess::StartProgram(const std::vector<std::string>& argv, const std::string& netns) {
     int to_child[2];
     int from_child[2];
     if (pipe2(to_child, O_CLOEXEC) != 0) return false;
@@ -330,15 +344,6 @@ bool HelperProcess::Start(const ClientConfig& config, const std::string& netns) 
         close(to_child[1]);
         return false;
     }
-    const std::vector<std::string> argv = {
-        CLIENT_TEST_HELPER_BIN,
-        "--host=" + config.local_hostname,
-        "--metadata=" + config.metadata_server,
-        "--master=" + config.master_server_address,
-        "--segment=" + std::to_string(config.global_segment_size),
-        "--buffer=" + std::to_string(config.local_buffer_size),
-        "--protocol=" + config.protocol,
-    };
     pid_ = Spawn(InNamespace(netns, argv), to_child[0], from_child[1], "");
     close(to_child[0]);
     close(from_child[1]);
@@ -347,7 +352,7 @@ bool HelperProcess::Start(const ClientConfig& config, const std::string& netns) 
     if (pid_ < 0) return false;
     auto line = ReadLine(std::chrono::seconds(60));
     if (!line.has_value() || !line->starts_with("READY ")) {
-        std::fprintf(stderr, "client helper did not start: '%s'\n",
+        std::fprintf(stderr, "%s did not start: '%s'\n", argv[0].c_str(),
                      line.value_or("<no answer>").c_str());
         return false;
     }
@@ -448,6 +453,34 @@ NamespacePair::~NamespacePair() {
     for (int i = 0; i < 2; ++i) {
         if (created_[i]) Run(std::string(IpTool()) + " netns del " + names_[i]);
     }
+}
+
+ValueBatch MakeValueBatch(const std::string& prefix, int count, uint64_t first_seed) {
+    ValueBatch batch;
+    for (int i = 0; i < count; ++i) {
+        batch.keys.push_back(prefix + std::to_string(i));
+        batch.values.push_back(MakeValue(first_seed + i, 1000 * (i + 1)));
+    }
+    for (const auto& value : batch.values) {
+        batch.parts.push_back({ConstBytes(value.data(), value.size())});
+    }
+    return batch;
+}
+
+std::string ErrReply(ErrorCode code) { return "ERR " + std::to_string(ToInt(code)); }
+
+std::optional<std::string> CommonReply(Client& client, const std::string& verb,
+                                       const std::string& key) {
+    if (verb == "exist") {
+        auto exists = client.IsExist(key);
+        if (!exists.has_value()) return ErrReply(exists.error());
+        return *exists ? "OK 1" : "OK 0";
+    }
+    if (verb == "remove") {
+        auto removed = client.Remove(key);
+        return removed.has_value() ? "OK" : ErrReply(removed.error());
+    }
+    return std::nullopt;
 }
 
 }  // namespace mooncake::testing

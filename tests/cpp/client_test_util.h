@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include "mooncake/client.h"
 
 namespace mooncake::testing {
+
+inline constexpr uint64_t kMiB = 1ull << 20;
 
 // A port nobody listens on right now (bound to 127.0.0.1 and released).
 uint16_t PickFreePort();
@@ -28,6 +31,15 @@ bool WaitFor(const std::function<bool()>& condition,
 std::vector<uint8_t> MakeValue(uint64_t seed, size_t size);
 void FillValue(uint64_t seed, uint8_t* data, size_t size);
 bool ValueMatches(uint64_t seed, const uint8_t* data, size_t size);
+
+// Values for batch puts: keys "<prefix><i>" holding MakeValue(first_seed + i,
+// 1000 * (i + 1)) for i < count, and one-part views of them for BatchPut.
+struct ValueBatch {
+    std::vector<std::string> keys;
+    std::vector<std::vector<uint8_t>> values;
+    std::vector<std::vector<ConstBytes>> parts;  // into `values`
+};
+ValueBatch MakeValueBatch(const std::string& prefix, int count, uint64_t first_seed);
 
 // Puts the value (seed, size) under `key` in one piece.
 Status PutValue(Client& client, const std::string& key, uint64_t seed, size_t size,
@@ -84,7 +96,8 @@ ClientConfig MakeClientConfig(const MasterProcess& master, uint64_t segment_size
                               uint64_t local_buffer_size = 64ull << 20);
 
 // tests/cpp/client_test_helper in a separate process: a client driven by
-// one-line commands over pipes (see client_test_helper.cpp).
+// one-line commands over pipes (see client_test_helper.cpp and
+// ServeCommands).
 class HelperProcess {
    public:
     HelperProcess() = default;
@@ -96,6 +109,9 @@ class HelperProcess {
     // named) with a client set up from `config`; true once it reported
     // READY. hostname() is then its segment name.
     bool Start(const ClientConfig& config, const std::string& netns = "");
+    // The same for any helper that answers this way (ServeCommands), such
+    // as tests/cpp/dummy_test_helper: `argv` is its command line.
+    bool StartProgram(const std::vector<std::string>& argv, const std::string& netns = "");
     // Sends one command, returns the reply line ("" when the helper died or
     // did not answer within `timeout`).
     std::string Command(const std::string& line,
@@ -113,6 +129,31 @@ class HelperProcess {
     std::string pending_;
     std::string hostname_;
 };
+
+// The helper processes (client_test_helper, dummy_test_helper) answer one
+// line per command; a failed call is "ERR <code>".
+std::string ErrReply(ErrorCode code);
+// The commands both helpers answer alike: "exist KEY" (OK 1 | OK 0 | ERR)
+// and "remove KEY" (OK | ERR). nullopt for any other verb.
+std::optional<std::string> CommonReply(Client& client, const std::string& verb,
+                                       const std::string& key);
+// A helper's main once its client is made: prints "READY <hostname>" (or
+// "FAILED <code>" and returns 1), then `handle(client, line)` for each line
+// read from stdin until "quit" or the end of input.
+template <typename ClientPtr, typename Handle>
+int ServeCommands(const Result<ClientPtr>& client, Handle handle) {
+    if (!client.has_value()) {
+        std::cout << "FAILED " << ToInt(client.error()) << std::endl;
+        return 1;
+    }
+    std::cout << "READY " << (*client)->GetHostname() << std::endl;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        if (line == "quit") break;
+        std::cout << handle(**client, line) << std::endl;
+    }
+    return 0;
+}
 
 // Two network namespaces joined by a veth pair, 10.201.N.1/24 in the first
 // and 10.201.N.2/24 in the second (N from the process id): two "hosts" for

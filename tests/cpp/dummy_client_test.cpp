@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -35,8 +34,10 @@ namespace mooncake {
 namespace {
 
 using testing::FillValue;
+using testing::HelperProcess;
 using testing::MakeClientConfig;
 using testing::MakeValue;
+using testing::MakeValueBatch;
 using testing::MasterProcess;
 using testing::PickFreePort;
 using testing::PutValue;
@@ -199,78 +200,16 @@ class StandaloneClient {
 };
 
 // tests/cpp/dummy_test_helper: a dummy client in another process.
-class DummyProcess {
+class DummyProcess : public HelperProcess {
    public:
-    ~DummyProcess() { Kill(); }
-
     bool Start(const std::string& server, uint64_t pool, uint64_t buffer) {
-        int to_child[2];
-        int from_child[2];
-        if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) return false;
-        pid_ = Spawn({DUMMY_TEST_HELPER_BIN, "--server=" + server, "--pool=" + std::to_string(pool),
-                      "--buffer=" + std::to_string(buffer)},
-                     to_child[0], from_child[1], "");
-        close(to_child[0]);
-        close(from_child[1]);
-        to_child_ = to_child[1];
-        from_child_ = from_child[0];
-        const std::string line = ReadLine(std::chrono::seconds(60));
-        if (!line.starts_with("READY ")) {
-            std::fprintf(stderr, "dummy helper did not start: '%s'\n", line.c_str());
-            return false;
-        }
-        hostname_ = line.substr(6);
-        return true;
+        return StartProgram({DUMMY_TEST_HELPER_BIN, "--server=" + server,
+                             "--pool=" + std::to_string(pool),
+                             "--buffer=" + std::to_string(buffer)});
     }
-
     std::string Command(const std::string& line) {
-        const std::string framed = line + "\n";
-        if (write(to_child_, framed.data(), framed.size()) != static_cast<ssize_t>(framed.size())) {
-            return "";
-        }
-        return ReadLine(std::chrono::seconds(180));
+        return HelperProcess::Command(line, std::chrono::seconds(180));
     }
-
-    void Kill() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            Reap(pid_);
-            pid_ = -1;
-        }
-        if (to_child_ >= 0) close(to_child_);
-        if (from_child_ >= 0) close(from_child_);
-        to_child_ = from_child_ = -1;
-    }
-
-    const std::string& hostname() const { return hostname_; }
-
-   private:
-    std::string ReadLine(std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        while (true) {
-            const size_t newline = pending_.find('\n');
-            if (newline != std::string::npos) {
-                std::string line = pending_.substr(0, newline);
-                pending_.erase(0, newline + 1);
-                return line;
-            }
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) return "";
-            pollfd entry{from_child_, POLLIN, 0};
-            if (poll(&entry, 1, static_cast<int>(left.count())) <= 0) continue;
-            char chunk[4096];
-            const ssize_t n = read(from_child_, chunk, sizeof(chunk));
-            if (n <= 0) return "";
-            pending_.append(chunk, static_cast<size_t>(n));
-        }
-    }
-
-    pid_t pid_ = -1;
-    int to_child_ = -1;
-    int from_child_ = -1;
-    std::string pending_;
-    std::string hostname_;
 };
 
 // ---- helpers ----------------------------------------------------------------
@@ -409,14 +348,7 @@ TEST_F(DummyClientTest, PutGetAndQueriesRoundTrip) {
     EXPECT_EQ(exists[2].error(), ErrorCode::INVALID_KEY);
 
     // Batches: one value per key, missing keys answered per key.
-    std::vector<std::string> keys;
-    std::vector<std::vector<uint8_t>> values;
-    std::vector<std::vector<ConstBytes>> batch;
-    for (int i = 0; i < 8; ++i) {
-        keys.push_back("batch_" + std::to_string(i));
-        values.push_back(MakeValue(200 + i, 1000 * (i + 1)));
-    }
-    for (const auto& value : values) batch.push_back({ConstBytes(value.data(), value.size())});
+    auto [keys, values, batch] = MakeValueBatch("batch_", 8, 200);
     for (const Status& status : dummy->BatchPut(keys, batch, {})) EXPECT_TRUE(status.has_value());
     keys.push_back("missing");
     auto got = dummy->BatchGet(keys);

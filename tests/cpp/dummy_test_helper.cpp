@@ -11,20 +11,17 @@
 //   exist KEY                                                     -> OK 1 | OK 0 | ERR <code>
 //   remove KEY                                                    -> OK | ERR <code>
 //   quit                                                          -> (exits without closing)
-#include <cstdio>
-#include <iostream>
 #include <sstream>
 #include <string>
 
 #include "client/dummy_client.h"
 #include "client_test_util.h"
 
-using mooncake::ErrorCode;
-using mooncake::ToInt;
+using mooncake::testing::CommonReply;
+using mooncake::testing::ErrReply;
+using mooncake::testing::ServeCommands;
 
 namespace {
-
-std::string Err(ErrorCode code) { return "ERR " + std::to_string(ToInt(code)); }
 
 std::string Handle(mooncake::DummyClient& client, const std::string& line) {
     std::istringstream in(line);
@@ -38,18 +35,18 @@ std::string Handle(mooncake::DummyClient& client, const std::string& line) {
             const std::vector<uint8_t> value = mooncake::testing::MakeValue(seed, size);
             const mooncake::ConstBytes part(value.data(), value.size());
             auto put = client.Put(key, std::span<const mooncake::ConstBytes>(&part, 1), {});
-            return put.has_value() ? "OK" : Err(put.error());
+            return put.has_value() ? "OK" : ErrReply(put.error());
         }
         auto memory = client.AllocFromMemPool(size);
-        if (!memory.has_value()) return Err(memory.error());
+        if (!memory.has_value()) return ErrReply(memory.error());
         mooncake::testing::FillValue(seed, static_cast<uint8_t*>(*memory), size);
         auto put = client.PutFrom(key, *memory, size, {});
-        return put.has_value() ? "OK" : Err(put.error());
+        return put.has_value() ? "OK" : ErrReply(put.error());
     }
     if (verb == "get") {
         in >> seed;
         auto got = client.Get(key);
-        if (!got.has_value()) return Err(got.error());
+        if (!got.has_value()) return ErrReply(got.error());
         const auto& buffer = *got;
         if (!client.memory()->Contains(buffer->data(), buffer->size())) return "NOT_SHARED";
         if (!mooncake::testing::ValueMatches(seed, buffer->data(), buffer->size())) {
@@ -60,23 +57,15 @@ std::string Handle(mooncake::DummyClient& client, const std::string& line) {
     if (verb == "getpool") {
         in >> seed >> size;
         auto memory = client.AllocFromMemPool(size);
-        if (!memory.has_value()) return Err(memory.error());
+        if (!memory.has_value()) return ErrReply(memory.error());
         auto read = client.GetInto(key, *memory, size);
-        if (!read.has_value()) return Err(read.error());
+        if (!read.has_value()) return ErrReply(read.error());
         if (!mooncake::testing::ValueMatches(seed, static_cast<uint8_t*>(*memory), *read)) {
             return "MISMATCH";
         }
         return "OK " + std::to_string(*read);
     }
-    if (verb == "exist") {
-        auto exists = client.IsExist(key);
-        if (!exists.has_value()) return Err(exists.error());
-        return *exists ? "OK 1" : "OK 0";
-    }
-    if (verb == "remove") {
-        auto removed = client.Remove(key);
-        return removed.has_value() ? "OK" : Err(removed.error());
-    }
+    if (auto reply = CommonReply(client, verb, key)) return *reply;
     return "ERR unknown command";
 }
 
@@ -92,19 +81,5 @@ int main(int argc, char** argv) {
         if (arg.starts_with("--buffer="))
             config.local_buffer_size = std::stoull(value("--buffer="));
     }
-    auto client = mooncake::DummyClient::Connect(config);
-    if (!client.has_value()) {
-        std::printf("FAILED %d\n", ToInt(client.error()));
-        std::fflush(stdout);
-        return 1;
-    }
-    std::printf("READY %s\n", (*client)->GetHostname().c_str());
-    std::fflush(stdout);
-    std::string line;
-    while (std::getline(std::cin, line)) {
-        if (line == "quit") break;
-        std::printf("%s\n", Handle(**client, line).c_str());
-        std::fflush(stdout);
-    }
-    return 0;
+    return ServeCommands(mooncake::DummyClient::Connect(config), Handle);
 }
