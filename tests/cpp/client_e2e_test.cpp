@@ -5,10 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <set>
-#include <thread>
 
 #include "client/master_client.h"
 #include "client/real_client.h"
@@ -558,21 +556,14 @@ TEST_F(ClientE2ETest, RemoveByRegexAndRemoveAll) {
 TEST_F(ClientE2ETest, ManyThreadsShareOneClient) {
     auto client = NewClient(128 * kMiB, 64 * kMiB);
     ASSERT_NE(client, nullptr);
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < 40; ++i) {
-                const std::string key = "thread_" + std::to_string(t) + "_" + std::to_string(i);
-                const uint64_t seed = t * 1000 + i;
-                const size_t size = 1000 + (seed * 7919) % (200 * 1024);
-                if (!PutValue(*client, key, seed, size).has_value()) ++failures;
-                if (CheckValue(*client, key, seed, size) != "") ++failures;
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+    const int failures = CountFailuresOnThreads(4, 40, [&](int t, int i) {
+        const std::string key = "thread_" + std::to_string(t) + "_" + std::to_string(i);
+        const uint64_t seed = t * 1000 + i;
+        const size_t size = 1000 + (seed * 7919) % (200 * 1024);
+        return int{!PutValue(*client, key, seed, size).has_value()} +
+               int{CheckValue(*client, key, seed, size) != ""};
+    });
+    EXPECT_EQ(failures, 0);
 }
 
 class ClientLeaseTest : public ClientE2ETest {

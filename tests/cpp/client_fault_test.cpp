@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "client_test_util.h"
@@ -15,12 +16,26 @@
 namespace mooncake::testing {
 namespace {
 
+// Starts `master`, then a client of it; nullptr, with the reason recorded as
+// a test failure, when either fails.
+std::unique_ptr<Client> StartMasterAndClient(MasterProcess& master) {
+    if (!master.Start()) {
+        ADD_FAILURE() << "master did not start: " << master.log_path();
+        return nullptr;
+    }
+    auto created = Client::Create(MakeClientConfig(master));
+    if (!created.has_value()) {
+        ADD_FAILURE() << "client: " << ErrorCodeName(created.error());
+        return nullptr;
+    }
+    return std::move(*created);
+}
+
 TEST(ClientFaultTest, MasterRestartFailsCallsThenRemountsAndWorks) {
     MasterProcess master({"--default_kv_lease_ttl=300", "--client_ttl=4"});
-    ASSERT_TRUE(master.Start()) << master.log_path();
-    auto created = Client::Create(MakeClientConfig(master));
-    ASSERT_TRUE(created.has_value()) << ErrorCodeName(created.error());
-    Client& client = **created;
+    std::unique_ptr<Client> owned = StartMasterAndClient(master);
+    ASSERT_NE(owned, nullptr);
+    Client& client = *owned;
     ASSERT_TRUE(PutValue(client, "before", 1, 4096).has_value());
 
     master.Kill();
@@ -83,10 +98,9 @@ TEST(ClientFaultTest, KilledClientsSegmentIsDroppedAndOthersStayReadable) {
 
 TEST(ClientFaultTest, HeartbeatKeepsAnIdleClientAlive) {
     MasterProcess master({"--default_kv_lease_ttl=300", "--client_ttl=2"});
-    ASSERT_TRUE(master.Start()) << master.log_path();
-    auto created = Client::Create(MakeClientConfig(master));
-    ASSERT_TRUE(created.has_value()) << ErrorCodeName(created.error());
-    Client& client = **created;
+    std::unique_ptr<Client> owned = StartMasterAndClient(master);
+    ASSERT_NE(owned, nullptr);
+    Client& client = *owned;
     ReplicateConfig local;
     local.preferred_segment = client.GetHostname();
     ASSERT_TRUE(PutValue(client, "kept", 1, 4096, local).has_value());
@@ -97,10 +111,9 @@ TEST(ClientFaultTest, HeartbeatKeepsAnIdleClientAlive) {
 
 TEST(ClientFaultTest, CloseWhileCallsAreInFlight) {
     MasterProcess master({"--default_kv_lease_ttl=300"});
-    ASSERT_TRUE(master.Start()) << master.log_path();
-    auto created = Client::Create(MakeClientConfig(master));
-    ASSERT_TRUE(created.has_value()) << ErrorCodeName(created.error());
-    Client& client = **created;
+    std::unique_ptr<Client> owned = StartMasterAndClient(master);
+    ASSERT_NE(owned, nullptr);
+    Client& client = *owned;
     std::atomic<bool> stop{false};
     std::atomic<int> unexpected{0};
     std::atomic<int> completed{0};

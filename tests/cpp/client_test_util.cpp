@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -453,6 +454,18 @@ NamespacePair::~NamespacePair() {
     for (int i = 0; i < 2; ++i) {
         if (created_[i]) Run(std::string(IpTool()) + " netns del " + names_[i]);
     }
+}
+
+int CountFailuresOnThreads(int threads, int rounds, const std::function<int(int t, int i)>& work) {
+    std::atomic<int> failures{0};
+    std::vector<std::thread> running;
+    for (int t = 0; t < threads; ++t) {
+        running.emplace_back([&, t] {
+            for (int i = 0; i < rounds; ++i) failures += work(t, i);
+        });
+    }
+    for (auto& thread : running) thread.join();
+    return failures.load();
 }
 
 ValueBatch MakeValueBatch(const std::string& prefix, int count, uint64_t first_seed) {

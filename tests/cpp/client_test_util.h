@@ -32,6 +32,10 @@ std::vector<uint8_t> MakeValue(uint64_t seed, size_t size);
 void FillValue(uint64_t seed, uint8_t* data, size_t size);
 bool ValueMatches(uint64_t seed, const uint8_t* data, size_t size);
 
+// Runs `work(t, i)` for every i < rounds on each of `threads` threads at
+// once; the sum of what it returned (the failures it saw).
+int CountFailuresOnThreads(int threads, int rounds, const std::function<int(int t, int i)>& work);
+
 // Values for batch puts: keys "<prefix><i>" holding MakeValue(first_seed + i,
 // 1000 * (i + 1)) for i < count, and one-part views of them for BatchPut.
 struct ValueBatch {

@@ -19,7 +19,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "client/dummy_memory.h"
@@ -33,6 +32,7 @@
 namespace mooncake {
 namespace {
 
+using testing::CountFailuresOnThreads;
 using testing::FillValue;
 using testing::HelperProcess;
 using testing::MakeClientConfig;
@@ -563,22 +563,14 @@ TEST_F(DummyClientTest, StagingOnlyNeedsRoomForTheObject) {
 TEST_F(DummyClientTest, ManyThreadsShareOneDummy) {
     auto dummy = ConnectDummy(standalone_.address(), 4 * kMiB, 16 * kMiB);
     ASSERT_NE(dummy, nullptr);
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 8; ++t) {
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < 20; ++i) {
-                const std::string key = "thread_" + std::to_string(t) + "_" + std::to_string(i);
-                const uint64_t seed = 1000 * t + i;
-                const size_t size = 1000 + 977 * i;
-                if (!PutValue(*dummy, key, seed, size).has_value()) ++failures;
-                if (!ReadsBack(*dummy, key, seed, size)) ++failures;
-                if (!dummy->IsExist(key).value_or(false)) ++failures;
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+    const int failures = CountFailuresOnThreads(8, 20, [&](int t, int i) {
+        const std::string key = "thread_" + std::to_string(t) + "_" + std::to_string(i);
+        const uint64_t seed = 1000 * t + i;
+        const size_t size = 1000 + 977 * i;
+        return int{!PutValue(*dummy, key, seed, size).has_value()} +
+               int{!ReadsBack(*dummy, key, seed, size)} + int{!dummy->IsExist(key).value_or(false)};
+    });
+    EXPECT_EQ(failures, 0);
     EXPECT_EQ(dummy->memory()->used_bytes(DummyMemory::Pool::kLocalBuffer), 0u);
 }
 
@@ -593,22 +585,15 @@ TEST(DummyThreadsTest, OneRequestSlotServesEveryDummyInTurn) {
     auto second = ConnectDummy(standalone.address(), kMiB, 8 * kMiB);
     ASSERT_NE(first, nullptr);
     ASSERT_NE(second, nullptr);
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 6; ++t) {
-        threads.emplace_back([&, t] {
-            Client& dummy = t % 2 == 0 ? *first : *second;
-            Client& other = t % 2 == 0 ? *second : *first;
-            for (int i = 0; i < 10; ++i) {
-                const std::string key = "slot_" + std::to_string(t) + "_" + std::to_string(i);
-                const uint64_t seed = 100 * t + i;
-                if (!PutValue(dummy, key, seed, 50000).has_value()) ++failures;
-                if (!ReadsBack(other, key, seed, 50000)) ++failures;
-            }
-        });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(failures.load(), 0);
+    const int failures = CountFailuresOnThreads(6, 10, [&](int t, int i) {
+        Client& dummy = t % 2 == 0 ? *first : *second;
+        Client& other = t % 2 == 0 ? *second : *first;
+        const std::string key = "slot_" + std::to_string(t) + "_" + std::to_string(i);
+        const uint64_t seed = 100 * t + i;
+        return int{!PutValue(dummy, key, seed, 50000).has_value()} +
+               int{!ReadsBack(other, key, seed, 50000)};
+    });
+    EXPECT_EQ(failures, 0);
 }
 
 // ---- several processes ------------------------------------------------------
