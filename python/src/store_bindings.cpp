@@ -276,29 +276,25 @@ void BindBufferRegistration(py::class_<StoreHandle>& store) {
         .def(
             "register_buffer",
             [](StoreHandle& self, uintptr_t buffer_ptr, size_t size) {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return StatusToInt(client->RegisterBuffer(AsPointer(buffer_ptr), size));
+                return StatusToInt(CallWithoutGil(self, [&](Client& client) {
+                    return client.RegisterBuffer(AsPointer(buffer_ptr), size);
+                }));
             },
             py::arg("buffer_ptr"), py::arg("size"),
             "Registers memory for the zero-copy calls. Returns 0 or a negative error code.")
         .def(
             "unregister_buffer",
             [](StoreHandle& self, uintptr_t buffer_ptr) {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return StatusToInt(client->UnregisterBuffer(AsPointer(buffer_ptr)));
+                return StatusToInt(CallWithoutGil(self, [&](Client& client) {
+                    return client.UnregisterBuffer(AsPointer(buffer_ptr));
+                }));
             },
             py::arg("buffer_ptr"))
         .def(
             "alloc_from_mem_pool",
             [](StoreHandle& self, size_t size) -> uintptr_t {
-                ClientPtr client = self.client();
-                if (!client) return 0;
-                py::gil_scoped_release release;
-                auto address = client->AllocFromMemPool(size);
+                auto address = CallWithoutGil(
+                    self, [&](Client& client) { return client.AllocFromMemPool(size); });
                 return address.has_value() ? reinterpret_cast<uintptr_t>(*address) : 0;
             },
             py::arg("size"),
@@ -312,11 +308,10 @@ void BindSingleKeyZeroCopy(py::class_<StoreHandle>& store) {
             "put_from",
             [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr, size_t size,
                const OptionalConfig& config) {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return StatusToInt(
-                    client->PutFrom(key, AsPointer(buffer_ptr), size, ConfigOrDefault(config)));
+                return StatusToInt(CallWithoutGil(self, [&](Client& client) {
+                    return client.PutFrom(key, AsPointer(buffer_ptr), size,
+                                          ConfigOrDefault(config));
+                }));
             },
             py::arg("key"), py::arg("buffer_ptr"), py::arg("size"), py::arg("config") = py::none())
         .def(
@@ -324,15 +319,14 @@ void BindSingleKeyZeroCopy(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr,
                uintptr_t metadata_buffer_ptr, size_t size, size_t metadata_size,
                const OptionalConfig& config) {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                // The stored value is the data followed by the metadata.
-                std::vector<Status> statuses = client->BatchPutFromMultiBuffers(
-                    {key}, {{AsPointer(buffer_ptr), AsPointer(metadata_buffer_ptr)}},
-                    {{size, metadata_size}}, ConfigOrDefault(config));
-                if (statuses.size() != 1) return ToInt(ErrorCode::INTERNAL_ERROR);
-                return StatusToInt(statuses[0]);
+                return StatusToInt(CallWithoutGil(self, [&](Client& client) -> Status {
+                    // The stored value is the data followed by the metadata.
+                    std::vector<Status> statuses = client.BatchPutFromMultiBuffers(
+                        {key}, {{AsPointer(buffer_ptr), AsPointer(metadata_buffer_ptr)}},
+                        {{size, metadata_size}}, ConfigOrDefault(config));
+                    if (statuses.size() != 1) return Error(ErrorCode::INTERNAL_ERROR);
+                    return statuses[0];
+                }));
             },
             py::arg("key"), py::arg("buffer_ptr"), py::arg("metadata_buffer_ptr"), py::arg("size"),
             py::arg("metadata_size"), py::arg("config") = py::none(),
@@ -342,10 +336,9 @@ void BindSingleKeyZeroCopy(py::class_<StoreHandle>& store) {
             "get_into",
             [](StoreHandle& self, const std::string& key, uintptr_t buffer_ptr,
                size_t size) -> int64_t {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return ResultToInt(client->GetInto(key, AsPointer(buffer_ptr), size));
+                return ResultToInt(CallWithoutGil(self, [&](Client& client) {
+                    return client.GetInto(key, AsPointer(buffer_ptr), size);
+                }));
             },
             py::arg("key"), py::arg("buffer_ptr"), py::arg("size"),
             "Reads the value into registered memory: bytes read, or a negative error code.");
@@ -472,10 +465,8 @@ void BindQueries(py::class_<StoreHandle>& store) {
         .def(
             "is_exist",
             [](StoreHandle& self, const std::string& key) {
-                ClientPtr client = self.client();
-                if (!client) return kErrorAsMinusOne;
-                py::gil_scoped_release release;
-                return ExistToInt(client->IsExist(key));
+                return ExistToInt(
+                    CallWithoutGil(self, [&](Client& client) { return client.IsExist(key); }));
             },
             py::arg("key"), "1 when the key exists, 0 when not, -1 on error.")
         .def(
@@ -496,19 +487,15 @@ void BindQueries(py::class_<StoreHandle>& store) {
         .def(
             "get_size",
             [](StoreHandle& self, const std::string& key) -> int64_t {
-                ClientPtr client = self.client();
-                if (!client) return kNotSetUp;
-                py::gil_scoped_release release;
-                return ResultToInt(client->GetSize(key));
+                return ResultToInt(
+                    CallWithoutGil(self, [&](Client& client) { return client.GetSize(key); }));
             },
             py::arg("key"), "Size in bytes, or a negative error code (OBJECT_NOT_FOUND).")
         .def(
             "get_replica_desc",
             [](StoreHandle& self, const std::string& key) -> std::vector<ReplicaDescriptor> {
-                ClientPtr client = self.client();
-                if (!client) return {};
-                py::gil_scoped_release release;
-                auto descriptors = client->GetReplicaDesc(key);
+                auto descriptors = CallWithoutGil(
+                    self, [&](Client& client) { return client.GetReplicaDesc(key); });
                 if (!descriptors.has_value()) return {};
                 return std::move(*descriptors);
             },
