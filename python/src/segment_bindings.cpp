@@ -108,12 +108,10 @@ void BindSegments(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::string& path, uint64_t size, uint64_t offset,
                const std::string& protocol, const std::string& location) {
                 WarnIgnored(protocol, location);
-                ClientPtr client = self.client();
-                if (!client) return MountReply(kLocalFailure, {});
-                Result<std::vector<UUID>> ids = [&] {
-                    py::gil_scoped_release release;
-                    return client->MountFileSegment(path, size, offset);
-                }();
+                // No client: UNAVAILABLE_IN_CURRENT_STATUS, which reads as -1.
+                Result<std::vector<UUID>> ids = CallWithoutGil(self, [&](Client& client) {
+                    return client.MountFileSegment(path, size, offset);
+                });
                 if (!ids.has_value()) return MountReply(MountCode(ids.error()), {});
                 return MountReply(0, *ids);
             },
@@ -135,20 +133,15 @@ void BindSegments(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, uint64_t size, const std::string& protocol,
                const std::string& location) {
                 WarnIgnored(protocol, location);
-                ClientPtr client = self.client();
-                py::dict reply;
-                Result<std::pair<std::vector<UUID>, uint64_t>> mounted =
-                    Error(ErrorCode::INVALID_PARAMS);
-                if (client) {
-                    py::gil_scoped_release release;
-                    mounted = client->AllocateAndMountSegment(size);
-                }
+                // No client: UNAVAILABLE_IN_CURRENT_STATUS, which reads as -1.
+                auto mounted = CallWithoutGil(
+                    self, [&](Client& client) { return client.AllocateAndMountSegment(size); });
                 if (!mounted.has_value()) {
-                    reply = MountReply(client ? MountCode(mounted.error()) : kLocalFailure, {});
+                    py::dict reply = MountReply(MountCode(mounted.error()), {});
                     reply["allocated_size"] = 0;
                     return reply;
                 }
-                reply = MountReply(0, mounted->first);
+                py::dict reply = MountReply(0, mounted->first);
                 reply["allocated_size"] = mounted->second;
                 return reply;
             },

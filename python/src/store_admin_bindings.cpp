@@ -36,17 +36,16 @@ int HealthOf(const ClientPtr& client) { return static_cast<int>(CheckClientHealt
 
 // The remove family (and the upsert family, mooncake.upsert_ops) answers
 // INVALID_PARAMS before setup, as the reference does (interfaces.md §7.1).
-constexpr int kRemoveNotSetUp = ToInt(ErrorCode::INVALID_PARAMS);
+constexpr ErrorCode kRemoveNotSetUp = ErrorCode::INVALID_PARAMS;
 
 void BindRemoveCalls(py::class_<StoreHandle>& store) {
     store
         .def(
             "remove",
             [](StoreHandle& self, const std::string& key, bool force) {
-                ClientPtr client = self.client();
-                if (!client) return kRemoveNotSetUp;
-                py::gil_scoped_release release;
-                return StatusToInt(client->Remove(key, force));
+                return StatusToInt(CallWithoutGil(
+                    self, [&](Client& client) { return client.Remove(key, force); },
+                    kRemoveNotSetUp));
             },
             py::arg("key"), py::arg("force") = false,
             "0, or a negative error code (OBJECT_NOT_FOUND; OBJECT_HAS_LEASE while a reader's "
@@ -56,7 +55,7 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const std::vector<std::string>& keys,
                bool force) -> std::vector<int> {
                 ClientPtr client = self.client();
-                if (!client) return std::vector<int>(keys.size(), kRemoveNotSetUp);
+                if (!client) return std::vector<int>(keys.size(), ToInt(kRemoveNotSetUp));
                 py::gil_scoped_release release;
                 std::vector<int> codes;
                 codes.reserve(keys.size());
@@ -72,10 +71,9 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
             [](StoreHandle& self, const py::object& regex_pattern, bool force,
                const py::object& regex) -> int64_t {
                 const std::string pattern = RegexArgument(regex_pattern, regex);
-                ClientPtr client = self.client();
-                if (!client) return kRemoveNotSetUp;
-                py::gil_scoped_release release;
-                return ResultToInt(client->RemoveByRegex(pattern, force));
+                return ResultToInt(CallWithoutGil(
+                    self, [&](Client& client) { return client.RemoveByRegex(pattern, force); },
+                    kRemoveNotSetUp));
             },
             py::arg("regex_pattern") = py::none(), py::arg("force") = false, py::kw_only(),
             py::arg("regex") = py::none(),
@@ -85,11 +83,9 @@ void BindRemoveCalls(py::class_<StoreHandle>& store) {
         .def(
             "remove_all",
             [](StoreHandle& self, bool force) -> int64_t {
-                ClientPtr client = self.client();
-                // As the rest of the remove family: not set up is a bad call.
-                if (!client) return ToInt(ErrorCode::INVALID_PARAMS);
-                py::gil_scoped_release release;
-                return ResultToInt(client->RemoveAll(force));
+                return ResultToInt(CallWithoutGil(
+                    self, [&](Client& client) { return client.RemoveAll(force); },
+                    kRemoveNotSetUp));
             },
             py::arg("force") = false,
             "Number of objects removed (leased ones are skipped unless force=True), or a "

@@ -5,11 +5,25 @@
 
 #include <pybind11/pybind11.h>
 
+#include <type_traits>
+
 #include "store_handle.h"
 
 namespace mooncake::python {
 
 namespace py = pybind11;
+
+// `call(client)` with the GIL released; `not_set_up` when the store is not
+// set up (UNAVAILABLE_IN_CURRENT_STATUS, what a closed client answers,
+// unless the call's family answers otherwise).
+template <typename Call>
+std::invoke_result_t<Call, Client&> CallWithoutGil(
+    StoreHandle& self, Call call, ErrorCode not_set_up = ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS) {
+    std::shared_ptr<Client> client = self.client();
+    if (!client) return Error(not_set_up);
+    py::gil_scoped_release release;
+    return call(*client);
+}
 
 // setup, init_all, setup_dummy, close, get_hostname (setup_bindings.cpp).
 void BindSetup(py::class_<StoreHandle>& store);

@@ -68,16 +68,6 @@ std::vector<int64_t> ToInts(const std::vector<Result<size_t>>& results) {
     return codes;
 }
 
-// `call(client)` with the GIL released; UNAVAILABLE_IN_CURRENT_STATUS (what
-// a closed client answers, kNotSetUp) when the store is not set up.
-template <typename Call>
-std::invoke_result_t<Call, Client&> CallWithoutGil(StoreHandle& self, Call call) {
-    ClientPtr client = self.client();
-    if (!client) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
-    py::gil_scoped_release release;
-    return call(*client);
-}
-
 // The zero-copy batch calls: one code per key. A store not set up, and
 // argument lists of other lengths than the keys (`lengths_match` false), are
 // refused for every key; `call(client)` runs with the GIL released and its
