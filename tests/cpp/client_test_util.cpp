@@ -95,8 +95,19 @@ bool Run(const std::string& command) {
     return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// Spawns `argv` with stdin/stdout as given (-1: inherit) and stdout+stderr
-// sent to `log_path` when it is not empty.
+bool LogMentions(const std::string& path, const std::string& text) {
+    FILE* file = std::fopen(path.c_str(), "r");
+    if (file == nullptr) return false;
+    std::string contents;
+    char chunk[4096];
+    size_t got;
+    while ((got = std::fread(chunk, 1, sizeof(chunk), file)) > 0) contents.append(chunk, got);
+    std::fclose(file);
+    return contents.find(text) != std::string::npos;
+}
+
+}  // namespace
+
 pid_t Spawn(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
             const std::string& log_path) {
     posix_spawn_file_actions_t actions;
@@ -123,25 +134,12 @@ pid_t Spawn(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
     return pid;
 }
 
-bool LogMentions(const std::string& path, const std::string& text) {
-    FILE* file = std::fopen(path.c_str(), "r");
-    if (file == nullptr) return false;
-    std::string contents;
-    char chunk[4096];
-    size_t got;
-    while ((got = std::fread(chunk, 1, sizeof(chunk), file)) > 0) contents.append(chunk, got);
-    std::fclose(file);
-    return contents.find(text) != std::string::npos;
-}
-
 int Reap(pid_t pid) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     return status;
 }
-
-}  // namespace
 
 uint16_t PickFreePort() {
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -19,6 +19,13 @@ namespace mooncake::testing {
 
 inline constexpr uint64_t kMiB = 1ull << 20;
 
+// Spawns `argv` with stdin/stdout as given (-1: inherit) and stdout+stderr
+// sent to `log_path` when it is not empty; the child's pid, or -1.
+pid_t Spawn(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
+            const std::string& log_path);
+// Waits for child `pid` to exit; its wait status.
+int Reap(pid_t pid);
+
 // A port nobody listens on right now (bound to 127.0.0.1 and released).
 uint16_t PickFreePort();
 

@@ -42,6 +42,8 @@ using testing::MasterProcess;
 using testing::PickFreePort;
 using testing::PutValue;
 using testing::ReadsBack;
+using testing::Reap;
+using testing::Spawn;
 using testing::ValueMatches;
 using testing::WaitFor;
 using Clock = std::chrono::steady_clock;
@@ -50,35 +52,6 @@ constexpr uint64_t kKiB = 1ull << 10;
 constexpr uint64_t kMiB = 1ull << 20;
 
 // ---- processes --------------------------------------------------------------
-
-// Runs `argv` with stdin/stdout as given (-1: /dev/null, or `log_path`
-// for stdout and stderr when one is named).
-pid_t Spawn(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
-            const std::string& log_path) {
-    const pid_t pid = fork();
-    if (pid != 0) return pid;
-    const int null_fd = open("/dev/null", O_RDWR);
-    dup2(stdin_fd >= 0 ? stdin_fd : null_fd, STDIN_FILENO);
-    if (stdout_fd >= 0) {
-        dup2(stdout_fd, STDOUT_FILENO);
-    }
-    int log_fd = -1;
-    if (!log_path.empty()) log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (stdout_fd < 0) dup2(log_fd >= 0 ? log_fd : null_fd, STDOUT_FILENO);
-    dup2(log_fd >= 0 ? log_fd : STDERR_FILENO, STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-}
-
-int Reap(pid_t pid) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return status;
-}
 
 std::string ReadFile(const std::string& path) {
     std::ifstream in(path);
