@@ -2,6 +2,7 @@
 # Installs the Debian packages the build, the tests and the benchmarks need.
 # Idempotent: does nothing when everything is installed already.
 # With --fuzz, also the compiler for the libFuzzer binaries of tests/fuzz.
+# clang-19 is for scripts/check_thread_safety.sh (the build itself is g++).
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +17,7 @@ PACKAGES=(
     patchelf binutils debootstrap
     python3-aiohttp python3-requests
     etcd-server etcd-client golang-etcd-server-dev
+    clang-19
 )
 if [ "${1:-}" = "--fuzz" ]; then
     # libFuzzer binaries (-DMOONCAKE_BUILD_FUZZERS=ON): clang 14 and 15 cannot

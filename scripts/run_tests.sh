@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${MOONCAKE_BUILD_DIR:-build}
 status=0
 
+echo "=== thread-safety analysis (clang) ==="
+./scripts/check_thread_safety.sh "$BUILD_DIR" || status=1
+
 echo "=== ctest ==="
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 2 --timeout 900 || status=1
 

@@ -8,19 +8,19 @@ namespace mooncake {
 ChangeLog::ChangeLog(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
 
 void ChangeLog::NoteKey(std::string_view key) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ++notes_;
     dirty_.emplace_back(key);
 }
 
 void ChangeLog::NoteMembership() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     membership_stamp_ = ++notes_;
     membership_dirty_ = true;
 }
 
 void ChangeLog::HoldFree(uint32_t segment, uint64_t address, uint64_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     // The key's note came first, so `notes_` counts it.
     held_.push_back({{segment, address, size}, notes_});
 }
@@ -29,7 +29,7 @@ ChangeLog::Drained ChangeLog::Drain() {
     std::vector<std::string> keys;
     Drained drained;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         keys.swap(dirty_);
         drained.membership = std::exchange(membership_dirty_, false);
         drained.notes_upto = notes_;
@@ -47,7 +47,7 @@ ChangeLog::Drained ChangeLog::Drain() {
 }
 
 uint64_t ChangeLog::Append(std::vector<ChangeRecord> records, uint64_t notes_upto) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     for (ChangeRecord& record : records) records_.push_back(std::move(record));
     version_ += records.size();
     while (records_.size() > capacity_) records_.pop_front();
@@ -56,18 +56,18 @@ uint64_t ChangeLog::Append(std::vector<ChangeRecord> records, uint64_t notes_upt
 }
 
 uint64_t ChangeLog::version() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return version_;
 }
 
 bool ChangeLog::HasNotes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return !dirty_.empty() || membership_dirty_;
 }
 
 bool ChangeLog::Since(uint64_t base, size_t max, std::vector<ChangeRecord>* out,
                       uint64_t* upto) const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t first = version_ - records_.size();  // records_[0] is first + 1
     if (base < first || base > version_) return false;
     const uint64_t end = std::min<uint64_t>(version_, base + max);
@@ -86,7 +86,7 @@ uint64_t ChangeLog::CoveredLocked(uint64_t acked) const {
 }
 
 std::vector<HeldFree> ChangeLog::Release(uint64_t acked) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     covered_ = CoveredLocked(acked);
     while (!marks_.empty() && marks_.front().version <= acked) marks_.pop_front();
     std::vector<HeldFree> due;
@@ -98,12 +98,12 @@ std::vector<HeldFree> ChangeLog::Release(uint64_t acked) {
 }
 
 bool ChangeLog::MembershipPending(uint64_t acked) const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return membership_stamp_ > CoveredLocked(acked);
 }
 
 size_t ChangeLog::held_frees() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return held_.size();
 }
 

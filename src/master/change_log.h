@@ -18,13 +18,13 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "master/master_service_types.h"
 
 namespace mooncake {
@@ -71,7 +71,7 @@ class ChangeLog {
     Drained Drain();
     // Appends the records describing a drain; returns the new version.
     uint64_t Append(std::vector<ChangeRecord> records, uint64_t notes_upto);
-    std::mutex& flush_mutex() { return flush_mutex_; }
+    Mutex& flush_mutex() { return flush_mutex_; }
 
     // ---- followers -------------------------------------------------------
     uint64_t version() const;
@@ -94,20 +94,20 @@ class ChangeLog {
         HeldFree free;
         uint64_t stamp;  // notes made when it was held
     };
-    uint64_t CoveredLocked(uint64_t acked) const;
+    uint64_t CoveredLocked(uint64_t acked) const MC_REQUIRES(mutex_);
 
     const size_t capacity_;
-    std::mutex flush_mutex_;
-    mutable std::mutex mutex_;
-    uint64_t notes_ = 0;                // guarded by mutex_
-    uint64_t membership_stamp_ = 0;     // guarded by mutex_
-    bool membership_dirty_ = false;     // guarded by mutex_
-    std::vector<std::string> dirty_;    // guarded by mutex_
-    std::deque<Held> held_;             // guarded by mutex_
-    std::deque<Mark> marks_;            // guarded by mutex_
-    uint64_t covered_ = 0;              // guarded by mutex_
-    uint64_t version_ = 0;              // guarded by mutex_
-    std::deque<ChangeRecord> records_;  // (version_ - size, version_]; guarded by mutex_
+    Mutex flush_mutex_;
+    mutable Mutex mutex_;
+    uint64_t notes_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t membership_stamp_ MC_GUARDED_BY(mutex_) = 0;
+    bool membership_dirty_ MC_GUARDED_BY(mutex_) = false;
+    std::vector<std::string> dirty_ MC_GUARDED_BY(mutex_);
+    std::deque<Held> held_ MC_GUARDED_BY(mutex_);
+    std::deque<Mark> marks_ MC_GUARDED_BY(mutex_);
+    uint64_t covered_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t version_ MC_GUARDED_BY(mutex_) = 0;
+    std::deque<ChangeRecord> records_ MC_GUARDED_BY(mutex_);  // (version_ - size, version_]
 };
 
 // A follower's copy of the leader's state: a full image, then records.

@@ -3,12 +3,12 @@
 namespace mooncake {
 
 void ClientRegistry::Touch(const UUID& client, int64_t now_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     last_seen_ms_[client] = now_ms;
 }
 
 bool ClientRegistry::Refresh(const UUID& client, int64_t now_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = last_seen_ms_.find(client);
     if (it == last_seen_ms_.end()) return false;
     it->second = now_ms;
@@ -16,17 +16,17 @@ bool ClientRegistry::Refresh(const UUID& client, int64_t now_ms) {
 }
 
 bool ClientRegistry::IsAlive(const UUID& client) const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return last_seen_ms_.contains(client);
 }
 
 bool ClientRegistry::Remove(const UUID& client) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return last_seen_ms_.erase(client) > 0;
 }
 
 std::vector<UUID> ClientRegistry::TakeExpired(int64_t now_ms, int64_t ttl_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<UUID> expired;
     for (auto it = last_seen_ms_.begin(); it != last_seen_ms_.end();) {
         if (now_ms - it->second >= ttl_ms) {
@@ -40,7 +40,7 @@ std::vector<UUID> ClientRegistry::TakeExpired(int64_t now_ms, int64_t ttl_ms) {
 }
 
 size_t ClientRegistry::size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return last_seen_ms_.size();
 }
 

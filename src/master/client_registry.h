@@ -9,10 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -31,8 +31,8 @@ class ClientRegistry {
     size_t size() const;
 
    private:
-    mutable std::mutex mutex_;
-    std::unordered_map<UUID, int64_t, UUIDHash> last_seen_ms_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::unordered_map<UUID, int64_t, UUIDHash> last_seen_ms_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

@@ -5,12 +5,12 @@
 namespace mooncake {
 
 void DeferredFreeList::Add(const DeferredFree& entry) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     entries_.push_back(entry);
 }
 
 std::vector<DeferredFree> DeferredFreeList::TakeDue(int64_t now_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto first_due = std::partition(entries_.begin(), entries_.end(),
                                     [now_ms](const auto& e) { return e.release_at_ms > now_ms; });
     std::vector<DeferredFree> due(first_due, entries_.end());
@@ -19,12 +19,12 @@ std::vector<DeferredFree> DeferredFreeList::TakeDue(int64_t now_ms) {
 }
 
 size_t DeferredFreeList::size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return entries_.size();
 }
 
 uint64_t DeferredFreeList::pending_bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     uint64_t total = 0;
     for (const DeferredFree& entry : entries_) total += entry.size;
     return total;

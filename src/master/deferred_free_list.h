@@ -11,8 +11,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace mooncake {
 
@@ -33,8 +34,8 @@ class DeferredFreeList {
     uint64_t pending_bytes() const;
 
    private:
-    mutable std::mutex mutex_;
-    std::vector<DeferredFree> entries_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::vector<DeferredFree> entries_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

@@ -105,8 +105,9 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms, uint64_t* freed_by
     regular.reserve(index_.size());
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             const ObjectMeta& meta = shard.objects.meta(position);
             switch (ClassifyForEviction(meta, now_ms, policy_.soft_pin_ttl_ms)) {
                 case EvictionClass::kRegular:
@@ -133,9 +134,10 @@ uint64_t Evictor::EvictOldest(uint64_t count, int64_t now_ms, uint64_t* freed_by
     for (size_t i = 0; i < ObjectIndex::kShardCount && evicted < count; ++i) {
         SegmentPool::ReadView view(pool_);
         ObjectShard& shard = index_.shard(i);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         const uint64_t evicted_before = evicted;
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             if (evicted >= count) return;
             ObjectMeta& meta = shard.objects.meta(position);
             bool pick = false;

@@ -104,34 +104,34 @@ std::expected<void, std::string> ImageSource::StartStream(const std::string& add
 
 void ImageSource::Stop() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         stop_ = true;
     }
-    changed_.notify_all();
+    changed_.NotifyAll();
     // Parked fetches see stop_ and answer, so its threads join.
     if (stream_) stream_->Stop();
     if (flusher_.joinable()) flusher_.join();
 }
 
 void ImageSource::RunFlusher() {
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stop_) {
-        changed_.wait_for(lock, kFlushPeriod);
+        changed_.WaitFor(lock, kFlushPeriod);
         if (stop_) return;
-        lock.unlock();
+        lock.Unlock();
         if (log_.HasNotes()) Flush();
         ReleaseFrees();
-        lock.lock();
+        lock.Lock();
     }
 }
 
 void ImageSource::Flush() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         pending_ = false;
     }
     service_.FlushChanges();
-    changed_.notify_all();
+    changed_.NotifyAll();
 }
 
 bool ImageSource::Counted(const Follower& follower, SteadyClock::time_point now) const {
@@ -170,7 +170,7 @@ void ImageSource::Changed(bool durable) {
     // A start (not durable) does not wake the followers: its records ride
     // with the next durable change's, or the flusher's tick, so that a put
     // costs one follower round trip, not two.
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto deadline = SteadyClock::now() + ack_timeout_;
     while (true) {
         const auto now = SteadyClock::now();
@@ -187,14 +187,14 @@ void ImageSource::Changed(bool durable) {
         if (!waiting || stop_) return;
         if (now >= deadline) deadline = now + ack_timeout_;
         // Short waits: the flusher, not a follower, may be what is due.
-        changed_.wait_until(lock, std::min(deadline, now + kFlushPeriod));
+        changed_.WaitUntil(lock, std::min(deadline, now + kFlushPeriod));
     }
 }
 
 void ImageSource::ReleaseFrees() {
     uint64_t target;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         target = log_.version();
         const auto now = SteadyClock::now();
         for (auto& [name, follower] : followers_) {
@@ -234,7 +234,7 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
     const uint64_t have = same_epoch ? have_version : 0;
     bool need_image = !same_epoch;
     {
-        std::unique_lock<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         Follower& follower = followers_[name];
         follower.seen = SteadyClock::now();
         // Space named by records it lacks may have been reused already:
@@ -257,10 +257,12 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
             follower.in_sync = true;
             LOG(INFO) << "HA: follower " << name << " caught up (version " << follower.acked << ")";
         }
-        changed_.notify_all();  // changes waiting for this ack
+        changed_.NotifyAll();  // changes waiting for this ack
         if (!need_image) {
-            changed_.wait_for(lock, wait,
-                              [&] { return stop_ || pending_ || log_.version() > have; });
+            const auto deadline = SteadyClock::now() + wait;
+            while (!stop_ && !pending_ && log_.version() <= have &&
+                   changed_.WaitUntil(lock, deadline)) {
+            }
         }
         followers_[name].seen = SteadyClock::now();
     }
@@ -285,7 +287,7 @@ ha::rpc::StateImage ImageSource::Fetch(const std::string& name, int64_t epoch,
         // promotion anyway (another epoch, or marked out of sync), so the
         // frees need not wait for its next fetch. Snapshot files (which
         // report what is synced) do not count until written.
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         Follower& follower = followers_[name];
         if (follower.counted) {
             follower.acked = std::max(follower.acked, version);
@@ -321,7 +323,7 @@ grpc::Status ImageSource::FetchState(grpc::ServerContext* context,
 }
 
 ReplicationStats ImageSource::Stats() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ReplicationStats stats;
     stats.version = log_.version();
     const auto now = SteadyClock::now();
@@ -354,7 +356,7 @@ void ImageFollower::Stop() {
 }
 
 std::optional<ha::rpc::StateImage> ImageFollower::Latest() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!holds_) return std::nullopt;
     ha::rpc::StateImage image;
     ImageToProto(shadow_.ToImage(), &image);
@@ -364,7 +366,7 @@ std::optional<ha::rpc::StateImage> ImageFollower::Latest() const {
 }
 
 ReplicationStats ImageFollower::Stats() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ReplicationStats stats;
     stats.images_received = received_;
     stats.image_age_seconds = -1;
@@ -388,7 +390,7 @@ ha::rpc::FetchStateRequest ImageFollower::NextRequestLocked() const {
 }
 
 bool ImageFollower::Apply(ha::rpc::StateImage& reply, const Acknowledge& acknowledge) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     received_at_ = SteadyClock::now();
     if (reply.unchanged() && holds_) {
         if (acknowledge) acknowledge(NextRequestLocked());
@@ -575,7 +577,7 @@ void ImageFollower::Run() {
         channel.Follow(leader);
         ha::rpc::FetchStateRequest request;
         {
-            std::lock_guard<std::mutex> lock(mutex_);
+            MutexLock lock(mutex_);
             request = NextRequestLocked();
         }
         ha::rpc::StateImage reply;
@@ -588,7 +590,7 @@ void ImageFollower::Run() {
         // out before the records are applied: the leader's durable changes
         // wait for the acknowledgement only.
         if (!Apply(reply, on_stream ? acknowledge_on_stream : Acknowledge())) {
-            std::lock_guard<std::mutex> lock(mutex_);
+            MutexLock lock(mutex_);
             holds_ = false;
         }
     }

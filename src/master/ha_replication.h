@@ -28,18 +28,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "ha.grpc.pb.h"
 #include "master/change_log.h"
 #include "master/master_service.h"
@@ -155,12 +154,12 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     const std::function<int64_t()> epoch_;
     const SyncMarker marker_;
     const std::chrono::milliseconds ack_timeout_;
-    mutable std::mutex mutex_;
-    std::condition_variable changed_;
-    bool pending_ = false;                       // notes not flushed; guarded by mutex_
-    bool stop_ = false;                          // guarded by mutex_
-    uint64_t released_upto_ = 0;                 // guarded by mutex_
-    std::map<std::string, Follower> followers_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    CondVar changed_;
+    bool pending_ MC_GUARDED_BY(mutex_) = false;  // notes not flushed
+    bool stop_ MC_GUARDED_BY(mutex_) = false;
+    uint64_t released_upto_ MC_GUARDED_BY(mutex_) = 0;
+    std::map<std::string, Follower> followers_ MC_GUARDED_BY(mutex_);
     std::thread flusher_;
     std::unique_ptr<FramedRpcServer> stream_;
     std::atomic<uint16_t> stream_port_{0};
@@ -189,7 +188,7 @@ class ImageFollower {
 
     void Run();
     // The fetch that asks for what follows the state held. Caller holds mutex_.
-    ha::rpc::FetchStateRequest NextRequestLocked() const;
+    ha::rpc::FetchStateRequest NextRequestLocked() const MC_REQUIRES(mutex_);
     // Applies one reply; false when it could not (fetch an image next).
     // `acknowledge` (may be empty) is called, under mutex_, once the reply
     // is known to apply and before its records are applied; not for images.
@@ -200,11 +199,11 @@ class ImageFollower {
     const auth::ClusterKeyPtr key_;
     std::thread thread_;
     std::atomic<bool> stop_{false};
-    mutable std::mutex mutex_;
-    ShadowState shadow_;    // guarded by mutex_
-    bool holds_ = false;    // guarded by mutex_
-    uint64_t version_ = 0;  // guarded by mutex_
-    int64_t epoch_ = 0;     // guarded by mutex_
+    mutable Mutex mutex_;
+    ShadowState shadow_ MC_GUARDED_BY(mutex_);
+    bool holds_ MC_GUARDED_BY(mutex_) = false;
+    uint64_t version_ MC_GUARDED_BY(mutex_) = 0;
+    int64_t epoch_ MC_GUARDED_BY(mutex_) = 0;
     std::chrono::steady_clock::time_point received_at_;
     uint64_t received_ = 0;
 };

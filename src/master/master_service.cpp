@@ -51,26 +51,32 @@ MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
     }
     if (config_.enable_offload && config_.offload_on_evict) {
         evictor_.SetKeepHook([this](const SegmentPool::ReadView& view, std::string_view key,
-                                    ObjectMeta& meta) { return KeepForOffload(view, key, meta); });
+                                    ObjectMeta& meta) {
+            eviction_mutex_.AssertHeld();  // the hook runs inside RunEvictionRound
+            return KeepForOffload(view, key, meta);
+        });
     }
 }
 
 MasterService::~MasterService() { StopBackgroundThread(); }
 
 void MasterService::StartBackgroundThread() {
-    std::lock_guard<std::mutex> lock(background_mutex_);
+    MutexLock lock(background_mutex_);
     if (background_thread_.joinable()) return;
     background_stop_ = false;
     background_thread_ = std::thread([this] {
-        std::unique_lock<std::mutex> lock(background_mutex_);
+        MutexLock lock(background_mutex_);
         while (!background_stop_) {
-            background_cv_.wait_for(lock, std::chrono::milliseconds(kMaintenanceIntervalMs),
-                                    [this] { return background_stop_ || background_wake_.load(); });
+            const auto deadline = std::chrono::steady_clock::now() +
+                                  std::chrono::milliseconds(kMaintenanceIntervalMs);
+            while (!background_stop_ && !background_wake_.load() &&
+                   background_cv_.WaitUntil(lock, deadline)) {
+            }
             if (background_stop_) break;
             background_wake_.store(false);
-            lock.unlock();
+            lock.Unlock();
             RunMaintenance();
-            lock.lock();
+            lock.Lock();
         }
     });
 }
@@ -78,19 +84,19 @@ void MasterService::StartBackgroundThread() {
 void MasterService::StopBackgroundThread() {
     std::thread thread;
     {
-        std::lock_guard<std::mutex> lock(background_mutex_);
+        MutexLock lock(background_mutex_);
         background_stop_ = true;
         thread = std::move(background_thread_);
     }
-    background_cv_.notify_all();
+    background_cv_.NotifyAll();
     if (thread.joinable()) thread.join();
 }
 
 void MasterService::WakeBackgroundIfAboveWatermark() {
     if (background_wake_.load(std::memory_order_relaxed) || !AboveHighWatermark()) return;
     if (!background_wake_.exchange(true)) {
-        std::lock_guard<std::mutex> lock(background_mutex_);
-        background_cv_.notify_one();
+        MutexLock lock(background_mutex_);
+        background_cv_.NotifyOne();
     }
 }
 
@@ -121,12 +127,13 @@ void MasterService::ReclaimUnfinishedPuts(int64_t now_ms) {
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
         {
-            std::lock_guard<std::mutex> lock(shard.mutex);
+            MutexLock lock(shard.mutex);
             if (shard.unfinished == 0) continue;
         }
         SegmentPool::ReadView view(pool_);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             const ObjectMeta& meta = shard.objects.meta(position);
             if (meta.complete() || now_ms - meta.put_start_ms() < put_release_ms_) return;
             LOG(WARNING) << "Reclaiming unfinished put of " << shard.objects.key(position)
@@ -175,7 +182,7 @@ uint64_t MasterService::RunEvictionRound(uint64_t min_objects, int64_t now_ms) {
 
 void MasterService::EvictAboveWatermark(int64_t now_ms) {
     if (!AboveHighWatermark()) return;
-    std::lock_guard<std::mutex> lock(eviction_mutex_);
+    MutexLock lock(eviction_mutex_);
     if (!AboveHighWatermark()) return;
     const auto min_objects = static_cast<uint64_t>(
         std::ceil(config_.eviction_ratio * static_cast<double>(index_.size())));
@@ -183,7 +190,7 @@ void MasterService::EvictAboveWatermark(int64_t now_ms) {
 }
 
 void MasterService::EvictForAllocation(uint64_t seen_generation) {
-    std::lock_guard<std::mutex> lock(eviction_mutex_);
+    MutexLock lock(eviction_mutex_);
     // Someone evicted while we waited for the lock: try their result first.
     if (eviction_generation_.load() != seen_generation) return;
     const int64_t now_ms = clock_->NowMs();
@@ -228,8 +235,9 @@ uint64_t MasterService::CountSoftPinnedObjects() {
     uint64_t count = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             if (shard.objects.meta(position).soft_pinned()) ++count;
         });
     }

@@ -30,11 +30,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +42,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "master/change_log.h"
 #include "master/client_registry.h"
 #include "master/deferred_free_list.h"
@@ -352,9 +351,12 @@ class MasterService {
                            int64_t now_us) const;
     // The object at `position` restarts as an unfinished put of `client_id`
     // into its own replicas.
-    Result<std::vector<ReplicaDescriptor>> RewriteInPlace(
-        const SegmentPool::ReadView& view, ObjectShard& shard, ObjectTable::Position position,
-        const UUID& client_id, const ReplicateConfig& config, int64_t now_ms);
+    Result<std::vector<ReplicaDescriptor>> RewriteInPlace(const SegmentPool::ReadView& view,
+                                                          ObjectShard& shard,
+                                                          ObjectTable::Position position,
+                                                          const UUID& client_id,
+                                                          const ReplicateConfig& config,
+                                                          int64_t now_ms) MC_REQUIRES(shard.mutex);
     // The space of `old`, replaced by a new put of `key`: after its readers'
     // leases when it was complete, after its put's release timeout when its
     // writer may still be writing.
@@ -380,11 +382,12 @@ class MasterService {
     // leased (unless `ignore_lease`) or being copied/moved. True when it
     // was removed.
     bool RemoveIfIdle(const SegmentPool::ReadView& view, ObjectShard& shard,
-                      ObjectTable::Position position, int64_t now_ms, bool ignore_lease = false);
+                      ObjectTable::Position position, int64_t now_ms, bool ignore_lease = false)
+        MC_REQUIRES(shard.mutex);
     // Erases an object, ending its copy/move record if it has one.
-    void EraseObject(ObjectShard& shard, ObjectTable::Position position);
+    void EraseObject(ObjectShard& shard, ObjectTable::Position position) MC_REQUIRES(shard.mutex);
     // The object at `where` (its shard locked by the caller), or nullptr.
-    ObjectMeta* FindObject(const KeyLocation& where) {
+    ObjectMeta* FindObject(const KeyLocation& where) MC_REQUIRES(where.shard.mutex) {
         const auto position = index_.Find(where);
         return position == ObjectIndex::kNotFound ? nullptr : &where.shard.objects.meta(position);
     }
@@ -427,7 +430,7 @@ class MasterService {
     // After a failed allocation: one round unless another thread ran one
     // since `seen_generation`.
     void EvictForAllocation(uint64_t seen_generation);
-    uint64_t RunEvictionRound(uint64_t min_objects, int64_t now_ms);
+    uint64_t RunEvictionRound(uint64_t min_objects, int64_t now_ms) MC_REQUIRES(eviction_mutex_);
     void WakeBackgroundIfAboveWatermark();
 
     // Offload helpers (master_service_offload.cpp).
@@ -438,7 +441,8 @@ class MasterService {
                            ObjectMeta& meta);
     // On-evict mode: whether eviction keeps `meta` (queued for a disk copy
     // first). Objects already on disk are evicted at once.
-    bool KeepForOffload(const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta);
+    bool KeepForOffload(const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta)
+        MC_REQUIRES(eviction_mutex_);
     // Heartbeat work: fills each item's memory replicas and how long the
     // offload pin still holds them (none when it holds for under 1 ms).
     void DescribeOffloadSources(std::vector<OffloadItem>& items);
@@ -455,10 +459,10 @@ class MasterService {
                            ObjectMeta& meta);
     // The complete object at `where` (its shard locked by the caller), for
     // the task calls: OBJECT_NOT_FOUND or REPLICA_IS_NOT_READY otherwise.
-    Result<ObjectMeta*> FindComplete(const KeyLocation& where);
+    Result<ObjectMeta*> FindComplete(const KeyLocation& where) MC_REQUIRES(where.shard.mutex);
     // FindComplete, and no copy/move holds the object (CopyStart, MoveStart):
     // else OBJECT_HAS_REPLICATION_TASK.
-    Result<ObjectMeta*> FindReplicable(const KeyLocation& where);
+    Result<ObjectMeta*> FindReplicable(const KeyLocation& where) MC_REQUIRES(where.shard.mutex);
     // The object at `where` (its shard locked by the caller) with the op of
     // `kind` that `client_id` started on it, for the End and Revoke calls:
     // OBJECT_NOT_FOUND, or OBJECT_NO_REPLICATION_TASK when no such op runs.
@@ -467,7 +471,7 @@ class MasterService {
         ReplicationOp op;
     };
     Result<OwnOp> FindOwnOp(const KeyLocation& where, const std::string& key, const UUID& client_id,
-                            ReplicationOp::Kind kind);
+                            ReplicationOp::Kind kind) MC_REQUIRES(where.shard.mutex);
     // CopyRevoke / MoveRevoke: undoes `client_id`'s op of `kind` on `key`.
     Status RevokeReplicationOp(const UUID& client_id, const std::string& key,
                                ReplicationOp::Kind kind);
@@ -494,7 +498,7 @@ class MasterService {
     Counters counters_;
     std::unique_ptr<ChangeLog> log_;  // HA only; set before serving
 
-    std::mutex membership_mutex_;
+    Mutex membership_mutex_;
     // Re-mounted segments and when their allocation fence may be lifted:
     // a lease granted before the re-mount (by a previous master, or before
     // the client expired) has ended by then.
@@ -502,17 +506,17 @@ class MasterService {
         UUID segment;
         int64_t lift_at_ms = 0;
     };
-    std::vector<Fence> fences_;  // guarded by membership_mutex_
-    std::mutex eviction_mutex_;
+    std::vector<Fence> fences_ MC_GUARDED_BY(membership_mutex_);
+    Mutex eviction_mutex_;
     std::atomic<uint64_t> eviction_generation_{0};
     // A synchronous round that found nothing to evict is not repeated for
     // kEmptyEvictionBackoffMs unless something may have become evictable
     // meanwhile (a put ended, an offload report ended pins): when everything
     // is leased, every failing put would otherwise rescan the whole index.
     static constexpr int64_t kEmptyEvictionBackoffMs = 100;
-    std::optional<int64_t> empty_round_at_ms_;      // guarded by eviction_mutex_
-    uint64_t offloads_this_round_ = 0;              // guarded by eviction_mutex_
-    uint64_t evictable_events_at_empty_round_ = 0;  // guarded by eviction_mutex_
+    std::optional<int64_t> empty_round_at_ms_ MC_GUARDED_BY(eviction_mutex_);
+    uint64_t offloads_this_round_ MC_GUARDED_BY(eviction_mutex_) = 0;
+    uint64_t evictable_events_at_empty_round_ MC_GUARDED_BY(eviction_mutex_) = 0;
     // Offload reports that ended pins (NotifyOffloadSuccess).
     std::atomic<uint64_t> pin_ends_{0};
     uint64_t EvictableEvents() const {
@@ -520,9 +524,9 @@ class MasterService {
                pin_ends_.load(std::memory_order_relaxed);
     }
 
-    std::mutex background_mutex_;
-    std::condition_variable background_cv_;
-    bool background_stop_ = false;  // guarded by background_mutex_
+    Mutex background_mutex_;
+    CondVar background_cv_;
+    bool background_stop_ MC_GUARDED_BY(background_mutex_) = false;
     std::atomic<bool> background_wake_{false};
     std::thread background_thread_;
 };

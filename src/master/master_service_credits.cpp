@@ -120,10 +120,9 @@ Status MasterService::CommitOne(const UUID& client_id, const std::string& key, u
         return Error(promoting ? ErrorCode::OBJECT_NOT_FOUND : ErrorCode::OBJECT_ALREADY_EXISTS);
     }
     const KeyLocation where = index_.Locate(key);
-    ObjectShard& shard = where.shard;
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto [position, is_new] = index_.FindOrReserve(where);
-    ObjectMeta* old = is_new ? nullptr : &shard.objects.meta(position);
+    ObjectMeta* old = is_new ? nullptr : &where.shard.objects.meta(position);
     if (old != nullptr && !IsZombie(*old, now_ms)) {
         // The credit stays the client's: it may fill it with another key.
         credits_.Restore(credit_id, std::move(*credit));
@@ -135,17 +134,17 @@ Status MasterService::CommitOne(const UUID& client_id, const std::string& key, u
         view.MarkReserved(slot.segment, credit->size, /*held=*/false);  // an object's now
     }
     if (is_new) {
-        index_.Fill(shard, position, std::move(meta));
+        index_.Fill(where.shard, position, std::move(meta));
     } else {
         ReleaseReplaced(view, key, client_id, *old, now_ms);  // a zombie put
-        index_.Replace(shard, position, std::move(meta));
+        index_.Replace(where.shard, position, std::move(meta));
     }
-    index_.MarkComplete(shard, position, now_ms);
+    index_.MarkComplete(where.shard, position, now_ms);
     Bump(counters_.put_starts);
     Bump(counters_.put_ends);
     Bump(counters_.put_credit_commits);
     if (config_.enable_offload && !config_.offload_on_evict && !promoting) {
-        QueueOffload(view, key, shard.objects.meta(position));
+        QueueOffload(view, key, where.shard.objects.meta(position));
     }
     return OkStatus();
 }

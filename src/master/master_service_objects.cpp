@@ -48,9 +48,10 @@ Result<std::regex> CompileRegex(const std::string& pattern) {
 std::vector<std::string> MatchingKeys(ObjectShard& shard, const std::regex& regex) {
     std::vector<std::string> keys;
     {
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         keys.reserve(shard.objects.size());
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             if (shard.objects.meta(position).complete()) {
                 keys.emplace_back(shard.objects.key(position));
             }
@@ -178,12 +179,11 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
     std::vector<PlacedReplica> placed;
     {
         const KeyLocation where = index_.Locate(key);
-        ObjectShard& shard = where.shard;
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(where.shard.mutex);
         // A new key gets a placeholder slot right away: one probe for both
         // the existence check and the insertion.
         const auto [position, is_new] = index_.FindOrReserve(where);
-        ObjectMeta* old = is_new ? nullptr : &shard.objects.meta(position);
+        ObjectMeta* old = is_new ? nullptr : &where.shard.objects.meta(position);
         if (old != nullptr) {
             if (!IsZombie(*old, now_ms)) {
                 const ErrorCode refused = config.upsert ? UpsertRefusal(client_id, key, *old)
@@ -194,7 +194,7 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
                 }
                 if (CanRewriteInPlace(view, *old, value_size, config, now_ms * 1000)) {
                     attempt.result =
-                        RewriteInPlace(view, shard, position, client_id, config, now_ms);
+                        RewriteInPlace(view, where.shard, position, client_id, config, now_ms);
                     // The disk copies hold the value being replaced.
                     if (config_.enable_offload) offload_.RemoveKey(key);
                     return attempt;
@@ -209,7 +209,7 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
                 SomeSegmentCouldHold(view, value_size, config.excluded_segments);
         }
         if (!placement || placement->empty()) {
-            if (is_new) index_.Unreserve(shard, position);
+            if (is_new) index_.Unreserve(where.shard, position);
             if (!placement) attempt.result = Error(placement.error());
             return attempt;
         }
@@ -220,11 +220,11 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
             meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
         }
         if (is_new) {
-            index_.Fill(shard, position, std::move(meta));
+            index_.Fill(where.shard, position, std::move(meta));
         } else {
-            index_.Touch(shard, position);  // before the frees (change_log.h)
+            index_.Touch(where.shard, position);  // before the frees (change_log.h)
             ReleaseReplaced(view, key, client_id, *old, now_ms);
-            index_.Replace(shard, position, std::move(meta));
+            index_.Replace(where.shard, position, std::move(meta));
         }
         // The disk copies hold the value being replaced.
         if (config.upsert && config_.enable_offload) offload_.RemoveKey(key);
@@ -345,7 +345,7 @@ Status MasterService::PutEnd(const UUID& client_id, const std::string& key) {
         view.emplace(pool_);
     }
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
     ObjectMeta& meta = where.shard.objects.meta(position);
@@ -366,7 +366,7 @@ Status MasterService::PutRevoke(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return Error(ErrorCode::OBJECT_NOT_FOUND);
     const ObjectMeta& meta = where.shard.objects.meta(position);
@@ -392,7 +392,7 @@ Result<GetReplicaListResult> MasterService::GetReplicaList(const std::string& ke
     SegmentPool::ReadView view(pool_);
     {
         const KeyLocation where = index_.Locate(key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto position = index_.Find(where);
         if (position == ObjectIndex::kNotFound) return DiskOnlyReplicaList(key);
         ObjectMeta& meta = where.shard.objects.meta(position);
@@ -428,7 +428,7 @@ MasterService::GetReplicaListByRegex(const std::string& regex) {
         SegmentPool::ReadView view(pool_);
         for (std::string& key : keys) {
             const KeyLocation where = index_.Locate(key);
-            std::lock_guard<std::mutex> lock(where.shard.mutex);
+            MutexLock lock(where.shard.mutex);
             const auto position = index_.Find(where);
             if (position == ObjectIndex::kNotFound) continue;
             const ObjectMeta& meta = where.shard.objects.meta(position);
@@ -451,7 +451,7 @@ Result<bool> MasterService::ExistKey(const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const int64_t now_ms = clock_->NowMs();
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return offload_.Contains(key);
     ObjectMeta& meta = where.shard.objects.meta(position);
@@ -470,7 +470,7 @@ Status MasterService::Remove(const std::string& key, bool force) {
     const int64_t now_us = clock_->NowUs();
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) {
         if (!offload_.RemoveKey(key)) return Error(ErrorCode::OBJECT_NOT_FOUND);
@@ -501,10 +501,9 @@ Result<int64_t> MasterService::RemoveByRegex(const std::string& regex, bool forc
         if (keys.empty()) continue;
         const int64_t now_ms = clock_->NowMs();
         SegmentPool::ReadView view(pool_);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         for (const std::string& key : keys) {
-            const KeyLocation where = index_.Locate(key);
-            const auto position = index_.Find(where);
+            const auto position = index_.FindIn(shard, key);
             if (position == ObjectIndex::kNotFound) continue;
             if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         }
@@ -523,8 +522,9 @@ int64_t MasterService::RemoveAll(bool force) {
         ObjectShard& shard = index_.shard(i);
         const int64_t now_ms = clock_->NowMs();
         SegmentPool::ReadView view(pool_);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             if (RemoveIfIdle(view, shard, position, now_ms, force)) ++removed;
         });
         ObjectIndex::Compact(shard);

@@ -11,7 +11,7 @@ Status MasterService::MountLocalDisk(const UUID& client_id, const std::string& e
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     if (!config_.enable_offload) return Error(ErrorCode::UNABLE_OFFLOAD);
     {
-        std::lock_guard<std::mutex> lock(membership_mutex_);
+        MutexLock lock(membership_mutex_);
         clients_.Touch(client_id, clock_->NowMs());
         offload_.Mount(client_id, endpoint, offloading, capacity_bytes);
     }
@@ -54,7 +54,7 @@ void MasterService::DescribeOffloadSources(std::vector<OffloadItem>& items) {
     SegmentPool::ReadView view(pool_);
     for (OffloadItem& item : items) {
         const KeyLocation where = index_.Locate(item.key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const ObjectMeta* meta = FindObject(where);
         if (meta == nullptr || !meta->complete() || meta->size() != item.size) continue;
         // The pin (or a reader's lease) holds the space until this deadline;
@@ -83,7 +83,7 @@ Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
     for (const OffloadItem& item : items) {
         if (!IsValidKey(item.key) || item.size == 0) continue;
         const KeyLocation where = index_.Locate(item.key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto position = index_.Find(where);
         if (position == ObjectIndex::kNotFound) {
             valid.push_back(item);  // a fresh one must be in flight (checked below)
@@ -180,7 +180,7 @@ int64_t MasterService::RemoveDiskOnly(const std::function<bool(const std::string
         if (!matches(key)) continue;
         const KeyLocation where = index_.Locate(key);
         {
-            std::lock_guard<std::mutex> lock(where.shard.mutex);
+            MutexLock lock(where.shard.mutex);
             if (index_.Find(where) != ObjectIndex::kNotFound) continue;  // kept in memory
         }
         if (offload_.RemoveKey(key)) ++removed;

@@ -35,7 +35,7 @@ bool MasterService::ReplicaClearOne(const SegmentPool::ReadView& view, const UUI
                                     bool whole_object) {
     const int64_t now_us = clock_->NowUs();
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto position = index_.Find(where);
     if (position == ObjectIndex::kNotFound) return false;
     ObjectMeta& meta = where.shard.objects.meta(position);

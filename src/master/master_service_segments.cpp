@@ -7,7 +7,7 @@ namespace mooncake {
 
 Status MasterService::MountSegment(const UUID& client_id, const SegmentInfo& segment) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
-    std::lock_guard<std::mutex> lock(membership_mutex_);
+    MutexLock lock(membership_mutex_);
     Status status = pool_.Mount(client_id, segment);
     if (!status) {
         LOG(WARNING) << "Mount of segment " << segment.name << " (" << segment.id.ToString()
@@ -26,7 +26,7 @@ Status MasterService::ReMountSegments(const UUID& client_id,
                                       const std::vector<SegmentInfo>& segments) {
     if (client_id.IsNil()) return Error(ErrorCode::INVALID_PARAMS);
     const int64_t now_ms = clock_->NowMs();
-    std::lock_guard<std::mutex> lock(membership_mutex_);
+    MutexLock lock(membership_mutex_);
     Status first_failure = OkStatus();
     size_t mounted = 0;
     for (const SegmentInfo& segment : segments) {
@@ -65,7 +65,7 @@ Status MasterService::UnmountSegment(const UUID& client_id, const UUID& segment_
     }
     uint32_t retired = 0;
     {
-        std::lock_guard<std::mutex> lock(membership_mutex_);
+        MutexLock lock(membership_mutex_);
         auto id = pool_.Retire(client_id, segment_id);
         if (!id) return Error(id.error());
         retired = *id;
@@ -82,7 +82,7 @@ Status MasterService::UnregisterClient(const UUID& client_id) {
     bool known = false;
     {
         // Under the membership lock, like an expiry.
-        std::lock_guard<std::mutex> lock(membership_mutex_);
+        MutexLock lock(membership_mutex_);
         retired = pool_.RetireClient(client_id);
         known = clients_.Remove(client_id);
     }
@@ -112,9 +112,10 @@ uint64_t MasterService::DropReplicasOn(const std::unordered_set<uint32_t>& segme
     uint64_t removed = 0;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         uint64_t removed_here = 0;
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             ObjectMeta& meta = shard.objects.meta(position);
             for (size_t r = meta.replica_count(); r-- > 0;) {
                 if (!segment_ids.contains(meta.replica(r).segment)) continue;
@@ -151,8 +152,9 @@ std::vector<std::string> MasterService::GetAllKeys() {
     std::vector<std::string> keys;
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
-        std::lock_guard<std::mutex> lock(shard.mutex);
+        MutexLock lock(shard.mutex);
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             if (shard.objects.meta(position).complete()) {
                 keys.emplace_back(shard.objects.key(position));
             }
@@ -191,7 +193,7 @@ void MasterService::ExpireClients(int64_t now_ms) {
         // Under the membership lock so that a client re-mounting right now
         // either finds its segments still mounted before this or mounts
         // them afresh after it, never in between.
-        std::lock_guard<std::mutex> lock(membership_mutex_);
+        MutexLock lock(membership_mutex_);
         expired = clients_.TakeExpired(now_ms, client_ttl_ms_);
         for (const UUID& client : expired) {
             std::vector<uint32_t> ids = pool_.RetireClient(client);
@@ -213,7 +215,7 @@ void MasterService::ExpireClients(int64_t now_ms) {
 }
 
 void MasterService::LiftDueFences(int64_t now_ms) {
-    std::lock_guard<std::mutex> lock(membership_mutex_);
+    MutexLock lock(membership_mutex_);
     std::erase_if(fences_, [&](const Fence& fence) {
         if (fence.lift_at_ms > now_ms) return false;
         if (pool_.LiftFence(fence.segment)) {

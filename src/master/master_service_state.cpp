@@ -47,19 +47,21 @@ MasterStateImage MasterService::ExportState() {
     // object meanwhile, so the image is one moment of the master's state.
     // Nobody else ever holds two shards, so taking them all in index order
     // cannot deadlock.
-    std::lock_guard<std::mutex> membership(membership_mutex_);
+    MutexLock membership(membership_mutex_);
     SegmentPool::ReadView view(pool_);
     for (const SegmentPool::Segment* segment : view.active()) {
         image.segments.push_back({segment->client, segment->info});
     }
-    std::vector<std::unique_lock<std::mutex>> locks;
+    std::vector<std::unique_lock<Mutex>> locks;
     locks.reserve(ObjectIndex::kShardCount);
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         locks.emplace_back(index_.shard(i).mutex);
     }
     for (size_t i = 0; i < ObjectIndex::kShardCount; ++i) {
         ObjectShard& shard = index_.shard(i);
+        shard.mutex.AssertHeld();  // by `locks`, above
         shard.objects.ForEach([&](ObjectTable::Position position) {
+            shard.mutex.AssertHeld();
             DescribeObject(view, shard.objects.key(position), shard.objects.meta(position), &image);
         });
     }
@@ -67,7 +69,7 @@ MasterStateImage MasterService::ExportState() {
 }
 
 Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
-    std::lock_guard<std::mutex> membership(membership_mutex_);
+    MutexLock membership(membership_mutex_);
     if (pool_.mounted_count() != 0) return Error(ErrorCode::INVALID_PARAMS);
     const int64_t now_ms = clock_->NowMs();
     ImportStats stats;
@@ -111,7 +113,7 @@ Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
             continue;
         }
         const KeyLocation where = index_.Locate(object.key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto [position, is_new] = index_.FindOrReserve(where);
         if (!is_new) {
             for (const ReplicaSlot& slot : slots)
@@ -162,7 +164,7 @@ std::vector<ChangeRecord> MasterService::DescribeChanges(const std::vector<std::
         ChangeRecord record;
         record.key = key;
         const KeyLocation where = index_.Locate(key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto position = index_.Find(where);
         if (position != ObjectIndex::kNotFound) {
             DescribeObject(view, key, where.shard.objects.meta(position), &record.complete,
@@ -175,7 +177,7 @@ std::vector<ChangeRecord> MasterService::DescribeChanges(const std::vector<std::
 
 uint64_t MasterService::FlushChanges() {
     if (!log_) return 0;
-    std::lock_guard<std::mutex> flush(log_->flush_mutex());
+    MutexLock flush(log_->flush_mutex());
     ChangeLog::Drained drained = log_->Drain();
     return log_->Append(DescribeChanges(drained.keys, drained.membership), drained.notes_upto);
 }
@@ -188,7 +190,7 @@ MasterStateImage MasterService::ExportState(uint64_t* version) {
     // Under the flush lock: the image is taken after the records up to
     // `version`, and records after it are made after the image, so applying
     // them over it is never a step back.
-    std::lock_guard<std::mutex> flush(log_->flush_mutex());
+    MutexLock flush(log_->flush_mutex());
     ChangeLog::Drained drained = log_->Drain();
     *version = log_->Append(DescribeChanges(drained.keys, drained.membership), drained.notes_upto);
     return ExportState();

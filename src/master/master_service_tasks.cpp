@@ -59,7 +59,7 @@ Result<UUID> MasterService::CreateCopyTask(const std::string& key,
     {
         SegmentPool::ReadView view(pool_);
         const KeyLocation where = index_.Locate(key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto found = FindComplete(where);
         if (!found) return Error(found.error());
         // A target that is not mounted is a bad request (INVALID_PARAMS, as
@@ -89,7 +89,7 @@ Result<UUID> MasterService::CreateMoveTask(const std::string& key, const std::st
     {
         SegmentPool::ReadView view(pool_);
         const KeyLocation where = index_.Locate(key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         const auto found = FindComplete(where);
         if (!found) return Error(found.error());
         if (view.FindByName(source) == nullptr || view.FindByName(target) == nullptr) {
@@ -161,7 +161,7 @@ Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const st
         if (view.FindByName(name) == nullptr) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     }
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto found = FindReplicable(where);
     if (!found) return Error(found.error());
     ObjectMeta& meta = **found;
@@ -201,7 +201,7 @@ Result<CopyStartResult> MasterService::CopyStart(const UUID& client_id, const st
 Status MasterService::CopyEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto found = FindOwnOp(where, key, client_id, ReplicationOp::Kind::kCopy);
     if (!found) return Error(found.error());
     ObjectMeta& meta = *found->meta;
@@ -232,7 +232,7 @@ Result<MoveStartResult> MasterService::MoveStart(const UUID& client_id, const st
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
     }
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto found = FindReplicable(where);
     if (!found) return Error(found.error());
     ObjectMeta& meta = **found;
@@ -276,7 +276,7 @@ Status MasterService::MoveEnd(const UUID& client_id, const std::string& key) {
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto found = FindOwnOp(where, key, client_id, ReplicationOp::Kind::kMove);
     if (!found) return Error(found.error());
     ObjectMeta& meta = *found->meta;
@@ -312,7 +312,7 @@ Status MasterService::RevokeReplicationOp(const UUID& client_id, const std::stri
     if (!IsValidKey(key)) return Error(ErrorCode::INVALID_KEY);
     SegmentPool::ReadView view(pool_);
     const KeyLocation where = index_.Locate(key);
-    std::lock_guard<std::mutex> lock(where.shard.mutex);
+    MutexLock lock(where.shard.mutex);
     const auto found = FindOwnOp(where, key, client_id, kind);
     if (!found) return Error(found.error());
     UndoReplicationOp(view, key, *found->meta);
@@ -349,7 +349,7 @@ void MasterService::ReclaimStaleReplicationOps(int64_t now_ms) {
     for (const std::string& key : stale) {
         SegmentPool::ReadView view(pool_);
         const KeyLocation where = index_.Locate(key);
-        std::lock_guard<std::mutex> lock(where.shard.mutex);
+        MutexLock lock(where.shard.mutex);
         ObjectMeta* object = FindObject(where);
         if (object == nullptr || !object->op_in_flight()) {
             ops_.End(key);

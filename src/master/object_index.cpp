@@ -8,7 +8,7 @@
 namespace mooncake {
 
 KeyLocation ObjectIndex::Locate(std::string_view key) {
-    const uint64_t hash = std::hash<std::string_view>()(key);
+    const uint64_t hash = HashOf(key);
     // The shard's table indexes by the low bits of the hash; pick the shard
     // from the high bits of a mixed copy so both spread well.
     const size_t shard = static_cast<size_t>((hash * 0x9e3779b97f4a7c15ULL) >> 54) % kShardCount;

@@ -9,10 +9,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
+#include <functional>
 #include <string_view>
 #include <utility>
 
+#include "common/mutex.h"
 #include "master/object_meta.h"
 #include "master/object_table.h"
 
@@ -21,9 +22,9 @@ namespace mooncake {
 class ChangeLog;
 
 struct alignas(64) ObjectShard {
-    std::mutex mutex;
-    ObjectTable objects;    // guarded by mutex
-    size_t unfinished = 0;  // objects whose put has not ended; guarded by mutex
+    Mutex mutex;
+    ObjectTable objects MC_GUARDED_BY(mutex);
+    size_t unfinished MC_GUARDED_BY(mutex) = 0;  // objects whose put has not ended
 };
 
 // A key, its hash and its shard, computed once per request.
@@ -50,32 +51,43 @@ class ObjectIndex {
     ObjectShard& shard(size_t index) { return shards_[index]; }
 
     // The helpers below need the shard's mutex held by the caller.
-    Position Find(const KeyLocation& where) const {
+    Position Find(const KeyLocation& where) const MC_REQUIRES(where.shard.mutex) {
         return where.shard.objects.Find(where.key, where.hash);
+    }
+    // Find for a key known to be in `shard` (one of its own keys).
+    Position FindIn(const ObjectShard& shard, std::string_view key) const
+        MC_REQUIRES(shard.mutex) {
+        return shard.objects.Find(key, HashOf(key));
     }
     // The object under the key, or a placeholder slot for it (second is
     // true) that the caller must Fill or Unreserve before unlocking. One
     // probe serves both the "exists?" check and the insertion.
-    std::pair<Position, bool> FindOrReserve(const KeyLocation& where) {
+    std::pair<Position, bool> FindOrReserve(const KeyLocation& where)
+        MC_REQUIRES(where.shard.mutex) {
         return where.shard.objects.FindOrInsert(where.key, where.hash);
     }
-    void Fill(ObjectShard& shard, Position position, ObjectMeta meta);
-    void Unreserve(ObjectShard& shard, Position position) { shard.objects.EraseAt(position); }
+    void Fill(ObjectShard& shard, Position position, ObjectMeta meta) MC_REQUIRES(shard.mutex);
+    void Unreserve(ObjectShard& shard, Position position) MC_REQUIRES(shard.mutex) {
+        shard.objects.EraseAt(position);
+    }
     // Replaces the object at `position` (a pre-empted zombie put).
-    void Replace(ObjectShard& shard, Position position, ObjectMeta meta);
-    void MarkComplete(ObjectShard& shard, Position position, int64_t now_ms);
-    void Erase(ObjectShard& shard, Position position);
+    void Replace(ObjectShard& shard, Position position, ObjectMeta meta) MC_REQUIRES(shard.mutex);
+    void MarkComplete(ObjectShard& shard, Position position, int64_t now_ms)
+        MC_REQUIRES(shard.mutex);
+    void Erase(ObjectShard& shard, Position position) MC_REQUIRES(shard.mutex);
     // Notes a change made through the meta itself (replicas added, removed
     // or completed). Before freeing an object's space, so that the free is
     // held until the followers know (change_log.h).
-    void Touch(ObjectShard& shard, Position position);
+    void Touch(ObjectShard& shard, Position position) MC_REQUIRES(shard.mutex);
     // After removing many objects from a shard (not while iterating it).
-    static void Compact(ObjectShard& shard) { shard.objects.Compact(); }
+    static void Compact(ObjectShard& shard) MC_REQUIRES(shard.mutex) { shard.objects.Compact(); }
 
     // Objects in the index, finished or not.
     uint64_t size() const { return size_.load(std::memory_order_relaxed); }
 
    private:
+    static uint64_t HashOf(std::string_view key) { return std::hash<std::string_view>()(key); }
+
     ChangeLog* log_ = nullptr;
     ObjectShard shards_[kShardCount];
     std::atomic<uint64_t> size_{0};

@@ -7,7 +7,7 @@ namespace mooncake {
 
 void OffloadRegistry::Mount(const UUID& client, const std::string& endpoint, bool offloading,
                             uint64_t capacity_bytes) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     Disk& disk = disks_[client];
     disk.endpoint = endpoint;
     disk.offloading = offloading;
@@ -15,7 +15,7 @@ void OffloadRegistry::Mount(const UUID& client, const std::string& endpoint, boo
 }
 
 std::vector<std::string> OffloadRegistry::Unmount(const UUID& client) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<std::string> orphaned;
     auto it = disks_.find(client);
     if (it == disks_.end()) return orphaned;
@@ -34,12 +34,12 @@ std::vector<std::string> OffloadRegistry::Unmount(const UUID& client) {
 }
 
 bool OffloadRegistry::IsMounted(const UUID& client) const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return disks_.contains(client);
 }
 
 void OffloadRegistry::DisableOffloading(const UUID& client) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return;
     it->second.offloading = false;
@@ -48,7 +48,7 @@ void OffloadRegistry::DisableOffloading(const UUID& client) {
 }
 
 Status OffloadRegistry::Enqueue(const UUID& client, const std::string& key, uint64_t size) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end() || !it->second.offloading) {
         return Error(ErrorCode::UNABLE_OFFLOADING);
@@ -64,7 +64,7 @@ Status OffloadRegistry::Enqueue(const UUID& client, const std::string& key, uint
 }
 
 Result<OffloadWork> OffloadRegistry::TakeWork(const UUID& client, size_t max_items) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     Disk& disk = it->second;
@@ -92,7 +92,7 @@ void OffloadRegistry::AddReplicaLocked(const UUID& client, Disk& disk, const Off
 
 Result<uint64_t> OffloadRegistry::AddReplicas(const UUID& client,
                                               const std::vector<OffloadItem>& items) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     for (const OffloadItem& item : items) AddReplicaLocked(client, it->second, item);
@@ -102,7 +102,7 @@ Result<uint64_t> OffloadRegistry::AddReplicas(const UUID& client,
 
 Result<uint64_t> OffloadRegistry::CompleteOffload(const UUID& client,
                                                   const std::vector<OffloadItem>& items) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     Disk& disk = it->second;
@@ -123,7 +123,7 @@ Result<uint64_t> OffloadRegistry::CompleteOffload(const UUID& client,
 
 void OffloadRegistry::ScheduleRemoval(const UUID& client, const std::vector<std::string>& keys) {
     if (keys.empty()) return;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return;
     for (const std::string& key : keys) {
@@ -146,7 +146,7 @@ void OffloadRegistry::DropReplicaLocked(const UUID& client, Disk& disk, const st
 }
 
 void OffloadRegistry::RemoveReplicas(const UUID& client, const std::vector<std::string>& keys) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return;
     for (const std::string& key : keys) DropReplicaLocked(client, it->second, key);
@@ -160,7 +160,7 @@ void OffloadRegistry::DropQueuedLocked(Disk& disk, const std::string& key) {
 }
 
 bool OffloadRegistry::RemoveKey(const std::string& key) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     bool held = false;
     auto holders = holders_.find(key);
     if (holders != holders_.end()) {
@@ -184,7 +184,7 @@ bool OffloadRegistry::RemoveKey(const std::string& key) {
 }
 
 bool OffloadRegistry::CancelQueuedOffload(const std::string& key) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [client, disk] : disks_) {
         if (disk.in_flight.contains(key)) return false;
     }
@@ -195,7 +195,7 @@ bool OffloadRegistry::CancelQueuedOffload(const std::string& key) {
 }
 
 uint64_t OffloadRegistry::RemoveAll() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t count = holders_.size();
     for (auto& [client, disk] : disks_) {
         for (const auto& [key, size] : disk.objects) disk.removed.push_back(key);
@@ -213,7 +213,7 @@ uint64_t OffloadRegistry::RemoveAll() {
 std::vector<ReplicaDescriptor> OffloadRegistry::Find(const std::string& key) const {
     std::vector<ReplicaDescriptor> out;
     if (Empty()) return out;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto holders = holders_.find(key);
     if (holders == holders_.end()) return out;
     for (const UUID& client : holders->second) {
@@ -228,7 +228,7 @@ std::vector<ReplicaDescriptor> OffloadRegistry::Find(const std::string& key) con
 
 uint64_t OffloadRegistry::SizeOf(const std::string& key) const {
     if (Empty()) return 0;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto holders = holders_.find(key);
     if (holders == holders_.end() || holders->second.empty()) return 0;
     return disks_.at(holders->second.front()).objects.at(key);
@@ -236,12 +236,12 @@ uint64_t OffloadRegistry::SizeOf(const std::string& key) const {
 
 bool OffloadRegistry::Contains(const std::string& key) const {
     if (Empty()) return false;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return holders_.contains(key);
 }
 
 std::vector<std::string> OffloadRegistry::AllKeys() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<std::string> keys;
     keys.reserve(holders_.size());
     for (const auto& [key, clients] : holders_) keys.push_back(key);
@@ -249,7 +249,7 @@ std::vector<std::string> OffloadRegistry::AllKeys() const {
 }
 
 std::vector<LocalDiskStats> OffloadRegistry::Stats() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<LocalDiskStats> out;
     for (const auto& [client, disk] : disks_) {
         out.push_back(LocalDiskStats{client, disk.endpoint, disk.offloading, disk.objects.size(),

@@ -14,12 +14,12 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "rpc/master_types.h"
@@ -110,8 +110,8 @@ class OffloadRegistry {
     void AddReplicaLocked(const UUID& client, Disk& disk, const OffloadItem& item);
 
     const uint64_t queue_limit_;
-    mutable std::mutex mutex_;
-    std::unordered_map<UUID, Disk, UUIDHash> disks_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::unordered_map<UUID, Disk, UUIDHash> disks_ MC_GUARDED_BY(mutex_);
     // key -> clients whose disk holds it; guarded by mutex_
     std::unordered_map<std::string, std::vector<UUID>> holders_;
     std::atomic<uint64_t> key_count_{0};  // holders_.size()

@@ -44,7 +44,7 @@ uint32_t PromotionQueue::CountLocked(const std::string& key) {
 }
 
 bool PromotionQueue::RecordDiskRead(const std::string& key, const UUID& holder) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (CountLocked(key) < threshold_ || queued_keys_.count(key) != 0) return false;
     // Handed out, its promotion may be under way (the put not yet ended):
     // until the client's next Take, reads of it do not queue it again.
@@ -60,7 +60,7 @@ bool PromotionQueue::RecordDiskRead(const std::string& key, const UUID& holder) 
 }
 
 std::vector<std::string> PromotionQueue::Take(const UUID& client, size_t max) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     // What the client was handed last time and did not put is no longer its
     // to claim (the client reads and puts its promotions before it asks again).
     ForgetHandedOutLocked(client);
@@ -88,7 +88,7 @@ void PromotionQueue::ForgetHandedOutLocked(const UUID& client) {
 
 bool PromotionQueue::Claim(const std::string& key, const UUID& client) {
     if (handed_out_count_.load() == 0) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = handed_out_.find(key);
     if (it == handed_out_.end() || it->second.client != client || it->second.claimed) return false;
     it->second.claimed = true;  // stays until the client's next Take
@@ -96,7 +96,7 @@ bool PromotionQueue::Claim(const std::string& key, const UUID& client) {
 }
 
 void PromotionQueue::Forget(const UUID& client) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ForgetHandedOutLocked(client);
     auto it = queues_.find(client);
     if (it == queues_.end()) return;
@@ -105,17 +105,17 @@ void PromotionQueue::Forget(const UUID& client) {
 }
 
 size_t PromotionQueue::queued() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return queued_keys_.size();
 }
 
 uint64_t PromotionQueue::admitted() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return admitted_;
 }
 
 uint64_t PromotionQueue::rejected() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return rejected_;
 }
 

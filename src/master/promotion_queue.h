@@ -22,12 +22,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -61,24 +61,24 @@ class PromotionQueue {
 
     // Increments the key's counters (conservative update) and returns the
     // new estimate. Caller holds mutex_.
-    uint32_t CountLocked(const std::string& key);
-    void ForgetHandedOutLocked(const UUID& client);
+    uint32_t CountLocked(const std::string& key) MC_REQUIRES(mutex_);
+    void ForgetHandedOutLocked(const UUID& client) MC_REQUIRES(mutex_);
 
     const uint32_t threshold_;
     const size_t queue_limit_;
-    mutable std::mutex mutex_;
-    std::array<std::array<uint8_t, kColumns>, kRows> sketch_{};           // guarded by mutex_
-    uint64_t reads_since_aging_ = 0;                                      // guarded by mutex_
-    std::unordered_map<UUID, std::deque<std::string>, UUIDHash> queues_;  // guarded by mutex_
-    std::unordered_set<std::string> queued_keys_;                         // guarded by mutex_
+    mutable Mutex mutex_;
+    std::array<std::array<uint8_t, kColumns>, kRows> sketch_ MC_GUARDED_BY(mutex_){};
+    uint64_t reads_since_aging_ MC_GUARDED_BY(mutex_) = 0;
+    std::unordered_map<UUID, std::deque<std::string>, UUIDHash> queues_ MC_GUARDED_BY(mutex_);
+    std::unordered_set<std::string> queued_keys_ MC_GUARDED_BY(mutex_);
     struct HandedOut {
         UUID client;
         bool claimed;
     };
-    std::unordered_map<std::string, HandedOut> handed_out_;  // guarded by mutex_
-    std::atomic<size_t> handed_out_count_{0};                // handed_out_.size(), read unlocked
-    uint64_t admitted_ = 0;                                  // guarded by mutex_
-    uint64_t rejected_ = 0;                                  // guarded by mutex_
+    std::unordered_map<std::string, HandedOut> handed_out_ MC_GUARDED_BY(mutex_);
+    std::atomic<size_t> handed_out_count_{0};  // handed_out_.size(), read unlocked
+    uint64_t admitted_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t rejected_ MC_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace mooncake

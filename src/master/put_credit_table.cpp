@@ -3,7 +3,7 @@
 namespace mooncake {
 
 uint64_t PutCreditTable::Add(PutCreditRecord record) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t id = next_id_++;
     ++per_client_[record.client];
     credits_.emplace(id, std::move(record));
@@ -11,14 +11,14 @@ uint64_t PutCreditTable::Add(PutCreditRecord record) {
 }
 
 size_t PutCreditTable::Room(const UUID& client) const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     const auto it = per_client_.find(client);
     const size_t held = it == per_client_.end() ? 0 : it->second;
     return held >= kMaxPerClient ? 0 : kMaxPerClient - held;
 }
 
 std::optional<PutCreditRecord> PutCreditTable::Take(const UUID& client, uint64_t id) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     const auto it = credits_.find(id);
     if (it == credits_.end() || it->second.client != client) return std::nullopt;
     PutCreditRecord record = std::move(it->second);
@@ -28,14 +28,14 @@ std::optional<PutCreditRecord> PutCreditTable::Take(const UUID& client, uint64_t
 }
 
 void PutCreditTable::Restore(uint64_t id, PutCreditRecord record) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     ++per_client_[record.client];
     credits_.emplace(id, std::move(record));
 }
 
 std::vector<PutCreditRecord> PutCreditTable::TakeClient(const UUID& client) {
     std::vector<PutCreditRecord> taken;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!per_client_.contains(client)) return taken;
     for (auto it = credits_.begin(); it != credits_.end();) {
         if (it->second.client != client) {
@@ -51,7 +51,7 @@ std::vector<PutCreditRecord> PutCreditTable::TakeClient(const UUID& client) {
 
 std::vector<PutCreditRecord> PutCreditTable::TakeDue(int64_t now_ms) {
     std::vector<PutCreditRecord> due;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     for (auto it = credits_.begin(); it != credits_.end();) {
         if (it->second.reclaim_at_ms > now_ms) {
             ++it;
@@ -65,7 +65,7 @@ std::vector<PutCreditRecord> PutCreditTable::TakeDue(int64_t now_ms) {
 }
 
 size_t PutCreditTable::size() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return credits_.size();
 }
 

@@ -14,11 +14,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "master/object_meta.h"
 #include "mooncake/types.h"
 
@@ -52,10 +52,10 @@ class PutCreditTable {
     size_t size() const;
 
    private:
-    mutable std::mutex mutex_;
-    uint64_t next_id_ = 1;                                   // guarded by mutex_
-    std::unordered_map<uint64_t, PutCreditRecord> credits_;  // guarded by mutex_
-    std::unordered_map<UUID, size_t, UUIDHash> per_client_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    uint64_t next_id_ MC_GUARDED_BY(mutex_) = 1;
+    std::unordered_map<uint64_t, PutCreditRecord> credits_ MC_GUARDED_BY(mutex_);
+    std::unordered_map<UUID, size_t, UUIDHash> per_client_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

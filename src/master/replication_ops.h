@@ -12,12 +12,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -42,8 +42,8 @@ class ReplicationOps {
     size_t size() const;
 
    private:
-    mutable std::mutex mutex_;
-    std::unordered_map<std::string, ReplicationOp> ops_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::unordered_map<std::string, ReplicationOp> ops_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

@@ -19,6 +19,7 @@ SegmentPool::ReadView::ReadView(const SegmentPool& pool) : pool_(pool), lock_(po
 
 const std::vector<SegmentPool::Segment*>* SegmentPool::ReadView::FindByName(
     std::string_view name) const {
+    pool_.mutex_.AssertReaderHeld();
     // Heterogeneous lookup needs C++20 transparent hashing; names are short,
     // so a temporary string is cheap enough here.
     auto it = pool_.by_name_.find(std::string(name));
@@ -26,6 +27,7 @@ const std::vector<SegmentPool::Segment*>* SegmentPool::ReadView::FindByName(
 }
 
 SegmentPool::Segment* SegmentPool::ReadView::Find(uint32_t id) const {
+    pool_.mutex_.AssertReaderHeld();
     auto it = pool_.all_.find(id);
     return it == pool_.all_.end() ? nullptr : it->second.get();
 }
@@ -39,7 +41,7 @@ std::optional<uint64_t> SegmentPool::ReadView::Allocate(Segment& segment, uint64
     if (!segment.TakesNewObjects()) return std::nullopt;
     Result<OffsetAllocation> allocation;
     {
-        std::lock_guard<std::mutex> lock(segment.mutex);
+        MutexLock lock(segment.mutex);
         allocation = segment.allocator.Allocate(size);
         if (!allocation) return std::nullopt;
         segment.used.store(segment.allocator.used_bytes(), std::memory_order_relaxed);
@@ -51,7 +53,7 @@ std::optional<uint64_t> SegmentPool::ReadView::Allocate(Segment& segment, uint64
 bool SegmentPool::ReadView::AllocateAt(Segment& segment, uint64_t address, uint64_t size) const {
     Result<OffsetAllocation> allocation;
     {
-        std::lock_guard<std::mutex> lock(segment.mutex);
+        MutexLock lock(segment.mutex);
         allocation = segment.allocator.AllocateAt(address, size);
         if (!allocation) return false;
         segment.used.store(segment.allocator.used_bytes(), std::memory_order_relaxed);
@@ -61,6 +63,7 @@ bool SegmentPool::ReadView::AllocateAt(Segment& segment, uint64_t address, uint6
 }
 
 SegmentPool::Segment* SegmentPool::ReadView::FindByUuid(const UUID& segment_id) const {
+    pool_.mutex_.AssertReaderHeld();
     auto it = pool_.by_uuid_.find(segment_id);
     return it == pool_.by_uuid_.end() ? nullptr : it->second;
 }
@@ -76,7 +79,11 @@ void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t
 void SegmentPool::ReadView::MarkReserved(uint32_t segment_id, uint64_t size, bool held) const {
     Segment* segment = FindActive(segment_id);
     if (segment == nullptr) return;
-    const uint64_t bytes = segment->allocator.RoundedSize(size);
+    uint64_t bytes;
+    {
+        MutexLock lock(segment->mutex);
+        bytes = segment->allocator.RoundedSize(size);
+    }
     if (held) {
         segment->reserved.fetch_add(bytes, std::memory_order_relaxed);
         pool_.reserved_total_.fetch_add(bytes, std::memory_order_relaxed);
@@ -92,7 +99,7 @@ void SegmentPool::ReadView::FreeNow(uint32_t segment_id, uint64_t address, uint6
     if (segment == nullptr || segment->retiring) return;
     uint64_t freed = 0;
     {
-        std::lock_guard<std::mutex> lock(segment->mutex);
+        MutexLock lock(segment->mutex);
         const OffsetAllocation allocation{address, segment->allocator.RoundedSize(size)};
         if (!segment->allocator.Free(allocation)) {
             LOG(ERROR) << "Bad free of " << size << " bytes at " << address << " in segment "
@@ -114,7 +121,7 @@ Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info, bool fenc
         info.base == 0 || info.size == 0 || info.base > UINT64_MAX - info.size) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    std::unique_lock<WriterPreferringMutex> lock(mutex_);
+    WriterLock lock(mutex_);
     if (by_uuid_.contains(info.id)) return Error(ErrorCode::SEGMENT_ALREADY_EXISTS);
     auto named = by_name_.find(info.name);
     if (named != by_name_.end()) {
@@ -139,7 +146,7 @@ Status SegmentPool::Mount(const UUID& client, const SegmentInfo& info, bool fenc
 }
 
 bool SegmentPool::LiftFence(const UUID& segment_id) {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = by_uuid_.find(segment_id);
     if (it == by_uuid_.end()) return false;
     it->second->fenced.store(false, std::memory_order_relaxed);
@@ -147,7 +154,7 @@ bool SegmentPool::LiftFence(const UUID& segment_id) {
 }
 
 Status SegmentPool::Drain(const UUID& client, const UUID& segment_id) {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = by_uuid_.find(segment_id);
     if (it == by_uuid_.end() || it->second->client != client) {
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
@@ -157,7 +164,7 @@ Status SegmentPool::Drain(const UUID& client, const UUID& segment_id) {
 }
 
 std::optional<UUID> SegmentPool::MountedBy(const UUID& segment_id) const {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = by_uuid_.find(segment_id);
     if (it == by_uuid_.end()) return std::nullopt;
     return it->second->client;
@@ -180,7 +187,7 @@ void SegmentPool::RetireLocked(Segment& segment) {
 }
 
 Result<uint32_t> SegmentPool::Retire(const UUID& client, const UUID& segment_id) {
-    std::unique_lock<WriterPreferringMutex> lock(mutex_);
+    WriterLock lock(mutex_);
     auto it = by_uuid_.find(segment_id);
     if (it == by_uuid_.end() || it->second->client != client) {
         return Error(ErrorCode::SEGMENT_NOT_FOUND);
@@ -191,7 +198,7 @@ Result<uint32_t> SegmentPool::Retire(const UUID& client, const UUID& segment_id)
 }
 
 std::vector<uint32_t> SegmentPool::RetireClient(const UUID& client) {
-    std::unique_lock<WriterPreferringMutex> lock(mutex_);
+    WriterLock lock(mutex_);
     std::vector<Segment*> owned;
     for (Segment* segment : active_) {
         if (segment->client == client) owned.push_back(segment);
@@ -205,13 +212,13 @@ std::vector<uint32_t> SegmentPool::RetireClient(const UUID& client) {
 }
 
 void SegmentPool::Forget(uint32_t id) {
-    std::unique_lock<WriterPreferringMutex> lock(mutex_);
+    WriterLock lock(mutex_);
     auto it = all_.find(id);
     if (it != all_.end() && it->second->retiring) all_.erase(it);
 }
 
 std::vector<std::string> SegmentPool::Names() const {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     std::vector<std::string> names;
     names.reserve(by_name_.size());
     for (const auto& [name, segments] : by_name_) names.push_back(name);
@@ -225,7 +232,7 @@ uint64_t SegmentPool::ReportedUsed(const Segment& segment) {
 }
 
 Result<std::pair<uint64_t, uint64_t>> SegmentPool::UsageOf(std::string_view name) const {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = by_name_.find(std::string(name));
     if (it == by_name_.end()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
     uint64_t used = 0;
@@ -238,13 +245,13 @@ Result<std::pair<uint64_t, uint64_t>> SegmentPool::UsageOf(std::string_view name
 }
 
 bool SegmentPool::ClientHasSegment(const UUID& client) const {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     return std::any_of(active_.begin(), active_.end(),
                        [&](const Segment* segment) { return segment->client == client; });
 }
 
 size_t SegmentPool::mounted_count() const {
-    std::shared_lock<WriterPreferringMutex> lock(mutex_);
+    ReaderLock lock(mutex_);
     return active_.size();
 }
 

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/offset_allocator.h"
 #include "master/writer_preferring_mutex.h"
 #include "mooncake/result.h"
@@ -44,8 +45,8 @@ class SegmentPool {
         const uint32_t id;
         const UUID client;
         const SegmentInfo info;
-        std::mutex mutex;
-        OffsetAllocator allocator;  // guarded by mutex
+        Mutex mutex;
+        OffsetAllocator allocator MC_GUARDED_BY(mutex);
         const uint64_t capacity;
         // Mirrors allocator.used_bytes() for reads without the mutex.
         std::atomic<uint64_t> used{0};
@@ -85,7 +86,10 @@ class SegmentPool {
         ReadView& operator=(const ReadView&) = delete;
 
         // Mounted segments in mount order (placement candidates).
-        const std::vector<Segment*>& active() const { return pool_.active_; }
+        const std::vector<Segment*>& active() const {
+            pool_.mutex_.AssertReaderHeld();
+            return pool_.active_;
+        }
         // Mounted segments named `name`; nullptr when there are none.
         const std::vector<Segment*>* FindByName(std::string_view name) const;
         // A mounted or retiring segment; nullptr when it was forgotten.
@@ -168,17 +172,17 @@ class SegmentPool {
     uint64_t capacity_bytes() const { return capacity_total_.load(std::memory_order_relaxed); }
 
    private:
-    void RetireLocked(Segment& segment);
+    void RetireLocked(Segment& segment) MC_REQUIRES(mutex_);
 
     // Writer-preferring so that mounts and unmounts are not starved by a
     // steady stream of puts and gets.
     mutable WriterPreferringMutex mutex_;
     ChangeLog* log_ = nullptr;
-    uint32_t next_id_ = 1;                                            // guarded by mutex_
-    std::unordered_map<uint32_t, std::unique_ptr<Segment>> all_;      // guarded by mutex_
-    std::vector<Segment*> active_;                                    // guarded by mutex_
-    std::unordered_map<UUID, Segment*, UUIDHash> by_uuid_;            // guarded by mutex_
-    std::unordered_map<std::string, std::vector<Segment*>> by_name_;  // guarded by mutex_
+    uint32_t next_id_ MC_GUARDED_BY(mutex_) = 1;
+    std::unordered_map<uint32_t, std::unique_ptr<Segment>> all_ MC_GUARDED_BY(mutex_);
+    std::vector<Segment*> active_ MC_GUARDED_BY(mutex_);
+    std::unordered_map<UUID, Segment*, UUIDHash> by_uuid_ MC_GUARDED_BY(mutex_);
+    std::unordered_map<std::string, std::vector<Segment*>> by_name_ MC_GUARDED_BY(mutex_);
     // Changed by ReadView holders, hence mutable.
     mutable std::atomic<uint64_t> used_total_{0};
     mutable std::atomic<uint64_t> reserved_total_{0};

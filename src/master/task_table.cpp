@@ -7,7 +7,7 @@
 namespace mooncake {
 
 Result<UUID> TaskTable::Create(TaskSpec spec, int64_t now_ms, int64_t epoch_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (pending_ >= limits_.max_pending) {
         LOG(WARNING) << "Task refused: " << pending_ << " tasks pending already (limit "
                      << limits_.max_pending << ")";
@@ -30,7 +30,7 @@ Result<UUID> TaskTable::Create(TaskSpec spec, int64_t now_ms, int64_t epoch_ms) 
 }
 
 Result<TaskInfo> TaskTable::Query(const UUID& id) const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) return Error(ErrorCode::TASK_NOT_FOUND);
     return it->second.info;
@@ -56,7 +56,7 @@ std::vector<TaskAssignment> TaskTable::Assign(const UUID& client, bool client_ha
                                               size_t max_tasks, const ClientRegistry& clients,
                                               int64_t now_ms, int64_t epoch_ms) {
     std::vector<TaskAssignment> assigned;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (!pending_queue_.empty() && !IsLivePendingLocked(pending_queue_.front())) {
         pending_queue_.pop_front();
     }
@@ -122,7 +122,7 @@ Status TaskTable::Complete(const UUID& client, const UUID& id, TaskStatus status
     if (status != TaskStatus::SUCCESS && status != TaskStatus::FAILED) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) return Error(ErrorCode::TASK_NOT_FOUND);
     Task& task = it->second;
@@ -150,7 +150,7 @@ void TaskTable::RetryOrFailLocked(Task& task, const char* why, int64_t now_ms, i
 }
 
 void TaskTable::ExpireTimeouts(int64_t now_ms, int64_t epoch_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     // Collect first: finishing may trim entries from tasks_.
     std::vector<UUID> pending_expired;
     std::vector<UUID> processing_expired;
@@ -181,7 +181,7 @@ void TaskTable::ExpireTimeouts(int64_t now_ms, int64_t epoch_ms) {
 }
 
 void TaskTable::ReleaseClient(const UUID& client, int64_t now_ms, int64_t epoch_ms) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<UUID> orphaned;
     for (const auto& [id, task] : tasks_) {
         if (task.info.status == TaskStatus::PROCESSING && task.info.assigned_client == client) {
@@ -197,17 +197,17 @@ void TaskTable::ReleaseClient(const UUID& client, int64_t now_ms, int64_t epoch_
 }
 
 uint64_t TaskTable::pending_count() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return pending_;
 }
 
 uint64_t TaskTable::processing_count() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return processing_;
 }
 
 uint64_t TaskTable::finished_total() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return finished_total_;
 }
 

@@ -17,11 +17,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "master/client_registry.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
@@ -97,25 +97,26 @@ class TaskTable {
         uint64_t ticket = 0;
     };
 
-    void EnqueuePendingLocked(Task& task, int64_t now_ms, int64_t epoch_ms);
+    void EnqueuePendingLocked(Task& task, int64_t now_ms, int64_t epoch_ms) MC_REQUIRES(mutex_);
     void FinishLocked(Task& task, TaskStatus status, std::string message, int64_t now_ms,
-                      int64_t epoch_ms);
+                      int64_t epoch_ms) MC_REQUIRES(mutex_);
     // A processing task that will not be reported: retry or fail.
-    void RetryOrFailLocked(Task& task, const char* why, int64_t now_ms, int64_t epoch_ms);
-    bool IsLivePendingLocked(const PendingEntry& entry) const;
-    void TrimFinishedLocked();
+    void RetryOrFailLocked(Task& task, const char* why, int64_t now_ms, int64_t epoch_ms)
+        MC_REQUIRES(mutex_);
+    bool IsLivePendingLocked(const PendingEntry& entry) const MC_REQUIRES(mutex_);
+    void TrimFinishedLocked() MC_REQUIRES(mutex_);
 
     const TaskLimits limits_;
-    mutable std::mutex mutex_;
-    std::unordered_map<UUID, Task, UUIDHash> tasks_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::unordered_map<UUID, Task, UUIDHash> tasks_ MC_GUARDED_BY(mutex_);
     // Pending tasks in the order they became pending; entries of tasks that
     // left PENDING since are skipped and dropped lazily.
-    std::deque<PendingEntry> pending_queue_;  // guarded by mutex_
-    std::deque<UUID> finished_order_;         // guarded by mutex_
-    uint64_t next_ticket_ = 1;                // guarded by mutex_
-    uint64_t pending_ = 0;                    // guarded by mutex_
-    uint64_t processing_ = 0;                 // guarded by mutex_
-    uint64_t finished_total_ = 0;             // guarded by mutex_
+    std::deque<PendingEntry> pending_queue_ MC_GUARDED_BY(mutex_);
+    std::deque<UUID> finished_order_ MC_GUARDED_BY(mutex_);
+    uint64_t next_ticket_ MC_GUARDED_BY(mutex_) = 1;
+    uint64_t pending_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t processing_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t finished_total_ MC_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace mooncake

@@ -7,15 +7,17 @@
 // thread takes the lock shared twice while a writer waits, so it must never
 // be taken recursively (the segment pool's lock order guarantees that).
 //
-// Meets the SharedMutex requirements: use with std::shared_lock and
-// std::unique_lock.
+// Meets the SharedMutex requirements; WriterLock and ReaderLock below hold
+// it in a way clang's thread-safety analysis follows.
 #pragma once
 
 #include <pthread.h>
 
+#include "common/thread_annotations.h"
+
 namespace mooncake {
 
-class WriterPreferringMutex {
+class MC_CAPABILITY("mutex") WriterPreferringMutex {
    public:
     WriterPreferringMutex() {
         pthread_rwlockattr_t attributes;
@@ -28,16 +30,50 @@ class WriterPreferringMutex {
     WriterPreferringMutex(const WriterPreferringMutex&) = delete;
     WriterPreferringMutex& operator=(const WriterPreferringMutex&) = delete;
 
-    void lock() { pthread_rwlock_wrlock(&lock_); }
-    bool try_lock() { return pthread_rwlock_trywrlock(&lock_) == 0; }
-    void unlock() { pthread_rwlock_unlock(&lock_); }
+    void lock() MC_ACQUIRE() { pthread_rwlock_wrlock(&lock_); }
+    bool try_lock() MC_TRY_ACQUIRE(true) { return pthread_rwlock_trywrlock(&lock_) == 0; }
+    void unlock() MC_RELEASE() { pthread_rwlock_unlock(&lock_); }
 
-    void lock_shared() { pthread_rwlock_rdlock(&lock_); }
-    bool try_lock_shared() { return pthread_rwlock_tryrdlock(&lock_) == 0; }
-    void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+    void lock_shared() MC_ACQUIRE_SHARED() { pthread_rwlock_rdlock(&lock_); }
+    bool try_lock_shared() MC_TRY_ACQUIRE_SHARED(true) {
+        return pthread_rwlock_tryrdlock(&lock_) == 0;
+    }
+    void unlock_shared() MC_RELEASE_SHARED() { pthread_rwlock_unlock(&lock_); }
+
+    // Tells the analysis the lock is held shared where it cannot see that
+    // (an object that holds it for its lifetime, like SegmentPool::ReadView).
+    void AssertReaderHeld() const MC_ASSERT_SHARED_CAPABILITY(this) {}
 
    private:
     pthread_rwlock_t lock_;
+};
+
+// Holds a WriterPreferringMutex exclusively for its scope.
+class MC_SCOPED_CAPABILITY WriterLock {
+   public:
+    explicit WriterLock(WriterPreferringMutex& mutex) MC_ACQUIRE(mutex) : mutex_(mutex) {
+        mutex_.lock();
+    }
+    ~WriterLock() MC_RELEASE() { mutex_.unlock(); }
+    WriterLock(const WriterLock&) = delete;
+    WriterLock& operator=(const WriterLock&) = delete;
+
+   private:
+    WriterPreferringMutex& mutex_;
+};
+
+// Holds a WriterPreferringMutex shared for its scope.
+class MC_SCOPED_CAPABILITY ReaderLock {
+   public:
+    explicit ReaderLock(WriterPreferringMutex& mutex) MC_ACQUIRE_SHARED(mutex) : mutex_(mutex) {
+        mutex_.lock_shared();
+    }
+    ~ReaderLock() MC_RELEASE() { mutex_.unlock_shared(); }
+    ReaderLock(const ReaderLock&) = delete;
+    ReaderLock& operator=(const ReaderLock&) = delete;
+
+   private:
+    WriterPreferringMutex& mutex_;
 };
 
 }  // namespace mooncake
