@@ -50,11 +50,11 @@ MasterService::MasterService(MasterConfig config, std::shared_ptr<Clock> clock)
         LOG(ERROR) << "MasterService built with an invalid config: " << *problem;
     }
     if (config_.enable_offload && config_.offload_on_evict) {
-        evictor_.SetKeepHook([this](const SegmentPool::ReadView& view, std::string_view key,
-                                    ObjectMeta& meta) {
-            eviction_mutex_.AssertHeld();  // the hook runs inside RunEvictionRound
-            return KeepForOffload(view, key, meta);
-        });
+        evictor_.SetKeepHook(
+            [this](const SegmentPool::ReadView& view, std::string_view key, ObjectMeta& meta) {
+                eviction_mutex_.AssertHeld();  // the hook runs inside RunEvictionRound
+                return KeepForOffload(view, key, meta);
+            });
     }
 }
 

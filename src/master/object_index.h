@@ -55,8 +55,7 @@ class ObjectIndex {
         return where.shard.objects.Find(where.key, where.hash);
     }
     // Find for a key known to be in `shard` (one of its own keys).
-    Position FindIn(const ObjectShard& shard, std::string_view key) const
-        MC_REQUIRES(shard.mutex) {
+    Position FindIn(const ObjectShard& shard, std::string_view key) const MC_REQUIRES(shard.mutex) {
         return shard.objects.Find(key, HashOf(key));
     }
     // The object under the key, or a placeholder slot for it (second is
