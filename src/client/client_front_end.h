@@ -176,7 +176,7 @@ class ClientFrontEnd : public Client {
                                         const ReplicateConfig& config, PutCall put);
 
     mutable std::shared_mutex lifecycle_mutex_;
-    bool closed_ = false;  // guarded by lifecycle_mutex_
+    bool closed_ = false;  // guarded by lifecycle_mutex_ (std::shared_mutex: not annotated)
     // Set before Close waits for the lock, so that a steady stream of calls
     // cannot starve it: new calls are refused from then on.
     std::atomic<bool> closing_{false};

@@ -109,24 +109,29 @@ Status DummyClient::Close() {
     // unregisters and unmaps the shared memory.
     pool_.reset();
     {
-        std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+        MutexLock memory_lock(memory_mutex_);
         pool_allocations_.clear();
     }
     registered_.Clear();
     ReleaseQuarantine();
     // Slices handed out by Get keep the mapping alive until they go.
     memory_.reset();
-    if (!server_instance_.IsNil()) LOG(INFO) << "Dummy client of " << GetHostname() << " closed";
+    bool was_connected;
+    {
+        MutexLock server_lock(server_mutex_);
+        was_connected = !server_instance_.IsNil();
+    }
+    if (was_connected) LOG(INFO) << "Dummy client of " << GetHostname() << " closed";
     return OkStatus();
 }
 
 std::string DummyClient::GetHostname() const {
-    std::lock_guard<std::mutex> lock(server_mutex_);
+    MutexLock lock(server_mutex_);
     return segment_name_;
 }
 
 uint64_t DummyClient::quarantined_bytes() const {
-    std::lock_guard<std::mutex> lock(server_mutex_);
+    MutexLock lock(server_mutex_);
     uint64_t bytes = 0;
     for (const auto& slice : quarantine_) bytes += slice->size();
     return bytes;
@@ -160,7 +165,7 @@ Status DummyClient::Attach(FramedRpcConnection& connection, net::SteadyDeadline 
     }
     if (!response.has_attach()) return Error(ErrorCode::RPC_FAIL);
 
-    std::lock_guard<std::mutex> lock(server_mutex_);
+    MutexLock lock(server_mutex_);
     if (connection.master_instance_id() != server_instance_) {
         if (!server_instance_.IsNil()) {
             LOG(INFO) << "Dummy client: the standalone client at " << config_.server_address
@@ -255,7 +260,7 @@ Status DummyClient::QueryKeys(dummy_rpc::KeysRequest* (dummy_rpc::Request::*body
 }
 
 void DummyClient::Quarantine(std::vector<ItemPlan>& plans) {
-    std::lock_guard<std::mutex> lock(server_mutex_);
+    MutexLock lock(server_mutex_);
     uint64_t bytes = 0;
     for (ItemPlan& plan : plans) {
         for (auto& slice : plan.slices) {
@@ -274,7 +279,7 @@ void DummyClient::Quarantine(std::vector<ItemPlan>& plans) {
 void DummyClient::ReleaseQuarantine() {
     std::vector<std::shared_ptr<DummyMemorySlice>> released;
     {
-        std::lock_guard<std::mutex> lock(server_mutex_);
+        MutexLock lock(server_mutex_);
         released.swap(quarantine_);
     }
 }
@@ -433,7 +438,7 @@ Result<void*> DummyClient::DoAllocFromMemPool(size_t size) {
     auto slice = memory_->Allocate(DummyMemory::Pool::kMemPool, size);
     if (!slice.has_value()) return Error(slice.error());
     void* address = (*slice)->mutable_data();
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+    MutexLock memory_lock(memory_mutex_);
     pool_allocations_.push_back(std::move(*slice));
     return address;
 }

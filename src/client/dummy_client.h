@@ -31,7 +31,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -39,6 +38,7 @@
 
 #include "client/client_front_end.h"
 #include "client/dummy_memory.h"
+#include "common/mutex.h"
 #include "mooncake/client.h"
 #include "real_client.pb.h"
 #include "rpc/framed_rpc_client.h"
@@ -163,17 +163,17 @@ class DummyClient final : public ClientFrontEnd {
     std::atomic<uint64_t> next_request_id_{0};
 
     // What the standalone client told at the last attach.
-    mutable std::mutex server_mutex_;
-    std::string segment_name_;                                   // guarded by server_mutex_
-    UUID server_instance_;                                       // guarded by server_mutex_
-    std::vector<std::shared_ptr<DummyMemorySlice>> quarantine_;  // guarded by server_mutex_
+    mutable Mutex server_mutex_;
+    std::string segment_name_ MC_GUARDED_BY(server_mutex_);
+    UUID server_instance_ MC_GUARDED_BY(server_mutex_);
+    std::vector<std::shared_ptr<DummyMemorySlice>> quarantine_ MC_GUARDED_BY(server_mutex_);
 
     // RegisterBuffer ranges (not remotely accessible: only this process
     // copies from and to them).
     MemoryRegistry registered_;
-    mutable std::mutex memory_mutex_;
-    // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
-    std::vector<std::shared_ptr<DummyMemorySlice>> pool_allocations_;
+    mutable Mutex memory_mutex_;
+    // AllocFromMemPool memory, held until Close.
+    std::vector<std::shared_ptr<DummyMemorySlice>> pool_allocations_ MC_GUARDED_BY(memory_mutex_);
 };
 
 }  // namespace mooncake

@@ -17,17 +17,17 @@ Heartbeat::Heartbeat(MasterClient* master, UUID client_id, std::chrono::millisec
 Heartbeat::~Heartbeat() { Stop(); }
 
 void Heartbeat::Start() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (thread_.joinable() || stopping_) return;
     thread_ = std::thread([this] { Loop(); });
 }
 
 void Heartbeat::Stop() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (thread_.joinable()) thread_.join();
 }
 
@@ -41,13 +41,15 @@ std::chrono::milliseconds Heartbeat::IntervalFor(int64_t client_ttl_sec) {
 }
 
 void Heartbeat::Loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stopping_) {
-        wake_.wait_for(lock, interval_, [this] { return stopping_; });
+        const auto deadline = std::chrono::steady_clock::now() + interval_;
+        while (!stopping_ && wake_.WaitUntil(lock, deadline)) {
+        }
         if (stopping_) break;
-        lock.unlock();
+        lock.Unlock();
         Beat();
-        lock.lock();
+        lock.Lock();
     }
 }
 

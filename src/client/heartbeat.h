@@ -5,13 +5,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "client/master_client.h"
+#include "common/mutex.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -55,9 +54,9 @@ class Heartbeat {
     const TasksFn on_tasks_;
     std::function<void()> after_ping_;
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;         // guarded by mutex_
+    Mutex mutex_;
+    CondVar wake_;
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
     bool master_reachable_ = true;  // heartbeat thread only
     std::thread thread_;
 };

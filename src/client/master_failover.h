@@ -11,10 +11,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "ha/leader_resolver.h"
 #include "mooncake/result.h"
 
@@ -41,7 +41,7 @@ class LeaderFollower {
             }
             auto link = connect_(record->address);
             if (link) {
-                std::lock_guard<std::mutex> lock(mutex_);
+                MutexLock lock(mutex_);
                 current_ = std::move(*link);
                 epoch_ = record->epoch;
                 return OkStatus();
@@ -52,7 +52,7 @@ class LeaderFollower {
     }
 
     std::shared_ptr<Link> Current() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         return current_;
     }
 
@@ -62,10 +62,10 @@ class LeaderFollower {
     // when the record did not change (the leader may still be alive).
     Result<std::shared_ptr<Link>> SwitchFrom(const std::shared_ptr<Link>& used,
                                              std::chrono::steady_clock::time_point deadline) {
-        std::lock_guard<std::mutex> switching(switch_mutex_);
+        MutexLock switching(switch_mutex_);
         int64_t known_epoch;
         {
-            std::lock_guard<std::mutex> lock(mutex_);
+            MutexLock lock(mutex_);
             if (current_ != used) return current_;  // another caller switched already
             known_epoch = epoch_;
         }
@@ -80,14 +80,14 @@ class LeaderFollower {
         }
         LOG(INFO) << "master leader is now " << record->address << " (epoch " << record->epoch
                   << ", was " << known_epoch << ")";
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         current_ = std::move(*link);
         epoch_ = record->epoch;
         return current_;
     }
 
     int64_t epoch() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         return epoch_;
     }
 
@@ -97,10 +97,10 @@ class LeaderFollower {
 
     std::unique_ptr<ha::LeaderResolver> resolver_;
     const Connect connect_;
-    std::mutex switch_mutex_;  // one switch at a time
-    mutable std::mutex mutex_;
-    std::shared_ptr<Link> current_;  // guarded by mutex_
-    int64_t epoch_ = 0;              // guarded by mutex_
+    Mutex switch_mutex_;  // one switch at a time
+    mutable Mutex mutex_;
+    std::shared_ptr<Link> current_ MC_GUARDED_BY(mutex_);
+    int64_t epoch_ MC_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace mooncake

@@ -84,7 +84,7 @@ std::shared_ptr<const MasterLink::GrpcLink> MasterLink::NewGrpcLink() const {
 }
 
 std::shared_ptr<const MasterLink::GrpcLink> MasterLink::CurrentGrpcLink() {
-    std::lock_guard<std::mutex> lock(grpc_mutex_);
+    MutexLock lock(grpc_mutex_);
     return grpc_;
 }
 
@@ -92,7 +92,7 @@ void MasterLink::ReplaceGrpcLinkIfStuck(const std::shared_ptr<const GrpcLink>& u
     if (used->channel->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
         return;
     }
-    std::lock_guard<std::mutex> lock(grpc_mutex_);
+    MutexLock lock(grpc_mutex_);
     // Another call replaced it already, or did so a moment ago.
     if (grpc_ != used || SteadyClock::now() - grpc_link_created_at_ < kChannelRebuildInterval) {
         return;
@@ -104,7 +104,7 @@ void MasterLink::ReplaceGrpcLinkIfStuck(const std::shared_ptr<const GrpcLink>& u
 
 Status MasterLink::Init() {
     {
-        std::lock_guard<std::mutex> lock(grpc_mutex_);
+        MutexLock lock(grpc_mutex_);
         grpc_ = NewGrpcLink();
         grpc_link_created_at_ = SteadyClock::now();
     }
@@ -117,7 +117,7 @@ Status MasterLink::Init() {
         return Error(ErrorCode::RPC_FAIL);
     }
     {
-        std::lock_guard<std::mutex> lock(info_mutex_);
+        MutexLock lock(info_mutex_);
         master_instance_id_ = info->master_instance_id;
     }
     replicates_commits_.store(info->replicates_commits);
@@ -147,7 +147,7 @@ Status MasterLink::Init() {
 
 void MasterLink::RememberServiceInfo(const MasterServiceInfo& info) {
     {
-        std::lock_guard<std::mutex> lock(info_mutex_);
+        MutexLock lock(info_mutex_);
         if (info.master_instance_id != master_instance_id_) {
             if (!master_instance_id_.IsNil()) {
                 LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
@@ -253,7 +253,7 @@ Status MasterLink::Call(rpc::MasterRequest* request, rpc::MasterResponse* respon
 void MasterLink::NoteFirstUse(FramedRpcConnection& connection) {
     if (!connection.TakeFirstUse()) return;
     // A new connection tells which master instance answers.
-    std::lock_guard<std::mutex> lock(info_mutex_);
+    MutexLock lock(info_mutex_);
     if (connection.master_instance_id() != master_instance_id_) {
         LOG(INFO) << "master " << grpc_target_ << " restarted (instance "
                   << master_instance_id_.ToString() << " -> "

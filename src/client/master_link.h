@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "client/master_client.h"
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "master.grpc.pb.h"
 #include "rpc/framed_rpc_client.h"
 
@@ -104,12 +104,12 @@ class MasterLink {
     const MasterClientOptions options_;
     const auth::ClusterKeyPtr key_;  // null: no cluster authentication
     const bool pipeline_put_end_;
-    std::mutex grpc_mutex_;
-    std::shared_ptr<const GrpcLink> grpc_;          // guarded by grpc_mutex_
-    SteadyClock::time_point grpc_link_created_at_;  // guarded by grpc_mutex_
+    Mutex grpc_mutex_;
+    std::shared_ptr<const GrpcLink> grpc_ MC_GUARDED_BY(grpc_mutex_);
+    SteadyClock::time_point grpc_link_created_at_ MC_GUARDED_BY(grpc_mutex_);
     std::atomic<uint64_t> next_request_id_{1};
 
-    std::mutex info_mutex_;
+    Mutex info_mutex_;
     UUID master_instance_id_;
     std::atomic<bool> replicates_commits_{true};  // until the master said otherwise
 

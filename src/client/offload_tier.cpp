@@ -88,11 +88,11 @@ Result<std::unique_ptr<OffloadTier>> OffloadTier::Start(const ClientContext& con
 
 void OffloadTier::Stop() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_) return;
         stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (worker_.joinable()) worker_.join();
     if (server_.joinable()) server_.join();
     if (staging_ && client_.engine != nullptr)
@@ -140,21 +140,24 @@ void OffloadTier::WorkerLoop() {
     // apart: in on-evict mode puts queue nothing and the wake-ups are idle.
     constexpr auto kHintedPoll = std::chrono::milliseconds(5);
     Clock::time_point last_work = Clock::now() - interval;
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stopping_) {
-        lock.unlock();
+        lock.Unlock();
         const Clock::time_point asked = Clock::now();
         const bool busy = WorkOnce();
         const Clock::time_point now = Clock::now();
         if (busy) last_work = now;
-        lock.lock();
+        lock.Lock();
         if (busy) continue;
         const auto wait = now - last_work < interval ? kBusyPoll : interval;
         idle_.store(true);
-        wake_.wait_for(lock, wait, [this] { return stopping_ || put_hint_.load(); });
+        const Clock::time_point idle_until = Clock::now() + wait;
+        while (!stopping_ && !put_hint_.load() && wake_.WaitUntil(lock, idle_until)) {
+        }
         idle_.store(false);
         if (put_hint_.exchange(false) && !stopping_) {
-            wake_.wait_until(lock, asked + kHintedPoll, [this] { return stopping_; });
+            while (!stopping_ && wake_.WaitUntil(lock, asked + kHintedPoll)) {
+            }
         }
     }
 }
@@ -163,8 +166,8 @@ void OffloadTier::PutsDone() {
     // Both flags are sequentially consistent: either the worker sees the
     // hint before it waits, or we see it idle and wake it.
     if (put_hint_.exchange(true) || !idle_.load()) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    wake_.notify_one();
+    MutexLock lock(mutex_);
+    wake_.NotifyOne();
 }
 
 bool OffloadTier::WorkOnce() {
@@ -338,7 +341,7 @@ Status ReadOffloadRpc(const std::string& key, const std::string& endpoint,
 void OffloadTier::ServeLoop() {
     for (;;) {
         {
-            std::lock_guard<std::mutex> lock(mutex_);
+            MutexLock lock(mutex_);
             if (stopping_) return;
         }
         pollfd waiting{listener_.get(), POLLIN, 0};

@@ -20,9 +20,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -32,6 +30,7 @@
 #include "client/local_buffer.h"
 #include "client/memory_piece.h"
 #include "client/offload/disk_store.h"
+#include "common/mutex.h"
 #include "common/unique_fd.h"
 
 namespace mooncake {
@@ -109,9 +108,9 @@ class OffloadTier final : public DiskReader {
     std::atomic<uint64_t> rpc_reads_{0};
     std::atomic<uint64_t> promotions_{0};
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;              // guarded by mutex_
+    Mutex mutex_;
+    CondVar wake_;
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
     std::atomic<bool> idle_{false};      // the worker waits for its next heartbeat
     std::atomic<bool> put_hint_{false};  // a put happened since: ask at once
     std::thread worker_;

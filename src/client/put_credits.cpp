@@ -65,7 +65,7 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
     std::vector<uint64_t> release;
     size_t ask = 0;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         const Clock::time_point now = Clock::now();
         if (now < refused_until_) return taken;
         CollectExpiredLocked(now, /*all=*/false);
@@ -88,7 +88,7 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
     if (ask == 0 && release.empty()) return taken;
     const Clock::time_point asked_at = Clock::now();
     auto grant = master_->GrantPutCredits(client_id_, size, ask, replica_num, release);
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!grant) {
         // The master processes releases first, so only a failed call may
         // have lost them: sent again (unknown ids are skipped), at most
@@ -121,7 +121,7 @@ std::vector<PutCredits::Credit> PutCredits::Take(uint64_t size, size_t replica_n
 }
 
 void PutCredits::GiveBack(uint64_t size, size_t replica_num, Credit credit) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<Credit>& credits = stocks_[{size, replica_num}].credits;
     const auto at = std::lower_bound(
         credits.begin(), credits.end(), credit.usable_until,
@@ -137,18 +137,18 @@ void PutCredits::Requeue(std::vector<uint64_t> ids) {
 }
 
 void PutCredits::Discard(uint64_t id) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     to_release_.push_back(id);
 }
 
 void PutCredits::DropAll() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     CollectExpiredLocked(Clock::now(), /*all=*/true);
 }
 
 void PutCredits::ReleaseExpired() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         CollectExpiredLocked(Clock::now(), /*all=*/false);
     }
     Flush();
@@ -168,7 +168,7 @@ void PutCredits::TakeReleases(std::vector<uint64_t>& release) {
 void PutCredits::Flush() {
     std::vector<uint64_t> release;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         TakeReleases(release);
     }
     if (release.empty()) return;
@@ -177,7 +177,7 @@ void PutCredits::Flush() {
         LOG(WARNING) << "Releasing " << release.size()
                      << " put credits failed: " << ErrorCodeName(released.error())
                      << " (the master reclaims them after put_start_release_timeout_sec)";
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (released.error() == ErrorCode::RPC_FAIL) Requeue(std::move(release));
     }
 }

@@ -14,11 +14,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "client/master_client.h"
+#include "common/mutex.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -75,22 +75,22 @@ class PutCredits {
     using StockKey = std::pair<uint64_t, size_t>;  // size, replica_num
 
     // Moves credits past their window (all when `all`) to to_release_.
-    void CollectExpiredLocked(Clock::time_point now, bool all);
+    void CollectExpiredLocked(Clock::time_point now, bool all) MC_REQUIRES(mutex_);
     // Sends to_release_ (with nothing granted) when it holds any.
     void Flush();
     // Moves up to kMaxRelease ids of to_release_ into `release`.
-    void TakeReleases(std::vector<uint64_t>& release);
+    void TakeReleases(std::vector<uint64_t>& release) MC_REQUIRES(mutex_);
     // Puts ids whose release call failed back into to_release_ (bounded).
-    void Requeue(std::vector<uint64_t> ids);
+    void Requeue(std::vector<uint64_t> ids) MC_REQUIRES(mutex_);
 
     MasterClient* const master_;
     const UUID client_id_;
     const bool enabled_;
 
-    std::mutex mutex_;
-    std::map<StockKey, Stock> stocks_;  // guarded by mutex_
-    std::vector<uint64_t> to_release_;  // guarded by mutex_
-    Clock::time_point refused_until_;   // guarded by mutex_: credits off at the master
+    Mutex mutex_;
+    std::map<StockKey, Stock> stocks_ MC_GUARDED_BY(mutex_);
+    std::vector<uint64_t> to_release_ MC_GUARDED_BY(mutex_);
+    Clock::time_point refused_until_ MC_GUARDED_BY(mutex_);  // credits off at the master
 };
 
 }  // namespace mooncake

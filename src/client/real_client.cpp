@@ -182,7 +182,7 @@ Status RealClient::Close() {
         segment_mounted_ = false;
     }
     {
-        std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+        MutexLock memory_lock(memory_mutex_);
         pool_allocations_.clear();
         if (engine_) {
             for (void* buffer : user_buffers_) (void)engine_->UnregisterLocalMemory(buffer);
@@ -433,7 +433,7 @@ void RealClient::DoBatchGetIntoMultiBuffers(const std::vector<std::string>& keys
 Status RealClient::DoRegisterBuffer(void* buffer, size_t size) {
     if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
     if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+    MutexLock memory_lock(memory_mutex_);
     // Only the local side of transfers: peers never read or write it.
     MC_RETURN_IF_ERROR(engine_->RegisterLocalMemory(buffer, size, /*remote_accessible=*/false));
     user_buffers_.insert(buffer);
@@ -441,7 +441,7 @@ Status RealClient::DoRegisterBuffer(void* buffer, size_t size) {
 }
 
 Status RealClient::DoUnregisterBuffer(void* buffer) {
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+    MutexLock memory_lock(memory_mutex_);
     // Only what RegisterBuffer added: the segment and the local buffer are
     // the client's own.
     if (user_buffers_.find(buffer) == user_buffers_.end()) {
@@ -458,7 +458,7 @@ Result<void*> RealClient::DoAllocFromMemPool(size_t size) {
     auto slice = local_buffer_->Allocate(size);
     if (!slice.has_value()) return Error(slice.error());
     void* address = (*slice)->mutable_data();
-    std::lock_guard<std::mutex> memory_lock(memory_mutex_);
+    MutexLock memory_lock(memory_mutex_);
     pool_allocations_.push_back(std::move(*slice));
     return address;
 }

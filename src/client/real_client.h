@@ -11,7 +11,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -29,6 +28,7 @@
 #include "client/replica_selector.h"
 #include "client/runtime_segments.h"
 #include "client/task_executor.h"
+#include "common/mutex.h"
 #include "mooncake/client.h"
 #include "mooncake/transfer_engine.h"
 
@@ -123,10 +123,10 @@ class RealClient final : public ClientFrontEnd {
     // Without a tier of our own: other clients' SSD replicas.
     RemoteDiskReader remote_disk_;
 
-    mutable std::mutex memory_mutex_;
-    std::unordered_set<void*> user_buffers_;  // RegisterBuffer; guarded by memory_mutex_
-    // AllocFromMemPool memory, held until Close; guarded by memory_mutex_.
-    std::vector<std::shared_ptr<LocalBufferSlice>> pool_allocations_;
+    mutable Mutex memory_mutex_;
+    std::unordered_set<void*> user_buffers_ MC_GUARDED_BY(memory_mutex_);  // RegisterBuffer
+    // AllocFromMemPool memory, held until Close.
+    std::vector<std::shared_ptr<LocalBufferSlice>> pool_allocations_ MC_GUARDED_BY(memory_mutex_);
 };
 
 }  // namespace mooncake

@@ -57,7 +57,7 @@ std::vector<std::pair<std::string, double>> RealClient::MetricValues() const {
     const double buffer_used = local_buffer_ ? static_cast<double>(local_buffer_->used_bytes()) : 0;
     size_t user_buffers = 0;
     {
-        std::lock_guard memory_lock(memory_mutex_);
+        MutexLock memory_lock(memory_mutex_);
         user_buffers = user_buffers_.size();
     }
     std::vector<std::pair<std::string, double>> values = {

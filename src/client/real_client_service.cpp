@@ -432,7 +432,7 @@ std::expected<void, std::string> RealClientService::Start() {
 void RealClientService::Stop() { server_.Stop(); }
 
 size_t RealClientService::session_count() const {
-    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    MutexLock lock(sessions_mutex_);
     size_t live = 0;
     for (const auto& [id, session] : sessions_) {
         if (!session.expired()) ++live;
@@ -449,7 +449,7 @@ Result<std::shared_ptr<DummySession>> RealClientService::Attach(
     shm.inode = request.shm_inode();
     shm.size = request.shm_size();
 
-    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    MutexLock lock(sessions_mutex_);
     std::erase_if(sessions_, [](const auto& entry) { return entry.second.expired(); });
     if (auto it = sessions_.find(id); it != sessions_.end()) {
         if (std::shared_ptr<DummySession> live = it->second.lock()) {
@@ -475,12 +475,13 @@ Result<std::shared_ptr<DummySession>> RealClientService::Attach(
 }
 
 bool RealClientService::AcquireSlot(std::optional<std::chrono::steady_clock::time_point> deadline) {
-    std::unique_lock<std::mutex> lock(slots_mutex_);
-    auto free = [this] { return running_ < options_.threads; };
-    if (deadline.has_value()) {
-        if (!slot_freed_.wait_until(lock, *deadline, free)) return false;
-    } else {
-        slot_freed_.wait(lock, free);
+    MutexLock lock(slots_mutex_);
+    while (running_ >= options_.threads) {
+        if (!deadline.has_value()) {
+            slot_freed_.Wait(lock);
+        } else if (!slot_freed_.WaitUntil(lock, *deadline) && running_ >= options_.threads) {
+            return false;
+        }
     }
     ++running_;
     return true;
@@ -488,10 +489,10 @@ bool RealClientService::AcquireSlot(std::optional<std::chrono::steady_clock::tim
 
 void RealClientService::ReleaseSlot() {
     {
-        std::lock_guard<std::mutex> lock(slots_mutex_);
+        MutexLock lock(slots_mutex_);
         --running_;
     }
-    slot_freed_.notify_one();
+    slot_freed_.NotifyOne();
 }
 
 }  // namespace mooncake

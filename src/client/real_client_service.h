@@ -15,17 +15,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <expected>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "client/dummy_session.h"
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "mooncake/client.h"
 #include "mooncake/types.h"
 #include "real_client.pb.h"
@@ -83,13 +82,13 @@ class RealClientService {
     const Options options_;
     const UUID instance_id_;
 
-    mutable std::mutex sessions_mutex_;
+    mutable Mutex sessions_mutex_;
     // Expired entries are swept at the next Attach.
     std::map<UUID, std::weak_ptr<DummySession>> sessions_;
 
-    std::mutex slots_mutex_;
-    std::condition_variable slot_freed_;
-    uint32_t running_ = 0;  // guarded by slots_mutex_
+    Mutex slots_mutex_;
+    CondVar slot_freed_;
+    uint32_t running_ MC_GUARDED_BY(slots_mutex_) = 0;
 
     FramedRpcServer server_;  // last: its threads use everything above
 };

@@ -91,7 +91,7 @@ Result<UUID> RuntimeSegments::MountAtMaster(Entry entry) {
     const UUID id = entry.info.id;
     {
         // Listed first so that a re-mount racing with this call includes it.
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         entries_.emplace(id, entry);
     }
     Status mounted = master_->MountSegment(client_id_, entry.info);
@@ -103,7 +103,7 @@ Result<UUID> RuntimeSegments::MountAtMaster(Entry entry) {
         LOG(WARNING) << "Mounting a runtime segment of " << entry.info.size
                      << " bytes failed: " << ErrorCodeName(mounted.error());
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             entries_.erase(id);
         }
         Release(entry);
@@ -116,7 +116,7 @@ Result<UUID> RuntimeSegments::MountAtMaster(Entry entry) {
 
 Status RuntimeSegments::Unmount(const UUID& id, bool allocated, uint32_t grace_period_seconds) {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = entries_.find(id);
         if (it == entries_.end() || it->second.allocated != allocated || it->second.leaving) {
             return Error(kNotOurs);
@@ -129,10 +129,10 @@ Status RuntimeSegments::Unmount(const UUID& id, bool allocated, uint32_t grace_p
     LOG_IF(WARNING, !draining.has_value())
         << "Segment " << id.hi << "-" << id.lo << ": the master did not take the grace period ("
         << ErrorCodeName(draining.error()) << "); unmounting it after the period anyway";
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     pending_.emplace(std::chrono::steady_clock::now() + std::chrono::seconds(grace_period_seconds),
                      id);
-    wake_.notify_all();
+    wake_.NotifyAll();
     return OkStatus();
 }
 
@@ -143,7 +143,7 @@ Status RuntimeSegments::Finish(const UUID& id) {
     const bool gone = unmounted.has_value() || unmounted.error() == ErrorCode::SEGMENT_NOT_FOUND;
     Entry entry;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = entries_.find(id);
         if (it == entries_.end()) return unmounted;
         if (!gone) {
@@ -168,31 +168,31 @@ void RuntimeSegments::Release(const Entry& entry) {
 }
 
 void RuntimeSegments::GraceLoop() {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stopping_) {
         if (pending_.empty()) {
-            wake_.wait(lock);
+            wake_.Wait(lock);
             continue;
         }
         auto first = pending_.begin();
         if (std::chrono::steady_clock::now() < first->first) {
-            wake_.wait_until(lock, first->first);
+            wake_.WaitUntil(lock, first->first);
             continue;
         }
         const UUID id = first->second;
         pending_.erase(first);
-        lock.unlock();
+        lock.Unlock();
         Status done = Finish(id);
         if (!done.has_value()) {
             LOG(WARNING) << "Unmount after the grace period of segment " << id.hi << "-" << id.lo
                          << " failed: " << ErrorCodeName(done.error());
         }
-        lock.lock();
+        lock.Lock();
     }
 }
 
 std::vector<SegmentInfo> RuntimeSegments::Active() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<SegmentInfo> segments;
     for (const auto& [id, entry] : entries_) {
         if (!entry.leaving) segments.push_back(entry.info);
@@ -210,9 +210,9 @@ uint64_t RuntimeSegments::active_bytes() const {
 
 void RuntimeSegments::Stop() {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         stopping_ = true;
-        wake_.notify_all();
+        wake_.NotifyAll();
     }
     if (grace_thread_.joinable()) grace_thread_.join();
 }
@@ -220,7 +220,7 @@ void RuntimeSegments::Stop() {
 void RuntimeSegments::ReleaseAll() {
     std::map<UUID, Entry> entries;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         entries.swap(entries_);
         pending_.clear();
     }

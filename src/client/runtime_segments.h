@@ -12,16 +12,15 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "client/master_client.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/transfer_engine.h"
 #include "mooncake/types.h"
@@ -78,12 +77,12 @@ class RuntimeSegments {
     const UUID client_id_;
     const std::string segment_name_;
 
-    mutable std::mutex mutex_;
-    std::map<UUID, Entry> entries_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::map<UUID, Entry> entries_ MC_GUARDED_BY(mutex_);
     // Deadline -> segment, for unmounts with a grace period.
-    std::multimap<std::chrono::steady_clock::time_point, UUID> pending_;  // guarded by mutex_
-    std::condition_variable wake_;
-    bool stopping_ = false;  // guarded by mutex_
+    std::multimap<std::chrono::steady_clock::time_point, UUID> pending_ MC_GUARDED_BY(mutex_);
+    CondVar wake_;
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
     std::thread grace_thread_;
 };
 

@@ -22,7 +22,7 @@ Result<std::shared_ptr<ArenaSlice>> SlicedArena::Allocate(uint64_t size) {
     if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
     Result<OffsetAllocation> allocation;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         allocation = allocator_.Allocate(size);
     }
     if (!allocation.has_value()) {
@@ -34,12 +34,12 @@ Result<std::shared_ptr<ArenaSlice>> SlicedArena::Allocate(uint64_t size) {
 }
 
 uint64_t SlicedArena::used_bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return allocator_.used_bytes();
 }
 
 void SlicedArena::Shrink(OffsetAllocation* allocation, uint64_t size) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t kept = allocator_.RoundedSize(size);
     if (kept == 0 || kept >= allocation->size) return;
     // The allocator tracks free space only, so any aligned part of an
@@ -49,7 +49,7 @@ void SlicedArena::Shrink(OffsetAllocation* allocation, uint64_t size) {
 }
 
 void SlicedArena::Release(const OffsetAllocation& allocation) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     Status freed = allocator_.Free(allocation);
     LOG_IF(ERROR, !freed.has_value())
         << "Arena range at " << allocation.offset << " was given back twice";

@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "common/offset_allocator.h"
 #include "mooncake/client.h"
 #include "mooncake/result.h"
@@ -52,8 +52,8 @@ class SlicedArena : public std::enable_shared_from_this<SlicedArena> {
     const uint8_t* const origin_;
     uint8_t* const base_;
     const uint64_t size_;
-    mutable std::mutex mutex_;
-    OffsetAllocator allocator_;  // addresses, not offsets; guarded by mutex_
+    mutable Mutex mutex_;
+    OffsetAllocator allocator_ MC_GUARDED_BY(mutex_);  // addresses, not offsets
 };
 
 // A range of a SlicedArena, given back when the last reference goes.

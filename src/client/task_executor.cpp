@@ -20,32 +20,32 @@ TaskExecutor::TaskExecutor(const ClientContext& context) : context_(context) {}
 TaskExecutor::~TaskExecutor() { Stop(); }
 
 void TaskExecutor::Start() {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (thread_.joinable() || stopping_) return;
     thread_ = std::thread([this] { Loop(); });
 }
 
 void TaskExecutor::Submit(std::vector<TaskAssignment> tasks) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_) return;
         for (TaskAssignment& task : tasks) {
             if (!known_ids_.insert(task.id).second) continue;
             queue_.push_back(std::move(task));
         }
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
 }
 
 void TaskExecutor::Stop() {
     std::deque<TaskAssignment> abandoned;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_ && !thread_.joinable()) return;
         stopping_ = true;
         abandoned.swap(queue_);
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (thread_.joinable()) thread_.join();
     for (const TaskAssignment& task : abandoned) {
         (void)context_.master->MarkTaskComplete(context_.client_id, task.id, TaskStatus::FAILED,
@@ -59,15 +59,15 @@ void TaskExecutor::Stop() {
 }
 
 void TaskExecutor::Loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (true) {
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        while (!stopping_ && queue_.empty()) wake_.Wait(lock);
         if (stopping_) return;
         TaskAssignment task = std::move(queue_.front());
         queue_.pop_front();
-        lock.unlock();
+        lock.Unlock();
         Execute(task);
-        lock.lock();
+        lock.Lock();
         known_ids_.erase(task.id);
     }
 }

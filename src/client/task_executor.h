@@ -10,10 +10,8 @@
 // a pure server (no local buffer) can run tasks too.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -22,6 +20,7 @@
 
 #include "client/client_context.h"
 #include "client/local_buffer.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 
@@ -63,11 +62,11 @@ class TaskExecutor {
 
     const ClientContext& context_;
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<TaskAssignment> queue_;              // guarded by mutex_
-    std::unordered_set<UUID, UUIDHash> known_ids_;  // queued or running; guarded by mutex_
-    bool stopping_ = false;                         // guarded by mutex_
+    Mutex mutex_;
+    CondVar wake_;
+    std::deque<TaskAssignment> queue_ MC_GUARDED_BY(mutex_);
+    std::unordered_set<UUID, UUIDHash> known_ids_ MC_GUARDED_BY(mutex_);  // queued or running
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
     std::thread thread_;
 
     // Executor thread only; registered with the engine while it exists.

@@ -11,7 +11,7 @@ void UnreachableSegments::DropExpiredLocked(Clock::time_point now) const {
 
 void UnreachableSegments::Add(const std::string& name) {
     const Clock::time_point now = Clock::now();
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     DropExpiredLocked(now);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const auto& entry) { return entry.first == name; });
@@ -30,7 +30,7 @@ void UnreachableSegments::Add(const std::string& name) {
 
 std::vector<std::string> UnreachableSegments::Current() const {
     if (size_hint_.load(std::memory_order_relaxed) == 0) return {};
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     DropExpiredLocked(Clock::now());
     std::vector<std::string> names;
     names.reserve(entries_.size());
@@ -40,7 +40,7 @@ std::vector<std::string> UnreachableSegments::Current() const {
 
 bool UnreachableSegments::Contains(std::string_view name) const {
     if (size_hint_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     DropExpiredLocked(Clock::now());
     return std::any_of(entries_.begin(), entries_.end(),
                        [&](const auto& entry) { return entry.first == name; });

@@ -9,11 +9,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace mooncake {
 
@@ -36,12 +37,12 @@ class UnreachableSegments {
     bool Contains(std::string_view name) const;
 
    private:
-    void DropExpiredLocked(Clock::time_point now) const;
+    void DropExpiredLocked(Clock::time_point now) const MC_REQUIRES(mutex_);
 
     const std::chrono::milliseconds memory_;
-    mutable std::mutex mutex_;
-    // (name, forgotten at); guarded by mutex_.
-    mutable std::vector<std::pair<std::string, Clock::time_point>> entries_;
+    mutable Mutex mutex_;
+    // (name, forgotten at).
+    mutable std::vector<std::pair<std::string, Clock::time_point>> entries_ MC_GUARDED_BY(mutex_);
     // entries_.size() as last seen, read without the lock by the fast path.
     mutable std::atomic<size_t> size_hint_{0};
 };

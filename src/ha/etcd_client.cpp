@@ -4,9 +4,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/net_util.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 
@@ -83,9 +83,9 @@ struct EtcdClient::Impl {
 
     std::vector<std::string> targets;
     std::chrono::milliseconds timeout{};
-    mutable std::mutex mutex;
-    std::vector<std::shared_ptr<Endpoint>> endpoints;  // guarded by mutex
-    size_t current = 0;                                // guarded by mutex
+    mutable Mutex mutex;
+    std::vector<std::shared_ptr<Endpoint>> endpoints MC_GUARDED_BY(mutex);
+    size_t current MC_GUARDED_BY(mutex) = 0;
 
     static std::shared_ptr<Endpoint> Open(const std::string& target) {
         grpc::ChannelArguments arguments;
@@ -105,7 +105,7 @@ struct EtcdClient::Impl {
     }
 
     std::pair<size_t, std::shared_ptr<Endpoint>> Pick(size_t offset) const {
-        std::lock_guard<std::mutex> lock(mutex);
+        MutexLock lock(mutex);
         const size_t index = (current + offset) % endpoints.size();
         return {index, endpoints[index]};
     }
@@ -114,12 +114,12 @@ struct EtcdClient::Impl {
     // hide a restarted member for seconds, a new one connects at once.
     void Failed(size_t index, const std::shared_ptr<Endpoint>& used) {
         if (used->channel->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE) return;
-        std::lock_guard<std::mutex> lock(mutex);
+        MutexLock lock(mutex);
         if (endpoints[index] == used) endpoints[index] = Open(targets[index]);
     }
 
     void Succeeded(size_t index) {
-        std::lock_guard<std::mutex> lock(mutex);
+        MutexLock lock(mutex);
         current = index;
     }
 
@@ -163,7 +163,12 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::Create(const std::string& endpoi
     auto impl = std::make_unique<Impl>();
     impl->targets = std::move(*targets);
     impl->timeout = call_timeout;
-    for (const std::string& target : impl->targets) impl->endpoints.push_back(Impl::Open(target));
+    {
+        MutexLock lock(impl->mutex);  // not shared yet; the analysis wants it anyway
+        for (const std::string& target : impl->targets) {
+            impl->endpoints.push_back(Impl::Open(target));
+        }
+    }
     return std::unique_ptr<EtcdClient>(new EtcdClient(std::move(impl)));
 }
 
@@ -331,7 +336,7 @@ Result<std::vector<EtcdEvent>> EtcdClient::WaitForEvents(const std::string& key,
         // No answer at all: this endpoint is down, use the next one.
         if (!created) {
             impl_->Failed(index, endpoint);
-            std::lock_guard<std::mutex> lock(impl_->mutex);
+            MutexLock lock(impl_->mutex);
             impl_->current = (index + 1) % impl_->endpoints.size();
         }
         return Error(ErrorCode::ETCD_OPERATION_ERROR);

@@ -58,13 +58,13 @@ Status LeaderElection::Start() {
 
 void LeaderElection::Stop() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_) return;
         stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     if (thread_.joinable()) thread_.join();
-    std::lock_guard<std::mutex> lock(status_mutex_);
+    MutexLock lock(status_mutex_);
     status_.role = HaRole::kStopped;
     status_.serving = false;
 }
@@ -75,7 +75,7 @@ bool LeaderElection::Serving() const {
 }
 
 HaStatus LeaderElection::GetStatus() const {
-    std::lock_guard<std::mutex> lock(status_mutex_);
+    MutexLock lock(status_mutex_);
     HaStatus status = status_;
     status.serving = Serving();
     if (etcd_) status.etcd_endpoint = etcd_->CurrentEndpoint();
@@ -83,8 +83,11 @@ HaStatus LeaderElection::GetStatus() const {
 }
 
 bool LeaderElection::SleepFor(std::chrono::milliseconds duration) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return !wake_.wait_for(lock, duration, [this] { return stopping_; });
+    MutexLock lock(mutex_);
+    const auto deadline = SteadyClock::now() + duration;
+    while (!stopping_ && wake_.WaitUntil(lock, deadline)) {
+    }
+    return !stopping_;
 }
 
 void LeaderElection::SetFence(SteadyClock::time_point until) {
@@ -93,7 +96,7 @@ void LeaderElection::SetFence(SteadyClock::time_point until) {
 
 void LeaderElection::Run() {
     {
-        std::lock_guard<std::mutex> lock(status_mutex_);
+        MutexLock lock(status_mutex_);
         status_.role = HaRole::kStandby;
     }
     while (SleepFor(std::chrono::milliseconds(0))) {
@@ -117,7 +120,7 @@ bool LeaderElection::WaitAsStandby() {
     }
     if (!record->has_value()) return true;
     {
-        std::lock_guard<std::mutex> lock(status_mutex_);
+        MutexLock lock(status_mutex_);
         if (status_.epoch != (*record)->create_revision) {
             LOG(INFO) << "HA: standby; leader is " << (*record)->value << " (epoch "
                       << (*record)->create_revision << ")";
@@ -156,7 +159,7 @@ bool LeaderElection::Campaign() {
     lease_ = *lease;
     int64_t previous_epoch = 0;
     {
-        std::lock_guard<std::mutex> lock(status_mutex_);
+        MutexLock lock(status_mutex_);
         previous_epoch = status_.epoch;
         status_.role = HaRole::kLeader;
         status_.leader_address = options_.advertised_address;
@@ -212,7 +215,7 @@ bool LeaderElection::MarkFollower(const std::string& follower, bool in_sync) {
     if (in_sync) return etcd_->Delete(key).has_value();
     int64_t epoch;
     {
-        std::lock_guard<std::mutex> lock(status_mutex_);
+        MutexLock lock(status_mutex_);
         epoch = status_.epoch;
     }
     return etcd_->Put(key, std::to_string(epoch)).has_value();
@@ -228,7 +231,7 @@ void LeaderElection::Resign() {
     serve_until_ns_.store(0, std::memory_order_release);
     int64_t epoch = 0;
     {
-        std::lock_guard<std::mutex> lock(status_mutex_);
+        MutexLock lock(status_mutex_);
         if (status_.role == HaRole::kLeader) epoch = status_.epoch;
         status_.role = HaRole::kStopped;
     }

@@ -15,14 +15,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "ha/etcd_client.h"
 #include "mooncake/result.h"
 
@@ -112,12 +111,12 @@ class LeaderElection {
     std::unique_ptr<EtcdClient> etcd_;
     std::thread thread_;
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    bool stopping_ = false;  // guarded by mutex_
+    Mutex mutex_;
+    CondVar wake_;
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
 
-    mutable std::mutex status_mutex_;
-    HaStatus status_;  // guarded by status_mutex_
+    mutable Mutex status_mutex_;
+    HaStatus status_ MC_GUARDED_BY(status_mutex_);
     int64_t lease_ = 0;
     std::atomic<int64_t> serve_until_ns_{0};  // steady clock; 0 = not serving
 };

@@ -297,7 +297,7 @@ FramedRpcPool::~FramedRpcPool() {
     // report to is whole.
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         closing.swap(idle_);
     }
 }
@@ -324,16 +324,16 @@ std::unique_ptr<FramedRpcConnection> FramedRpcPool::TakeDeferredOwnerLocked() {
 
 void FramedRpcPool::DeferredDone() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         ++deferred_done_;
         if (deferred_done_ == deferred_sent_) deferred_owner_ = nullptr;
     }
-    returned_.notify_all();
+    returned_.NotifyAll();
 }
 
 Status FramedRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (OwnDeferredLocked() == 0) return OkStatus();
     }
     auto lease = Checkout(deadline, deadline);
@@ -344,52 +344,52 @@ Status FramedRpcPool::AwaitOwnDeferred(net::SteadyDeadline deadline) {
 void FramedRpcPool::SetTarget(std::vector<FramedRpcAddress> addresses, uint16_t port) {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         addresses_ = std::move(addresses);
         port_ = port;
         ++generation_;
         open_ -= idle_.size();
         closing.swap(idle_);
     }
-    returned_.notify_all();
+    returned_.NotifyAll();
 }
 
 void FramedRpcPool::SetPort(uint16_t port) {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (port == port_) return;
         port_ = port;
         ++generation_;
         open_ -= idle_.size();
         closing.swap(idle_);
     }
-    returned_.notify_all();
+    returned_.NotifyAll();
 }
 
 uint16_t FramedRpcPool::port() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return port_;
 }
 
 void FramedRpcPool::DropIdle() {
     std::vector<std::unique_ptr<FramedRpcConnection>> closing;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         open_ -= idle_.size();
         closing.swap(idle_);
     }
-    returned_.notify_all();
+    returned_.NotifyAll();
 }
 
 size_t FramedRpcPool::open_connections() const {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     return open_;
 }
 
 Result<FramedRpcPool::Lease> FramedRpcPool::Checkout(net::SteadyDeadline deadline,
                                                      net::SteadyDeadline open_deadline) {
-    std::unique_lock<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     while (true) {
         if (port_ == 0) return Error(ErrorCode::RPC_FAIL);
         if (deferred_owner_ != nullptr) {
@@ -399,15 +399,15 @@ Result<FramedRpcPool::Lease> FramedRpcPool::Checkout(net::SteadyDeadline deadlin
             if (std::unique_ptr<FramedRpcConnection> owner = TakeDeferredOwnerLocked()) {
                 const uint64_t generation = generation_;
                 // IsUsable may fail it, whose callbacks take the lock.
-                lock.unlock();
+                lock.Unlock();
                 if (owner->IsUsable()) return Lease(this, std::move(owner), generation);
                 owner.reset();
-                lock.lock();
+                lock.Lock();
                 --open_;
                 continue;
             }
             if (OwnDeferredLocked() != 0) {
-                if (returned_.wait_until(lock, deadline) == std::cv_status::timeout) {
+                if (!returned_.WaitUntil(lock, deadline)) {
                     return Error(ErrorCode::RPC_FAIL);
                 }
                 continue;
@@ -420,7 +420,7 @@ Result<FramedRpcPool::Lease> FramedRpcPool::Checkout(net::SteadyDeadline deadlin
             --open_;  // stale: the master went away while it sat idle
         }
         if (open_ < max_connections_) break;
-        if (returned_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        if (!returned_.WaitUntil(lock, deadline)) {
             return Error(ErrorCode::RPC_FAIL);
         }
     }
@@ -429,14 +429,14 @@ Result<FramedRpcPool::Lease> FramedRpcPool::Checkout(net::SteadyDeadline deadlin
     const std::vector<FramedRpcAddress> addresses = addresses_;
     const uint16_t port = port_;
     const uint64_t generation = generation_;
-    lock.unlock();
+    lock.Unlock();
     auto opened = FramedRpcConnection::Open(addresses, port, std::min(deadline, open_deadline),
                                             protocol_, key_.get());
     if (!opened) {
-        lock.lock();
+        lock.Lock();
         --open_;
-        lock.unlock();
-        returned_.notify_one();
+        lock.Unlock();
+        returned_.NotifyOne();
         return Error(opened.error());
     }
     return Lease(this, std::move(*opened), generation);
@@ -446,7 +446,7 @@ void FramedRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uin
     std::unique_ptr<FramedRpcConnection> closing;
     bool wake_all = false;
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         if (connection->broken() || generation != generation_) {
             // Broken, or aimed at a master that has since moved: close it.
             closing = std::move(connection);
@@ -458,9 +458,9 @@ void FramedRpcPool::CheckIn(std::unique_ptr<FramedRpcConnection> connection, uin
         wake_all = deferred_owner_ != nullptr;
     }
     if (wake_all) {
-        returned_.notify_all();
+        returned_.NotifyAll();
     } else {
-        returned_.notify_one();
+        returned_.NotifyOne();
     }
 }
 
@@ -477,7 +477,7 @@ Status FramedRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& r
                                           net::SteadyDeadline deadline) {
     uint64_t sequence = 0;
     {
-        std::lock_guard<std::mutex> lock(pool_->mutex_);
+        MutexLock lock(pool_->mutex_);
         if ((pool_->deferred_owner_ != nullptr && pool_->deferred_owner_ != connection_.get()) ||
             connection_->deferred() >= kMaxDeferred) {
             return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
@@ -498,7 +498,7 @@ Status FramedRpcPool::Lease::SendDeferred(const google::protobuf::MessageLite& r
         pool_->DeferredDone();
         return sent;
     }
-    std::lock_guard<std::mutex> lock(pool_->mutex_);
+    MutexLock lock(pool_->mutex_);
     for (OwnDeferred& own : own_deferred) {
         if (own.pool_serial == pool_->serial_) {
             own.sequence = sequence;

@@ -21,19 +21,18 @@
 
 #include <sys/socket.h>
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "net/socket_util.h"
@@ -213,29 +212,28 @@ class FramedRpcPool {
     void CheckIn(std::unique_ptr<FramedRpcConnection> connection, uint64_t generation);
     void DeferredDone();
     // The sequence number of the calling thread's last deferred request in
-    // this pool, 0 when it has none unanswered. Caller holds mutex_.
-    uint64_t OwnDeferredLocked();
+    // this pool, 0 when it has none unanswered.
+    uint64_t OwnDeferredLocked() MC_REQUIRES(mutex_);
     // Takes the idle connection holding deferred requests, if it is idle.
-    // Caller holds mutex_.
-    std::unique_ptr<FramedRpcConnection> TakeDeferredOwnerLocked();
+    std::unique_ptr<FramedRpcConnection> TakeDeferredOwnerLocked() MC_REQUIRES(mutex_);
 
     const size_t max_connections_;
     const framed_rpc::Protocol protocol_;
     const auth::ClusterKeyPtr key_;
-    mutable std::mutex mutex_;
-    std::condition_variable returned_;
-    std::vector<FramedRpcAddress> addresses_;
-    uint16_t port_ = 0;
-    uint64_t generation_ = 0;
-    std::vector<std::unique_ptr<FramedRpcConnection>> idle_;
-    size_t open_ = 0;  // idle + checked out + being opened
+    mutable Mutex mutex_;
+    CondVar returned_;
+    std::vector<FramedRpcAddress> addresses_ MC_GUARDED_BY(mutex_);
+    uint16_t port_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t generation_ MC_GUARDED_BY(mutex_) = 0;
+    std::vector<std::unique_ptr<FramedRpcConnection>> idle_ MC_GUARDED_BY(mutex_);
+    size_t open_ MC_GUARDED_BY(mutex_) = 0;  // idle + checked out + being opened
     // Deferred requests: the connection holding them (idle or checked
     // out), and how many were sent and answered so far. They complete in
     // sending order, since one connection holds them all.
     const uint64_t serial_;  // tells pools apart in the per-thread records
-    const FramedRpcConnection* deferred_owner_ = nullptr;
-    uint64_t deferred_sent_ = 0;
-    uint64_t deferred_done_ = 0;
+    const FramedRpcConnection* deferred_owner_ MC_GUARDED_BY(mutex_) = nullptr;
+    uint64_t deferred_sent_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t deferred_done_ MC_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace mooncake

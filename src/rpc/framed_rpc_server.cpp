@@ -201,7 +201,7 @@ void FramedRpcServer::Stop() {
     accept_thread_.join();
     listen_fd_.Reset();
     {
-        std::lock_guard<std::mutex> lock(connections_mutex_);
+        MutexLock lock(connections_mutex_);
         // Wakes threads blocked in recv/send; each closes its own side.
         for (auto& connection : connections_) ::shutdown(connection->fd.get(), SHUT_RDWR);
     }
@@ -222,7 +222,7 @@ FramedRpcServer::Stats FramedRpcServer::GetStats() const {
 void FramedRpcServer::ReapFinished(bool all) {
     std::list<std::unique_ptr<Connection>> done;
     {
-        std::lock_guard<std::mutex> lock(connections_mutex_);
+        MutexLock lock(connections_mutex_);
         for (auto it = connections_.begin(); it != connections_.end();) {
             if (all || (*it)->finished.load()) {
                 done.push_back(std::move(*it));
@@ -274,7 +274,7 @@ void FramedRpcServer::AcceptLoop() {
         connection->peer = peer;
         connection->Enter(kHandshake);
         Connection* raw = connection.get();
-        std::lock_guard<std::mutex> lock(connections_mutex_);
+        MutexLock lock(connections_mutex_);
         try {
             raw->thread = std::thread([this, raw] { Serve(raw); });
         } catch (const std::system_error& error) {
@@ -306,7 +306,7 @@ bool FramedRpcServer::EvictOne() {
         }
         return age > stalled_ns ? 0 : 2;
     };
-    std::lock_guard<std::mutex> lock(connections_mutex_);
+    MutexLock lock(connections_mutex_);
     Connection* victim = nullptr;
     int victim_rank = 4;
     for (auto& connection : connections_) {

@@ -25,12 +25,12 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "mooncake/types.h"
 #include "net/socket_util.h"
 #include "rpc/framed_rpc_protocol.h"
@@ -133,8 +133,8 @@ class FramedRpcServer {
     std::thread accept_thread_;
     std::atomic<bool> stopping_{false};
 
-    mutable std::mutex connections_mutex_;
-    std::list<std::unique_ptr<Connection>> connections_;
+    mutable Mutex connections_mutex_;
+    std::list<std::unique_ptr<Connection>> connections_ MC_GUARDED_BY(connections_mutex_);
 
     std::atomic<uint64_t> connections_open_{0};
     std::atomic<uint64_t> connections_accepted_{0};

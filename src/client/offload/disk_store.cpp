@@ -75,7 +75,7 @@ Result<std::unique_ptr<DiskStore>> DiskStore::Open(const OffloadConfig& config) 
 }
 
 void DiskStore::SetEvictListener(EvictListener listener) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     listener_ = std::move(listener);
 }
 
@@ -92,7 +92,7 @@ void DiskStore::Rescan() {
     const auto start = std::chrono::steady_clock::now();
     uint64_t removed = 0;
     std::error_code ec;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (fs::recursive_directory_iterator it(config_.ObjectDir(), ec), end; !ec && it != end;
          it.increment(ec)) {
         if (!it->is_regular_file(ec)) continue;
@@ -192,7 +192,7 @@ void DiskStore::FinishEviction(const std::vector<DiskObject>& victims,
     if (victims.empty()) return;
     EvictListener listener;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         listener = listener_;
     }
     if (listener) {
@@ -213,7 +213,7 @@ std::optional<uint64_t> DiskStore::FreeOnVolume() const {
 void DiskStore::FitLimitToVolume() {
     const std::optional<uint64_t> free = FreeOnVolume();
     if (!free) return;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const uint64_t fits = bytes_ + *free;
     if (fits >= size_limit_) return;
     LOG(INFO) << "offload: the size limit of " << size_limit_ << " bytes is more than "
@@ -231,7 +231,7 @@ bool DiskStore::ShrinkToFullVolume(uint64_t wanted) {
     std::vector<DiskObject> victims;
     std::vector<std::string> victim_paths;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         const uint64_t fits = bytes_ + *free;
         if (fits < size_limit_) {
             LOG(WARNING) << "offload: " << config_.ObjectDir() << " is full; size limit "
@@ -272,7 +272,7 @@ Status DiskStore::PutOnce(const std::string& key,
     uint64_t generation = 0;
     uint64_t new_key = 0;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         new_key = index_.contains(key) ? 0 : 1;
         Status reserved = Reserve(key, size, &victims, &victim_paths);
         if (!reserved) {
@@ -292,7 +292,7 @@ Status DiskStore::PutOnce(const std::string& key,
 
     std::string replaced_path;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         reserved_bytes_ -= size;
         reserved_keys_ -= new_key;
         if (!written) {
@@ -330,7 +330,7 @@ Status DiskStore::PutOnce(const std::string& key,
 Status DiskStore::Get(const std::string& key, std::span<uint8_t> dest) {
     uint64_t generation = 0;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = index_.find(key);
         if (it == index_.end()) return Error(ErrorCode::OBJECT_NOT_FOUND);
         if (it->second.size != dest.size()) return Error(ErrorCode::FILE_INVALID_BUFFER);
@@ -343,7 +343,7 @@ Status DiskStore::Get(const std::string& key, std::span<uint8_t> dest) {
     const std::string path = PathOf(key, generation);
     Status read = ReadObjectFileValue(*io_, path, key, dest);
     if (read) return read;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++stats_.read_failures;
     auto it = index_.find(key);
     // Evicted or removed while we looked: it is simply gone now.
@@ -358,7 +358,7 @@ Status DiskStore::Get(const std::string& key, std::span<uint8_t> dest) {
 }
 
 std::optional<uint64_t> DiskStore::SizeOf(const std::string& key) const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = index_.find(key);
     if (it == index_.end()) return std::nullopt;
     return it->second.size;
@@ -367,7 +367,7 @@ std::optional<uint64_t> DiskStore::SizeOf(const std::string& key) const {
 Status DiskStore::Remove(const std::string& key) {
     std::string path;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = index_.find(key);
         if (it == index_.end()) return Error(ErrorCode::OBJECT_NOT_FOUND);
         path = PathOf(key, it->second.generation);
@@ -378,7 +378,7 @@ Status DiskStore::Remove(const std::string& key) {
 }
 
 std::vector<DiskObject> DiskStore::ListObjects() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<DiskObject> out;
     out.reserve(index_.size());
     for (const auto& [key, entry] : index_) out.push_back(DiskObject{key, entry.size});
@@ -386,7 +386,7 @@ std::vector<DiskObject> DiskStore::ListObjects() const {
 }
 
 DiskStoreStats DiskStore::GetStats() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     DiskStoreStats stats = stats_;
     stats.keys = index_.size();
     stats.bytes = bytes_;

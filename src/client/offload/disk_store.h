@@ -24,7 +24,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +32,7 @@
 
 #include "client/offload/file_io.h"
 #include "client/offload/offload_config.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 
 namespace mooncake::offload {
@@ -116,11 +116,11 @@ class DiskStore {
     // Reserves room for a new object of `size` (evicting if allowed);
     // returns the victims to delete once the lock is dropped.
     Status Reserve(const std::string& key, uint64_t size, std::vector<DiskObject>* victims,
-                   std::vector<std::string>* victim_paths);
+                   std::vector<std::string>* victim_paths) MC_REQUIRES(mutex_);
     // Picks victims (lock held) until keys/bytes are at most the targets.
     void EvictLocked(uint64_t target_keys, uint64_t target_bytes, std::vector<DiskObject>* victims,
-                     std::vector<std::string>* victim_paths);
-    void DropLocked(const std::string& key);
+                     std::vector<std::string>* victim_paths) MC_REQUIRES(mutex_);
+    void DropLocked(const std::string& key) MC_REQUIRES(mutex_);
     // Tells the listener, then deletes the files (lock not held).
     void FinishEviction(const std::vector<DiskObject>& victims,
                         const std::vector<std::string>& paths);
@@ -128,17 +128,17 @@ class DiskStore {
     const OffloadConfig config_;
     std::unique_ptr<FileIo> uring_;  // set when use_uring asked and available
     FileIo* io_ = &PosixFileIo();    // uring_ or the plain one
-    mutable std::mutex mutex_;
-    std::unordered_map<std::string, Entry> index_;  // guarded by mutex_
-    std::list<std::string> order_;  // oldest (or least recently read) first; guarded by mutex_
-    uint64_t bytes_ = 0;            // guarded by mutex_
+    mutable Mutex mutex_;
+    std::unordered_map<std::string, Entry> index_ MC_GUARDED_BY(mutex_);
+    std::list<std::string> order_ MC_GUARDED_BY(mutex_);  // oldest (or least recently read) first
+    uint64_t bytes_ MC_GUARDED_BY(mutex_) = 0;
     // The configured size limit, lowered to what the volume holds.
-    uint64_t size_limit_;           // guarded by mutex_
-    uint64_t reserved_bytes_ = 0;   // guarded by mutex_: puts being written
-    uint64_t reserved_keys_ = 0;    // guarded by mutex_
-    uint64_t next_generation_ = 1;  // guarded by mutex_
-    EvictListener listener_;        // guarded by mutex_
-    DiskStoreStats stats_;          // counters guarded by mutex_
+    uint64_t size_limit_ MC_GUARDED_BY(mutex_);
+    uint64_t reserved_bytes_ MC_GUARDED_BY(mutex_) = 0;  // puts being written
+    uint64_t reserved_keys_ MC_GUARDED_BY(mutex_) = 0;
+    uint64_t next_generation_ MC_GUARDED_BY(mutex_) = 1;
+    EvictListener listener_ MC_GUARDED_BY(mutex_);
+    DiskStoreStats stats_ MC_GUARDED_BY(mutex_);  // counters
 };
 
 }  // namespace mooncake::offload
