@@ -5,13 +5,14 @@
 #include <unistd.h>
 
 #include <map>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace mooncake::python {
 namespace {
 
-std::mutex& AllocationsMutex() {
-    static std::mutex mu;
+Mutex& AllocationsMutex() {
+    static Mutex mu;
     return mu;
 }
 
@@ -39,7 +40,7 @@ Result<uintptr_t> HostMemAllocator::Alloc(size_t size) {
         return Error(ErrorCode::BUFFER_OVERFLOW);
     }
     const auto key = reinterpret_cast<uintptr_t>(address);
-    std::lock_guard lock(AllocationsMutex());
+    MutexLock lock(AllocationsMutex());
     Allocations()[key] = length;
     return key;
 }
@@ -47,7 +48,7 @@ Result<uintptr_t> HostMemAllocator::Alloc(size_t size) {
 Status HostMemAllocator::Free(uintptr_t address) {
     size_t length = 0;
     {
-        std::lock_guard lock(AllocationsMutex());
+        MutexLock lock(AllocationsMutex());
         auto it = Allocations().find(address);
         if (it == Allocations().end()) {
             LOG(WARNING) << "MooncakeHostMemAllocator: free of unknown address 0x" << std::hex

@@ -110,7 +110,7 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
                    << ") failed: " << ErrorCodeName(created.error());
         return -1;
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (engine_) {
         LOG(ERROR) << "TransferEngine.initialize: already initialized as "
                    << engine_->segment_name();
@@ -121,7 +121,7 @@ int PyTransferEngine::InitializeExt(const std::string& local_hostname,
 }
 
 std::shared_ptr<TransferEngine> PyTransferEngine::engine() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return engine_;
 }
 
@@ -258,14 +258,14 @@ uint64_t PyTransferEngine::TransferAsync(const std::string& target, const Transf
         (void)engine->FreeBatch(*batch);
         return 0;
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     async_[*batch] =
         AsyncBatch{requests->size(), std::chrono::steady_clock::now() + TimeoutFor(parts)};
     return *batch;
 }
 
 std::optional<PyTransferEngine::AsyncBatch> PyTransferEngine::TakeBatch(uint64_t batch_id) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = async_.find(batch_id);
     if (it == async_.end()) return std::nullopt;
     AsyncBatch batch = it->second;
@@ -297,7 +297,7 @@ int PyTransferEngine::CheckBatch(uint64_t batch_id) {
     if (!engine) return -1;
     std::optional<AsyncBatch> batch;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = async_.find(batch_id);
         if (it != async_.end()) batch = it->second;
     }

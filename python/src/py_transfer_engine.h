@@ -8,12 +8,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/transfer_engine.h"
 
 namespace mooncake::python {
@@ -87,9 +87,9 @@ class PyTransferEngine {
     std::optional<AsyncBatch> TakeBatch(uint64_t batch_id);
 
     std::chrono::seconds timeout_;
-    mutable std::mutex mutex_;
-    std::shared_ptr<TransferEngine> engine_;          // guarded by mutex_
-    std::unordered_map<uint64_t, AsyncBatch> async_;  // guarded by mutex_
+    mutable Mutex mutex_;
+    std::shared_ptr<TransferEngine> engine_ MC_GUARDED_BY(mutex_);
+    std::unordered_map<uint64_t, AsyncBatch> async_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake::python

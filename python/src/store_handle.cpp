@@ -11,8 +11,8 @@ namespace mooncake::python {
 namespace {
 
 // Live handles, so that CloseAll() can reach stores the user never closed.
-std::mutex& RegistryMutex() {
-    static std::mutex mu;
+Mutex& RegistryMutex() {
+    static Mutex mu;
     return mu;
 }
 
@@ -33,13 +33,13 @@ bool InterpreterFinalizing() {
 }  // namespace
 
 StoreHandle::StoreHandle() {
-    std::lock_guard lock(RegistryMutex());
+    MutexLock lock(RegistryMutex());
     Registry().insert(this);
 }
 
 StoreHandle::~StoreHandle() {
     {
-        std::lock_guard lock(RegistryMutex());
+        MutexLock lock(RegistryMutex());
         Registry().erase(this);
     }
     // A store garbage-collected while set up closes here, maybe waiting on
@@ -57,7 +57,7 @@ StoreHandle::~StoreHandle() {
 
 template <typename Create>
 Status StoreHandle::Install(Create create) {
-    std::lock_guard lifecycle(lifecycle_mu_);
+    MutexLock lifecycle(lifecycle_mu_);
     if (client() != nullptr) {
         LOG(ERROR) << "setup: this store is already set up as " << client()->GetHostname()
                    << "; call close() first";
@@ -69,7 +69,7 @@ Status StoreHandle::Install(Create create) {
         return Error(created.error());
     }
     std::shared_ptr<Client> client = std::move(*created);
-    std::lock_guard lock(client_mu_);
+    MutexLock lock(client_mu_);
     client_ = std::move(client);
     return OkStatus();
 }
@@ -83,7 +83,7 @@ Status StoreHandle::SetupDummy(const DummyClientConfig& config) {
 }
 
 void StoreHandle::StartHttpServer(uint16_t port) {
-    std::lock_guard lifecycle(lifecycle_mu_);
+    MutexLock lifecycle(lifecycle_mu_);
     std::shared_ptr<Client> current = client();
     const std::string hostname = current ? current->GetHostname() : std::string("localhost");
     auto server = ClientHttpServer::Start(hostname, port, [this] { return client(); });
@@ -97,11 +97,11 @@ void StoreHandle::StartHttpServer(uint16_t port) {
 }
 
 Status StoreHandle::Close() {
-    std::lock_guard lifecycle(lifecycle_mu_);
+    MutexLock lifecycle(lifecycle_mu_);
     http_server_.reset();  // its handlers read client_
     std::shared_ptr<Client> client;
     {
-        std::lock_guard lock(client_mu_);
+        MutexLock lock(client_mu_);
         client = std::move(client_);
         client_.reset();
     }
@@ -110,14 +110,14 @@ Status StoreHandle::Close() {
 }
 
 std::shared_ptr<Client> StoreHandle::client() const {
-    std::lock_guard lock(client_mu_);
+    MutexLock lock(client_mu_);
     return client_;
 }
 
 void StoreHandle::CloseAll() {
     std::vector<StoreHandle*> handles;
     {
-        std::lock_guard lock(RegistryMutex());
+        MutexLock lock(RegistryMutex());
         handles.assign(Registry().begin(), Registry().end());
     }
     // Handles are destroyed only by Python with the GIL held; the caller

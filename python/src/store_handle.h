@@ -3,9 +3,9 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 
 #include "client/client_http_server.h"
+#include "common/mutex.h"
 #include "mooncake/client.h"
 #include "mooncake/result.h"
 
@@ -51,13 +51,12 @@ class StoreHandle {
     Status Install(Create create);
 
     // Serialises setup() and close(); held only without the GIL.
-    std::mutex lifecycle_mu_;
+    Mutex lifecycle_mu_;
     // Guards client_ for pointer copies only, never across blocking work,
     // so taking it with the GIL held cannot deadlock.
-    mutable std::mutex client_mu_;
-    std::shared_ptr<Client> client_;
-    // Guarded by lifecycle_mu_.
-    std::unique_ptr<ClientHttpServer> http_server_;
+    mutable Mutex client_mu_;
+    std::shared_ptr<Client> client_ MC_GUARDED_BY(client_mu_);
+    std::unique_ptr<ClientHttpServer> http_server_ MC_GUARDED_BY(lifecycle_mu_);
 };
 
 }  // namespace mooncake::python

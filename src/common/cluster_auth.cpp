@@ -196,7 +196,7 @@ bool GrpcTokenVerifier::Verify(std::string_view token, std::string* why) {
     Nonce key{};
     std::memcpy(&key.first, nonce, 8);
     std::memcpy(&key.second, nonce + 8, 8);
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!RememberLocked(key, timestamp, now)) {
         *why = seen_.size() >= kMaxRememberedNonces ? "too many calls in the window"
                                                     : "token used before (a replay)";

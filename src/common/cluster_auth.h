@@ -19,12 +19,12 @@
 #include <deque>
 #include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 
 namespace mooncake::auth {
@@ -112,12 +112,14 @@ class GrpcTokenVerifier {
     struct NonceHash {
         size_t operator()(const Nonce& nonce) const { return nonce.first ^ (nonce.second * 31); }
     };
-    bool RememberLocked(const Nonce& nonce, int64_t timestamp_ms, int64_t now_ms);
+    bool RememberLocked(const Nonce& nonce, int64_t timestamp_ms, int64_t now_ms)
+        MC_REQUIRES(mutex_);
 
     const ClusterKeyPtr key_;
-    std::mutex mutex_;
-    std::unordered_set<Nonce, NonceHash> seen_;
-    std::deque<std::pair<int64_t, Nonce>> by_age_;  // (timestamp, nonce), oldest first
+    Mutex mutex_;
+    std::unordered_set<Nonce, NonceHash> seen_ MC_GUARDED_BY(mutex_);
+    // (timestamp, nonce), oldest first.
+    std::deque<std::pair<int64_t, Nonce>> by_age_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake::auth

@@ -1,12 +1,14 @@
-// A mutex, its scoped lock and a condition variable that clang's
-// thread-safety analysis understands (see common/thread_annotations.h).
-// They cost what std::mutex, std::lock_guard and std::condition_variable
-// cost: each is a thin wrapper around one of those.
+// A mutex, a reader/writer mutex, their scoped locks and a condition
+// variable that clang's thread-safety analysis understands (see
+// common/thread_annotations.h). They cost what std::mutex,
+// std::shared_mutex, std::lock_guard, std::shared_lock and
+// std::condition_variable cost: each is a thin wrapper around one of those.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #include "common/thread_annotations.h"
 
@@ -55,6 +57,50 @@ class MC_SCOPED_CAPABILITY MutexLock {
     friend class CondVar;
     Mutex& mutex_;
     bool locked_ = true;
+};
+
+class MC_CAPABILITY("mutex") SharedMutex {
+   public:
+    SharedMutex() = default;
+    SharedMutex(const SharedMutex&) = delete;
+    SharedMutex& operator=(const SharedMutex&) = delete;
+
+    void lock() MC_ACQUIRE() { mutex_.lock(); }
+    void unlock() MC_RELEASE() { mutex_.unlock(); }
+    void lock_shared() MC_ACQUIRE_SHARED() { mutex_.lock_shared(); }
+    void unlock_shared() MC_RELEASE_SHARED() { mutex_.unlock_shared(); }
+
+   private:
+    std::shared_mutex mutex_;
+};
+
+// Holds a reader/writer mutex (SharedMutex, WriterPreferringMutex)
+// exclusively for its scope.
+template <typename SharedMutexType>
+class MC_SCOPED_CAPABILITY WriterLock {
+   public:
+    explicit WriterLock(SharedMutexType& mutex) MC_ACQUIRE(mutex) : mutex_(mutex) { mutex_.lock(); }
+    ~WriterLock() MC_RELEASE() { mutex_.unlock(); }
+    WriterLock(const WriterLock&) = delete;
+    WriterLock& operator=(const WriterLock&) = delete;
+
+   private:
+    SharedMutexType& mutex_;
+};
+
+// Holds a reader/writer mutex shared for its scope.
+template <typename SharedMutexType>
+class MC_SCOPED_CAPABILITY ReaderLock {
+   public:
+    explicit ReaderLock(SharedMutexType& mutex) MC_ACQUIRE_SHARED(mutex) : mutex_(mutex) {
+        mutex_.lock_shared();
+    }
+    ~ReaderLock() MC_RELEASE() { mutex_.unlock_shared(); }
+    ReaderLock(const ReaderLock&) = delete;
+    ReaderLock& operator=(const ReaderLock&) = delete;
+
+   private:
+    SharedMutexType& mutex_;
 };
 
 // std::condition_variable over a MutexLock. The waits take no predicate:

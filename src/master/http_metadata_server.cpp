@@ -44,7 +44,7 @@ size_t MetadataStore::EntryBytes(const std::string& key, const Entry& entry) {
 }
 
 std::optional<MetadataStore::Entry> MetadataStore::Get(const std::string& key) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return std::nullopt;
     return it->second;
@@ -55,7 +55,7 @@ bool MetadataStore::Put(const std::string& key, Entry entry) {
     entry.value.shrink_to_fit();
     entry.content_type.shrink_to_fit();
     const size_t added = EntryBytes(key, entry);
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     auto it = entries_.find(key);
     const size_t replaced = it == entries_.end() ? 0 : EntryBytes(key, it->second);
     if (total_bytes_ - replaced + added > max_total_bytes_) return false;
@@ -71,7 +71,7 @@ bool MetadataStore::Put(const std::string& key, Entry entry) {
 bool MetadataStore::Remove(const std::string& key) {
     size_t freed = 0;
     {
-        std::unique_lock lock(mutex_);
+        WriterLock lock(mutex_);
         auto it = entries_.find(key);
         if (it == entries_.end()) return false;
         freed = EntryBytes(key, it->second);
@@ -96,12 +96,12 @@ void MetadataStore::MaybeTrim(size_t freed) {
 }
 
 size_t MetadataStore::size() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return entries_.size();
 }
 
 size_t MetadataStore::total_bytes() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return total_bytes_;
 }
 

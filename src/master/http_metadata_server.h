@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <expected>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "net/http_listener.h"
 
 namespace mooncake {
@@ -49,9 +49,9 @@ class MetadataStore {
     const size_t max_total_bytes_;
     std::atomic<size_t> freed_since_trim_{0};
     std::atomic<bool> trimming_{false};
-    mutable std::shared_mutex mutex_;
-    std::unordered_map<std::string, Entry> entries_;
-    size_t total_bytes_ = 0;
+    mutable SharedMutex mutex_;
+    std::unordered_map<std::string, Entry> entries_ MC_GUARDED_BY(mutex_);
+    size_t total_bytes_ MC_GUARDED_BY(mutex_) = 0;
 };
 
 class HttpMetadataServer {

@@ -7,12 +7,13 @@
 // thread takes the lock shared twice while a writer waits, so it must never
 // be taken recursively (the segment pool's lock order guarantees that).
 //
-// Meets the SharedMutex requirements; WriterLock and ReaderLock below hold
-// it in a way clang's thread-safety analysis follows.
+// Meets the SharedMutex requirements; WriterLock and ReaderLock
+// (common/mutex.h) hold it in a way clang's thread-safety analysis follows.
 #pragma once
 
 #include <pthread.h>
 
+#include "common/mutex.h"
 #include "common/thread_annotations.h"
 
 namespace mooncake {
@@ -46,34 +47,6 @@ class MC_CAPABILITY("mutex") WriterPreferringMutex {
 
    private:
     pthread_rwlock_t lock_;
-};
-
-// Holds a WriterPreferringMutex exclusively for its scope.
-class MC_SCOPED_CAPABILITY WriterLock {
-   public:
-    explicit WriterLock(WriterPreferringMutex& mutex) MC_ACQUIRE(mutex) : mutex_(mutex) {
-        mutex_.lock();
-    }
-    ~WriterLock() MC_RELEASE() { mutex_.unlock(); }
-    WriterLock(const WriterLock&) = delete;
-    WriterLock& operator=(const WriterLock&) = delete;
-
-   private:
-    WriterPreferringMutex& mutex_;
-};
-
-// Holds a WriterPreferringMutex shared for its scope.
-class MC_SCOPED_CAPABILITY ReaderLock {
-   public:
-    explicit ReaderLock(WriterPreferringMutex& mutex) MC_ACQUIRE_SHARED(mutex) : mutex_(mutex) {
-        mutex_.lock_shared();
-    }
-    ~ReaderLock() MC_RELEASE() { mutex_.unlock_shared(); }
-    ReaderLock(const ReaderLock&) = delete;
-    ReaderLock& operator=(const ReaderLock&) = delete;
-
-   private:
-    WriterPreferringMutex& mutex_;
 };
 
 }  // namespace mooncake

@@ -10,12 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/net_util.h"
 #include "net/http_parser.h"
 #include "net/socket_util.h"
@@ -174,14 +173,14 @@ class HttpListener::Loop {
     std::unique_ptr<char[]> read_buffer_ = std::make_unique<char[]>(kReadChunk);
     std::thread thread_;
 
-    std::mutex jobs_mutex_;
-    std::condition_variable jobs_wake_;
-    std::deque<std::function<void()>> jobs_;
-    bool workers_stopping_ = false;
+    Mutex jobs_mutex_;
+    CondVar jobs_wake_;
+    std::deque<std::function<void()>> jobs_ MC_GUARDED_BY(jobs_mutex_);
+    bool workers_stopping_ MC_GUARDED_BY(jobs_mutex_) = false;
     std::vector<std::thread> workers_;
 
-    std::mutex done_mutex_;
-    std::vector<Done> done_;
+    Mutex done_mutex_;
+    std::vector<Done> done_ MC_GUARDED_BY(done_mutex_);
 };
 
 HttpListener::Loop::Loop(const HttpLimits& limits, const Routes& routes, UniqueFd listener,
@@ -216,11 +215,11 @@ HttpListener::Loop::~Loop() {
         thread_.join();
     }
     {
-        std::lock_guard lock(jobs_mutex_);
+        MutexLock lock(jobs_mutex_);
         workers_stopping_ = true;
         jobs_.clear();  // requests not started yet are dropped with their connections
     }
-    jobs_wake_.notify_all();
+    jobs_wake_.NotifyAll();
     for (auto& worker : workers_) worker.join();
 }
 
@@ -228,8 +227,8 @@ void HttpListener::Loop::Work() {
     while (true) {
         std::function<void()> job;
         {
-            std::unique_lock lock(jobs_mutex_);
-            jobs_wake_.wait(lock, [this] { return workers_stopping_ || !jobs_.empty(); });
+            MutexLock lock(jobs_mutex_);
+            while (!workers_stopping_ && jobs_.empty()) jobs_wake_.Wait(lock);
             if (workers_stopping_) return;
             job = std::move(jobs_.front());
             jobs_.pop_front();
@@ -415,24 +414,24 @@ bool HttpListener::Loop::Dispatch(Connection* c) {
         }
         Done done{id, FormatResponse(response, keep_alive), !keep_alive};
         {
-            std::lock_guard lock(done_mutex_);
+            MutexLock lock(done_mutex_);
             done_.push_back(std::move(done));
         }
         const uint64_t one = 1;
         [[maybe_unused]] ssize_t ignored = ::write(wake_.get(), &one, sizeof(one));
     };
     {
-        std::lock_guard lock(jobs_mutex_);
+        MutexLock lock(jobs_mutex_);
         jobs_.push_back(std::move(job));
     }
-    jobs_wake_.notify_one();
+    jobs_wake_.NotifyOne();
     return true;
 }
 
 void HttpListener::Loop::TakeCompletions() {
     std::vector<Done> done;
     {
-        std::lock_guard lock(done_mutex_);
+        MutexLock lock(done_mutex_);
         done.swap(done_);
     }
     for (auto& item : done) {

@@ -11,11 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <expected>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -24,6 +22,7 @@
 #include "client/real_client_service.h"
 #include "common/cluster_auth.h"
 #include "common/daemon.h"
+#include "common/mutex.h"
 #include "common/net_util.h"
 #include "common/size_parser.h"
 #include "mooncake/client.h"
@@ -171,7 +170,7 @@ class StopWatcher {
     ~StopWatcher() {
         bool waiting = false;
         {
-            std::lock_guard lock(mutex_);
+            mooncake::MutexLock lock(mutex_);
             leaving_ = true;
             waiting = received_ == 0;
         }
@@ -181,13 +180,13 @@ class StopWatcher {
     }
 
     void MarkServing() {
-        std::lock_guard lock(mutex_);
+        mooncake::MutexLock lock(mutex_);
         serving_ = true;
     }
 
     int WaitForStop() {
-        std::unique_lock lock(mutex_);
-        woken_.wait(lock, [this] { return received_ != 0; });
+        mooncake::MutexLock lock(mutex_);
+        while (received_ == 0) woken_.Wait(lock);
         return received_;
     }
 
@@ -195,7 +194,7 @@ class StopWatcher {
     void Run(mooncake::StopSignals& signals) {
         int received = 0;
         while (received == 0) received = signals.Wait(std::chrono::hours(1));
-        std::lock_guard lock(mutex_);
+        mooncake::MutexLock lock(mutex_);
         if (leaving_) return;
         if (!serving_) {
             LOG(INFO) << "mooncake_client: " << mooncake::StopSignals::Name(received)
@@ -203,14 +202,14 @@ class StopWatcher {
             std::_Exit(0);
         }
         received_ = received;
-        woken_.notify_all();
+        woken_.NotifyAll();
     }
 
-    std::mutex mutex_;
-    std::condition_variable woken_;
-    bool serving_ = false;
-    bool leaving_ = false;
-    int received_ = 0;
+    mooncake::Mutex mutex_;
+    mooncake::CondVar woken_;
+    bool serving_ MC_GUARDED_BY(mutex_) = false;
+    bool leaving_ MC_GUARDED_BY(mutex_) = false;
+    int received_ MC_GUARDED_BY(mutex_) = 0;
     std::thread thread_;
 };
 
@@ -257,8 +256,9 @@ int main(int argc, char** argv) {
             owner->Close();
             return mooncake::FailStartup(kProgram, "--http_port must be in 1..65535");
         }
-        auto http = mooncake::ClientHttpServer::Start(
-            owner->GetHostname(), static_cast<uint16_t>(FLAGS_http_port), [owner] { return owner; });
+        auto http = mooncake::ClientHttpServer::Start(owner->GetHostname(),
+                                                      static_cast<uint16_t>(FLAGS_http_port),
+                                                      [owner] { return owner; });
         if (http.has_value()) {
             http_server = std::move(*http);
         } else {

@@ -24,7 +24,7 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& other) noexcept
 
 Result<PooledConnection> ConnectionPool::Acquire(const std::string& endpoint) {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = idle_.find(endpoint);
         if (it != idle_.end() && !it->second.empty()) {
             UniqueFd fd = std::move(it->second.back());
@@ -58,7 +58,7 @@ Result<PooledConnection> ConnectionPool::AcquireFresh(const std::string& endpoin
 }
 
 void ConnectionPool::Release(const std::string& endpoint, UniqueFd fd) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (closed_) return;
     std::vector<UniqueFd>& idle = idle_[endpoint];
     if (idle.size() < max_idle_per_endpoint_) idle.push_back(std::move(fd));
@@ -66,7 +66,7 @@ void ConnectionPool::Release(const std::string& endpoint, UniqueFd fd) {
 
 void ConnectionPool::Drop(const std::string& endpoint) {
     std::vector<UniqueFd> dropped;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = idle_.find(endpoint);
     if (it == idle_.end()) return;
     dropped = std::move(it->second);
@@ -74,7 +74,7 @@ void ConnectionPool::Drop(const std::string& endpoint) {
 }
 
 void ConnectionPool::Close() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     closed_ = true;
     idle_.clear();
 }

@@ -5,12 +5,12 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "net/socket_util.h"
 
@@ -74,9 +74,9 @@ class ConnectionPool {
     const int io_timeout_ms_;
     const size_t max_idle_per_endpoint_;
     const auth::ClusterKeyPtr key_;
-    std::mutex mutex_;
-    bool closed_ = false;
-    std::unordered_map<std::string, std::vector<UniqueFd>> idle_;
+    Mutex mutex_;
+    bool closed_ MC_GUARDED_BY(mutex_) = false;
+    std::unordered_map<std::string, std::vector<UniqueFd>> idle_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

@@ -9,7 +9,7 @@ Status MemoryRegistry::Add(RegisteredRegion region) {
         return Error(ErrorCode::INVALID_PARAMS);
     }
     const uint64_t end = region.address + region.length;
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     // The first region starting at or after the new one must start at or
     // after its end; the one before must end at or before its start.
     auto next = regions_.lower_bound(region.address);
@@ -25,7 +25,7 @@ Status MemoryRegistry::Add(RegisteredRegion region) {
 }
 
 Result<RegisteredRegion> MemoryRegistry::Remove(uint64_t address) {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     auto it = regions_.find(address);
     if (it == regions_.end()) return Error(ErrorCode::INVALID_PARAMS);
     RegisteredRegion region = std::move(it->second);
@@ -42,25 +42,25 @@ std::map<uint64_t, RegisteredRegion>::const_iterator MemoryRegistry::FindLocked(
 }
 
 std::optional<RegisteredRegion> MemoryRegistry::Find(uint64_t address, uint64_t length) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = FindLocked(address, length);
     if (it == regions_.end()) return std::nullopt;
     return it->second;
 }
 
 bool MemoryRegistry::IsRemotelyAccessible(uint64_t address, uint64_t length) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = FindLocked(address, length);
     return it != regions_.end() && it->second.remote_accessible;
 }
 
 bool MemoryRegistry::Contains(uint64_t address, uint64_t length) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return FindLocked(address, length) != regions_.end();
 }
 
 std::vector<SegmentRange> MemoryRegistry::RemoteRanges() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     std::vector<SegmentRange> ranges;
     for (const auto& [start, region] : regions_) {
         if (!region.remote_accessible) continue;
@@ -75,7 +75,7 @@ std::vector<SegmentRange> MemoryRegistry::RemoteRanges() const {
 }
 
 std::vector<RegisteredRegion> MemoryRegistry::All() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     std::vector<RegisteredRegion> all;
     all.reserve(regions_.size());
     for (const auto& [start, region] : regions_) all.push_back(region);
@@ -83,12 +83,12 @@ std::vector<RegisteredRegion> MemoryRegistry::All() const {
 }
 
 void MemoryRegistry::Clear() {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     regions_.clear();
 }
 
 size_t MemoryRegistry::size() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return regions_.size();
 }
 

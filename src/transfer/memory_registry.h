@@ -8,9 +8,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <shared_mutex>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "transfer/segment_descriptor.h"
 
@@ -54,12 +54,13 @@ class MemoryRegistry {
     size_t size() const;
 
    private:
-    // Must hold mutex_. The region containing the range, or end().
+    // The region containing the range, or end().
     std::map<uint64_t, RegisteredRegion>::const_iterator FindLocked(uint64_t address,
-                                                                    uint64_t length) const;
+                                                                    uint64_t length) const
+        MC_REQUIRES_SHARED(mutex_);
 
-    mutable std::shared_mutex mutex_;
-    std::map<uint64_t, RegisteredRegion> regions_;  // keyed by start address
+    mutable SharedMutex mutex_;
+    std::map<uint64_t, RegisteredRegion> regions_ MC_GUARDED_BY(mutex_);  // keyed by start address
 };
 
 }  // namespace mooncake

@@ -21,7 +21,7 @@ struct ShmTransport::PeerState {
     std::unique_ptr<ShmRegion> status_page;
     bool usable = false;
 
-    std::mutex mutex;  // guards the two containers below
+    Mutex mutex;  // guards the two containers below
     std::map<std::pair<int32_t, uint64_t>, std::shared_ptr<ShmRegion>> mappings;
     std::set<std::pair<int32_t, uint64_t>> unmappable;
 };
@@ -56,7 +56,7 @@ const SegmentStatusPage* PageOf(const ShmRegion& region) {
 std::shared_ptr<ShmTransport::PeerState> ShmTransport::GetPeer(const SegmentDescriptor& peer,
                                                                bool create) {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = peers_.find(peer.instance_id);
         if (it != peers_.end() || !create) return it == peers_.end() ? nullptr : it->second;
     }
@@ -81,7 +81,7 @@ std::shared_ptr<ShmTransport::PeerState> ShmTransport::GetPeer(const SegmentDesc
     } else {
         VLOG(1) << "Shared memory with " << peer.name << " (pid " << peer.pid << ") set up";
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto [it, inserted] = peers_.emplace(peer.instance_id, std::move(state));
     return it->second;
 }
@@ -90,13 +90,13 @@ std::shared_ptr<ShmRegion> ShmTransport::GetMapping(PeerState& state, const Segm
                                                     const SegmentRange& range, bool create) {
     const auto key = std::make_pair(range.shm->fd, range.shm->inode);
     {
-        std::lock_guard lock(state.mutex);
+        MutexLock lock(state.mutex);
         auto it = state.mappings.find(key);
         if (it != state.mappings.end()) return it->second;
         if (!create || state.unmappable.contains(key)) return nullptr;
     }
     auto mapped = ShmRegion::MapPeer(peer.pid, *range.shm, /*writable=*/true);
-    std::lock_guard lock(state.mutex);
+    MutexLock lock(state.mutex);
     if (!mapped) {
         state.unmappable.insert(key);
         return nullptr;
@@ -125,7 +125,7 @@ void ShmTransport::MaybeSweepGonePeers() {
         return;
     }
     std::vector<std::shared_ptr<PeerState>> dropped;  // unmapped outside the lock
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (auto it = peers_.begin(); it != peers_.end();) {
         if (OwnerGone(*it->second)) {
             dropped.push_back(std::move(it->second));
@@ -138,7 +138,7 @@ void ShmTransport::MaybeSweepGonePeers() {
 
 void ShmTransport::DropPeer(const UUID& instance) {
     std::shared_ptr<PeerState> dropped;  // unmapped outside the lock
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = peers_.find(instance);
     if (it == peers_.end()) return;
     dropped = std::move(it->second);

@@ -12,9 +12,9 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "transfer/shm_region.h"
 #include "transfer/transport.h"
 
@@ -45,8 +45,8 @@ class ShmTransport final : public Transport {
     void DropPeer(const UUID& instance);
 
     std::atomic<int64_t> next_sweep_ms_{0};
-    std::mutex mutex_;
-    std::unordered_map<UUID, std::shared_ptr<PeerState>, UUIDHash> peers_;
+    Mutex mutex_;
+    std::unordered_map<UUID, std::shared_ptr<PeerState>, UUIDHash> peers_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

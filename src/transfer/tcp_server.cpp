@@ -103,7 +103,7 @@ void TcpServer::Stop() {
     listener_.Reset();
     std::list<std::unique_ptr<Connection>> connections;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         connections.swap(connections_);
     }
     // Wakes threads blocked in recv/send; they exit and are joined.
@@ -133,13 +133,13 @@ void TcpServer::AcceptLoop() {
             return;
         }
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             ReapFinishedLocked();
         }
         if (ready <= 0 || !(waiters[0].revents & POLLIN)) continue;
         UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!fd.valid()) continue;
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_.load()) return;
         if (connections_.size() >= kMaxConnections && !EvictIdleLocked()) {
             LOG_EVERY_N(WARNING, 100)

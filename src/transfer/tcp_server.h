@@ -18,13 +18,13 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "common/cluster_auth.h"
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
 #include "net/socket_util.h"
@@ -116,9 +116,9 @@ class TcpServer {
     bool Reply(Connection* connection, const wire::RequestHeader& request, wire::ReplyStatus status,
                ErrorCode error = ErrorCode::OK, const void* payload = nullptr,
                uint64_t payload_length = 0);
-    void ReapFinishedLocked();
+    void ReapFinishedLocked() MC_REQUIRES(mutex_);
     // Closes the connection idle the longest; false when none is idle.
-    bool EvictIdleLocked();
+    bool EvictIdleLocked() MC_REQUIRES(mutex_);
 
     UniqueFd listener_;
     UniqueFd wake_fd_;  // eventfd that interrupts the accept loop
@@ -127,8 +127,8 @@ class TcpServer {
     const int io_timeout_ms_;
     std::atomic<bool> stopping_{false};
     std::thread accept_thread_;
-    std::mutex mutex_;
-    std::list<std::unique_ptr<Connection>> connections_;
+    Mutex mutex_;
+    std::list<std::unique_ptr<Connection>> connections_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

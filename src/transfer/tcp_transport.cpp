@@ -40,7 +40,7 @@ void TcpTransport::Stop() {
     std::unique_ptr<WorkerPool> workers;
     stopped_.store(true);
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         workers = std::move(workers_);
     }
     // Queued streams see `stopped_` and fail their chunks; running ones end
@@ -80,9 +80,9 @@ void TcpTransport::Submit(std::vector<TransferTask> tasks) {
             continue;
         }
         const size_t streams = std::min(options_.streams_per_peer, submission->chunks.size());
-        std::unique_lock lock(mutex_);
+        MutexLock lock(mutex_);
         if (workers_ == nullptr) {
-            lock.unlock();
+            lock.Unlock();
             submission->failed.store(true);
             RunStream(submission);  // fails every chunk without I/O
             continue;

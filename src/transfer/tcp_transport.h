@@ -12,10 +12,10 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/mutex.h"
 #include "transfer/connection_pool.h"
 #include "transfer/transport.h"
 #include "transfer/worker_pool.h"
@@ -83,8 +83,8 @@ class TcpTransport final : public Transport {
     const TcpTransportOptions options_;
     ConnectionPool pool_;
     std::atomic<bool> stopped_{false};
-    std::mutex mutex_;  // guards workers_
-    std::unique_ptr<WorkerPool> workers_;
+    Mutex mutex_;
+    std::unique_ptr<WorkerPool> workers_ MC_GUARDED_BY(mutex_);
 };
 
 }  // namespace mooncake

@@ -23,8 +23,8 @@ void TransferBatch::Complete(size_t index, ErrorCode code, size_t bytes) {
                      std::memory_order_release);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         // Taking the lock orders this notify after a waiter's predicate check.
-        std::lock_guard lock(mutex_);
-        done_.notify_all();
+        MutexLock lock(mutex_);
+        done_.NotifyAll();
     }
 }
 
@@ -39,8 +39,11 @@ TransferStatus TransferBatch::StatusOf(size_t index) const {
 
 bool TransferBatch::WaitUntil(std::chrono::steady_clock::time_point deadline) {
     if (idle()) return true;
-    std::unique_lock lock(mutex_);
-    return done_.wait_until(lock, deadline, [this] { return idle(); });
+    MutexLock lock(mutex_);
+    while (!idle()) {
+        if (!done_.WaitUntil(lock, deadline)) return idle();
+    }
+    return true;
 }
 
 ErrorCode TransferBatch::FirstError() const {

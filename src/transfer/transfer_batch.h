@@ -5,11 +5,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/transfer_engine.h"
 
@@ -57,8 +56,8 @@ class TransferBatch {
     std::atomic<size_t> submitted_{0};
     std::atomic<size_t> pending_{0};
     std::atomic<bool> cancelled_{false};
-    std::mutex mutex_;
-    std::condition_variable done_;
+    Mutex mutex_;
+    CondVar done_;
 };
 
 }  // namespace mooncake

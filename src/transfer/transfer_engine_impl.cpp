@@ -229,7 +229,7 @@ Status TransferEngineImpl::Announce() {
                    << metadata_->url();
         return published;
     }
-    published_ = true;
+    published_.store(true);
     if (metadata_) PublishRpcMeta();
     ready_.store(true, std::memory_order_release);
     return OkStatus();
@@ -250,7 +250,7 @@ TransferEngineImpl::~TransferEngineImpl() {
     stopping_.store(true);
     LocalEngineDirectory::Remove(instance_id_);
     if (status_page_ != nullptr) status_page_->alive.store(0, std::memory_order_release);
-    if (metadata_ && published_) {
+    if (metadata_ && published_.load()) {
         if (!metadata_->Delete(MetadataKey(segment_name_))) {
             LOG(WARNING) << "Transfer engine " << segment_name_
                          << ": could not delete its descriptor from " << metadata_->url();
@@ -337,7 +337,7 @@ Status TransferEngineImpl::Publish() {
     auto desc = std::make_shared<const SegmentDescriptor>(BuildDescriptor());
     auto text = std::make_shared<const std::string>(desc->Serialize());
     {
-        std::lock_guard lock(descriptor_mutex_);
+        MutexLock lock(descriptor_mutex_);
         descriptor_json_ = text;
         own_descriptor_ = desc;
     }
@@ -346,19 +346,19 @@ Status TransferEngineImpl::Publish() {
 }
 
 Status TransferEngineImpl::RepublishDescriptor() {
-    std::lock_guard lock(registration_mutex_);
+    MutexLock lock(registration_mutex_);
     return Publish();
 }
 
 std::string TransferEngineImpl::DescriptorJson() {
-    std::lock_guard lock(descriptor_mutex_);
+    MutexLock lock(descriptor_mutex_);
     return descriptor_json_ ? *descriptor_json_ : std::string();
 }
 
 Result<std::shared_ptr<const SegmentDescriptor>> TransferEngineImpl::FetchDescriptor(
     const std::string& segment_name) {
     if (segment_name == segment_name_) {
-        std::lock_guard lock(descriptor_mutex_);
+        MutexLock lock(descriptor_mutex_);
         return own_descriptor_;
     }
     Result<std::string> text = Error(ErrorCode::SEGMENT_NOT_FOUND);
@@ -391,7 +391,7 @@ Result<std::shared_ptr<const SegmentDescriptor>> TransferEngineImpl::FetchDescri
 
 std::shared_ptr<const SegmentDescriptor> TransferEngineImpl::Refresh(
     Peer& peer, const std::shared_ptr<const SegmentDescriptor>& used) {
-    std::lock_guard lock(peer.refresh_mutex);
+    MutexLock lock(peer.refresh_mutex);
     auto current = peer.Current();
     // Someone else refreshed since `used` was taken.
     if (current != used) return SameView(*current, *used) ? nullptr : current;
@@ -440,7 +440,7 @@ Result<nlohmann::json> TransferEngineImpl::HandleTransportControl(const std::str
 Result<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& segment_name) {
     if (segment_name.empty()) return Error(ErrorCode::INVALID_PARAMS);
     {
-        std::lock_guard lock(peers_mutex_);
+        MutexLock lock(peers_mutex_);
         auto it = handle_by_name_.find(segment_name);
         if (it != handle_by_name_.end()) return it->second;
     }
@@ -451,8 +451,8 @@ Result<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& segment
     }
     auto peer = std::make_shared<Peer>();
     peer->name = segment_name;
-    peer->descriptor = std::move(*descriptor);
-    std::lock_guard lock(peers_mutex_);
+    peer->Replace(std::move(*descriptor));
+    MutexLock lock(peers_mutex_);
     auto [it, inserted] = handle_by_name_.emplace(segment_name, next_handle_);
     if (inserted) peers_.emplace(next_handle_++, std::move(peer));
     return it->second;
@@ -461,7 +461,7 @@ Result<SegmentHandle> TransferEngineImpl::OpenSegment(const std::string& segment
 Status TransferEngineImpl::CloseSegment(SegmentHandle handle) {
     std::shared_ptr<Peer> peer;
     {
-        std::lock_guard lock(peers_mutex_);
+        MutexLock lock(peers_mutex_);
         peer = TakeEntry(peers_, handle);
         if (peer != nullptr) handle_by_name_.erase(peer->name);
     }
@@ -478,7 +478,7 @@ std::shared_ptr<const SegmentDescriptor> TransferEngineImpl::PeerDescriptor(
 }
 
 std::shared_ptr<TransferEngineImpl::Peer> TransferEngineImpl::FindPeer(SegmentHandle handle) const {
-    std::lock_guard lock(peers_mutex_);
+    MutexLock lock(peers_mutex_);
     auto it = peers_.find(handle);
     return it == peers_.end() ? nullptr : it->second;
 }
@@ -596,7 +596,7 @@ void TransferEngineImpl::SubmitRequests(const std::shared_ptr<TransferBatch>& ba
 }
 
 std::shared_ptr<TransferBatch> TransferEngineImpl::FindBatch(BatchId id) const {
-    std::lock_guard lock(batches_mutex_);
+    MutexLock lock(batches_mutex_);
     auto it = batches_.find(id);
     return it == batches_.end() ? nullptr : it->second;
 }
@@ -604,7 +604,7 @@ std::shared_ptr<TransferBatch> TransferEngineImpl::FindBatch(BatchId id) const {
 Result<BatchId> TransferEngineImpl::AllocateBatch(size_t capacity) {
     if (capacity == 0 || capacity > kMaxBatchCapacity) return Error(ErrorCode::INVALID_PARAMS);
     auto batch = std::make_shared<TransferBatch>(capacity);
-    std::lock_guard lock(batches_mutex_);
+    MutexLock lock(batches_mutex_);
     const BatchId id = next_batch_++;
     batches_.emplace(id, std::move(batch));
     return id;
@@ -657,7 +657,7 @@ void TransferEngineImpl::Drain(TransferBatch& batch) {
 Status TransferEngineImpl::FreeBatch(BatchId id) {
     std::shared_ptr<TransferBatch> batch;
     {
-        std::lock_guard lock(batches_mutex_);
+        MutexLock lock(batches_mutex_);
         batch = TakeEntry(batches_, id);
     }
     if (batch == nullptr) return Error(ErrorCode::INVALID_PARAMS);

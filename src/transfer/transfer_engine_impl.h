@@ -8,13 +8,13 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/net_util.h"
 #include "mooncake/transfer_engine.h"
 #include "transfer/memcpy_transport.h"
@@ -102,21 +102,21 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     struct Peer {
         std::string name;
         std::shared_ptr<const SegmentDescriptor> Current() const {
-            std::lock_guard lock(mutex);
+            MutexLock lock(mutex);
             return descriptor;
         }
         void Replace(std::shared_ptr<const SegmentDescriptor> fresh) {
-            std::lock_guard lock(mutex);
+            MutexLock lock(mutex);
             descriptor = std::move(fresh);
         }
 
-        mutable std::mutex mutex;
-        std::shared_ptr<const SegmentDescriptor> descriptor;  // guarded by mutex
+        mutable Mutex mutex;
+        std::shared_ptr<const SegmentDescriptor> descriptor MC_GUARDED_BY(mutex);
         // Serialises refreshes; remembers the last one that found nothing
         // new, so a burst of failures to a dead peer costs one lookup.
-        std::mutex refresh_mutex;
-        std::weak_ptr<const SegmentDescriptor> unchanged_after_refresh;
-        std::chrono::steady_clock::time_point last_refresh;
+        Mutex refresh_mutex;
+        std::weak_ptr<const SegmentDescriptor> unchanged_after_refresh MC_GUARDED_BY(refresh_mutex);
+        std::chrono::steady_clock::time_point last_refresh MC_GUARDED_BY(refresh_mutex);
     };
 
     // A request made ready for a transport.
@@ -162,9 +162,8 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
         Peer& peer, const std::shared_ptr<const SegmentDescriptor>& used);
 
     // ---- memory (transfer_engine_memory.cpp) ----
-    // Must hold registration_mutex_.
-    Status RegisterRegionLocked(RegisteredRegion region);
-    Status UnregisterRegionLocked(uint64_t address);
+    Status RegisterRegionLocked(RegisteredRegion region) MC_REQUIRES(registration_mutex_);
+    Status UnregisterRegionLocked(uint64_t address) MC_REQUIRES(registration_mutex_);
 
     // Queues a notification arriving on the control channel "notify".
     Result<nlohmann::json> HandleNotify(const std::string& from, const nlohmann::json& body);
@@ -204,13 +203,14 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     std::atomic<uint64_t> version_{0};
     std::atomic<uint64_t> removal_epoch_{0};
 
-    std::mutex registration_mutex_;  // one registration change at a time
-    std::map<uint64_t, std::unique_ptr<ShmRegion>> shared_regions_;  // by address
+    Mutex registration_mutex_;  // one registration change at a time
+    std::map<uint64_t, std::unique_ptr<ShmRegion>> shared_regions_
+        MC_GUARDED_BY(registration_mutex_);  // by address
 
-    mutable std::mutex descriptor_mutex_;
-    std::shared_ptr<const std::string> descriptor_json_;
-    std::shared_ptr<const SegmentDescriptor> own_descriptor_;
-    bool published_ = false;
+    mutable Mutex descriptor_mutex_;
+    std::shared_ptr<const std::string> descriptor_json_ MC_GUARDED_BY(descriptor_mutex_);
+    std::shared_ptr<const SegmentDescriptor> own_descriptor_ MC_GUARDED_BY(descriptor_mutex_);
+    std::atomic<bool> published_{false};
 
     std::unique_ptr<MemcpyTransport> memcpy_;
     std::unique_ptr<ShmTransport> shm_;
@@ -226,17 +226,18 @@ class TransferEngineImpl final : public TransportContext, public TcpRequestHandl
     // memcpy, shm, tcp, rdma.
     std::atomic<uint64_t> routed_[4] = {};
 
-    mutable std::mutex peers_mutex_;
-    std::unordered_map<std::string, SegmentHandle> handle_by_name_;
-    std::unordered_map<SegmentHandle, std::shared_ptr<Peer>> peers_;
-    SegmentHandle next_handle_ = 1;
+    mutable Mutex peers_mutex_;
+    std::unordered_map<std::string, SegmentHandle> handle_by_name_ MC_GUARDED_BY(peers_mutex_);
+    std::unordered_map<SegmentHandle, std::shared_ptr<Peer>> peers_ MC_GUARDED_BY(peers_mutex_);
+    SegmentHandle next_handle_ MC_GUARDED_BY(peers_mutex_) = 1;
 
-    std::mutex notifies_mutex_;
-    std::deque<TransferNotifyMessage> notifies_;  // guarded by notifies_mutex_
+    Mutex notifies_mutex_;
+    std::deque<TransferNotifyMessage> notifies_ MC_GUARDED_BY(notifies_mutex_);
 
-    mutable std::mutex batches_mutex_;
-    std::unordered_map<BatchId, std::shared_ptr<TransferBatch>> batches_;
-    BatchId next_batch_ = 1;
+    mutable Mutex batches_mutex_;
+    std::unordered_map<BatchId, std::shared_ptr<TransferBatch>> batches_
+        MC_GUARDED_BY(batches_mutex_);
+    BatchId next_batch_ MC_GUARDED_BY(batches_mutex_) = 1;
 };
 
 }  // namespace mooncake

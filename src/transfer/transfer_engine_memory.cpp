@@ -76,7 +76,7 @@ Result<void*> TransferEngineImpl::AllocateSharedMemory(size_t length) {
     registered.length = length;
     registered.remote_accessible = true;
     registered.shm = (*region)->file_info();
-    std::lock_guard lock(registration_mutex_);
+    MutexLock lock(registration_mutex_);
     MC_RETURN_IF_ERROR(RegisterRegionLocked(std::move(registered)));
     void* data = (*region)->data();
     shared_regions_.emplace(reinterpret_cast<uint64_t>(data), std::move(*region));
@@ -86,7 +86,7 @@ Result<void*> TransferEngineImpl::AllocateSharedMemory(size_t length) {
 }
 
 Status TransferEngineImpl::FreeSharedMemory(void* address) {
-    std::lock_guard lock(registration_mutex_);
+    MutexLock lock(registration_mutex_);
     auto it = shared_regions_.find(reinterpret_cast<uint64_t>(address));
     if (it == shared_regions_.end()) return Error(ErrorCode::INVALID_PARAMS);
     MC_RETURN_IF_ERROR(UnregisterRegionLocked(it->first));
@@ -104,12 +104,12 @@ Status TransferEngineImpl::RegisterLocalMemory(void* address, size_t length,
     region.address = start;
     region.length = length;
     region.remote_accessible = remote_accessible;
-    std::lock_guard lock(registration_mutex_);
+    MutexLock lock(registration_mutex_);
     return RegisterRegionLocked(std::move(region));
 }
 
 Status TransferEngineImpl::UnregisterLocalMemory(void* address) {
-    std::lock_guard lock(registration_mutex_);
+    MutexLock lock(registration_mutex_);
     if (shared_regions_.contains(reinterpret_cast<uint64_t>(address))) {
         LOG(WARNING) << "UnregisterLocalMemory on shared memory: use FreeSharedMemory";
         return Error(ErrorCode::INVALID_PARAMS);

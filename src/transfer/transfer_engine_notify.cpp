@@ -56,7 +56,7 @@ Result<nlohmann::json> TransferEngineImpl::HandleNotify(const std::string& from,
         LOG_EVERY_N(WARNING, 100) << "Malformed notification from " << from;
         return Error(ErrorCode::INVALID_PARAMS);
     }
-    std::lock_guard lock(notifies_mutex_);
+    MutexLock lock(notifies_mutex_);
     if (notifies_.size() >= kMaxQueuedNotifies) {
         LOG_EVERY_N(WARNING, 1000) << "Notification queue full: dropping the oldest";
         notifies_.pop_front();
@@ -66,7 +66,7 @@ Result<nlohmann::json> TransferEngineImpl::HandleNotify(const std::string& from,
 }
 
 std::vector<TransferNotifyMessage> TransferEngineImpl::TakeNotifies() {
-    std::lock_guard lock(notifies_mutex_);
+    MutexLock lock(notifies_mutex_);
     std::vector<TransferNotifyMessage> taken(std::make_move_iterator(notifies_.begin()),
                                              std::make_move_iterator(notifies_.end()));
     notifies_.clear();

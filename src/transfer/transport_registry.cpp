@@ -3,7 +3,8 @@
 #include <glog/logging.h>
 
 #include <map>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace mooncake {
 
@@ -15,7 +16,7 @@ struct FactoryTable {
         factories["rdma"] = &CreateRdmaTransport;
 #endif
     }
-    std::mutex mutex;
+    Mutex mutex;
     std::map<std::string, TransportFactory, std::less<>> factories;
 };
 
@@ -28,7 +29,7 @@ FactoryTable& Table() {
 
 void RegisterTransportFactory(const std::string& name, TransportFactory factory) {
     FactoryTable& table = Table();
-    std::lock_guard lock(table.mutex);
+    MutexLock lock(table.mutex);
     table.factories[name] = std::move(factory);
 }
 
@@ -37,7 +38,7 @@ Result<std::unique_ptr<Transport>> CreateTransport(std::string_view name,
     TransportFactory factory;
     {
         FactoryTable& table = Table();
-        std::lock_guard lock(table.mutex);
+        MutexLock lock(table.mutex);
         auto it = table.factories.find(name);
         if (it == table.factories.end()) {
             LOG(ERROR) << "Transport '" << name

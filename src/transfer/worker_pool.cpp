@@ -9,27 +9,27 @@ WorkerPool::WorkerPool(size_t threads) {
 
 WorkerPool::~WorkerPool() {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.NotifyAll();
     for (std::thread& thread : threads_) thread.join();
 }
 
 void WorkerPool::Post(std::function<void()> job) {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         jobs_.push_back(std::move(job));
     }
-    wake_.notify_one();
+    wake_.NotifyOne();
 }
 
 void WorkerPool::Run() {
     for (;;) {
         std::function<void()> job;
         {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+            MutexLock lock(mutex_);
+            while (!stopping_ && jobs_.empty()) wake_.Wait(lock);
             if (jobs_.empty()) return;  // stopping, nothing left
             job = std::move(jobs_.front());
             jobs_.pop_front();

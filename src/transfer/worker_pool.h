@@ -2,12 +2,12 @@
 // transport runs its parallel streams here.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace mooncake {
 
@@ -25,10 +25,10 @@ class WorkerPool {
    private:
     void Run();
 
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::deque<std::function<void()>> jobs_;
-    bool stopping_ = false;
+    Mutex mutex_;
+    CondVar wake_;
+    std::deque<std::function<void()>> jobs_ MC_GUARDED_BY(mutex_);
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
     std::vector<std::thread> threads_;
 };
 

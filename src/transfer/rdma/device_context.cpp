@@ -102,7 +102,7 @@ Result<std::shared_ptr<Channel>> DeviceContext::CreateChannel(const std::string&
         if (auto init = (*queue_pair)->ToInit(); !init) return Error(init.error());
         uint32_t psn = 0;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             psn = psn_random_() & kMaxPacketSequenceNumber;
         }
         channel->local_addresses_.push_back({(*queue_pair)->qp_num(), psn});
@@ -133,7 +133,7 @@ Status DeviceContext::ConnectChannel(const std::shared_ptr<Channel>& channel,
         }
         lane.state.Advance(QueuePairPhase::kReadyToSend);
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
     channels_[channel.get()] = channel;
     for (size_t i = 0; i < channel->lanes_.size(); ++i) {
@@ -158,7 +158,7 @@ Result<std::vector<std::unique_ptr<QueuePair>>> DeviceContext::AcceptQueuePairs(
         if (!queue_pair) return Error(queue_pair.error());
         uint32_t psn = 0;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             psn = psn_random_() & kMaxPacketSequenceNumber;
         }
         const RemotePath path = MakeRemotePath(endpoint_, remote, address.qp_num, address.psn);
@@ -178,7 +178,7 @@ void DeviceContext::Enqueue(const std::shared_ptr<Channel>& channel,
                             std::vector<PendingWork> work) {
     FinishedTasks finished;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopping_ || !channel->connected_ || channel->retired_ || channel->broken()) {
             VLOG(1) << "RDMA device " << endpoint_.name << ": work for " << channel->peer_name()
                     << " refused (channel " << (stopping_ ? "stopping" : "unusable") << ")";
@@ -190,7 +190,7 @@ void DeviceContext::Enqueue(const std::shared_ptr<Channel>& channel,
         } else {
             for (PendingWork& item : work) channel->pending_.push_back(std::move(item));
             PumpLocked(channel, &finished);
-            if (outstanding_.load() == 0) idle_.notify_all();
+            if (outstanding_.load() == 0) idle_.NotifyAll();
         }
     }
     RunCallbacks(finished);
@@ -326,7 +326,7 @@ std::shared_ptr<Channel> DeviceContext::FindChannelLocked(Channel* channel) cons
 void DeviceContext::Retire(const std::shared_ptr<Channel>& channel) {
     FinishedTasks finished;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         channel->retired_ = true;
         FailPendingLocked(*channel, &finished);
         ReleaseIfIdleLocked(*channel);
@@ -335,7 +335,7 @@ void DeviceContext::Retire(const std::shared_ptr<Channel>& channel) {
 }
 
 size_t DeviceContext::live_channels() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return channels_.size();
 }
 
@@ -416,7 +416,7 @@ void DeviceContext::PollLoop() {
         FinishedTasks finished;
         std::vector<Channel*> touched;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             for (size_t i = 0; i < count; ++i) {
                 HandleCompletionLocked(completions[i], &touched, &finished);
             }
@@ -431,7 +431,7 @@ void DeviceContext::PollLoop() {
                 ReleaseIfIdleLocked(*channel);
             }
             PumpStarvedLocked(&finished);
-            if (outstanding_.load() == 0) idle_.notify_all();
+            if (outstanding_.load() == 0) idle_.NotifyAll();
         }
         RunCallbacks(finished);
     }
@@ -443,7 +443,7 @@ void DeviceContext::PollLoop() {
 void DeviceContext::Stop(std::chrono::steady_clock::time_point deadline) {
     FinishedTasks finished;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (stopped_ || stopping_) return;
         stopping_ = true;
         for (auto& [raw, channel] : channels_) {
@@ -455,9 +455,10 @@ void DeviceContext::Stop(std::chrono::steady_clock::time_point deadline) {
     RunCallbacks(finished);
 
     {
-        std::unique_lock lock(mutex_);
-        const auto idle = [&] { return outstanding_.load() == 0; };
-        if (!idle_.wait_until(lock, deadline, idle)) {
+        MutexLock lock(mutex_);
+        while (outstanding_.load() != 0 && idle_.WaitUntil(lock, deadline)) {
+        }
+        if (outstanding_.load() != 0) {
             LOG(WARNING) << "RDMA device " << endpoint_.name << ": " << outstanding_.load()
                          << " requests still outstanding at stop; flushing the queue pairs";
             for (auto& [raw, channel] : channels_) {
@@ -466,7 +467,10 @@ void DeviceContext::Stop(std::chrono::steady_clock::time_point deadline) {
                     lane.state.Advance(QueuePairPhase::kError);
                 }
             }
-            if (!idle_.wait_for(lock, kFlushWait, idle)) {
+            const auto flush_deadline = std::chrono::steady_clock::now() + kFlushWait;
+            while (outstanding_.load() != 0 && idle_.WaitUntil(lock, flush_deadline)) {
+            }
+            if (outstanding_.load() != 0) {
                 LOG(ERROR) << "RDMA device " << endpoint_.name << ": " << outstanding_.load()
                            << " requests never completed; failing them";
             }
@@ -477,7 +481,7 @@ void DeviceContext::Stop(std::chrono::steady_clock::time_point deadline) {
     if (poller_.joinable()) poller_.join();
 
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         std::vector<std::shared_ptr<Channel>> remaining;
         for (auto& [raw, channel] : channels_) remaining.push_back(channel);
         for (const std::shared_ptr<Channel>& channel : remaining) {

@@ -11,15 +11,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "transfer/rdma/channel.h"
 #include "transfer/rdma/device_selection.h"
@@ -91,17 +90,18 @@ class DeviceContext {
     void PollLoop();
     // All *Locked members need mutex_.
     void HandleCompletionLocked(const WorkCompletion& completion, std::vector<Channel*>* touched,
-                                FinishedTasks* finished);
+                                FinishedTasks* finished) MC_REQUIRES(mutex_);
     // Posts queued work of the channel while its queue pairs and the device
     // have room.
-    void PumpLocked(const std::shared_ptr<Channel>& channel, FinishedTasks* finished);
+    void PumpLocked(const std::shared_ptr<Channel>& channel, FinishedTasks* finished)
+        MC_REQUIRES(mutex_);
     // Gives freed room to channels that were waiting for it.
-    void PumpStarvedLocked(FinishedTasks* finished);
-    void FailPendingLocked(Channel& channel, FinishedTasks* finished);
-    void MarkBrokenLocked(Channel& channel, size_t lane, const char* why);
+    void PumpStarvedLocked(FinishedTasks* finished) MC_REQUIRES(mutex_);
+    void FailPendingLocked(Channel& channel, FinishedTasks* finished) MC_REQUIRES(mutex_);
+    void MarkBrokenLocked(Channel& channel, size_t lane, const char* why) MC_REQUIRES(mutex_);
     // Destroys the queue pairs of a retired or broken channel once idle.
-    void ReleaseIfIdleLocked(Channel& channel);
-    std::shared_ptr<Channel> FindChannelLocked(Channel* channel) const;
+    void ReleaseIfIdleLocked(Channel& channel) MC_REQUIRES(mutex_);
+    std::shared_ptr<Channel> FindChannelLocked(Channel* channel) const MC_REQUIRES(mutex_);
     static void RunCallbacks(FinishedTasks& finished);
 
     const std::unique_ptr<Device> device_;
@@ -111,17 +111,18 @@ class DeviceContext {
     const uint32_t capacity_;  // outstanding requests the device may have
     const std::chrono::milliseconds stop_grace_;
 
-    mutable std::mutex mutex_;
-    std::condition_variable idle_;  // outstanding_ reached 0
+    mutable Mutex mutex_;
+    CondVar idle_;  // outstanding_ reached 0
     // Written under mutex_; read without it by the polling thread.
     std::atomic<uint64_t> outstanding_{0};
-    std::unordered_map<Channel*, std::shared_ptr<Channel>> channels_;  // connected, not released
-    std::unordered_map<uint32_t, std::pair<Channel*, size_t>> by_qp_num_;
-    std::deque<std::shared_ptr<Channel>> starved_;
-    uint64_t next_wr_id_ = 1;
-    std::mt19937 psn_random_;
-    bool stopping_ = false;
-    bool stopped_ = false;
+    // Connected, not released.
+    std::unordered_map<Channel*, std::shared_ptr<Channel>> channels_ MC_GUARDED_BY(mutex_);
+    std::unordered_map<uint32_t, std::pair<Channel*, size_t>> by_qp_num_ MC_GUARDED_BY(mutex_);
+    std::deque<std::shared_ptr<Channel>> starved_ MC_GUARDED_BY(mutex_);
+    uint64_t next_wr_id_ MC_GUARDED_BY(mutex_) = 1;
+    std::mt19937 psn_random_ MC_GUARDED_BY(mutex_);
+    bool stopping_ MC_GUARDED_BY(mutex_) = false;
+    bool stopped_ MC_GUARDED_BY(mutex_) = false;
 
     std::atomic<bool> stop_polling_{false};
     std::thread poller_;

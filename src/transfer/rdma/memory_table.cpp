@@ -7,7 +7,7 @@ namespace mooncake::rdma {
 Status MemoryRegionTable::Add(uint64_t address, uint64_t length,
                               std::vector<std::unique_ptr<MemoryRegion>> regions) {
     if (length == 0 || address + length < address) return Error(ErrorCode::INVALID_PARAMS);
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     auto next = entries_.lower_bound(address);
     if (next != entries_.end() && next->first < address + length) {
         return Error(ErrorCode::INVALID_PARAMS);
@@ -23,7 +23,7 @@ Status MemoryRegionTable::Add(uint64_t address, uint64_t length,
 }
 
 std::vector<std::unique_ptr<MemoryRegion>> MemoryRegionTable::Remove(uint64_t address) {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     auto it = entries_.find(address);
     if (it == entries_.end()) return {};
     std::vector<std::unique_ptr<MemoryRegion>> regions = std::move(it->second.regions);
@@ -32,7 +32,7 @@ std::vector<std::unique_ptr<MemoryRegion>> MemoryRegionTable::Remove(uint64_t ad
 }
 
 std::vector<std::unique_ptr<MemoryRegion>> MemoryRegionTable::RemoveAll() {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     std::vector<std::unique_ptr<MemoryRegion>> all;
     for (auto& [address, entry] : entries_) {
         for (auto& region : entry.regions) all.push_back(std::move(region));
@@ -43,7 +43,7 @@ std::vector<std::unique_ptr<MemoryRegion>> MemoryRegionTable::RemoveAll() {
 
 bool MemoryRegionTable::FindLocalKeys(uint64_t address, uint64_t length,
                                       std::vector<uint32_t>* lkeys) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     auto it = entries_.upper_bound(address);
     if (it == entries_.begin()) return false;
     --it;
@@ -55,7 +55,7 @@ bool MemoryRegionTable::FindLocalKeys(uint64_t address, uint64_t length,
 }
 
 size_t MemoryRegionTable::size() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return entries_.size();
 }
 

@@ -7,9 +7,9 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mooncake/result.h"
 #include "transfer/rdma/verbs.h"
 
@@ -38,8 +38,8 @@ class MemoryRegionTable {
         std::vector<std::unique_ptr<MemoryRegion>> regions;
     };
 
-    mutable std::shared_mutex mutex_;
-    std::map<uint64_t, Entry> entries_;  // by start address
+    mutable SharedMutex mutex_;
+    std::map<uint64_t, Entry> entries_ MC_GUARDED_BY(mutex_);  // by start address
 };
 
 }  // namespace mooncake::rdma

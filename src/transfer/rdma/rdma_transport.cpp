@@ -124,13 +124,13 @@ void RdmaTransport::Stop() {
     for (const auto& device : devices_) device->Stop(deadline);
     std::unordered_map<std::string, std::shared_ptr<PeerLink>> links;
     {
-        std::lock_guard lock(links_mutex_);
+        MutexLock lock(links_mutex_);
         links.swap(links_);
     }
     links.clear();
     std::list<PassiveConnection> passive;
     {
-        std::lock_guard lock(passive_mutex_);
+        MutexLock lock(passive_mutex_);
         passive.swap(passive_);
     }
     passive.clear();  // destroys the queue pairs peers were using
@@ -142,7 +142,7 @@ RdmaTransport::Stats RdmaTransport::stats() const {
     stats.connections_accepted = connections_accepted_.load();
     stats.handshakes_refused = handshakes_refused_.load();
     {
-        std::lock_guard lock(passive_mutex_);
+        MutexLock lock(passive_mutex_);
         stats.passive_connections = passive_.size();
     }
     for (const auto& device : devices_) stats.live_channels += device->live_channels();
@@ -203,7 +203,7 @@ void RdmaTransport::DescribeEndpoint(nlohmann::json* endpoint) { *endpoint = end
 std::shared_ptr<const RdmaTransport::PeerRoute> RdmaTransport::RouteFor(
     const SegmentDescriptor& peer) {
     {
-        std::shared_lock lock(routes_mutex_);
+        ReaderLock lock(routes_mutex_);
         auto it = routes_.find(peer.name);
         if (it != routes_.end() && it->second->instance == peer.instance_id) return it->second;
     }
@@ -227,7 +227,7 @@ std::shared_ptr<const RdmaTransport::PeerRoute> RdmaTransport::RouteFor(
                          << "; using another transport for it";
         }
     }
-    std::unique_lock lock(routes_mutex_);
+    WriterLock lock(routes_mutex_);
     if (routes_.size() >= kMaxCachedRoutes) routes_.clear();
     routes_[peer.name] = route;
     return route;
@@ -246,12 +246,12 @@ bool RdmaTransport::CanReach(const SegmentDescriptor& peer, const SegmentRange& 
 
 void RdmaTransport::ForgetPeer(const SegmentDescriptor& peer) {
     {
-        std::unique_lock lock(routes_mutex_);
+        WriterLock lock(routes_mutex_);
         routes_.erase(peer.name);
     }
     std::shared_ptr<PeerLink> link;
     {
-        std::lock_guard lock(links_mutex_);
+        MutexLock lock(links_mutex_);
         auto it = links_.find(peer.name);
         if (it != links_.end() && it->second->instance == peer.instance_id) {
             link = std::move(it->second);
@@ -267,7 +267,7 @@ void RdmaTransport::ForgetPeer(const SegmentDescriptor& peer) {
 void RdmaTransport::RetireLink(PeerLink& link) {
     std::vector<std::pair<size_t, std::shared_ptr<Channel>>> channels;
     {
-        std::lock_guard lock(link.mutex);
+        MutexLock lock(link.mutex);
         for (size_t i = 0; i < link.channels.size(); ++i) {
             if (link.channels[i] != nullptr) channels.emplace_back(i, std::move(link.channels[i]));
         }
@@ -282,13 +282,11 @@ Result<std::shared_ptr<Channel>> RdmaTransport::ChannelFor(const SegmentDescript
     std::shared_ptr<PeerLink> link;
     std::shared_ptr<PeerLink> replaced;
     {
-        std::lock_guard lock(links_mutex_);
+        MutexLock lock(links_mutex_);
         std::shared_ptr<PeerLink>& slot = links_[peer.name];
         if (slot == nullptr || slot->instance != peer.instance_id) {
             replaced = std::move(slot);
-            slot = std::make_shared<PeerLink>();
-            slot->instance = peer.instance_id;
-            slot->channels.resize(devices_.size());
+            slot = std::make_shared<PeerLink>(peer.instance_id, devices_.size());
         }
         link = slot;
     }
@@ -296,7 +294,7 @@ Result<std::shared_ptr<Channel>> RdmaTransport::ChannelFor(const SegmentDescript
 
     std::shared_ptr<Channel> broken;
     auto channel = [&]() -> Result<std::shared_ptr<Channel>> {
-        std::lock_guard lock(link->mutex);  // one handshake per peer at a time
+        MutexLock lock(link->mutex);  // one handshake per peer at a time
         std::shared_ptr<Channel>& slot = link->channels[device];
         if (slot != nullptr && !slot->broken()) return slot;
         broken = std::move(slot);
@@ -382,7 +380,7 @@ Result<nlohmann::json> RdmaTransport::HandleControlMessage(const std::string& pe
 
     std::list<PassiveConnection> dropped;  // destroyed outside the lock
     {
-        std::lock_guard lock(passive_mutex_);
+        MutexLock lock(passive_mutex_);
         size_t from_requester = 0;
         for (auto it = passive_.begin(); it != passive_.end();) {
             if (it->requester != peer_segment) {
@@ -417,7 +415,7 @@ Result<nlohmann::json> RdmaTransport::HandleControlMessage(const std::string& pe
         return Error(ErrorCode::TRANSFER_FAIL);
     }
     {
-        std::lock_guard lock(passive_mutex_);
+        MutexLock lock(passive_mutex_);
         if (stopping_.load()) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
         passive_.push_back(
             PassiveConnection{peer_segment, request->requester_instance, std::move(*queue_pairs)});

@@ -18,13 +18,12 @@
 #include <atomic>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "transfer/rdma/device_context.h"
 #include "transfer/rdma/endpoint_info.h"
 #include "transfer/rdma/memory_table.h"
@@ -93,9 +92,12 @@ class RdmaTransport final : public Transport {
     };
     // The outgoing channels to one peer instance, one slot per local device.
     struct PeerLink {
-        UUID instance;
-        std::mutex mutex;  // held while connecting
-        std::vector<std::shared_ptr<Channel>> channels;
+        PeerLink(const UUID& peer_instance, size_t devices)
+            : instance(peer_instance), channels(devices) {}
+
+        const UUID instance;
+        Mutex mutex;  // held while connecting
+        std::vector<std::shared_ptr<Channel>> channels MC_GUARDED_BY(mutex);
     };
     struct PassiveConnection {
         std::string requester;
@@ -139,14 +141,15 @@ class RdmaTransport final : public Transport {
     std::atomic<uint64_t> next_lane_{0};
     MemoryRegionTable memory_;
 
-    mutable std::shared_mutex routes_mutex_;
-    std::unordered_map<std::string, std::shared_ptr<const PeerRoute>> routes_;
+    mutable SharedMutex routes_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<const PeerRoute>> routes_
+        MC_GUARDED_BY(routes_mutex_);
 
-    mutable std::mutex links_mutex_;
-    std::unordered_map<std::string, std::shared_ptr<PeerLink>> links_;
+    mutable Mutex links_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<PeerLink>> links_ MC_GUARDED_BY(links_mutex_);
 
-    mutable std::mutex passive_mutex_;
-    std::list<PassiveConnection> passive_;  // oldest first
+    mutable Mutex passive_mutex_;
+    std::list<PassiveConnection> passive_ MC_GUARDED_BY(passive_mutex_);  // oldest first
 
     std::atomic<uint64_t> connections_made_{0};
     std::atomic<uint64_t> connections_accepted_{0};
