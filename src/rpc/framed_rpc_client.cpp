@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/auth_handshake.h"
+#include "common/net_util.h"
 
 namespace mooncake {
 
@@ -19,10 +20,6 @@ namespace {
 
 // Most responses fit; larger ones grow the buffer for that call.
 constexpr size_t kRecvBufferBytes = 64 << 10;
-
-struct AddrInfoDeleter {
-    void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
 
 void SetPortOf(FramedRpcAddress* address, uint16_t port) {
     if (address->address.ss_family == AF_INET) {
@@ -63,13 +60,10 @@ Result<std::vector<FramedRpcAddress>> ResolveFramedRpcHost(const std::string& ho
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    addrinfo* raw = nullptr;
-    if (getaddrinfo(host.c_str(), nullptr, &hints, &raw) != 0 || raw == nullptr) {
-        return Error(ErrorCode::INVALID_PARAMS);
-    }
-    std::unique_ptr<addrinfo, AddrInfoDeleter> info(raw);
+    auto info = LookUpAddresses(host.c_str(), nullptr, hints);
+    if (!info) return Error(ErrorCode::INVALID_PARAMS);
     std::vector<FramedRpcAddress> addresses;
-    for (const addrinfo* entry = info.get(); entry != nullptr; entry = entry->ai_next) {
+    for (const addrinfo* entry = info->get(); entry != nullptr; entry = entry->ai_next) {
         if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
         FramedRpcAddress address;
         std::memcpy(&address.address, entry->ai_addr, entry->ai_addrlen);

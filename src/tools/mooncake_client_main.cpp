@@ -22,6 +22,7 @@
 #include "client/real_client_service.h"
 #include "common/cluster_auth.h"
 #include "common/daemon.h"
+#include "common/daemon_flags.h"
 #include "common/mutex.h"
 #include "common/net_util.h"
 #include "common/size_parser.h"
@@ -218,18 +219,16 @@ class StopWatcher {
 int main(int argc, char** argv) {
     mooncake::StopSignals stop_signals;
 
-    gflags::SetVersionString(MOONCAKE_VERSION);
-    gflags::SetUsageMessage(
-        "mooncake_client [--flag=value ...]\n"
-        "A Mooncake store client as a standalone process: contributes "
-        "--global_segment_size bytes to the pool and serves dummy clients "
-        "(setup_dummy) of this host on --port (see docs/standalone_client.md).");
-    FLAGS_logtostderr = true;
-    gflags::ParseCommandLineFlags(&argc, &argv, true);
-    if (argc > 1)
-        return mooncake::FailStartup(kProgram,
-                                     std::string("unexpected argument '") + argv[1] + "'");
-    google::InitGoogleLogging(argv[0]);
+    if (const int failed = mooncake::ParseDaemonCommandLine(
+            kProgram, MOONCAKE_VERSION,
+            "mooncake_client [--flag=value ...]\n"
+            "A Mooncake store client as a standalone process: contributes "
+            "--global_segment_size bytes to the pool and serves dummy clients "
+            "(setup_dummy) of this host on --port (see docs/standalone_client.md).",
+            &argc, &argv);
+        failed != 0) {
+        return failed;
+    }
     StopWatcher watcher(stop_signals);
 
     auto config = ConfigFromFlags();
