@@ -84,11 +84,14 @@ TEST(Crc32cTest, KnownValuesAndChaining) {
 }
 
 TEST(Crc32cTest, FastPathMatchesTheTableVersion) {
-    // Lengths around the three-block stride (3 x 8 KiB) of the hardware
-    // path, odd starts, and chained calls.
+    // Every length up to a few folding steps past where folding starts (256
+    // bytes; it moves 64 a step and then 16), longer ones, odd starts, and
+    // chained calls.
     auto data = Bytes(200'000, 9);
-    for (size_t size : {size_t{0}, size_t{7}, size_t{24575}, size_t{24576}, size_t{24577},
-                        size_t{49152 + 13}, size_t{199'000}}) {
+    std::vector<size_t> sizes(700);
+    std::iota(sizes.begin(), sizes.end(), size_t{0});
+    sizes.insert(sizes.end(), {size_t{24577}, size_t{49152 + 13}, size_t{199'000}});
+    for (size_t size : sizes) {
         for (size_t start : {size_t{0}, size_t{1}, size_t{5}}) {
             const uint8_t* p = data.data() + start;
             EXPECT_EQ(Crc32c(0, p, size), Crc32cPortable(0, p, size)) << size << "@" << start;

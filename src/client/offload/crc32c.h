@@ -1,10 +1,11 @@
 // CRC32C (Castagnoli), the checksum stored with every offloaded object.
 //
 // Why CRC32C: it catches every burst error up to 32 bits and every odd
-// number of flipped bits, and x86-64 computes it in hardware (SSE4.2, three
-// streams at once: about 20 GB/s per core), so checking a value costs far
-// less than reading it from an SSD. Without SSE4.2 a table-driven version
-// is used.
+// number of flipped bits, and x86-64 computes it in hardware: the crc32
+// instruction (SSE4.2) for short inputs, carry-less multiplication
+// (PCLMULQDQ) folding 64 bytes a step for long ones, about 10 GB/s on this
+// project's AMD Zen development VM, where the crc32 instruction alone gives
+// 6. Without SSE4.2 a table-driven version is used.
 #pragma once
 
 #include <cstddef>

@@ -28,7 +28,7 @@ class PosixIo final : public FileIo {
     Status Read(int fd, std::span<uint8_t> dest, uint64_t offset,
                 const ChunkDone& chunk_done) override {
         for (size_t done = 0; done < dest.size();) {
-            const auto chunk = dest.subspan(done, std::min(kFileIoChunk, dest.size() - done));
+            const auto chunk = dest.subspan(done, std::min(kReadCheckChunk, dest.size() - done));
             MC_RETURN_IF_ERROR(PreadFully(fd, chunk, offset + done));
             if (chunk_done && !chunk_done(chunk)) return Error(ErrorCode::FILE_READ_FAIL);
             done += chunk.size();
