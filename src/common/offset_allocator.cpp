@@ -23,9 +23,7 @@ OffsetAllocator::OffsetAllocator(uint64_t base, uint64_t size, uint64_t alignmen
 }
 
 uint64_t OffsetAllocator::RoundedSize(uint64_t size) const {
-    const uint64_t mask = alignment_ - 1;
-    if (size > UINT64_MAX - mask) return 0;
-    return (size + mask) & ~mask;
+    return RoundUpToAlignment(size, alignment_);
 }
 
 uint64_t OffsetAllocator::largest_free_block() const {

@@ -35,6 +35,14 @@ struct OffsetAllocation {
     friend bool operator==(const OffsetAllocation&, const OffsetAllocation&) = default;
 };
 
+// `size` rounded up to `alignment` (a power of two); 0 when that would
+// overflow.
+inline uint64_t RoundUpToAlignment(uint64_t size, uint64_t alignment) {
+    const uint64_t mask = alignment - 1;
+    if (size > UINT64_MAX - mask) return 0;
+    return (size + mask) & ~mask;
+}
+
 class OffsetAllocator {
    public:
     static constexpr uint64_t kDefaultAlignment = 64;

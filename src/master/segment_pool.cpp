@@ -13,7 +13,8 @@ SegmentPool::Segment::Segment(uint32_t segment_id, const UUID& owner, const Segm
       client(owner),
       info(segment),
       allocator(segment.base, segment.size),
-      capacity(allocator.capacity()) {}
+      capacity(allocator.capacity()),
+      alignment(allocator.alignment()) {}
 
 SegmentPool::ReadView::ReadView(const SegmentPool& pool) : pool_(pool), lock_(pool.mutex_) {}
 
@@ -79,11 +80,7 @@ void SegmentPool::ReadView::Free(uint32_t segment_id, uint64_t address, uint64_t
 void SegmentPool::ReadView::MarkReserved(uint32_t segment_id, uint64_t size, bool held) const {
     Segment* segment = FindActive(segment_id);
     if (segment == nullptr) return;
-    uint64_t bytes;
-    {
-        MutexLock lock(segment->mutex);
-        bytes = segment->allocator.RoundedSize(size);
-    }
+    const uint64_t bytes = RoundUpToAlignment(size, segment->alignment);
     if (held) {
         segment->reserved.fetch_add(bytes, std::memory_order_relaxed);
         pool_.reserved_total_.fetch_add(bytes, std::memory_order_relaxed);

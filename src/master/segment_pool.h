@@ -48,6 +48,8 @@ class SegmentPool {
         Mutex mutex;
         OffsetAllocator allocator MC_GUARDED_BY(mutex);
         const uint64_t capacity;
+        // The allocator's (fixed) alignment, to round sizes without its lock.
+        const uint64_t alignment;
         // Mirrors allocator.used_bytes() for reads without the mutex.
         std::atomic<uint64_t> used{0};
         // The part of `used` that put credits hold (allocated ahead of
