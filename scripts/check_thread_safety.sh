@@ -42,27 +42,34 @@ roots = (source_dir + "/src/", source_dir + "/python/src/")
 # only cost time.
 include_line = re.compile(r'^#include "([^"]+)"', re.M)
 annotations = os.path.normpath(source_dir + "/src/common/thread_annotations.h")
-reaches = {}
-def reaches_annotations(path, include_dirs):
+reaches = {}  # path -> True/False, only for answers known to be exact
+def reaches_annotations(path, include_dirs, visiting=None):
     if path in reaches:
         return reaches[path]
-    reaches[path] = False  # while visiting: a cycle adds nothing
+    top = visiting is None
+    visiting = set() if top else visiting
+    if path in visiting:
+        return False  # a cycle adds nothing the walk does not see anyway
+    visiting.add(path)
     try:
         text = open(path).read()
     except OSError:
         return False
-    if "common/thread_annotations.h" in include_line.findall(text) or path == annotations:
-        reaches[path] = True
-        return True
-    for name in include_line.findall(text):
+    names = include_line.findall(text)
+    found = path == annotations or "common/thread_annotations.h" in names
+    for name in names if not found else ():
         for base in (os.path.dirname(path),) + include_dirs:
             candidate = os.path.normpath(os.path.join(base, name))
             if os.path.isfile(candidate):
-                if reaches_annotations(candidate, include_dirs):
-                    reaches[path] = True
-                    return True
+                found = reaches_annotations(candidate, include_dirs, visiting)
                 break
-    return False
+        if found:
+            break
+    # "Not reached" is exact only for a walk that started here: inside a
+    # cycle, a header may look unreached only because its path is open.
+    if found or top:
+        reaches[path] = found
+    return found
 
 for entry in json.load(open(database)):
     path = entry["file"]
