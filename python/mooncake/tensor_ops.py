@@ -65,14 +65,25 @@ def _shard_key(key, rank):
 
 
 def _encode(tensor):
-    """(header bytes, uint8 numpy view of the data) for one tensor."""
+    """(header bytes, uint8 numpy view of the data) for one tensor; None
+    (with a logged reason) for what cannot be stored: not a tensor, a dtype
+    without a code, a sparse or meta tensor. The caller answers
+    INVALID_PARAMS for it, as the reference does."""
     torch = _torch_module()
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(tensor).__name__}")
+        _log.warning("cannot store a %s: expected a torch.Tensor", type(tensor).__name__)
+        return None
     code = _code_of_dtype.get(tensor.dtype)
-    if code is None:
-        raise TypeError(f"tensors of dtype {tensor.dtype} cannot be stored")
-    data = tensor.detach().to("cpu").contiguous()
+    if code is None or tensor.layout != torch.strided or tensor.is_meta:
+        _log.warning("cannot store a tensor of dtype %s and layout %s%s", tensor.dtype,
+                     tensor.layout, " on the meta device" if tensor.is_meta else "")
+        return None
+    data = tensor.detach()
+    # Conjugate and negative views are lazy: their bytes are not the values.
+    for resolve in ("resolve_conj", "resolve_neg"):
+        if hasattr(data, resolve):
+            data = getattr(data, resolve)()
+    data = data.to("cpu").contiguous()
     header = _HEADER.pack(_MAGIC, _FORMAT_VERSION, code, data.dim())
     header += b"".join(_DIM.pack(size) for size in data.shape)
     raw = data.reshape(-1).view(torch.uint8).numpy() if data.numel() else b""
@@ -129,19 +140,33 @@ def config_for_derived_keys(config, key_count, owners):
 
 
 def _put_all(store, keys, tensors, config):
+    """One code per key: INVALID_PARAMS for every key when the lists differ
+    in length, and for each tensor that cannot be stored (the others are)."""
+    keys, tensors = list(keys), list(tensors)
     if len(keys) != len(tensors):
-        raise ValueError(f"{len(keys)} keys but {len(tensors)} tensors")
-    if not keys:
-        return []
-    parts = [list(_encode(tensor)) for tensor in tensors]
-    return store._batch_put_parts(list(keys), parts, config)
+        _log.warning("%d keys but %d tensors", len(keys), len(tensors))
+        return [_INVALID_PARAMS] * len(keys)
+    encoded = [_encode(tensor) for tensor in tensors]
+    good = [i for i, parts in enumerate(encoded) if parts is not None]
+    codes = [_INVALID_PARAMS] * len(keys)
+    config, ok = config_for_derived_keys(config, len(keys), good)
+    if not ok or not good:
+        return codes
+    stored = store._batch_put_parts([keys[i] for i in good], [list(encoded[i]) for i in good],
+                                    config)
+    for i, code in zip(good, stored):
+        codes[i] = code
+    return codes
 
 
 # ---- plain tensors --------------------------------------------------------
 
 def pub_tensor(self, key, tensor, config=None):
     """Stores `tensor` under `key` with `config`; 0 or a negative error code."""
-    header, raw = _encode(tensor)
+    encoded = _encode(tensor)
+    if encoded is None:
+        return _INVALID_PARAMS
+    header, raw = encoded
     return self.put_parts(key, header, raw, config=config)
 
 
@@ -175,9 +200,16 @@ def batch_get_tensor(self, keys):
 # ---- tensor parallelism ---------------------------------------------------
 
 def _split(tensor, tp_size, split_dim):
+    """The `tp_size` shards of `tensor` along `split_dim`; None (logged) when
+    it is not a tensor or has no such dimension."""
     torch = _torch_module()
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor, got {type(tensor).__name__}")
+        _log.warning("cannot split a %s: expected a torch.Tensor", type(tensor).__name__)
+        return None
+    ndim = tensor.dim()
+    if ndim == 0 or not isinstance(split_dim, int) or not -ndim <= split_dim < ndim:
+        _log.warning("cannot split a %d-dimensional tensor along dimension %r", ndim, split_dim)
+        return None
     return torch.tensor_split(tensor, tp_size, dim=split_dim)
 
 
@@ -189,6 +221,8 @@ def pub_tensor_with_tp(self, key, tensor, config=None, tp_rank=0, tp_size=1, spl
     if not ok:
         return _INVALID_PARAMS
     shards = _split(tensor, tp_size, split_dim)
+    if shards is None:
+        return _INVALID_PARAMS
     keys = [_shard_key(key, rank) for rank in range(tp_size)]
     codes = _put_all(self, keys, list(shards), config)
     return next((code for code in codes if code != 0), 0)
@@ -205,24 +239,28 @@ def get_tensor_with_tp(self, key, tp_rank=0, tp_size=1, split_dim=0):
 
 def batch_pub_tensor_with_tp(self, base_keys, tensors_list, config=None, tp_rank=0, tp_size=1,
                              split_dim=0):
-    """One code per tensor: 0 when all its shards were stored, else the first error."""
-    if len(base_keys) != len(tensors_list):
-        raise ValueError(f"{len(base_keys)} keys but {len(tensors_list)} tensors")
-    if tp_size <= 1:
+    """One code per tensor: 0 when all its shards were stored, else the first
+    error (INVALID_PARAMS for a tensor that cannot be split or stored)."""
+    base_keys, tensors_list = list(base_keys), list(tensors_list)
+    if tp_size <= 1 or len(base_keys) != len(tensors_list):
         return _put_all(self, base_keys, tensors_list, config)
-    config, ok = config_for_derived_keys(
-        config, len(base_keys), [i for i in range(len(base_keys)) for _ in range(tp_size)])
-    if not ok:
-        return [_INVALID_PARAMS] * len(base_keys)
-    keys, shards = [], []
-    for key, tensor in zip(base_keys, tensors_list):
+    results = [_INVALID_PARAMS] * len(base_keys)
+    owners, keys, shards = [], [], []
+    for i, (key, tensor) in enumerate(zip(base_keys, tensors_list)):
+        split = _split(tensor, tp_size, split_dim)
+        if split is None:
+            continue
+        owners.extend([i] * tp_size)
         keys.extend(_shard_key(key, rank) for rank in range(tp_size))
-        shards.extend(_split(tensor, tp_size, split_dim))
-    codes = _put_all(self, keys, shards, config)
-    results = []
-    for i in range(len(base_keys)):
-        mine = codes[i * tp_size:(i + 1) * tp_size]
-        results.append(next((code for code in mine if code != 0), 0))
+        shards.extend(split)
+    config, ok = config_for_derived_keys(config, len(base_keys), owners)
+    if not ok or not keys:
+        return results
+    for owner in set(owners):
+        results[owner] = 0
+    for owner, code in zip(owners, _put_all(self, keys, shards, config)):
+        if code != 0 and results[owner] == 0:
+            results[owner] = code
     return results
 
 
@@ -269,6 +307,10 @@ def batch_get_tensor_into(self, base_keys, buffer_ptrs, sizes):
     """One tensor (a view of its buffer) or None per key; a failed entry,
     e.g. a buffer too small for its tensor, does not affect the others."""
     base_keys, buffer_ptrs, sizes = list(base_keys), list(buffer_ptrs), list(sizes)
+    if not len(base_keys) == len(buffer_ptrs) == len(sizes):
+        _log.warning("%d keys, %d buffers and %d sizes", len(base_keys), len(buffer_ptrs),
+                     len(sizes))
+        return [None] * len(base_keys)
     reads = self.batch_get_into(base_keys, buffer_ptrs, sizes)
     for key, read, size in zip(base_keys, reads, sizes):
         _log_if_too_small(self, key, read, size)

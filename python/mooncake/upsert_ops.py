@@ -157,6 +157,8 @@ def _shards_to_write(key, tensor, parallelism, writer_partition):
             raise ValueError(f"writer_partition {writer_partition} with one partition")
         return [(key, tensor)]
     shards = _tensor_ops._split(tensor, tp_size, split_dim)
+    if shards is None:
+        raise ValueError(f"cannot split {type(tensor).__name__} along dimension {split_dim}")
     ranks = range(tp_size) if writer_partition is None else [writer_partition]
     for rank in ranks:
         if not isinstance(rank, int) or not 0 <= rank < tp_size:

@@ -221,9 +221,13 @@ void BindReplicateConfigFields(py::class_<ReplicateConfig>& config) {
             "Place multi-buffer puts on this host's own segment.");
 }
 
-// repr(), str(), == and pickling.
+// repr(), str(), ==, copies and pickling.
 void BindReplicateConfigProtocols(py::class_<ReplicateConfig>& config) {
-    config.def("__repr__", &ReplicateConfigRepr)
+    // copy.copy keeps every field, the upsert family's hidden flag too
+    // (pickling, below, carries the public fields only).
+    config.def("__copy__", [](const ReplicateConfig& c) { return c; })
+        .def("__deepcopy__", [](const ReplicateConfig& c, py::dict) { return c; })
+        .def("__repr__", &ReplicateConfigRepr)
         .def("__str__", &ReplicateConfigStr)
         .def("__eq__",
              [](const ReplicateConfig& a, const ReplicateConfig& b) {

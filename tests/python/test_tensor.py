@@ -50,8 +50,36 @@ def test_tensor_edge_cases(store):
     plain = unique_key()
     assert store.put(plain, b"not a tensor") == 0
     assert store.get_tensor(plain) is None
-    with pytest.raises(TypeError):
-        store.put_tensor(unique_key(), [1, 2, 3])
+    # What cannot be stored is INVALID_PARAMS, as in the reference, and
+    # leaves no key behind.
+    refused = unique_key()
+    assert store.put_tensor(refused, [1, 2, 3]) == -600
+    assert store.put_tensor(refused, torch.ones(3).to_sparse()) == -600
+    assert store.is_exist(refused) == 0
+
+
+def test_lazy_views_are_stored_with_their_values(store):
+    conj, neg = unique_key(), unique_key()
+    values = torch.tensor([1 + 2j, 3 - 4j], dtype=torch.complex64)
+    assert store.put_tensor(conj, values.conj()) == 0
+    assert torch.equal(store.get_tensor(conj), torch.tensor([1 - 2j, 3 + 4j]))
+    assert store.put_tensor(neg, torch._neg_view(torch.arange(3.0))) == 0
+    assert torch.equal(store.get_tensor(neg), torch.tensor([0.0, -1.0, -2.0]))
+
+
+def test_batch_tensor_puts_answer_per_entry(store):
+    keys = [unique_key() for _ in range(3)]
+    assert store.batch_put_tensor(keys[:2], [torch.ones(2)]) == [-600, -600]
+    assert store.batch_put_tensor(keys, [torch.ones(2), "not a tensor", torch.zeros(3)]) == [
+        0, -600, 0]
+    assert [store.is_exist(k) for k in keys] == [1, 0, 1]
+    base = [unique_key() for _ in range(3)]
+    table = torch.ones(4, 6)
+    assert store.batch_put_tensor_with_tp(base[:2], [table], tp_size=2) == [-600, -600]
+    assert store.batch_put_tensor_with_tp(base, [table, torch.tensor(1.0), table * 2],
+                                          tp_size=2) == [0, -600, 0]
+    assert torch.equal(store.get_tensor_with_tp(base[2], tp_rank=1, tp_size=2), table[2:] * 2)
+    assert store.put_tensor_with_tp(unique_key(), table, tp_size=2, split_dim=5) == -600
 
 
 def test_pub_and_batch_tensors(store):
@@ -129,6 +157,8 @@ def test_tensor_into_registered_buffers(store):
         shards = store.batch_get_tensor_with_tp_into([sharded], [buffers[0].ctypes.data], [size],
                                                      tp_rank=0, tp_size=2)
         assert torch.equal(shards[0], tensors[0][:16])
+        # One entry per key, also when the lists disagree.
+        assert store.batch_get_tensor_into(keys, [buffers[0].ctypes.data], [size]) == [None] * 2
     finally:
         for buffer in buffers:
             store.unregister_buffer(buffer.ctypes.data)
