@@ -64,9 +64,15 @@ py::list CopyAllToBytes(std::span<const CopySource> sources) {
 py::tuple UuidToTuple(const UUID& id) { return py::make_tuple(id.hi, id.lo); }
 
 UUID UuidFromPy(py::handle object) {
+    // A uuid.UUID names the same 128 bits: hi is its upper half.
+    if (py::isinstance(object, py::module_::import("uuid").attr("UUID"))) {
+        const py::int_ value = object.attr("int");
+        const py::int_ low_mask((uint64_t{0} - 1));
+        return UUID{(value >> py::int_(64)).cast<uint64_t>(), (value & low_mask).cast<uint64_t>()};
+    }
     if (!py::isinstance<py::sequence>(object) || py::isinstance<py::str>(object) ||
         py::len(object) != 2) {
-        throw py::type_error("task id must be a tuple (hi, lo) of two ints");
+        throw py::type_error("task id must be a tuple (hi, lo) of two ints or a uuid.UUID");
     }
     py::sequence parts = py::reinterpret_borrow<py::sequence>(object);
     try {

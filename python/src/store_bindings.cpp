@@ -282,9 +282,11 @@ void BindBufferRegistration(py::class_<StoreHandle>& store) {
             py::arg("buffer_ptr"))
         .def(
             "alloc_from_mem_pool",
-            [](StoreHandle& self, size_t size) -> uintptr_t {
-                auto address = CallWithoutGil(
-                    self, [&](Client& client) { return client.AllocFromMemPool(size); });
+            [](StoreHandle& self, int64_t size) -> uintptr_t {
+                if (size <= 0) return 0;  // "0 on failure", not a conversion error
+                auto address = CallWithoutGil(self, [&](Client& client) {
+                    return client.AllocFromMemPool(static_cast<size_t>(size));
+                });
                 return address.has_value() ? reinterpret_cast<uintptr_t>(*address) : 0;
             },
             py::arg("size"),

@@ -1,5 +1,7 @@
 """Copy and move tasks, run by live clients on the master's behalf."""
 
+import uuid
+
 from mooncake.store import ErrorCode, QueryTaskResponse, ReplicateConfig, TaskStatus, TaskType
 from mooncake_testing import unique_key, wait_until
 
@@ -36,6 +38,9 @@ def test_copy_task_adds_replicas(store_factory):
     assert response.last_updated_at_ms_epoch >= response.created_at_ms_epoch
     assert isinstance(response.message, str)
     assert isinstance(response.assigned_client, tuple)
+    # The same id as a uuid.UUID (the spec's type) finds the same task.
+    as_uuid = uuid.UUID(int=(task_id[0] << 64) | task_id[1])
+    assert source.query_task(as_uuid)[0].id == task_id
     assert endpoints(source, key) == sorted(
         [source.get_hostname(), first.get_hostname(), second.get_hostname()])
     assert second.get(key) == b"copy me"
@@ -65,6 +70,6 @@ def test_task_errors(store):
     assert store.put(key, b"x") == 0
     task_id, code = store.create_copy_task(key, ["no-such-segment:1"])
     assert task_id == (0, 0) and code < 0
-    for unknown in ((12345, 67890), (1, 1)):
+    for unknown in ((12345, 67890), (1, 1), uuid.UUID(int=(5 << 64) | 7)):
         response, code = store.query_task(task_id=unknown)
         assert response is None and code < 0

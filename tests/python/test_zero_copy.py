@@ -128,6 +128,7 @@ def test_alloc_from_mem_pool_is_usable_for_zero_copy(store):
     assert store.put_from(key, address, size) == 0
     assert store.get(key) == source.tobytes()
     assert store.alloc_from_mem_pool(1 << 40) == 0  # far beyond the local buffer
+    assert store.alloc_from_mem_pool(0) == 0 and store.alloc_from_mem_pool(-1) == 0
 
 
 def test_host_mem_allocator_memory_as_registered_buffer(store):
