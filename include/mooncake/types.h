@@ -142,6 +142,12 @@ struct ReplicateConfig {
     // allocated and the old freed once its readers are done
     // (docs/python_api.md, "Upsert").
     bool upsert = false;
+    // The reference's NVMe-oF and distributed-FS replicas. This build has
+    // neither tier: a put asking for such a replica is INVALID_PARAMS
+    // rather than stored with fewer copies than asked.
+    size_t nof_replica_num = 0;
+    size_t dfs_replica_num = 0;
+    std::vector<std::string> preferred_nof_segments;
 
     // The soft pin the master applies: ENABLE, or with_soft_pin unless DISABLE.
     bool soft_pinned() const {

@@ -106,7 +106,8 @@ auto ReplicateConfigTuple(const ReplicateConfig& c) {
     return std::make_tuple(c.replica_num, c.with_soft_pin, c.preferred_segment,
                            c.prefer_alloc_in_same_node, c.preferred_segments, c.with_hard_pin,
                            static_cast<int>(c.soft_pin_action), c.soft_pin_ttl_ms, c.group_ids,
-                           static_cast<int>(c.data_type));
+                           static_cast<int>(c.data_type), c.nof_replica_num, c.dfs_replica_num,
+                           c.preferred_nof_segments);
 }
 
 std::string BufferDescriptorRepr(const MemoryDescriptor& descriptor) {
@@ -155,7 +156,15 @@ void BindReplicateConfigExtras(py::class_<ReplicateConfig>& config) {
             "One entry per key of the call, or None (a call with another number of entries "
             "returns INVALID_PARAMS); this master has no groups and does not use them.")
         .def_readwrite("data_type", &ReplicateConfig::data_type,
-                       "ObjectDataType tag (default UNKNOWN); accepted, not used by this master.");
+                       "ObjectDataType tag (default UNKNOWN); accepted, not used by this master.")
+        .def_readwrite("nof_replica_num", &ReplicateConfig::nof_replica_num,
+                       "NVMe-oF replicas (default 0). This build has no NVMe-oF tier: a put "
+                       "asking for any returns INVALID_PARAMS.")
+        .def_readwrite("dfs_replica_num", &ReplicateConfig::dfs_replica_num,
+                       "Distributed-FS replicas (default 0). This build has no such tier: a put "
+                       "asking for any returns INVALID_PARAMS.")
+        .def_readwrite("preferred_nof_segments", &ReplicateConfig::preferred_nof_segments,
+                       "NVMe-oF segments for nof replicas (default []); unused without them.");
 }
 
 // SoftPinAction (inside ReplicateConfig and at module level) and ObjectDataType.
@@ -236,7 +245,8 @@ void BindReplicateConfigProtocols(py::class_<ReplicateConfig>& config) {
         .def(py::pickle(
             [](const ReplicateConfig& c) { return py::tuple(py::cast(ReplicateConfigTuple(c))); },
             [](const py::tuple& state) {
-                if (state.size() != 10) {
+                // 10 fields: a pickle of before the NVMe-oF / DFS fields.
+                if (state.size() != 10 && state.size() != 13) {
                     throw std::runtime_error("bad ReplicateConfig state");
                 }
                 ReplicateConfig c;
@@ -250,6 +260,11 @@ void BindReplicateConfigProtocols(py::class_<ReplicateConfig>& config) {
                 c.soft_pin_ttl_ms = state[7].cast<uint64_t>();
                 c.group_ids = state[8].cast<std::vector<std::string>>();
                 c.data_type = static_cast<ObjectDataType>(state[9].cast<int>());
+                if (state.size() == 13) {
+                    c.nof_replica_num = state[10].cast<size_t>();
+                    c.dfs_replica_num = state[11].cast<size_t>();
+                    c.preferred_nof_segments = state[12].cast<std::vector<std::string>>();
+                }
                 return c;
             }));
 }

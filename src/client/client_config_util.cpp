@@ -93,6 +93,11 @@ ValidKeys SelectValidKeys(const std::vector<std::string>& keys) {
 
 Status ValidateReplicateConfig(const ReplicateConfig& config, size_t key_count) {
     if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
+    if (config.nof_replica_num > 0 || config.dfs_replica_num > 0) {
+        LOG(WARNING) << "nof_replica_num / dfs_replica_num: this build has no NVMe-oF or "
+                        "distributed-FS tier: INVALID_PARAMS";
+        return Error(ErrorCode::INVALID_PARAMS);
+    }
     if (!config.group_ids.empty() && config.group_ids.size() != key_count) {
         LOG(WARNING) << config.group_ids.size() << " group_ids for " << key_count
                      << " keys: INVALID_PARAMS";

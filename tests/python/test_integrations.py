@@ -288,6 +288,23 @@ def test_replicate_config_new_fields():
     assert config.soft_pin_ttl_ms is None
 
 
+def test_replicate_config_nvmeof_and_dfs_fields(store):
+    import pickle
+    config = ReplicateConfig()
+    assert (config.nof_replica_num, config.dfs_replica_num, config.preferred_nof_segments) == (
+        0, 0, [])
+    config.preferred_nof_segments = ["nof:1"]
+    assert pickle.loads(pickle.dumps(config)) == config
+    assert store.put(unique_key(), b"x", config) == 0  # no such replica asked for
+    for field in ("nof_replica_num", "dfs_replica_num"):
+        asking = ReplicateConfig()
+        setattr(asking, field, 1)
+        key = unique_key()
+        # This build has neither tier: refused, not stored with fewer copies.
+        assert store.put(key, b"x", asking) == -600
+        assert store.is_exist(key) == 0
+
+
 def test_replicate_config_data_type_and_str():
     import pickle
     from mooncake import store as store_module

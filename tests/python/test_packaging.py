@@ -25,6 +25,12 @@ def test_version_is_the_cmake_project_version():
     assert mooncake.__version__ == cmake_project_version()
 
 
+def test_allocator_module_imports_and_says_why_it_cannot_allocate():
+    from mooncake.allocator import NVLinkAllocator
+    with pytest.raises(RuntimeError, match="without CUDA"):
+        NVLinkAllocator.get_allocator(0)
+
+
 def test_store_module_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None; "
             "import mooncake.store as s; print(s.MooncakeDistributedStore().get('k'))")
