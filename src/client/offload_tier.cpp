@@ -94,9 +94,25 @@ void OffloadTier::Stop() {
     }
     wake_.NotifyAll();
     if (worker_.joinable()) worker_.join();
+    DeleteRemovedFiles();
     if (server_.joinable()) server_.join();
     if (staging_ && client_.engine != nullptr)
         (void)client_.engine->UnregisterLocalMemory(staging_->base());
+}
+
+void OffloadTier::DeleteRemovedFiles() {
+    // Objects removed since the last heartbeat still have their files here;
+    // left behind, the rescan of a restart would report them and bring the
+    // removed objects back. No offload work is taken (max 0): it would be
+    // left unfinished.
+    if (unmounted_.load()) return;
+    auto work = client_.master->OffloadHeartbeat(client_.client_id, 0);
+    if (!work.has_value()) {
+        LOG(WARNING) << "SSD offload: could not fetch the files to delete before closing: "
+                     << ErrorCodeName(work.error());
+        return;
+    }
+    for (const std::string& key : work->remove) (void)store_->Remove(key);
 }
 
 Status OffloadTier::Mount() {

@@ -82,6 +82,8 @@ class OffloadTier final : public DiskReader {
     Status Mount();
     // Reports every file of the store (batches of the scan limit).
     Status ReportAll();
+    // At Stop: deletes the files of objects removed since the last heartbeat.
+    void DeleteRemovedFiles();
     void WorkerLoop();
     // One heartbeat; true when it found work (ask again at once).
     bool WorkOnce();

@@ -158,6 +158,21 @@ def test_client_restart_finds_its_files_again(master_factory, tmp_path):
                 assert probe.get(key) == value_of(key)
 
 
+def test_a_removed_key_stays_removed_after_close_and_restart(master_factory, tmp_path):
+    master = master_factory(MASTER_ARGS)
+    # A long heartbeat: the removal would reach this client only at its
+    # next heartbeat, long after the close below, if close did not ask.
+    slow = {"MOONCAKE_OFFLOAD_HEARTBEAT_INTERVAL_SECONDS": "60"}
+    with offload_store(master, tmp_path, env=slow) as store:
+        removed, kept = put_on_disk(store, "removed", 2)
+        time.sleep(0.3)  # past the read lease of put_on_disk's probes
+        assert store.remove(removed) == 0
+    with offload_store(master, tmp_path) as restarted:
+        wait_until(lambda: restarted.is_exist(kept) == 1, what="the kept key rescanned")
+        assert restarted.is_exist(removed) == 0
+        assert restarted.get(kept) == value_of(kept)
+
+
 def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
     with offload_store(master, tmp_path) as store:
