@@ -2,10 +2,9 @@
 
 #include <glog/logging.h>
 
-#include <charconv>
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
 
+#include "common/env.h"
 #include "common/net_util.h"
 #include "net/socket_util.h"
 #include "transfer/metadata_client.h"
@@ -23,24 +22,12 @@ constexpr int kAddressOverlapped = -7;
 
 // A port from the environment, `fallback` when unset or not a port.
 uint16_t PortFromEnv(const char* name, uint16_t fallback) {
-    const char* text = std::getenv(name);
-    if (text == nullptr) return fallback;
-    unsigned value = 0;
-    const char* end = text + std::strlen(text);
-    auto [rest, error] = std::from_chars(text, end, value);
-    if (error != std::errc() || rest != end || value < 1024 || value > 65535) return fallback;
-    return static_cast<uint16_t>(value);
+    return static_cast<uint16_t>(GetEnvInteger(name, 1024, 65535).value_or(fallback));
 }
 
 std::chrono::seconds TimeoutFromEnv() {
-    const char* text = std::getenv("MC_TRANSFER_TIMEOUT");
-    int value = kDefaultTimeoutSec;
-    if (text != nullptr && *text != '\0') {
-        const char* end = text + std::char_traits<char>::length(text);
-        auto [ptr, ec] = std::from_chars(text, end, value);
-        if (ec != std::errc() || ptr != end) value = kDefaultTimeoutSec;
-    }
-    return std::chrono::seconds(std::max(value, kMinTimeoutSec));
+    const auto value = GetEnvInteger("MC_TRANSFER_TIMEOUT", 0, 86400).value_or(kDefaultTimeoutSec);
+    return std::chrono::seconds(std::max<uint64_t>(value, kMinTimeoutSec));
 }
 
 // The host of "host[:port]".

@@ -1,7 +1,10 @@
 #include "common/env.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 
 namespace mooncake {
@@ -25,6 +28,19 @@ bool GetEnvBool(const char* name, bool fallback) {
 
 std::string GetEnvString(const char* name, const std::string& fallback) {
     return GetEnv(name).value_or(fallback);
+}
+
+std::optional<uint64_t> GetEnvInteger(const char* name, uint64_t min, uint64_t max) {
+    std::optional<std::string> text = GetEnv(name);
+    if (!text) return std::nullopt;
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
+        LOG(WARNING) << "Ignoring " << name << "='" << *text << "' (want " << min << ".." << max
+                     << ")";
+        return std::nullopt;
+    }
+    return value;
 }
 
 }  // namespace mooncake

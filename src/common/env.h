@@ -1,6 +1,7 @@
 // Typed access to the MC_* environment variables.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -14,5 +15,9 @@ std::optional<std::string> GetEnv(const char* name);
 bool GetEnvBool(const char* name, bool fallback);
 
 std::string GetEnvString(const char* name, const std::string& fallback);
+
+// The variable as a decimal integer in [min, max]: nullopt when unset, and
+// nullopt with a warning naming the variable when set to anything else.
+std::optional<uint64_t> GetEnvInteger(const char* name, uint64_t min, uint64_t max);
 
 }  // namespace mooncake

@@ -40,6 +40,7 @@ void TcpTaskProgress::ChunkDone(ErrorCode code) {
 void TcpPipeline::Attach(PooledConnection connection) {
     connection_ = std::move(connection);
     received_any_ = false;
+    timed_out_ = false;
     ready_headers_.clear();
 }
 
@@ -66,11 +67,7 @@ bool TcpPipeline::Send(const std::vector<TcpChunk*>& chunks) {
         in_flight_bytes_ += chunk->length;
         if (chunk->progress->is_read()) ++reads_in_flight_;
     }
-    for (size_t first = 0; first < iov_.size(); first += IOV_MAX) {
-        const int count = static_cast<int>(std::min<size_t>(IOV_MAX, iov_.size() - first));
-        if (!net::SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
-    }
-    return true;
+    return SendIov();
 }
 
 bool TcpPipeline::Resend() {
@@ -79,11 +76,26 @@ bool TcpPipeline::Resend() {
         iov_.push_back({chunk->header, sizeof(chunk->header)});
         if (!chunk->progress->is_read()) iov_.push_back({chunk->local(), chunk->length});
     }
+    return SendIov();
+}
+
+bool TcpPipeline::SendIov() {
+    errno = 0;
     for (size_t first = 0; first < iov_.size(); first += IOV_MAX) {
         const int count = static_cast<int>(std::min<size_t>(IOV_MAX, iov_.size() - first));
-        if (!net::SendAllV(connection_.fd(), iov_.data() + first, count)) return false;
+        if (!net::SendAllV(connection_.fd(), iov_.data() + first, count)) return SendFailed();
     }
     return true;
+}
+
+bool TcpPipeline::SendFailed() {
+    timed_out_ = errno == EAGAIN || errno == EWOULDBLOCK;
+    return false;
+}
+
+TcpPipeline::Outcome TcpPipeline::ReceiveFailed() {
+    timed_out_ = errno == EAGAIN || errno == EWOULDBLOCK;
+    return Outcome::kBrokenLink;
 }
 
 bool TcpPipeline::DecodeHeaders(const uint8_t* bytes, size_t count) {
@@ -140,7 +152,8 @@ void TcpPipeline::Pop(TcpChunk* chunk) {
 
 TcpPipeline::Outcome TcpPipeline::ReceiveNext(TcpChunk** chunk_out, ErrorCode* code) {
     TcpChunk* chunk = in_flight_.front();
-    if (ready_headers_.empty() && !ReceiveHeaders()) return Outcome::kBrokenLink;
+    errno = 0;  // a header that fails to decode is no timeout
+    if (ready_headers_.empty() && !ReceiveHeaders()) return ReceiveFailed();
     const wire::ResponseHeader response = ready_headers_.front();
     ready_headers_.pop_front();
     if (response.request_id != chunk->id) {
@@ -160,10 +173,10 @@ TcpPipeline::Outcome TcpPipeline::ReceiveNext(TcpChunk** chunk_out, ErrorCode* c
                 uint8_t next[wire::kResponseHeaderSize];
                 iovec iov[2] = {{chunk->local(), chunk->length}, {next, sizeof(next)}};
                 if (!net::RecvAllV(connection_.fd(), iov, 2) || !DecodeHeaders(next, 1)) {
-                    return Outcome::kBrokenLink;
+                    return ReceiveFailed();
                 }
             } else if (!net::RecvAll(connection_.fd(), chunk->local(), chunk->length)) {
-                return Outcome::kBrokenLink;
+                return ReceiveFailed();
             }
         }
         *code = ErrorCode::OK;

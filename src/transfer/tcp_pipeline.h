@@ -64,6 +64,10 @@ class TcpPipeline {
     bool reused() const { return connection_.reused(); }
     // Whether any response bytes arrived on the current connection.
     bool received_any() const { return received_any_; }
+    // Whether the last failed Send, Resend or ReceiveNext ran into the I/O
+    // timeout: the peer stopped reading or answering (a stopped process, a
+    // dead host) rather than closing the connection.
+    bool timed_out() const { return timed_out_; }
 
     size_t in_flight() const { return in_flight_.size(); }
     uint64_t in_flight_bytes() const { return in_flight_bytes_; }
@@ -89,11 +93,16 @@ class TcpPipeline {
     // WRITEs at the front of the queue that have arrived, at least one.
     bool ReceiveHeaders();
     void Pop(TcpChunk* chunk);
+    // Records whether the socket call that just failed timed out (errno).
+    bool SendFailed();
+    Outcome ReceiveFailed();
+    bool SendIov();
 
     const UUID instance_;
     const std::string& endpoint_;
     PooledConnection connection_;
     bool received_any_ = false;
+    bool timed_out_ = false;
     std::deque<TcpChunk*> in_flight_;
     uint64_t in_flight_bytes_ = 0;
     size_t reads_in_flight_ = 0;

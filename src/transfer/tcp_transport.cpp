@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <utility>
@@ -19,8 +20,15 @@ struct TcpTransport::Submission {
     std::deque<TcpTaskProgress> tasks;  // stable addresses
     std::vector<TcpChunk> chunks;
     std::atomic<size_t> next{0};
-    // Set once the peer proved unreachable: remaining chunks fail at once.
-    std::atomic<bool> failed{false};
+    // Set once the peer proved unreachable (TRANSFER_FAIL) or unresponsive
+    // (RPC_TIMEOUT): remaining chunks fail at once with that code.
+    std::atomic<ErrorCode> failure{ErrorCode::OK};
+
+    bool failed() const { return failure.load() != ErrorCode::OK; }
+    void Fail(ErrorCode code) {
+        ErrorCode none = ErrorCode::OK;
+        failure.compare_exchange_strong(none, code);
+    }
 
     TcpChunk* Claim() {
         const size_t index = next.fetch_add(1);
@@ -75,7 +83,12 @@ void TcpTransport::Submit(std::vector<TransferTask> tasks) {
     for (auto& [peer, submission] : by_peer) {
         uint64_t total = 0;
         for (const TcpChunk& chunk : submission->chunks) total += chunk.length;
-        if (total <= options_.inline_limit) {
+        // Small transfers run on the submitting thread when it waits for
+        // them anyway, saving two thread hand-offs.
+        const bool caller_waits = std::all_of(
+            submission->tasks.begin(), submission->tasks.end(),
+            [](const TcpTaskProgress& progress) { return progress.task.may_run_on_caller; });
+        if (caller_waits && total <= options_.inline_limit) {
             RunStream(submission);
             continue;
         }
@@ -83,7 +96,7 @@ void TcpTransport::Submit(std::vector<TransferTask> tasks) {
         MutexLock lock(mutex_);
         if (workers_ == nullptr) {
             lock.Unlock();
-            submission->failed.store(true);
+            submission->Fail(ErrorCode::TRANSFER_FAIL);
             RunStream(submission);  // fails every chunk without I/O
             continue;
         }
@@ -138,8 +151,9 @@ void TcpTransport::FillWindow(Stream& stream) {
         TcpChunk* chunk =
             stream.held != nullptr ? std::exchange(stream.held, nullptr) : submission.Claim();
         if (chunk == nullptr) break;
-        if (submission.failed.load() || chunk->progress->cancelled() || stopped_.load()) {
-            chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
+        if (submission.failed() || chunk->progress->cancelled() || stopped_.load()) {
+            chunk->progress->ChunkDone(submission.failed() ? submission.failure.load()
+                                                           : ErrorCode::TRANSFER_FAIL);
             continue;
         }
         // Never send a WRITE payload while READ data is coming back: the
@@ -154,7 +168,7 @@ void TcpTransport::FillWindow(Stream& stream) {
             auto acquired = pool_.Acquire(submission.endpoint);
             if (!acquired) {
                 LOG(WARNING) << "TCP transfer: cannot connect to " << submission.endpoint;
-                submission.failed.store(true);
+                submission.Fail(ErrorCode::TRANSFER_FAIL);
                 chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
                 continue;
             }
@@ -170,7 +184,11 @@ void TcpTransport::FillWindow(Stream& stream) {
 bool TcpTransport::Recover(Stream& stream) {
     TcpPipeline& pipeline = stream.pipeline;
     const std::string& endpoint = stream.submission.endpoint;
-    const bool may_retry = pipeline.reused() && !pipeline.received_any() && !stream.retried;
+    // A stale pooled connection fails at once and earns one retry; a peer
+    // that let the I/O timeout pass would only let it pass again.
+    const bool timed_out = pipeline.timed_out();
+    const bool may_retry =
+        pipeline.reused() && !pipeline.received_any() && !stream.retried && !timed_out;
     pipeline.Break();
     if (may_retry) {
         stream.retried = true;
@@ -181,11 +199,11 @@ bool TcpTransport::Recover(Stream& stream) {
             pipeline.Break();
         }
     }
-    LOG(WARNING) << "TCP transfer with " << endpoint << " failed: connection lost";
-    for (TcpChunk* chunk : pipeline.TakeInFlight()) {
-        chunk->progress->ChunkDone(ErrorCode::TRANSFER_FAIL);
-    }
-    stream.submission.failed.store(true);
+    const ErrorCode code = timed_out ? ErrorCode::RPC_TIMEOUT : ErrorCode::TRANSFER_FAIL;
+    LOG(WARNING) << "TCP transfer with " << endpoint << " failed: "
+                 << (timed_out ? "no answer within the I/O timeout" : "connection lost");
+    stream.submission.Fail(code);
+    for (TcpChunk* chunk : pipeline.TakeInFlight()) chunk->progress->ChunkDone(code);
     return false;
 }
 
@@ -196,7 +214,7 @@ void TcpTransport::ReceiveOne(Stream& stream) {
         Recover(stream);
         return;
     }
-    if (code == ErrorCode::TRANSFER_FAIL) stream.submission.failed.store(true);  // stale peer
+    if (code == ErrorCode::TRANSFER_FAIL) stream.submission.Fail(code);  // stale peer
     chunk->progress->ChunkDone(code);
 }
 

@@ -2,8 +2,9 @@
 // not apply) over the engine's TCP protocol (wire_protocol.h).
 //
 // Requests are cut into chunks of at most `chunk_size` bytes. A submission
-// of at most `inline_limit` bytes runs in the caller's thread on one pooled
-// connection (no thread hop: a small read costs one round trip). Larger ones
+// of at most `inline_limit` bytes whose caller waits for it anyway
+// (TransferTask::may_run_on_caller) runs in the caller's thread on one pooled
+// connection (no thread hop: a small read costs one round trip). Others
 // are spread over up to `streams_per_peer` connections served by worker
 // threads; each connection pipelines chunks (up to `window_chunks` and
 // `window_bytes`) so that the round trip of one chunk overlaps the bytes of
@@ -71,8 +72,9 @@ class TcpTransport final : public Transport {
     void FillWindow(Stream& stream);
     // After an I/O failure: one retry on a fresh connection when the failed
     // one came from the pool and never answered (the peer may have closed it
-    // while idle); otherwise the peer is gone for this submission and the
-    // chunks in flight fail. True when the retry is on its way.
+    // while idle) unless it timed out; otherwise the peer is gone for this
+    // submission and the chunks in flight fail (RPC_TIMEOUT after a timeout).
+    // True when the retry is on its way.
     bool Recover(Stream& stream);
     // Waits for the next reply and completes its chunk.
     void ReceiveOne(Stream& stream);

@@ -2,8 +2,10 @@
 
 namespace mooncake {
 
-TransferBatch::TransferBatch(size_t capacity)
-    : capacity_(capacity), slots_(std::make_unique<Slot[]>(capacity)) {}
+TransferBatch::TransferBatch(size_t capacity, bool caller_waits)
+    : capacity_(capacity),
+      caller_waits_(caller_waits),
+      slots_(std::make_unique<Slot[]>(capacity)) {}
 
 Result<size_t> TransferBatch::Reserve(size_t count) {
     size_t first = submitted_.load();

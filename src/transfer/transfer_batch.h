@@ -19,9 +19,13 @@ inline constexpr size_t kMaxBatchCapacity = 1u << 20;
 
 class TransferBatch {
    public:
-    explicit TransferBatch(size_t capacity);
+    // `caller_waits`: the submitting thread blocks on the result anyway
+    // (TransferSync), so transports may do the work on it; an asynchronous
+    // batch must never block its submitter on a peer.
+    TransferBatch(size_t capacity, bool caller_waits);
 
     size_t capacity() const { return capacity_; }
+    bool caller_waits() const { return caller_waits_; }
     size_t submitted() const { return submitted_.load(std::memory_order_acquire); }
 
     // Claims `count` slots; returns the index of the first. INVALID_PARAMS
@@ -52,6 +56,7 @@ class TransferBatch {
     };
 
     const size_t capacity_;
+    const bool caller_waits_;
     std::unique_ptr<Slot[]> slots_;
     std::atomic<size_t> submitted_{0};
     std::atomic<size_t> pending_{0};

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 
 #include "common/env.h"
@@ -28,19 +27,9 @@ constexpr int kDefaultTcpStreams = 4;
 // window: a batch of failures to a dead peer costs one lookup.
 constexpr auto kRefreshBackoff = std::chrono::seconds(1);
 
-// An integer environment variable within [low, high], or `fallback` (with a
-// warning when it is set to something else).
+// An integer environment variable within [low, high], or `fallback`.
 int BoundedIntFromEnv(const char* name, int low, int high, int fallback) {
-    auto text = GetEnv(name);
-    if (!text) return fallback;
-    int value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < low || value > high) {
-        LOG(WARNING) << "Ignoring " << name << "='" << *text << "' (want " << low << ".." << high
-                     << ")";
-        return fallback;
-    }
-    return value;
+    return static_cast<int>(GetEnvInteger(name, low, high).value_or(fallback));
 }
 
 bool SameView(const SegmentDescriptor& a, const SegmentDescriptor& b) {
@@ -543,6 +532,7 @@ Result<TransferEngineImpl::PreparedTask> TransferEngineImpl::Prepare(
     task.length = request.length;
     task.range = range;
     task.cancelled = batch->cancelled_flag();
+    task.may_run_on_caller = batch->caller_waits();
     task.on_done = [this, batch, index, request, peer, used = descriptor,
                     is_retry](ErrorCode code) {
         OnTaskDone(batch, index, request, peer, used, is_retry, code);
@@ -556,7 +546,10 @@ void TransferEngineImpl::OnTaskDone(const std::shared_ptr<TransferBatch>& batch,
                                     const std::shared_ptr<Peer>& peer,
                                     const std::shared_ptr<const SegmentDescriptor>& used,
                                     bool is_retry, ErrorCode code) {
-    if (code == ErrorCode::TRANSFER_FAIL && !is_retry && !stopping_.load() &&
+    // A peer that stopped answering would not answer a refresh either.
+    const bool unresponsive = code == ErrorCode::RPC_TIMEOUT;
+    if (unresponsive) code = ErrorCode::TRANSFER_FAIL;
+    if (!unresponsive && code == ErrorCode::TRANSFER_FAIL && !is_retry && !stopping_.load() &&
         !batch->cancelled_flag()->load()) {
         // The peer may have restarted or changed its memory: with a newer
         // descriptor the request is tried once more.
@@ -603,7 +596,7 @@ std::shared_ptr<TransferBatch> TransferEngineImpl::FindBatch(BatchId id) const {
 
 Result<BatchId> TransferEngineImpl::AllocateBatch(size_t capacity) {
     if (capacity == 0 || capacity > kMaxBatchCapacity) return Error(ErrorCode::INVALID_PARAMS);
-    auto batch = std::make_shared<TransferBatch>(capacity);
+    auto batch = std::make_shared<TransferBatch>(capacity, /*caller_waits=*/false);
     MutexLock lock(batches_mutex_);
     const BatchId id = next_batch_++;
     batches_.emplace(id, std::move(batch));
@@ -671,7 +664,7 @@ Status TransferEngineImpl::TransferSync(const std::vector<TransferRequest>& requ
     if (per_request != nullptr) per_request->assign(requests.size(), ErrorCode::OK);
     if (requests.empty()) return OkStatus();
     if (requests.size() > kMaxBatchCapacity) return Error(ErrorCode::INVALID_PARAMS);
-    auto batch = std::make_shared<TransferBatch>(requests.size());
+    auto batch = std::make_shared<TransferBatch>(requests.size(), /*caller_waits=*/true);
     (void)batch->Reserve(requests.size());
     SubmitRequests(batch, 0, requests);
     bool timed_out = false;

@@ -27,7 +27,9 @@
 namespace mooncake {
 
 // Reports how one task ended: OK, or the error (TRANSFER_FAIL for I/O
-// failures and timeouts, INVALID_PARAMS when the owner refused the range).
+// failures, RPC_TIMEOUT when the peer stopped answering within the I/O
+// timeout, INVALID_PARAMS when the owner refused the range). The engine
+// reports RPC_TIMEOUT to its caller as TRANSFER_FAIL.
 // Called exactly once per task, from any thread.
 using TransferCallback = std::function<void(ErrorCode code)>;
 
@@ -45,6 +47,10 @@ struct TransferTask {
     // Work not started yet should then end with TRANSFER_FAIL without
     // touching memory. Valid until `on_done` has been called. May be null.
     const std::atomic<bool>* cancelled = nullptr;
+    // The submitter waits for the outcome anyway, so Submit may do the work
+    // on its thread. False for asynchronous batches: Submit must then return
+    // without waiting on the peer.
+    bool may_run_on_caller = false;
     TransferCallback on_done;
 };
 

@@ -179,7 +179,7 @@ TEST(WireProtocolTest, HeadersRoundTripAndRejectForeignMagic) {
 }
 
 TEST(TransferBatchTest, TracksSlotsAndFirstError) {
-    TransferBatch batch(4);
+    TransferBatch batch(4, /*caller_waits=*/false);
     auto first = batch.Reserve(3);
     ASSERT_TRUE(first.has_value());
     EXPECT_EQ(*first, 0u);

@@ -121,3 +121,49 @@ def test_target_dies_mid_transfer(how, monkeypatch):
             peer.kill(signal.SIGKILL)
         peer.process.wait()
         engine.free_managed_buffer(local, size)
+
+
+def wait_for_outcome(engine, batch, give_up_after):
+    """Polls transfer_check_status until the batch leaves 'still running'."""
+    deadline = time.monotonic() + give_up_after
+    code = engine.transfer_check_status(batch)
+    while code == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        code = engine.transfer_check_status(batch)
+    return code
+
+
+def test_a_stopped_peer_costs_one_timeout_and_async_submits_do_not_wait(monkeypatch):
+    timeout = 6
+    monkeypatch.setenv("MC_TRANSFER_TIMEOUT", str(timeout))
+    engine = local_engine()
+    local = engine.allocate_managed_buffer(MiB)
+    peer = EnginePeer(plain_bytes=MiB, managed_bytes=0)
+    try:
+        assert engine.transfer_sync_write(peer.name, local, peer.plain, 4096) == 0
+        peer.kill(signal.SIGSTOP)
+
+        started = time.monotonic()
+        batch = engine.transfer_submit_write(peer.name, local, peer.plain, 4096)
+        assert time.monotonic() - started < 2, "an asynchronous submit waited on the peer"
+        assert batch != BAD_PEER
+        assert engine.transfer_check_status(batch) == 0
+        # Failed (-1) or past its deadline (-2): either way within about one
+        # timeout, not one per retry.
+        assert wait_for_outcome(engine, batch, 4 * timeout) in (-1, -2)
+        assert time.monotonic() - started < timeout + 4
+
+        started = time.monotonic()
+        batches = engine.batch_transfer_async_write(peer.name, [local], [peer.plain], [4096])
+        assert time.monotonic() - started < 2, "a batch submit waited on the peer"
+        assert batches not in (0, BAD_PEER)
+        assert engine.get_batch_transfer_status([batches]) == -1
+        assert time.monotonic() - started < timeout + 4
+
+        started = time.monotonic()
+        assert engine.transfer_sync_write(peer.name, local, peer.plain, 4096) == -1
+        assert time.monotonic() - started < timeout + 4
+    finally:
+        peer.kill(signal.SIGKILL)
+        peer.process.wait()
+        engine.free_managed_buffer(local, MiB)

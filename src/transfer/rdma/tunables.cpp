@@ -2,7 +2,6 @@
 
 #include <glog/logging.h>
 
-#include <charconv>
 #include <string>
 
 #include "common/env.h"
@@ -16,16 +15,10 @@ namespace {
 // is set to anything else, nullopt silently when unset.
 std::optional<uint64_t> ReadInteger(const char* name, uint64_t min, uint64_t max,
                                     bool allow_size_units) {
+    if (!allow_size_units) return GetEnvInteger(name, min, max);
     std::optional<std::string> text = GetEnv(name);
     if (!text) return std::nullopt;
-    std::optional<uint64_t> value;
-    if (allow_size_units) {
-        if (auto parsed = ParseSize(*text)) value = *parsed;
-    } else {
-        uint64_t parsed = 0;
-        auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), parsed);
-        if (ec == std::errc() && end == text->data() + text->size()) value = parsed;
-    }
+    std::optional<uint64_t> value = ParseSize(*text);
     if (!value || *value < min || *value > max) {
         LOG(WARNING) << "Ignoring " << name << "='" << *text << "' (want " << min << ".." << max
                      << ")";
