@@ -18,13 +18,13 @@ std::optional<uint64_t> ReadInteger(const char* name, uint64_t min, uint64_t max
     if (!allow_size_units) return GetEnvInteger(name, min, max);
     std::optional<std::string> text = GetEnv(name);
     if (!text) return std::nullopt;
-    std::optional<uint64_t> value = ParseSize(*text);
+    auto value = ParseSize(*text);
     if (!value || *value < min || *value > max) {
         LOG(WARNING) << "Ignoring " << name << "='" << *text << "' (want " << min << ".." << max
                      << ")";
         return std::nullopt;
     }
-    return value;
+    return *value;
 }
 
 }  // namespace
