@@ -133,6 +133,21 @@ def wait_for_outcome(engine, batch, give_up_after):
     return code
 
 
+def stop_and_wait(process):
+    """SIGSTOP, then wait until the kernel shows the process stopped (a
+    signal is delivered asynchronously: a request sent at once could still
+    be served)."""
+    process.send_signal(signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{process.pid}/stat") as stat:
+            # The state follows the parenthesized command name.
+            if stat.read().rsplit(")", 1)[1].split()[0] == "T":
+                return
+        time.sleep(0.01)
+    raise AssertionError("the peer did not stop")
+
+
 def test_a_stopped_peer_costs_one_timeout_and_async_submits_do_not_wait(monkeypatch):
     timeout = 6
     monkeypatch.setenv("MC_TRANSFER_TIMEOUT", str(timeout))
@@ -141,7 +156,7 @@ def test_a_stopped_peer_costs_one_timeout_and_async_submits_do_not_wait(monkeypa
     peer = EnginePeer(plain_bytes=MiB, managed_bytes=0)
     try:
         assert engine.transfer_sync_write(peer.name, local, peer.plain, 4096) == 0
-        peer.kill(signal.SIGSTOP)
+        stop_and_wait(peer.process)
 
         started = time.monotonic()
         batch = engine.transfer_submit_write(peer.name, local, peer.plain, 4096)
