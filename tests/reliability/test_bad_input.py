@@ -522,7 +522,7 @@ def run_pointer_battery(battery, store, cluster):
         battery.call("alloc_from_mem_pool", "size 2**62",
                      lambda: store.alloc_from_mem_pool(2**62), code(0))
         battery.call("alloc_from_mem_pool", "negative size",
-                     lambda: store.alloc_from_mem_pool(-1), raises(TypeError))
+                     lambda: store.alloc_from_mem_pool(-1), code(0))
         # Nothing was written into the caller's memory by the failed reads.
         battery.call("get_into", "(memory left untouched)",
                      lambda: bool((registered == 0xAB).all() and (unregistered == 0xCD).all()),
