@@ -16,6 +16,7 @@ void AddItems(const std::vector<OffloadItem>& items,
         rpc::OffloadObject* object = wire->Add();
         object->set_key(item.key);
         object->set_size(item.size);
+        object->set_value_id(item.value_id);
     }
 }
 
@@ -53,6 +54,7 @@ Result<OffloadWork> MasterClient::OffloadHeartbeat(const UUID& client_id, size_t
         OffloadItem& item = work.offload.emplace_back();
         item.key = object.key();
         item.size = object.size();
+        item.value_id = object.value_id();
         item.sources.reserve(object.sources_size());
         for (const rpc::ReplicaDescriptor& source : object.sources())
             item.sources.push_back(FromProto(source));

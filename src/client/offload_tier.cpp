@@ -133,7 +133,8 @@ Status OffloadTier::ReportAll() {
     for (size_t begin = 0; begin < objects.size(); begin += batch) {
         std::vector<OffloadItem> items;
         for (size_t i = begin; i < std::min(objects.size(), begin + batch); ++i)
-            items.push_back({objects[i].key, objects[i].size});
+            items.push_back(
+                {.key = objects[i].key, .size = objects[i].size, .value_id = objects[i].value_id});
         MC_RETURN_IF_ERROR(
             client_.master->NotifyOffloadSuccess(client_.client_id, items, /*from_rescan=*/true));
     }
@@ -280,9 +281,9 @@ void OffloadTier::WriteObject(const OffloadItem& item,
     }
     const std::vector<std::span<const uint8_t>> parts = {
         std::span<const uint8_t>(outcome.slice->data(), outcome.size)};
-    Status put = store_->Put(item.key, parts);
+    Status put = store_->Put(item.key, parts, item.value_id);
     if (put.has_value()) {
-        written->push_back({item.key, outcome.size});
+        written->push_back({.key = item.key, .size = outcome.size, .value_id = item.value_id});
         return;
     }
     LOG(WARNING) << "SSD offload: writing '" << item.key

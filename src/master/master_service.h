@@ -339,9 +339,8 @@ class MasterService {
                            const ReplicateConfig& config, size_t replica_num);
     // The object a put starts; an upsert carries over the pins of the value
     // it `replaced` (nullptr: none).
-    static ObjectMeta NewObject(const UUID& client_id, uint64_t value_size,
-                                const ReplicateConfig& config, int64_t now_ms,
-                                const ObjectMeta* replaced);
+    ObjectMeta NewObject(const UUID& client_id, uint64_t value_size, const ReplicateConfig& config,
+                         int64_t now_ms, const ObjectMeta* replaced);
     // Upserts (shard locked): why `old` may not be replaced now (OK: it may).
     // Cancels a queued offload of it.
     ErrorCode UpsertRefusal(const UUID& client_id, const std::string& key, ObjectMeta& old);
@@ -519,6 +518,9 @@ class MasterService {
     uint64_t evictable_events_at_empty_round_ MC_GUARDED_BY(eviction_mutex_) = 0;
     // Offload reports that ended pins (NotifyOffloadSuccess).
     std::atomic<uint64_t> pin_ends_{0};
+    // The next ObjectMeta::value_id; starts at a random point so that the
+    // ids of two master lifetimes do not meet.
+    std::atomic<uint64_t> next_value_id_{UUID::Generate().lo | 1};
     uint64_t EvictableEvents() const {
         return counters_.put_ends.load(std::memory_order_relaxed) +
                pin_ends_.load(std::memory_order_relaxed);

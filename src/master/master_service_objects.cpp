@@ -258,6 +258,9 @@ ObjectMeta MasterService::NewObject(const UUID& client_id, uint64_t value_size,
     }
     ObjectMeta meta(value_size, client_id, now_ms, soft_pin);
     meta.SetPins(hard_pin, soft_pin_ttl_ms);
+    uint64_t id = next_value_id_.fetch_add(1, std::memory_order_relaxed);
+    if (id == 0) id = next_value_id_.fetch_add(1, std::memory_order_relaxed);  // 0 is "unknown"
+    meta.set_value_id(id);
     return meta;
 }
 

@@ -57,6 +57,7 @@ void MasterService::DescribeOffloadSources(std::vector<OffloadItem>& items) {
         MutexLock lock(where.shard.mutex);
         const ObjectMeta* meta = FindObject(where);
         if (meta == nullptr || !meta->complete() || meta->size() != item.size) continue;
+        item.value_id = meta->value_id();
         // The pin (or a reader's lease) holds the space until this deadline;
         // never promised for longer than a lease, so that a restarted
         // master's grace period (docs/reliability.md) covers it too.
@@ -90,7 +91,9 @@ Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
             continue;
         }
         ObjectMeta& meta = where.shard.objects.meta(position);
-        if (!meta.complete() || meta.size() != item.size) {
+        const bool other_value =
+            item.value_id != 0 && meta.value_id() != 0 && item.value_id != meta.value_id();
+        if (!meta.complete() || meta.size() != item.size || other_value) {
             stale.push_back(item.key);  // another value under the key now
             continue;
         }

@@ -14,9 +14,9 @@ namespace {
 void DescribeObject(const SegmentPool::ReadView& view, std::string_view key, const ObjectMeta& meta,
                     std::optional<MasterStateImage::Object>* complete_out,
                     std::optional<MasterStateImage::Object>* reserved_out) {
-    MasterStateImage::Object complete{std::string(key),       meta.size(),
-                                      meta.soft_pinned(),     meta.hard_pinned(),
-                                      meta.soft_pin_ttl_ms(), {}};
+    MasterStateImage::Object complete{
+        std::string(key),       meta.size(), meta.soft_pinned(), meta.hard_pinned(),
+        meta.soft_pin_ttl_ms(), {},          meta.value_id()};
     MasterStateImage::Object reserved{std::string(key), meta.size(), false, false, 0, {}};
     for (size_t i = 0; i < meta.replica_count(); ++i) {
         const ReplicaSlot& slot = meta.replica(i);
@@ -123,6 +123,7 @@ Result<ImportStats> MasterService::ImportState(const MasterStateImage& image) {
         }
         ObjectMeta meta(object.size, UUID{}, now_ms, object.soft_pin);
         meta.SetPins(object.hard_pin, object.soft_pin_ttl_ms);
+        meta.set_value_id(object.value_id);
         for (const ReplicaSlot& slot : slots) meta.AddReplica(slot);
         index_.Fill(where.shard, position, std::move(meta));
         index_.MarkComplete(where.shard, position, now_ms);

@@ -32,6 +32,7 @@ struct MasterStateImage {
         bool hard_pin = false;
         uint32_t soft_pin_ttl_ms = 0;  // the put's own soft-pin length; 0: default
         std::vector<Replica> replicas;
+        uint64_t value_id = 0;  // ObjectMeta::value_id
     };
     std::vector<Segment> segments;
     // Complete objects with their complete replicas.

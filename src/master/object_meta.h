@@ -82,6 +82,14 @@ class ObjectMeta {
         flags_ = value ? (flags_ | kOpInFlight) : (flags_ & ~kOpInFlight);
     }
 
+    // Names this value among all the values its key ever had: drawn at put
+    // start, a new one for every put and upsert; 0 means unknown (objects
+    // restored from a state image). A disk copy carries the id of the value
+    // it holds, so a stale file is never taken for a newer value of the
+    // same key and size (docs/ssd_offload.md).
+    uint64_t value_id() const { return value_id_; }
+    void set_value_id(uint64_t id) { value_id_ = id; }
+
     size_t replica_count() const { return replica_count_; }
     const ReplicaSlot& replica(size_t index) const {
         return index == 0 ? first_replica_ : more_replicas_[index - 1];
@@ -114,6 +122,7 @@ class ObjectMeta {
     uint8_t flags_ = 0;
     // In what would be padding: the object does not grow.
     uint32_t soft_pin_ttl_ms_ = 0;
+    uint64_t value_id_ = 0;
 };
 
 }  // namespace mooncake

@@ -58,7 +58,7 @@ Status OffloadRegistry::Enqueue(const UUID& client, const std::string& key, uint
         return OkStatus();
     }
     if (disk.queue.size() >= queue_limit_) return Error(ErrorCode::KEYS_ULTRA_LIMIT);
-    disk.queue.push_back(OffloadItem{key, size});
+    disk.queue.push_back(OffloadItem{.key = key, .size = size});
     disk.queued.insert(key);
     return OkStatus();
 }
@@ -80,14 +80,28 @@ Result<OffloadWork> OffloadRegistry::TakeWork(const UUID& client, size_t max_ite
 }
 
 void OffloadRegistry::AddReplicaLocked(const UUID& client, Disk& disk, const OffloadItem& item) {
-    auto [slot, added] = disk.objects.try_emplace(item.key, item.size);
+    auto [slot, added] = disk.objects.try_emplace(item.key);
     if (added) {
         holders_[item.key].push_back(client);
     } else {
-        disk.bytes -= slot->second;
-        slot->second = item.size;
+        disk.bytes -= slot->second.size;
     }
+    slot->second = DiskObject{item.size, item.value_id};
     disk.bytes += item.size;
+}
+
+bool OffloadRegistry::ContradictedLocked(const UUID& client, const OffloadItem& item) const {
+    auto holders = holders_.find(item.key);
+    if (holders == holders_.end()) return false;
+    for (const UUID& other : holders->second) {
+        if (other == client) continue;
+        const DiskObject& held = disks_.at(other).objects.at(item.key);
+        if (held.size != item.size) return true;
+        if (held.value_id != 0 && item.value_id != 0 && held.value_id != item.value_id) {
+            return true;
+        }
+    }
+    return false;
 }
 
 Result<uint64_t> OffloadRegistry::AddReplicas(const UUID& client,
@@ -95,9 +109,18 @@ Result<uint64_t> OffloadRegistry::AddReplicas(const UUID& client,
     MutexLock lock(mutex_);
     auto it = disks_.find(client);
     if (it == disks_.end()) return Error(ErrorCode::SEGMENT_NOT_FOUND);
-    for (const OffloadItem& item : items) AddReplicaLocked(client, it->second, item);
+    uint64_t taken = 0;
+    for (const OffloadItem& item : items) {
+        if (ContradictedLocked(client, item)) {
+            DropReplicaLocked(client, it->second, item.key);
+            it->second.removed.push_back(item.key);
+            continue;
+        }
+        AddReplicaLocked(client, it->second, item);
+        ++taken;
+    }
     key_count_.store(holders_.size(), std::memory_order_relaxed);
-    return items.size();
+    return taken;
 }
 
 Result<uint64_t> OffloadRegistry::CompleteOffload(const UUID& client,
@@ -137,7 +160,7 @@ void OffloadRegistry::ScheduleRemoval(const UUID& client, const std::vector<std:
 void OffloadRegistry::DropReplicaLocked(const UUID& client, Disk& disk, const std::string& key) {
     auto found = disk.objects.find(key);
     if (found == disk.objects.end()) return;
-    disk.bytes -= found->second;
+    disk.bytes -= found->second.size;
     disk.objects.erase(found);
     auto holders = holders_.find(key);
     if (holders == holders_.end()) return;
@@ -220,7 +243,7 @@ std::vector<ReplicaDescriptor> OffloadRegistry::Find(const std::string& key) con
         const Disk& disk = disks_.at(client);
         ReplicaDescriptor replica;
         replica.status = ReplicaStatus::COMPLETE;
-        replica.location = LocalDiskDescriptor{client, disk.objects.at(key), disk.endpoint};
+        replica.location = LocalDiskDescriptor{client, disk.objects.at(key).size, disk.endpoint};
         out.push_back(std::move(replica));
     }
     return out;
@@ -231,7 +254,7 @@ uint64_t OffloadRegistry::SizeOf(const std::string& key) const {
     MutexLock lock(mutex_);
     auto holders = holders_.find(key);
     if (holders == holders_.end() || holders->second.empty()) return 0;
-    return disks_.at(holders->second.front()).objects.at(key);
+    return disks_.at(holders->second.front()).objects.at(key).size;
 }
 
 bool OffloadRegistry::Contains(const std::string& key) const {

@@ -60,8 +60,10 @@ class OffloadRegistry {
     // master: the client mounts again and re-reports).
     Result<OffloadWork> TakeWork(const UUID& client, size_t max_items);
 
-    // Files found on the client's disk by a rescan; how many were taken.
-    // SEGMENT_NOT_FOUND when it has no disk mounted.
+    // Files found on the client's disk by a rescan; how many were taken. A
+    // file that another holder's copy contradicts (another size or value
+    // id) is stale: handed back for deletion. SEGMENT_NOT_FOUND when it has
+    // no disk mounted.
     Result<uint64_t> AddReplicas(const UUID& client, const std::vector<OffloadItem>& items);
     // Files the client wrote for work it took: only items still in flight
     // (not removed meanwhile) become replicas, the others are handed back
@@ -92,11 +94,15 @@ class OffloadRegistry {
     std::vector<LocalDiskStats> Stats() const;
 
    private:
+    struct DiskObject {
+        uint64_t size = 0;
+        uint64_t value_id = 0;  // 0: unknown (OffloadItem::value_id)
+    };
     struct Disk {
         std::string endpoint;
         bool offloading = true;
         uint64_t capacity_bytes = 0;
-        std::unordered_map<std::string, uint64_t> objects;  // key -> size
+        std::unordered_map<std::string, DiskObject> objects;
         uint64_t bytes = 0;
         std::deque<OffloadItem> queue;
         std::unordered_set<std::string> queued;
@@ -108,6 +114,8 @@ class OffloadRegistry {
     // Takes `key` out of the disk's offload queue, if it is queued.
     static void DropQueuedLocked(Disk& disk, const std::string& key);
     void AddReplicaLocked(const UUID& client, Disk& disk, const OffloadItem& item);
+    // Whether a copy another client holds says `item` is not the key's value.
+    bool ContradictedLocked(const UUID& client, const OffloadItem& item) const MC_REQUIRES(mutex_);
 
     const uint64_t queue_limit_;
     mutable Mutex mutex_;

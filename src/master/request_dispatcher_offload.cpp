@@ -14,7 +14,10 @@ std::vector<OffloadItem> ItemsOf(
     const google::protobuf::RepeatedPtrField<rpc::OffloadObject>& wire) {
     std::vector<OffloadItem> items;
     items.reserve(wire.size());
-    for (const rpc::OffloadObject& object : wire) items.push_back({object.key(), object.size()});
+    for (const rpc::OffloadObject& object : wire) {
+        items.push_back(
+            {.key = object.key(), .size = object.size(), .value_id = object.value_id()});
+    }
     return items;
 }
 
@@ -45,6 +48,7 @@ void RequestDispatcher::OffloadHeartbeat(const rpc::OffloadHeartbeatRequest& req
         rpc::OffloadObject* object = response->add_offload();
         object->set_key(item.key);
         object->set_size(item.size);
+        object->set_value_id(item.value_id);
         for (const ReplicaDescriptor& source : item.sources) ToProto(source, object->add_sources());
         object->set_pin_ms(item.pin_ms);
     }

@@ -33,6 +33,7 @@ void ObjectToProto(const MasterStateImage::Object& object, ha::rpc::ImageObject*
     proto->set_soft_pin(object.soft_pin);
     proto->set_hard_pin(object.hard_pin);
     proto->set_soft_pin_ttl_ms(object.soft_pin_ttl_ms);
+    proto->set_value_id(object.value_id);
     for (const MasterStateImage::Replica& replica : object.replicas) {
         ha::rpc::ImageReplica* out = proto->add_replicas();
         SetUuid(replica.segment, out->mutable_segment_id());
@@ -42,7 +43,8 @@ void ObjectToProto(const MasterStateImage::Object& object, ha::rpc::ImageObject*
 
 MasterStateImage::Object ObjectFromProto(const ha::rpc::ImageObject& proto) {
     MasterStateImage::Object object{
-        proto.key(), proto.size(), proto.soft_pin(), proto.hard_pin(), proto.soft_pin_ttl_ms(), {}};
+        proto.key(), proto.size(),    proto.soft_pin(), proto.hard_pin(), proto.soft_pin_ttl_ms(),
+        {},          proto.value_id()};
     object.replicas.reserve(proto.replicas_size());
     for (const ha::rpc::ImageReplica& replica : proto.replicas()) {
         object.replicas.push_back({GetUuid(replica.segment_id()), replica.address()});

@@ -16,6 +16,11 @@ namespace mooncake {
 struct OffloadItem {
     std::string key;
     uint64_t size = 0;
+    // The value the file holds (ObjectMeta::value_id): the heartbeat names
+    // it, the file header keeps it, reports and rescans bring it back. 0:
+    // unknown (a file written before ids existed, an object restored from
+    // a state image); then key and size alone decide, as they used to.
+    uint64_t value_id = 0;
     // Heartbeat work only: the object's complete memory replicas and how
     // much longer the offload pin holds them (counted from before the
     // heartbeat was sent). The worker reads them without a lease of its own,

@@ -250,6 +250,57 @@ TEST_F(MasterOffloadTest, RescanReportRecreatesObjectsAfterRestart) {
     EXPECT_EQ(DiskReplicas("old"), 1u);
 }
 
+TEST_F(MasterOffloadTest, RescannedFileOfAnEarlierValueIsNotTakenForTheCurrentOne) {
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    Mount(kWriter, "w:1", 16 * kMiB);
+    Put("k", 100);
+    const std::vector<OffloadItem> first = OffloadAll();
+    ASSERT_EQ(first.size(), 1u);
+    ASSERT_NE(first[0].value_id, 0u);
+    AdvanceSec(10);
+    // The holder dies before its heartbeat deletes the removed value's
+    // file, and the key is put again with a value of the same size.
+    ASSERT_TRUE(service_->Remove("k"));
+    Put("k", 100);
+    auto second = service_->OffloadHeartbeat(kWriter, 10);
+    ASSERT_TRUE(second.has_value());
+    ASSERT_EQ(second->offload.size(), 1u);
+    EXPECT_NE(second->offload[0].value_id, first[0].value_id);
+    // The restarted holder's rescan finds the old file: it is not taken for
+    // the new value, and the holder is told to delete it.
+    const UUID restarted{7, 7};
+    ASSERT_TRUE(service_->MountLocalDisk(restarted, "127.0.0.1:7002", true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(restarted, first, /*from_rescan=*/true));
+    EXPECT_EQ(DiskReplicas("k"), 0u);
+    EXPECT_EQ(service_->OffloadHeartbeat(restarted, 10)->remove, std::vector<std::string>{"k"});
+    // A file of the current value is taken; so is one that names no value
+    // (written before ids existed): key and size decide, as before.
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(restarted, second->offload, true));
+    EXPECT_EQ(DiskReplicas("k"), 1u);
+    const UUID old_file{8, 8};
+    ASSERT_TRUE(service_->MountLocalDisk(old_file, "127.0.0.1:7003", true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(old_file, {{"k", 100}}, true));
+    EXPECT_EQ(DiskReplicas("k"), 2u);
+}
+
+TEST_F(MasterOffloadTest, RescannedFileThatAnotherDiskContradictsIsNotTaken) {
+    // After a master restart only the disks know the object: the first
+    // report decides, and a file of another value or size is stale.
+    const UUID second{7, 7};
+    const UUID third{8, 8};
+    ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
+    ASSERT_TRUE(service_->MountLocalDisk(second, "127.0.0.1:7002", true));
+    ASSERT_TRUE(service_->MountLocalDisk(third, "127.0.0.1:7003", true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"d", 4096, 41}}, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(second, {{"d", 4096, 42}}, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(third, {{"d", 100, 41}}, true));
+    EXPECT_EQ(DiskReplicas("d"), 1u);
+    EXPECT_EQ(service_->OffloadHeartbeat(second, 10)->remove, std::vector<std::string>{"d"});
+    EXPECT_EQ(service_->OffloadHeartbeat(third, 10)->remove, std::vector<std::string>{"d"});
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(second, {{"d", 4096, 41}}, true));
+    EXPECT_EQ(DiskReplicas("d"), 2u);
+}
+
 TEST_F(MasterOffloadTest, DiskEvictionAndClientDeathDropReplicas) {
     const UUID other{0x3333, 0x4444};
     ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));

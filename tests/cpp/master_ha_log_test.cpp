@@ -28,7 +28,7 @@ constexpr uint64_t kKiB = 1024;
 TEST(HaLogRecordTest, KeyAndMembershipRecordsSurviveTheWire) {
     ChangeRecord key;
     key.key = "k";
-    key.complete = MasterStateImage::Object{"k", 4096, true, true, 777, {{UUID{1, 2}, 8192}}};
+    key.complete = MasterStateImage::Object{"k", 4096, true, true, 777, {{UUID{1, 2}, 8192}}, 99};
     key.reserved = MasterStateImage::Object{"k", 4096, false, false, 0, {{UUID{3, 4}, 0}}};
     ha::rpc::LogRecord proto;
     RecordToProto(key, &proto);
@@ -44,6 +44,7 @@ TEST(HaLogRecordTest, KeyAndMembershipRecordsSurviveTheWire) {
     EXPECT_TRUE(back->complete->hard_pin);
     EXPECT_TRUE(back->complete->soft_pin);
     EXPECT_EQ(back->complete->soft_pin_ttl_ms, 777u);
+    EXPECT_EQ(back->complete->value_id, 99u);
     EXPECT_EQ(back->complete->replicas[0].segment, (UUID{1, 2}));
     EXPECT_EQ(back->reserved->replicas[0].address, 0u);
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -309,6 +310,26 @@ TEST(DiskStoreTest, PutGetRemoveAndOverwrite) {
     EXPECT_EQ((*store)->Remove("k").error(), ErrorCode::OBJECT_NOT_FOUND);
     EXPECT_TRUE(ObjectFiles((*store)->config()).empty());
     EXPECT_EQ((*store)->GetStats().bytes, 0u);
+}
+
+TEST(DiskStoreTest, ValueIdsSurviveARescan) {
+    TempDir dir;
+    auto v = Bytes(300, 9);
+    {
+        auto store = DiskStore::Open(ConfigFor(dir));
+        ASSERT_TRUE(store);
+        ASSERT_TRUE((*store)->Put("named", One(v), 0x1234567890ABCDEFULL));
+        ASSERT_TRUE((*store)->Put("unnamed", One(v)));
+    }
+    auto reopened = DiskStore::Open(ConfigFor(dir));
+    ASSERT_TRUE(reopened);
+    std::map<std::string, uint64_t> ids;
+    for (const DiskObject& object : (*reopened)->ListObjects()) ids[object.key] = object.value_id;
+    EXPECT_EQ(ids,
+              (std::map<std::string, uint64_t>{{"named", 0x1234567890ABCDEFULL}, {"unnamed", 0}}));
+    std::vector<uint8_t> out(300);
+    ASSERT_TRUE((*reopened)->Get("named", out));
+    EXPECT_EQ(out, v);
 }
 
 TEST(DiskStoreTest, CorruptFileIsAnErrorAndIsDropped) {

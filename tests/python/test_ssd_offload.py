@@ -173,6 +173,34 @@ def test_a_removed_key_stays_removed_after_close_and_restart(master_factory, tmp
         assert restarted.get(kept) == value_of(kept)
 
 
+def test_a_dead_holders_file_of_a_removed_value_is_not_taken_for_a_new_one(master_factory,
+                                                                           tmp_path):
+    master = master_factory(MASTER_ARGS + ["--client_ttl=2"])
+    # The removal reaches a holder at its next heartbeat: a minute away.
+    slow = {"MOONCAKE_OFFLOAD_HEARTBEAT_INTERVAL_SECONDS": "60"}
+    holder = offload_store(master, tmp_path, env=slow)
+    try:
+        key, kept = put_on_disk(holder, "dead-holder", 2)
+        time.sleep(0.3)  # past the read lease of put_on_disk's probes
+        assert holder.remove(key) == 0
+    finally:
+        holder.process.kill()  # dies with the removed value's file still there
+        holder.process.wait()
+    with RemoteStore() as other:
+        set_up(other, master)
+        # The master forgets the dead holder, with its disk replicas.
+        wait_until(lambda: other.is_exist(kept) == 0, deadline_s=20, what="the holder expired")
+        new = value_of(key + "-new")  # same size as the removed value
+        assert other.put(key, new) == 0
+        with offload_store(master, tmp_path) as restarted:
+            # The rescan reports both files: the kept object comes back, the
+            # removed value's file is not taken for the new value.
+            wait_until(lambda: other.is_exist(kept) == 1, what="the kept key rescanned")
+            assert other.get(kept) == value_of(kept)
+            assert not on_disk(other, key), "a file of the removed value became the new one's copy"
+            assert restarted.get(key) == new
+
+
 def test_master_restart_gets_the_files_reported_again(master_factory, tmp_path):
     master = master_factory(MASTER_ARGS)
     with offload_store(master, tmp_path) as store:

@@ -123,7 +123,8 @@ void DiskStore::Rescan() {
             DropLocked(info->key);
         }
         order_.push_back(info->key);
-        index_[info->key] = Entry{info->value_size, generation, std::prev(order_.end())};
+        index_[info->key] =
+            Entry{info->value_size, generation, info->value_id, std::prev(order_.end())};
         bytes_ += info->value_size;
     }
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -250,8 +251,9 @@ bool DiskStore::ShrinkToFullVolume(uint64_t wanted) {
     return !victims.empty();
 }
 
-Status DiskStore::Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts) {
-    Status stored = PutOnce(key, parts);
+Status DiskStore::Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts,
+                      uint64_t value_id) {
+    Status stored = PutOnce(key, parts, value_id);
     if (stored || stored.error() != ErrorCode::FILE_WRITE_FAIL) return stored;
     // A volume smaller than the configured limit, or shared with other
     // data, fills up before the limit: learn its real size, make room the
@@ -259,11 +261,11 @@ Status DiskStore::Put(const std::string& key, const std::vector<std::span<const 
     uint64_t size = 0;
     for (const auto& part : parts) size += part.size();
     if (!ShrinkToFullVolume(size)) return stored;
-    return PutOnce(key, parts);
+    return PutOnce(key, parts, value_id);
 }
 
 Status DiskStore::PutOnce(const std::string& key,
-                          const std::vector<std::span<const uint8_t>>& parts) {
+                          const std::vector<std::span<const uint8_t>>& parts, uint64_t value_id) {
     if (key.empty() || key.size() > kMaxKeyLength) return Error(ErrorCode::INVALID_PARAMS);
     uint64_t size = 0;
     for (const auto& part : parts) size += part.size();
@@ -288,7 +290,7 @@ Status DiskStore::PutOnce(const std::string& key,
     const std::string path = PathOf(key, generation);
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
-    Status written = WriteObjectFile(*io_, path, key, parts);
+    Status written = WriteObjectFile(*io_, path, key, parts, value_id);
 
     std::string replaced_path;
     {
@@ -311,7 +313,7 @@ Status DiskStore::PutOnce(const std::string& key,
         }
         if (replaced_path != path) {
             order_.push_back(key);
-            index_[key] = Entry{size, generation, std::prev(order_.end())};
+            index_[key] = Entry{size, generation, value_id, std::prev(order_.end())};
             bytes_ += size;
         }
         ++stats_.puts;
@@ -381,7 +383,9 @@ std::vector<DiskObject> DiskStore::ListObjects() const {
     MutexLock lock(mutex_);
     std::vector<DiskObject> out;
     out.reserve(index_.size());
-    for (const auto& [key, entry] : index_) out.push_back(DiskObject{key, entry.size});
+    for (const auto& [key, entry] : index_) {
+        out.push_back(DiskObject{key, entry.size, entry.value_id});
+    }
     return out;
 }
 

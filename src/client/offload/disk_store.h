@@ -40,6 +40,7 @@ namespace mooncake::offload {
 struct DiskObject {
     std::string key;
     uint64_t size = 0;
+    uint64_t value_id = 0;  // as the master named the value (0: unknown)
 };
 
 struct DiskStoreStats {
@@ -75,7 +76,10 @@ class DiskStore {
     // A full volume (smaller than the size limit, or shared) lowers the
     // limit to what it holds and, with eviction on, evicts down to the low
     // watermark of that and writes again once.
-    Status Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts);
+    // `value_id` is the master's id of the value (kept in the file header,
+    // listed by ListObjects, so a rescan's report names the value it holds).
+    Status Put(const std::string& key, const std::vector<std::span<const uint8_t>>& parts,
+               uint64_t value_id = 0);
     // Reads the whole value into `dest` (dest.size() must be the value size,
     // else FILE_INVALID_BUFFER). OBJECT_NOT_FOUND when not stored;
     // FILE_READ_FAIL when the file is corrupt (the entry is then dropped).
@@ -99,12 +103,14 @@ class DiskStore {
     struct Entry {
         uint64_t size = 0;
         uint64_t generation = 0;
+        uint64_t value_id = 0;
         std::list<std::string>::iterator order;  // position in order_
     };
 
     explicit DiskStore(OffloadConfig config);
     void Rescan();
-    Status PutOnce(const std::string& key, const std::vector<std::span<const uint8_t>>& parts);
+    Status PutOnce(const std::string& key, const std::vector<std::span<const uint8_t>>& parts,
+                   uint64_t value_id);
     // Free bytes for us on the volume of the object directory.
     std::optional<uint64_t> FreeOnVolume() const;
     // At open: a limit beyond what the volume can hold is lowered to it.

@@ -58,9 +58,10 @@ Result<ObjectFileHeader> OpenChecked(const std::string& path, UniqueFd& fd, std:
 }  // namespace
 
 Status WriteObjectFile(FileIo& io, const std::string& path, const std::string& key,
-                       const std::vector<std::span<const uint8_t>>& parts) {
+                       const std::vector<std::span<const uint8_t>>& parts, uint64_t value_id) {
     ObjectFileHeader header;
     header.key_length = static_cast<uint32_t>(key.size());
+    header.value_id = value_id;
     header.key_crc = Crc32c(0, key.data(), key.size());
     for (const auto& part : parts) {
         header.value_size += part.size();
@@ -93,6 +94,7 @@ Result<ObjectFileInfo> ReadObjectFileInfo(const std::string& path) {
     auto header = OpenChecked(path, fd, &info.key);
     if (!header) return Error(header.error());
     info.value_size = header->value_size;
+    info.value_id = header->value_id;
     return info;
 }
 

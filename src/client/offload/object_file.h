@@ -33,7 +33,9 @@ struct ObjectFileHeader {
     uint64_t value_size = 0;
     uint32_t key_crc = 0;
     uint32_t value_crc = 0;
-    uint64_t reserved = 0;
+    // The master's id of the value (OffloadItem::value_id); 0: unknown.
+    // Files from before it existed hold 0 here, which still reads right.
+    uint64_t value_id = 0;
     uint32_t reserved2 = 0;
     uint32_t header_crc = 0;  // CRC32C of the 44 bytes before it
 };
@@ -43,6 +45,7 @@ static_assert(sizeof(ObjectFileHeader) == 48);
 struct ObjectFileInfo {
     std::string key;
     uint64_t value_size = 0;
+    uint64_t value_id = 0;
 };
 
 // Writes `key` with the concatenation of `parts` to `path` through `io` (via
@@ -50,7 +53,7 @@ struct ObjectFileInfo {
 // included); on failure nothing is left behind and an older file at `path`
 // is untouched.
 Status WriteObjectFile(FileIo& io, const std::string& path, const std::string& key,
-                       const std::vector<std::span<const uint8_t>>& parts);
+                       const std::vector<std::span<const uint8_t>>& parts, uint64_t value_id = 0);
 
 // Reads the header and key of `path`; FILE_READ_FAIL when they fail their
 // checks or the file length does not match them.
