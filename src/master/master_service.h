@@ -336,11 +336,11 @@ class MasterService {
                                       uint64_t size);
 
     PutAttempt TryPutStart(const UUID& client_id, const std::string& key, uint64_t value_size,
-                           const ReplicateConfig& config, size_t replica_num);
+                           const ReplicateConfig& config, size_t replica_num, uint64_t value_id);
     // The object a put starts; an upsert carries over the pins of the value
-    // it `replaced` (nullptr: none).
+    // it `replaced` (nullptr: none). `value_id` 0 draws a new id.
     ObjectMeta NewObject(const UUID& client_id, uint64_t value_size, const ReplicateConfig& config,
-                         int64_t now_ms, const ObjectMeta* replaced);
+                         int64_t now_ms, const ObjectMeta* replaced, uint64_t value_id = 0);
     // Upserts (shard locked): why `old` may not be replaced now (OK: it may).
     // Cancels a queued offload of it.
     ErrorCode UpsertRefusal(const UUID& client_id, const std::string& key, ObjectMeta& old);

@@ -149,11 +149,14 @@ Result<std::vector<ReplicaDescriptor>> MasterService::PutStart(const UUID& clien
     if (!PinsAreValid(config)) return Error(ErrorCode::INVALID_PARAMS);
     const size_t replica_num = std::min(config.replica_num, ObjectMeta::kMaxReplicas);
 
+    // A promotion puts back the bytes of the disk copy: the same value, so
+    // the same id (else a rescan would take that copy for a stale one).
+    const uint64_t value_id = promoting ? offload_.ValueIdOf(key) : 0;
     const uint64_t generation = eviction_generation_.load();
-    PutAttempt attempt = TryPutStart(client_id, key, value_size, config, replica_num);
+    PutAttempt attempt = TryPutStart(client_id, key, value_size, config, replica_num, value_id);
     if (!attempt.result && attempt.eviction_may_help) {
         EvictForAllocation(generation);
-        attempt = TryPutStart(client_id, key, value_size, config, replica_num);
+        attempt = TryPutStart(client_id, key, value_size, config, replica_num, value_id);
     }
     if (!attempt.result) {
         if (attempt.result.error() == ErrorCode::NO_AVAILABLE_HANDLE) {
@@ -170,7 +173,7 @@ Result<std::vector<ReplicaDescriptor>> MasterService::PutStart(const UUID& clien
 MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, const std::string& key,
                                                      uint64_t value_size,
                                                      const ReplicateConfig& config,
-                                                     size_t replica_num) {
+                                                     size_t replica_num, uint64_t value_id) {
     PutAttempt attempt{Error(ErrorCode::NO_AVAILABLE_HANDLE), false};
     const int64_t now_ms = clock_->NowMs();
     SegmentPool::ReadView view(pool_);
@@ -215,7 +218,7 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
         }
         placed = std::move(*placement);
 
-        ObjectMeta meta = NewObject(client_id, value_size, config, now_ms, old);
+        ObjectMeta meta = NewObject(client_id, value_size, config, now_ms, old, value_id);
         for (const PlacedReplica& replica : placed) {
             meta.AddReplica({replica.address, replica.segment->id, ReplicaStatus::PROCESSING});
         }
@@ -243,7 +246,7 @@ MasterService::PutAttempt MasterService::TryPutStart(const UUID& client_id, cons
 
 ObjectMeta MasterService::NewObject(const UUID& client_id, uint64_t value_size,
                                     const ReplicateConfig& config, int64_t now_ms,
-                                    const ObjectMeta* replaced) {
+                                    const ObjectMeta* replaced, uint64_t value_id) {
     bool soft_pin = config.soft_pinned();
     bool hard_pin = config.with_hard_pin;
     uint32_t soft_pin_ttl_ms = static_cast<uint32_t>(config.soft_pin_ttl_ms);
@@ -258,9 +261,9 @@ ObjectMeta MasterService::NewObject(const UUID& client_id, uint64_t value_size,
     }
     ObjectMeta meta(value_size, client_id, now_ms, soft_pin);
     meta.SetPins(hard_pin, soft_pin_ttl_ms);
-    uint64_t id = next_value_id_.fetch_add(1, std::memory_order_relaxed);
-    if (id == 0) id = next_value_id_.fetch_add(1, std::memory_order_relaxed);  // 0 is "unknown"
-    meta.set_value_id(id);
+    // A new id unless one is given; the counter's wrap to 0 ("unknown") is skipped.
+    while (value_id == 0) value_id = next_value_id_.fetch_add(1, std::memory_order_relaxed);
+    meta.set_value_id(value_id);
     return meta;
 }
 

@@ -257,6 +257,18 @@ uint64_t OffloadRegistry::SizeOf(const std::string& key) const {
     return disks_.at(holders->second.front()).objects.at(key).size;
 }
 
+uint64_t OffloadRegistry::ValueIdOf(const std::string& key) const {
+    if (Empty()) return 0;
+    MutexLock lock(mutex_);
+    auto holders = holders_.find(key);
+    if (holders == holders_.end()) return 0;
+    for (const UUID& client : holders->second) {
+        const uint64_t id = disks_.at(client).objects.at(key).value_id;
+        if (id != 0) return id;
+    }
+    return 0;
+}
+
 bool OffloadRegistry::Contains(const std::string& key) const {
     if (Empty()) return false;
     MutexLock lock(mutex_);

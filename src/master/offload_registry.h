@@ -87,6 +87,8 @@ class OffloadRegistry {
     std::vector<ReplicaDescriptor> Find(const std::string& key) const;
     // Size recorded by a holder; 0 when on no disk.
     uint64_t SizeOf(const std::string& key) const;
+    // Value id recorded by a holder; 0 when on no disk or unknown.
+    uint64_t ValueIdOf(const std::string& key) const;
     bool Contains(const std::string& key) const;
     // Cheap: no lock when the tier holds nothing.
     bool Empty() const { return key_count_.load(std::memory_order_relaxed) == 0; }

@@ -359,7 +359,7 @@ TEST_F(MasterOffloadTest, RepeatedDiskReadsHandTheHolderAPromotion) {
     config_.promotion_max_per_heartbeat = 1;
     Restart();
     ASSERT_TRUE(service_->MountLocalDisk(kWriter, kEndpoint, true));
-    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"hot", 4096}, {"warm", 4096}}, true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(kWriter, {{"hot", 4096, 5}, {"warm", 4096}}, true));
     EXPECT_EQ(DiskReplicas("hot"), 1u);  // one read: below the threshold
     EXPECT_TRUE(service_->OffloadHeartbeat(kWriter, 10)->promote.empty());
     EXPECT_EQ(DiskReplicas("hot"), 1u);
@@ -394,6 +394,14 @@ TEST_F(MasterOffloadTest, RepeatedDiskReadsHandTheHolderAPromotion) {
     // disk, so a put of it is refused again.
     EXPECT_EQ(CodeOf(service_->PutStart(kWriter, "warm", 4096, {})),
               ErrorCode::OBJECT_ALREADY_EXISTS);
+    // The promoted memory copy is the disk copy's value: a file of it (as a
+    // restarted holder's rescan reports it) is taken, one of another is not.
+    const UUID second_disk{0x5555, 0x6666};
+    ASSERT_TRUE(service_->MountLocalDisk(second_disk, "127.0.0.1:7002", true));
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(second_disk, {{"hot", 4096, 6}}, true));
+    EXPECT_EQ(DiskReplicas("hot"), 1u);
+    ASSERT_TRUE(service_->NotifyOffloadSuccess(second_disk, {{"hot", 4096, 5}}, true));
+    EXPECT_EQ(DiskReplicas("hot"), 2u);
 }
 
 // A promotion whose disk copy is removed before the holder puts it does not
