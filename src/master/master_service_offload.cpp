@@ -91,9 +91,8 @@ Status MasterService::NotifyOffloadSuccess(const UUID& client_id,
             continue;
         }
         ObjectMeta& meta = where.shard.objects.meta(position);
-        const bool other_value =
-            item.value_id != 0 && meta.value_id() != 0 && item.value_id != meta.value_id();
-        if (!meta.complete() || meta.size() != item.size || other_value) {
+        if (!meta.complete() || meta.size() != item.size ||
+            ValueIdsDiffer(item.value_id, meta.value_id())) {
             stale.push_back(item.key);  // another value under the key now
             continue;
         }

@@ -83,8 +83,9 @@ class ObjectMeta {
     }
 
     // Names this value among all the values its key ever had: drawn at put
-    // start, a new one for every put and upsert; 0 means unknown (objects
-    // restored from a state image). A disk copy carries the id of the value
+    // start, a new one for every put and upsert (a promotion keeps its disk
+    // copy's); 0 means unknown (restored from a state image written before
+    // ids existed). A disk copy carries the id of the value
     // it holds, so a stale file is never taken for a newer value of the
     // same key and size (docs/ssd_offload.md).
     uint64_t value_id() const { return value_id_; }

@@ -96,10 +96,7 @@ bool OffloadRegistry::ContradictedLocked(const UUID& client, const OffloadItem& 
     for (const UUID& other : holders->second) {
         if (other == client) continue;
         const DiskObject& held = disks_.at(other).objects.at(item.key);
-        if (held.size != item.size) return true;
-        if (held.value_id != 0 && item.value_id != 0 && held.value_id != item.value_id) {
-            return true;
-        }
+        if (held.size != item.size || ValueIdsDiffer(held.value_id, item.value_id)) return true;
     }
     return false;
 }

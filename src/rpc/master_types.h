@@ -13,13 +13,17 @@
 namespace mooncake {
 
 // SSD offload: one object written to (or found on) a client's disk.
+// Whether two value ids name different values; an unknown id (0) differs
+// from none.
+inline bool ValueIdsDiffer(uint64_t a, uint64_t b) { return a != 0 && b != 0 && a != b; }
+
 struct OffloadItem {
     std::string key;
     uint64_t size = 0;
     // The value the file holds (ObjectMeta::value_id): the heartbeat names
     // it, the file header keeps it, reports and rescans bring it back. 0:
-    // unknown (a file written before ids existed, an object restored from
-    // a state image); then key and size alone decide, as they used to.
+    // unknown (a file or state image written before ids existed); then key
+    // and size alone decide, as they used to.
     uint64_t value_id = 0;
     // Heartbeat work only: the object's complete memory replicas and how
     // much longer the offload pin holds them (counted from before the
