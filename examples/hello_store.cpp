@@ -18,10 +18,10 @@
 
 namespace {
 
-int Fail(const char* what, mooncake::ErrorCode code) {
-    std::fprintf(stderr, "%s failed: %d (%.*s)\n", what, mooncake::ToInt(code),
-                 static_cast<int>(mooncake::ErrorCodeName(code).size()),
-                 mooncake::ErrorCodeName(code).data());
+// A failure carries its code and, where the failing site knew more, why:
+// "setup failed: RPC_FAIL (-900): ... master 127.0.0.1:50051 is not reachable ...".
+int Fail(const char* what, const mooncake::Failure& failure) {
+    std::fprintf(stderr, "%s failed: %s\n", what, failure.ToString().c_str());
     return 1;
 }
 
@@ -47,6 +47,11 @@ int main(int argc, char** argv) {
     replicate.preferred_segment = store->GetHostname();
     if (auto put = store->Put("hello_key", {&part, 1}, replicate); !put.has_value()) {
         return Fail("put", put.error());
+    }
+
+    // Bad input is refused with a code and a reason, and changes nothing.
+    if (auto refused = store->Put("", {&part, 1}, replicate); !refused.has_value()) {
+        std::printf("empty key refused: %s\n", refused.error().ToString().c_str());
     }
 
     auto value = store->Get("hello_key");

@@ -1,5 +1,7 @@
 #include "py_convert.h"
 
+#include <glog/logging.h>
+
 #include <cstring>
 #include <vector>
 
@@ -10,6 +12,13 @@ namespace {
 constexpr size_t kReleaseGilCopyThreshold = 64 * 1024;
 
 }  // namespace
+
+int ReportedCode(const Failure& failure) {
+    if (!failure.message().empty()) {
+        LOG_EVERY_T(WARNING, 1.0) << failure;  // a macro of several statements: keep the braces
+    }
+    return ToInt(failure.code());
+}
 
 BytesView::BytesView(py::handle object) {
     // PyBUF_SIMPLE asks for one contiguous block; exporters that cannot give

@@ -19,15 +19,20 @@ namespace py = pybind11;
 // What calls return when the store is not set up (or was closed).
 inline constexpr int kNotSetUp = ToInt(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
 
+// The negative code Python sees for `failure`. Python gets only the code,
+// so a failure that says why ("the key is empty") is logged here, once,
+// at most one line a second so a failing loop cannot flood the log.
+int ReportedCode(const Failure& failure);
+
 // 0 on success, else the negative error code of the compat table.
 inline int StatusToInt(const Status& status) {
-    return status.has_value() ? 0 : ToInt(status.error());
+    return status.has_value() ? 0 : ReportedCode(status.error());
 }
 
 // The value as an int on success, else the negative error code.
 template <typename T>
 int64_t ResultToInt(const Result<T>& result) {
-    return result.has_value() ? static_cast<int64_t>(*result) : ToInt(result.error());
+    return result.has_value() ? static_cast<int64_t>(*result) : ReportedCode(result.error());
 }
 
 // A contiguous read-only view of any object with the buffer protocol

@@ -31,7 +31,8 @@ int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
     if (ready.has_value() && options.enable_client_http_server) {
         self.StartHttpServer(static_cast<uint16_t>(options.client_http_port));
     }
-    return StatusToInt(ready);
+    // Not StatusToInt: StoreHandle::Install has logged why already.
+    return ready.has_value() ? 0 : ToInt(ready.error().code());
 }
 
 // setup(dict), then setup(arguments): pybind tries overloads in the order they are added.
@@ -125,7 +126,8 @@ void BindPresetSetups(py::class_<StoreHandle>& store) {
                 config.local_buffer_size = *buffer;
                 config.server_address = server_address;
                 py::gil_scoped_release release;
-                return StatusToInt(self.SetupDummy(config));
+                Status ready = self.SetupDummy(config);  // logs a failure itself
+                return ready.has_value() ? 0 : ToInt(ready.error().code());
             },
             py::arg("mem_pool_size"), py::arg("local_buffer_size"), py::arg("server_address"),
             "Sets the store up as a dummy client of the standalone mooncake_client serving "

@@ -65,7 +65,7 @@ Status StoreHandle::Install(Create create) {
     }
     Result<std::unique_ptr<Client>> created = create();
     if (!created.has_value()) {
-        LOG(ERROR) << "setup: creating the client failed: " << ErrorCodeName(created.error());
+        LOG(ERROR) << "setup: creating the client failed: " << created.error();
         return Error(created.error());
     }
     std::shared_ptr<Client> client = std::move(*created);

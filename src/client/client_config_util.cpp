@@ -15,9 +15,10 @@ namespace {
 
 constexpr const char* kP2PHandshake = "P2PHANDSHAKE";
 
+// The caller that gives up on the config (setup, mooncake_client) logs this.
 Status Refuse(const char* field, const std::string& value, const char* why) {
-    LOG(ERROR) << "Client config refused: " << field << "='" << value << "' " << why;
-    return Error(ErrorCode::INVALID_PARAMS);
+    return Error(ErrorCode::INVALID_PARAMS,
+                 "client config refused: " + std::string(field) + "='" + value + "' " + why);
 }
 
 }  // namespace
@@ -42,9 +43,9 @@ Status ValidateClientConfig(const ClientConfig& config) {
     // The reference's other HA backends: a known form this build lacks.
     for (const char* scheme : {"redis://", "k8s://"}) {
         if (config.master_server_address.starts_with(scheme)) {
-            LOG(WARNING) << "master_server_address '" << config.master_server_address
-                         << "': this build follows HA leaders through etcd only (etcd://...)";
-            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
+            return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE,
+                         "master_server_address '" + config.master_server_address +
+                             "': this build follows HA leaders through etcd only (etcd://...)");
         }
     }
     // "etcd://h1:2379;h2:2379": the leader of an HA master group (docs/ha.md).
@@ -74,7 +75,12 @@ Status ValidateClientConfig(const ClientConfig& config) {
 }
 
 Status ValidateKey(const std::string& key) {
-    if (key.empty() || key.size() > kMaxKeyLength) return Error(ErrorCode::INVALID_KEY);
+    if (key.empty()) return Error(ErrorCode::INVALID_KEY, "the key is empty");
+    if (key.size() > kMaxKeyLength) {
+        return Error(ErrorCode::INVALID_KEY, "a key of " + std::to_string(key.size()) +
+                                                 " bytes is longer than the " +
+                                                 std::to_string(kMaxKeyLength) + "-byte limit");
+    }
     return OkStatus();
 }
 
@@ -92,25 +98,27 @@ ValidKeys SelectValidKeys(const std::vector<std::string>& keys) {
 }
 
 Status ValidateReplicateConfig(const ReplicateConfig& config, size_t key_count) {
-    if (config.replica_num < 1) return Error(ErrorCode::INVALID_PARAMS);
+    if (config.replica_num < 1) {
+        return Error(ErrorCode::INVALID_PARAMS,
+                     "replica_num " + std::to_string(config.replica_num) + " is below 1");
+    }
     if (config.nof_replica_num > 0 || config.dfs_replica_num > 0) {
-        LOG(WARNING) << "nof_replica_num / dfs_replica_num: this build has no NVMe-oF or "
-                        "distributed-FS tier: INVALID_PARAMS";
-        return Error(ErrorCode::INVALID_PARAMS);
+        return Error(ErrorCode::INVALID_PARAMS,
+                     "nof_replica_num / dfs_replica_num: this build has no NVMe-oF or "
+                     "distributed-FS tier");
     }
     if (!config.group_ids.empty() && config.group_ids.size() != key_count) {
-        LOG(WARNING) << config.group_ids.size() << " group_ids for " << key_count
-                     << " keys: INVALID_PARAMS";
-        return Error(ErrorCode::INVALID_PARAMS);
+        return Error(ErrorCode::INVALID_PARAMS, std::to_string(config.group_ids.size()) +
+                                                    " group_ids for " + std::to_string(key_count) +
+                                                    " keys");
     }
     if (config.soft_pin_ttl_ms != 0 && !config.soft_pinned()) {
-        LOG(WARNING) << "soft_pin_ttl_ms needs soft_pin_action ENABLE: INVALID_PARAMS";
-        return Error(ErrorCode::INVALID_PARAMS);
+        return Error(ErrorCode::INVALID_PARAMS, "soft_pin_ttl_ms needs soft_pin_action ENABLE");
     }
     if (config.soft_pin_ttl_ms > kMaxSoftPinTtlMs) {
-        LOG(WARNING) << "soft_pin_ttl_ms " << config.soft_pin_ttl_ms << " exceeds "
-                     << kMaxSoftPinTtlMs << ": INVALID_PARAMS";
-        return Error(ErrorCode::INVALID_PARAMS);
+        return Error(ErrorCode::INVALID_PARAMS, "soft_pin_ttl_ms " +
+                                                    std::to_string(config.soft_pin_ttl_ms) +
+                                                    " exceeds " + std::to_string(kMaxSoftPinTtlMs));
     }
     return OkStatus();
 }
@@ -118,10 +126,12 @@ Status ValidateReplicateConfig(const ReplicateConfig& config, size_t key_count) 
 Result<uint64_t> ValueSize(std::span<const ConstBytes> parts) {
     uint64_t size = 0;
     for (const ConstBytes& part : parts) {
-        if (part.data() == nullptr && !part.empty()) return Error(ErrorCode::INVALID_PARAMS);
+        if (part.data() == nullptr && !part.empty()) {
+            return Error(ErrorCode::INVALID_PARAMS, "a value part is a null buffer");
+        }
         size += part.size();
     }
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (size == 0) return Error(ErrorCode::INVALID_PARAMS, "the value is empty");
     return size;
 }
 

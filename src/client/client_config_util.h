@@ -31,9 +31,9 @@ Status ValidateKey(const std::string& key);
 // A batch's keys split by ValidateKey: batch calls send only the valid ones
 // and answer the refused ones with their error, at their own positions.
 struct ValidKeys {
-    std::vector<std::string> keys;                      // the keys ValidateKey accepts, in order
-    std::vector<size_t> positions;                      // where each of them stands in the input
-    std::vector<std::pair<size_t, ErrorCode>> refused;  // (position, error)
+    std::vector<std::string> keys;                    // the keys ValidateKey accepts, in order
+    std::vector<size_t> positions;                    // where each of them stands in the input
+    std::vector<std::pair<size_t, Failure>> refused;  // (position, why)
 };
 ValidKeys SelectValidKeys(const std::vector<std::string>& keys);
 
@@ -47,8 +47,8 @@ inline constexpr ErrorCode kClientClosed = ErrorCode::UNAVAILABLE_IN_CURRENT_STA
 
 // `count` copies of one error: a batch call refused as a whole.
 template <typename T>
-std::vector<T> Filled(size_t count, ErrorCode code) {
-    return std::vector<T>(count, Error(code));
+std::vector<T> Filled(size_t count, const Failure& failure) {
+    return std::vector<T>(count, Error(failure));
 }
 
 // The size of a value given in parts, or INVALID_PARAMS for a part with no

@@ -13,6 +13,13 @@ bool SameLength(size_t keys, size_t first, size_t second) {
     return keys == first && keys == second;
 }
 
+// The refusal of a batch call whose parallel vectors differ in length.
+Failure LengthMismatch(size_t keys, size_t first, size_t second) {
+    return Failure(ErrorCode::INVALID_PARAMS, std::to_string(keys) + " keys with " +
+                                                  std::to_string(first) + " buffers and " +
+                                                  std::to_string(second) + " sizes");
+}
+
 // OK or the ValidateKey refusal of each key, at its position.
 template <typename R>
 std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
@@ -29,8 +36,11 @@ std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
 // `*refused`), else each key's ValidateKey outcome.
 std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool lengths_match,
                                    const ReplicateConfig& config, bool* refused) {
-    *refused = !lengths_match || !ValidateReplicateConfig(config, keys.size()).has_value();
-    if (*refused) return Filled<Status>(keys.size(), ErrorCode::INVALID_PARAMS);
+    Status whole = lengths_match ? ValidateReplicateConfig(config, keys.size())
+                                 : Error(ErrorCode::INVALID_PARAMS,
+                                         "the batch's keys, buffers and sizes differ in length");
+    *refused = !whole.has_value();
+    if (*refused) return Filled<Status>(keys.size(), whole.error());
     return KeyChecks<Status>(keys, OkStatus());
 }
 
@@ -38,11 +48,9 @@ std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool le
 
 Status ClientFrontEnd::SetUpOrClose(ClientFrontEnd& client, const std::string& what) {
     Status ready = client.Setup();
-    if (!ready.has_value()) {
-        LOG(ERROR) << what << " failed: " << ErrorCodeName(ready.error());
-        client.Close();  // undoes whatever Setup got done
-    }
-    return ready;
+    if (ready.has_value()) return ready;
+    client.Close();  // undoes whatever Setup got done
+    return Error(std::move(ready).error().WithContext(what + " failed"));
 }
 
 std::shared_lock<std::shared_mutex> ClientFrontEnd::LockOpen() const {
@@ -171,7 +179,8 @@ std::vector<Result<size_t>> ClientFrontEnd::BatchGetInto(const std::vector<std::
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClientClosed);
     if (!SameLength(keys.size(), buffers.size(), capacities.size())) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
+        return Filled<Result<size_t>>(
+            keys.size(), LengthMismatch(keys.size(), buffers.size(), capacities.size()));
     }
     std::vector<Result<size_t>> results = KeyChecks<Result<size_t>>(keys, size_t{0});
     DoBatchGetInto(keys, buffers, capacities, results);
@@ -184,7 +193,8 @@ std::vector<Result<size_t>> ClientFrontEnd::BatchGetIntoMultiBuffers(
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClientClosed);
     if (!SameLength(keys.size(), buffers.size(), sizes.size())) {
-        return Filled<Result<size_t>>(keys.size(), ErrorCode::INVALID_PARAMS);
+        return Filled<Result<size_t>>(keys.size(),
+                                      LengthMismatch(keys.size(), buffers.size(), sizes.size()));
     }
     std::vector<Result<size_t>> results = KeyChecks<Result<size_t>>(keys, size_t{0});
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -200,7 +210,7 @@ std::vector<Result<size_t>> ClientFrontEnd::BatchGetIntoMultiBuffers(
 Status ClientFrontEnd::RegisterBuffer(void* buffer, size_t size) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
-    if (buffer == nullptr) return Error(ErrorCode::INVALID_PARAMS);
+    if (buffer == nullptr) return Error(ErrorCode::INVALID_PARAMS, "the buffer is null");
     return DoRegisterBuffer(buffer, size);
 }
 
@@ -213,7 +223,7 @@ Status ClientFrontEnd::UnregisterBuffer(void* buffer) {
 Result<void*> ClientFrontEnd::AllocFromMemPool(size_t size) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
-    if (size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (size == 0) return Error(ErrorCode::INVALID_PARAMS, "an allocation of 0 bytes");
     return DoAllocFromMemPool(size);
 }
 
@@ -296,7 +306,7 @@ Result<UUID> ClientFrontEnd::CreateCopyTask(const std::string& key,
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    if (targets.empty()) return Error(ErrorCode::INVALID_PARAMS, "a copy task with no targets");
     return DoCreateCopyTask(key, targets);
 }
 
@@ -305,7 +315,9 @@ Result<UUID> ClientFrontEnd::CreateMoveTask(const std::string& key, const std::s
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Error(kClientClosed);
     MC_RETURN_IF_ERROR(ValidateKey(key));
-    if (source.empty() || target.empty()) return Error(ErrorCode::INVALID_PARAMS);
+    if (source.empty() || target.empty()) {
+        return Error(ErrorCode::INVALID_PARAMS, "a move task needs a source and a target segment");
+    }
     return DoCreateMoveTask(key, source, target);
 }
 

@@ -56,7 +56,7 @@ std::vector<Result<GetReplicaListResult>> GetPipeline::Locate(
         LOG(ERROR) << "BatchGetReplicaList answered " << answers->size() << " entries for "
                    << work.size() << " keys";
     }
-    const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+    const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error().code();
     found.assign(work.size(), Error(code));
     return found;
 }
@@ -277,7 +277,8 @@ void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<Pendin
         if (requests.empty()) break;
         codes.clear();
         Status transferred = context_.engine->TransferSync(requests, &codes);
-        const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error();
+        const ErrorCode fallback =
+            transferred.has_value() ? ErrorCode::OK : transferred.error().code();
         for (size_t r : submitted) {
             PendingRead& read = reads[r];
             const ErrorCode failure =

@@ -35,9 +35,10 @@ class LeaderFollower {
             if (!record) {
                 // No leader recorded is the caller's to know (the reference's
                 // UNAVAILABLE_IN_CURRENT_STATUS); etcd unreachable is RPC_FAIL.
-                return Error(record.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS
-                                 ? record.error()
-                                 : ErrorCode::RPC_FAIL);
+                if (record.error() == ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS) {
+                    return Error(record.error());
+                }
+                return Error(ErrorCode::RPC_FAIL, record.error().message());
             }
             auto link = connect_(record->address);
             if (link) {
@@ -46,7 +47,9 @@ class LeaderFollower {
                 epoch_ = record->epoch;
                 return OkStatus();
             }
-            if (std::chrono::steady_clock::now() >= deadline) return Error(ErrorCode::RPC_FAIL);
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return Error(link.error().WithContext("leader " + record->address));
+            }
             std::this_thread::sleep_for(kConnectPause);
         }
     }
@@ -75,6 +78,8 @@ class LeaderFollower {
         if (!record) return used;
         auto link = connect_(record->address);
         if (!link) {
+            LOG(WARNING) << "master leader " << record->address << " (epoch " << record->epoch
+                         << "): " << link.error();
             std::this_thread::sleep_for(kConnectPause);
             return used;
         }

@@ -112,9 +112,7 @@ Status MasterLink::Init() {
     const auto deadline = SteadyClock::now() + options_.rpc_timeout;
     auto info = FetchServiceInfoOverGrpc(deadline, /*wait_for_ready=*/true);
     if (!info) {
-        LOG(WARNING) << "master " << grpc_target_
-                     << " is not reachable: " << ErrorCodeName(info.error());
-        return Error(ErrorCode::RPC_FAIL);
+        return Error(info.error().WithContext("master " + grpc_target_ + " is not reachable"));
     }
     {
         MutexLock lock(info_mutex_);
@@ -329,7 +327,7 @@ Status MasterLink::CallGrpc(const rpc::MasterRequest& request, rpc::MasterRespon
     if (!status.ok()) {
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
         LogGrpcFailure(status);
-        return Error(ErrorCode::RPC_FAIL);
+        return Error(GrpcFailure(status));
     }
     if (!MasterProved(context, token)) return Error(ErrorCode::RPC_FAIL);
     return OkStatus();
@@ -345,6 +343,13 @@ bool MasterLink::MasterProved(const grpc::ClientContext& context, const std::str
                             << " did not prove the cluster secret in its reply (it has none "
                                "configured, or another one): refusing its answer";
     return false;
+}
+
+Failure MasterLink::GrpcFailure(const grpc::Status& status) const {
+    return Failure(ErrorCode::RPC_FAIL, "gRPC call to master " + grpc_target_ +
+                                            " failed: " + status.error_message() + " (gRPC code " +
+                                            std::to_string(static_cast<int>(status.error_code())) +
+                                            ")");
 }
 
 void MasterLink::LogGrpcFailure(const grpc::Status& status) const {
@@ -373,7 +378,7 @@ Result<MasterServiceInfo> MasterLink::FetchServiceInfoOverGrpc(SteadyClock::time
     if (!status.ok()) {
         if (status.error_code() == grpc::StatusCode::UNAVAILABLE) ReplaceGrpcLinkIfStuck(link);
         if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) LogGrpcFailure(status);
-        return Error(ErrorCode::RPC_FAIL);
+        return Error(GrpcFailure(status));
     }
     if (!MasterProved(context, token)) return Error(ErrorCode::RPC_FAIL);
     return ServiceInfoFromProto(reply);

@@ -82,6 +82,8 @@ class MasterLink {
     // After a successful call: true when the master proved the key back (or
     // there is no key).
     bool MasterProved(const grpc::ClientContext& context, const std::string& token) const;
+    // RPC_FAIL with the target and gRPC's reason.
+    Failure GrpcFailure(const grpc::Status& status) const;
     void LogGrpcFailure(const grpc::Status& status) const;
 
     // The gRPC channel and its stub. Replaced as a whole (calls in flight

@@ -248,7 +248,7 @@ void PutPipeline::WriteAll(const RoundInput& in, std::vector<KeyRound>& round) c
     if (requests.empty()) return;
     std::vector<ErrorCode> codes;
     Status transferred = context_.engine->TransferSync(requests, &codes);
-    const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error();
+    const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error().code();
     for (KeyRound& key : round) {
         Status& result = in.results[key.index];
         if (!key.started || !result.has_value()) continue;
@@ -278,7 +278,8 @@ std::vector<Status> PutPipeline::EndOrRevoke(const RoundInput& in,
     auto answers = end ? context_.master->BatchPutEndPipelined(context_.client_id, batch_keys)
                        : context_.master->BatchPutRevoke(context_.client_id, batch_keys);
     if (!answers.has_value() || answers->size() != positions.size()) {
-        const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+        const ErrorCode code =
+            answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error().code();
         return std::vector<Status>(positions.size(), Error(code));
     }
     return std::move(*answers);
@@ -378,8 +379,8 @@ std::vector<size_t> PutPipeline::CommitAll(const RoundInput& in, std::vector<Key
         // a published key finds it (write-once) and counts as put.
         const ErrorCode code =
             answers.has_value()
-                ? ((*answers)[k].has_value() ? ErrorCode::OK : (*answers)[k].error())
-                : answers.error();
+                ? ((*answers)[k].has_value() ? ErrorCode::OK : (*answers)[k].error().code())
+                : answers.error().code();
         if (code == ErrorCode::OK) continue;
         if (code == ErrorCode::OBJECT_ALREADY_EXISTS || code == ErrorCode::INVALID_KEY) {
             // Not used: still ours at the master.

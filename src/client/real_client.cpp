@@ -44,10 +44,7 @@ RealClient::~RealClient() { Close(); }
 
 Status RealClient::Setup() {
     auto master = MasterClient::Connect(config_.master_server_address);
-    if (!master.has_value()) {
-        LOG(ERROR) << "Cannot reach the master at " << config_.master_server_address;
-        return Error(master.error());
-    }
+    if (!master.has_value()) return Error(master.error());
     master_ = std::move(*master);
     auto info = master_->GetServiceInfo();
     if (!info.has_value()) return Error(info.error());
@@ -470,7 +467,8 @@ Result<bool> RealClient::DoIsExist(const std::string& key) { return master_->Exi
 std::vector<Result<bool>> RealClient::DoBatchIsExist(const std::vector<std::string>& keys) {
     auto answers = master_->BatchExistKey(keys);
     if (!answers.has_value() || answers->size() != keys.size()) {
-        const ErrorCode code = answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error();
+        const ErrorCode code =
+            answers.has_value() ? ErrorCode::INTERNAL_ERROR : answers.error().code();
         return Filled<Result<bool>>(keys.size(), code);
     }
     return std::move(*answers);

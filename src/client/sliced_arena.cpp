@@ -28,7 +28,7 @@ Result<std::shared_ptr<ArenaSlice>> SlicedArena::Allocate(uint64_t size) {
     if (!allocation.has_value()) {
         return Error(allocation.error() == ErrorCode::NO_AVAILABLE_HANDLE
                          ? ErrorCode::BUFFER_OVERFLOW
-                         : allocation.error());
+                         : allocation.error().code());
     }
     return std::make_shared<ArenaSlice>(shared_from_this(), *allocation, size);
 }

@@ -237,10 +237,9 @@ int main(int argc, char** argv) {
     auto client = mooncake::Client::Create(config->client);
     if (!client.has_value()) {
         return mooncake::FailStartup(
-            kProgram, "cannot start the client (" +
-                          std::string(mooncake::ErrorCodeName(client.error())) + ") with master " +
+            kProgram, "cannot start the client with master " +
                           config->client.master_server_address + " and metadata server " +
-                          config->client.metadata_server + "; the log above says why");
+                          config->client.metadata_server + ": " + client.error().ToString());
     }
     // Shared with the HTTP server's handlers.
     std::shared_ptr<mooncake::Client> owner(std::move(*client));

@@ -38,7 +38,7 @@ std::vector<std::string> Endpoints(Client& client, const std::string& key) {
 }
 
 ErrorCode CodeOfStatus(const Status& status) {
-    return status.has_value() ? ErrorCode::OK : status.error();
+    return status.has_value() ? ErrorCode::OK : status.error().code();
 }
 
 class ClientE2ETest : public ::testing::Test {

@@ -54,5 +54,6 @@ if ! "$work/example-build/hello_store" "127.0.0.1:$rpc_port" \
     exit 1
 fi
 grep -q "get: Hello, Mooncake Store!" "$work/example.log"
+grep -q "empty key refused: INVALID_KEY (-400): the key is empty" "$work/example.log"
 grep -q "get_into: 22 bytes, identical" "$work/example.log"
 echo "installed package OK: example built against $work/prefix and ran"

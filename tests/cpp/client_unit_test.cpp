@@ -83,6 +83,9 @@ TEST(ClientConfigTest, CreateWithoutMasterFailsWithRpcFailPromptly) {
     auto client = Client::Create(config);
     ASSERT_FALSE(client.has_value());
     EXPECT_EQ(client.error(), ErrorCode::RPC_FAIL);
+    // The caller learns which master and why, not only the code.
+    EXPECT_NE(client.error().message().find("127.0.0.1:1"), std::string::npos) << client.error();
+    EXPECT_NE(client.error().message().find("not reachable"), std::string::npos) << client.error();
     // Generous: the master client's own deadline is a few seconds.
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
 }
@@ -92,6 +95,9 @@ TEST(ClientKeyValidationTest, EmptyAndOverlongKeysAreInvalid) {
     EXPECT_EQ(ValidateKey(std::string(kMaxKeyLength + 1, 'k')).error(), ErrorCode::INVALID_KEY);
     EXPECT_TRUE(ValidateKey(std::string(kMaxKeyLength, 'k')).has_value());
     EXPECT_TRUE(ValidateKey(std::string("bin\0ary", 7)).has_value());
+    EXPECT_EQ(ValidateKey("").error().message(), "the key is empty");
+    EXPECT_EQ(ValidateKey(std::string(kMaxKeyLength + 1, 'k')).error().message(),
+              "a key of 4097 bytes is longer than the 4096-byte limit");
     ReplicateConfig config;
     config.replica_num = 0;
     EXPECT_EQ(ValidateReplicateConfig(config, 1).error(), ErrorCode::INVALID_PARAMS);

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "common/net_util.h"
 #include "common/size_parser.h"
 #include "mooncake/error_code.h"
+#include "mooncake/result.h"
 #include "mooncake/types.h"
 
 namespace mooncake {
@@ -18,6 +20,48 @@ TEST(ErrorCodeTest, NamesAndNumbersMatchTheTable) {
     EXPECT_EQ(ErrorCodeName(ErrorCode::OBJECT_HAS_LEASE), "OBJECT_HAS_LEASE");
     EXPECT_EQ(ErrorCodeFromInt(-705), ErrorCode::OBJECT_ALREADY_EXISTS);
     EXPECT_EQ(ErrorCodeFromInt(-12345), ErrorCode::INTERNAL_ERROR);
+}
+
+Result<int> Halve(int value) {
+    if (value % 2 != 0) return Error(ErrorCode::INVALID_PARAMS, std::to_string(value) + " is odd");
+    return value / 2;
+}
+
+Result<int> Quarter(int value) {
+    MC_ASSIGN_OR_RETURN(const int half, Halve(value));
+    MC_ASSIGN_OR_RETURN(const int quarter, Halve(half));
+    return quarter;
+}
+
+Status CheckQuarter(int value) {
+    MC_RETURN_IF_ERROR(Quarter(value));
+    return OkStatus();
+}
+
+TEST(FailureTest, CarriesCodeAndReasonThroughTheMacros) {
+    EXPECT_EQ(Quarter(8).value(), 2);
+    const Result<int> odd = Quarter(6);
+    ASSERT_FALSE(odd.has_value());
+    EXPECT_EQ(odd.error(), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(odd.error().message(), "3 is odd");
+    EXPECT_EQ(CodeOf(odd), ErrorCode::INVALID_PARAMS);
+    EXPECT_EQ(CheckQuarter(6).error().message(), "3 is odd");
+    EXPECT_TRUE(CheckQuarter(4).has_value());
+    EXPECT_EQ(ToInt(odd.error()), -600);  // converts to its code
+}
+
+TEST(FailureTest, ContextGoesInFrontAndTheCodeStays) {
+    const Failure bare(ErrorCode::OBJECT_NOT_FOUND);
+    EXPECT_EQ(bare.ToString(), "OBJECT_NOT_FOUND (-704)");
+    EXPECT_EQ(bare.WithContext("get 'k'").ToString(), "OBJECT_NOT_FOUND (-704): get 'k'");
+    const Failure reason(ErrorCode::RPC_FAIL, "connection refused");
+    const Failure outer = reason.WithContext("master 10.0.0.1:50051");
+    EXPECT_EQ(outer.code(), ErrorCode::RPC_FAIL);
+    EXPECT_EQ(outer.message(), "master 10.0.0.1:50051: connection refused");
+    EXPECT_EQ(reason.message(), "connection refused");  // the original is unchanged
+    std::ostringstream printed;
+    printed << outer;
+    EXPECT_EQ(printed.str(), "RPC_FAIL (-900): master 10.0.0.1:50051: connection refused");
 }
 
 TEST(SizeParserTest, AcceptsPlainAndHumanReadableSizes) {

@@ -29,7 +29,8 @@ class CreditsTest : public MasterCoreTest {
         const std::vector<Status> results =
             service_->BatchPutCommit(client, {key}, {credit}, config);
         EXPECT_EQ(results.size(), 1u);
-        return results.empty() || results[0].has_value() ? ErrorCode::OK : results[0].error();
+        return results.empty() || results[0].has_value() ? ErrorCode::OK
+                                                         : results[0].error().code();
     }
 
     SegmentInfo segment_;
@@ -136,7 +137,7 @@ TEST_F(CreditsTest, OnlyTheHolderCommitsAndBadInputChangesNothing) {
 TEST_F(CreditsTest, GrantsAreBounded) {
     auto code = [&](uint64_t size, size_t count, size_t replicas, const UUID& client = kWriter) {
         auto grant = service_->GrantPutCredits(client, size, count, replicas, {});
-        return grant ? ErrorCode::OK : grant.error();
+        return grant ? ErrorCode::OK : grant.error().code();
     };
     EXPECT_EQ(code(0, 1, 1), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(code((1 << 20) + 1, 1, 1), ErrorCode::INVALID_PARAMS);

@@ -328,3 +328,31 @@ def test_segment_metadata_uses_the_reference_key_layout(master):
             assert _metadata(master, f"{prefix}/rpc_meta/{name}") is None
         finally:
             worker.stop()
+
+
+REASONS_SCRIPT = """
+import sys
+from mooncake.store import MooncakeDistributedStore
+master, metadata = sys.argv[1], sys.argv[2]
+bad = MooncakeDistributedStore()
+print("bad setup", bad.setup("127.0.0.1", metadata, 16 << 20, 16 << 20, "carrier-pigeon", "",
+                             master))
+store = MooncakeDistributedStore()
+print("setup", store.setup("127.0.0.1", metadata, 16 << 20, 16 << 20, "tcp", "", master))
+print("empty key", store.put("", b"v"))
+store.close()
+"""
+
+
+def test_failures_say_why_in_the_log(master):
+    # Python gets only the codes; the reasons the failing sites gave go to
+    # the log, each once.
+    finished = subprocess.run(
+        [sys.executable, "-c", REASONS_SCRIPT, master.rpc_address, master.metadata_url],
+        capture_output=True, text=True, timeout=120)
+    assert f"bad setup {int(ErrorCode.INVALID_PARAMS)}" in finished.stdout, finished.stderr
+    assert "setup 0" in finished.stdout, finished.stderr
+    assert f"empty key {int(ErrorCode.INVALID_KEY)}" in finished.stdout, finished.stderr
+    refused = "client config refused: protocol='carrier-pigeon' must be 'tcp', 'rdma' or 'rpc_only'"
+    assert finished.stderr.count(refused) == 1, finished.stderr
+    assert finished.stderr.count("INVALID_KEY (-400): the key is empty") == 1, finished.stderr
