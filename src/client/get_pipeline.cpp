@@ -175,7 +175,9 @@ std::vector<GetPipeline::PendingRead> GetPipeline::Prepare(
         }
         if (allocate) {
             if (context_.local_buffer == nullptr) {
-                outcome.error = ErrorCode::BUFFER_OVERFLOW;
+                outcome.error = Failure(ErrorCode::BUFFER_OVERFLOW,
+                                        "this client has no local buffer (local_buffer_size 0) to "
+                                        "copy the value into");
                 continue;
             }
             auto slice = context_.local_buffer->Allocate(read.size);
@@ -186,7 +188,9 @@ std::vector<GetPipeline::PendingRead> GetPipeline::Prepare(
             outcome.slice = std::move(*slice);
             read.allocated_piece = {outcome.slice->mutable_data(), read.size};
         } else if (destinations[i].capacity < read.size) {
-            outcome.error = ErrorCode::INVALID_PARAMS;
+            outcome.error = Failure(ErrorCode::INVALID_PARAMS,
+                                    "a buffer of " + std::to_string(destinations[i].capacity) +
+                                        " bytes for a value of " + std::to_string(read.size));
             continue;
         }
         reads.push_back(std::move(read));

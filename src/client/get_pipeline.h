@@ -27,7 +27,7 @@ struct GetDestination {
 };
 
 struct GetOutcome {
-    ErrorCode error = ErrorCode::OK;
+    Failure error = ErrorCode::OK;  // OK, or why the key was not read
     uint64_t size = 0;
     // The bytes, when the pipeline allocated the destination.
     std::shared_ptr<LocalBufferSlice> slice;

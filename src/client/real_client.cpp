@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <cstring>
+#include <sstream>
 
 #include "client/client_config_util.h"
 #include "common/logging.h"
@@ -214,12 +215,15 @@ Status RealClient::Close() {
 std::string RealClient::GetHostname() const { return context_.segment_name; }
 
 Status RealClient::CheckZeroCopyRange(const void* address, size_t size) const {
-    if (address == nullptr || size == 0) return Error(ErrorCode::INVALID_PARAMS);
+    if (address == nullptr || size == 0) {
+        return Error(ErrorCode::INVALID_PARAMS, "a zero-copy buffer that is null or empty");
+    }
     if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     if (!engine_->IsRegistered(address, size)) {
-        LOG(WARNING) << "Zero-copy range " << address << "+" << size
-                     << " is not registered (RegisterBuffer it first)";
-        return Error(ErrorCode::INVALID_PARAMS);
+        std::ostringstream range;
+        range << "the zero-copy range " << address << "+" << size
+              << " is not registered (register_buffer it first)";
+        return Error(ErrorCode::INVALID_PARAMS, range.str());
     }
     return OkStatus();
 }
@@ -442,7 +446,7 @@ Status RealClient::DoUnregisterBuffer(void* buffer) {
     // Only what RegisterBuffer added: the segment and the local buffer are
     // the client's own.
     if (user_buffers_.find(buffer) == user_buffers_.end()) {
-        return Error(ErrorCode::INVALID_PARAMS);
+        return Error(ErrorCode::INVALID_PARAMS, "unregister of a buffer that was not registered");
     }
     if (!engine_) return Error(ErrorCode::UNAVAILABLE_IN_CURRENT_MODE);
     MC_RETURN_IF_ERROR(engine_->UnregisterLocalMemory(buffer));

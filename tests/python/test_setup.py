@@ -331,7 +331,9 @@ def test_segment_metadata_uses_the_reference_key_layout(master):
 
 
 REASONS_SCRIPT = """
+import ctypes
 import sys
+import time
 from mooncake.store import MooncakeDistributedStore
 master, metadata = sys.argv[1], sys.argv[2]
 bad = MooncakeDistributedStore()
@@ -340,6 +342,11 @@ print("bad setup", bad.setup("127.0.0.1", metadata, 16 << 20, 16 << 20, "carrier
 store = MooncakeDistributedStore()
 print("setup", store.setup("127.0.0.1", metadata, 16 << 20, 16 << 20, "tcp", "", master))
 print("empty key", store.put("", b"v"))
+time.sleep(1.2)  # the binding logs at most one reason a second
+small = ctypes.create_string_buffer(10)
+store.register_buffer(ctypes.addressof(small), 10)
+store.put("reasons-key", b"x" * 100)
+print("small buffer", store.get_into("reasons-key", ctypes.addressof(small), 10))
 store.close()
 """
 
@@ -356,3 +363,5 @@ def test_failures_say_why_in_the_log(master):
     refused = "client config refused: protocol='carrier-pigeon' must be 'tcp', 'rdma' or 'rpc_only'"
     assert finished.stderr.count(refused) == 1, finished.stderr
     assert finished.stderr.count("INVALID_KEY (-400): the key is empty") == 1, finished.stderr
+    assert f"small buffer {int(ErrorCode.INVALID_PARAMS)}" in finished.stdout, finished.stderr
+    assert "a buffer of 10 bytes for a value of 100" in finished.stderr, finished.stderr
