@@ -38,6 +38,8 @@ class Failure {
     std::string ToString() const;
 
     friend bool operator==(const Failure& failure, ErrorCode code) { return failure.code_ == code; }
+    // Failures are equal when their codes are: the message is for people.
+    friend bool operator==(const Failure& a, const Failure& b) { return a.code_ == b.code_; }
 
    private:
     ErrorCode code_;
@@ -46,8 +48,23 @@ class Failure {
 
 std::ostream& operator<<(std::ostream& out, const Failure& failure);
 
+// std::expected that the compiler will not let a caller drop unread: a
+// result is handled or explicitly discarded with `(void)`.
 template <typename T>
-using Result = std::expected<T, Failure>;
+class [[nodiscard]] Result : public std::expected<T, Failure> {
+   public:
+    using std::expected<T, Failure>::expected;
+    Result() = default;
+    Result(const std::expected<T, Failure>& other) : std::expected<T, Failure>(other) {}
+    Result(std::expected<T, Failure>&& other) : std::expected<T, Failure>(std::move(other)) {}
+
+    // Equal values, or failures with equal codes (std::expected's own
+    // comparison cannot see through the derived type).
+    friend bool operator==(const Result& a, const Result& b) {
+        return static_cast<const std::expected<T, Failure>&>(a) ==
+               static_cast<const std::expected<T, Failure>&>(b);
+    }
+};
 
 // A result without a value: success or a Failure.
 using Status = Result<void>;

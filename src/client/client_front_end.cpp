@@ -49,7 +49,7 @@ std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool le
 Status ClientFrontEnd::SetUpOrClose(ClientFrontEnd& client, const std::string& what) {
     Status ready = client.Setup();
     if (ready.has_value()) return ready;
-    client.Close();  // undoes whatever Setup got done
+    (void)client.Close();  // undoes whatever Setup got done
     return Error(std::move(ready).error().WithContext(what + " failed"));
 }
 

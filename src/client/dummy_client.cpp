@@ -44,7 +44,7 @@ DummyClient::DummyClient(const DummyClientConfig& config)
                                              : kDefaultRpcTimeout),
       session_id_(UUID::Generate()) {}
 
-DummyClient::~DummyClient() { Close(); }
+DummyClient::~DummyClient() { (void)Close(); }
 
 Status DummyClient::Setup() {
     auto address = ParseHostPort(config_.server_address);

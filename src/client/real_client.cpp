@@ -41,7 +41,7 @@ Result<std::unique_ptr<RealClient>> RealClient::Create(const ClientConfig& confi
 
 RealClient::RealClient(const ClientConfig& config) : config_(config) {}
 
-RealClient::~RealClient() { Close(); }
+RealClient::~RealClient() { (void)Close(); }
 
 Status RealClient::Setup() {
     auto master = MasterClient::Connect(config_.master_server_address);

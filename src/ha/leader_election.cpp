@@ -153,7 +153,7 @@ bool LeaderElection::Campaign() {
     EtcdKeyValue current;
     auto created = etcd_->CreateIfAbsent(key_, options_.advertised_address, *lease, &current);
     if (!created || !*created) {
-        etcd_->LeaseRevoke(*lease);
+        (void)etcd_->LeaseRevoke(*lease);
         return false;
     }
     lease_ = *lease;
@@ -236,8 +236,8 @@ void LeaderElection::Resign() {
         status_.role = HaRole::kStopped;
     }
     if (lease_ == 0) return;
-    if (epoch != 0) etcd_->DeleteIfCreatedAt(key_, epoch);
-    etcd_->LeaseRevoke(lease_);
+    if (epoch != 0) (void)etcd_->DeleteIfCreatedAt(key_, epoch);
+    (void)etcd_->LeaseRevoke(lease_);
     lease_ = 0;
     LOG(INFO) << "HA: resigned (record deleted, lease revoked)";
 }

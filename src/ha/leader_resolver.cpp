@@ -63,7 +63,7 @@ Result<LeaderRecord> LeaderResolver::WaitForLeader(int64_t known_epoch,
         if (record && watch_from != 0) {
             // The old record is still there (its lease has not expired yet):
             // wait for it to change rather than polling.
-            etcd_->WaitForEvents(key_, watch_from, std::min(left, kMaxWatch));
+            (void)etcd_->WaitForEvents(key_, watch_from, std::min(left, kMaxWatch));
         } else {
             std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(left, kPollPause));
         }

@@ -151,7 +151,7 @@ bool FramedRpcConnection::IsUsable() {
     // Responses of deferred requests are expected bytes.
     if (n > 0 && !deferred_.empty()) return true;
     // 0: the master closed it (restart, shutdown); > 0: bytes nobody asked for.
-    Fail();
+    (void)Fail();
     return false;
 }
 

@@ -245,13 +245,13 @@ int main(int argc, char** argv) {
     std::shared_ptr<mooncake::Client> owner(std::move(*client));
     auto service = std::make_unique<mooncake::RealClientService>(*owner, config->service);
     if (auto started = service->Start(); !started) {
-        owner->Close();
+        (void)owner->Close();
         return mooncake::FailStartup(kProgram, started.error());
     }
     std::unique_ptr<mooncake::ClientHttpServer> http_server;
     if (FLAGS_enable_http_server) {
         if (FLAGS_http_port < 1 || FLAGS_http_port > 65535) {
-            owner->Close();
+            (void)owner->Close();
             return mooncake::FailStartup(kProgram, "--http_port must be in 1..65535");
         }
         auto http = mooncake::ClientHttpServer::Start(owner->GetHostname(),
@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     http_server.reset();
     service->Stop();
     service.reset();
-    owner->Close();
+    (void)owner->Close();
     LOG(INFO) << "mooncake_client stopped";
     return 0;
 }

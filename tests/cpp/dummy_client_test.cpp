@@ -624,7 +624,7 @@ TEST(DummyServiceTest, SessionsEndWithTheirDummies) {
         ASSERT_NE(dummy, nullptr);
         EXPECT_TRUE(ReadsBack(*dummy, "killed_dummy", 51, 100000));
         EXPECT_EQ(service.session_count(), 2u);
-        dummy->Close();
+        (void)dummy->Close();
         EXPECT_TRUE(WaitFor([&] { return service.session_count() == 1; }));
     }
     // A dummy killed with SIGKILL: its connections close, its memory is let go.
