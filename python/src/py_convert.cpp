@@ -13,11 +13,10 @@ constexpr size_t kReleaseGilCopyThreshold = 64 * 1024;
 
 }  // namespace
 
-int ReportedCode(const Failure& failure) {
+void LogReason(const Failure& failure) {
     if (!failure.message().empty()) {
         LOG_EVERY_T(WARNING, 1.0) << failure;  // a macro of several statements: keep the braces
     }
-    return ToInt(failure.code());
 }
 
 BytesView::BytesView(py::handle object) {

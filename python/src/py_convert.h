@@ -19,10 +19,16 @@ namespace py = pybind11;
 // What calls return when the store is not set up (or was closed).
 inline constexpr int kNotSetUp = ToInt(ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS);
 
-// The negative code Python sees for `failure`. Python gets only the code,
-// so a failure that says why ("the key is empty") is logged here, once,
-// at most one line a second so a failing loop cannot flood the log.
-int ReportedCode(const Failure& failure);
+// Python gets only codes, so a failure that says why ("the key is empty")
+// is logged here, once, at most one line a second so a failing loop cannot
+// flood the log. Failures without a reason (a missing key) are not logged.
+void LogReason(const Failure& failure);
+
+// The negative code Python sees for `failure`, its reason logged.
+inline int ReportedCode(const Failure& failure) {
+    LogReason(failure);
+    return ToInt(failure.code());
+}
 
 // 0 on success, else the negative error code of the compat table.
 inline int StatusToInt(const Status& status) {

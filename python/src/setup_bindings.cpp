@@ -32,7 +32,7 @@ int SetupWith(StoreHandle& self, const Result<ClientConfig>& config,
         self.StartHttpServer(static_cast<uint16_t>(options.client_http_port));
     }
     // Not StatusToInt: StoreHandle::Install has logged why already.
-    return ready.has_value() ? 0 : ToInt(ready.error().code());
+    return ToInt(CodeOf(ready));
 }
 
 // setup(dict), then setup(arguments): pybind tries overloads in the order they are added.
@@ -126,8 +126,7 @@ void BindPresetSetups(py::class_<StoreHandle>& store) {
                 config.local_buffer_size = *buffer;
                 config.server_address = server_address;
                 py::gil_scoped_release release;
-                Status ready = self.SetupDummy(config);  // logs a failure itself
-                return ready.has_value() ? 0 : ToInt(ready.error().code());
+                return ToInt(CodeOf(self.SetupDummy(config)));  // logs a failure itself
             },
             py::arg("mem_pool_size"), py::arg("local_buffer_size"), py::arg("server_address"),
             "Sets the store up as a dummy client of the standalone mooncake_client serving "

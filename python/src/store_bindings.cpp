@@ -95,7 +95,7 @@ constexpr int kErrorAsMinusOne = -1;
 int ExistToInt(const Result<bool>& exists) {
     if (exists.has_value()) return *exists ? 1 : 0;
     if (exists.error() == ErrorCode::OBJECT_NOT_FOUND) return 0;
-    ReportedCode(exists.error());  // logs the reason, when the failing site gave one
+    LogReason(exists.error());
     return kErrorAsMinusOne;
 }
 

@@ -8,16 +8,12 @@ namespace mooncake {
 
 namespace {
 
-// True when every parallel vector of a batch call has one entry per key.
-bool SameLength(size_t keys, size_t first, size_t second) {
-    return keys == first && keys == second;
-}
-
-// The refusal of a batch call whose parallel vectors differ in length.
-Failure LengthMismatch(size_t keys, size_t first, size_t second) {
-    return Failure(ErrorCode::INVALID_PARAMS, std::to_string(keys) + " keys with " +
-                                                  std::to_string(first) + " buffers and " +
-                                                  std::to_string(second) + " sizes");
+// OK when every parallel vector of a batch call has one entry per key.
+Status CheckLengths(size_t keys, size_t buffers, size_t sizes) {
+    if (keys == buffers && keys == sizes) return OkStatus();
+    return Error(ErrorCode::INVALID_PARAMS, std::to_string(keys) + " keys with " +
+                                                std::to_string(buffers) + " buffers and " +
+                                                std::to_string(sizes) + " sizes");
 }
 
 // OK or the ValidateKey refusal of each key, at its position.
@@ -34,11 +30,9 @@ std::vector<R> KeyChecks(const std::vector<std::string>& keys, R ok) {
 // The results a batch put starts from: every key refused when the call as
 // a whole is (mismatched vector lengths or replication settings; then
 // `*refused`), else each key's ValidateKey outcome.
-std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, bool lengths_match,
+std::vector<Status> PutBatchChecks(const std::vector<std::string>& keys, const Status& lengths,
                                    const ReplicateConfig& config, bool* refused) {
-    Status whole = lengths_match ? ValidateReplicateConfig(config, keys.size())
-                                 : Error(ErrorCode::INVALID_PARAMS,
-                                         "the batch's keys, buffers and sizes differ in length");
+    Status whole = lengths.has_value() ? ValidateReplicateConfig(config, keys.size()) : lengths;
     *refused = !whole.has_value();
     if (*refused) return Filled<Status>(keys.size(), whole.error());
     return KeyChecks<Status>(keys, OkStatus());
@@ -86,12 +80,12 @@ Status ClientFrontEnd::Put(const std::string& key, std::span<const ConstBytes> p
 
 template <typename PutCall>
 std::vector<Status> ClientFrontEnd::CheckedPutBatch(const std::vector<std::string>& keys,
-                                                    bool lengths_match,
+                                                    const Status& lengths,
                                                     const ReplicateConfig& config, PutCall put) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Status>(keys.size(), kClientClosed);
     bool refused = false;
-    std::vector<Status> results = PutBatchChecks(keys, lengths_match, config, &refused);
+    std::vector<Status> results = PutBatchChecks(keys, lengths, config, &refused);
     if (!refused) put(results);
     return results;
 }
@@ -112,7 +106,8 @@ std::vector<Status> ClientFrontEnd::BatchPut(const std::vector<std::string>& key
         }
         DoBatchPut(keys, values, sizes, config, results);
     };
-    return CheckedPutBatch(keys, keys.size() == values.size(), config, put);
+    return CheckedPutBatch(keys, CheckLengths(keys.size(), values.size(), values.size()), config,
+                           put);
 }
 
 Status ClientFrontEnd::PutFrom(const std::string& key, const void* buffer, size_t size,
@@ -128,7 +123,7 @@ std::vector<Status> ClientFrontEnd::BatchPutFrom(const std::vector<std::string>&
                                                  const std::vector<const void*>& buffers,
                                                  const std::vector<size_t>& sizes,
                                                  const ReplicateConfig& config) {
-    return CheckedPutBatch(keys, SameLength(keys.size(), buffers.size(), sizes.size()), config,
+    return CheckedPutBatch(keys, CheckLengths(keys.size(), buffers.size(), sizes.size()), config,
                            [&](std::vector<Status>& results) {
                                DoBatchPutFrom(keys, buffers, sizes, config, results);
                            });
@@ -143,7 +138,7 @@ std::vector<Status> ClientFrontEnd::BatchPutFromMultiBuffers(
         }
         DoBatchPutFromMultiBuffers(keys, buffers, sizes, config, results);
     };
-    return CheckedPutBatch(keys, SameLength(keys.size(), buffers.size(), sizes.size()), config,
+    return CheckedPutBatch(keys, CheckLengths(keys.size(), buffers.size(), sizes.size()), config,
                            put);
 }
 
@@ -178,9 +173,8 @@ std::vector<Result<size_t>> ClientFrontEnd::BatchGetInto(const std::vector<std::
                                                          const std::vector<size_t>& capacities) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClientClosed);
-    if (!SameLength(keys.size(), buffers.size(), capacities.size())) {
-        return Filled<Result<size_t>>(
-            keys.size(), LengthMismatch(keys.size(), buffers.size(), capacities.size()));
+    if (Status lengths = CheckLengths(keys.size(), buffers.size(), capacities.size()); !lengths) {
+        return Filled<Result<size_t>>(keys.size(), lengths.error());
     }
     std::vector<Result<size_t>> results = KeyChecks<Result<size_t>>(keys, size_t{0});
     DoBatchGetInto(keys, buffers, capacities, results);
@@ -192,9 +186,8 @@ std::vector<Result<size_t>> ClientFrontEnd::BatchGetIntoMultiBuffers(
     const std::vector<std::vector<size_t>>& sizes) {
     auto lock = LockOpen();
     if (!lock.owns_lock()) return Filled<Result<size_t>>(keys.size(), kClientClosed);
-    if (!SameLength(keys.size(), buffers.size(), sizes.size())) {
-        return Filled<Result<size_t>>(keys.size(),
-                                      LengthMismatch(keys.size(), buffers.size(), sizes.size()));
+    if (Status lengths = CheckLengths(keys.size(), buffers.size(), sizes.size()); !lengths) {
+        return Filled<Result<size_t>>(keys.size(), lengths.error());
     }
     std::vector<Result<size_t>> results = KeyChecks<Result<size_t>>(keys, size_t{0});
     for (size_t i = 0; i < keys.size(); ++i) {

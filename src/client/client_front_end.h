@@ -169,10 +169,10 @@ class ClientFrontEnd : public Client {
    private:
     // What every batch put does around `put(results)`, the call into its
     // backend: holds the client open, and refuses the whole batch
-    // (`lengths_match` false, bad replication settings) or single keys
+    // (`lengths` failed, bad replication settings) or single keys
     // before (client_front_end.cpp).
     template <typename PutCall>
-    std::vector<Status> CheckedPutBatch(const std::vector<std::string>& keys, bool lengths_match,
+    std::vector<Status> CheckedPutBatch(const std::vector<std::string>& keys, const Status& lengths,
                                         const ReplicateConfig& config, PutCall put);
 
     mutable std::shared_mutex lifecycle_mutex_;

@@ -281,8 +281,7 @@ void GetPipeline::Transfer(std::span<const std::string> keys, std::vector<Pendin
         if (requests.empty()) break;
         codes.clear();
         Status transferred = context_.engine->TransferSync(requests, &codes);
-        const ErrorCode fallback =
-            transferred.has_value() ? ErrorCode::OK : transferred.error().code();
+        const ErrorCode fallback = CodeOf(transferred);
         for (size_t r : submitted) {
             PendingRead& read = reads[r];
             const ErrorCode failure =

@@ -248,7 +248,7 @@ void PutPipeline::WriteAll(const RoundInput& in, std::vector<KeyRound>& round) c
     if (requests.empty()) return;
     std::vector<ErrorCode> codes;
     Status transferred = context_.engine->TransferSync(requests, &codes);
-    const ErrorCode fallback = transferred.has_value() ? ErrorCode::OK : transferred.error().code();
+    const ErrorCode fallback = CodeOf(transferred);
     for (KeyRound& key : round) {
         Status& result = in.results[key.index];
         if (!key.started || !result.has_value()) continue;
@@ -377,10 +377,7 @@ std::vector<size_t> PutPipeline::CommitAll(const RoundInput& in, std::vector<Key
         KeyRound& key = round[to_commit[k]];
         // The call failed: whether it published is unknown. A PutStart of
         // a published key finds it (write-once) and counts as put.
-        const ErrorCode code =
-            answers.has_value()
-                ? ((*answers)[k].has_value() ? ErrorCode::OK : (*answers)[k].error().code())
-                : answers.error().code();
+        const ErrorCode code = answers.has_value() ? CodeOf((*answers)[k]) : answers.error().code();
         if (code == ErrorCode::OK) continue;
         if (code == ErrorCode::OBJECT_ALREADY_EXISTS || code == ErrorCode::INVALID_KEY) {
             // Not used: still ours at the master.

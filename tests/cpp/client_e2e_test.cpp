@@ -37,9 +37,7 @@ std::vector<std::string> Endpoints(Client& client, const std::string& key) {
     return endpoints;
 }
 
-ErrorCode CodeOfStatus(const Status& status) {
-    return status.has_value() ? ErrorCode::OK : status.error().code();
-}
+ErrorCode CodeOfStatus(const Status& status) { return CodeOf(status); }
 
 class ClientE2ETest : public ::testing::Test {
    protected:

@@ -125,8 +125,7 @@ TEST(ClientFaultTest, CloseWhileCallsAreInFlight) {
                 Status put = PutValue(client, key, i, 16384);
                 auto got = client.Get(key);
                 // Either the call ran, or it saw the client closed.
-                for (ErrorCode code : {put.has_value() ? ErrorCode::OK : put.error().code(),
-                                       got.has_value() ? ErrorCode::OK : got.error().code()}) {
+                for (ErrorCode code : {CodeOf(put), CodeOf(got)}) {
                     if (code != ErrorCode::OK && code != ErrorCode::UNAVAILABLE_IN_CURRENT_STATUS) {
                         ++unexpected;
                     }

@@ -205,7 +205,7 @@ std::unique_ptr<DummyClient> ConnectDummy(const std::string& server, uint64_t po
 
 template <typename T>
 ErrorCode CodeOfResult(const Result<T>& result) {
-    return result.has_value() ? ErrorCode::OK : result.error().code();
+    return CodeOf(result);
 }
 
 // A master (short leases, so removes are not refused for long) and a

@@ -137,7 +137,7 @@ TEST_F(CreditsTest, OnlyTheHolderCommitsAndBadInputChangesNothing) {
 TEST_F(CreditsTest, GrantsAreBounded) {
     auto code = [&](uint64_t size, size_t count, size_t replicas, const UUID& client = kWriter) {
         auto grant = service_->GrantPutCredits(client, size, count, replicas, {});
-        return grant ? ErrorCode::OK : grant.error().code();
+        return CodeOf(grant);
     };
     EXPECT_EQ(code(0, 1, 1), ErrorCode::INVALID_PARAMS);
     EXPECT_EQ(code((1 << 20) + 1, 1, 1), ErrorCode::INVALID_PARAMS);

@@ -408,7 +408,7 @@ TEST(TransferEngineTest, SharedMemoryPeerKilledIsDetected) {
     ErrorCode code = ErrorCode::OK;
     while (code == ErrorCode::OK && std::chrono::steady_clock::now() - start < 60s) {
         auto result = engine->TransferSync({Write(sink.data(), handle, target->base, 4096)});
-        code = result ? ErrorCode::OK : result.error().code();
+        code = CodeOf(result);
     }
     EXPECT_EQ(code, ErrorCode::TRANSFER_FAIL);
     // The dead peer's memory is unmapped here, so the kernel can free it.
