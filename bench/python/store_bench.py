@@ -54,10 +54,18 @@ def batch_count(size, quick):
     return max(counts[size] // (5 if quick else 1), 3)
 
 
+_handed_out_ports = set()
+
+
 def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    # The kernel may hand the same free port to two probes in a row.
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _handed_out_ports:
+            _handed_out_ports.add(port)
+            return port
 
 
 def summarize(latencies_ns, bytes_per_op, objects_per_op=1):
@@ -95,7 +103,7 @@ def find_master():
 
 
 class Master:
-    def __init__(self):
+    def __init__(self, extra_flags=()):
         self.port, self.http_port, self.metrics_port = free_port(), free_port(), free_port()
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
@@ -103,7 +111,8 @@ class Master:
              "--enable_http_metadata_server=true", "--http_metadata_server_host=127.0.0.1",
              f"--http_metadata_server_port={self.http_port}",
              f"--metrics_port={self.metrics_port}", "--hot_rpc_port=0",
-             f"--default_kv_lease_ttl={LEASE_MS}", "--enable_metric_reporting=false"],
+             f"--default_kv_lease_ttl={LEASE_MS}", "--enable_metric_reporting=false",
+             *extra_flags],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -389,10 +398,13 @@ class Redis:
 
 # ---- the run ---------------------------------------------------------------
 
-def run(quick):
+def run(quick, spin=True):
     context = multiprocessing.get_context("spawn")
-    results = {"rows": [], "limits": {}, "redis": {}, "verdicts": []}
-    master = Master()
+    results = {"rows": [], "limits": {}, "redis": {}, "verdicts": [], "spin": spin}
+    # --no-spin: the baseline of docs/performance.md, "Brief spins".
+    if not spin:
+        os.environ["MC_RPC_SPIN_US"] = "0"
+    master = Master(() if spin else ("--hot_rpc_spin_us=0",))
     segment_size = 1024 * MiB
     base_config = {
         "local_hostname": "127.0.0.1",
@@ -572,8 +584,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer operations (smoke run)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--no-spin", action="store_true",
+                        help="master and clients sleep at once when they wait for the other "
+                             "(no brief spins)")
     args = parser.parse_args()
-    results = run(args.quick)
+    results = run(args.quick, spin=not args.no_spin)
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=2)

@@ -68,6 +68,10 @@ class RealClientService::ConnectionHandler final : public FramedRpcServer::Frame
         return true;
     }
 
+    uint32_t last_request_kind() const override {
+        return static_cast<uint32_t>(request_.body_case());
+    }
+
    private:
     // Checks the session and takes a request slot, then Dispatch.
     void Serve(const dummy_rpc::Request& request, dummy_rpc::Response* response);

@@ -39,6 +39,10 @@ class MasterFrameHandler final : public FramedRpcServer::FrameHandler {
         return true;
     }
 
+    uint32_t last_request_kind() const override {
+        return static_cast<uint32_t>(request_.body_case());
+    }
+
    private:
     RequestDispatcher& dispatcher_;
     const std::string peer_;

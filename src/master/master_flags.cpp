@@ -123,6 +123,10 @@ DEFINE_int64(hot_rpc_max_connections, 4096,
              "longest, is closed");
 DEFINE_int64(hot_rpc_max_buffered_bytes, 256 << 20,
              "bytes of unfinished hot-path request frames all connections hold together");
+DEFINE_int64(hot_rpc_spin_us, 50,
+             "microseconds a hot-path connection's thread busy-polls for the next request "
+             "before it sleeps, when that client's requests come back to back; 0 never spins "
+             "(docs/performance.md, \"Brief spins\")");
 DEFINE_string(cluster_secret_file, "",
               "file holding the cluster secret (or set MC_CLUSTER_SECRET_FILE / "
               "MC_CLUSTER_SECRET): gRPC and hot-path clients must prove it; see "
@@ -391,6 +395,7 @@ constexpr const char* kMasterFlagNames[] = {
     "http_metadata_max_total_bytes",
     "hot_rpc_max_connections",
     "hot_rpc_max_buffered_bytes",
+    "hot_rpc_spin_us",
     "cluster_secret_file",
     "enable_offload",
     "offload_on_evict",
@@ -517,6 +522,7 @@ std::expected<void, std::string> CheckFlagValues() {
         {"max_total_pending_tasks", FLAGS_max_total_pending_tasks},
         {"max_total_processing_tasks", FLAGS_max_total_processing_tasks},
         {"max_retry_attempts", FLAGS_max_retry_attempts},
+        {"hot_rpc_spin_us", FLAGS_hot_rpc_spin_us},
         {"quota_bytes", FLAGS_quota_bytes},
         {"rpc_thread_num", FLAGS_rpc_thread_num}};
     for (const auto& [name, value] : non_negative) MC_CHECK_FLAG(RequireNonNegative(name, value));
@@ -569,6 +575,8 @@ std::expected<void, std::string> FillListenerOptions(MasterServerOptions* option
         static_cast<size_t>(FLAGS_http_metadata_max_total_bytes);
     options->hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
     options->hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
+    options->hot_rpc_spin =
+        std::chrono::microseconds(std::min<int64_t>(FLAGS_hot_rpc_spin_us, 10'000));
     return {};
 }
 

@@ -52,6 +52,7 @@ std::expected<void, std::string> MasterServer::Start() {
         hot_options.instance_id = instance_id_;
         hot_options.max_connections = options_.hot_rpc_max_connections;
         hot_options.max_buffered_bytes = options_.hot_rpc_max_buffered_bytes;
+        hot_options.request_spin = options_.hot_rpc_spin;
         hot_options.cluster_key = options_.cluster_key;
         hot_rpc_ = std::make_unique<HotRpcServer>(*dispatcher_, hot_options);
         if (auto started = hot_rpc_->Start(); !started) return fail(started.error());

@@ -13,6 +13,7 @@
 #include "master/master_config.h"
 #include "master/master_metrics.h"
 #include "mooncake/types.h"
+#include "net/brief_spin.h"
 #include "net/http_listener.h"
 
 namespace mooncake {
@@ -69,6 +70,7 @@ struct MasterServerOptions {
     size_t http_metadata_max_total_bytes = 1u << 30;
     size_t hot_rpc_max_connections = 4096;
     size_t hot_rpc_max_buffered_bytes = 256u << 20;
+    std::chrono::microseconds hot_rpc_spin = net::kDefaultRpcSpin;
     // Set: gRPC and hot-path clients must prove the cluster secret
     // (docs/authentication.md).
     auth::ClusterKeyPtr cluster_key;

@@ -21,6 +21,12 @@ namespace {
 // Most responses fit; larger ones grow the buffer for that call.
 constexpr size_t kRecvBufferBytes = 64 << 10;
 
+std::chrono::microseconds ResponseSpinBudget() {
+    static const auto budget =
+        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
+    return budget;
+}
+
 void SetPortOf(FramedRpcAddress* address, uint16_t port) {
     if (address->address.ss_family == AF_INET) {
         reinterpret_cast<sockaddr_in*>(&address->address)->sin_port = htons(port);
@@ -86,7 +92,8 @@ FramedRpcConnection::FramedRpcConnection(net::UniqueFd fd, UUID master_instance_
       master_instance_id_(master_instance_id),
       protocol_(protocol),
       recv_buffer_(std::make_unique_for_overwrite<char[]>(kRecvBufferBytes)),
-      recv_capacity_(kRecvBufferBytes) {}
+      recv_capacity_(kRecvBufferBytes),
+      spin_(ResponseSpinBudget()) {}
 
 Result<std::unique_ptr<FramedRpcConnection>> FramedRpcConnection::Open(
     const std::vector<FramedRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,
@@ -156,15 +163,18 @@ bool FramedRpcConnection::IsUsable() {
 }
 
 bool FramedRpcConnection::ReadSome(size_t max_bytes, net::SteadyDeadline deadline) {
+    bool waited = false;
     while (true) {
         const ssize_t n = ::recv(fd_.get(), recv_buffer_.get() + recv_end_, max_bytes, 0);
         if (n > 0) {
             recv_end_ += static_cast<size_t>(n);
+            spin_.Arrived();
             return true;
         }
         if (n == 0) return false;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+        if (!std::exchange(waited, true) && spin_.Spin(fd_.get())) continue;
         pollfd entry{fd_.get(), POLLIN, 0};
         const int rc = ::poll(&entry, 1, net::RemainingMs(deadline));
         if (rc == 0) return false;

@@ -35,6 +35,7 @@
 #include "common/mutex.h"
 #include "mooncake/result.h"
 #include "mooncake/types.h"
+#include "net/brief_spin.h"
 #include "net/socket_util.h"
 #include "rpc/framed_rpc_protocol.h"
 
@@ -79,6 +80,10 @@ class FramedRpcConnection {
     // connection stays usable).
     template <typename Request, typename Response>
     Status Call(const Request& request, Response* response, net::SteadyDeadline deadline) {
+        // How long the response takes depends on what was asked.
+        if constexpr (requires { request.body_case(); }) {
+            spin_.Expect(static_cast<uint32_t>(request.body_case()));
+        }
         MC_RETURN_IF_ERROR(Exchange(request, response, deadline));
         if (response->request_id() != request.request_id()) return MismatchedResponse();
         return OkStatus();
@@ -136,6 +141,8 @@ class FramedRpcConnection {
     // deferred requests, more than one response may arrive in one read.
     std::unique_ptr<char[]> recv_buffer_;
     size_t recv_capacity_ = 0;
+    // Spins while a response is awaited (MC_RPC_SPIN_US, net/brief_spin.h).
+    net::BriefSpin spin_;
     size_t recv_begin_ = 0;
     size_t recv_end_ = 0;
     std::deque<DeferredReply> deferred_;

@@ -82,8 +82,8 @@ bool SendAllBlocking(int fd, const char* data, size_t size) {
 // empties. Growth beyond the first kInboxInitialBytes is charged to the
 // server's budget.
 struct FramedRpcServer::Inbox {
-    Inbox(std::atomic<size_t>* budget_used, size_t budget_max)
-        : budget_used(budget_used), budget_max(budget_max) {}
+    Inbox(std::atomic<size_t>* budget_used, size_t budget_max, std::chrono::microseconds spin)
+        : budget_used(budget_used), budget_max(budget_max), spin(spin) {}
     ~Inbox() { budget_used->fetch_sub(charged); }
     Inbox(const Inbox&) = delete;
     Inbox& operator=(const Inbox&) = delete;
@@ -97,6 +97,7 @@ struct FramedRpcServer::Inbox {
     size_t capacity = kInboxInitialBytes;
     size_t begin = 0;
     size_t end = 0;
+    net::BriefSpin spin;  // while the connection's next bytes are awaited
 
     size_t size() const { return end - begin; }
     const char* head() const { return data.get() + begin; }
@@ -158,11 +159,14 @@ struct FramedRpcServer::Inbox {
         if (end == capacity && !Reserve(std::max(size() + 1, std::min(want, 2 * capacity)))) {
             return false;
         }
+        // Only between requests: the rest of a started frame is due at once.
+        if (size() == 0) (void)spin.Spin(fd);
         while (true) {
             if (deadline && !WaitReadable(fd, deadline)) return false;
             const ssize_t n = ::recv(fd, data.get() + end, capacity - end, 0);
             if (n > 0) {
                 end += static_cast<size_t>(n);
+                spin.Arrived();
                 return true;
             }
             if (n < 0 && errno == EINTR) continue;
@@ -362,7 +366,7 @@ void FramedRpcServer::Serve(Connection* connection) {
     if (authenticated && Handshake(connection)) {
         std::unique_ptr<FrameHandler> handler = factory_(connection->peer);
         connection->Enter(kIdle);
-        Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes);
+        Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes, options_.request_spin);
         std::string outbox;
         while (handler != nullptr && !stopping_.load() &&
                ServeOneFrame(connection, &inbox, &outbox, handler.get())) {
@@ -425,6 +429,7 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
     }
     const std::string_view payload(inbox->head() + framed_rpc::kFrameHeaderSize, length);
     const bool served = handler->Handle(payload, &reply);
+    inbox->spin.Expect(handler->last_request_kind());
     inbox->Consume(frame_size);
     if (!served) {
         protocol_errors_.fetch_add(1);

@@ -32,6 +32,7 @@
 #include "common/cluster_auth.h"
 #include "common/mutex.h"
 #include "mooncake/types.h"
+#include "net/brief_spin.h"
 #include "net/socket_util.h"
 #include "rpc/framed_rpc_protocol.h"
 
@@ -55,6 +56,10 @@ class FramedRpcServer {
         // Set: a connection must pass common/auth_handshake.h (bound to
         // protocol.name) before its hello.
         auth::ClusterKeyPtr cluster_key;
+        // How long a connection's thread busy-polls for the next request
+        // before it blocks, when that connection's requests come back to
+        // back (net/brief_spin.h); 0 never spins.
+        std::chrono::microseconds request_spin = net::kDefaultRpcSpin;
     };
 
     struct Stats {
@@ -75,6 +80,10 @@ class FramedRpcServer {
         // answering `payload`. False when the payload is malformed: the
         // server logs it and closes the connection.
         virtual bool Handle(std::string_view payload, std::string* response_frame) = 0;
+        // The kind of request Handle last served (for example its oneof
+        // case): the server predicts the wait for the next request per kind
+        // (net/brief_spin.h).
+        virtual uint32_t last_request_kind() const { return 0; }
     };
     // Called on the connection's thread once its handshake succeeded;
     // `peer` is "ip:port". nullptr refuses the connection.
