@@ -68,17 +68,25 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--no-spin", action="store_true",
+                        help="masters and clients sleep at once when they wait for the other "
+                             "(docs/performance.md, \"Brief spins\")")
     options = parser.parse_args()
     binary = find_master_binary()
+    spin_flags = []
+    if options.no_spin:
+        os.environ["MC_RPC_SPIN_US"] = "0"  # the store workers inherit it
+        spin_flags = ["--hot_rpc_spin_us=0"]
 
-    single = MasterProcess(binary, ["--client_ttl=10"]).start()
+    single = MasterProcess(binary, ["--client_ttl=10", *spin_flags]).start()
     try:
         off = put_rate(single.rpc_address, options.seconds, "off")
     finally:
         single.stop()
 
     etcd = Etcd().start()
-    ha_flags = ["--enable_ha", f"--etcd_endpoints={etcd.endpoint}", f"--cluster_id={CLUSTER}"]
+    ha_flags = ["--enable_ha", f"--etcd_endpoints={etcd.endpoint}", f"--cluster_id={CLUSTER}",
+                *spin_flags]
     masters = [MasterProcess(binary, ha_flags).start() for _ in range(2)]
     try:
         wait_leader(masters)

@@ -80,9 +80,11 @@ void ImageSource::RequireClusterKey(auth::ClusterKeyPtr key) {
     if (key) verifier_ = std::make_unique<auth::GrpcTokenVerifier>(std::move(key));
 }
 
-std::expected<void, std::string> ImageSource::StartStream(const std::string& address) {
+std::expected<void, std::string> ImageSource::StartStream(const std::string& address,
+                                                          std::chrono::microseconds spin) {
     FramedRpcServer::Options options;
     options.address = address;
+    options.request_spin = spin;
     options.port = 0;
     // Standbys: a handful. The caps bound what a stranger can hold.
     options.max_connections = 64;

@@ -92,7 +92,10 @@ class ImageSource final : public ha::rpc::HaReplication::Service {
     void RequireClusterKey(auth::ClusterKeyPtr key);
     // Also serves the fetches on a replication stream listening on
     // `address` (a free port, advertised in every reply).
-    std::expected<void, std::string> StartStream(const std::string& address);
+    // `spin`: FramedRpcServer::Options::request_spin (the master's
+    // --hot_rpc_spin_us).
+    std::expected<void, std::string> StartStream(const std::string& address,
+                                                 std::chrono::microseconds spin);
     void Stop();
 
     // The change hook, after every changing call: wakes the followers and

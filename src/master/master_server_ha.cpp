@@ -77,7 +77,8 @@ std::expected<void, std::string> MasterServer::StartHa() {
         start_snapshots();
         return {};
     }
-    if (auto stream = image_source_->StartStream(options_.rpc_address); !stream) {
+    if (auto stream = image_source_->StartStream(options_.rpc_address, options_.hot_rpc_spin);
+        !stream) {
         return std::unexpected("cannot start the HA replication stream: " + stream.error());
     }
     ha::LeaderElectionOptions election;

@@ -147,7 +147,7 @@ TEST(HaStreamTest, StandbyFetchesOverTheStreamUntilTheLeaderStopsLeading) {
     ImageSource source(
         leader, [&] { return serving.load(); }, [] { return int64_t{3}; },
         [](const std::string&, bool) { return true; });
-    ASSERT_TRUE(source.StartStream("127.0.0.1").has_value());
+    ASSERT_TRUE(source.StartStream("127.0.0.1", net::kDefaultRpcSpin).has_value());
     const UUID client = UUID::Generate();
     ASSERT_TRUE(
         leader.MountSegment(client, SegmentInfo{UUID::Generate(), "h:1", 1ull << 32, 64 * kKiB})
