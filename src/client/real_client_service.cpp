@@ -411,6 +411,8 @@ FramedRpcServer::Options FramedOptions(const RealClientService::Options& options
     framed.protocol = kDummyProtocol;
     framed.instance_id = instance_id;
     framed.cluster_key = options.cluster_key;
+    // The same budget as this process's own calls (MC_RPC_SPIN_US).
+    framed.request_spin = net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
     return framed;
 }
 
