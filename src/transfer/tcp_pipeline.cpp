@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "net/brief_spin.h"
 #include "net/socket_util.h"
 
 namespace mooncake {
@@ -120,6 +121,16 @@ bool TcpPipeline::ReceiveHeaders() {
     }
     uint8_t buffer[kMaxHeadersPerReceive * wire::kResponseHeaderSize];
     size_t received = 0;
+    // Per thread, predicted apart for reads and writes (net/brief_spin.h).
+    thread_local net::BriefSpin spin(
+        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin));
+    // Only a lone request is latency-bound; with more in flight the other
+    // streams' threads need the CPUs more than this one needs to wake fast.
+    const bool lone = in_flight_.size() == 1;
+    if (lone) {
+        spin.Expect(writes == 0 ? 1 : 2);
+        (void)spin.Spin(connection_.fd());
+    }
     if (writes <= 1) {
         if (!net::RecvAll(connection_.fd(), buffer, wire::kResponseHeaderSize)) return false;
         received = wire::kResponseHeaderSize;
@@ -140,6 +151,7 @@ bool TcpPipeline::ReceiveHeaders() {
             received += wire::kResponseHeaderSize - tail;
         }
     }
+    if (lone) spin.Arrived();
     received_any_ = true;
     return DecodeHeaders(buffer, received / wire::kResponseHeaderSize);
 }

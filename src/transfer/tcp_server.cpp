@@ -12,13 +12,33 @@
 #include <random>
 
 #include "common/auth_handshake.h"
+#include "net/brief_spin.h"
 
 namespace mooncake {
 
 namespace {
 
+// The busy-poll budget of this process's sockets (MC_RPC_SPIN_US).
+std::chrono::microseconds TcpSpinBudget() {
+    static const auto budget =
+        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
+    return budget;
+}
+
 // How often the accept loop looks at the stop flag.
 constexpr int kPollIntervalMs = 500;
+
+// Counts a request in TcpServer::serving_ for as long as it is served.
+class ServingCount {
+   public:
+    explicit ServingCount(std::atomic<int>& count) : count_(count) { count_.fetch_add(1); }
+    ~ServingCount() { count_.fetch_sub(1); }
+    ServingCount(const ServingCount&) = delete;
+    ServingCount& operator=(const ServingCount&) = delete;
+
+   private:
+    std::atomic<int>& count_;
+};
 
 int64_t SteadyNowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
@@ -195,13 +215,18 @@ void TcpServer::Serve(Connection* connection) {
         }
     }
     uint8_t buffer[wire::kRequestHeaderSize];
+    // Predicted per opcode of the request served before (net/brief_spin.h).
+    net::BriefSpin spin(TcpSpinBudget());
     while (!stopping_.load()) {
         // An idle pooled connection may wait for its next request for ever:
         // a receive timeout before the first byte of a header is no error.
         // Once a header started, the rest must follow within the timeout.
+        if (serving_.load(std::memory_order_relaxed) == 0) (void)spin.Spin(fd);
         const ssize_t got = recv(fd, buffer, sizeof(buffer), MSG_WAITALL);
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
         if (got <= 0) return;  // EOF, reset, or Stop() shut the socket down
+        spin.Arrived();
+        const ServingCount serving(serving_);
         connection->busy.store(true);
         // An evicted connection may have woken with a request in hand.
         if (connection->evicted.load()) return;
@@ -216,6 +241,7 @@ void TcpServer::Serve(Connection* connection) {
             return;
         }
         bool keep_open = false;
+        spin.Expect(static_cast<uint32_t>(request.opcode));
         switch (request.opcode) {
             case wire::Opcode::kRead:
                 keep_open = HandleRead(connection, request);

@@ -126,6 +126,10 @@ class TcpServer {
     TcpRequestHandler* const handler_;
     const int io_timeout_ms_;
     std::atomic<bool> stopping_{false};
+    // Connections serving a request right now: while others are busy, an
+    // idle one does not spin for its next request (their threads need the
+    // CPUs more).
+    std::atomic<int> serving_{0};
     std::thread accept_thread_;
     Mutex mutex_;
     std::list<std::unique_ptr<Connection>> connections_ MC_GUARDED_BY(mutex_);
