@@ -17,10 +17,13 @@
 // again). A spin that runs out takes a CPU from whoever the waiter waits
 // for, so a context whose waits only sometimes end in time is not spun. An
 // idle connection or a slow call costs no CPU, and at most half of the
-// machine's CPUs (at least one) spin at once in one process.
+// machine's CPUs (at least one) spin at once in one process. Servers also
+// skip the spin while another of their connections is being served
+// (ServingCount below).
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -63,6 +66,20 @@ class BriefSpin {
     History* waiting_ = nullptr;  // the context of the wait in progress
     bool spun_ = false;           // whether that wait was spun
     int64_t wait_started_ns_ = 0;
+};
+
+// Counts a request in a server's "serving now" counter while it lives. A
+// server's idle connections spin for their next request only while that
+// counter is 0: when others are being served, their threads need the CPUs.
+class ServingCount {
+   public:
+    explicit ServingCount(std::atomic<int>& count) : count_(count) { count_.fetch_add(1); }
+    ~ServingCount() { count_.fetch_sub(1); }
+    ServingCount(const ServingCount&) = delete;
+    ServingCount& operator=(const ServingCount&) = delete;
+
+   private:
+    std::atomic<int>& count_;
 };
 
 // What the framed RPC client and server spin by default.

@@ -82,8 +82,9 @@ bool SendAllBlocking(int fd, const char* data, size_t size) {
 // empties. Growth beyond the first kInboxInitialBytes is charged to the
 // server's budget.
 struct FramedRpcServer::Inbox {
-    Inbox(std::atomic<size_t>* budget_used, size_t budget_max, std::chrono::microseconds spin)
-        : budget_used(budget_used), budget_max(budget_max), spin(spin) {}
+    Inbox(std::atomic<size_t>* budget_used, size_t budget_max, std::chrono::microseconds spin,
+          const std::atomic<int>* serving)
+        : budget_used(budget_used), budget_max(budget_max), spin(spin), serving(serving) {}
     ~Inbox() { budget_used->fetch_sub(charged); }
     Inbox(const Inbox&) = delete;
     Inbox& operator=(const Inbox&) = delete;
@@ -97,7 +98,8 @@ struct FramedRpcServer::Inbox {
     size_t capacity = kInboxInitialBytes;
     size_t begin = 0;
     size_t end = 0;
-    net::BriefSpin spin;  // while the connection's next bytes are awaited
+    net::BriefSpin spin;                    // while the connection's next bytes are awaited
+    const std::atomic<int>* const serving;  // FramedRpcServer::serving_
 
     size_t size() const { return end - begin; }
     const char* head() const { return data.get() + begin; }
@@ -160,7 +162,7 @@ struct FramedRpcServer::Inbox {
             return false;
         }
         // Only between requests: the rest of a started frame is due at once.
-        if (size() == 0) (void)spin.Spin(fd);
+        if (size() == 0 && serving->load(std::memory_order_relaxed) == 0) (void)spin.Spin(fd);
         while (true) {
             if (deadline && !WaitReadable(fd, deadline)) return false;
             const ssize_t n = ::recv(fd, data.get() + end, capacity - end, 0);
@@ -366,7 +368,8 @@ void FramedRpcServer::Serve(Connection* connection) {
     if (authenticated && Handshake(connection)) {
         std::unique_ptr<FrameHandler> handler = factory_(connection->peer);
         connection->Enter(kIdle);
-        Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes, options_.request_spin);
+        Inbox inbox(&buffered_bytes_, options_.max_buffered_bytes, options_.request_spin,
+                    &serving_);
         std::string outbox;
         while (handler != nullptr && !stopping_.load() &&
                ServeOneFrame(connection, &inbox, &outbox, handler.get())) {
@@ -428,7 +431,11 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         }
     }
     const std::string_view payload(inbox->head() + framed_rpc::kFrameHeaderSize, length);
-    const bool served = handler->Handle(payload, &reply);
+    bool served;
+    {
+        const net::ServingCount serving(serving_);
+        served = handler->Handle(payload, &reply);
+    }
     inbox->spin.Expect(handler->last_request_kind());
     inbox->Consume(frame_size);
     if (!served) {
@@ -439,6 +446,12 @@ bool FramedRpcServer::ServeOneFrame(Connection* connection, Inbox* inbox, std::s
         return false;
     }
     requests_.fetch_add(1, std::memory_order_relaxed);
+    return SendOrHoldReply(connection, inbox, outbox);
+}
+
+bool FramedRpcServer::SendOrHoldReply(Connection* connection, Inbox* inbox, std::string* outbox) {
+    const int fd = connection->fd.get();
+    const std::string& reply = inbox->reply;
     // A client that pipelines (FramedRpcConnection::SendDeferred) often has
     // its next request here already: answer both in one write, so that it
     // wakes once for the two answers.

@@ -132,6 +132,9 @@ class FramedRpcServer {
     // (peer gone, protocol error, stopping).
     bool ServeOneFrame(Connection* connection, Inbox* inbox, std::string* outbox,
                        FrameHandler* handler);
+    // Sends the reply in the inbox, or holds it back while the next request
+    // is already there (answered together). False when the send failed.
+    bool SendOrHoldReply(Connection* connection, Inbox* inbox, std::string* outbox);
 
     const HandlerFactory factory_;
     const Options options_;
@@ -141,6 +144,8 @@ class FramedRpcServer {
     uint16_t bound_port_ = 0;
     std::thread accept_thread_;
     std::atomic<bool> stopping_{false};
+    // Requests being handled right now (net::ServingCount).
+    std::atomic<int> serving_{0};
 
     mutable Mutex connections_mutex_;
     std::list<std::unique_ptr<Connection>> connections_ MC_GUARDED_BY(connections_mutex_);

@@ -28,18 +28,6 @@ std::chrono::microseconds TcpSpinBudget() {
 // How often the accept loop looks at the stop flag.
 constexpr int kPollIntervalMs = 500;
 
-// Counts a request in TcpServer::serving_ for as long as it is served.
-class ServingCount {
-   public:
-    explicit ServingCount(std::atomic<int>& count) : count_(count) { count_.fetch_add(1); }
-    ~ServingCount() { count_.fetch_sub(1); }
-    ServingCount(const ServingCount&) = delete;
-    ServingCount& operator=(const ServingCount&) = delete;
-
-   private:
-    std::atomic<int>& count_;
-};
-
 int64_t SteadyNowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
 std::string RangeText(uint64_t address, uint64_t length) {
@@ -226,7 +214,7 @@ void TcpServer::Serve(Connection* connection) {
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
         if (got <= 0) return;  // EOF, reset, or Stop() shut the socket down
         spin.Arrived();
-        const ServingCount serving(serving_);
+        const net::ServingCount serving(serving_);
         connection->busy.store(true);
         // An evicted connection may have woken with a request in hand.
         if (connection->evicted.load()) return;

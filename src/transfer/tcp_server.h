@@ -126,9 +126,7 @@ class TcpServer {
     TcpRequestHandler* const handler_;
     const int io_timeout_ms_;
     std::atomic<bool> stopping_{false};
-    // Connections serving a request right now: while others are busy, an
-    // idle one does not spin for its next request (their threads need the
-    // CPUs more).
+    // Requests being served right now (net::ServingCount).
     std::atomic<int> serving_{0};
     std::thread accept_thread_;
     Mutex mutex_;
