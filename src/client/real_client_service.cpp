@@ -412,7 +412,7 @@ FramedRpcServer::Options FramedOptions(const RealClientService::Options& options
     framed.instance_id = instance_id;
     framed.cluster_key = options.cluster_key;
     // The same budget as this process's own calls (MC_RPC_SPIN_US).
-    framed.request_spin = net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
+    framed.request_spin = net::BriefSpin::ProcessBudget();
     return framed;
 }
 

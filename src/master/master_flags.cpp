@@ -576,7 +576,7 @@ std::expected<void, std::string> FillListenerOptions(MasterServerOptions* option
     options->hot_rpc_max_connections = static_cast<size_t>(FLAGS_hot_rpc_max_connections);
     options->hot_rpc_max_buffered_bytes = static_cast<size_t>(FLAGS_hot_rpc_max_buffered_bytes);
     options->hot_rpc_spin =
-        std::chrono::microseconds(std::min<int64_t>(FLAGS_hot_rpc_spin_us, 10'000));
+        std::min(std::chrono::microseconds(FLAGS_hot_rpc_spin_us), net::kMaxSpin);
     return {};
 }
 

@@ -48,11 +48,11 @@ bool TakeSpinSlot() {
 }  // namespace
 
 bool BriefSpin::Spin(int fd) {
+    if (budget_ns_ <= 0) return false;  // Arrived() stays a no-op
     const int64_t started = NowNs();
     wait_started_ns_ = started;
     waiting_ = current_;
     spun_ = false;
-    if (budget_ns_ <= 0) return false;
     History& history = *current_;
     const bool worth_it = history.hit_share >= kMinHitShare || ++history.skipped >= kProbeEvery;
     if (!worth_it || !TakeSpinSlot()) return false;
@@ -87,10 +87,13 @@ void BriefSpin::Arrived() {
     }
 }
 
-std::chrono::microseconds BriefSpin::BudgetFromEnv(const char* name,
-                                                   std::chrono::microseconds fallback) {
-    const auto value = GetEnvInteger(name, 0, 10'000);
-    return value ? std::chrono::microseconds(static_cast<int64_t>(*value)) : fallback;
+std::chrono::microseconds BriefSpin::ProcessBudget() {
+    static const std::chrono::microseconds budget = [] {
+        const auto value =
+            GetEnvInteger("MC_RPC_SPIN_US", 0, static_cast<uint64_t>(kMaxSpin.count()));
+        return value ? std::chrono::microseconds(static_cast<int64_t>(*value)) : kDefaultRpcSpin;
+    }();
+    return budget;
 }
 
 }  // namespace mooncake::net

@@ -7,8 +7,9 @@
 // both ends spinning for up to 50 µs (docs/performance.md, "Brief spins").
 //
 // So the framed RPC client spins while it waits for a response, and the
-// framed RPC server while it waits for a connection's next request, but only
-// where spinning pays. Waits are predicted per context, what the waiter did
+// framed RPC server while it waits for a connection's next request (the
+// transfer engine's TCP client and server alike), but only where spinning
+// pays. Waits are predicted per context, what the waiter did
 // before it: the kind of request sent (client) or answered (server). After
 // answering a PutStart the server waits for the client's data transfer,
 // after a PutEnd only for the client's next call. A wait is spun only when
@@ -46,10 +47,9 @@ class BriefSpin {
     // blocking wait followed it. No-op without a Spin before.
     void Arrived();
 
-    // The budget from the environment variable `name` (microseconds,
-    // 0 switches spinning off), else `fallback`.
-    static std::chrono::microseconds BudgetFromEnv(const char* name,
-                                                   std::chrono::microseconds fallback);
+    // This process's budget: MC_RPC_SPIN_US (microseconds, 0 switches
+    // spinning off, at most kMaxSpin), else kDefaultRpcSpin. Read once.
+    static std::chrono::microseconds ProcessBudget();
 
    private:
     static constexpr uint32_t kContexts = 64;
@@ -82,7 +82,8 @@ class ServingCount {
     std::atomic<int>& count_;
 };
 
-// What the framed RPC client and server spin by default.
+// What the framed RPC client and server spin by default, and at most.
 inline constexpr std::chrono::microseconds kDefaultRpcSpin{50};
+inline constexpr std::chrono::microseconds kMaxSpin{10'000};
 
 }  // namespace mooncake::net

@@ -21,12 +21,6 @@ namespace {
 // Most responses fit; larger ones grow the buffer for that call.
 constexpr size_t kRecvBufferBytes = 64 << 10;
 
-std::chrono::microseconds ResponseSpinBudget() {
-    static const auto budget =
-        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
-    return budget;
-}
-
 void SetPortOf(FramedRpcAddress* address, uint16_t port) {
     if (address->address.ss_family == AF_INET) {
         reinterpret_cast<sockaddr_in*>(&address->address)->sin_port = htons(port);
@@ -93,7 +87,7 @@ FramedRpcConnection::FramedRpcConnection(net::UniqueFd fd, UUID master_instance_
       protocol_(protocol),
       recv_buffer_(std::make_unique_for_overwrite<char[]>(kRecvBufferBytes)),
       recv_capacity_(kRecvBufferBytes),
-      spin_(ResponseSpinBudget()) {}
+      spin_(net::BriefSpin::ProcessBudget()) {}
 
 Result<std::unique_ptr<FramedRpcConnection>> FramedRpcConnection::Open(
     const std::vector<FramedRpcAddress>& addresses, uint16_t port, net::SteadyDeadline deadline,

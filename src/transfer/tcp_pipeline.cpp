@@ -122,8 +122,7 @@ bool TcpPipeline::ReceiveHeaders() {
     uint8_t buffer[kMaxHeadersPerReceive * wire::kResponseHeaderSize];
     size_t received = 0;
     // Per thread, predicted apart for reads and writes (net/brief_spin.h).
-    thread_local net::BriefSpin spin(
-        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin));
+    thread_local net::BriefSpin spin(net::BriefSpin::ProcessBudget());
     // Only a lone request is latency-bound; with more in flight the other
     // streams' threads need the CPUs more than this one needs to wake fast.
     const bool lone = in_flight_.size() == 1;

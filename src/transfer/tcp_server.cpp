@@ -18,13 +18,6 @@ namespace mooncake {
 
 namespace {
 
-// The busy-poll budget of this process's sockets (MC_RPC_SPIN_US).
-std::chrono::microseconds TcpSpinBudget() {
-    static const auto budget =
-        net::BriefSpin::BudgetFromEnv("MC_RPC_SPIN_US", net::kDefaultRpcSpin);
-    return budget;
-}
-
 // How often the accept loop looks at the stop flag.
 constexpr int kPollIntervalMs = 500;
 
@@ -204,7 +197,7 @@ void TcpServer::Serve(Connection* connection) {
     }
     uint8_t buffer[wire::kRequestHeaderSize];
     // Predicted per opcode of the request served before (net/brief_spin.h).
-    net::BriefSpin spin(TcpSpinBudget());
+    net::BriefSpin spin(net::BriefSpin::ProcessBudget());
     while (!stopping_.load()) {
         // An idle pooled connection may wait for its next request for ever:
         // a receive timeout before the first byte of a header is no error.
